@@ -1,0 +1,132 @@
+"""Opening the database: engine creation, schema versioning, and plain-language errors.
+
+A DuckDB file may be held read-write by one process only. In Trendlab that process is the
+server (or a CLI command run while no server is up); see docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Connection, Engine, create_engine, inspect, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from storage.models import Base, SchemaVersion
+
+SCHEMA_VERSION = 1
+"""The schema this code reads and writes. Bump it with a migration in ``MIGRATIONS``."""
+
+Migration = Callable[[Connection], None]
+
+MIGRATIONS: dict[int, Migration] = {}
+"""``MIGRATIONS[v]`` upgrades a database at schema ``v`` to ``v + 1`` in place."""
+
+
+class StorageError(RuntimeError):
+    """The database cannot be opened or used; the message says what to do."""
+
+
+def database_file(url: str) -> Path | None:
+    """The file behind a DuckDB URL, or None for in-memory and other databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "duckdb" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def open_engine(url: str) -> Engine:
+    """Create an engine, check the file can be opened, and bring the schema up to date."""
+    path = database_file(url)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StorageError(
+                f"Cannot create the folder for the database {path} ({err.strerror}). "
+                "Point TRENDLAB_HOME or TRENDLAB_DB_URL at a writable place."
+            ) from None
+    engine = create_engine(url)
+    try:
+        init_schema(engine)
+    except DBAPIError as err:
+        engine.dispose()
+        raise explain(err, path or url) from None
+    except StorageError:
+        engine.dispose()
+        raise
+    return engine
+
+
+def explain(err: DBAPIError, where: Path | str) -> StorageError:
+    """Turn a driver error into one sentence saying what is wrong and what to do."""
+    text = str(err.orig)
+    if "not a valid DuckDB database file" in text:
+        return StorageError(
+            f"{where} is not a DuckDB database, or it is damaged. Nothing was changed; "
+            "move the file aside (or set TRENDLAB_DB_URL) and start again."
+        )
+    if "Could not set lock" in text:
+        pid = re.search(r"PID (\d+)", text)
+        holder = f"process {pid.group(1)}" if pid else "another process"
+        return StorageError(
+            f"{where} is in use by {holder}. DuckDB lets one process write a file at a "
+            "time: stop that process (usually a running `trendlab serve`) or use the dashboard."
+        )
+    if "Permission denied" in text or "Read-only" in text:
+        return StorageError(f"{where} cannot be written ({text.strip()}). Check its permissions.")
+    return StorageError(f"The database {where} could not be used: {text.strip()}")
+
+
+def init_schema(
+    engine: Engine,
+    *,
+    target: int = SCHEMA_VERSION,
+    migrations: dict[int, Migration] | None = None,
+) -> int:
+    """Create the schema, or migrate it to ``target``; refuse rather than lose data.
+
+    Running it again on an up-to-date database changes nothing. Returns the version in force.
+    """
+    migrations = MIGRATIONS if migrations is None else migrations
+    with engine.begin() as conn:
+        tables = set(inspect(conn).get_table_names())
+        if SchemaVersion.__tablename__ not in tables:
+            ours = tables & set(Base.metadata.tables)
+            if ours:
+                raise StorageError(
+                    f"The database has Trendlab tables ({', '.join(sorted(ours))}) but no schema "
+                    "version, so it was not written by a released Trendlab. Nothing was changed; "
+                    "use a new TRENDLAB_HOME or move the file aside."
+                )
+            Base.metadata.create_all(conn)
+            conn.execute(SchemaVersion.__table__.insert().values(version=target))
+            return target
+        current = conn.scalar(select(SchemaVersion.version).order_by(SchemaVersion.version.desc()))
+        if current is None:
+            raise StorageError("The schema_version table is empty; the database is damaged.")
+        if current > target:
+            raise StorageError(
+                f"The database was written by a newer Trendlab (schema {current}; this version "
+                f"reads schema {target}). Upgrade Trendlab; nothing was changed."
+            )
+        for version in range(current, target):
+            if version not in migrations:
+                raise StorageError(
+                    f"The database uses schema {current} and no migration leads from schema "
+                    f"{version} to {version + 1}. Nothing was changed; export what you need "
+                    "and start with a new TRENDLAB_HOME."
+                )
+            migrations[version](conn)
+            conn.execute(SchemaVersion.__table__.insert().values(version=version + 1))
+        Base.metadata.create_all(conn)
+        return target
+
+
+def schema_version(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.scalar(select(SchemaVersion.version).order_by(SchemaVersion.version.desc()))
+        )

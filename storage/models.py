@@ -1,0 +1,123 @@
+"""Database tables as SQLAlchemy 2.0 typed models.
+
+DuckDB has no SERIAL, so every integer key draws from a named ``Sequence``. JSON columns hold
+lists and dicts (configs, feature lists, summary metrics); timestamps are naive UTC.
+
+The schema declares no FOREIGN KEY constraints: DuckDB cannot delete a parent row in the
+same transaction that deletes the rows referring to it, which would make deleting a run with
+its metrics impossible to do atomically. The repository functions keep references whole
+instead (``delete_run`` removes children first; ``delete_dataset`` refuses while runs use it),
+and tests check both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, Sequence, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar = {dict[str, Any]: JSON, list[str]: JSON, dt.datetime: DateTime}
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class SchemaVersion(Base):
+    __tablename__ = "schema_version"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    applied_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, Sequence("datasets_id_seq"), primary_key=True)
+    name: Mapped[str] = mapped_column(String, unique=True)
+    kind: Mapped[str] = mapped_column(String)
+    source: Mapped[str] = mapped_column(String)
+    tickers: Mapped[list[str]]
+    start_date: Mapped[dt.date | None]
+    end_date: Mapped[dt.date | None]
+    features: Mapped[list[str]]
+    row_count: Mapped[int]
+    content_hash: Mapped[str] = mapped_column(String)
+    recipe: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[int] = mapped_column(Integer, Sequence("runs_id_seq"), primary_key=True)
+    model_kind: Mapped[str] = mapped_column(String)
+    dataset_id: Mapped[int | None] = mapped_column(index=True)
+    config: Mapped[dict[str, Any]]
+    seed: Mapped[int]
+    status: Mapped[str] = mapped_column(String, default=JobStatus.QUEUED.value)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    summary_metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    parent_run_id: Mapped[int | None] = mapped_column(index=True)
+
+
+class RunMetric(Base):
+    __tablename__ = "run_metrics"
+
+    id: Mapped[int] = mapped_column(Integer, Sequence("run_metrics_id_seq"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(index=True)
+    epoch: Mapped[int]
+    step: Mapped[int | None]
+    split: Mapped[str] = mapped_column(String)
+    name: Mapped[str] = mapped_column(String)
+    value: Mapped[float] = mapped_column(Float)
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Artifact(Base):
+    __tablename__ = "artifacts"
+
+    id: Mapped[int] = mapped_column(Integer, Sequence("artifacts_id_seq"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(index=True)
+    kind: Mapped[str] = mapped_column(String)
+    path: Mapped[str] = mapped_column(String)
+    bytes: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, Sequence("jobs_id_seq"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String)
+    run_id: Mapped[int | None] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String, default=JobStatus.QUEUED.value)
+    pid: Mapped[int | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    heartbeat_at: Mapped[dt.datetime | None]
+    progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,49 @@
+"""Shared fixtures: every test gets its own data home and database file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from storage import DataHome, open_engine
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DataHome:
+    monkeypatch.setenv("TRENDLAB_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("TRENDLAB_DB_URL", raising=False)
+    return DataHome.from_env().ensure()
+
+
+@pytest.fixture
+def engine(data_home: DataHome) -> Iterator[Engine]:
+    engine = open_engine(data_home.database_url)
+    yield engine
+    engine.dispose()
+
+
+_exit_status = 0
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    global _exit_status
+    _exit_status = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # duckdb's nanobind bindings print pages of "leaked instance" warnings when the
+    # interpreter tears modules down in an order they do not expect (it happens once
+    # hypothesis and duckdb-engine share a process; the exit status stays 0). Those lines
+    # would bury pytest's summary, so once pytest has written everything, leave at once.
+    import os
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_exit_status)

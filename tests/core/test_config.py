@@ -1,0 +1,245 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core.config import (
+    CONFIG_CLASSES,
+    ConfigError,
+    ConfigManager,
+    ContextTowerConfig,
+    DataConfig,
+    DualTowerModelConfig,
+    LossConfig,
+    LSTMModelConfig,
+    LSTMSequenceConfig,
+    LSTMTrainingConfig,
+    OptimizerConfig,
+    RelevanceHeadConfig,
+    SchedulerConfig,
+    StockTowerConfig,
+    TrainingConfig,
+    TwoTowerConfig,
+    field_docs,
+)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIG_CLASSES))
+def test_defaults_round_trip_through_yaml_file(name: str, tmp_path: Path) -> None:
+    cls = CONFIG_CLASSES[name]
+    original = cls()
+    path = tmp_path / f"{name}.yaml"
+    original.save_yaml(path)
+    assert cls.load_yaml(path) == original
+
+
+def _customised() -> ConfigManager:
+    config = ConfigManager()
+    config.model_config.context_tower.hidden_dims = [64, 16]
+    config.model_config.stock_tower.dropout = 0.45
+    config.model_config.interaction = "concat"
+    config.training_config.optimizer.optimizer_type = "adamw"
+    config.training_config.optimizer.weight_decay = 3.3e-7
+    config.training_config.scheduler.scheduler_type = "plateau"
+    config.training_config.scheduler.total_epochs = 40
+    config.training_config.loss.regularization_weight = 0.125
+    config.data_config.tickers = ["SPX", "NDX"]
+    config.data_config.purge_days = 45
+    config.lstm_training_config.sequence.step = "daily"
+    config.two_tower_config.objective = "in_batch_softmax"
+    return config
+
+
+def test_customised_manager_round_trips_through_save_and_load(tmp_path: Path) -> None:
+    original = _customised()
+    original.save_config(tmp_path / "all.yaml")
+    loaded = ConfigManager.load_config(tmp_path / "all.yaml")
+    assert loaded == original
+    assert loaded.to_dict() == original.to_dict()
+    assert loaded != ConfigManager()
+
+
+@given(
+    lr=st.floats(min_value=1e-12, max_value=10, allow_nan=False),
+    decay=st.floats(min_value=0, max_value=1, allow_nan=False),
+    mult=st.floats(min_value=1e-6, max_value=100),
+)
+def test_float_fields_survive_yaml_exactly(lr: float, decay: float, mult: float) -> None:
+    config = OptimizerConfig(
+        base_learning_rate=lr, weight_decay=decay, stock_tower_lr_multiplier=mult
+    )
+    assert OptimizerConfig.from_dict(yaml.safe_load(config.to_yaml())) == config
+
+
+def test_defaults_are_the_seed_numbers() -> None:
+    context, stock, head = ContextTowerConfig(), StockTowerConfig(), RelevanceHeadConfig()
+    assert (context.news_dim, context.policy_dim, context.macro_dim) == (8, 5, 12)
+    assert context.input_dim == 25
+    assert (context.hidden_dims, context.embedding_dim, context.dropout) == ([128, 64, 32], 32, 0.2)
+    assert (stock.input_dim, stock.hidden_dims, stock.embedding_dim) == (62, [256, 128, 64], 64)
+    assert stock.dropout == 0.3
+    assert (head.hidden_dims, head.dropout) == ([16, 8], 0.2)
+    loss = LossConfig()
+    assert (loss.regression_weight_7d, loss.regression_weight_30d) == (1.0, 1.0)
+    assert (loss.classification_weight_7d, loss.classification_weight_30d) == (0.5, 0.5)
+    assert loss.regularization_weight == 0.01
+    optimizer = OptimizerConfig()
+    assert (optimizer.base_learning_rate, optimizer.weight_decay) == (0.001, 1e-5)
+    assert optimizer.stock_tower_lr_multiplier == 0.5
+    scheduler = SchedulerConfig()
+    assert (scheduler.scheduler_type, scheduler.warmup_epochs) == ("cosine", 5)
+    training = TrainingConfig()
+    assert (training.batch_size, training.epochs, training.early_stopping_patience) == (32, 100, 15)
+    assert training.max_grad_norm == 1.0
+    assert DataConfig().tickers == ["AAPL", "MSFT", "GOOGL", "AMZN", "NVDA", "META", "TSLA"]
+    assert DataConfig().effective_purge_days == 30
+    lstm = LSTMModelConfig()
+    assert (lstm.input_dim, lstm.hidden_dim, lstm.num_lstm_layers) == (62, 128, 2)
+    assert (lstm.num_attention_heads, lstm.dropout_rate, lstm.bidirectional) == (4, 0.2, True)
+    assert lstm.head_hidden_dims == [64, 32]
+    sequence = LSTMSequenceConfig()
+    assert (sequence.sequence_length, sequence.label_horizons) == (12, [7, 30])
+    assert LSTMTrainingConfig().loss.classification_weight_30d == 0.5
+    two = TwoTowerConfig()
+    assert (two.hidden_dims, two.embedding_dim, two.first_dropout, two.dropout) == (
+        [512, 256],
+        128,
+        0.3,
+        0.2,
+    )
+    assert (two.learning_rate, two.weight_decay, two.batch_size) == (0.001, 0.01, 256)
+    assert (two.early_stopping_patience, two.negatives_per_positive) == (5, 2)
+    assert (two.cold_max_interactions, two.hot_min_interactions) == (5, 20)
+
+
+def _set(data: dict, dotted: str, value: object) -> dict:
+    *parents, leaf = dotted.split(".")
+    node = data
+    for key in parents:
+        node = node[key]
+    node[leaf] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "allowed"),
+    [
+        ("training_config.optimizer.base_learning_rate", -0.01, "> 0"),
+        ("model_config.context_tower.dropout", 1.0, "[0, 1)"),
+        ("model_config.stock_tower.dropout", -0.1, "[0, 1)"),
+        ("training_config.scheduler.scheduler_type", "linear", "one of 'cosine'"),
+        ("training_config.batch_size", "32x", "an integer"),
+        ("training_config.batch_size", True, "an integer"),
+        ("training_config.epochs", 0, "> 0"),
+        ("training_config.loss.regression_weight_7d", float("nan"), "a number"),
+        ("model_config.interaction", "sum", "one of 'bilinear'"),
+        ("data_config.purge_days", 10, "at least the longest horizon"),
+        ("data_config.test_fraction", 0.3, "sum to 1"),
+        ("data_config.start_date", "2015-13-01", "a date"),
+        ("data_config.tickers", ["A", "A"], "no duplicates"),
+        ("lstm_model_config.hidden_dim", 130, None),
+        ("model_config.stock_tower.hidden_dims", [256, -1], "positive integers"),
+        ("two_tower_config.hot_min_interactions", 2, "at least cold_max_interactions"),
+    ],
+)
+def test_invalid_value_names_field_value_and_allowed(
+    dotted: str, value: object, allowed: str | None
+) -> None:
+    data = _set(ConfigManager().to_dict(), dotted, value)
+    with pytest.raises(ConfigError) as caught:
+        ConfigManager.from_dict(data)
+    err = caught.value
+    if dotted == "lstm_model_config.hidden_dim":
+        # The divisibility rule is reported on the heads, which it constrains.
+        assert err.field == "lstm_model_config.num_attention_heads"
+        assert "divisor of hidden_dim (130)" in err.allowed
+        return
+    assert err.field == dotted
+    assert str(value)[:4] in str(err) or repr(value)[:4] in str(err)
+    assert allowed in err.allowed
+
+
+def test_unknown_key_is_named_with_its_path() -> None:
+    data = ConfigManager().to_dict()
+    data["training_config"]["batchsize"] = 64
+    with pytest.raises(ConfigError, match="no such field") as caught:
+        ConfigManager.from_dict(data)
+    assert caught.value.field == "training_config.batchsize"
+    assert "batch_size" in caught.value.allowed
+
+
+def test_missing_key_is_an_error_unless_partial(tmp_path: Path) -> None:
+    data = ConfigManager().to_dict()
+    del data["training_config"]["optimizer"]["weight_decay"]
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match="key is missing") as caught:
+        ConfigManager.load_config(path)
+    assert caught.value.field == "training_config.optimizer.weight_decay"
+    assert str(path) in str(caught.value)
+    partial = ConfigManager.load_config(path, partial=True)
+    assert partial.training_config.optimizer.weight_decay == 1e-5
+
+
+def test_partial_override_file_changes_only_what_it_names(tmp_path: Path) -> None:
+    path = tmp_path / "override.yaml"
+    path.write_text("training_config:\n  batch_size: 64\n  optimizer:\n    weight_decay: 1e-4\n")
+    config = ConfigManager.load_config(path, partial=True)
+    assert config.training_config.batch_size == 64
+    assert config.training_config.optimizer.weight_decay == pytest.approx(1e-4)
+    assert config.training_config.epochs == 100
+
+
+def test_yaml_syntax_error_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("training_config:\n  batch_size: [32\n  epochs: 3\n")
+    with pytest.raises(ConfigError) as caught:
+        ConfigManager.load_config(path)
+    assert str(path) in str(caught.value)
+    assert "line" in str(caught.value)
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="an existing YAML file"):
+        ConfigManager.load_config(tmp_path / "nope.yaml")
+
+
+def test_constructor_validates_too() -> None:
+    with pytest.raises(ConfigError) as caught:
+        TrainingConfig(max_grad_norm=-1.0)
+    assert caught.value.field == "max_grad_norm"
+    with pytest.raises(ConfigError, match="warmup_epochs"):
+        SchedulerConfig(total_epochs=5, warmup_epochs=5)
+    with pytest.raises(ConfigError) as caught:
+        TrainingConfig(epochs=3)  # default warm-up of 5 epochs does not fit in 3
+    assert caught.value.field == "scheduler"
+
+
+def test_a_failed_save_leaves_no_file(tmp_path: Path) -> None:
+    target = tmp_path / "blocker"
+    target.write_text("a file where a folder is needed")
+    with pytest.raises(OSError):
+        TrainingConfig().save_yaml(target / "cfg.yaml")
+    assert target.read_text() == "a file where a folder is needed"
+
+
+@pytest.mark.parametrize("name", sorted(CONFIG_CLASSES))
+def test_every_field_has_a_docstring(name: str) -> None:
+    import dataclasses
+
+    cls = CONFIG_CLASSES[name]
+    docs = field_docs(cls)
+    assert {f.name for f in dataclasses.fields(cls)} == set(docs)
+    assert all(text.strip() for text in docs.values())
+
+
+def test_nested_model_config_builds_from_plain_dicts() -> None:
+    config = DualTowerModelConfig.from_dict(
+        {"context_tower": {"macro_dim": 4}, "head": {"dropout": 0.0}}, partial=True
+    )
+    assert config.context_tower.input_dim == 17
+    assert isinstance(config.stock_tower, StockTowerConfig)

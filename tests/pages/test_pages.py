@@ -1,0 +1,116 @@
+"""Every page renders with AppTest on an empty and on a filled database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from streamlit.testing.v1 import AppTest
+
+from storage import DataHome
+from storage.models import JobStatus
+from storage.repository import (
+    MetricRow,
+    append_metrics,
+    create_dataset,
+    create_job,
+    create_run,
+    session_scope,
+    set_run_status,
+)
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+PAGES = [
+    "pages/data.py",
+    "pages/train.py",
+    "pages/evaluate.py",
+    "pages/predict.py",
+    "pages/recommend.py",
+]
+
+
+def _fill(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        dataset = create_dataset(
+            session=session,
+            name="demo",
+            kind="synthetic",
+            source="generator",
+            tickers=["AAPL"],
+            features=["f"],
+            row_count=10,
+            content_hash="h",
+            start_date=dt.date(2020, 1, 1),
+            end_date=dt.date(2020, 6, 30),
+            recipe={"seed": 1},
+        )
+        run = create_run(
+            session=session, model_kind="dual_tower", config={}, seed=1, dataset_id=dataset.id
+        )
+        set_run_status(
+            session=session,
+            run_id=run.id,
+            status=JobStatus.SUCCEEDED,
+            summary_metrics={"val_loss": 0.5},
+        )
+        append_metrics(session=session, run_id=run.id, rows=[MetricRow(0, "val", "loss", 0.5)])
+        create_job(session=session, kind="train", run_id=run.id)
+
+
+def _run(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    if page is not None:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_home_page_on_an_empty_database(data_home: DataHome) -> None:
+    at = _run()
+    assert [m.value for m in at.metric] == ["0", "0", "0"]
+    assert any("No runs yet" in info.value for info in at.info)
+    assert any(str(data_home.root) in md.value for md in at.markdown)
+
+
+def test_home_page_counts_what_storage_holds(engine: Engine) -> None:
+    _fill(engine)
+    at = _run()
+    assert {m.label: m.value for m in at.metric} == {"Datasets": "1", "Runs": "1", "Jobs": "1"}
+    runs = at.dataframe[0].value
+    assert list(runs["model"]) == ["dual_tower"]
+    assert list(runs["val_loss"]) == [0.5]
+
+
+def test_home_page_explains_a_corrupt_database(data_home: DataHome) -> None:
+    data_home.database_path.write_bytes(b"not a database")
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.run()
+    assert not at.exception
+    assert any("not a DuckDB database" in err.value for err in at.error)
+    assert data_home.database_path.read_bytes() == b"not a database"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_on_an_empty_database(data_home: DataHome, page: str) -> None:
+    at = _run(page)
+    assert at.title[0].value
+    assert at.info, "an empty database shows an empty state"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_on_a_filled_database(engine: Engine, page: str) -> None:
+    _fill(engine)
+    at = _run(page)
+    assert at.title[0].value
+
+
+def test_data_page_lists_datasets_with_their_recipe(engine: Engine) -> None:
+    _fill(engine)
+    at = _run("pages/data.py")
+    table = at.dataframe[0].value
+    assert list(table["name"]) == ["demo"]
+    assert list(table["rows"]) == [10]
+    assert at.json[0].value == '{"seed": 1}'

@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, select, text
+
+from storage import DataHome, DataHomeError, StorageError, open_engine
+from storage.db import SCHEMA_VERSION, init_schema, schema_version
+from storage.models import SchemaVersion
+from storage.repository import count_rows, create_run, get_run, session_scope
+
+
+def _url(path: Path) -> str:
+    return f"duckdb:///{path}"
+
+
+def test_schema_creation_twice_is_harmless(tmp_path: Path) -> None:
+    engine = open_engine(_url(tmp_path / "db.duckdb"))
+    with session_scope(engine) as session:
+        run_id = create_run(session=session, model_kind="m", config={}, seed=1).id
+    assert init_schema(engine) == SCHEMA_VERSION
+    assert init_schema(engine) == SCHEMA_VERSION
+    with session_scope(engine) as session:
+        assert get_run(session=session, run_id=run_id) is not None
+        versions = session.scalars(select(SchemaVersion.version)).all()
+    assert versions == [SCHEMA_VERSION]
+    engine.dispose()
+
+
+def test_reopening_a_file_keeps_its_rows(tmp_path: Path) -> None:
+    engine = open_engine(_url(tmp_path / "db.duckdb"))
+    with session_scope(engine) as session:
+        create_run(session=session, model_kind="m", config={"lr": 0.1}, seed=3)
+    engine.dispose()
+    engine = open_engine(_url(tmp_path / "db.duckdb"))
+    with session_scope(engine) as session:
+        assert count_rows(session=session)["runs"] == 1
+    engine.dispose()
+
+
+def _set_version(engine, version: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM schema_version"))
+        conn.execute(
+            text("INSERT INTO schema_version (version, applied_at) VALUES (:v, now())"),
+            {"v": version},
+        )
+
+
+def test_older_schema_without_migration_is_refused_and_untouched(tmp_path: Path) -> None:
+    engine = open_engine(_url(tmp_path / "db.duckdb"))
+    with session_scope(engine) as session:
+        create_run(session=session, model_kind="m", config={}, seed=1)
+    _set_version(engine, SCHEMA_VERSION - 1)
+    with pytest.raises(StorageError, match="no migration leads from schema"):
+        init_schema(engine, migrations={})
+    with session_scope(engine) as session:
+        assert count_rows(session=session)["runs"] == 1
+    assert schema_version(engine) == SCHEMA_VERSION - 1
+    engine.dispose()
+
+
+def test_older_schema_is_migrated_in_place_keeping_data(tmp_path: Path) -> None:
+    engine = open_engine(_url(tmp_path / "db.duckdb"))
+    with session_scope(engine) as session:
+        run_id = create_run(session=session, model_kind="m", config={"a": 1}, seed=1).id
+
+    def add_notes(conn: Connection) -> None:
+        conn.execute(text("ALTER TABLE runs ADD COLUMN notes VARCHAR DEFAULT 'migrated'"))
+
+    version = init_schema(engine, target=SCHEMA_VERSION + 1, migrations={SCHEMA_VERSION: add_notes})
+    assert version == SCHEMA_VERSION + 1
+    assert schema_version(engine) == SCHEMA_VERSION + 1
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT id, notes FROM runs")).one()
+    assert tuple(row) == (run_id, "migrated")
+    engine.dispose()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    engine = open_engine(_url(tmp_path / "db.duckdb"))
+    _set_version(engine, SCHEMA_VERSION + 5)
+    engine.dispose()
+    with pytest.raises(StorageError, match="newer Trendlab"):
+        open_engine(_url(tmp_path / "db.duckdb"))
+
+
+def test_unversioned_trendlab_tables_are_refused(tmp_path: Path) -> None:
+    engine = open_engine(_url(tmp_path / "db.duckdb"))
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE schema_version"))
+    engine.dispose()
+    with pytest.raises(StorageError, match="no schema version"):
+        open_engine(_url(tmp_path / "db.duckdb"))
+
+
+def test_corrupt_file_gives_one_clear_sentence_and_stays_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "trendlab.duckdb"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StorageError) as caught:
+        open_engine(_url(path))
+    message = str(caught.value)
+    assert str(path) in message
+    assert "not a DuckDB database" in message
+    assert path.read_bytes() == b"this is not a database" * 100
+
+
+def test_file_locked_by_another_process_names_the_holder(tmp_path: Path) -> None:
+    path = tmp_path / "trendlab.duckdb"
+    open_engine(_url(path)).dispose()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import duckdb, sys, time
+                con = duckdb.connect({str(path)!r})
+                print("locked", flush=True)
+                sys.stdin.readline()
+                """
+            ),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(StorageError) as caught:
+            open_engine(_url(path))
+        assert f"process {holder.pid}" in str(caught.value)
+        assert "one process" in str(caught.value)
+    finally:
+        holder.communicate("\n", timeout=30)
+
+
+def test_unwritable_data_home_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("TRENDLAB_HOME", str(blocker / "home"))
+    with pytest.raises(DataHomeError, match="TRENDLAB_HOME"):
+        DataHome.from_env().ensure()
+    with pytest.raises(StorageError, match="writable"):
+        open_engine(_url(blocker / "db" / "trendlab.duckdb"))
+
+
+def test_db_url_env_overrides_the_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRENDLAB_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("TRENDLAB_DB_URL", raising=False)
+    home = DataHome.from_env()
+    assert home.database_url == f"duckdb:///{tmp_path / 'home' / 'trendlab.duckdb'}"
+    monkeypatch.setenv("TRENDLAB_DB_URL", "duckdb:////elsewhere/x.duckdb")
+    assert DataHome.from_env().database_url == "duckdb:////elsewhere/x.duckdb"
+
+
+def test_data_home_defaults_to_dot_trendlab(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TRENDLAB_HOME", raising=False)
+    monkeypatch.chdir(tmp_path)
+    home = DataHome.from_env().ensure()
+    assert home.root == tmp_path / ".trendlab"
+    assert all(p.is_dir() for p in (home.checkpoints, home.uploads, home.jobs, home.logs))
