@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import Engine
 
-from core.config import CONFIG_CLASSES, ConfigError, field_docs
+from core.config import CONFIG_CLASSES, ConfigError, config_reference, field_docs
 from storage import DataHome, DataHomeError, StorageError, open_engine
 from storage.db import schema_version
 from storage.repository import count_rows, session_scope
@@ -102,6 +102,12 @@ def config_show(
             typer.echo(f"{field_name}: {text}")
     else:
         typer.echo(cls().to_yaml(), nl=False)
+
+
+@config_app.command("docs")
+def config_docs() -> None:
+    """Print the Markdown reference of every config (docs/config.md)."""
+    typer.echo(config_reference(), nl=False)
 
 
 @config_app.command("validate")

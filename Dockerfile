@@ -1,0 +1,25 @@
+# Demo deployment: the same install (`pip install -e .` from pyproject.toml) and the same start
+# command (`trendlab serve`) that `make run` uses. Build: docker build -t trendlab .
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    TRENDLAB_HOME=/data
+
+RUN useradd --create-home --uid 1000 trendlab \
+    && mkdir -p /data && chown trendlab:trendlab /data
+
+WORKDIR /app
+COPY --chown=trendlab:trendlab . /app
+# torch==2.13.0 is pinned in pyproject.toml; the CPU index keeps the image free of CUDA.
+RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -e . \
+    && chown -R trendlab:trendlab /app
+
+USER trendlab
+VOLUME ["/data"]
+EXPOSE 8501
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://localhost:8501/_stcore/health').read() != b'ok')"
+
+CMD ["trendlab", "serve", "--port", "8501", "--address", "0.0.0.0"]

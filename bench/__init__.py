@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` (or `python -m bench`) runs every case and renders BENCHMARKS.md."""
