@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+def make_prices(tickers: list[str], days: int, seed: int = 0) -> pd.DataFrame:
+    """A plain random-walk OHLCV frame with consistent high/low, for feature and label tests."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for ticker in tickers:
+        close = 50 * np.exp(np.cumsum(rng.normal(0.0003, 0.015, days)))
+        open_ = close * np.exp(rng.normal(0, 0.004, days))
+        high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, 0.006, days)))
+        low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, 0.006, days)))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "date": pd.bdate_range("2012-01-02", periods=days),
+                    "ticker": ticker,
+                    "open": open_,
+                    "high": high,
+                    "low": low,
+                    "close": close,
+                    "volume": rng.integers(100_000, 2_000_000, days).astype(float),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture
+def prices() -> pd.DataFrame:
+    return make_prices(["AAA", "BBB"], 420)
