@@ -458,6 +458,9 @@ class DataConfig(Config):
     """Standardise features with statistics of the training segment only."""
     time_aware_split: bool = True
     """Split by date (never shuffle across time)."""
+    neutral_z: float = 0.4307
+    """3-class trend: |forward return / its own volatility| below this is 'neutral'
+    (0.4307 cuts a standard normal into equal thirds)."""
 
     def validate(self) -> None:
         self.require("tickers", len(self.tickers) > 0, "at least one ticker")
@@ -470,6 +473,7 @@ class DataConfig(Config):
             self.require(name, 0 < getattr(self, name) < 1, "a number in (0, 1)")
         total = self.train_fraction + self.val_fraction + self.test_fraction
         self.require("test_fraction", math.isclose(total, 1.0), "fractions that sum to 1")
+        self.require("neutral_z", self.neutral_z >= 0, "a number >= 0")
         if self.purge_days is not None:
             self.require(
                 "purge_days",

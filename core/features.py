@@ -12,6 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from core.config import DataConfig
+from core.labels import label_columns, trend_labels
+
 PRICE_COLUMNS = ["open", "high", "low", "close", "volume"]
 TRADING_DAYS = 252
 
@@ -76,6 +79,43 @@ STOCK_FEATURE_GROUPS: dict[str, list[str]] = {
     ],
 }
 STOCK_FEATURES: list[str] = [name for group in STOCK_FEATURE_GROUPS.values() for name in group]
+
+CONTEXT_FEATURE_GROUPS: dict[str, list[str]] = {
+    "news": [
+        "news_sentiment_mean",
+        "news_sentiment_std",
+        "news_positive_share",
+        "news_negative_share",
+        "news_volume_log",
+        "news_volume_z20",
+        "news_source_diversity",
+        "news_sentiment_ema5",
+    ],
+    "policy": [
+        "policy_event_count",
+        "policy_urgency_max",
+        "policy_stance",
+        "policy_sector_breadth",
+        "policy_recency",
+    ],
+    "macro": [
+        "infl_yoy",
+        "infl_3m_ann",
+        "rate_long",
+        "rate_long_chg_63d",
+        "credit_spread",
+        "credit_spread_chg_63d",
+        "real_rate",
+        "oil_ret_21d",
+        "oil_ret_63d",
+        "oil_vol_21d",
+        "vix_level",
+        "vix_chg_21d",
+    ],
+}
+CONTEXT_FEATURES: list[str] = [n for group in CONTEXT_FEATURE_GROUPS.values() for n in group]
+MASK_COLUMNS: list[str] = [f"mask_{group}" for group in CONTEXT_FEATURE_GROUPS]
+FEATURES: list[str] = CONTEXT_FEATURES + STOCK_FEATURES
 
 WARMUP_DAYS = 252
 """Leading rows of each ticker where some window is not yet full (the 252-day high/low)."""
@@ -247,3 +287,56 @@ def stock_features(prices: pd.DataFrame) -> pd.DataFrame:
         parts.append(features.reset_index().assign(ticker=ticker))
     result = pd.concat(parts, ignore_index=True)
     return result[["date", "ticker", *STOCK_FEATURES]]
+
+
+def context_asof(context: pd.DataFrame | None, rows: pd.DataFrame) -> pd.DataFrame:
+    """Context values for each (date, ticker) row, as known on that date, with group masks.
+
+    ``context`` holds a ``date`` column (the day a value became known), optionally a
+    ``ticker`` column for per-ticker series such as news, and any of the context feature
+    columns. Each row takes the latest value dated on or before its own date. A group's mask is
+    1 where every feature of the group is known on that row and 0 otherwise; unknown values
+    stay NaN (never silently zero).
+    """
+    out = rows[["date", "ticker"]].reset_index(drop=True)
+    if context is None or context.empty:
+        known = pd.DataFrame(np.nan, index=out.index, columns=CONTEXT_FEATURES)
+    else:
+        columns = [c for c in CONTEXT_FEATURES if c in context.columns]
+        by = ["ticker"] if "ticker" in context.columns else None
+        left = out.assign(_order=np.arange(len(out))).sort_values("date", kind="stable")
+        right = context[["date", *(by or []), *columns]].sort_values("date", kind="stable")
+        merged = pd.merge_asof(left, right, on="date", by=by, direction="backward")
+        known = (
+            merged.sort_values("_order").reset_index(drop=True).reindex(columns=CONTEXT_FEATURES)
+        )
+    result = pd.concat([out, known.astype(float)], axis=1)
+    for group, names in CONTEXT_FEATURE_GROUPS.items():
+        result[f"mask_{group}"] = result[names].notna().all(axis=1).astype(float)
+    return result
+
+
+def build_dataset(
+    prices: pd.DataFrame,
+    context: pd.DataFrame | None = None,
+    config: DataConfig | None = None,
+) -> pd.DataFrame:
+    """Features, masks and labels for every (date, ticker) row past the warm-up.
+
+    Columns: date, ticker, the 25 context and 62 stock features, ``mask_news``,
+    ``mask_policy``, ``mask_macro``, and the labels for each horizon in ``config.horizons``.
+    Rows near the end keep NaN labels (their forward window is incomplete); trainers drop them.
+    """
+    config = config or DataConfig()
+    stock = stock_features(prices)
+    labels = trend_labels(prices, config.horizons, config.neutral_z)
+    frame = stock.merge(labels, on=["date", "ticker"], how="left", validate="one_to_one")
+    frame = frame[frame[STOCK_FEATURES].notna().all(axis=1)].reset_index(drop=True)
+    known = context_asof(context, frame)
+    label_names = label_columns(config.horizons)
+    dataset = pd.concat(
+        [frame[["date", "ticker"]], known[CONTEXT_FEATURES], frame[STOCK_FEATURES]], axis=1
+    )
+    dataset[MASK_COLUMNS] = known[MASK_COLUMNS]
+    dataset[label_names] = frame[label_names]
+    return dataset
