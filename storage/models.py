@@ -64,6 +64,11 @@ class Dataset(Base):
     recipe: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
+    @property
+    def table_name(self) -> str:
+        """The DuckDB table holding the rows; built from the integer key, safe in SQL."""
+        return f"dataset_{int(self.id)}"
+
 
 class Run(Base):
     __tablename__ = "runs"

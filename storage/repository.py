@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db import StorageError
@@ -89,6 +89,7 @@ def list_datasets(*, session: Session) -> list[Dataset]:
 
 
 def delete_dataset(*, session: Session, name: str) -> bool:
+    """Delete a dataset's registration and its stored rows; refused while runs use it."""
     dataset = get_dataset(session=session, name=name)
     if dataset is None:
         return False
@@ -96,6 +97,7 @@ def delete_dataset(*, session: Session, name: str) -> bool:
     if users:
         runs = ", ".join(str(run_id) for run_id in users)
         raise StorageError(f"Dataset {name!r} is used by runs {runs}; delete those runs first.")
+    session.execute(text(f"DROP TABLE IF EXISTS {dataset.table_name}"))
     session.delete(dataset)
     session.flush()
     return True

@@ -1,0 +1,90 @@
+"""Built datasets stored as DuckDB tables, registered with their recipe in ``datasets``.
+
+A dataset's rows live in the table ``Dataset.table_name`` (``dataset_<id>``): the name comes
+from the integer key, never from user input, so it is safe to place in SQL. The registration
+row and the table are written in one transaction: a failure leaves neither behind, and
+``delete_dataset`` removes both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from storage.db import StorageError
+from storage.models import Dataset
+from storage.repository import create_dataset, get_dataset, list_datasets
+
+KEY_COLUMNS = ("date", "ticker")
+
+
+def frame_hash(frame: pd.DataFrame) -> str:
+    """SHA-256 over column names, dtypes and every value, independent of the row index."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([[c, str(t)] for c, t in frame.dtypes.items()]).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def recipe_key(recipe: dict[str, Any]) -> str:
+    return json.dumps(recipe, sort_keys=True, default=str)
+
+
+def find_dataset_by_recipe(*, session: Session, recipe: dict[str, Any]) -> Dataset | None:
+    """A stored dataset built from exactly this recipe, so it can be reused, or None."""
+    key = recipe_key(recipe)
+    return next((d for d in list_datasets(session=session) if recipe_key(d.recipe) == key), None)
+
+
+def store_dataset(
+    *,
+    session: Session,
+    name: str,
+    kind: str,
+    source: str,
+    frame: pd.DataFrame,
+    features: list[str],
+    recipe: dict[str, Any],
+) -> Dataset:
+    """Register ``frame`` under ``name`` and store its rows as a DuckDB table."""
+    missing = [c for c in (*KEY_COLUMNS, *features) if c not in frame.columns]
+    if missing:
+        raise StorageError(f"Dataset {name!r} lacks the columns {', '.join(missing)}.")
+    if frame.empty:
+        raise StorageError(f"Dataset {name!r} has no rows; nothing was stored.")
+    dates = pd.to_datetime(frame["date"])
+    dataset = create_dataset(
+        session=session,
+        name=name,
+        kind=kind,
+        source=source,
+        tickers=sorted(frame["ticker"].astype(str).unique()),
+        features=list(features),
+        row_count=len(frame),
+        content_hash=frame_hash(frame),
+        start_date=dates.min().date(),
+        end_date=dates.max().date(),
+        recipe=recipe,
+    )
+    raw = session.connection().connection.driver_connection
+    view = f"incoming_{int(dataset.id)}"
+    raw.register(view, frame)
+    try:
+        raw.execute(f"CREATE TABLE {dataset.table_name} AS SELECT * FROM {view}")
+    finally:
+        raw.unregister(view)
+    return dataset
+
+
+def load_dataset_frame(*, session: Session, name: str) -> pd.DataFrame:
+    """The stored rows of a dataset, ordered by ticker then date."""
+    dataset = get_dataset(session=session, name=name)
+    if dataset is None:
+        known = ", ".join(d.name for d in list_datasets(session=session)) or "none yet"
+        raise StorageError(f"No dataset named {name!r}; known datasets: {known}.")
+    raw = session.connection().connection.driver_connection
+    return raw.execute(f"SELECT * FROM {dataset.table_name} ORDER BY ticker, date").df()
