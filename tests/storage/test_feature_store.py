@@ -32,18 +32,22 @@ def _frame(rows: int = 50) -> pd.DataFrame:
 RECIPE = {"source": "synthetic", "seed": 3, "tickers": ["AAA", "BBB"]}
 
 
+def _store(session, name: str = "demo", **overrides):
+    arguments = {
+        "kind": "synthetic",
+        "source": "generator",
+        "frame": _frame(),
+        "features": ["f1"],
+        "recipe": RECIPE,
+        **overrides,
+    }
+    return store_dataset(session=session, name=name, **arguments)
+
+
 def test_stored_dataset_reads_back_identical(engine: Engine) -> None:
     frame = _frame()
     with session_scope(engine) as session:
-        dataset = store_dataset(
-            session=session,
-            name="demo",
-            kind="synthetic",
-            source="generator",
-            frame=frame,
-            features=["f1", "f2"],
-            recipe=RECIPE,
-        )
+        dataset = _store(session, frame=frame, features=["f1", "f2"])
     assert dataset.row_count == 100 and dataset.tickers == ["AAA", "BBB"]
     assert dataset.content_hash == frame_hash(frame)
     with session_scope(engine) as session:
@@ -54,15 +58,7 @@ def test_stored_dataset_reads_back_identical(engine: Engine) -> None:
 
 def test_same_recipe_is_found_for_reuse(engine: Engine) -> None:
     with session_scope(engine) as session:
-        store_dataset(
-            session=session,
-            name="demo",
-            kind="synthetic",
-            source="generator",
-            frame=_frame(),
-            features=["f1"],
-            recipe=RECIPE,
-        )
+        _store(session)
     with session_scope(engine) as session:
         found = find_dataset_by_recipe(session=session, recipe=dict(reversed(RECIPE.items())))
         assert found is not None and found.name == "demo"
@@ -71,36 +67,12 @@ def test_same_recipe_is_found_for_reuse(engine: Engine) -> None:
 
 def test_failed_store_leaves_no_row_and_no_table(engine: Engine) -> None:
     with session_scope(engine) as session:
-        store_dataset(
-            session=session,
-            name="demo",
-            kind="synthetic",
-            source="generator",
-            frame=_frame(),
-            features=["f1"],
-            recipe=RECIPE,
-        )
+        _store(session)
     tables_before = set(inspect(engine).get_table_names())
     with pytest.raises(StorageError, match="exists already"), session_scope(engine) as session:
-        store_dataset(
-            session=session,
-            name="other",
-            kind="synthetic",
-            source="generator",
-            frame=_frame(),
-            features=["f1"],
-            recipe={**RECIPE, "seed": 9},
-        )
+        _store(session, "other", recipe={**RECIPE, "seed": 9})
         # Fails after the first store wrote its table: the whole transaction must go.
-        store_dataset(
-            session=session,
-            name="demo",
-            kind="synthetic",
-            source="generator",
-            frame=_frame(),
-            features=["f1"],
-            recipe=RECIPE,
-        )
+        _store(session)
     assert set(inspect(engine).get_table_names()) == tables_before
     with session_scope(engine) as session:
         assert count_rows(session=session)["datasets"] == 1
@@ -110,40 +82,16 @@ def test_failed_store_leaves_no_row_and_no_table(engine: Engine) -> None:
 def test_bad_frames_and_unknown_names_are_explained(engine: Engine) -> None:
     with session_scope(engine) as session:
         with pytest.raises(StorageError, match="lacks the columns f9"):
-            store_dataset(
-                session=session,
-                name="x",
-                kind="k",
-                source="s",
-                frame=_frame(),
-                features=["f9"],
-                recipe={},
-            )
+            _store(session, "x", kind="k", source="s", features=["f9"], recipe={})
         with pytest.raises(StorageError, match="has no rows"):
-            store_dataset(
-                session=session,
-                name="x",
-                kind="k",
-                source="s",
-                frame=_frame().iloc[:0],
-                features=["f1"],
-                recipe={},
-            )
+            _store(session, "x", kind="k", source="s", frame=_frame().iloc[:0], recipe={})
         with pytest.raises(StorageError, match="No dataset named 'nope'; known datasets: none"):
             load_dataset_frame(session=session, name="nope")
 
 
 def test_dropping_a_dataset_removes_its_table(engine: Engine) -> None:
     with session_scope(engine) as session:
-        dataset = store_dataset(
-            session=session,
-            name="demo",
-            kind="synthetic",
-            source="generator",
-            frame=_frame(),
-            features=["f1"],
-            recipe=RECIPE,
-        )
+        dataset = _store(session)
     with session_scope(engine) as session:
         assert delete_dataset(session=session, name="demo")
     assert f"dataset_{dataset.id}" not in inspect(engine).get_table_names()
