@@ -3,17 +3,13 @@
 import streamlit as st
 
 from pages.shared import engine
-from storage.repository import list_artifacts, list_runs, session_scope
+from storage.repository import list_runs_with_artifact, session_scope
 
 st.title("Predict")
 st.caption("Pick a trained run to score rows with it.")
 
 with session_scope(engine()) as session:
-    with_checkpoint = [
-        r
-        for r in list_runs(session=session)
-        if any(a.kind == "checkpoint" for a in list_artifacts(session=session, run_id=r.id))
-    ]
+    with_checkpoint = list_runs_with_artifact(session=session, kind="checkpoint")
 
 if not with_checkpoint:
     st.info("No run with a checkpoint yet. Train a model on the Train page.")

@@ -249,6 +249,12 @@ def add_artifact(*, session: Session, run_id: int, kind: str, path: Path) -> Art
     return artifact
 
 
+def list_runs_with_artifact(*, session: Session, kind: str) -> list[Run]:
+    """Runs that recorded at least one artifact of ``kind`` (e.g. "checkpoint"), newest first."""
+    has_kind = select(Artifact.run_id).where(Artifact.kind == kind)
+    return list(session.scalars(select(Run).where(Run.id.in_(has_kind)).order_by(Run.id.desc())))
+
+
 def list_artifacts(*, session: Session, run_id: int) -> list[Artifact]:
     query = select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.id)
     return list(session.scalars(query))

@@ -30,6 +30,7 @@ from storage.repository import (
     list_jobs,
     list_metrics,
     list_runs,
+    list_runs_with_artifact,
     request_cancel,
     session_scope,
     set_run_status,
@@ -263,3 +264,16 @@ def test_references_to_missing_rows_are_refused(engine: Engine) -> None:
             create_job(session=session, kind="train", run_id=9)
         with pytest.raises(StorageError, match="No run with id 9"):
             append_metrics(session=session, run_id=9, rows=[MetricRow(0, "train", "loss", 1.0)])
+
+
+def test_runs_with_an_artifact_kind(engine: Engine, tmp_path: Path) -> None:
+    path = tmp_path / "w.pt"
+    path.write_bytes(b"w")
+    with session_scope(engine) as session:
+        plain = create_run(session=session, model_kind="m", config={}, seed=1).id
+        trained = create_run(session=session, model_kind="m", config={}, seed=1).id
+        add_artifact(session=session, run_id=trained, kind="checkpoint", path=path)
+        add_artifact(session=session, run_id=plain, kind="history", path=path)
+    with session_scope(engine) as session:
+        runs = list_runs_with_artifact(session=session, kind="checkpoint")
+    assert [r.id for r in runs] == [trained]
