@@ -11,10 +11,21 @@ from typing import Annotated
 import typer
 from sqlalchemy import Engine
 
-from core.config import CONFIG_CLASSES, ConfigError, config_reference, field_docs
+from core.config import (
+    CONFIG_CLASSES,
+    DEFAULT_TICKERS,
+    ConfigError,
+    DataConfig,
+    config_reference,
+    field_docs,
+)
+from core.importers import ImportFailed, ImportOptions, import_market, parse_mapping
+from core.sources import MarketData, bundled_config, bundled_data, synthetic_data
 from storage import DataHome, DataHomeError, StorageError, open_engine
 from storage.db import schema_version
-from storage.repository import count_rows, session_scope
+from storage.feature_store import save_market_dataset
+from storage.models import Dataset
+from storage.repository import count_rows, get_dataset, list_datasets, session_scope
 
 APP_SCRIPT = Path(__file__).resolve().parent / "app.py"
 
@@ -23,6 +34,8 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Show and check YAML configs.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+data_app = typer.Typer(help="Build, import and inspect datasets.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -127,5 +140,184 @@ def config_validate(
     typer.echo(f"{path}: valid {name}.")
 
 
+def _data_config(path: Path | None) -> DataConfig:
+    try:
+        return DataConfig.load_yaml(path, partial=True) if path else DataConfig()
+    except ConfigError as err:
+        raise _fail(str(err)) from None
+
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="DataConfig YAML (horizons, splits, ...).")
+]
+
+
+def _save(name: str, data: MarketData, config: DataConfig, description: str) -> None:
+    _, engine = _open_home()
+    try:
+        dataset, reused = save_market_dataset(
+            engine=engine, name=name, data=data, config=config, description=description
+        )
+    except StorageError as err:
+        raise _fail(str(err)) from None
+    finally:
+        engine.dispose()
+    if reused:
+        typer.echo(f"Same recipe as the stored dataset {dataset.name!r}; reused it.")
+    else:
+        typer.echo(
+            f"Stored dataset {dataset.name!r}: {dataset.row_count} rows, "
+            f"{len(dataset.tickers)} tickers, {dataset.start_date} to {dataset.end_date}."
+        )
+
+
+@data_app.command("synthetic")
+def data_synthetic(
+    name: Annotated[str, typer.Argument(help="Name for the dataset.")],
+    tickers: Annotated[str, typer.Option(help="Comma-separated tickers.")] = ",".join(
+        DEFAULT_TICKERS
+    ),
+    start: Annotated[str, typer.Option(help="First simulated day.")] = "2015-01-01",
+    end: Annotated[str, typer.Option(help="Last simulated day.")] = "2024-12-31",
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same market.")] = 42,
+    signal: Annotated[
+        bool, typer.Option("--signal/--no-signal", help="Plant the context signal.")
+    ] = True,
+    config: ConfigOption = None,
+) -> None:
+    """Simulate a market with a planted context signal and store its dataset."""
+    data_config = _data_config(config)
+    names = [t.strip() for t in tickers.split(",") if t.strip()]
+    if not names:
+        raise _fail("--tickers: give at least one ticker.")
+    try:
+        data = synthetic_data(
+            names, start, end, seed=seed, signal=signal, horizons=data_config.horizons
+        )
+    except ValueError as err:
+        raise _fail(f"Cannot simulate: {err}") from None
+    signal_text = "with" if signal else "without"
+    _save(name, data, data_config, f"synthetic, seed {seed}, {signal_text} context signal")
+
+
+@data_app.command("bundled")
+def data_bundled(
+    name: Annotated[str, typer.Argument(help="Name for the dataset.")],
+    config: ConfigOption = None,
+) -> None:
+    """Store the S&P 500 / NASDAQ dataset with macro context shipped by the arch package."""
+    data_config = bundled_config(_data_config(config))
+    _save(name, bundled_data(), data_config, "arch package: S&P 500 and NASDAQ with macro")
+
+
+@data_app.command("import")
+def data_import(
+    name: Annotated[str, typer.Argument(help="Name for the dataset.")],
+    prices: Annotated[
+        list[Path], typer.Option(help="OHLCV CSV/Parquet; repeat for one file per ticker.")
+    ],
+    news: Annotated[Path | None, typer.Option(help="Headlines CSV.")] = None,
+    policy: Annotated[Path | None, typer.Option(help="Policy events CSV.")] = None,
+    macro: Annotated[Path | None, typer.Option(help="Macro series CSV.")] = None,
+    mapping: Annotated[
+        str, typer.Option("--map", help="Column mapping, e.g. date=Date,close=Close.")
+    ] = "",
+    max_gap_days: Annotated[int, typer.Option(help="Warn about longer date gaps.")] = 10,
+    config: ConfigOption = None,
+) -> None:
+    """Validate and import your own prices (and optional news, policy and macro files)."""
+    data_config = _data_config(config)
+    try:
+        columns = parse_mapping(mapping)
+    except ValueError as err:
+        raise _fail(f"--map: {err}") from None
+    options = ImportOptions(max_gap_days=max_gap_days, horizons=tuple(data_config.horizons))
+    try:
+        data, warnings = import_market(
+            prices, news=news, policy=policy, macro=macro, mapping=columns, options=options
+        )
+    except ImportFailed as err:
+        raise _fail(str(err)) from None
+    for warning in warnings:
+        typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
+    files = ", ".join(p.name for p in prices)
+    _save(name, data, data_config, f"import of {files}")
+
+
+def _dataset_facts(dataset: Dataset) -> dict[str, object]:
+    return {
+        "name": dataset.name,
+        "kind": dataset.kind,
+        "source": dataset.source,
+        "rows": dataset.row_count,
+        "tickers": dataset.tickers,
+        "start": str(dataset.start_date),
+        "end": str(dataset.end_date),
+        "created": dataset.created_at.isoformat(timespec="seconds"),
+    }
+
+
+@data_app.command("list")
+def data_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List stored datasets."""
+    _, engine = _open_home()
+    with session_scope(engine) as session:
+        facts = [_dataset_facts(d) for d in list_datasets(session=session)]
+    engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(facts, indent=2))
+    elif not facts:
+        typer.echo("No datasets yet; try `trendlab data synthetic demo`.")
+    for item in [] if as_json else facts:
+        typer.echo(
+            f"{item['name']:20} {item['kind']:10} {item['rows']:>9} rows  "
+            f"{item['start']} .. {item['end']}  {len(item['tickers'])} tickers"
+        )
+
+
+@data_app.command("show")
+def data_show(
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show one dataset: source, tickers, dates, features and recipe."""
+    _, engine = _open_home()
+    with session_scope(engine) as session:
+        dataset = get_dataset(session=session, name=name)
+        if dataset is None:
+            known = ", ".join(d.name for d in list_datasets(session=session)) or "none yet"
+            engine.dispose()
+            raise _fail(f"No dataset named {name!r}; known datasets: {known}.")
+        facts = {
+            **_dataset_facts(dataset),
+            "features": len(dataset.features),
+            "content_hash": dataset.content_hash,
+            "recipe": dataset.recipe,
+        }
+    engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(facts, indent=2, default=str))
+    else:
+        for key, value in facts.items():
+            text = json.dumps(value, default=str) if isinstance(value, dict | list) else value
+            typer.echo(f"{key:13} {text}")
+
+
+def main() -> None:
+    """Console entry point: run the command, then leave without interpreter teardown.
+
+    duckdb's nanobind bindings print pages of "leaked instance" warnings at a normal
+    interpreter exit; the command's work is complete and flushed by then, so skip it.
+    """
+    try:
+        app()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    app()
+    main()

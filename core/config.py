@@ -440,10 +440,11 @@ class TrainingConfig(_TrainerSettings):
 class DataConfig(Config):
     tickers: list[str] = field(default_factory=lambda: list(DEFAULT_TICKERS))
     """Tickers to build the dataset from."""
-    start_date: str = "2015-01-01"
-    """First date (ISO 8601) of the price history."""
-    end_date: str = "2024-12-31"
-    """Last date (ISO 8601) of the price history."""
+    start_date: str | None = None
+    """First row date (ISO 8601) of the dataset; earlier prices serve only as the features'
+    warm-up. null: from the first date whose features are complete."""
+    end_date: str | None = None
+    """Last row date (ISO 8601) of the dataset; null: the last date of the prices."""
     horizons: list[int] = field(default_factory=lambda: [7, 30])
     """Label horizons in calendar days."""
     train_fraction: float = 0.7
@@ -457,23 +458,33 @@ class DataConfig(Config):
     normalize: bool = True
     """Standardise features with statistics of the training segment only."""
     time_aware_split: bool = True
-    """Split by date (never shuffle across time)."""
+    """Split by date with a purge. Only true is accepted: a shuffled split puts rows whose
+    label windows overlap into training and test, which leaks the future."""
     neutral_z: float = 0.4307
     """3-class trend: |forward return / its own volatility| below this is 'neutral'
     (0.4307 cuts a standard normal into equal thirds)."""
+    relevance_threshold: float = 0.25
+    """Relevance class: a score above this is 'positive', below its negative 'negative',
+    between them 'none'."""
 
     def validate(self) -> None:
         self.require("tickers", len(self.tickers) > 0, "at least one ticker")
         self.require("tickers", len(set(self.tickers)) == len(self.tickers), "no duplicates")
         for name in ("start_date", "end_date"):
-            self.require(name, _is_iso_date(getattr(self, name)), "a date like 2015-01-31")
-        self.require("end_date", self.end_date > self.start_date, "after start_date")
+            value = getattr(self, name)
+            self.require(
+                name, value is None or _is_iso_date(value), "null or a date like 2015-01-31"
+            )
+        if self.start_date and self.end_date:
+            self.require("end_date", self.end_date > self.start_date, "after start_date")
         self.require("horizons", len(self.horizons) > 0 and _dims(self.horizons), "days > 0")
         for name in ("train_fraction", "val_fraction", "test_fraction"):
             self.require(name, 0 < getattr(self, name) < 1, "a number in (0, 1)")
         total = self.train_fraction + self.val_fraction + self.test_fraction
         self.require("test_fraction", math.isclose(total, 1.0), "fractions that sum to 1")
         self.require("neutral_z", self.neutral_z >= 0, "a number >= 0")
+        self.require("time_aware_split", self.time_aware_split, "true (a shuffled split leaks)")
+        self.require("relevance_threshold", 0 <= self.relevance_threshold < 1, "a number in [0, 1)")
         if self.purge_days is not None:
             self.require(
                 "purge_days",

@@ -9,11 +9,15 @@ nothing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
 from core.config import DataConfig
 from core.labels import label_columns, trend_labels
+from core.relevance import relevance_labels
+from core.splits import training_end
 
 PRICE_COLUMNS = ["open", "high", "low", "close", "volume"]
 TRADING_DAYS = 252
@@ -289,28 +293,32 @@ def stock_features(prices: pd.DataFrame) -> pd.DataFrame:
     return result[["date", "ticker", *STOCK_FEATURES]]
 
 
-def context_asof(context: pd.DataFrame | None, rows: pd.DataFrame) -> pd.DataFrame:
+def context_asof(
+    context: pd.DataFrame | Sequence[pd.DataFrame] | None, rows: pd.DataFrame
+) -> pd.DataFrame:
     """Context values for each (date, ticker) row, as known on that date, with group masks.
 
-    ``context`` holds a ``date`` column (the day a value became known), optionally a
-    ``ticker`` column for per-ticker series such as news, and any of the context feature
-    columns. Each row takes the latest value dated on or before its own date. A group's mask is
-    1 where every feature of the group is known on that row and 0 otherwise; unknown values
-    stay NaN (never silently zero).
+    ``context`` is a frame, or several (for example per-ticker news and market-wide macro),
+    each with a ``date`` column (the day a value became known), optionally a ``ticker`` column
+    for per-ticker series such as news, and any of the context feature columns. Each row takes
+    the latest value dated on or before its own date. A group's mask is 1 where every feature
+    of the group is known on that row and 0 otherwise; unknown values stay NaN (never zero).
     """
     out = rows[["date", "ticker"]].reset_index(drop=True)
-    if context is None or context.empty:
-        known = pd.DataFrame(np.nan, index=out.index, columns=CONTEXT_FEATURES)
-    else:
-        columns = [c for c in CONTEXT_FEATURES if c in context.columns]
-        by = ["ticker"] if "ticker" in context.columns else None
-        left = out.assign(_order=np.arange(len(out))).sort_values("date", kind="stable")
-        right = context[["date", *(by or []), *columns]].sort_values("date", kind="stable")
+    known = pd.DataFrame(np.nan, index=out.index, columns=CONTEXT_FEATURES)
+    parts = [context] if isinstance(context, pd.DataFrame) else list(context or [])
+    left = out.assign(_order=np.arange(len(out))).sort_values("date", kind="stable")
+    for part in parts:
+        columns = [c for c in CONTEXT_FEATURES if c in part.columns]
+        if part.empty or not columns:
+            continue
+        by = ["ticker"] if "ticker" in part.columns else None
+        right = part[["date", *(by or []), *columns]].sort_values("date", kind="stable")
+        right = right.astype({"date": left["date"].dtype})
         merged = pd.merge_asof(left, right, on="date", by=by, direction="backward")
-        known = (
-            merged.sort_values("_order").reset_index(drop=True).reindex(columns=CONTEXT_FEATURES)
-        )
-    result = pd.concat([out, known.astype(float)], axis=1)
+        merged = merged.sort_values("_order").reset_index(drop=True)
+        known[columns] = merged[columns].to_numpy(dtype=float)
+    result = pd.concat([out, known], axis=1)
     for group, names in CONTEXT_FEATURE_GROUPS.items():
         result[f"mask_{group}"] = result[names].notna().all(axis=1).astype(float)
     return result
@@ -318,20 +326,30 @@ def context_asof(context: pd.DataFrame | None, rows: pd.DataFrame) -> pd.DataFra
 
 def build_dataset(
     prices: pd.DataFrame,
-    context: pd.DataFrame | None = None,
+    context: pd.DataFrame | Sequence[pd.DataFrame] | None = None,
     config: DataConfig | None = None,
 ) -> pd.DataFrame:
     """Features, masks and labels for every (date, ticker) row past the warm-up.
 
+    Rows are limited to ``config.start_date`` .. ``config.end_date`` when given; prices before
+    the start still feed the rolling windows, and prices after the end the forward labels.
+
     Columns: date, ticker, the 25 context and 62 stock features, ``mask_news``,
-    ``mask_policy``, ``mask_macro``, and the labels for each horizon in ``config.horizons``.
-    Rows near the end keep NaN labels (their forward window is incomplete); trainers drop them.
+    ``mask_policy``, ``mask_macro``, and the labels for each horizon in ``config.horizons``:
+    trend labels (``core.labels``) and relevance labels (``core.relevance``, whose context
+    factor is fitted on the training segment of the split ``config`` describes). Rows near the
+    end keep NaN labels (their forward window is incomplete); trainers drop them.
     """
     config = config or DataConfig()
     stock = stock_features(prices)
     labels = trend_labels(prices, config.horizons, config.neutral_z)
     frame = stock.merge(labels, on=["date", "ticker"], how="left", validate="one_to_one")
-    frame = frame[frame[STOCK_FEATURES].notna().all(axis=1)].reset_index(drop=True)
+    keep = frame[STOCK_FEATURES].notna().all(axis=1)
+    if config.start_date:
+        keep &= frame["date"] >= pd.Timestamp(config.start_date)
+    if config.end_date:
+        keep &= frame["date"] <= pd.Timestamp(config.end_date)
+    frame = frame[keep].reset_index(drop=True)
     known = context_asof(context, frame)
     label_names = label_columns(config.horizons)
     dataset = pd.concat(
@@ -339,4 +357,11 @@ def build_dataset(
     )
     dataset[MASK_COLUMNS] = known[MASK_COLUMNS]
     dataset[label_names] = frame[label_names]
-    return dataset
+    relevance = relevance_labels(
+        dataset,
+        columns=CONTEXT_FEATURES,
+        train_end=training_end(dataset["date"], config.train_fraction),
+        horizons=config.horizons,
+        threshold=config.relevance_threshold,
+    )
+    return pd.concat([dataset, relevance], axis=1)

@@ -28,18 +28,29 @@ def label_columns(horizons: Sequence[int]) -> list[str]:
     return [f"{kind}_{h}d" for h in horizons for kind in ("fwd_return", "trend", "up", "class")]
 
 
+def forward_window(
+    dates: np.ndarray, horizon_days: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each row i of one ticker: (i, the last row dated <= t_i + h, window complete?).
+
+    A sum over the window (t, t + h] of a per-row quantity x is then
+    ``cumsum(x)[end] - cumsum(x)[start]``.
+    """
+    n = len(dates)
+    target = dates + np.timedelta64(horizon_days, "D")
+    end = np.searchsorted(dates, target, side="right") - 1  # last trading day <= t + h
+    valid = (target <= dates[-1]) & (end > np.arange(n)) if n else np.zeros(0, bool)
+    return np.arange(n), end, valid
+
+
 def forward_labels(
     dates: np.ndarray, close: np.ndarray, horizon_days: int, neutral_z: float = NEUTRAL_Z
 ) -> dict[str, np.ndarray]:
     """Labels for one ticker; ``dates`` sorted datetime64[ns], ``close`` positive."""
-    n = len(dates)
     log_close = np.log(close.astype(float))
     returns = np.diff(log_close, prepend=log_close[0])  # returns[i] = r from i - 1 to i
     cum_sq = np.cumsum(returns**2)
-    target = dates + np.timedelta64(horizon_days, "D")
-    end = np.searchsorted(dates, target, side="right") - 1  # last trading day <= t + h
-    valid = (target <= dates[-1]) & (end > np.arange(n)) if n else np.zeros(0, bool)
-    start = np.arange(n)
+    start, end, valid = forward_window(dates, horizon_days)
     fwd = log_close[end] - log_close[start]
     sum_sq = cum_sq[end] - cum_sq[start]
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -29,6 +29,14 @@ class TimeSplit:
     bounds: dict[str, tuple[pd.Timestamp, pd.Timestamp]]
 
 
+def training_end(dates: pd.Series, train_fraction: float) -> pd.Timestamp:
+    """The last date of the training segment: the ``train_fraction`` quantile of the dates."""
+    unique = np.unique(pd.to_datetime(dates).to_numpy())
+    if len(unique) == 0:
+        raise SplitError("There are no dates to split.")
+    return pd.Timestamp(unique[max(int(len(unique) * train_fraction) - 1, 0)])
+
+
 def time_split(
     dates: pd.Series,
     *,
@@ -44,7 +52,7 @@ def time_split(
     unique = np.unique(values)
     if len(unique) < 3:
         raise SplitError(f"Only {len(unique)} distinct dates; a split needs at least 3.")
-    train_end = unique[max(int(len(unique) * train_fraction) - 1, 0)]
+    train_end = training_end(dates, train_fraction).to_datetime64()
     val_end = unique[max(int(len(unique) * (train_fraction + val_fraction)) - 1, 0)]
     gap = np.timedelta64(purge_days, "D")
     train = values <= train_end

@@ -13,11 +13,15 @@ import json
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from core.config import DataConfig
+from core.features import FEATURES
+from core.sources import MarketData, build_market_dataset
 from storage.db import StorageError
 from storage.models import Dataset
-from storage.repository import create_dataset, get_dataset, list_datasets
+from storage.repository import create_dataset, get_dataset, list_datasets, session_scope
 
 KEY_COLUMNS = ("date", "ticker")
 
@@ -88,3 +92,37 @@ def load_dataset_frame(*, session: Session, name: str) -> pd.DataFrame:
         raise StorageError(f"No dataset named {name!r}; known datasets: {known}.")
     raw = session.connection().connection.driver_connection
     return raw.execute(f"SELECT * FROM {dataset.table_name} ORDER BY ticker, date").df()
+
+
+def save_market_dataset(
+    *,
+    engine: Engine,
+    name: str,
+    data: MarketData,
+    config: DataConfig,
+    description: str,
+) -> tuple[Dataset, bool]:
+    """Build ``data`` into a dataset and store it as ``name``; reuse a stored identical build.
+
+    Returns the dataset and whether it was reused. The build runs outside any transaction
+    (it is the slow part); registration and table are then written in one.
+    """
+    recipe = {**data.recipe, "data_config": config.to_dict()}
+    with session_scope(engine) as session:
+        existing = find_dataset_by_recipe(session=session, recipe=recipe)
+        if existing is not None:
+            return existing, True
+        if get_dataset(session=session, name=name) is not None:
+            raise StorageError(f"A dataset named {name!r} exists already; choose another name.")
+    frame = build_market_dataset(data, config)
+    with session_scope(engine) as session:
+        dataset = store_dataset(
+            session=session,
+            name=name,
+            kind=str(recipe.get("source", "custom")),
+            source=description,
+            frame=frame,
+            features=FEATURES,
+            recipe=recipe,
+        )
+    return dataset, False

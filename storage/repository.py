@@ -9,7 +9,6 @@ Typical use::
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, delete, func, insert, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.files import file_sha256
 from storage.db import StorageError
 from storage.models import Artifact, Dataset, Job, JobStatus, Run, RunMetric, utcnow
 
@@ -222,14 +222,6 @@ def delete_run(*, session: Session, run_id: int) -> bool:
 
 # --------------------------------------------------------------------------------------------
 # Artifacts
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def add_artifact(*, session: Session, run_id: int, kind: str, path: Path) -> Artifact:

@@ -14,6 +14,7 @@ from core.features import (
     context_asof,
 )
 from core.labels import label_columns
+from core.relevance import relevance_columns
 
 
 def test_columns_and_no_context_means_every_group_masked(prices: pd.DataFrame) -> None:
@@ -27,8 +28,10 @@ def test_columns_and_no_context_means_every_group_masked(prices: pd.DataFrame) -
         *STOCK_FEATURES,
         *MASK_COLUMNS,
         *label_columns([7, 30]),
+        *relevance_columns([7, 30]),
     ]
     assert (dataset[MASK_COLUMNS] == 0).all().all()
+    assert dataset[relevance_columns([7, 30])].isna().all().all(), "no context, no relevance"
     assert dataset[CONTEXT_FEATURES].isna().all().all(), "unknown context stays NaN, not zero"
     assert dataset[STOCK_FEATURES].notna().all().all()
 

@@ -1,0 +1,93 @@
+"""Where market data comes from, and the one path from raw records to a built dataset.
+
+A ``MarketData`` holds prices, raw context records (scored headlines, policy events, macro
+series) and, for synthetic data, the oracle. ``build_market_dataset`` turns any of them into
+the dataset frame: the 25 context features from ``core.context``, the 62 stock features and
+labels from ``core.features.build_dataset``, and the oracle columns joined last.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pandas as pd
+
+from core.bundled import BUNDLED_START, bundled_macro_series, bundled_prices
+from core.config import DataConfig
+from core.context import macro_features, news_features, policy_features
+from core.features import build_dataset
+from core.synthetic import GENERATOR_VERSION, generate_market
+
+
+@dataclass
+class MarketData:
+    """Raw inputs of a dataset. Every context part is optional; missing groups are masked."""
+
+    prices: pd.DataFrame
+    headlines: pd.DataFrame | None = None  # date, ticker, score, [source]
+    policy_events: pd.DataFrame | None = None  # date, type, urgency, sector, [stance]
+    macro_series: pd.DataFrame | None = None  # date, series, value, [released]
+    oracle: pd.DataFrame | None = None  # date, ticker, oracle_* (synthetic only)
+    recipe: dict[str, Any] = field(default_factory=dict)
+    """What the data was made from; with the DataConfig it identifies a built dataset."""
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def context(self) -> list[pd.DataFrame]:
+        parts = []
+        if self.headlines is not None and not self.headlines.empty:
+            parts.append(news_features(self.headlines))
+        if self.policy_events is not None and not self.policy_events.empty:
+            parts.append(policy_features(self.policy_events))
+        if self.macro_series is not None and not self.macro_series.empty:
+            parts.append(macro_features(self.macro_series))
+        return parts
+
+
+def synthetic_data(
+    tickers: list[str], start: str, end: str, *, seed: int, signal: bool, horizons: list[int]
+) -> MarketData:
+    market = generate_market(
+        tickers, start, end, seed=seed, signal=signal, horizons=tuple(horizons)
+    )
+    return MarketData(
+        prices=market.prices,
+        headlines=market.headlines,
+        policy_events=market.policy_events,
+        macro_series=market.macro_series,
+        oracle=market.oracle,
+        recipe={
+            "source": "synthetic",
+            "generator_version": GENERATOR_VERSION,
+            "tickers": list(tickers),
+            "start": start,
+            "end": end,
+            "seed": seed,
+            "signal": signal,
+        },
+        notes={"ticker_kinds": market.kinds},
+    )
+
+
+def bundled_data() -> MarketData:
+    from importlib.metadata import version
+
+    return MarketData(
+        prices=bundled_prices(),
+        macro_series=bundled_macro_series(),
+        recipe={"source": "bundled", "arch_version": version("arch")},
+    )
+
+
+def bundled_config(config: DataConfig | None = None) -> DataConfig:
+    """The bundled data's rows start once every macro series is known, unless told otherwise."""
+    config = config or DataConfig()
+    return config if config.start_date else replace(config, start_date=BUNDLED_START)
+
+
+def build_market_dataset(data: MarketData, config: DataConfig | None = None) -> pd.DataFrame:
+    """The dataset frame for ``data``: features, masks, labels, and oracle columns if any."""
+    dataset = build_dataset(data.prices, data.context(), config)
+    if data.oracle is not None:
+        dataset = dataset.merge(data.oracle, on=["date", "ticker"], how="left", validate="1:1")
+    return dataset
