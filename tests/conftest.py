@@ -1,7 +1,8 @@
-"""Shared fixtures: every test gets its own data home and database file."""
+"""Shared fixtures: every test gets its own data home and database file, and no network."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,21 @@ from sqlalchemy import Engine
 from storage import DataHome, open_engine
 
 ROOT = Path(__file__).resolve().parents[1]
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any connection beyond this machine fails the test that tries it."""
+    connect = socket.socket.connect
+
+    def guarded(sock: socket.socket, address: object) -> object:
+        host = address[0] if isinstance(address, tuple) else None
+        if sock.family != socket.AF_UNIX and host not in LOCAL_HOSTS:
+            raise AssertionError(f"a test tried to reach the network: {address!r}")
+        return connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ def test_ci_runs_exactly_make_test() -> None:
 def test_torch_is_pinned_to_the_local_cpu_build() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert "torch==2.13.0" in project["dependencies"]
-    assert project["scripts"]["trendlab"] == "cli:app"
+    assert project["scripts"]["trendlab"] == "cli:main"
 
 
 def test_makefile_targets_do_their_own_setup() -> None:

@@ -33,3 +33,25 @@ def make_prices(tickers: list[str], days: int, seed: int = 0) -> pd.DataFrame:
 @pytest.fixture
 def prices() -> pd.DataFrame:
     return make_prices(["AAA", "BBB"], 420)
+
+
+@pytest.fixture(scope="session")
+def market():
+    """A small synthetic market with the planted signal (4 tickers, 6 years)."""
+    from core.sources import synthetic_data
+
+    return synthetic_data(
+        ["CYC", "CYD", "HDG", "SWT"],
+        "2013-01-01",
+        "2018-12-31",
+        seed=5,
+        signal=True,
+        horizons=[7, 30],
+    )
+
+
+@pytest.fixture(scope="session")
+def market_dataset(market):
+    from core.sources import build_market_dataset
+
+    return build_market_dataset(market)
