@@ -170,6 +170,14 @@ def _pad(per_window: np.ndarray, like: pd.Series) -> pd.Series:
     return pd.Series(out, index=like.index)
 
 
+def _divide(numerator: pd.Series, denominator: pd.Series, flat: float) -> pd.Series:
+    """numerator / denominator, with ``flat`` where the denominator is 0: a window without
+    any movement (constant volume, a halted price) is a valid state, not missing data."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = numerator / denominator
+    return ratio.where(denominator != 0, flat).where(denominator.notna() & numerator.notna())
+
+
 def _realised_vol(log_returns: pd.Series, n: int) -> pd.Series:
     return log_returns.rolling(n, min_periods=n).std() * np.sqrt(TRADING_DAYS)
 
@@ -198,7 +206,7 @@ def ticker_features(prices: pd.DataFrame) -> pd.DataFrame:
     out["upper_shadow"] = (h - np.maximum(o, c)) / c
     out["lower_shadow"] = (np.minimum(o, c) - l) / c
     log_v = np.log1p(v)
-    out["volume_z20"] = (log_v - sma(log_v, 20)) / log_v.rolling(20, min_periods=20).std()
+    out["volume_z20"] = _divide(log_v - sma(log_v, 20), log_v.rolling(20, min_periods=20).std(), 0)
 
     # Technical
     for n in (5, 10, 20, 50, 100, 200):
@@ -213,10 +221,10 @@ def ticker_features(prices: pd.DataFrame) -> pd.DataFrame:
     signal = ema(macd, 9)
     out["macd_line"], out["macd_signal"], out["macd_hist"] = macd, signal, macd - signal
     middle, spread = sma(c, 20), c.rolling(20, min_periods=20).std(ddof=0)
-    out["bb_position_20"] = (c - (middle - 2 * spread)) / (4 * spread)
+    out["bb_position_20"] = _divide(c - (middle - 2 * spread), 4 * spread, 0.5)
     out["bb_width_20"] = 4 * spread / middle
     low_14, high_14 = l.rolling(14, min_periods=14).min(), h.rolling(14, min_periods=14).max()
-    stoch_k = (c - low_14) / (high_14 - low_14)
+    stoch_k = _divide(c - low_14, high_14 - low_14, 0.5)
     out["stoch_k_14"] = stoch_k
     out["stoch_d_14"] = sma(stoch_k, 3)
     out["williams_r_14"] = stoch_k - 1  # Williams %R is %K shifted to [-1, 0]
@@ -224,20 +232,20 @@ def ticker_features(prices: pd.DataFrame) -> pd.DataFrame:
     atr = wilder(tr, 14)
     out["atr_ratio_14"] = atr / c
     obv = (np.sign(c.diff()).fillna(0) * v).cumsum()
-    out["obv_change_20"] = obv.diff(20) / v.rolling(20, min_periods=20).sum()
+    out["obv_change_20"] = _divide(obv.diff(20), v.rolling(20, min_periods=20).sum(), 0)
     typical = (h + l + c) / 3
     windows = _windows(typical, 20)  # (T - 19, 20)
     mean_dev = _pad(np.abs(windows - windows.mean(axis=1, keepdims=True)).mean(axis=1), typical)
-    out["cci_20"] = (typical - sma(typical, 20)) / (0.015 * mean_dev) / 100
+    out["cci_20"] = _divide(typical - sma(typical, 20), 0.015 * mean_dev, 0) / 100
     flow = typical * v
     up_flow = flow.where(typical.diff() > 0, 0.0).rolling(14, min_periods=14).sum()
     down_flow = flow.where(typical.diff() < 0, 0.0).rolling(14, min_periods=14).sum()
-    out["mfi_14"] = up_flow / (up_flow + down_flow)
+    out["mfi_14"] = _divide(up_flow, up_flow + down_flow, 0.5)
     up_move, down_move = h.diff(), -l.diff()
     plus_dm = up_move.where((up_move > down_move) & (up_move > 0), 0.0)
     minus_dm = down_move.where((down_move > up_move) & (down_move > 0), 0.0)
-    plus_di, minus_di = wilder(plus_dm, 14) / atr, wilder(minus_dm, 14) / atr
-    dx = (plus_di - minus_di).abs() / (plus_di + minus_di)
+    plus_di, minus_di = _divide(wilder(plus_dm, 14), atr, 0), _divide(wilder(minus_dm, 14), atr, 0)
+    dx = _divide((plus_di - minus_di).abs(), plus_di + minus_di, 0)
     out["adx_14"] = wilder(dx, 14)
     # Aroon: how recently the 25-day high and low were set (window of 26 closes).
     days_since_high = _pad(25 - _windows(h, 26).argmax(axis=1), h)
@@ -245,7 +253,7 @@ def ticker_features(prices: pd.DataFrame) -> pd.DataFrame:
     out["aroon_osc_25"] = (days_since_low - days_since_high) / 25
     out["dist_high_252"] = c / h.rolling(TRADING_DAYS, min_periods=TRADING_DAYS).max() - 1
     out["dist_low_252"] = c / l.rolling(TRADING_DAYS, min_periods=TRADING_DAYS).min() - 1
-    out["volume_ratio_20"] = v / sma(v, 20)
+    out["volume_ratio_20"] = _divide(v, sma(v, 20), 1)
     out["momentum_12_1"] = log_c.shift(21) - log_c.shift(TRADING_DAYS)
 
     # Returns (log)

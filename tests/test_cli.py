@@ -62,3 +62,82 @@ def test_config_reference_doc_is_current() -> None:
     result = runner.invoke(app, ["config", "docs"])
     assert result.exit_code == 0
     assert result.output == doc, "regenerate with: trendlab config docs > docs/config.md"
+
+
+def _dataset_tables(data_home: DataHome) -> list[str]:
+    import duckdb
+
+    with duckdb.connect(str(data_home.database_path), read_only=True) as connection:
+        rows = connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE regexp_matches(table_name, ?)",
+            ["^dataset_[0-9]+$"],
+        ).fetchall()
+    return [name for (name,) in rows]
+
+
+def test_data_synthetic_then_list_show_and_reuse(data_home: DataHome) -> None:
+    arguments = ["data", "synthetic", "small", "--tickers", "AAA,BBB", "--start", "2019-01-01"]
+    result = runner.invoke(app, [*arguments, "--end", "2021-06-30", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    assert "Stored dataset 'small'" in result.output
+    again = runner.invoke(
+        app,
+        [
+            "data",
+            "synthetic",
+            "copy",
+            "--tickers",
+            "AAA,BBB",
+            "--start",
+            "2019-01-01",
+            "--end",
+            "2021-06-30",
+            "--seed",
+            "3",
+        ],
+    )
+    assert "reused it" in again.output
+    listed = json.loads(runner.invoke(app, ["data", "list", "--json"]).output)
+    assert [d["name"] for d in listed] == ["small"]
+    shown = json.loads(runner.invoke(app, ["data", "show", "small", "--json"]).output)
+    assert shown["features"] == 87 and shown["recipe"]["seed"] == 3
+    assert shown["recipe"]["signal"] is True and shown["tickers"] == ["AAA", "BBB"]
+    assert _dataset_tables(data_home) == ["dataset_1"]
+    missing = runner.invoke(app, ["data", "show", "nope"])
+    assert missing.exit_code == 1 and "known datasets: small" in missing.output
+
+
+def test_failed_import_reports_the_problem_and_stores_nothing(
+    data_home: DataHome, tmp_path: Path
+) -> None:
+    bad = tmp_path / "prices.csv"
+    bad.write_text("date,ticker,open,high,low,close,volume\n2020-01-02,AAA,1,2,1,x,10\n")
+    result = runner.invoke(app, ["data", "import", "mine", "--prices", str(bad)])
+    assert result.exit_code == 1
+    assert "prices.csv, line 2, column 'close': 'x' is not a finite number" in result.output
+    assert json.loads(runner.invoke(app, ["info", "--json"]).output)["datasets"] == 0
+    assert _dataset_tables(data_home) == []
+
+
+def test_data_import_of_a_valid_file(data_home: DataHome, tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 320)))
+    frame = pd.DataFrame(
+        {
+            "Date": pd.bdate_range("2020-01-01", periods=320).strftime("%Y-%m-%d"),
+            "Open": close,
+            "High": close * 1.01,
+            "Low": close * 0.99,
+            "Close": close,
+            "Volume": 1000,
+        }
+    )
+    path = tmp_path / "acme.csv"
+    frame.to_csv(path, index=False)
+    result = runner.invoke(app, ["data", "import", "acme", "--prices", str(path)])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(runner.invoke(app, ["data", "show", "acme", "--json"]).output)
+    assert shown["tickers"] == ["ACME"] and shown["kind"] == "import"

@@ -55,3 +55,11 @@ def market_dataset(market):
     from core.sources import build_market_dataset
 
     return build_market_dataset(market)
+
+
+@pytest.fixture
+def import_prices() -> pd.DataFrame:
+    """Two tickers with just enough history for an import (warm-up + longest horizon)."""
+    frame = make_prices(["AAA", "BBB"], 300, seed=4)
+    frame["date"] = frame["date"].dt.strftime("%Y-%m-%d")
+    return frame

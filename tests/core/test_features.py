@@ -135,3 +135,12 @@ def test_bollinger_stochastic_and_true_range_by_hand() -> None:
         np.std(log_returns[-21:], ddof=1) * np.sqrt(252)
     )
     assert features["ret_5d"].iloc[-1] == pytest.approx(np.log(close.iloc[-1] / close.iloc[-6]))
+
+
+def test_constant_or_zero_volume_is_a_state_not_missing_data(prices: pd.DataFrame) -> None:
+    from core.features import STOCK_FEATURES, stock_features
+
+    for volume in (0.0, 1000.0):
+        features = stock_features(prices.assign(volume=volume)).iloc[300:]
+        assert features[STOCK_FEATURES].notna().all().all()
+        assert (features["volume_z20"] == 0).all() and (features["volume_ratio_20"] == 1).all()
