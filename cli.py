@@ -20,7 +20,16 @@ from core.config import (
     field_docs,
 )
 from core.importers import ImportFailed, ImportOptions, import_market, parse_mapping
-from core.sources import MarketData, bundled_config, bundled_data, synthetic_data
+from core.sources import (
+    DEMO_END,
+    DEMO_SEED,
+    DEMO_START,
+    MarketData,
+    bundled_config,
+    bundled_data,
+    demo_data,
+    synthetic_data,
+)
 from storage import DataHome, DataHomeError, StorageError, open_engine
 from storage.db import schema_version
 from storage.feature_store import save_market_dataset
@@ -83,9 +92,24 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = 
 def serve(
     port: Annotated[int, typer.Option(help="Port for pages and API.")] = 8501,
     address: Annotated[str, typer.Option(help="Address to listen on.")] = "localhost",
+    demo: Annotated[
+        bool, typer.Option("--demo/--no-demo", help="Store the demo dataset if none exists.")
+    ] = True,
 ) -> None:
     """Start the dashboard; this process then owns the database."""
     _, engine = _open_home()
+    with session_scope(engine) as session:
+        empty = not list_datasets(session=session)
+    if demo and empty:
+        config = DataConfig()
+        save_market_dataset(
+            engine=engine,
+            name="demo",
+            data=demo_data(config.horizons),
+            config=config,
+            description=f"synthetic, seed {DEMO_SEED}, with context signal (demo)",
+        )
+        typer.echo("Stored the synthetic demo dataset 'demo'.")
     engine.dispose()  # release the file before the server opens it
     command = [
         sys.executable,
@@ -177,9 +201,9 @@ def data_synthetic(
     tickers: Annotated[str, typer.Option(help="Comma-separated tickers.")] = ",".join(
         DEFAULT_TICKERS
     ),
-    start: Annotated[str, typer.Option(help="First simulated day.")] = "2015-01-01",
-    end: Annotated[str, typer.Option(help="Last simulated day.")] = "2024-12-31",
-    seed: Annotated[int, typer.Option(help="Random seed; same seed, same market.")] = 42,
+    start: Annotated[str, typer.Option(help="First simulated day.")] = DEMO_START,
+    end: Annotated[str, typer.Option(help="Last simulated day.")] = DEMO_END,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same market.")] = DEMO_SEED,
     signal: Annotated[
         bool, typer.Option("--signal/--no-signal", help="Plant the context signal.")
     ] = True,

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from core.bundled import BUNDLED_START, bundled_macro_series, bundled_prices
-from core.config import DataConfig
+from core.config import DEFAULT_TICKERS, DataConfig
 from core.context import macro_features, news_features, policy_features
 from core.features import build_dataset
 from core.synthetic import GENERATOR_VERSION, generate_market
@@ -66,6 +66,16 @@ def synthetic_data(
             "signal": signal,
         },
         notes={"ticker_kinds": market.kinds},
+    )
+
+
+DEMO_START, DEMO_END, DEMO_SEED = "2015-01-01", "2024-12-31", 42
+
+
+def demo_data(horizons: list[int]) -> MarketData:
+    """The default demo: the seeds' seven tickers over ten years, with the planted signal."""
+    return synthetic_data(
+        DEFAULT_TICKERS, DEMO_START, DEMO_END, seed=DEMO_SEED, signal=True, horizons=horizons
     )
 
 

@@ -141,3 +141,17 @@ def test_data_import_of_a_valid_file(data_home: DataHome, tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     shown = json.loads(runner.invoke(app, ["data", "show", "acme", "--json"]).output)
     assert shown["tickers"] == ["ACME"] and shown["kind"] == "import"
+
+
+def test_serve_stores_the_demo_dataset_once_then_starts_streamlit(
+    data_home: DataHome, monkeypatch
+) -> None:
+    import cli
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(cli.os, "execv", lambda _exe, command: started.append(command))
+    assert runner.invoke(app, ["serve", "--port", "8999"]).exit_code == 0
+    assert runner.invoke(app, ["serve", "--port", "8999"]).exit_code == 0
+    listed = json.loads(runner.invoke(app, ["data", "list", "--json"]).output)
+    assert [d["name"] for d in listed] == ["demo"] and listed[0]["kind"] == "synthetic"
+    assert "--server.port=8999" in started[0] and len(started) == 2
