@@ -65,7 +65,6 @@ def synthetic_data(
             "seed": seed,
             "signal": signal,
         },
-        notes={"ticker_kinds": market.kinds},
     )
 
 

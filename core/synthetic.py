@@ -35,8 +35,7 @@ from core.labels import forward_window
 SIGMA_C = 0.008  # daily return per unit of context shock at beta = 1
 SIGMA_M = 0.006  # daily return per unit of the unseen market shock at gamma = 1
 DRIFT = 0.10  # planted daily drift, in units of the ticker's long-run daily volatility
-TICKER_KINDS = ["cyclical", "cyclical", "hedge", "switcher", "cyclical", "unrelated", "hedge"]
-"""Ticker i gets kind ``TICKER_KINDS[i % 7]``: the seeds' 7 tickers get one of each pattern."""
+MOMENTUM_DAYS = 63  # the sensitivity reads the stock's return over this many past days
 ORACLE_PREFIX = "oracle_"
 GENERATOR_VERSION = 1  # bump when the process changes, so stored datasets are not reused
 
@@ -50,7 +49,6 @@ class SyntheticMarket:
     policy_events: pd.DataFrame  # date, type, urgency, sector
     macro_series: pd.DataFrame  # date, series, value
     oracle: pd.DataFrame  # date, ticker, oracle_relevance_hd, oracle_trend_hd
-    kinds: dict[str, str]  # ticker -> cyclical / hedge / switcher / unrelated
 
 
 def oracle_columns(horizons: list[int]) -> list[str]:
@@ -61,18 +59,25 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def _trailing_vol(cumulative: np.ndarray, day: int, window: int) -> np.ndarray:
+    """Root mean square return over the ``window`` days up to ``day`` (fewer at the start)."""
+    start = max(day - window, 0)
+    count = max(day - start, 1)
+    return np.sqrt((cumulative[day] - cumulative[start]) / count + 1e-12)
+
+
 def _sensitivity(
-    kind: np.ndarray, scale: np.ndarray, vix_z: float, vol_ratio: np.ndarray
+    scale: np.ndarray, vix_z: float, momentum: np.ndarray, vol_ratio: np.ndarray
 ) -> np.ndarray:
-    """beta per ticker from yesterday's VIX z-score and each stock's volatility ratio."""
+    """beta per ticker from yesterday's VIX, its 63-day return and its volatility ratio.
+
+    Winners move with the context and losers against it (hedges), more so in stressed
+    markets; calmer stocks respond more. All three inputs are observable features
+    (``vix_level``, ``ret_63d``, ``vol_ratio_21_126``), but only through this non-linear form.
+    """
     stress = _sigmoid(2.5 * vix_z)  # 0 in calm markets, 1 in stressed ones
-    damping = 1.5 - np.tanh(vol_ratio - 1.0)  # calmer stocks respond more
-    shape = np.select(
-        [kind == 0, kind == 1, kind == 2],
-        [0.4 + 1.2 * stress, -(0.3 + 1.2 * stress), np.tanh(2.0 * vix_z)],
-        0.0,
-    )
-    return scale * shape * damping
+    damping = 1.25 - 0.5 * np.tanh(vol_ratio - 1.0)
+    return scale * (0.3 + 1.2 * np.tanh(momentum / 0.1) * (0.4 + 1.2 * stress)) * damping
 
 
 def generate_market(
@@ -88,8 +93,6 @@ def generate_market(
     rng = np.random.default_rng(seed)
     days = pd.bdate_range(start, end)
     n_days, n_tickers = len(days), len(tickers)
-    kind_names = ["cyclical", "hedge", "switcher", "unrelated"]
-    kinds = np.array([kind_names.index(TICKER_KINDS[i % 7]) for i in range(n_tickers)])
     beta_scale = rng.uniform(0.7, 1.3, n_tickers) * signal
     gamma = rng.uniform(0.6, 1.4, n_tickers)
     long_run_vol = rng.uniform(0.011, 0.024, n_tickers)
@@ -124,15 +127,16 @@ def generate_market(
     beta = np.zeros((n_days, n_tickers))
     mu = np.zeros((n_days, n_tickers))
     returns = np.zeros((n_days, n_tickers))
-    fast_var = long_run_vol**2
+    log_close = np.zeros((n_days, n_tickers))  # relative to the start price
+    squared = np.zeros((n_days, n_tickers))  # cumulative squared returns
     for d in range(1, n_days):
         idio_tone[d] = 0.9 * idio_tone[d - 1] + 0.15 * rng.standard_normal(n_tickers)
         stress = 1.6 if regime[d] else 1.0
         base = long_run_vol**2 * stress**2
         variance[d] = 0.03 * base + 0.08 * returns[d - 1] ** 2 + 0.89 * variance[d - 1]
-        fast_var = 0.9 * fast_var + 0.1 * returns[d - 1] ** 2
-        vol_ratio = np.sqrt(fast_var) / long_run_vol
-        beta[d] = _sensitivity(kinds, beta_scale, vix_z[d - 1], vol_ratio)
+        momentum = log_close[d - 1] - log_close[max(d - 1 - MOMENTUM_DAYS, 0)]
+        vol_ratio = _trailing_vol(squared, d - 1, 21) / _trailing_vol(squared, d - 1, 126)
+        beta[d] = _sensitivity(beta_scale, vix_z[d - 1], momentum, vol_ratio)
         own_tone = 0.5 * tone[d - 1] + idio_tone[d - 1]
         mu[d] = (
             signal
@@ -146,6 +150,8 @@ def generate_market(
             + gamma * SIGMA_M * unseen[d]
             + np.sqrt(variance[d]) * eps[d]
         )
+        log_close[d] = log_close[d - 1] + returns[d]
+        squared[d] = squared[d - 1] + returns[d] ** 2
 
     prices = _ohlcv(rng, days, tickers, returns, variance, eps)
     ticker_tone = 0.5 * tone[:, None] + idio_tone
@@ -160,7 +166,6 @@ def generate_market(
         policy_events=policy,
         macro_series=macro,
         oracle=oracle,
-        kinds={t: kind_names[k] for t, k in zip(tickers, kinds, strict=True)},
     )
 
 
