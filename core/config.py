@@ -583,6 +583,47 @@ class LSTMTrainingConfig(_TrainerSettings):
 
 
 # --------------------------------------------------------------------------------------------
+# Compact 3-class baselines (seed 002)
+
+
+@dataclass
+class SimpleLSTMConfig(Config):
+    input_dim: int = 62
+    """Features per step."""
+    hidden_dim: int = 64
+    """LSTM hidden units (seed 002: 64)."""
+    num_layers: int = 2
+    """Stacked LSTM layers (seed 002: 2)."""
+    head_hidden_dims: list[int] = field(default_factory=lambda: [32])
+    """Widths of the classification layers after the LSTM."""
+    dropout: float = 0.2
+    """Dropout between LSTM layers and in the head, in [0, 1)."""
+
+    def validate(self) -> None:
+        for name in ("input_dim", "hidden_dim", "num_layers"):
+            self.require(name, getattr(self, name) > 0, "an integer > 0")
+        self.require("head_hidden_dims", _dims(self.head_hidden_dims), "positive integers")
+        self.require("dropout", 0 <= self.dropout < 1, "a number in [0, 1)")
+
+
+@dataclass
+class CompactDualTowerConfig(Config):
+    context_dim: int = 25
+    """Context features (news, policy, macro); the 3 group masks are added to them."""
+    stock_dim: int = 62
+    """Stock features."""
+    tower_dim: int = 16
+    """Width of each tower (seed 002: 16)."""
+    dropout: float = 0.1
+    """Dropout after each tower, in [0, 1)."""
+
+    def validate(self) -> None:
+        for name in ("context_dim", "stock_dim", "tower_dim"):
+            self.require(name, getattr(self, name) > 0, "an integer > 0")
+        self.require("dropout", 0 <= self.dropout < 1, "a number in [0, 1)")
+
+
+# --------------------------------------------------------------------------------------------
 # Two-tower recommender (seed 004)
 
 
@@ -718,6 +759,8 @@ CONFIG_CLASSES: dict[str, type[Config]] = {
         LSTMModelConfig,
         LSTMSequenceConfig,
         LSTMLossConfig,
+        SimpleLSTMConfig,
+        CompactDualTowerConfig,
         LSTMTrainingConfig,
         TwoTowerConfig,
         ConfigManager,

@@ -6,7 +6,8 @@ tensors, so every model reads the keys it needs:
 
 - tabular (dual tower, compact baselines): ``context`` (B, 25), ``context_mask`` (B, 3),
   ``stock`` (B, 62) and the targets;
-- sequences (LSTM): ``sequence`` (B, L, F) and the targets of the window's last step.
+- sequences (LSTM): ``sequence`` (B, L, F), ``volatility`` (B,) (the last step's unscaled
+  ``rv_21``) and the targets of the window's last step.
 
 Targets per horizon h: ``relevance_hd`` and ``relevance_class_hd`` (kind "relevance"),
 ``trend_hd``, ``up_hd`` and ``class_hd`` (kind "trend"). Rows without every target are
@@ -267,7 +268,11 @@ def create_lstm_data_loaders(
 
     def batches(name: str, shuffle: bool) -> TensorBatches:
         keep = segment[name][end_index] & labelled
-        tensors = {"sequence": torch.from_numpy(np.ascontiguousarray(sequences[keep]))}
+        tensors = {
+            "sequence": torch.from_numpy(np.ascontiguousarray(sequences[keep])),
+            # Unscaled 21-day realised volatility at the last step, for volatility-aware losses.
+            "volatility": torch.tensor(end_rows.loc[keep, "rv_21"].to_numpy(), dtype=torch.float32),
+        }
         for column in columns:
             tensors[column] = _target_tensor(column, end_rows.loc[keep, column].to_numpy())
         return TensorBatches(

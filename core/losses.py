@@ -1,0 +1,151 @@
+"""Losses. Each is a small module: ``loss(outputs, batch) -> (total, components)``.
+
+``outputs`` is the model's dict, ``batch`` the loader's dict of targets; ``components``
+holds every named term (detached floats) so the trainer can chart each one.
+
+- DualTowerLoss (seeds 000/001): per horizon the MSE of the relevance score and the
+  cross-entropy of its direction, plus tower orthogonality and embedding magnitude.
+  Orthogonality is the mean squared cross-correlation between the (batch-standardised)
+  context and stock embedding dimensions: 0 when the towers encode unrelated information.
+  Magnitude is the mean squared L2 norm of both embeddings.
+- WeightedDualTowerLoss: the same with per-sample weights 1 + alpha |relevance| (normalised to
+  mean 1), so strong relationships count more than the many near-zero ones.
+- LSTMLoss (seed 003): per horizon MSE of the trend score and cross-entropy of up/down.
+- WeightedLSTMLoss: per-sample weights 1 + alpha |trend|.
+- VolatilityAwareLoss: per-sample weights median(vol) / vol (clipped to [0.25, 4]), so calm
+  periods, where a trend is more meaningful, are not drowned out by volatile ones.
+- ClassificationLoss (seed 002): cross-entropy of the 3-class trend per horizon.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.config import LossConfig, LSTMLossConfig
+
+Components = dict[str, float]
+HORIZONS = (7, 30)
+
+
+def _weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    return values.mean() if weights is None else (values * weights).sum() / weights.sum()
+
+
+def orthogonality(context: torch.Tensor, stock: torch.Tensor) -> torch.Tensor:
+    """Mean squared cross-correlation between the dimensions of two embeddings (B, Ec), (B, Es)."""
+
+    def standardise(x: torch.Tensor) -> torch.Tensor:
+        centred = x - x.mean(0, keepdim=True)
+        return centred / (centred.pow(2).mean(0, keepdim=True).sqrt() + 1e-6)
+
+    cross = standardise(context).T @ standardise(stock) / context.shape[0]  # (Ec, Es)
+    return cross.pow(2).mean()
+
+
+def magnitude(context: torch.Tensor, stock: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (context.pow(2).sum(-1).mean() + stock.pow(2).sum(-1).mean())
+
+
+class DualTowerLoss(nn.Module):
+    def __init__(self, config: LossConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or LossConfig()
+
+    def sample_weights(self, batch: dict[str, torch.Tensor], horizon: int) -> torch.Tensor | None:
+        return None
+
+    def forward(
+        self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, Components]:
+        c = self.config
+        terms: dict[str, torch.Tensor] = {}
+        total = outputs["score_7d"].new_zeros(())
+        for h, reg_w, cls_w in (
+            (7, c.regression_weight_7d, c.classification_weight_7d),
+            (30, c.regression_weight_30d, c.classification_weight_30d),
+        ):
+            weights = self.sample_weights(batch, h)
+            squared = (outputs[f"score_{h}d"] - batch[f"relevance_{h}d"]).pow(2)
+            entropy = F.cross_entropy(
+                outputs[f"direction_logits_{h}d"], batch[f"relevance_class_{h}d"], reduction="none"
+            )
+            terms[f"mse_{h}d"] = _weighted_mean(squared, weights)
+            terms[f"ce_{h}d"] = _weighted_mean(entropy, weights)
+            total = total + reg_w * terms[f"mse_{h}d"] + cls_w * terms[f"ce_{h}d"]
+        context, stock = outputs["context_embedding"], outputs["stock_embedding"]
+        terms["orthogonality"] = orthogonality(context, stock)
+        terms["magnitude"] = magnitude(context, stock)
+        total = total + c.regularization_weight * terms["orthogonality"]
+        total = total + c.magnitude_weight * terms["magnitude"]
+        return total, {**{k: float(v.detach()) for k, v in terms.items()}, "total": float(total)}
+
+
+class WeightedDualTowerLoss(DualTowerLoss):
+    def __init__(self, config: LossConfig | None = None, alpha: float = 2.0) -> None:
+        super().__init__(config)
+        self.alpha = alpha
+
+    def sample_weights(self, batch: dict[str, torch.Tensor], horizon: int) -> torch.Tensor:
+        return 1.0 + self.alpha * batch[f"relevance_{horizon}d"].abs()
+
+
+class LSTMLoss(nn.Module):
+    def __init__(self, config: LSTMLossConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or LSTMLossConfig()
+
+    def sample_weights(self, batch: dict[str, torch.Tensor], horizon: int) -> torch.Tensor | None:
+        return None
+
+    def forward(
+        self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, Components]:
+        c = self.config
+        terms: dict[str, torch.Tensor] = {}
+        total = outputs["7day_trend"].new_zeros(())
+        for h, reg_w, cls_w in (
+            (7, c.regression_weight_7d, c.classification_weight_7d),
+            (30, c.regression_weight_30d, c.classification_weight_30d),
+        ):
+            weights = self.sample_weights(batch, h)
+            squared = (outputs[f"{h}day_trend"] - batch[f"trend_{h}d"]).pow(2)
+            entropy = F.cross_entropy(
+                outputs[f"{h}day_direction"], batch[f"up_{h}d"], reduction="none"
+            )
+            terms[f"mse_{h}d"] = _weighted_mean(squared, weights)
+            terms[f"ce_{h}d"] = _weighted_mean(entropy, weights)
+            total = total + reg_w * terms[f"mse_{h}d"] + cls_w * terms[f"ce_{h}d"]
+        return total, {**{k: float(v.detach()) for k, v in terms.items()}, "total": float(total)}
+
+
+class WeightedLSTMLoss(LSTMLoss):
+    def __init__(self, config: LSTMLossConfig | None = None, alpha: float = 2.0) -> None:
+        super().__init__(config)
+        self.alpha = alpha
+
+    def sample_weights(self, batch: dict[str, torch.Tensor], horizon: int) -> torch.Tensor:
+        return 1.0 + self.alpha * batch[f"trend_{horizon}d"].abs()
+
+
+class VolatilityAwareLoss(LSTMLoss):
+    """LSTMLoss weighted by median(vol) / vol of the batch; needs ``batch['volatility']``."""
+
+    def sample_weights(self, batch: dict[str, torch.Tensor], horizon: int) -> torch.Tensor:
+        volatility = batch["volatility"].clamp_min(1e-8)
+        return (volatility.median() / volatility).clamp(0.25, 4.0)
+
+
+class ClassificationLoss(nn.Module):
+    """Cross-entropy of the 3-class trend (down / neutral / up) for each horizon, summed."""
+
+    def forward(
+        self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, Components]:
+        terms = {
+            f"ce_{h}d": F.cross_entropy(outputs[f"class_logits_{h}d"], batch[f"class_{h}d"])
+            for h in HORIZONS
+        }
+        total = sum(terms.values())
+        return total, {**{k: float(v.detach()) for k, v in terms.items()}, "total": float(total)}
