@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
 
 from core.config import (
@@ -19,13 +20,50 @@ from core.config import (
     LossConfig,
     LSTMLossConfig,
     LSTMModelConfig,
+    LSTMTrainingConfig,
     SimpleLSTMConfig,
+    TrainingConfig,
 )
 from core.losses import ClassificationLoss, DualTowerLoss, LSTMLoss
 from core.models.baselines import CompactDualTower, SimpleLSTM
 from core.models.dual_tower import DualTowerRelevanceModel
 from core.models.layers import count_parameters
 from core.models.lstm_attention import LSTMAttentionModel
+
+Readout = Callable[[dict[str, torch.Tensor], int], tuple[torch.Tensor, torch.Tensor]]
+"""(outputs, horizon) -> (score in [-1, 1], class probabilities): one view for evaluation."""
+
+
+def _relevance_readout(
+    outputs: dict[str, torch.Tensor], h: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return outputs[f"score_{h}d"], torch.softmax(outputs[f"direction_logits_{h}d"], -1)
+
+
+def _trend_readout(outputs: dict[str, torch.Tensor], h: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return outputs[f"{h}day_trend"], torch.softmax(outputs[f"{h}day_direction"], -1)
+
+
+def _class_readout(outputs: dict[str, torch.Tensor], h: int) -> tuple[torch.Tensor, torch.Tensor]:
+    probs = torch.softmax(outputs[f"class_logits_{h}d"], -1)
+    return probs[:, 2] - probs[:, 0], probs  # expected direction: P(up) - P(down)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a model's score and classes are compared with, per horizon h."""
+
+    score: str  # column prefix: relevance_{h}d or trend_{h}d
+    label: str  # column prefix of the class label
+    class_names: tuple[str, ...]
+
+    def columns(self, h: int) -> tuple[str, str]:
+        return f"{self.score}_{h}d", f"{self.label}_{h}d"
+
+
+RELEVANCE = Target("relevance", "relevance_class", ("negative", "none", "positive"))
+UP_DOWN = Target("trend", "up", ("down", "up"))
+THREE_CLASS = Target("trend", "class", ("down", "neutral", "up"))
 
 
 @dataclass(frozen=True)
@@ -42,6 +80,10 @@ class ModelSpec:
     """Reads LSTM windows (``create_lstm_data_loaders``) rather than rows."""
     make_loss: Callable[[Any], nn.Module]
     """Builds the default loss from the training config's ``loss`` section (or None)."""
+    training_config_class: type[Config]
+    """Trainer settings (and loss weights, sequence shape) this model trains with."""
+    target: Target
+    readout: Readout
 
 
 TABULAR = ("context", "stock", "context_mask")
@@ -58,6 +100,9 @@ MODELS: dict[str, ModelSpec] = {
             "relevance",
             False,
             lambda loss: DualTowerLoss(loss if isinstance(loss, LossConfig) else None),
+            TrainingConfig,
+            RELEVANCE,
+            _relevance_readout,
         ),
         ModelSpec(
             "lstm_attention",
@@ -68,6 +113,9 @@ MODELS: dict[str, ModelSpec] = {
             "trend",
             True,
             lambda loss: LSTMLoss(loss if isinstance(loss, LSTMLossConfig) else None),
+            LSTMTrainingConfig,
+            UP_DOWN,
+            _trend_readout,
         ),
         ModelSpec(
             "simple_lstm",
@@ -78,6 +126,9 @@ MODELS: dict[str, ModelSpec] = {
             "trend",
             True,
             lambda _loss: ClassificationLoss(),
+            LSTMTrainingConfig,
+            THREE_CLASS,
+            _class_readout,
         ),
         ModelSpec(
             "compact_dual_tower",
@@ -88,6 +139,9 @@ MODELS: dict[str, ModelSpec] = {
             "trend",
             False,
             lambda _loss: ClassificationLoss(),
+            TrainingConfig,
+            THREE_CLASS,
+            _class_readout,
         ),
     )
 }
@@ -110,4 +164,4 @@ def create_model(name: str, config: Config | None = None, **overrides: Any) -> n
     return spec.build(config)
 
 
-__all__ = ["MODELS", "ModelSpec", "count_parameters", "create_model", "model_spec"]
+__all__ = ["MODELS", "ModelSpec", "Target", "count_parameters", "create_model", "model_spec"]

@@ -1,0 +1,114 @@
+"""Metrics: regression, classification and finance, as plain functions of arrays.
+
+Finance metrics read a frame of (date, ticker, score, forward return):
+- IC: per date, the Pearson correlation across tickers of score and forward return; rank IC
+  the Spearman one; ICIR = mean IC / std IC. Dates with fewer than 2 tickers are skipped.
+- hit rate: share of rows where sign(score) == sign(forward return).
+- strategy: each day, each ticker's position is sign(score) (long/short) or 1[score > 0]
+  (long/flat), equally weighted; the day's return is the mean of position x the ticker's
+  next-day return, minus ``cost`` x turnover (sum of |position change| / tickers).
+  Sharpe is annualised with sqrt(252); max drawdown is on the cumulative log return.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+
+def regression_metrics(prediction: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    prediction, target = np.asarray(prediction, float), np.asarray(target, float)
+    error = prediction - target
+    mse = float(np.mean(error**2))
+    constant = np.std(prediction) < 1e-12 or np.std(target) < 1e-12
+    return {
+        "mse": mse,
+        "rmse": float(np.sqrt(mse)),
+        "mae": float(np.mean(np.abs(error))),
+        "pearson": 0.0 if constant else float(stats.pearsonr(prediction, target).statistic),
+        "spearman": 0.0 if constant else float(stats.spearmanr(prediction, target).statistic),
+    }
+
+
+def classification_metrics(
+    predicted: np.ndarray, actual: np.ndarray, class_names: tuple[str, ...]
+) -> dict[str, Any]:
+    """Accuracy, per-class precision / recall / F1, macro F1 and the confusion matrix
+    (rows = actual, columns = predicted)."""
+    predicted, actual = np.asarray(predicted, int), np.asarray(actual, int)
+    k = len(class_names)
+    confusion = np.zeros((k, k), dtype=int)
+    np.add.at(confusion, (actual, predicted), 1)
+    per_class = {}
+    f1s = []
+    for i, name in enumerate(class_names):
+        tp = confusion[i, i]
+        precision = tp / confusion[:, i].sum() if confusion[:, i].sum() else 0.0
+        recall = tp / confusion[i, :].sum() if confusion[i, :].sum() else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {"precision": float(precision), "recall": float(recall), "f1": float(f1)}
+        f1s.append(f1)
+    return {
+        "accuracy": float(np.trace(confusion) / max(confusion.sum(), 1)),
+        "macro_f1": float(np.mean(f1s)),
+        "per_class": per_class,
+        "confusion": confusion.tolist(),
+    }
+
+
+def information_coefficients(frame: pd.DataFrame) -> dict[str, float]:
+    """Daily IC and rank IC of ``score`` against ``forward_return`` across tickers."""
+    daily = []
+    for _, day in frame.groupby("date"):
+        if len(day) < 2 or day["score"].std() < 1e-12 or day["forward_return"].std() < 1e-12:
+            continue
+        daily.append(
+            (
+                stats.pearsonr(day["score"], day["forward_return"]).statistic,
+                stats.spearmanr(day["score"], day["forward_return"]).statistic,
+            )
+        )
+    if not daily:
+        return {"ic": float("nan"), "rank_ic": float("nan"), "icir": float("nan"), "ic_days": 0}
+    ic = np.array(daily)
+    spread = ic[:, 0].std()
+    return {
+        "ic": float(ic[:, 0].mean()),
+        "rank_ic": float(ic[:, 1].mean()),
+        "icir": float(ic[:, 0].mean() / spread) if spread > 0 else float("nan"),
+        "ic_days": len(daily),
+    }
+
+
+def hit_rate(score: np.ndarray, forward_return: np.ndarray) -> float:
+    score, forward_return = np.asarray(score), np.asarray(forward_return)
+    moved = forward_return != 0
+    return float(np.mean(np.sign(score[moved]) == np.sign(forward_return[moved])))
+
+
+def strategy_metrics(
+    frame: pd.DataFrame, *, long_short: bool = True, cost: float = 0.001
+) -> dict[str, float]:
+    """A daily-rebalanced signal strategy; ``frame`` has date, ticker, score, next_return."""
+    positions = frame.pivot(index="date", columns="ticker", values="score").sort_index()
+    positions = np.sign(positions) if long_short else (positions > 0).astype(float)
+    positions = positions.fillna(0.0)
+    returns = frame.pivot(index="date", columns="ticker", values="next_return")
+    returns = returns.reindex_like(positions).fillna(0.0)
+    tickers = positions.shape[1]
+    turnover = positions.diff().abs().sum(axis=1) / tickers
+    turnover.iloc[0] = positions.iloc[0].abs().sum() / tickers
+    daily = (positions * returns).sum(axis=1) / tickers - cost * turnover
+    cumulative = daily.cumsum()
+    drawdown = cumulative - cumulative.cummax()
+    spread = daily.std()
+    return {
+        "cumulative_return": float(np.expm1(cumulative.iloc[-1])) if len(daily) else 0.0,
+        "sharpe": float(daily.mean() / spread * np.sqrt(252)) if spread > 0 else 0.0,
+        "max_drawdown": float(np.expm1(drawdown.min())) if len(daily) else 0.0,
+        "turnover": float(turnover.mean()) if len(daily) else 0.0,
+        "days": len(daily),
+    }

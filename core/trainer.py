@@ -1,0 +1,320 @@
+"""One model-agnostic trainer: early stopping, clipping, schedules, checkpoints, callbacks.
+
+The trainer knows nothing about a particular model: it passes the batch keys named in
+``inputs`` to ``model.forward`` and hands the outputs and the batch to the loss, which
+returns the total and its named components. The dashboard, the job runner and the CLI watch
+through callbacks and stop a run through ``should_stop``; core/ imports neither.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.checkpoints import save_checkpoint
+from core.config import OptimizerConfig, SchedulerConfig, _TrainerSettings
+
+Batch = dict[str, torch.Tensor]
+Record = dict[str, float]
+MetricsFn = Callable[[dict[str, torch.Tensor], Batch], dict[str, float]]
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on: non-finite input or loss, an empty segment, a bad resume."""
+
+
+class Callback(Protocol):
+    def on_batch_end(self, trainer: Trainer, step: int, components: dict[str, float]) -> None: ...
+
+    def on_epoch_end(self, trainer: Trainer, record: Record) -> None: ...
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def choose_device(preferred: str | None = None) -> torch.device:
+    """The device named, else CUDA when present, else the CPU."""
+    if preferred:
+        return torch.device(preferred)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def create_optimizer(
+    model: nn.Module, config: OptimizerConfig | None = None
+) -> torch.optim.Optimizer:
+    """Adam or AdamW; a ``stock_tower`` submodule learns at ``stock_tower_lr_multiplier``x."""
+    config = config or OptimizerConfig()
+    stock = getattr(model, "stock_tower", None)
+    stock_ids = {id(p) for p in stock.parameters()} if isinstance(stock, nn.Module) else set()
+    rest = [p for p in model.parameters() if id(p) not in stock_ids]
+    groups: list[dict[str, Any]] = [
+        {"params": rest, "lr": config.base_learning_rate, "name": "base"}
+    ]
+    if stock_ids:
+        groups.append(
+            {
+                "params": list(stock.parameters()),
+                "lr": config.base_learning_rate * config.stock_tower_lr_multiplier,
+                "name": "stock_tower",
+            }
+        )
+    optimizer_class = torch.optim.AdamW if config.optimizer_type == "adamw" else torch.optim.Adam
+    return optimizer_class(groups, weight_decay=config.weight_decay)
+
+
+def create_scheduler(
+    optimizer: torch.optim.Optimizer, config: SchedulerConfig | None = None, total_epochs: int = 100
+) -> torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau | None:
+    """Per-epoch schedule: linear warm-up then cosine to ``min_learning_rate``, or plateau."""
+    config = config or SchedulerConfig()
+    if config.scheduler_type == "none":
+        return None
+    if config.scheduler_type == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            factor=config.plateau_factor,
+            patience=config.plateau_patience,
+            min_lr=config.min_learning_rate,
+        )
+    span = config.total_epochs or total_epochs
+    warmup = config.warmup_epochs
+    floors = [config.min_learning_rate / group["lr"] for group in optimizer.param_groups]
+
+    def factor(epoch: int, floor: float) -> float:
+        if epoch < warmup:
+            return (epoch + 1) / (warmup + 1)
+        progress = min((epoch - warmup) / max(span - warmup, 1), 1.0)
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, [lambda e, f=floor: factor(e, f) for floor in floors]
+    )
+
+
+class Trainer:
+    """Fits any registered model; see the module docstring."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any = None,
+        *,
+        inputs: Sequence[str],
+        settings: _TrainerSettings,
+        device: torch.device | str | None = None,
+        callbacks: Iterable[Callback] = (),
+        metrics: MetricsFn | None = None,
+        checkpoint_dir: Path | None = None,
+        checkpoint_meta: dict[str, Any] | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        feature_names: dict[str, list[str]] | None = None,
+    ) -> None:
+        self.device = choose_device(str(device) if device else None)
+        self.model = model.to(self.device)
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        self.scheduler = scheduler
+        self.inputs = tuple(inputs)
+        self.settings = settings
+        self.callbacks = list(callbacks)
+        self.metrics = metrics
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_meta = checkpoint_meta or {}
+        self.should_stop = should_stop or (lambda: False)
+        self.feature_names = feature_names or {}
+        self.history: list[Record] = []
+        self.best_loss = math.inf
+        self.best_epoch = -1
+        self.epoch = 0
+        self.stopped_because = ""
+
+    # ---------------------------------------------------------------------------- batches
+    def _forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        return self.model(*(batch[key] for key in self.inputs))
+
+    def _to_device(self, batch: Batch) -> Batch:
+        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+
+    def check_finite(self, loader: Any, segment: str) -> None:
+        """Refuse NaN or inf inputs, naming the feature, before any step is taken."""
+        tensors = getattr(loader, "tensors", None)
+        if tensors is None:
+            return
+        for key in self.inputs:
+            values = tensors[key]
+            bad = ~torch.isfinite(values)
+            if bad.any():
+                column = int(bad.reshape(-1, values.shape[-1]).any(0).nonzero()[0])
+                names = self.feature_names.get(key, [])
+                name = names[column] if column < len(names) else f"{key}[{column}]"
+                raise TrainingError(
+                    f"The {segment} segment has NaN or inf in feature {name!r}; "
+                    "rebuild the dataset or drop those rows before training."
+                )
+
+    # ---------------------------------------------------------------------------- epochs
+    def train_epoch(self, loader: Iterable[Batch]) -> Record:
+        self.model.train()
+        sums: dict[str, float] = {}
+        norms: list[float] = []
+        count = 0
+        for step, batch in enumerate(loader):
+            batch = self._to_device(batch)
+            outputs = self._forward(batch)
+            loss, components = self.loss_fn(outputs, batch)
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"The loss became {float(loss)} at epoch {self.epoch + 1}, step {step + 1}; "
+                    "lower the learning rate or check the data."
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            max_norm = self.settings.max_grad_norm or math.inf
+            norms.append(float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)))
+            self.optimizer.step()
+            size = len(next(iter(batch.values())))
+            for name, value in components.items():
+                sums[name] = sums.get(name, 0.0) + value * size
+            count += size
+            for callback in self.callbacks:
+                callback.on_batch_end(self, step, components)
+        record = {f"train/{k}": v / max(count, 1) for k, v in sums.items()}
+        record["grad_norm"] = float(np.mean(norms)) if norms else 0.0
+        return record
+
+    @torch.no_grad()
+    def evaluate(self, loader: Iterable[Batch], prefix: str = "val") -> Record:
+        """Mean loss components over ``loader``, plus the metrics function if given."""
+        self.model.eval()
+        sums: dict[str, float] = {}
+        count = 0
+        outputs_all: list[dict[str, torch.Tensor]] = []
+        batches: list[Batch] = []
+        for batch in loader:
+            batch = self._to_device(batch)
+            outputs = self._forward(batch)
+            _, components = self.loss_fn(outputs, batch)
+            size = len(next(iter(batch.values())))
+            for name, value in components.items():
+                sums[name] = sums.get(name, 0.0) + value * size
+            count += size
+            if self.metrics is not None:
+                outputs_all.append({k: v.cpu() for k, v in outputs.items()})
+                batches.append({k: v.cpu() for k, v in batch.items()})
+        if count == 0:
+            raise TrainingError(f"The {prefix} segment is empty; nothing to evaluate on.")
+        record = {f"{prefix}/{k}": v / count for k, v in sums.items()}
+        if self.metrics is not None:
+            merged_outputs = {k: torch.cat([o[k] for o in outputs_all]) for k in outputs_all[0]}
+            merged_batch = {k: torch.cat([b[k] for b in batches]) for k in batches[0]}
+            metrics = self.metrics(merged_outputs, merged_batch)
+            record.update({f"{prefix}/{k}": v for k, v in metrics.items()})
+        return record
+
+    def fit(self, train: Any, val: Any, epochs: int | None = None) -> list[Record]:
+        """Train until ``epochs``, early stopping, or ``should_stop()``; returns the history."""
+        epochs = epochs or self.settings.epochs
+        if getattr(val, "num_rows", 1) == 0:
+            raise TrainingError("The validation segment is empty; early stopping needs it.")
+        if getattr(train, "num_rows", 1) == 0:
+            raise TrainingError("The training segment is empty.")
+        self.check_finite(train, "training")
+        self.check_finite(val, "validation")
+        patience = self.settings.early_stopping_patience
+        self.stopped_because = "epochs"
+        while self.epoch < epochs:
+            if self.should_stop():
+                self.stopped_because = "cancelled"
+                break
+            started = time.perf_counter()
+            record: Record = {"epoch": float(self.epoch + 1)}
+            record.update(self.train_epoch(train))
+            record.update(self.evaluate(val, "val"))
+            record["lr"] = float(self.optimizer.param_groups[0]["lr"])
+            record["seconds"] = time.perf_counter() - started
+            self._step_scheduler(record["val/total"])
+            self.epoch += 1
+            improved = record["val/total"] < self.best_loss - self.settings.min_delta
+            if improved:
+                self.best_loss, self.best_epoch = record["val/total"], self.epoch
+            record["best"] = float(improved)
+            self.history.append(record)
+            self._save("best" if improved else None)
+            self._save("last")
+            for callback in self.callbacks:
+                callback.on_epoch_end(self, record)
+            if self.epoch - self.best_epoch >= patience and patience > 0:
+                self.stopped_because = "early_stopping"
+                break
+        return self.history
+
+    def _step_scheduler(self, val_loss: float) -> None:
+        if self.scheduler is None:
+            return
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            self.scheduler.step(val_loss)
+        else:
+            self.scheduler.step()
+
+    # ---------------------------------------------------------------------------- state
+    def state(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "best_loss": self.best_loss,
+            "best_epoch": self.best_epoch,
+            "history": self.history,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.epoch = int(state["epoch"])
+        self.best_loss = float(state["best_loss"])
+        self.best_epoch = int(state["best_epoch"])
+        self.history = list(state["history"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+
+    def _save(self, kind: str | None) -> None:
+        if kind is None or self.checkpoint_dir is None:
+            return
+        save_checkpoint(
+            self.checkpoint_dir / f"{kind}.pt",
+            model=self.model,
+            meta={**self.checkpoint_meta, "epoch": self.epoch, "best_loss": self.best_loss},
+            trainer_state=self.state() if kind == "last" else None,
+        )
+
+    # ---------------------------------------------------------------------------- outputs
+    @torch.no_grad()
+    def predict(self, loader: Iterable[Batch]) -> dict[str, torch.Tensor]:
+        """Every output of the model over ``loader``, concatenated, on the CPU."""
+        self.model.eval()
+        parts = [{k: v.cpu() for k, v in self._forward(self._to_device(b)).items()} for b in loader]
+        return {k: torch.cat([p[k] for p in parts]) for k in parts[0]} if parts else {}
+
+    def predict_with_embeddings(self, loader: Iterable[Batch]) -> dict[str, torch.Tensor]:
+        """Seed 001's name: predictions including the tower embeddings (dual-tower models)."""
+        return self.predict(loader)
+
+    def plot_history(self, output_path: Path) -> Path:
+        """A PNG of every loss component per epoch, train and validation (seed 003)."""
+        from core.plots import history_figure
+
+        output_path = Path(output_path)
+        history_figure(self.history).savefig(output_path, dpi=110, bbox_inches="tight")
+        return output_path
