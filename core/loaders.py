@@ -175,7 +175,7 @@ def create_data_loaders(
     def batches(mask: np.ndarray, shuffle: bool) -> TensorBatches:
         tensors = {
             "context": torch.as_tensor(values[mask, :n_context], dtype=torch.float32),
-            "context_mask": torch.as_tensor(
+            "context_mask": torch.tensor(
                 frame.loc[mask, MASK_COLUMNS].to_numpy(), dtype=torch.float32
             ),
             "stock": torch.as_tensor(values[mask, n_context:], dtype=torch.float32),

@@ -79,7 +79,10 @@ class DualTowerLoss(nn.Module):
         terms["magnitude"] = magnitude(context, stock)
         total = total + c.regularization_weight * terms["orthogonality"]
         total = total + c.magnitude_weight * terms["magnitude"]
-        return total, {**{k: float(v.detach()) for k, v in terms.items()}, "total": float(total.detach())}
+        return total, {
+            **{k: float(v.detach()) for k, v in terms.items()},
+            "total": float(total.detach()),
+        }
 
 
 class WeightedDualTowerLoss(DualTowerLoss):
@@ -117,7 +120,10 @@ class LSTMLoss(nn.Module):
             terms[f"mse_{h}d"] = _weighted_mean(squared, weights)
             terms[f"ce_{h}d"] = _weighted_mean(entropy, weights)
             total = total + reg_w * terms[f"mse_{h}d"] + cls_w * terms[f"ce_{h}d"]
-        return total, {**{k: float(v.detach()) for k, v in terms.items()}, "total": float(total.detach())}
+        return total, {
+            **{k: float(v.detach()) for k, v in terms.items()},
+            "total": float(total.detach()),
+        }
 
 
 class WeightedLSTMLoss(LSTMLoss):
@@ -148,4 +154,7 @@ class ClassificationLoss(nn.Module):
             for h in HORIZONS
         }
         total = sum(terms.values())
-        return total, {**{k: float(v.detach()) for k, v in terms.items()}, "total": float(total.detach())}
+        return total, {
+            **{k: float(v.detach()) for k, v in terms.items()},
+            "total": float(total.detach()),
+        }

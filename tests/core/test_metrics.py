@@ -1,0 +1,77 @@
+"""Metrics against scikit-learn, scipy and hand-computed values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from sklearn import metrics as sk
+
+from core.metrics import (
+    classification_metrics,
+    hit_rate,
+    information_coefficients,
+    regression_metrics,
+    strategy_metrics,
+)
+
+rng = np.random.default_rng(0)
+
+
+def test_regression_metrics_match_sklearn_and_scipy() -> None:
+    y, p = rng.normal(size=200), rng.normal(size=200)
+    got = regression_metrics(p, y)
+    assert got["mse"] == pytest.approx(sk.mean_squared_error(y, p))
+    assert got["rmse"] == pytest.approx(np.sqrt(sk.mean_squared_error(y, p)))
+    assert got["mae"] == pytest.approx(sk.mean_absolute_error(y, p))
+    assert got["pearson"] == pytest.approx(np.corrcoef(p, y)[0, 1])
+    assert got["spearman"] == pytest.approx(stats.spearmanr(p, y).statistic)
+    assert regression_metrics(np.zeros(5), np.arange(5.0))["pearson"] == 0.0
+
+
+def test_classification_metrics_match_sklearn() -> None:
+    y, p = rng.integers(0, 3, 300), rng.integers(0, 3, 300)
+    got = classification_metrics(p, y, ("down", "neutral", "up"))
+    assert got["accuracy"] == pytest.approx(sk.accuracy_score(y, p))
+    assert got["macro_f1"] == pytest.approx(sk.f1_score(y, p, average="macro"))
+    precision = sk.precision_score(y, p, average=None)
+    recall = sk.recall_score(y, p, average=None)
+    for i, name in enumerate(("down", "neutral", "up")):
+        assert got["per_class"][name]["precision"] == pytest.approx(precision[i])
+        assert got["per_class"][name]["recall"] == pytest.approx(recall[i])
+    assert got["confusion"] == sk.confusion_matrix(y, p).tolist()
+
+
+def test_information_coefficient_and_hit_rate_by_hand() -> None:
+    frame = pd.DataFrame(
+        {
+            "date": ["d1"] * 3 + ["d2"] * 3,
+            "score": [1.0, 2.0, 3.0, 3.0, 2.0, 1.0],
+            "forward_return": [0.1, 0.2, 0.4, 0.1, 0.2, 0.3],
+        }
+    )
+    got = information_coefficients(frame)
+    day1 = np.corrcoef([1, 2, 3], [0.1, 0.2, 0.4])[0, 1]
+    assert got["ic"] == pytest.approx((day1 - 1.0) / 2)
+    assert got["rank_ic"] == pytest.approx(0.0)
+    assert hit_rate(np.array([1.0, -1.0, 2.0]), np.array([0.5, 0.5, 0.1])) == pytest.approx(2 / 3)
+
+
+def test_strategy_returns_costs_and_drawdown_by_hand() -> None:
+    frame = pd.DataFrame(
+        {
+            "date": ["d1", "d1", "d2", "d2"],
+            "ticker": ["A", "B", "A", "B"],
+            "score": [1.0, -1.0, 1.0, 1.0],
+            "next_return": [0.02, -0.01, -0.03, 0.01],
+        }
+    )
+    got = strategy_metrics(frame, long_short=True, cost=0.001)
+    day1 = (0.02 + 0.01) / 2 - 0.001 * 1.0  # both positions opened
+    day2 = (-0.03 + 0.01) / 2 - 0.001 * 1.0  # B flips from -1 to +1: |2| / 2 tickers
+    assert got["cumulative_return"] == pytest.approx(np.expm1(day1 + day2))
+    assert got["max_drawdown"] == pytest.approx(np.expm1(day2))
+    assert got["turnover"] == pytest.approx(1.0)
+    flat = strategy_metrics(frame, long_short=False, cost=0.0)
+    assert flat["cumulative_return"] == pytest.approx(np.expm1(0.02 / 2 + (-0.03 + 0.01) / 2))
