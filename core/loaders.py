@@ -119,6 +119,20 @@ def _resolve_config(
     return DataConfig.from_dict({**base, **overrides})
 
 
+CLIP_Z = 5.0
+
+
+def _finish(values: np.ndarray, *, clip: bool) -> np.ndarray:
+    """Unknown values become 0 (the training mean; the mask says they were unknown), and
+    standardised values are clipped to +/- 5 so a few extreme rows cannot dominate a step.
+    Non-finite values (inf) are kept so the trainer can name the feature and stop."""
+    finite = np.isfinite(values)
+    values = np.where(np.isnan(values), 0.0, values)
+    if clip:
+        values = np.where(finite, np.clip(values, -CLIP_Z, CLIP_Z), values)
+    return values
+
+
 def _split(dates: pd.Series, config: DataConfig) -> TimeSplit:
     return time_split(
         dates,
@@ -169,7 +183,7 @@ def create_data_loaders(
     train_rows = frame[split.train]
     scaler = Standardizer.fit(train_rows, features) if config.normalize else None
     values = scaler.transform(frame) if scaler else frame[features].to_numpy(dtype=float)
-    values = np.nan_to_num(values, nan=0.0)  # unknown context: the training mean, masked
+    values = _finish(values, clip=config.normalize)
     n_context = len(CONTEXT_FEATURES)
 
     def batches(mask: np.ndarray, shuffle: bool) -> TensorBatches:
@@ -243,7 +257,7 @@ def create_lstm_data_loaders(
     split = _split(frame["date"], config)
     scaler = Standardizer.fit(frame[split.train], features) if config.normalize else None
     values = scaler.transform(frame) if scaler else frame[features].to_numpy(dtype=float)
-    values = np.nan_to_num(values, nan=0.0).astype(np.float32)
+    values = _finish(values, clip=config.normalize).astype(np.float32)
 
     windows, ends = [], []
     for _, rows in frame.groupby("ticker", sort=True):

@@ -138,6 +138,7 @@ class Trainer:
         self.history: list[Record] = []
         self.best_loss = math.inf
         self.best_epoch = -1
+        self.best_state: dict[str, torch.Tensor] | None = None
         self.epoch = 0
         self.stopped_because = ""
 
@@ -225,7 +226,10 @@ class Trainer:
         return record
 
     def fit(self, train: Any, val: Any, epochs: int | None = None) -> list[Record]:
-        """Train until ``epochs``, early stopping, or ``should_stop()``; returns the history."""
+        """Train until ``epochs``, early stopping, or ``should_stop()``; returns the history.
+
+        The model ends with the weights of its best validation epoch (as in ``best.pt``).
+        """
         epochs = epochs or self.settings.epochs
         if getattr(val, "num_rows", 1) == 0:
             raise TrainingError("The validation segment is empty; early stopping needs it.")
@@ -250,6 +254,9 @@ class Trainer:
             improved = record["val/total"] < self.best_loss - self.settings.min_delta
             if improved:
                 self.best_loss, self.best_epoch = record["val/total"], self.epoch
+                self.best_state = {
+                    k: v.detach().clone() for k, v in self.model.state_dict().items()
+                }
             record["best"] = float(improved)
             self.history.append(record)
             self._save("best" if improved else None)
@@ -259,6 +266,8 @@ class Trainer:
             if self.epoch - self.best_epoch >= patience and patience > 0:
                 self.stopped_because = "early_stopping"
                 break
+        if self.best_state is not None:  # leave the model as its best validation epoch
+            self.model.load_state_dict(self.best_state)
         return self.history
 
     def _step_scheduler(self, val_loss: float) -> None:

@@ -1,0 +1,240 @@
+"""Evaluation: a model beside baselines and (on synthetic data) the oracle, on the same rows.
+
+Every predictor, model or baseline, becomes a frame of (date, ticker, score_hd, class_hd)
+on the test rows; ``score_report`` then computes the same metrics for each against the
+realised labels and, when the dataset has oracle columns, against the latent truth. Direction
+accuracy in the seed's sense (seed 000: "positive if relevance > 0") compares signs; the
+3-class accuracy is reported beside it.
+
+Baselines, fit on the training rows the model saw (features standardised on them):
+majority class, momentum sign (sign of the 21-day return), ridge and logistic regression,
+HistGradientBoosting regressor and classifier, and the oracle on synthetic data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from core.features import CONTEXT_FEATURES, FEATURES, MASK_COLUMNS
+from core.loaders import Loaders
+from core.metrics import (
+    classification_metrics,
+    hit_rate,
+    information_coefficients,
+    regression_metrics,
+    strategy_metrics,
+)
+from core.models import ModelSpec
+
+HORIZONS = (7, 30)
+
+SEED_LEVELS = {  # seed 000's targets for relevance: (max MSE, min correlation, min direction acc)
+    "excellent": (0.08, 0.85, 0.75),
+    "good": (0.10, 0.75, 0.70),
+    "reasonable": (0.15, 0.60, 0.65),
+}
+
+
+@torch.no_grad()
+def model_predictions(
+    spec: ModelSpec, model: nn.Module, loader: Any, device: str | torch.device = "cpu"
+) -> pd.DataFrame:
+    """Scores and classes of ``model`` on every row of ``loader``, with the row's date/ticker."""
+    model = model.to(device).eval()
+    columns: dict[str, list[np.ndarray]] = {}
+    for batch in loader:
+        outputs = model(*(batch[k].to(device) for k in spec.inputs))
+        for h in HORIZONS:
+            score, probs = spec.readout(outputs, h)
+            columns.setdefault(f"score_{h}d", []).append(score.cpu().numpy())
+            columns.setdefault(f"class_{h}d", []).append(probs.argmax(-1).cpu().numpy())
+    frame = loader.meta[["date", "ticker"]].reset_index(drop=True).copy()
+    for name, parts in columns.items():
+        frame[name] = np.concatenate(parts)
+    return frame
+
+
+def _rows(dataset: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
+    return meta[["date", "ticker"]].merge(dataset, on=["date", "ticker"], how="left")
+
+
+def baseline_predictions(
+    spec: ModelSpec,
+    dataset: pd.DataFrame,
+    loaders: Loaders,
+    *,
+    seed: int = 0,
+    names: Sequence[str] = ("majority", "momentum", "linear", "boosting", "oracle"),
+) -> dict[str, pd.DataFrame]:
+    """Each baseline's predictions on the test rows, fit on the training rows."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    train, test = _rows(dataset, loaders.train.meta), _rows(dataset, loaders.test.meta)
+    columns = [*FEATURES, *MASK_COLUMNS]
+    mean = train[columns].mean()
+    spread = train[columns].std().replace(0, 1).fillna(1)
+
+    def features(frame: pd.DataFrame) -> np.ndarray:
+        return ((frame[columns] - mean) / spread).fillna(0.0).to_numpy()
+
+    x_train, x_test = features(train), features(test)
+    results: dict[str, pd.DataFrame] = {}
+    for name in names:
+        frame = test[["date", "ticker"]].copy()
+        for h in HORIZONS:
+            score_column, class_column = spec.target.columns(h)
+            y_score = train[score_column].to_numpy()
+            y_class = train[class_column].to_numpy().astype(int)
+            if name == "majority":
+                majority = np.bincount(y_class).argmax()
+                frame[f"score_{h}d"] = np.full(len(test), y_score.mean())
+                frame[f"class_{h}d"] = majority
+            elif name == "momentum":
+                sign = np.sign(test["ret_21d"].to_numpy())
+                frame[f"score_{h}d"] = sign
+                frame[f"class_{h}d"] = _class_from_sign(sign, len(spec.target.class_names))
+            elif name == "linear":
+                frame[f"score_{h}d"] = np.clip(
+                    Ridge(alpha=10.0).fit(x_train, y_score).predict(x_test), -1, 1
+                )
+                classifier = LogisticRegression(max_iter=500, C=0.1)
+                frame[f"class_{h}d"] = classifier.fit(x_train, y_class).predict(x_test)
+            elif name == "boosting":
+                regressor = HistGradientBoostingRegressor(max_iter=200, random_state=seed)
+                frame[f"score_{h}d"] = np.clip(
+                    regressor.fit(x_train, y_score).predict(x_test), -1, 1
+                )
+                classifier = HistGradientBoostingClassifier(max_iter=200, random_state=seed)
+                frame[f"class_{h}d"] = classifier.fit(x_train, y_class).predict(x_test)
+            elif name == "oracle":
+                oracle = f"oracle_{'relevance' if spec.targets == 'relevance' else 'trend'}_{h}d"
+                if oracle not in test.columns:
+                    break
+                frame[f"score_{h}d"] = test[oracle].to_numpy()
+                frame[f"class_{h}d"] = oracle_classes(spec, test[oracle].to_numpy())
+            else:
+                raise ValueError(f"unknown baseline {name!r}")
+        else:
+            results[name] = frame
+    return results
+
+
+def _class_from_sign(sign: np.ndarray, classes: int) -> np.ndarray:
+    """+1 -> the last class (up / positive), -1 -> the first, 0 -> the middle (or up)."""
+    if classes == 2:
+        return (sign > 0).astype(int)
+    return np.select([sign < 0, sign > 0], [0, classes - 1], classes // 2)
+
+
+def oracle_classes(spec: ModelSpec, oracle: np.ndarray, threshold: float = 0.25) -> np.ndarray:
+    if spec.targets == "relevance":
+        return np.select([oracle < -threshold, oracle > threshold], [0, 2], 1)
+    return _class_from_sign(np.sign(oracle), len(spec.target.class_names))
+
+
+def score_report(
+    spec: ModelSpec, predictions: pd.DataFrame, dataset: pd.DataFrame, *, cost: float = 0.001
+) -> dict[str, Any]:
+    """Metrics of one predictor per horizon: vs labels, vs the oracle, finance."""
+    rows = _rows(dataset, predictions)
+    report: dict[str, Any] = {}
+    for h in HORIZONS:
+        score_column, class_column = spec.target.columns(h)
+        score = predictions[f"score_{h}d"].to_numpy(dtype=float)
+        predicted_class = predictions[f"class_{h}d"].to_numpy().astype(int)
+        target = rows[score_column].to_numpy(dtype=float)
+        section: dict[str, Any] = {
+            "rows": len(rows),
+            "regression": regression_metrics(score, target),
+            "classification": classification_metrics(
+                predicted_class,
+                rows[class_column].to_numpy().astype(int),
+                spec.target.class_names,
+            ),
+            "direction_accuracy": float(np.mean(np.sign(score) == np.sign(target))),
+        }
+        oracle_column = f"oracle_{'relevance' if spec.targets == 'relevance' else 'trend'}_{h}d"
+        if oracle_column in rows.columns and rows[oracle_column].notna().all():
+            oracle = rows[oracle_column].to_numpy(dtype=float)
+            section["vs_oracle"] = {
+                **regression_metrics(score, oracle),
+                "direction_accuracy": float(np.mean(np.sign(score) == np.sign(oracle))),
+                "class_accuracy": float(np.mean(predicted_class == oracle_classes(spec, oracle))),
+            }
+        finance = rows[["date", "ticker"]].assign(
+            score=score, forward_return=rows[f"fwd_return_{h}d"].to_numpy()
+        )
+        next_day = dataset.sort_values(["ticker", "date"]).assign(
+            next_return=lambda f: f.groupby("ticker")["ret_1d"].shift(-1)
+        )[["date", "ticker", "next_return"]]
+        finance = finance.merge(next_day, on=["date", "ticker"], how="left").fillna(
+            {"next_return": 0.0}
+        )
+        section["finance"] = {
+            **information_coefficients(finance),
+            "hit_rate": hit_rate(score, finance["forward_return"].to_numpy()),
+            "long_short": strategy_metrics(finance, long_short=True, cost=cost),
+            "long_flat": strategy_metrics(finance, long_short=False, cost=cost),
+        }
+        report[f"{h}d"] = section
+    return report
+
+
+def seed_level(section: dict[str, Any], against: str = "vs_oracle") -> str:
+    """The best of seed 000's levels this horizon reaches ('below' when none)."""
+    figures = section.get(against)
+    if figures is None:
+        figures = {**section["regression"], "direction_accuracy": section["direction_accuracy"]}
+    for level, (mse, corr, accuracy) in SEED_LEVELS.items():
+        if (
+            figures["mse"] < mse
+            and figures["pearson"] > corr
+            and figures["direction_accuracy"] > accuracy
+        ):
+            return level
+    return "below"
+
+
+def divergent_predictions(predictions: pd.DataFrame, top: int = 10) -> pd.DataFrame:
+    """Rows where the 7-day and 30-day scores disagree most (seed 000's analysis)."""
+    gap = (predictions["score_7d"] - predictions["score_30d"]).abs()
+    return predictions.assign(divergence=gap).nlargest(top, "divergence")
+
+
+def context_group_importance(
+    spec: ModelSpec, model: nn.Module, loader: Any, *, seed: int = 0
+) -> dict[str, float]:
+    """Permutation importance per context group: rise in 7d + 30d MSE when the group's
+    columns (values and mask) are shuffled across rows. Dual-tower models only."""
+    from core.features import CONTEXT_FEATURE_GROUPS
+
+    tensors = loader.tensors
+    generator = torch.Generator().manual_seed(seed)
+    model = model.eval()
+
+    @torch.no_grad()
+    def mse(context: torch.Tensor, mask: torch.Tensor) -> float:
+        outputs = model(context, tensors["stock"], mask)
+        total = 0.0
+        for h in HORIZONS:
+            score, _ = spec.readout(outputs, h)
+            total += float(((score - tensors[spec.target.columns(h)[0]]) ** 2).mean())
+        return total
+
+    base = mse(tensors["context"], tensors["context_mask"])
+    importance = {}
+    for index, (group, names) in enumerate(CONTEXT_FEATURE_GROUPS.items()):
+        order = torch.randperm(len(tensors["context"]), generator=generator)
+        context, mask = tensors["context"].clone(), tensors["context_mask"].clone()
+        columns = [CONTEXT_FEATURES.index(n) for n in names]
+        context[:, columns] = context[order][:, columns]
+        mask[:, index] = mask[order, index]
+        importance[group] = mse(context, mask) - base
+    return importance
