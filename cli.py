@@ -45,6 +45,10 @@ config_app = typer.Typer(help="Show and check YAML configs.", no_args_is_help=Tr
 app.add_typer(config_app, name="config")
 data_app = typer.Typer(help="Build, import and inspect datasets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+runs_app = typer.Typer(help="List training runs.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+export_app = typer.Typer(help="Export trained models.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -325,6 +329,236 @@ def data_show(
         for key, value in facts.items():
             text = json.dumps(value, default=str) if isinstance(value, dict | list) else value
             typer.echo(f"{key:13} {text}")
+
+
+class ProgressPrinter:
+    """Prints one line per epoch on the terminal (the trainer's callback interface)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def on_batch_end(self, trainer: object, step: int, components: dict[str, float]) -> None:
+        pass
+
+    def on_epoch_end(self, trainer: object, record: dict[str, float]) -> None:
+        if self.enabled:
+            marker = " *" if record.get("best") else ""
+            typer.echo(
+                f"epoch {int(record['epoch']):3d}  train {record['train/total']:.4f}  "
+                f"val {record['val/total']:.4f}  val corr 7d {record.get('val/corr_7d', 0):.3f}"
+                f"{marker}",
+                err=True,
+            )
+
+
+@app.command()
+def train(
+    model: Annotated[str, typer.Argument(help="Registered model name (see `trendlab models`).")],
+    dataset: Annotated[str, typer.Option(help="Stored dataset name.")],
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Partial training-config YAML.")
+    ] = None,
+    model_config: Annotated[
+        Path | None, typer.Option("--model-config", help="Partial model-config YAML.")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override the epochs.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the seed.")] = None,
+    device: Annotated[
+        str | None, typer.Option(help="cpu or cuda; default: CUDA if present.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Train a model on a stored dataset; prints the run id and its test metrics."""
+    from core.models import MODELS
+    from storage.runs import execute_run, start_run
+
+    if model not in MODELS:
+        raise _fail(f"Unknown model {model!r}; known: {', '.join(MODELS)}.")
+    spec = MODELS[model]
+    try:
+        settings = (
+            spec.training_config_class.load_yaml(config, partial=True).to_dict() if config else {}
+        )
+        overrides = {k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None}
+        training = spec.training_config_class.from_dict({**settings, **overrides}, partial=True)
+        architecture = (
+            spec.config_class.load_yaml(model_config, partial=True)
+            if model_config
+            else spec.config_class()
+        )
+    except ConfigError as err:
+        raise _fail(str(err)) from None
+    home, engine = _open_home()
+    try:
+        run_id = start_run(
+            engine=engine,
+            model_name=model,
+            dataset_name=dataset,
+            training=training,
+            model_config=architecture,
+        )
+        typer.echo(f"Run {run_id}: training {model} on {dataset!r}.", err=True)
+        summary = execute_run(
+            engine=engine,
+            home=home,
+            run_id=run_id,
+            callbacks=[ProgressPrinter(sys.stderr.isatty() or not as_json)],
+            device=device,
+        )
+    except (StorageError, ValueError, RuntimeError) as err:
+        raise _fail(f"Training failed: {err}") from None
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps({"run_id": run_id, **summary}, indent=2, default=str))
+    else:
+        typer.echo(f"Run {run_id} {summary['stopped_because']} after {summary['epochs']} epochs.")
+        for horizon, figures in summary["test"].items():
+            shown = ", ".join(
+                f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items()
+            )
+            typer.echo(f"  test {horizon}: {shown}")
+
+
+@app.command()
+def evaluate(
+    run: Annotated[int, typer.Argument(help="Run id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
+) -> None:
+    """The run's model beside the baselines (and the oracle on synthetic data)."""
+    from core.evaluation import seed_level
+    from storage.runs import evaluate_run
+
+    _, engine = _open_home()
+    try:
+        report = evaluate_run(engine=engine, run_id=run)
+    except (StorageError, ValueError) as err:
+        raise _fail(str(err)) from None
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+        return
+    typer.echo(
+        f"Run {run}: {report['model']} on {report['dataset']!r}, {report['test_rows']} test rows."
+    )
+    for horizon in ("7d", "30d"):
+        typer.echo(
+            f"\n{horizon}: predictor, corr, MSE, direction acc, macro F1, rank IC, "
+            "Sharpe (long/short), corr vs oracle, seed level"
+        )
+        for name, sections in report["reports"].items():
+            section = sections[horizon]
+            oracle = section.get("vs_oracle", {}).get("pearson")
+            typer.echo(
+                f"  {name:10} {section['regression']['pearson']:7.3f} "
+                f"{section['regression']['mse']:7.4f} {section['direction_accuracy']:7.3f} "
+                f"{section['classification']['macro_f1']:7.3f} "
+                f"{section['finance']['rank_ic']:7.3f} "
+                f"{section['finance']['long_short']['sharpe']:7.2f} "
+                + (f"{oracle:7.3f} " if oracle is not None else "      - ")
+                + seed_level(section)
+            )
+
+
+@app.command()
+def predict(
+    run: Annotated[int, typer.Argument(help="Run id.")],
+    input_path: Annotated[Path, typer.Option("--input", help="CSV of feature rows.")],
+    output_path: Annotated[Path, typer.Option("--output", help="CSV to write.")],
+) -> None:
+    """Score rows of features with a run's model; writes scores, classes, probabilities."""
+    import pandas as pd
+
+    from core.checkpoints import CheckpointError
+    from core.predict import PredictionInputError, Predictor
+    from storage.runs import checkpoint_path
+
+    _, engine = _open_home()
+    try:
+        path = checkpoint_path(engine=engine, run_id=run)
+    except StorageError as err:
+        raise _fail(str(err)) from None
+    finally:
+        engine.dispose()
+    try:
+        predictor = Predictor.from_checkpoint(path)
+        frame = pd.read_csv(input_path)
+        table = predictor.predict_frame(frame)
+    except (CheckpointError, PredictionInputError, OSError, ValueError) as err:
+        raise _fail(f"{input_path.name}: {err}") from None
+    temporary = output_path.with_name(f".{output_path.name}.tmp")
+    table.to_csv(temporary, index=False)
+    temporary.replace(output_path)
+    typer.echo(f"Wrote {len(table)} predictions to {output_path}.")
+
+
+@export_app.command("onnx")
+def export_onnx_command(
+    run: Annotated[int, typer.Argument(help="Run id.")],
+    path: Annotated[Path, typer.Argument(help="Where to write the .onnx file.")],
+) -> None:
+    """Export a run's model to ONNX (checked against PyTorch in the test suite)."""
+    from core.checkpoints import CheckpointError, load_checkpoint, rebuild_model
+    from core.export import export_onnx
+    from core.models import model_spec
+    from core.predict import Predictor
+    from storage.runs import checkpoint_path
+
+    _, engine = _open_home()
+    try:
+        checkpoint = load_checkpoint(checkpoint_path(engine=engine, run_id=run))
+        spec = model_spec(checkpoint.meta["model"])
+        steps = Predictor.from_checkpoint(checkpoint).sequence_length
+        names = export_onnx(spec, rebuild_model(checkpoint), path, steps=steps)
+    except (StorageError, CheckpointError) as err:
+        raise _fail(str(err)) from None
+    finally:
+        engine.dispose()
+    typer.echo(f"Wrote {path}: inputs {', '.join(spec.inputs)}; outputs {', '.join(names)}.")
+
+
+@app.command("models")
+def models_list() -> None:
+    """List the registered models."""
+    from core.models import MODELS, count_parameters, create_model
+
+    for name, spec in MODELS.items():
+        typer.echo(
+            f"{name:20} {count_parameters(create_model(name)):>9,} params  {spec.description}"
+        )
+
+
+@runs_app.command("list")
+def runs_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List training runs, newest first."""
+    from storage.repository import list_runs
+
+    _, engine = _open_home()
+    with session_scope(engine) as session:
+        facts = [
+            {
+                "run_id": r.id,
+                "model": r.model_kind,
+                "status": r.status,
+                "seed": r.seed,
+                "created": r.created_at.isoformat(timespec="seconds"),
+                "test": r.summary_metrics.get("test", {}),
+            }
+            for r in list_runs(session=session)
+        ]
+    engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(facts, indent=2, default=str))
+        return
+    if not facts:
+        typer.echo("No runs yet; try `trendlab train dual_tower --dataset demo`.")
+    for item in facts:
+        corr = item["test"].get("7d", {}).get("pearson")
+        shown = f"test corr 7d {corr:.3f}" if corr is not None else ""
+        typer.echo(
+            f"{item['run_id']:5} {item['model']:20} {item['status']:10} {item['created']}  {shown}"
+        )
 
 
 def main() -> None:

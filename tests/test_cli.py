@@ -155,3 +155,81 @@ def test_serve_stores_the_demo_dataset_once_then_starts_streamlit(
     listed = json.loads(runner.invoke(app, ["data", "list", "--json"]).output)
     assert [d["name"] for d in listed] == ["demo"] and listed[0]["kind"] == "synthetic"
     assert "--server.port=8999" in started[0] and len(started) == 2
+
+
+def _tiny_configs(tmp_path: Path) -> list[str]:
+    training = tmp_path / "training.yaml"
+    training.write_text("epochs: 2\nbatch_size: 128\nscheduler:\n  warmup_epochs: 0\n")
+    model = tmp_path / "model.yaml"
+    model.write_text(
+        "context_tower:\n  hidden_dims: [8]\n  embedding_dim: 4\n"
+        "stock_tower:\n  hidden_dims: [8]\n  embedding_dim: 4\nhead:\n  hidden_dims: [4]\n"
+    )
+    return ["--config", str(training), "--model-config", str(model)]
+
+
+def test_train_evaluate_predict_and_list_runs(data_home: DataHome, tmp_path: Path) -> None:
+    import pandas as pd
+
+    created = runner.invoke(
+        app,
+        [
+            "data",
+            "synthetic",
+            "small",
+            "--tickers",
+            "AAA,BBB,CCC",
+            "--start",
+            "2016-01-01",
+            "--end",
+            "2020-12-31",
+        ],
+    )
+    assert created.exit_code == 0, created.output
+    trained = runner.invoke(
+        app, ["train", "dual_tower", "--dataset", "small", *_tiny_configs(tmp_path), "--json"]
+    )
+    assert trained.exit_code == 0, trained.output
+    summary = json.loads(trained.output[trained.output.index("{") :])
+    assert summary["run_id"] == 1 and summary["epochs"] == 2
+    assert set(summary["test"]) == {"7d", "30d"} and "oracle_pearson" in summary["test"]["7d"]
+    listed = json.loads(runner.invoke(app, ["runs", "list", "--json"]).output)
+    assert listed[0]["status"] == "succeeded" and listed[0]["model"] == "dual_tower"
+    report = runner.invoke(app, ["evaluate", "1", "--json"])
+    assert report.exit_code == 0, report.output
+    reports = json.loads(report.output)["reports"]
+    assert {"model", "majority", "momentum", "linear", "boosting", "oracle"} <= set(reports)
+    assert reports["oracle"]["7d"]["vs_oracle"]["pearson"] == 1.0
+    text = runner.invoke(app, ["evaluate", "1"])
+    assert "boosting" in text.output and "seed level" in text.output
+
+    from core.sources import build_market_dataset, synthetic_data
+
+    rows = build_market_dataset(
+        synthetic_data(["AAA"], "2019-01-01", "2020-12-31", seed=9, signal=True, horizons=[7, 30])
+    ).head(5)
+    features = tmp_path / "rows.csv"
+    rows.drop(columns=["news_sentiment_mean"]).to_csv(features, index=False)
+    output = tmp_path / "predictions.csv"
+    done = runner.invoke(app, ["predict", "1", "--input", str(features), "--output", str(output)])
+    assert done.exit_code == 0, done.output
+    predictions = pd.read_csv(output)
+    assert len(predictions) == 5 and predictions["score_7d"].between(-1, 1).all()
+    assert set(predictions["class_7d"]) <= {"negative", "none", "positive"}
+    bad = tmp_path / "bad.csv"
+    rows.drop(columns=["rsi_14"]).to_csv(bad, index=False)
+    refused = runner.invoke(app, ["predict", "1", "--input", str(bad), "--output", str(output)])
+    assert refused.exit_code == 1 and "rsi_14" in refused.output
+    exported = runner.invoke(app, ["export", "onnx", "1", str(tmp_path / "model.onnx")])
+    assert exported.exit_code == 0, exported.output
+    assert (tmp_path / "model.onnx").stat().st_size > 10_000
+
+
+def test_train_refuses_unknown_model_dataset_and_bad_config(data_home, tmp_path) -> None:
+    assert "known: dual_tower" in runner.invoke(app, ["train", "gpt", "--dataset", "x"]).output
+    missing = runner.invoke(app, ["train", "dual_tower", "--dataset", "nope"])
+    assert missing.exit_code == 1 and "No dataset named 'nope'" in missing.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("batch_size: -1\n")
+    refused = runner.invoke(app, ["train", "dual_tower", "--dataset", "x", "--config", str(bad)])
+    assert refused.exit_code == 1 and "batch_size" in refused.output

@@ -1,0 +1,131 @@
+"""Predictions from a checkpoint: the one path the CLI, the Predict page and the API use.
+
+``Predictor.from_checkpoint`` rebuilds the model and its training-segment standardiser.
+``predict_frame`` takes rows with the dataset's feature columns (missing context columns mean
+the group is unknown and masked) and returns, per horizon, the score, the predicted class and
+the class probabilities. Sequence models read each ticker's last ``sequence_length`` steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from core.checkpoints import Checkpoint, load_checkpoint, rebuild_model
+from core.features import CONTEXT_FEATURE_GROUPS, CONTEXT_FEATURES, STOCK_FEATURES
+from core.loaders import weekly_rows
+from core.models import ModelSpec, model_spec
+from core.splits import Standardizer
+
+HORIZONS = (7, 30)
+
+
+class PredictionInputError(ValueError):
+    """Input rows that the model cannot read; the message names the column or row."""
+
+
+@dataclass
+class Predictor:
+    spec: ModelSpec
+    model: nn.Module
+    standardizer: Standardizer | None
+    meta: dict
+
+    @classmethod
+    def from_checkpoint(cls, path: Path | Checkpoint) -> Predictor:
+        checkpoint = path if isinstance(path, Checkpoint) else load_checkpoint(Path(path))
+        meta = checkpoint.meta
+        scaler = meta.get("standardizer")
+        return cls(
+            spec=model_spec(meta["model"]),
+            model=rebuild_model(checkpoint),
+            standardizer=Standardizer.from_dict(scaler) if scaler else None,
+            meta=meta,
+        )
+
+    @property
+    def sequence_length(self) -> int:
+        return int(self.meta.get("training", {}).get("sequence", {}).get("sequence_length", 12))
+
+    def _scaled(self, frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+        missing = [c for c in columns if c not in frame.columns]
+        required = [c for c in missing if c not in CONTEXT_FEATURES]
+        if required:
+            raise PredictionInputError(f"input lacks the column(s) {', '.join(required)}")
+        frame = frame.reindex(columns=list(dict.fromkeys([*frame.columns, *columns])))
+        values = frame[columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        infinite = np.argwhere(np.isinf(values))
+        if len(infinite):
+            row, column = infinite[0]
+            raise PredictionInputError(f"row {row + 1}, column {columns[column]!r} is infinite")
+        stock_columns = [i for i, c in enumerate(columns) if c in STOCK_FEATURES]
+        empty = np.argwhere(np.isnan(values[:, stock_columns]))
+        if len(empty):
+            row, column = empty[0]
+            name = columns[stock_columns[column]]
+            raise PredictionInputError(f"row {row + 1}, column {name!r} is empty or not a number")
+        if self.standardizer is not None:
+            values = (values - self.standardizer.mean) / self.standardizer.std
+        return np.nan_to_num(np.clip(values, -5, 5), nan=0.0)
+
+    @torch.no_grad()
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        self.model.eval()
+        if self.spec.sequence:
+            return self._predict_sequences(frame)
+        columns = [*CONTEXT_FEATURES, *STOCK_FEATURES]
+        values = torch.tensor(self._scaled(frame, columns), dtype=torch.float32)
+        masks = np.column_stack(
+            [
+                frame.reindex(columns=names).notna().all(axis=1)
+                for names in CONTEXT_FEATURE_GROUPS.values()
+            ]
+        ).astype(np.float32)
+        inputs = {
+            "context": values[:, : len(CONTEXT_FEATURES)],
+            "stock": values[:, len(CONTEXT_FEATURES) :],
+            "context_mask": torch.from_numpy(masks),
+        }
+        outputs = self.model(*(inputs[k] for k in self.spec.inputs))
+        keep = [c for c in ("date", "ticker") if c in frame.columns]
+        return self._table(frame[keep].reset_index(drop=True), outputs)
+
+    def _predict_sequences(self, frame: pd.DataFrame) -> pd.DataFrame:
+        for column in ("date", "ticker"):
+            if column not in frame.columns:
+                raise PredictionInputError(f"sequence models need a {column!r} column")
+        frame = frame.assign(date=pd.to_datetime(frame["date"])).sort_values(["ticker", "date"])
+        if self.meta.get("training", {}).get("sequence", {}).get("step", "weekly") == "weekly":
+            frame = weekly_rows(frame.reset_index(drop=True))
+        features = self.standardizer.columns if self.standardizer else STOCK_FEATURES
+        length = self.sequence_length
+        windows, rows = [], []
+        for ticker, group in frame.groupby("ticker", sort=True):
+            if len(group) < length:
+                raise PredictionInputError(
+                    f"ticker {ticker} has {len(group)} steps; the model reads {length}"
+                )
+            windows.append(self._scaled(group.tail(length), features))
+            rows.append({"date": group["date"].iloc[-1], "ticker": ticker})
+        outputs = self.model(torch.tensor(np.stack(windows), dtype=torch.float32))
+        return self._table(pd.DataFrame(rows), outputs)
+
+    def _table(self, keys: pd.DataFrame, outputs: dict[str, torch.Tensor]) -> pd.DataFrame:
+        table = keys.copy()
+        names = self.spec.target.class_names
+        for h in HORIZONS:
+            score, probs = self.spec.readout(outputs, h)
+            table[f"score_{h}d"] = score.numpy()
+            table[f"class_{h}d"] = [names[i] for i in probs.argmax(-1).tolist()]
+            for i, name in enumerate(names):
+                table[f"p_{name}_{h}d"] = probs[:, i].numpy()
+        if "attention_weights" in outputs:
+            weights = outputs["attention_weights"].numpy()
+            for step in range(weights.shape[1]):
+                table[f"attention_{step}"] = weights[:, step]
+        return table

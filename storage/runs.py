@@ -1,0 +1,217 @@
+"""Training runs end to end in this process: dataset in, run row + metrics + artifacts out.
+
+The process that calls these owns the database (the CLI, or the server's job runner):
+per-epoch metrics are written as they arrive, checkpoints are recorded as artifacts with size
+and SHA-256, and the run's status always ends succeeded, failed or cancelled.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from core.checkpoints import load_checkpoint, rebuild_model
+from core.config import Config, DataConfig
+from core.evaluation import (
+    baseline_predictions,
+    model_predictions,
+    score_report,
+    seed_level,
+)
+from core.models import model_spec
+from core.trainer import Callback, Trainer
+from core.training import build_loaders, train_model
+from storage.db import StorageError
+from storage.feature_store import load_dataset_frame
+from storage.home import DataHome
+from storage.models import JobStatus, Run
+from storage.repository import (
+    MetricRow,
+    add_artifact,
+    append_metrics,
+    create_run,
+    get_dataset,
+    get_dataset_by_id,
+    get_run,
+    list_artifacts,
+    session_scope,
+    set_run_status,
+)
+
+
+class MetricWriter:
+    """Trainer callback: each epoch's record becomes metric rows of the run."""
+
+    def __init__(self, engine: Engine, run_id: int) -> None:
+        self.engine, self.run_id = engine, run_id
+
+    def on_batch_end(self, trainer: Trainer, step: int, components: dict[str, float]) -> None:
+        pass
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None:
+        with session_scope(self.engine) as session:
+            append_metrics(session=session, run_id=self.run_id, rows=epoch_rows(record))
+
+
+def epoch_rows(record: dict[str, float]) -> list[MetricRow]:
+    """'train/mse_7d' -> split train, name mse_7d; unprefixed values (lr) -> split 'epoch'."""
+    epoch = int(record["epoch"])
+    rows = []
+    for key, value in record.items():
+        if key == "epoch":
+            continue
+        split, _, name = key.rpartition("/")
+        rows.append(MetricRow(epoch=epoch, split=split or "epoch", name=name, value=float(value)))
+    return rows
+
+
+def run_directory(home: DataHome, run_id: int) -> Path:
+    return home.checkpoints / f"run_{run_id}"
+
+
+def start_run(
+    *, engine: Engine, model_name: str, dataset_name: str, training: Config, model_config: Config
+) -> int:
+    """Create the run row (status queued) after checking the model and dataset exist."""
+    model_spec(model_name)
+    with session_scope(engine) as session:
+        dataset = get_dataset(session=session, name=dataset_name)
+        if dataset is None:
+            raise StorageError(f"No dataset named {dataset_name!r}.")
+        run = create_run(
+            session=session,
+            model_kind=model_name,
+            config={"model": model_config.to_dict(), "training": training.to_dict()},
+            seed=training.seed,
+            dataset_id=dataset.id,
+        )
+        return run.id
+
+
+def execute_run(
+    *,
+    engine: Engine,
+    home: DataHome,
+    run_id: int,
+    callbacks: Iterable[Callback] = (),
+    should_stop: Callable[[], bool] | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Train a created run, record everything, and return its summary."""
+    with session_scope(engine) as session:
+        run = get_run(session=session, run_id=run_id)
+        dataset = get_dataset_by_id(session=session, dataset_id=run.dataset_id)
+        frame = load_dataset_frame(session=session, name=dataset.name)
+        set_run_status(session=session, run_id=run_id, status=JobStatus.RUNNING)
+    spec = model_spec(run.model_kind)
+    model_config = spec.config_class.from_dict(run.config["model"])
+    training = spec.training_config_class.from_dict(run.config["training"])
+    data = DataConfig.from_dict(dataset.recipe.get("data_config", DataConfig().to_dict()))
+    folder = run_directory(home, run_id)
+    try:
+        result = train_model(
+            frame,
+            model_name=spec.name,
+            model_config=model_config,
+            training=training,
+            data=data,
+            run_dir=folder,
+            meta={"run_id": run_id, "dataset": dataset.name},
+            device=device,
+            callbacks=[MetricWriter(engine, run_id), *callbacks],
+            should_stop=should_stop,
+        )
+        predictions = model_predictions(spec, result.trainer.model, result.loaders.test)
+        report = score_report(spec, predictions, frame)
+    except BaseException as error:
+        status = JobStatus.CANCELLED if isinstance(error, KeyboardInterrupt) else JobStatus.FAILED
+        with session_scope(engine) as session:
+            set_run_status(
+                session=session,
+                run_id=run_id,
+                status=status,
+                summary_metrics={"error": f"{type(error).__name__}: {error}"},
+            )
+        raise
+    summary = {
+        "model": spec.name,
+        "dataset": dataset.name,
+        "parameters": result.parameters,
+        "epochs": len(result.history),
+        "best_epoch": result.trainer.best_epoch,
+        "stopped_because": result.stopped_because,
+        "best_val_loss": result.trainer.best_loss,
+        "test": {h: _headline(section) for h, section in report.items()},
+    }
+    result.trainer.plot_history(folder / "history.png")
+    (folder / "training_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    status = JobStatus.CANCELLED if result.stopped_because == "cancelled" else JobStatus.SUCCEEDED
+    with session_scope(engine) as session:
+        for kind, name in (
+            ("checkpoint", "best.pt"),
+            ("checkpoint_last", "last.pt"),
+            ("history_plot", "history.png"),
+            ("summary", "training_summary.json"),
+        ):
+            if (folder / name).exists():
+                add_artifact(session=session, run_id=run_id, kind=kind, path=folder / name)
+        set_run_status(session=session, run_id=run_id, status=status, summary_metrics=summary)
+    return summary
+
+
+def _headline(section: dict[str, Any]) -> dict[str, Any]:
+    figures = {
+        "mse": section["regression"]["mse"],
+        "pearson": section["regression"]["pearson"],
+        "direction_accuracy": section["direction_accuracy"],
+        "accuracy": section["classification"]["accuracy"],
+        "macro_f1": section["classification"]["macro_f1"],
+        "rank_ic": section["finance"]["rank_ic"],
+    }
+    if "vs_oracle" in section:
+        figures["oracle_pearson"] = section["vs_oracle"]["pearson"]
+        figures["level_vs_oracle"] = seed_level(section)
+    return figures
+
+
+def checkpoint_path(*, engine: Engine, run_id: int) -> Path:
+    with session_scope(engine) as session:
+        if get_run(session=session, run_id=run_id) is None:
+            raise StorageError(f"No run {run_id}.")
+        paths = [
+            a.path for a in list_artifacts(session=session, run_id=run_id) if a.kind == "checkpoint"
+        ]
+    if not paths:
+        raise StorageError(f"Run {run_id} has no checkpoint (it did not finish training).")
+    return Path(paths[-1])
+
+
+def evaluate_run(*, engine: Engine, run_id: int, baselines: bool = True) -> dict[str, Any]:
+    """The run's model, every baseline and the oracle, on the run's own test rows."""
+    path = checkpoint_path(engine=engine, run_id=run_id)
+    checkpoint = load_checkpoint(path)
+    with session_scope(engine) as session:
+        run: Run = get_run(session=session, run_id=run_id)
+        dataset = get_dataset_by_id(session=session, dataset_id=run.dataset_id)
+        if dataset is None:
+            raise StorageError(f"Run {run_id}'s dataset no longer exists.")
+        frame = load_dataset_frame(session=session, name=dataset.name)
+    spec = model_spec(checkpoint.meta["model"])
+    training = spec.training_config_class.from_dict(checkpoint.meta["training"])
+    data = DataConfig.from_dict(checkpoint.meta["data_config"])
+    loaders = build_loaders(spec, frame, data=data, training=training, seed=training.seed)
+    model = rebuild_model(checkpoint)
+    predictors = {"model": model_predictions(spec, model, loaders.test)}
+    if baselines:
+        predictors.update(baseline_predictions(spec, frame, loaders, seed=training.seed))
+    return {
+        "run_id": run_id,
+        "model": spec.name,
+        "dataset": dataset.name,
+        "test_rows": loaders.test.num_rows,
+        "reports": {name: score_report(spec, p, frame) for name, p in predictors.items()},
+    }
