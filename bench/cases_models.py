@@ -1,0 +1,158 @@
+"""Model cases: training throughput (tensor batches vs a per-sample DataLoader) and the
+prediction latency of the path the Predict page uses."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from bench.harness import Timed, case
+
+TICKERS = 20
+
+
+def _dataset():
+    from core.sources import build_market_dataset, synthetic_data
+
+    tickers = [f"T{i:02d}" for i in range(TICKERS)]
+    data = synthetic_data(
+        tickers, "2015-01-01", "2024-12-31", seed=1, signal=True, horizons=[7, 30]
+    )
+    return build_market_dataset(data)
+
+
+def _train_steps(model, loss_fn, optimizer, batches, inputs, limit: int) -> int:
+    """Forward, backward and step over batches until ``limit`` samples; returns samples."""
+    seen = 0
+    model.train()
+    for batch in batches:
+        outputs = model(*(batch[k] for k in inputs))
+        loss, _ = loss_fn(outputs, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        seen += len(batch[inputs[0]])
+        if seen >= limit:
+            break
+    return seen
+
+
+class _PerSample:
+    """The plain alternative: a map-style Dataset whose __getitem__ returns one row."""
+
+    def __init__(self, tensors) -> None:
+        self.tensors = tensors
+
+    def __len__(self) -> int:
+        return len(next(iter(self.tensors.values())))
+
+    def __getitem__(self, index: int):
+        return {k: v[index] for k, v in self.tensors.items()}
+
+
+def _throughput(name: str, loaders, limit: int) -> dict[str, float]:
+    import torch
+    from torch.utils.data import DataLoader
+
+    from core.models import create_model, model_spec
+    from core.trainer import create_optimizer
+
+    spec = model_spec(name)
+    figures = {}
+    for batch_size in (32, 1024):
+        for style in ("tensor", "per_sample"):
+            torch.manual_seed(0)
+            model = create_model(name)
+            loss_fn = spec.make_loss(None)
+            optimizer = create_optimizer(model)
+            train = loaders.train
+            if style == "tensor":
+                train.batch_size = batch_size
+                batches = train
+            else:
+                batches = DataLoader(_PerSample(train.tensors), batch_size=batch_size, shuffle=True)
+            _train_steps(model, loss_fn, optimizer, batches, spec.inputs, batch_size * 3)
+            start = time.perf_counter()
+            seen = _train_steps(model, loss_fn, optimizer, batches, spec.inputs, limit)
+            figures[f"{style}_b{batch_size}_per_s"] = seen / (time.perf_counter() - start)
+        figures[f"speedup_b{batch_size}"] = (
+            figures[f"tensor_b{batch_size}_per_s"] / figures[f"per_sample_b{batch_size}_per_s"]
+        )
+    return figures
+
+
+@case(
+    "models.dual_tower_train_throughput",
+    repeats=1,
+    description=(
+        f"dual-tower training samples/s ({TICKERS} synthetic tickers x 10 years), tensor "
+        "batches vs a per-sample Dataset/DataLoader, batch 32 and 1024"
+    ),
+    target="tensor batches at least 5x the per-sample loop",
+)
+def dual_tower_throughput(scratch: Path) -> Timed:
+    from core.loaders import create_data_loaders
+
+    loaders = create_data_loaders(_dataset())
+    return lambda: _throughput("dual_tower", loaders, limit=20_000)
+
+
+@case(
+    "models.lstm_train_throughput",
+    repeats=1,
+    description="LSTM-attention training sequences/s (daily windows of 12 steps), tensor "
+    "batches vs a per-sample Dataset/DataLoader, batch 32 and 1024",
+    target="tensor batches at least 5x the per-sample loop",
+)
+def lstm_throughput(scratch: Path) -> Timed:
+    from core.loaders import create_lstm_data_loaders
+
+    loaders = create_lstm_data_loaders(_dataset(), step="daily")
+    return lambda: _throughput("lstm_attention", loaders, limit=4_000)
+
+
+@case(
+    "models.predict_latency",
+    repeats=1,
+    description="dual-tower prediction latency through Predictor.predict_frame (the Predict "
+    "page and API path: checkpoint-loaded model, standardiser, masks), 1 and 32 rows",
+    target="p50 under 1 ms for one row on the CPU",
+)
+def predict_latency(scratch: Path) -> Timed:
+    import numpy as np
+
+    from core.checkpoints import save_checkpoint
+    from core.models import create_model
+    from core.predict import Predictor
+    from core.splits import Standardizer
+
+    dataset = _dataset()
+    from core.features import CONTEXT_FEATURES, STOCK_FEATURES
+
+    columns = [*CONTEXT_FEATURES, *STOCK_FEATURES]
+    model = create_model("dual_tower")
+    meta = {
+        "model": "dual_tower",
+        "config": model.config.to_dict(),
+        "standardizer": Standardizer.fit(dataset, columns).to_dict(),
+        "features": columns,
+    }
+    path = save_checkpoint(scratch / "best.pt", model=model, meta=meta)
+    predictor = Predictor.from_checkpoint(path)
+    one, many = dataset.iloc[[100]], dataset.iloc[200:232]
+
+    def measure() -> dict[str, float]:
+        figures = {}
+        for label, rows, count in (("one", one, 2000), ("batch32", many, 500)):
+            for _ in range(50):
+                predictor.predict_frame(rows)
+            timings = []
+            for _ in range(count):
+                start = time.perf_counter()
+                predictor.predict_frame(rows)
+                timings.append((time.perf_counter() - start) * 1000)
+            figures[f"{label}_p50_ms"] = float(np.percentile(timings, 50))
+            figures[f"{label}_p99_ms"] = float(np.percentile(timings, 99))
+        return figures
+
+    return measure
