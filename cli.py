@@ -462,6 +462,36 @@ def evaluate(
 
 
 @app.command()
+def ensemble(
+    runs: Annotated[list[int], typer.Argument(help="Two or more run ids with the same classes.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
+) -> None:
+    """Average the runs' predictions (e.g. simple_lstm + compact_dual_tower) and compare."""
+    from storage.runs import evaluate_ensemble
+
+    if len(runs) < 2:
+        raise _fail("An ensemble needs at least two runs.")
+    _, engine = _open_home()
+    try:
+        report = evaluate_ensemble(engine=engine, run_ids=runs)
+    except (StorageError, ValueError) as err:
+        raise _fail(str(err)) from None
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+        return
+    typer.echo(f"{report['rows']} shared test rows.")
+    for name, sections in report["reports"].items():
+        shown = ", ".join(
+            f"{h} accuracy {sections[h]['classification']['accuracy']:.3f} "
+            f"macro F1 {sections[h]['classification']['macro_f1']:.3f}"
+            for h in ("7d", "30d")
+        )
+        typer.echo(f"  {name:32} {shown}")
+
+
+@app.command()
 def predict(
     run: Annotated[int, typer.Argument(help="Run id.")],
     input_path: Annotated[Path, typer.Option("--input", help="CSV of feature rows.")],

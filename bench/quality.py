@@ -48,6 +48,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickers", type=int, default=100)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument(
+        "--control-only", action="store_true", help="rerun only the shuffled-label control"
+    )
     args = parser.parse_args()
     started = time.time()
     tickers = [f"T{i:03d}" for i in range(args.tickers)]
@@ -58,7 +61,10 @@ def main() -> None:
     spec = model_spec("dual_tower")
     base = TrainingConfig.load_yaml(CONFIG, partial=True).to_dict()
     runs, loaders = {}, None
-    for seed in [*args.seeds, "shuffled"]:
+    if args.control_only:
+        previous = json.loads(OUTPUT.read_text())
+        runs = previous["dual_tower"]["runs"]
+    for seed in ["shuffled"] if args.control_only else [*args.seeds, "shuffled"]:
         training = TrainingConfig.from_dict(
             {**base, "seed": args.seeds[0] if seed == "shuffled" else seed}
         )
@@ -73,6 +79,11 @@ def main() -> None:
         }
         loaders = loaders or result.loaders
         print(f"dual_tower seed {seed}: {runs[str(seed)]['7d']}", flush=True)
+    if args.control_only:
+        previous["dual_tower"]["runs"] = runs
+        OUTPUT.write_text(json.dumps(previous, indent=2) + "\n")
+        print(render(previous))
+        return
     baselines = {
         name: summary(score_report(spec, frame, dataset))
         for name, frame in baseline_predictions(spec, dataset, loaders).items()

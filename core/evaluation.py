@@ -54,6 +54,8 @@ def model_predictions(
             score, probs = spec.readout(outputs, h)
             columns.setdefault(f"score_{h}d", []).append(score.cpu().numpy())
             columns.setdefault(f"class_{h}d", []).append(probs.argmax(-1).cpu().numpy())
+            for i in range(probs.shape[-1]):
+                columns.setdefault(f"prob{i}_{h}d", []).append(probs[:, i].cpu().numpy())
     frame = loader.meta[["date", "ticker"]].reset_index(drop=True).copy()
     for name, parts in columns.items():
         frame[name] = np.concatenate(parts)
@@ -200,6 +202,35 @@ def seed_level(section: dict[str, Any], against: str = "vs_oracle") -> str:
         ):
             return level
     return "below"
+
+
+def ensemble_predictions(
+    members: Sequence[pd.DataFrame], weights: Sequence[float] | None = None
+) -> pd.DataFrame:
+    """Weighted mean of members' scores and class probabilities on their common rows;
+    the class is the arg-max of the mean probabilities. Members must share their classes."""
+    weights = list(weights or [1.0] * len(members))
+    common = members[0][["date", "ticker"]]
+    for member in members[1:]:
+        common = common.merge(member[["date", "ticker"]], on=["date", "ticker"])
+    if common.empty:
+        raise ValueError("the ensemble's members share no test rows")
+    aligned = [common.merge(m, on=["date", "ticker"], how="left") for m in members]
+    result = common.copy()
+    total = sum(weights)
+    for h in HORIZONS:
+        probability_columns = [
+            c for c in aligned[0].columns if c.endswith(f"_{h}d") and c.startswith("prob")
+        ]
+        result[f"score_{h}d"] = (
+            sum(w * m[f"score_{h}d"] for w, m in zip(weights, aligned, strict=True)) / total
+        )
+        for column in probability_columns:
+            result[column] = (
+                sum(w * m[column] for w, m in zip(weights, aligned, strict=True)) / total
+            )
+        result[f"class_{h}d"] = result[probability_columns].to_numpy().argmax(axis=1)
+    return result
 
 
 def divergent_predictions(predictions: pd.DataFrame, top: int = 10) -> pd.DataFrame:

@@ -117,8 +117,8 @@ def train_model(
 ) -> TrainResult:
     """Train ``model_name`` on a dataset frame; see the module docstring.
 
-    ``shuffle_labels`` permutes the training targets across rows (the leak-detector
-    control: a model trained so must land at chance on the test segment).
+    ``shuffle_labels`` permutes the training and validation targets across rows (the
+    leak-detector control: a model trained so must land at chance on the test segment).
     """
     spec = model_spec(model_name)
     model_config = model_config or spec.config_class()
@@ -178,9 +178,11 @@ def train_model(
 
 
 def _shuffle_targets(loaders: Loaders, *, seed: int) -> None:
+    """Permute targets across rows in training and validation, so no real label reaches the
+    weights or the early-stopping choice; the test segment keeps its real labels."""
     generator = torch.Generator().manual_seed(seed + 1)
-    tensors = loaders.train.tensors
-    order = torch.randperm(loaders.train.num_rows, generator=generator)
-    for key in list(tensors):
-        if key not in ("context", "context_mask", "stock", "sequence", "volatility"):
-            tensors[key] = tensors[key][order]
+    for part in (loaders.train, loaders.val):
+        order = torch.randperm(part.num_rows, generator=generator)
+        for key in list(part.tensors):
+            if key not in ("context", "context_mask", "stock", "sequence", "volatility"):
+                part.tensors[key] = part.tensors[key][order]

@@ -9,26 +9,31 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Engine
+from torch import nn
 
 from core.checkpoints import load_checkpoint, rebuild_model
 from core.config import Config, DataConfig
 from core.evaluation import (
     baseline_predictions,
+    ensemble_predictions,
     model_predictions,
     score_report,
     seed_level,
 )
-from core.models import model_spec
+from core.loaders import Loaders
+from core.models import ModelSpec, model_spec
 from core.trainer import Callback, Trainer
 from core.training import build_loaders, train_model
 from storage.db import StorageError
 from storage.feature_store import load_dataset_frame
 from storage.home import DataHome
-from storage.models import JobStatus, Run
+from storage.models import JobStatus
 from storage.repository import (
     MetricRow,
     add_artifact,
@@ -192,10 +197,36 @@ def checkpoint_path(*, engine: Engine, run_id: int) -> Path:
 
 def evaluate_run(*, engine: Engine, run_id: int, baselines: bool = True) -> dict[str, Any]:
     """The run's model, every baseline and the oracle, on the run's own test rows."""
-    path = checkpoint_path(engine=engine, run_id=run_id)
-    checkpoint = load_checkpoint(path)
+    restored = _restore(engine, run_id)
+    spec, frame = restored.spec, restored.frame
+    predictors = {"model": model_predictions(spec, restored.model, restored.loaders.test)}
+    if baselines:
+        predictors.update(baseline_predictions(spec, frame, restored.loaders, seed=restored.seed))
+    return {
+        "run_id": run_id,
+        "model": spec.name,
+        "dataset": restored.dataset,
+        "test_rows": restored.loaders.test.num_rows,
+        "reports": {name: score_report(spec, p, frame) for name, p in predictors.items()},
+    }
+
+
+@dataclass
+class RestoredRun:
+    """A finished run rebuilt from its checkpoint, with its dataset and the same loaders."""
+
+    spec: ModelSpec
+    model: nn.Module
+    loaders: Loaders
+    frame: pd.DataFrame
+    dataset: str
+    seed: int
+
+
+def _restore(engine: Engine, run_id: int) -> RestoredRun:
+    checkpoint = load_checkpoint(checkpoint_path(engine=engine, run_id=run_id))
     with session_scope(engine) as session:
-        run: Run = get_run(session=session, run_id=run_id)
+        run = get_run(session=session, run_id=run_id)
         dataset = get_dataset_by_id(session=session, dataset_id=run.dataset_id)
         if dataset is None:
             raise StorageError(f"Run {run_id}'s dataset no longer exists.")
@@ -204,14 +235,31 @@ def evaluate_run(*, engine: Engine, run_id: int, baselines: bool = True) -> dict
     training = spec.training_config_class.from_dict(checkpoint.meta["training"])
     data = DataConfig.from_dict(checkpoint.meta["data_config"])
     loaders = build_loaders(spec, frame, data=data, training=training, seed=training.seed)
-    model = rebuild_model(checkpoint)
-    predictors = {"model": model_predictions(spec, model, loaders.test)}
-    if baselines:
-        predictors.update(baseline_predictions(spec, frame, loaders, seed=training.seed))
-    return {
-        "run_id": run_id,
-        "model": spec.name,
-        "dataset": dataset.name,
-        "test_rows": loaders.test.num_rows,
-        "reports": {name: score_report(spec, p, frame) for name, p in predictors.items()},
+    return RestoredRun(spec, rebuild_model(checkpoint), loaders, frame, dataset.name, training.seed)
+
+
+def evaluate_ensemble(*, engine: Engine, run_ids: list[int]) -> dict[str, Any]:
+    """Each member and their equal-weight ensemble, on the test rows all members share."""
+    restored = [_restore(engine, run_id) for run_id in run_ids]
+    members = [
+        (r.spec, model_predictions(r.spec, r.model, r.loaders.test), r.frame) for r in restored
+    ]
+    specs = {spec.target for spec, _, _ in members}
+    if len(specs) != 1:
+        raise StorageError(
+            "Ensemble members must predict the same classes; "
+            + ", ".join(
+                f"run {r} is {s.name}" for r, (s, _, _) in zip(run_ids, members, strict=True)
+            )
+        )
+    spec, _, frame = members[0]
+    combined = ensemble_predictions([predictions for _, predictions, _ in members])
+    keys = combined[["date", "ticker"]]
+    reports = {
+        f"run {run_id} ({member_spec.name})": score_report(
+            member_spec, keys.merge(predictions, on=["date", "ticker"]), frame
+        )
+        for run_id, (member_spec, predictions, _) in zip(run_ids, members, strict=True)
     }
+    reports["ensemble"] = score_report(spec, combined, frame)
+    return {"run_ids": run_ids, "rows": len(combined), "reports": reports}

@@ -233,3 +233,42 @@ def test_train_refuses_unknown_model_dataset_and_bad_config(data_home, tmp_path)
     bad.write_text("batch_size: -1\n")
     refused = runner.invoke(app, ["train", "dual_tower", "--dataset", "x", "--config", str(bad)])
     assert refused.exit_code == 1 and "batch_size" in refused.output
+
+
+def test_ensemble_of_the_seed_002_models(data_home: DataHome, tmp_path: Path) -> None:
+    runner.invoke(
+        app,
+        [
+            "data",
+            "synthetic",
+            "small",
+            "--tickers",
+            "AAA,BBB",
+            "--start",
+            "2016-01-01",
+            "--end",
+            "2020-12-31",
+        ],
+    )
+    quick = tmp_path / "quick.yaml"
+    quick.write_text("epochs: 2\nbatch_size: 64\nscheduler:\n  warmup_epochs: 0\n")
+    for model in ("simple_lstm", "compact_dual_tower", "dual_tower"):
+        result = runner.invoke(app, ["train", model, "--dataset", "small", "--config", str(quick)])
+        assert result.exit_code == 0, result.output
+    report = runner.invoke(app, ["ensemble", "1", "2", "--json"])
+    assert report.exit_code == 0, report.output
+    reports = json.loads(report.output)["reports"]
+    assert set(reports) == {"run 1 (simple_lstm)", "run 2 (compact_dual_tower)", "ensemble"}
+    assert reports["ensemble"]["7d"]["rows"] == reports["run 1 (simple_lstm)"]["7d"]["rows"]
+    mixed = runner.invoke(app, ["ensemble", "1", "3"])
+    assert mixed.exit_code == 1 and "same classes" in mixed.output
+
+
+def test_bundled_data_trains_and_evaluates_end_to_end(data_home: DataHome, tmp_path) -> None:
+    assert runner.invoke(app, ["data", "bundled", "indices"]).exit_code == 0
+    args = ["train", "dual_tower", "--dataset", "indices", *_tiny_configs(tmp_path)]
+    assert runner.invoke(app, args).exit_code == 0
+    report = json.loads(runner.invoke(app, ["evaluate", "1", "--json"]).output)
+    assert {"model", "linear", "boosting", "majority", "momentum"} <= set(report["reports"])
+    assert "oracle" not in report["reports"], "real data has no latent truth"
+    assert "vs_oracle" not in report["reports"]["model"]["7d"]
