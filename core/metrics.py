@@ -19,12 +19,20 @@ import pandas as pd
 from scipy import stats
 
 
+CONSTANT_SPREAD = 1e-4  # a score spread this small is a constant (float noise, not signal)
+
+
 def regression_metrics(prediction: np.ndarray, target: np.ndarray) -> dict[str, float]:
+    """MSE, RMSE, MAE, Pearson, Spearman. A prediction whose spread is below
+    ``CONSTANT_SPREAD`` carries no ranking, so its correlations are reported as 0 (with
+    ``constant`` = 1) rather than the correlation of floating-point noise."""
     prediction, target = np.asarray(prediction, float), np.asarray(target, float)
     error = prediction - target
     mse = float(np.mean(error**2))
-    constant = np.std(prediction) < 1e-12 or np.std(target) < 1e-12
+    constant = np.std(prediction) < CONSTANT_SPREAD or np.std(target) < 1e-12
     return {
+        "prediction_std": float(np.std(prediction)),
+        "constant": float(constant),
         "mse": mse,
         "rmse": float(np.sqrt(mse)),
         "mae": float(np.mean(np.abs(error))),
