@@ -19,20 +19,26 @@ import pandas as pd
 from scipy import stats
 
 
-CONSTANT_SPREAD = 1e-4  # a score spread this small is a constant (float noise, not signal)
+CONSTANT_SPREAD = 0.01  # of the target's standard deviation
 
 
 def regression_metrics(prediction: np.ndarray, target: np.ndarray) -> dict[str, float]:
-    """MSE, RMSE, MAE, Pearson, Spearman. A prediction whose spread is below
-    ``CONSTANT_SPREAD`` carries no ranking, so its correlations are reported as 0 (with
-    ``constant`` = 1) rather than the correlation of floating-point noise."""
+    """MSE, RMSE, MAE, Pearson, Spearman, and ``skill`` = 1 - MSE / MSE of predicting the
+    target's mean. A prediction whose spread is under 1 % of the target's is a constant with
+    residual noise (a collapsed model): its correlations are reported as 0 with
+    ``constant`` = 1, and ``raw_pearson`` keeps the correlation of that noise."""
     prediction, target = np.asarray(prediction, float), np.asarray(target, float)
     error = prediction - target
     mse = float(np.mean(error**2))
-    constant = np.std(prediction) < CONSTANT_SPREAD or np.std(target) < 1e-12
+    spread, target_spread = np.std(prediction), np.std(target)
+    degenerate = spread < 1e-12 or target_spread < 1e-12
+    constant = degenerate or spread < CONSTANT_SPREAD * target_spread
+    raw = 0.0 if degenerate else float(stats.pearsonr(prediction, target).statistic)
     return {
-        "prediction_std": float(np.std(prediction)),
+        "prediction_std": float(spread),
         "constant": float(constant),
+        "raw_pearson": raw,
+        "skill": float(1 - mse / target_spread**2) if target_spread > 0 else 0.0,
         "mse": mse,
         "rmse": float(np.sqrt(mse)),
         "mae": float(np.mean(np.abs(error))),

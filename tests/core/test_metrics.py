@@ -75,3 +75,13 @@ def test_strategy_returns_costs_and_drawdown_by_hand() -> None:
     assert got["turnover"] == pytest.approx(1.0)
     flat = strategy_metrics(frame, long_short=False, cost=0.0)
     assert flat["cumulative_return"] == pytest.approx(np.expm1(0.02 / 2 + (-0.03 + 0.01) / 2))
+
+
+def test_a_collapsed_prediction_is_flagged_constant_with_its_raw_correlation() -> None:
+    target = rng.normal(size=500)
+    collapsed = 0.3 + 1e-4 * target + 1e-4 * rng.normal(size=500)
+    got = regression_metrics(collapsed, target)
+    assert got["constant"] == 1.0 and got["pearson"] == 0.0
+    assert got["raw_pearson"] > 0.5, "the noise's correlation stays visible"
+    assert got["skill"] == pytest.approx(1 - got["mse"] / target.var())
+    assert regression_metrics(target + 0.1, target)["constant"] == 0.0
