@@ -591,6 +591,47 @@ def runs_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON."
         )
 
 
+@runs_app.command("show")
+def runs_show(
+    run: Annotated[int, typer.Argument(help="Run id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """One run: status, configs, training summary (seed 002's training_summary.json), files."""
+    from storage.repository import get_run, list_artifacts
+
+    _, engine = _open_home()
+    with session_scope(engine) as session:
+        found = get_run(session=session, run_id=run)
+        if found is None:
+            engine.dispose()
+            raise _fail(f"No run {run}.")
+        facts = {
+            "run_id": found.id,
+            "model": found.model_kind,
+            "status": found.status,
+            "seed": found.seed,
+            "dataset_id": found.dataset_id,
+            "created": found.created_at.isoformat(timespec="seconds"),
+            "summary": found.summary_metrics,
+            "config": found.config,
+            "artifacts": [
+                {"kind": a.kind, "path": a.path, "bytes": a.bytes, "sha256": a.sha256}
+                for a in list_artifacts(session=session, run_id=run)
+            ],
+        }
+    engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(facts, indent=2, default=str))
+        return
+    for key in ("run_id", "model", "status", "seed", "dataset_id", "created"):
+        typer.echo(f"{key:11} {facts[key]}")
+    typer.echo(f"summary     {json.dumps(facts['summary'], default=str)}")
+    for artifact in facts["artifacts"]:
+        typer.echo(
+            f"artifact    {artifact['kind']:16} {artifact['bytes']:>10} B  {artifact['path']}"
+        )
+
+
 def main() -> None:
     """Console entry point: run the command, then leave without interpreter teardown.
 

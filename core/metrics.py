@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-
 CONSTANT_SPREAD = 0.01  # of the target's standard deviation
 
 

@@ -195,6 +195,11 @@ def test_train_evaluate_predict_and_list_runs(data_home: DataHome, tmp_path: Pat
     assert set(summary["test"]) == {"7d", "30d"} and "oracle_pearson" in summary["test"]["7d"]
     listed = json.loads(runner.invoke(app, ["runs", "list", "--json"]).output)
     assert listed[0]["status"] == "succeeded" and listed[0]["model"] == "dual_tower"
+    shown = json.loads(runner.invoke(app, ["runs", "show", "1", "--json"]).output)
+    kinds = {a["kind"] for a in shown["artifacts"]}
+    assert {"checkpoint", "checkpoint_last", "history_plot", "summary"} <= kinds
+    summary_file = next(a for a in shown["artifacts"] if a["kind"] == "summary")
+    assert json.loads(Path(summary_file["path"]).read_text())["model"] == "dual_tower"
     report = runner.invoke(app, ["evaluate", "1", "--json"])
     assert report.exit_code == 0, report.output
     reports = json.loads(report.output)["reports"]
