@@ -423,6 +423,9 @@ def train(
 @app.command()
 def evaluate(
     run: Annotated[int, typer.Argument(help="Run id.")],
+    walk_forward: Annotated[
+        int, typer.Option(help="Also retrain and score on this many expanding-window folds.")
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
 ) -> None:
     """The run's model beside the baselines (and the oracle on synthetic data)."""
@@ -431,7 +434,7 @@ def evaluate(
 
     _, engine = _open_home()
     try:
-        report = evaluate_run(engine=engine, run_id=run)
+        report = evaluate_run(engine=engine, run_id=run, walk_forward=walk_forward)
     except (StorageError, ValueError) as err:
         raise _fail(str(err)) from None
     finally:
@@ -459,6 +462,13 @@ def evaluate(
                 + (f"{oracle:7.3f} " if oracle is not None else "      - ")
                 + seed_level(section)
             )
+    if walk_forward:
+        typer.echo(f"\nwalk-forward, {walk_forward} folds: mean (std) correlation per predictor")
+        for name, horizons in report["walk_forward"]["summary"].items():
+            shown = "  ".join(
+                f"{h} {f['pearson_mean']:.3f} ({f['pearson_std']:.3f})" for h, f in horizons.items()
+            )
+            typer.echo(f"  {name:10} {shown}")
 
 
 @app.command()

@@ -30,7 +30,7 @@ from core.metrics import (
     regression_metrics,
     strategy_metrics,
 )
-from core.models import ModelSpec
+from core.models import ModelSpec, model_spec
 
 HORIZONS = (7, 30)
 
@@ -269,3 +269,73 @@ def context_group_importance(
         mask[:, index] = mask[order, index]
         importance[group] = mse(context, mask) - base
     return importance
+
+
+def walk_forward_evaluation(
+    frame: pd.DataFrame,
+    *,
+    model_name: str,
+    model_config: Any,
+    training: Any,
+    data: Any,
+    folds: int = 3,
+    baselines: Sequence[str] = ("linear", "boosting"),
+) -> dict[str, Any]:
+    """Retrain on expanding windows and score each next block (model and baselines).
+
+    Fold k trains on every date up to its cut (the last 15 % of those dates validate, with
+    the purge) and tests on the next block, ``purge_days`` later. Returns per-fold reports
+    and the mean and spread over folds of the headline figures.
+    """
+    from dataclasses import replace
+
+    from core.splits import walk_forward_folds
+    from core.training import train_model
+
+    spec = model_spec(model_name)
+    dates = pd.to_datetime(frame["date"])
+    results = []
+    for train_mask, test_mask in walk_forward_folds(
+        dates, folds=folds, purge_days=data.effective_purge_days
+    ):
+        subset = frame[dates <= dates[test_mask].max()]
+        unique = np.unique(subset["date"])
+        train_dates = len(np.unique(dates[train_mask]))
+        train_fraction = 0.85 * train_dates / len(unique)
+        val_fraction = 0.15 * train_dates / len(unique)
+        fold_data = replace(
+            data,
+            train_fraction=train_fraction,
+            val_fraction=val_fraction,
+            test_fraction=1 - train_fraction - val_fraction,
+        )
+        result = train_model(
+            subset,
+            model_name=model_name,
+            model_config=model_config,
+            training=training,
+            data=fold_data,
+        )
+        predictors = {"model": model_predictions(spec, result.trainer.model, result.loaders.test)}
+        predictors.update(
+            baseline_predictions(spec, subset, result.loaders, names=baselines, seed=training.seed)
+        )
+        results.append(
+            {
+                "test_start": str(result.loaders.test.meta["date"].min().date()),
+                "test_end": str(result.loaders.test.meta["date"].max().date()),
+                "test_rows": result.loaders.test.num_rows,
+                "reports": {n: score_report(spec, p, subset) for n, p in predictors.items()},
+            }
+        )
+    summary: dict[str, Any] = {}
+    for name in results[0]["reports"]:
+        for h in ("7d", "30d"):
+            values = [fold["reports"][name][h]["regression"]["pearson"] for fold in results]
+            rank_ic = [fold["reports"][name][h]["finance"]["rank_ic"] for fold in results]
+            summary.setdefault(name, {})[h] = {
+                "pearson_mean": float(np.mean(values)),
+                "pearson_std": float(np.std(values)),
+                "rank_ic_mean": float(np.nanmean(rank_ic)),
+            }
+    return {"folds": results, "summary": summary}

@@ -25,6 +25,7 @@ from core.evaluation import (
     model_predictions,
     score_report,
     seed_level,
+    walk_forward_evaluation,
 )
 from core.loaders import Loaders
 from core.models import ModelSpec, model_spec
@@ -195,20 +196,33 @@ def checkpoint_path(*, engine: Engine, run_id: int) -> Path:
     return Path(paths[-1])
 
 
-def evaluate_run(*, engine: Engine, run_id: int, baselines: bool = True) -> dict[str, Any]:
-    """The run's model, every baseline and the oracle, on the run's own test rows."""
+def evaluate_run(
+    *, engine: Engine, run_id: int, baselines: bool = True, walk_forward: int = 0
+) -> dict[str, Any]:
+    """The run's model, every baseline and the oracle, on the run's own test rows; with
+    ``walk_forward`` = k, also k expanding-window folds retrained with the run's configs."""
     restored = _restore(engine, run_id)
     spec, frame = restored.spec, restored.frame
     predictors = {"model": model_predictions(spec, restored.model, restored.loaders.test)}
     if baselines:
         predictors.update(baseline_predictions(spec, frame, restored.loaders, seed=restored.seed))
-    return {
+    report = {
         "run_id": run_id,
         "model": spec.name,
         "dataset": restored.dataset,
         "test_rows": restored.loaders.test.num_rows,
         "reports": {name: score_report(spec, p, frame) for name, p in predictors.items()},
     }
+    if walk_forward:
+        report["walk_forward"] = walk_forward_evaluation(
+            frame,
+            model_name=spec.name,
+            model_config=restored.model.config,
+            training=restored.training,
+            data=restored.data,
+            folds=walk_forward,
+        )
+    return report
 
 
 @dataclass
@@ -220,7 +234,12 @@ class RestoredRun:
     loaders: Loaders
     frame: pd.DataFrame
     dataset: str
-    seed: int
+    training: Config
+    data: DataConfig
+
+    @property
+    def seed(self) -> int:
+        return self.training.seed
 
 
 def _restore(engine: Engine, run_id: int) -> RestoredRun:
@@ -235,7 +254,9 @@ def _restore(engine: Engine, run_id: int) -> RestoredRun:
     training = spec.training_config_class.from_dict(checkpoint.meta["training"])
     data = DataConfig.from_dict(checkpoint.meta["data_config"])
     loaders = build_loaders(spec, frame, data=data, training=training, seed=training.seed)
-    return RestoredRun(spec, rebuild_model(checkpoint), loaders, frame, dataset.name, training.seed)
+    return RestoredRun(
+        spec, rebuild_model(checkpoint), loaders, frame, dataset.name, training, data
+    )
 
 
 def evaluate_ensemble(*, engine: Engine, run_ids: list[int]) -> dict[str, Any]:

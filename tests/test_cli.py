@@ -205,8 +205,9 @@ def test_train_evaluate_predict_and_list_runs(data_home: DataHome, tmp_path: Pat
     reports = json.loads(report.output)["reports"]
     assert {"model", "majority", "momentum", "linear", "boosting", "oracle"} <= set(reports)
     assert reports["oracle"]["7d"]["vs_oracle"]["pearson"] == 1.0
-    text = runner.invoke(app, ["evaluate", "1"])
+    text = runner.invoke(app, ["evaluate", "1", "--walk-forward", "2"])
     assert "boosting" in text.output and "seed level" in text.output
+    assert "walk-forward, 2 folds" in text.output
 
     from core.sources import build_market_dataset, synthetic_data
 
