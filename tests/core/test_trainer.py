@@ -206,3 +206,14 @@ def test_optimizer_groups_and_schedules() -> None:
     assert seen[-1] < seen[5] < seen[2]
     assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
     assert optimizer.param_groups[1]["lr"] == pytest.approx(1e-4)
+
+
+def test_same_seed_same_run(market_dataset) -> None:
+    def losses(seed: int) -> list[float]:
+        result = train_model(
+            market_dataset, model_name="compact_dual_tower", training=quick(epochs=2, seed=seed)
+        )
+        return [r["val/total"] for r in result.history]
+
+    assert losses(3) == losses(3)
+    assert losses(3) != losses(4)
