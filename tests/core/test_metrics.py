@@ -85,3 +85,65 @@ def test_a_collapsed_prediction_is_flagged_constant_with_its_raw_correlation() -
     assert got["raw_pearson"] > 0.5, "the noise's correlation stays visible"
     assert got["skill"] == pytest.approx(1 - got["mse"] / target.var())
     assert regression_metrics(target + 0.1, target)["constant"] == 0.0
+
+
+def test_divergent_predictions_and_ensemble_by_hand() -> None:
+    from core.evaluation import divergent_predictions, ensemble_predictions
+
+    frame = pd.DataFrame(
+        {
+            "date": [1, 2, 3],
+            "ticker": "A",
+            "score_7d": [0.9, 0.1, -0.5],
+            "score_30d": [-0.9, 0.1, -0.4],
+        }
+    )
+    assert divergent_predictions(frame, top=1)["date"].tolist() == [1]
+    a = pd.DataFrame(
+        {
+            "date": [1, 2],
+            "ticker": "A",
+            **{f"score_{h}d": [1.0, -1.0] for h in (7, 30)},
+            **{f"prob{i}_{h}d": [p, 1 - p] for h in (7, 30) for i, p in ((0, 0.2), (1, 0.8))},
+        }
+    )
+    b = a.assign(**{f"score_{h}d": [0.0, 0.0] for h in (7, 30)}).iloc[[1]]
+    combined = ensemble_predictions([a, b])
+    assert combined["date"].tolist() == [2], "only the rows both members scored"
+    assert combined["score_7d"].tolist() == [-0.5]
+
+
+def test_group_importance_finds_the_only_group_a_model_reads() -> None:
+    import torch
+
+    from core.evaluation import context_group_importance
+    from core.loaders import TensorBatches
+    from core.models import model_spec
+
+    class NewsOnly(torch.nn.Module):
+        def forward(self, context, stock, mask):
+            score = torch.tanh(context[:, 0])  # news_sentiment_mean only
+            logits = torch.zeros(len(context), 3)
+            return {f"score_{h}d": score for h in (7, 30)} | {
+                f"direction_logits_{h}d": logits for h in (7, 30)
+            }
+
+    n = 400
+    context = torch.randn(n, 25)
+    tensors = {
+        "context": context,
+        "stock": torch.randn(n, 62),
+        "context_mask": torch.ones(n, 3),
+        **{f"relevance_{h}d": torch.tanh(context[:, 0]) for h in (7, 30)},
+    }
+    loader = TensorBatches(
+        tensors,
+        meta=pd.DataFrame({"date": range(n), "ticker": "A"}),
+        batch_size=64,
+        shuffle=False,
+        seed=0,
+        standardizer=None,
+    )
+    importance = context_group_importance(model_spec("dual_tower"), NewsOnly(), loader)
+    assert importance["news"] > 0.1
+    assert importance["policy"] == 0.0 and importance["macro"] == 0.0

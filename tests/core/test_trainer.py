@@ -74,6 +74,13 @@ def test_training_learns_and_records_every_component(market_dataset, tmp_path: P
     assert (tmp_path / "best.pt").exists() and (tmp_path / "last.pt").exists()
     png = result.trainer.plot_history(tmp_path / "history.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
+    from core.evaluation import context_group_importance
+
+    importance = context_group_importance(
+        model_spec("dual_tower"), result.trainer.model, result.loaders.val
+    )
+    assert set(importance) == {"news", "policy", "macro"}
+    assert all(np.isfinite(v) for v in importance.values())
 
 
 def test_checkpoint_rebuilds_the_same_model_with_weights_only(market_dataset, tmp_path) -> None:
