@@ -186,3 +186,25 @@ def _shuffle_targets(loaders: Loaders, *, seed: int) -> None:
         for key in list(part.tensors):
             if key not in ("context", "context_mask", "stock", "sequence", "volatility"):
                 part.tensors[key] = part.tensors[key][order]
+
+
+@dataclass
+class RestoredModel:
+    """A trained model rebuilt from its checkpoint, with the loaders it was trained on."""
+
+    spec: ModelSpec
+    model: nn.Module
+    loaders: Loaders
+    training: Config
+    data: DataConfig
+
+
+def restore_from_checkpoint(checkpoint: Any, frame: Any) -> RestoredModel:
+    """Rebuild the model and its exact train / validation / test loaders over ``frame``."""
+    from core.checkpoints import rebuild_model
+
+    spec = model_spec(checkpoint.meta["model"])
+    training = spec.training_config_class.from_dict(checkpoint.meta["training"])
+    data = DataConfig.from_dict(checkpoint.meta["data_config"])
+    loaders = build_loaders(spec, frame, data=data, training=training, seed=training.seed)
+    return RestoredModel(spec, rebuild_model(checkpoint), loaders, training, data)

@@ -15,9 +15,8 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
-from torch import nn
 
-from core.checkpoints import load_checkpoint, rebuild_model
+from core.checkpoints import load_checkpoint
 from core.config import Config, DataConfig
 from core.evaluation import (
     baseline_predictions,
@@ -27,10 +26,9 @@ from core.evaluation import (
     seed_level,
     walk_forward_evaluation,
 )
-from core.loaders import Loaders
-from core.models import ModelSpec, model_spec
+from core.models import model_spec
 from core.trainer import Callback, Trainer
-from core.training import build_loaders, train_model
+from core.training import RestoredModel, restore_from_checkpoint, train_model
 from storage.db import StorageError
 from storage.feature_store import load_dataset_frame
 from storage.home import DataHome
@@ -201,16 +199,17 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """The run's model, every baseline and the oracle, on the run's own test rows; with
     ``walk_forward`` = k, also k expanding-window folds retrained with the run's configs."""
-    restored = _restore(engine, run_id)
-    spec, frame = restored.spec, restored.frame
-    predictors = {"model": model_predictions(spec, restored.model, restored.loaders.test)}
+    run = _restore(engine, run_id)
+    restored, frame = run.restored, run.frame
+    spec, loaders = restored.spec, restored.loaders
+    predictors = {"model": model_predictions(spec, restored.model, loaders.test)}
     if baselines:
-        predictors.update(baseline_predictions(spec, frame, restored.loaders, seed=restored.seed))
+        predictors.update(baseline_predictions(spec, frame, loaders, seed=restored.training.seed))
     report = {
         "run_id": run_id,
         "model": spec.name,
-        "dataset": restored.dataset,
-        "test_rows": restored.loaders.test.num_rows,
+        "dataset": run.dataset,
+        "test_rows": loaders.test.num_rows,
         "reports": {name: score_report(spec, p, frame) for name, p in predictors.items()},
     }
     if walk_forward:
@@ -227,19 +226,11 @@ def evaluate_run(
 
 @dataclass
 class RestoredRun:
-    """A finished run rebuilt from its checkpoint, with its dataset and the same loaders."""
+    """A finished run: its model and loaders rebuilt, its dataset frame and name."""
 
-    spec: ModelSpec
-    model: nn.Module
-    loaders: Loaders
+    restored: RestoredModel
     frame: pd.DataFrame
     dataset: str
-    training: Config
-    data: DataConfig
-
-    @property
-    def seed(self) -> int:
-        return self.training.seed
 
 
 def _restore(engine: Engine, run_id: int) -> RestoredRun:
@@ -250,20 +241,19 @@ def _restore(engine: Engine, run_id: int) -> RestoredRun:
         if dataset is None:
             raise StorageError(f"Run {run_id}'s dataset no longer exists.")
         frame = load_dataset_frame(session=session, name=dataset.name)
-    spec = model_spec(checkpoint.meta["model"])
-    training = spec.training_config_class.from_dict(checkpoint.meta["training"])
-    data = DataConfig.from_dict(checkpoint.meta["data_config"])
-    loaders = build_loaders(spec, frame, data=data, training=training, seed=training.seed)
-    return RestoredRun(
-        spec, rebuild_model(checkpoint), loaders, frame, dataset.name, training, data
-    )
+    return RestoredRun(restore_from_checkpoint(checkpoint, frame), frame, dataset.name)
 
 
 def evaluate_ensemble(*, engine: Engine, run_ids: list[int]) -> dict[str, Any]:
     """Each member and their equal-weight ensemble, on the test rows all members share."""
-    restored = [_restore(engine, run_id) for run_id in run_ids]
+    runs = [_restore(engine, run_id) for run_id in run_ids]
     members = [
-        (r.spec, model_predictions(r.spec, r.model, r.loaders.test), r.frame) for r in restored
+        (
+            r.restored.spec,
+            model_predictions(r.restored.spec, r.restored.model, r.restored.loaders.test),
+            r.frame,
+        )
+        for r in runs
     ]
     specs = {spec.target for spec, _, _ in members}
     if len(specs) != 1:
