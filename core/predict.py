@@ -23,6 +23,10 @@ from core.models import ModelSpec, model_spec
 from core.splits import Standardizer
 
 HORIZONS = (7, 30)
+TABULAR_COLUMNS = [*CONTEXT_FEATURES, *STOCK_FEATURES]
+GROUP_INDICES = [
+    [TABULAR_COLUMNS.index(name) for name in names] for names in CONTEXT_FEATURE_GROUPS.values()
+]
 
 
 class PredictionInputError(ValueError):
@@ -52,13 +56,22 @@ class Predictor:
     def sequence_length(self) -> int:
         return int(self.meta.get("training", {}).get("sequence", {}).get("sequence_length", 12))
 
-    def _scaled(self, frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-        missing = [c for c in columns if c not in frame.columns]
-        required = [c for c in missing if c not in CONTEXT_FEATURES]
+    def _values(self, frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+        """The raw (unscaled) feature matrix; absent context columns are NaN (unknown)."""
+        required = [c for c in columns if c not in frame.columns and c not in CONTEXT_FEATURES]
         if required:
             raise PredictionInputError(f"input lacks the column(s) {', '.join(required)}")
-        frame = frame.reindex(columns=list(dict.fromkeys([*frame.columns, *columns])))
-        values = frame[columns].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        present = [i for i, c in enumerate(columns) if c in frame.columns]
+        block = frame[[columns[i] for i in present]]
+        try:
+            raw = block.to_numpy(dtype=float)
+        except (TypeError, ValueError):  # text in a numeric column: find it below
+            raw = block.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        values = np.full((len(frame), len(columns)), np.nan)
+        values[:, present] = raw
+        return values
+
+    def _scaled(self, values: np.ndarray, columns: list[str]) -> np.ndarray:
         infinite = np.argwhere(np.isinf(values))
         if len(infinite):
             row, column = infinite[0]
@@ -73,27 +86,37 @@ class Predictor:
             values = (values - self.standardizer.mean) / self.standardizer.std
         return np.nan_to_num(np.clip(values, -5, 5), nan=0.0)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         self.model.eval()
         if self.spec.sequence:
             return self._predict_sequences(frame)
-        columns = [*CONTEXT_FEATURES, *STOCK_FEATURES]
-        values = torch.tensor(self._scaled(frame, columns), dtype=torch.float32)
+        raw = self._values(frame, TABULAR_COLUMNS)
+        outputs = self.predict_arrays(raw)
+        keep = [c for c in ("date", "ticker") if c in frame.columns]
+        return self._table(frame[keep].reset_index(drop=True), outputs)
+
+    @torch.inference_mode()
+    def predict_features(self, features: dict[str, float]) -> dict[str, torch.Tensor]:
+        """One row given as {feature: value} (the what-if form); absent context = unknown."""
+        raw = np.array([[features.get(name, np.nan) for name in TABULAR_COLUMNS]], dtype=float)
+        return self.predict_arrays(raw)
+
+    @torch.inference_mode()
+    def predict_arrays(self, raw: np.ndarray) -> dict[str, torch.Tensor]:
+        """Model outputs for raw feature rows in ``TABULAR_COLUMNS`` order (tabular models)."""
+        if self.spec.sequence:
+            raise PredictionInputError("sequence models read windows; use predict_frame")
         masks = np.column_stack(
-            [
-                frame.reindex(columns=names).notna().all(axis=1)
-                for names in CONTEXT_FEATURE_GROUPS.values()
-            ]
+            [~np.isnan(raw[:, indices]).any(axis=1) for indices in GROUP_INDICES]
         ).astype(np.float32)
+        values = torch.from_numpy(self._scaled(raw, TABULAR_COLUMNS).astype(np.float32))
         inputs = {
             "context": values[:, : len(CONTEXT_FEATURES)],
             "stock": values[:, len(CONTEXT_FEATURES) :],
             "context_mask": torch.from_numpy(masks),
         }
-        outputs = self.model(*(inputs[k] for k in self.spec.inputs))
-        keep = [c for c in ("date", "ticker") if c in frame.columns]
-        return self._table(frame[keep].reset_index(drop=True), outputs)
+        return self.model(*(inputs[k] for k in self.spec.inputs))
 
     def _predict_sequences(self, frame: pd.DataFrame) -> pd.DataFrame:
         for column in ("date", "ticker"):
@@ -110,22 +133,24 @@ class Predictor:
                 raise PredictionInputError(
                     f"ticker {ticker} has {len(group)} steps; the model reads {length}"
                 )
-            windows.append(self._scaled(group.tail(length), features))
+            window = group.tail(length)
+            windows.append(self._scaled(self._values(window, features), features))
             rows.append({"date": group["date"].iloc[-1], "ticker": ticker})
         outputs = self.model(torch.tensor(np.stack(windows), dtype=torch.float32))
         return self._table(pd.DataFrame(rows), outputs)
 
     def _table(self, keys: pd.DataFrame, outputs: dict[str, torch.Tensor]) -> pd.DataFrame:
-        table = keys.copy()
         names = self.spec.target.class_names
+        columns: dict[str, object] = {k: keys[k].to_numpy() for k in keys.columns}
         for h in HORIZONS:
             score, probs = self.spec.readout(outputs, h)
-            table[f"score_{h}d"] = score.numpy()
-            table[f"class_{h}d"] = [names[i] for i in probs.argmax(-1).tolist()]
+            probabilities = probs.numpy()
+            columns[f"score_{h}d"] = score.numpy()
+            columns[f"class_{h}d"] = np.asarray(names)[probabilities.argmax(-1)]
             for i, name in enumerate(names):
-                table[f"p_{name}_{h}d"] = probs[:, i].numpy()
+                columns[f"p_{name}_{h}d"] = probabilities[:, i]
         if "attention_weights" in outputs:
             weights = outputs["attention_weights"].numpy()
             for step in range(weights.shape[1]):
-                table[f"attention_{step}"] = weights[:, step]
-        return table
+                columns[f"attention_{step}"] = weights[:, step]
+        return pd.DataFrame(columns)
