@@ -187,26 +187,40 @@ def create_data_loaders(
     n_context = len(CONTEXT_FEATURES)
 
     def batches(mask: np.ndarray, shuffle: bool) -> TensorBatches:
-        tensors = {
+        inputs = {
             "context": torch.as_tensor(values[mask, :n_context], dtype=torch.float32),
             "context_mask": torch.tensor(
                 frame.loc[mask, MASK_COLUMNS].to_numpy(), dtype=torch.float32
             ),
             "stock": torch.as_tensor(values[mask, n_context:], dtype=torch.float32),
         }
-        for name in columns:
-            tensors[name] = _target_tensor(name, frame.loc[mask, name].to_numpy())
-        return TensorBatches(
-            tensors,
-            meta=frame.loc[mask, ["date", "ticker"]],
-            batch_size=batch_size,
-            shuffle=shuffle,
-            seed=seed,
-            standardizer=scaler,
-        )
+        return _batches(inputs, frame.loc[mask], columns, batch_size, shuffle, seed, scaler)
 
     return Loaders(
         batches(split.train, True), batches(split.val, False), batches(split.test, False)
+    )
+
+
+def _batches(
+    inputs: dict[str, torch.Tensor],
+    rows: pd.DataFrame,
+    targets: list[str],
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    scaler: Standardizer | None,
+) -> TensorBatches:
+    """Input tensors plus the ``targets`` columns of ``rows`` (same order) as batches."""
+    tensors = dict(inputs)
+    for name in targets:
+        tensors[name] = _target_tensor(name, rows[name].to_numpy())
+    return TensorBatches(
+        tensors,
+        meta=rows[["date", "ticker"]],
+        batch_size=batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        standardizer=scaler,
     )
 
 
@@ -282,20 +296,11 @@ def create_lstm_data_loaders(
 
     def batches(name: str, shuffle: bool) -> TensorBatches:
         keep = segment[name][end_index] & labelled
-        tensors = {
+        inputs = {
             "sequence": torch.from_numpy(np.ascontiguousarray(sequences[keep])),
             # Unscaled 21-day realised volatility at the last step, for volatility-aware losses.
             "volatility": torch.tensor(end_rows.loc[keep, "rv_21"].to_numpy(), dtype=torch.float32),
         }
-        for column in columns:
-            tensors[column] = _target_tensor(column, end_rows.loc[keep, column].to_numpy())
-        return TensorBatches(
-            tensors,
-            meta=end_rows.loc[keep, ["date", "ticker"]],
-            batch_size=batch_size,
-            shuffle=shuffle,
-            seed=seed,
-            standardizer=scaler,
-        )
+        return _batches(inputs, end_rows.loc[keep], columns, batch_size, shuffle, seed, scaler)
 
     return Loaders(batches("train", True), batches("val", False), batches("test", False))

@@ -48,40 +48,71 @@ def magnitude(context: torch.Tensor, stock: torch.Tensor) -> torch.Tensor:
     return 0.5 * (context.pow(2).sum(-1).mean() + stock.pow(2).sum(-1).mean())
 
 
-class DualTowerLoss(nn.Module):
-    def __init__(self, config: LossConfig | None = None) -> None:
+class _HorizonLoss(nn.Module):
+    """Per horizon: weighted MSE of a score and weighted cross-entropy of a class.
+
+    Subclasses name the output and target keys and may weight samples or add terms."""
+
+    score_output: str  # e.g. "score_{h}d"
+    score_target: str
+    logits_output: str
+    class_target: str
+
+    def __init__(self, config: LossConfig | LSTMLossConfig) -> None:
         super().__init__()
-        self.config = config or LossConfig()
+        self.config = config
 
     def sample_weights(self, batch: dict[str, torch.Tensor], horizon: int) -> torch.Tensor | None:
         return None
+
+    def extra_terms(
+        self, outputs: dict[str, torch.Tensor]
+    ) -> dict[str, tuple[float, torch.Tensor]]:
+        """Additional named terms with their weights (none by default)."""
+        return {}
 
     def forward(
         self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, Components]:
         c = self.config
         terms: dict[str, torch.Tensor] = {}
-        total = outputs["score_7d"].new_zeros(())
-        for h, reg_w, cls_w in (
-            (7, c.regression_weight_7d, c.classification_weight_7d),
-            (30, c.regression_weight_30d, c.classification_weight_30d),
-        ):
+        total = outputs[self.score_output.format(h=HORIZONS[0])].new_zeros(())
+        for h in HORIZONS:
             weights = self.sample_weights(batch, h)
-            squared = (outputs[f"score_{h}d"] - batch[f"relevance_{h}d"]).pow(2)
+            score = outputs[self.score_output.format(h=h)]
+            squared = (score - batch[self.score_target.format(h=h)]).pow(2)
             entropy = F.cross_entropy(
-                outputs[f"direction_logits_{h}d"], batch[f"relevance_class_{h}d"], reduction="none"
+                outputs[self.logits_output.format(h=h)],
+                batch[self.class_target.format(h=h)],
+                reduction="none",
             )
             terms[f"mse_{h}d"] = _weighted_mean(squared, weights)
             terms[f"ce_{h}d"] = _weighted_mean(entropy, weights)
-            total = total + reg_w * terms[f"mse_{h}d"] + cls_w * terms[f"ce_{h}d"]
-        context, stock = outputs["context_embedding"], outputs["stock_embedding"]
-        terms["orthogonality"] = orthogonality(context, stock)
-        terms["magnitude"] = magnitude(context, stock)
-        total = total + c.regularization_weight * terms["orthogonality"]
-        total = total + c.magnitude_weight * terms["magnitude"]
+            total = total + getattr(c, f"regression_weight_{h}d") * terms[f"mse_{h}d"]
+            total = total + getattr(c, f"classification_weight_{h}d") * terms[f"ce_{h}d"]
+        for name, (weight, value) in self.extra_terms(outputs).items():
+            terms[name] = value
+            total = total + weight * value
         return total, {
             **{k: float(v.detach()) for k, v in terms.items()},
             "total": float(total.detach()),
+        }
+
+
+class DualTowerLoss(_HorizonLoss):
+    score_output, score_target = "score_{h}d", "relevance_{h}d"
+    logits_output, class_target = "direction_logits_{h}d", "relevance_class_{h}d"
+
+    def __init__(self, config: LossConfig | None = None) -> None:
+        super().__init__(config or LossConfig())
+
+    def extra_terms(
+        self, outputs: dict[str, torch.Tensor]
+    ) -> dict[str, tuple[float, torch.Tensor]]:
+        context, stock = outputs["context_embedding"], outputs["stock_embedding"]
+        return {
+            "orthogonality": (self.config.regularization_weight, orthogonality(context, stock)),
+            "magnitude": (self.config.magnitude_weight, magnitude(context, stock)),
         }
 
 
@@ -94,36 +125,12 @@ class WeightedDualTowerLoss(DualTowerLoss):
         return 1.0 + self.alpha * batch[f"relevance_{horizon}d"].abs()
 
 
-class LSTMLoss(nn.Module):
+class LSTMLoss(_HorizonLoss):
+    score_output, score_target = "{h}day_trend", "trend_{h}d"
+    logits_output, class_target = "{h}day_direction", "up_{h}d"
+
     def __init__(self, config: LSTMLossConfig | None = None) -> None:
-        super().__init__()
-        self.config = config or LSTMLossConfig()
-
-    def sample_weights(self, batch: dict[str, torch.Tensor], horizon: int) -> torch.Tensor | None:
-        return None
-
-    def forward(
-        self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
-    ) -> tuple[torch.Tensor, Components]:
-        c = self.config
-        terms: dict[str, torch.Tensor] = {}
-        total = outputs["7day_trend"].new_zeros(())
-        for h, reg_w, cls_w in (
-            (7, c.regression_weight_7d, c.classification_weight_7d),
-            (30, c.regression_weight_30d, c.classification_weight_30d),
-        ):
-            weights = self.sample_weights(batch, h)
-            squared = (outputs[f"{h}day_trend"] - batch[f"trend_{h}d"]).pow(2)
-            entropy = F.cross_entropy(
-                outputs[f"{h}day_direction"], batch[f"up_{h}d"], reduction="none"
-            )
-            terms[f"mse_{h}d"] = _weighted_mean(squared, weights)
-            terms[f"ce_{h}d"] = _weighted_mean(entropy, weights)
-            total = total + reg_w * terms[f"mse_{h}d"] + cls_w * terms[f"ce_{h}d"]
-        return total, {
-            **{k: float(v.detach()) for k, v in terms.items()},
-            "total": float(total.detach()),
-        }
+        super().__init__(config or LSTMLossConfig())
 
 
 class WeightedLSTMLoss(LSTMLoss):
