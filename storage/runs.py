@@ -96,54 +96,83 @@ def start_run(
         return run.id
 
 
-def execute_run(
+RUN_FILES = (
+    ("checkpoint", "best.pt"),
+    ("checkpoint_last", "last.pt"),
+    ("history_plot", "history.png"),
+    ("summary", "training_summary.json"),
+)
+
+
+@dataclass
+class RunInputs:
+    """Everything a training run needs, without the database (a worker gets this as JSON)."""
+
+    run_id: int
+    model: str
+    model_config: dict[str, Any]
+    training: dict[str, Any]
+    data_config: dict[str, Any]
+    dataset: str
+    run_dir: str
+    resume_from: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def run_inputs(*, engine: Engine, home: DataHome, run_id: int) -> tuple[RunInputs, pd.DataFrame]:
+    """The run's inputs and its dataset frame, read from the database; marks it running."""
+    with session_scope(engine) as session:
+        run = get_run(session=session, run_id=run_id)
+        if run is None:
+            raise StorageError(f"No run {run_id}.")
+        dataset = get_dataset_by_id(session=session, dataset_id=run.dataset_id)
+        if dataset is None:
+            raise StorageError(f"Run {run_id}'s dataset no longer exists.")
+        frame = load_dataset_frame(session=session, name=dataset.name)
+        set_run_status(session=session, run_id=run_id, status=JobStatus.RUNNING)
+    inputs = RunInputs(
+        run_id=run_id,
+        model=run.model_kind,
+        model_config=run.config["model"],
+        training=run.config["training"],
+        data_config=dataset.recipe.get("data_config", DataConfig().to_dict()),
+        dataset=dataset.name,
+        run_dir=str(run_directory(home, run_id)),
+    )
+    return inputs, frame
+
+
+def train_run(
+    inputs: RunInputs,
+    frame: pd.DataFrame,
     *,
-    engine: Engine,
-    home: DataHome,
-    run_id: int,
     callbacks: Iterable[Callback] = (),
     should_stop: Callable[[], bool] | None = None,
     device: str | None = None,
 ) -> dict[str, Any]:
-    """Train a created run, record everything, and return its summary."""
-    with session_scope(engine) as session:
-        run = get_run(session=session, run_id=run_id)
-        dataset = get_dataset_by_id(session=session, dataset_id=run.dataset_id)
-        frame = load_dataset_frame(session=session, name=dataset.name)
-        set_run_status(session=session, run_id=run_id, status=JobStatus.RUNNING)
-    spec = model_spec(run.model_kind)
-    model_config = spec.config_class.from_dict(run.config["model"])
-    training = spec.training_config_class.from_dict(run.config["training"])
-    data = DataConfig.from_dict(dataset.recipe.get("data_config", DataConfig().to_dict()))
-    folder = run_directory(home, run_id)
-    try:
-        result = train_model(
-            frame,
-            model_name=spec.name,
-            model_config=model_config,
-            training=training,
-            data=data,
-            run_dir=folder,
-            meta={"run_id": run_id, "dataset": dataset.name},
-            device=device,
-            callbacks=[MetricWriter(engine, run_id), *callbacks],
-            should_stop=should_stop,
-        )
-        predictions = model_predictions(spec, result.trainer.model, result.loaders.test)
-        report = score_report(spec, predictions, frame)
-    except BaseException as error:
-        status = JobStatus.CANCELLED if isinstance(error, KeyboardInterrupt) else JobStatus.FAILED
-        with session_scope(engine) as session:
-            set_run_status(
-                session=session,
-                run_id=run_id,
-                status=status,
-                summary_metrics={"error": f"{type(error).__name__}: {error}"},
-            )
-        raise
+    """Train and test a run, writing its files; touches no database. Returns the summary."""
+    spec = model_spec(inputs.model)
+    folder = Path(inputs.run_dir)
+    result = train_model(
+        frame,
+        model_name=spec.name,
+        model_config=spec.config_class.from_dict(inputs.model_config),
+        training=spec.training_config_class.from_dict(inputs.training),
+        data=DataConfig.from_dict(inputs.data_config),
+        run_dir=folder,
+        meta={"run_id": inputs.run_id, "dataset": inputs.dataset},
+        device=device,
+        callbacks=callbacks,
+        should_stop=should_stop,
+        resume_from=Path(inputs.resume_from) if inputs.resume_from else None,
+    )
+    predictions = model_predictions(spec, result.trainer.model, result.loaders.test)
+    report = score_report(spec, predictions, frame)
     summary = {
         "model": spec.name,
-        "dataset": dataset.name,
+        "dataset": inputs.dataset,
         "parameters": result.parameters,
         "epochs": len(result.history),
         "best_epoch": result.trainer.best_epoch,
@@ -153,17 +182,58 @@ def execute_run(
     }
     result.trainer.plot_history(folder / "history.png")
     (folder / "training_summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    status = JobStatus.CANCELLED if result.stopped_because == "cancelled" else JobStatus.SUCCEEDED
+    return summary
+
+
+def finish_run(*, engine: Engine, inputs: RunInputs, summary: dict[str, Any]) -> None:
+    """Record the run's files as artifacts and its final status and summary."""
+    folder = Path(inputs.run_dir)
+    cancelled = summary.get("stopped_because") == "cancelled"
     with session_scope(engine) as session:
-        for kind, name in (
-            ("checkpoint", "best.pt"),
-            ("checkpoint_last", "last.pt"),
-            ("history_plot", "history.png"),
-            ("summary", "training_summary.json"),
-        ):
+        for kind, name in RUN_FILES:
             if (folder / name).exists():
-                add_artifact(session=session, run_id=run_id, kind=kind, path=folder / name)
-        set_run_status(session=session, run_id=run_id, status=status, summary_metrics=summary)
+                add_artifact(session=session, run_id=inputs.run_id, kind=kind, path=folder / name)
+        set_run_status(
+            session=session,
+            run_id=inputs.run_id,
+            status=JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED,
+            summary_metrics=summary,
+        )
+
+
+def fail_run(*, engine: Engine, run_id: int, error: str, status: JobStatus) -> None:
+    with session_scope(engine) as session:
+        set_run_status(
+            session=session, run_id=run_id, status=status, summary_metrics={"error": error}
+        )
+
+
+def execute_run(
+    *,
+    engine: Engine,
+    home: DataHome,
+    run_id: int,
+    callbacks: Iterable[Callback] = (),
+    should_stop: Callable[[], bool] | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Train a created run in this process (the CLI), recording everything as it goes."""
+    inputs, frame = run_inputs(engine=engine, home=home, run_id=run_id)
+    try:
+        summary = train_run(
+            inputs,
+            frame,
+            callbacks=[MetricWriter(engine, run_id), *callbacks],
+            should_stop=should_stop,
+            device=device,
+        )
+    except BaseException as error:
+        status = JobStatus.CANCELLED if isinstance(error, KeyboardInterrupt) else JobStatus.FAILED
+        fail_run(
+            engine=engine, run_id=run_id, error=f"{type(error).__name__}: {error}", status=status
+        )
+        raise
+    finish_run(engine=engine, inputs=inputs, summary=summary)
     return summary
 
 
