@@ -173,6 +173,9 @@ class Trainer:
         norms: list[float] = []
         count = 0
         for step, batch in enumerate(loader):
+            if self.should_stop():  # checked per batch so a cancel lands within one step
+                self.stopped_because = "cancelled"
+                break
             batch = self._to_device(batch)
             outputs = self._forward(batch)
             loss, components = self.loss_fn(outputs, batch)
@@ -246,6 +249,8 @@ class Trainer:
             started = time.perf_counter()
             record: Record = {"epoch": float(self.epoch + 1)}
             record.update(self.train_epoch(train))
+            if self.stopped_because == "cancelled":
+                break  # a partial epoch is neither validated nor saved
             record.update(self.evaluate(val, "val"))
             record["lr"] = float(self.optimizer.param_groups[0]["lr"])
             record["seconds"] = time.perf_counter() - started

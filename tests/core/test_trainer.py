@@ -129,14 +129,26 @@ def test_early_stopping_and_cancel(market_dataset) -> None:
         training=quick(epochs=50, early_stopping_patience=2, min_delta=10.0),
     )
     assert stalled.stopped_because == "early_stopping" and len(stalled.history) == 3
-    calls = iter([False, False, True])
+    recorder = Recorder()
     cancelled = train_model(
         market_dataset,
         model_name="compact_dual_tower",
         training=quick(epochs=10),
-        should_stop=lambda: next(calls),
+        callbacks=[recorder],
+        should_stop=lambda: len(recorder.epochs) >= 2,
     )
     assert cancelled.stopped_because == "cancelled" and len(cancelled.history) == 2
+    batches = []
+    mid_epoch = train_model(
+        market_dataset,
+        model_name="compact_dual_tower",
+        training=quick(epochs=10),
+        callbacks=[
+            type("B", (Recorder,), {"on_batch_end": lambda self, t, s, c: batches.append(s)})()
+        ],
+        should_stop=lambda: len(batches) >= 3,
+    )
+    assert len(batches) == 3 and mid_epoch.history == [], "a cancel lands within one batch"
 
 
 def test_resume_continues_where_it_stopped(market_dataset, tmp_path: Path) -> None:
