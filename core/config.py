@@ -713,6 +713,50 @@ class ConfigManager(Config):
         return cls.load_yaml(path, partial=partial)
 
 
+@dataclass(frozen=True)
+class FlatField:
+    """One leaf field of a (nested) config, addressed by its dotted path, for forms."""
+
+    path: str
+    default: Any
+    hint: Any
+    doc: str
+
+    @property
+    def choices(self) -> tuple[Any, ...] | None:
+        return get_args(self.hint) if get_origin(self.hint) is Literal else None
+
+
+def flat_fields(cls: type[Config], prefix: str = "") -> list[FlatField]:
+    """Every leaf field of ``cls`` with its default, type hint and docstring, depth first."""
+    defaults = cls()
+    docs = field_docs(cls)
+    result: list[FlatField] = []
+    for name, hint in _type_hints(cls).items():
+        if name.startswith("_") or name not in {f.name for f in dataclasses.fields(cls)}:
+            continue
+        nested = _config_class(hint)
+        if nested is not None:
+            result += flat_fields(nested, f"{prefix}{name}.")
+        else:
+            result.append(
+                FlatField(f"{prefix}{name}", getattr(defaults, name), hint, docs.get(name, ""))
+            )
+    return result
+
+
+def from_flat(cls: type[Config], values: dict[str, Any]) -> Config:
+    """Build ``cls`` from {dotted path: value}; missing paths keep their defaults."""
+    nested: dict[str, Any] = {}
+    for path, value in values.items():
+        target = nested
+        *parents, leaf = path.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = value
+    return cls.from_dict(nested, partial=True)
+
+
 def config_reference() -> str:
     """Markdown reference of every config class: field, default and meaning (docs/config.md)."""
     lines = [

@@ -69,6 +69,30 @@ def epoch_metrics(spec: ModelSpec) -> Callable[[dict[str, torch.Tensor], dict], 
     return metrics
 
 
+def input_mismatch(spec: ModelSpec, config: Config) -> str | None:
+    """Why a model config cannot read Trendlab datasets (25 context + 62 stock features),
+    or None. Checked before a job is queued, so a wrong size never reaches a worker."""
+    if spec.sequence:
+        expected = {"input_dim": len(STOCK_FEATURES)}
+        found = {"input_dim": config.input_dim}
+    elif hasattr(config, "context_tower"):
+        expected = {
+            "context_tower.input_dim": len(CONTEXT_FEATURES),
+            "stock_tower.input_dim": len(STOCK_FEATURES),
+        }
+        found = {
+            "context_tower.input_dim": config.context_tower.input_dim,
+            "stock_tower.input_dim": config.stock_tower.input_dim,
+        }
+    else:
+        expected = {"context_dim": len(CONTEXT_FEATURES), "stock_dim": len(STOCK_FEATURES)}
+        found = {"context_dim": config.context_dim, "stock_dim": config.stock_dim}
+    wrong = [
+        f"{k} is {found[k]}, the dataset has {v}" for k, v in expected.items() if found[k] != v
+    ]
+    return "; ".join(wrong) or None
+
+
 def check_dimensions(spec: ModelSpec, model: nn.Module, loaders: Loaders) -> None:
     """A model whose input widths differ from the data fails here, before training."""
     config = getattr(model, "config", None)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 from sqlalchemy import Engine
 
 from storage import DataHome, DataHomeError, StorageError, open_engine
+from storage.jobs import JobManager, JobRunner
 
 
 @st.cache_resource(show_spinner=False)
@@ -30,3 +33,25 @@ def engine() -> Engine:
     except StorageError as err:
         st.error(str(err))
         st.stop()
+
+
+@st.cache_resource(show_spinner=False)
+def _jobs(url: str, root: str) -> JobManager:
+    """One job manager per server process. On creation it marks jobs a previous server left
+    running as interrupted, then (unless TRENDLAB_JOB_RUNNER=0) starts the thread that
+    launches queued jobs and ingests their progress."""
+    manager = JobManager(
+        engine=_engine(url),
+        home=DataHome.from_env().ensure(),
+        max_running=int(os.environ.get("TRENDLAB_MAX_JOBS", "1")),
+    )
+    manager.recover()
+    if os.environ.get("TRENDLAB_JOB_RUNNER", "1") != "0":
+        JobRunner(manager).start()
+    return manager
+
+
+def jobs() -> JobManager:
+    home = data_home()
+    engine()  # stops the page with the reason when the database cannot be opened
+    return _jobs(home.database_url, str(home.root))

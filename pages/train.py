@@ -1,54 +1,189 @@
-"""Train: training runs and the background jobs behind them."""
+"""Train: pick a model and a dataset, set its configs, start a background job, watch it."""
 
+import json
+
+import pandas as pd
+import plotly.express as px
 import streamlit as st
+import yaml
 
-from pages.shared import engine
-from storage.repository import list_jobs, list_runs, session_scope
+from core.config import ConfigError, flat_fields, from_flat
+from core.models import MODELS
+from core.training import input_mismatch
+from pages.shared import engine, jobs
+from storage.db import StorageError
+from storage.models import JobStatus
+from storage.repository import list_datasets, list_jobs, list_metrics, session_scope
 
 st.title("Train")
-st.caption("Runs and jobs, newest first.")
 
 with session_scope(engine()) as session:
-    runs = list_runs(session=session)
-    jobs = list_jobs(session=session)
+    datasets = [d.name for d in list_datasets(session=session)]
 
-st.subheader("Runs")
-if not runs:
-    st.info("No runs yet.")
-else:
-    st.dataframe(
-        [
-            {
-                "run": r.id,
-                "model": r.model_kind,
-                "dataset": r.dataset_id,
-                "seed": r.seed,
-                "status": r.status,
-                "started": r.started_at,
-                "finished": r.finished_at,
-                "resumed from": r.parent_run_id,
-            }
-            for r in runs
-        ],
-        hide_index=True,
-    )
+left, right = st.columns(2)
+model = left.selectbox(
+    "Model", list(MODELS), format_func=lambda name: f"{name}: {MODELS[name].description}"
+)
+dataset = right.selectbox("Dataset", datasets, placeholder="Build one on the Data page first")
+spec = MODELS[model]
 
-st.subheader("Jobs")
-if not jobs:
-    st.info("No jobs yet.")
-else:
-    st.dataframe(
-        [
-            {
-                "job": j.id,
-                "kind": j.kind,
-                "run": j.run_id,
-                "status": j.status,
-                "created": j.created_at,
-                "finished": j.finished_at,
-                "error": j.error,
-            }
-            for j in jobs
-        ],
-        hide_index=True,
-    )
+
+def config_inputs(config_class: type, key: str, uploaded: dict) -> dict:
+    """One input per leaf field, prefilled with the default or the uploaded YAML's value."""
+    values = {}
+    for field in flat_fields(config_class):
+        value = uploaded.get(field.path, field.default)
+        widget_key = f"{key}:{model}:{field.path}"
+        if field.choices:
+            values[field.path] = st.selectbox(
+                field.path,
+                field.choices,
+                index=list(field.choices).index(value),
+                help=field.doc,
+                key=widget_key,
+            )
+        elif isinstance(field.default, bool):
+            values[field.path] = st.checkbox(
+                field.path, value=value, help=field.doc, key=widget_key
+            )
+        elif isinstance(field.default, int | float) and value is not None:
+            values[field.path] = st.number_input(
+                field.path,
+                value=value,
+                help=field.doc,
+                key=widget_key,
+                format="%g" if isinstance(field.default, float) else "%d",
+            )
+        else:  # lists and nullable fields: YAML text
+            text = st.text_input(
+                field.path, value=json.dumps(value), help=field.doc, key=widget_key
+            )
+            values[field.path] = yaml.safe_load(text) if text.strip() else None
+    return values
+
+
+def flatten(data: dict, prefix: str = "") -> dict:
+    flat = {}
+    for name, value in (data or {}).items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{name}."))
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat
+
+
+upload = st.file_uploader("Start from a YAML config (training settings)", type=["yaml", "yml"])
+uploaded: dict = {}
+if upload is not None:
+    try:
+        uploaded = flatten(yaml.safe_load(upload.getvalue().decode("utf-8")))
+    except (yaml.YAMLError, UnicodeDecodeError, AttributeError) as error:
+        st.error(f"{upload.name} is not a YAML mapping: {error}")
+
+with st.form("train"):
+    model_tab, training_tab = st.tabs(["Model", "Training"])
+    with model_tab:
+        model_values = config_inputs(spec.config_class, "model", {})
+    with training_tab:
+        training_values = config_inputs(spec.training_config_class, "training", uploaded)
+    submitted = st.form_submit_button("Start training", type="primary", disabled=not dataset)
+
+if submitted:
+    try:
+        model_config = from_flat(spec.config_class, model_values)
+        training = from_flat(spec.training_config_class, training_values)
+    except ConfigError as error:
+        st.error(str(error))
+    else:
+        problem = input_mismatch(spec, model_config)
+        if problem:
+            st.error(f"This model cannot read the dataset: {problem}.")
+        else:
+            try:
+                job_id = jobs().submit_training(
+                    model_name=model,
+                    dataset_name=dataset,
+                    training=training,
+                    model_config=model_config,
+                )
+            except StorageError as error:
+                st.error(str(error))
+            else:
+                st.success(f"Queued job {job_id}.")
+                st.download_button(
+                    "Download these training settings (YAML)",
+                    training.to_yaml(),
+                    file_name=f"{model}_training.yaml",
+                )
+
+
+@st.fragment(run_every=2)
+def live() -> None:
+    """Refreshes every 2 seconds: the jobs table and the newest job's curves."""
+    with session_scope(engine()) as session:
+        all_jobs = list_jobs(session=session)
+        if not all_jobs:
+            st.info("No jobs yet.")
+            return
+        current = next((j for j in all_jobs if j.status == JobStatus.RUNNING), all_jobs[0])
+        metrics = pd.DataFrame(
+            [
+                {"epoch": m.epoch, "split": m.split, "name": m.name, "value": m.value}
+                for m in list_metrics(session=session, run_id=current.run_id)
+            ]
+        )
+        table = pd.DataFrame(
+            [
+                {
+                    "job": j.id,
+                    "run": j.run_id,
+                    "status": j.status,
+                    "epoch": (j.progress or {}).get("epoch"),
+                    "duration (s)": (
+                        (j.finished_at or pd.Timestamp.utcnow().tz_localize(None)) - j.started_at
+                    ).total_seconds()
+                    if j.started_at
+                    else None,
+                    "error": (j.error or "").splitlines()[0] if j.error else "",
+                }
+                for j in all_jobs
+            ]
+        )
+    st.subheader(f"Job {current.id} (run {current.run_id}): {current.status}")
+    progress = current.progress or {}
+    if current.status == JobStatus.RUNNING and progress.get("epochs"):
+        done = (progress["epoch"] - 1 + progress["batch"] / progress["batches"]) / progress[
+            "epochs"
+        ]
+        eta = progress.get("eta_s")
+        st.progress(
+            min(max(done, 0.0), 1.0),
+            text=f"epoch {progress['epoch']} of {progress['epochs']}"
+            + (f", about {eta:.0f} s left" if eta else ""),
+        )
+        if st.button("Cancel this job", key=f"cancel-{current.id}"):
+            jobs().cancel(current.id)
+    if current.status == JobStatus.INTERRUPTED and st.button("Resume from last checkpoint"):
+        st.success(f"Queued job {jobs().resume(current.id)}.")
+    if not metrics.empty:
+        losses = metrics[metrics["split"].isin(["train", "val"])]
+        st.plotly_chart(
+            px.line(
+                losses,
+                x="epoch",
+                y="value",
+                color="split",
+                facet_col="name",
+                facet_col_wrap=4,
+                height=420,
+            ).update_yaxes(matches=None),
+            key="losses",
+        )
+        rate = metrics[metrics["name"] == "lr"]
+        st.plotly_chart(
+            px.line(rate, x="epoch", y="value", title="learning rate", height=250), key="lr"
+        )
+    st.dataframe(table, hide_index=True)
+
+
+live()

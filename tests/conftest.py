@@ -33,6 +33,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DataHome:
     monkeypatch.setenv("TRENDLAB_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("TRENDLAB_DB_URL", raising=False)
+    monkeypatch.setenv("TRENDLAB_JOB_RUNNER", "0")  # tests tick job managers themselves
     return DataHome.from_env().ensure()
 
 

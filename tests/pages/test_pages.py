@@ -114,3 +114,39 @@ def test_data_page_lists_datasets_with_their_recipe(engine: Engine) -> None:
     assert list(table["name"]) == ["demo"]
     assert list(table["rows"]) == [10]
     assert at.json[0].value == '{"seed": 1}'
+
+
+def test_train_form_queues_a_job_that_the_table_shows(engine: Engine) -> None:
+    _fill(engine)
+    at = _run("pages/train.py")
+    model = next(s for s in at.selectbox if s.label == "Model")
+    model.set_value("compact_dual_tower").run()
+    at.number_input(key="training:compact_dual_tower:epochs").set_value(10)
+    at.button[0].click().run()  # the form's submit button sends the edited values
+    assert not at.exception, at.exception
+    assert any("Queued job 2" in s.value for s in at.success)
+    table = at.dataframe[-1].value
+    assert list(table["status"])[:1] == ["queued"] and list(table["job"])[:1] == [2]
+    with session_scope(engine) as session:
+        from storage.repository import get_job, get_run
+
+        queued = get_job(session=session, job_id=2)
+        assert queued.status == "queued"
+        assert get_run(session=session, run_id=queued.run_id).config["training"]["epochs"] == 10
+
+
+def test_train_form_refuses_a_model_that_cannot_read_the_dataset(engine: Engine) -> None:
+    _fill(engine)
+    at = _run("pages/train.py")
+    next(s for s in at.selectbox if s.label == "Model").set_value("compact_dual_tower").run()
+    at.number_input(key="model:compact_dual_tower:stock_dim").set_value(60)
+    at.button[0].click().run()
+    assert any("stock_dim is 60, the dataset has 62" in e.value for e in at.error), (
+        [e.value for e in at.error],
+        [s.value for s in at.success],
+        [b.label for b in at.button],
+    )
+    from storage.repository import count_rows
+
+    with session_scope(engine) as session:
+        assert count_rows(session=session)["jobs"] == 1, "nothing was queued"
