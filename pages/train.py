@@ -12,7 +12,7 @@ from core.models import MODELS
 from core.training import input_mismatch
 from pages.shared import engine, jobs
 from storage.db import StorageError
-from storage.models import JobStatus
+from storage.models import JobStatus, utcnow
 from storage.repository import list_datasets, list_jobs, list_metrics, session_scope
 
 st.title("Train")
@@ -31,11 +31,13 @@ spec = MODELS[model]
 def config_inputs(config_class: type, key: str, uploaded: dict) -> dict:
     """One input per leaf field, prefilled with the default or the uploaded YAML's value."""
     values = {}
-    for field in flat_fields(config_class):
+    columns = st.columns(3)
+    for index, field in enumerate(flat_fields(config_class)):
         value = uploaded.get(field.path, field.default)
         widget_key = f"{key}:{model}:{field.path}"
+        cell = columns[index % 3]
         if field.choices:
-            values[field.path] = st.selectbox(
+            values[field.path] = cell.selectbox(
                 field.path,
                 field.choices,
                 index=list(field.choices).index(value),
@@ -47,7 +49,7 @@ def config_inputs(config_class: type, key: str, uploaded: dict) -> dict:
                 field.path, value=value, help=field.doc, key=widget_key
             )
         elif isinstance(field.default, int | float) and value is not None:
-            values[field.path] = st.number_input(
+            values[field.path] = cell.number_input(
                 field.path,
                 value=value,
                 help=field.doc,
@@ -72,7 +74,8 @@ def flatten(data: dict, prefix: str = "") -> dict:
     return flat
 
 
-upload = st.file_uploader("Start from a YAML config (training settings)", type=["yaml", "yml"])
+setup = st.expander("New training run", expanded=not st.session_state.get("submitted_once"))
+upload = setup.file_uploader("Start from a YAML config (training settings)", type=["yaml", "yml"])
 uploaded: dict = {}
 if upload is not None:
     try:
@@ -80,7 +83,7 @@ if upload is not None:
     except (yaml.YAMLError, UnicodeDecodeError, AttributeError) as error:
         st.error(f"{upload.name} is not a YAML mapping: {error}")
 
-with st.form("train"):
+with setup, st.form("train"):
     model_tab, training_tab = st.tabs(["Model", "Training"])
     with model_tab:
         model_values = config_inputs(spec.config_class, "model", {})
@@ -109,6 +112,7 @@ if submitted:
             except StorageError as error:
                 st.error(str(error))
             else:
+                st.session_state["submitted_once"] = True
                 st.success(f"Queued job {job_id}.")
                 st.download_button(
                     "Download these training settings (YAML)",
@@ -140,7 +144,7 @@ def live() -> None:
                     "status": j.status,
                     "epoch": (j.progress or {}).get("epoch"),
                     "duration (s)": (
-                        (j.finished_at or pd.Timestamp.utcnow().tz_localize(None)) - j.started_at
+                        (j.finished_at or utcnow()) - j.started_at
                     ).total_seconds()
                     if j.started_at
                     else None,
