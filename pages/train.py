@@ -143,9 +143,7 @@ def live() -> None:
                     "run": j.run_id,
                     "status": j.status,
                     "epoch": (j.progress or {}).get("epoch"),
-                    "duration (s)": (
-                        (j.finished_at or utcnow()) - j.started_at
-                    ).total_seconds()
+                    "duration (s)": ((j.finished_at or utcnow()) - j.started_at).total_seconds()
                     if j.started_at
                     else None,
                     "error": (j.error or "").splitlines()[0] if j.error else "",
