@@ -117,8 +117,8 @@ def serve(
     engine.dispose()  # release the file before the server opens it
     command = [
         sys.executable,
-        "-m",
-        "streamlit",
+        "-c",
+        "import cli; cli.run_streamlit()",
         "run",
         str(APP_SCRIPT),
         f"--server.port={port}",
@@ -127,6 +127,23 @@ def serve(
         "--browser.gatherUsageStats=false",
     ]
     os.execv(sys.executable, command)
+
+
+def run_streamlit() -> None:
+    """``streamlit <args>`` with Streamlit's old pages/ discovery switched off first.
+
+    app.py lists its pages with st.navigation, and Streamlit ignores the pages/ folder only
+    once some session has run st.navigation; until then a fresh server's first visitor on a
+    deep link (/train) would get pages/train.py run on its own, without app.py (no menu, no
+    page config). Setting the flag Streamlit itself sets makes every session go through
+    app.py from the start.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.web.cli import main as streamlit_main
+
+    PagesManager.uses_pages_directory = False
+    sys.argv = ["streamlit", *sys.argv[1:]]
+    streamlit_main()
 
 
 @config_app.command("show")
