@@ -1,35 +1,229 @@
-"""Data: the datasets Trendlab has stored, with the recipe that built each."""
+"""Data: build a dataset (synthetic, bundled or uploaded files), then explore what is stored."""
 
+import datetime as dt
+import shutil
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import plotly.express as px
 import streamlit as st
 
-from pages.shared import engine
+from core.config import DEFAULT_TICKERS, DataConfig
+from core.features import CONTEXT_FEATURE_GROUPS, MASK_COLUMNS
+from core.importers import ImportFailed, import_market, parse_mapping
+from core.sources import bundled_config, bundled_data, synthetic_data
+from pages.shared import data_home, engine
+from storage.db import StorageError
+from storage.feature_store import load_dataset_frame, save_market_dataset
 from storage.repository import list_datasets, session_scope
 
 st.title("Data")
-st.caption("Datasets of prices, context features and labels, stored in the database.")
+st.caption("Datasets of context features, stock features and labels, stored in the database.")
+
+
+def save(name: str, build, config: DataConfig, description: str) -> None:
+    """Build with the spinner showing, store, and report reuse or the stored size."""
+    if not name.strip():
+        st.error("Give the dataset a name.")
+        return
+    try:
+        with st.spinner("Building features and labels..."):
+            dataset, reused = save_market_dataset(
+                engine=engine(),
+                name=name.strip(),
+                data=build(),
+                config=config,
+                description=description,
+            )
+    except (StorageError, ValueError) as error:
+        st.error(str(error))
+        return
+    if reused:
+        st.info(f"The same recipe is stored as {dataset.name!r}; reused it.")
+    else:
+        st.success(f"Stored {dataset.name!r}: {dataset.row_count:,} rows.")
+
+
+def stage_uploads(files: dict[str, list]) -> Path:
+    """Uploaded files written under the data home's uploads folder, one folder per import."""
+    folder = data_home().uploads / uuid.uuid4().hex
+    folder.mkdir(parents=True)
+    for role, uploads in files.items():
+        for upload in uploads:
+            (folder / role).mkdir(exist_ok=True)
+            (folder / role / Path(upload.name).name).write_bytes(upload.getvalue())
+    return folder
+
+
+with st.expander("Build a dataset", expanded=True):
+    source = st.radio("Source", ["Synthetic", "Bundled real data", "Upload files"], horizontal=True)
+    if source == "Synthetic":
+        with st.form("synthetic"):
+            name = st.text_input("Name", "synthetic")
+            tickers = st.text_input("Tickers (comma-separated)", ",".join(DEFAULT_TICKERS))
+            left, middle, right = st.columns(3)
+            start = left.date_input("First day", dt.date(2015, 1, 1))
+            end = middle.date_input("Last day", dt.date(2024, 12, 31))
+            seed = right.number_input("Seed", value=42, step=1)
+            signal = st.checkbox("Plant the context signal (off: the control case)", True)
+            if st.form_submit_button("Build and store", type="primary"):
+                names = [t.strip() for t in tickers.split(",") if t.strip()]
+                config = DataConfig()
+                save(
+                    name,
+                    lambda: synthetic_data(
+                        names,
+                        str(start),
+                        str(end),
+                        seed=int(seed),
+                        signal=signal,
+                        horizons=config.horizons,
+                    ),
+                    config,
+                    f"synthetic, seed {int(seed)}, "
+                    f"{'with' if signal else 'without'} context signal",
+                )
+    elif source == "Bundled real data":
+        st.write(
+            "S&P 500 and NASDAQ daily prices with macro context (VIX, oil, yields, CPI) "
+            "from the `arch` package, from 2014-04-01; news and policy are missing."
+        )
+        with st.form("bundled"):
+            name = st.text_input("Name", "indices")
+            if st.form_submit_button("Build and store", type="primary"):
+                save(name, bundled_data, bundled_config(), "arch package: S&P 500 and NASDAQ")
+    else:
+        with st.form("upload"):
+            name = st.text_input("Name", "imported")
+            prices = st.file_uploader(
+                "Prices (CSV or Parquet; long, or one file per ticker)",
+                type=["csv", "parquet"],
+                accept_multiple_files=True,
+            )
+            news = st.file_uploader(
+                "News headlines CSV (date, ticker, headline[, source])", type=["csv"]
+            )
+            policy = st.file_uploader(
+                "Policy events CSV (date, type, urgency, sector)", type=["csv"]
+            )
+            macro = st.file_uploader("Macro series CSV (date, series, value)", type=["csv"])
+            mapping = st.text_input("Column mapping", placeholder="date=Date,close=Close")
+            if st.form_submit_button("Validate and store", type="primary"):
+                if not prices:
+                    st.error("Add at least one prices file.")
+                else:
+                    folder = stage_uploads(
+                        {
+                            "prices": prices,
+                            "news": [news] if news else [],
+                            "policy": [policy] if policy else [],
+                            "macro": [macro] if macro else [],
+                        }
+                    )
+                    try:
+                        columns = parse_mapping(mapping)
+                        data, warnings = import_market(
+                            sorted((folder / "prices").iterdir()),
+                            news=next((folder / "news").iterdir(), None) if news else None,
+                            policy=next((folder / "policy").iterdir(), None) if policy else None,
+                            macro=next((folder / "macro").iterdir(), None) if macro else None,
+                            mapping=columns,
+                        )
+                    except ImportFailed as failure:
+                        st.error(
+                            f"The import failed; nothing was stored. "
+                            f"{len(failure.problems)} problem(s):"
+                        )
+                        st.dataframe(
+                            pd.DataFrame(
+                                [
+                                    {
+                                        "file": p.file,
+                                        "row": p.row,
+                                        "column": p.column,
+                                        "problem": p.message,
+                                    }
+                                    for p in failure.problems
+                                ]
+                            ),
+                            hide_index=True,
+                        )
+                    except ValueError as error:
+                        st.error(f"Column mapping: {error}")
+                    else:
+                        for warning in warnings:
+                            st.warning(warning)
+                        save(
+                            name,
+                            lambda: data,
+                            DataConfig(),
+                            f"import of {', '.join(p.name for p in prices)}",
+                        )
+                    finally:
+                        shutil.rmtree(folder, ignore_errors=True)
 
 with session_scope(engine()) as session:
     datasets = list_datasets(session=session)
 
 if not datasets:
     st.info("No datasets yet.")
-else:
-    st.dataframe(
-        [
-            {
-                "name": d.name,
-                "kind": d.kind,
-                "source": d.source,
-                "tickers": ", ".join(d.tickers),
-                "from": d.start_date,
-                "to": d.end_date,
-                "rows": d.row_count,
-                "features": len(d.features),
-                "created": d.created_at,
-            }
-            for d in datasets
-        ],
-        hide_index=True,
+    st.stop()
+
+st.subheader("Stored datasets")
+st.dataframe(
+    [
+        {
+            "name": d.name,
+            "kind": d.kind,
+            "source": d.source,
+            "tickers": ", ".join(d.tickers),
+            "from": d.start_date,
+            "to": d.end_date,
+            "rows": d.row_count,
+            "features": len(d.features),
+            "created": d.created_at,
+        }
+        for d in datasets
+    ],
+    hide_index=True,
+)
+chosen = st.selectbox("Explore", [d.name for d in datasets])
+dataset = next(d for d in datasets if d.name == chosen)
+with st.expander("Recipe"):
+    st.json(dataset.recipe)
+try:
+    with session_scope(engine()) as session:
+        frame = load_dataset_frame(session=session, name=chosen)
+except StorageError as error:
+    st.error(str(error))
+    st.stop()
+
+preview, coverage, labels = st.tabs(["Rows", "Feature coverage", "Labels"])
+with preview:
+    st.dataframe(frame.head(200), hide_index=True)
+with coverage:
+    observed = (
+        frame.groupby("ticker")[MASK_COLUMNS]
+        .mean()
+        .rename(columns=lambda c: c.removeprefix("mask_"))
     )
-    chosen = st.selectbox("Recipe of", [d.name for d in datasets])
-    st.json(next(d.recipe for d in datasets if d.name == chosen))
+    st.caption(
+        "Share of rows on which each context group is known (1 = always); "
+        f"groups: {', '.join(CONTEXT_FEATURE_GROUPS)}."
+    )
+    st.plotly_chart(
+        px.imshow(
+            observed, zmin=0, zmax=1, text_auto=".2f", aspect="auto", color_continuous_scale="Blues"
+        ),
+        key="coverage",
+    )
+with labels:
+    label_columns = [
+        c for c in frame.columns if c.startswith(("trend_", "relevance_")) and "class" not in c
+    ]
+    long = frame[label_columns].melt(var_name="label", value_name="value").dropna()
+    st.plotly_chart(
+        px.histogram(long, x="value", facet_col="label", facet_col_wrap=2, nbins=40, height=480),
+        key="labels",
+    )

@@ -91,6 +91,15 @@ def load_dataset_frame(*, session: Session, name: str) -> pd.DataFrame:
         known = ", ".join(d.name for d in list_datasets(session=session)) or "none yet"
         raise StorageError(f"No dataset named {name!r}; known datasets: {known}.")
     raw = session.connection().connection.driver_connection
+    exists = raw.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+        [dataset.table_name],
+    ).fetchone()[0]
+    if not exists:
+        raise StorageError(
+            f"Dataset {name!r} is registered but its rows (table {dataset.table_name}) are "
+            "missing; delete it and build it again."
+        )
     return raw.execute(f"SELECT * FROM {dataset.table_name} ORDER BY ticker, date").df()
 
 

@@ -150,3 +150,35 @@ def test_train_form_refuses_a_model_that_cannot_read_the_dataset(engine: Engine)
 
     with session_scope(engine) as session:
         assert count_rows(session=session)["jobs"] == 1, "nothing was queued"
+
+
+def test_data_page_builds_a_synthetic_dataset_and_explores_it(data_home: DataHome) -> None:
+    at = _run("pages/data.py")
+    form_inputs = {t.label: t for t in at.text_input}
+    form_inputs["Tickers (comma-separated)"].set_value("AAA,BBB")
+    at.date_input[0].set_value(dt.date(2018, 1, 1))
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert any("Stored 'synthetic'" in s.value for s in at.success)
+    assert at.selectbox[0].value == "synthetic"
+    assert len(at.tabs) == 3
+
+
+def test_data_page_bad_upload_shows_the_problem_and_stores_nothing(data_home: DataHome) -> None:
+    from storage import open_engine
+    from storage.repository import count_rows
+
+    at = _run("pages/data.py")
+    at.radio[0].set_value("Upload files").run()
+    assert at.button[0].label == "Validate and store"
+    # AppTest cannot attach files; the same import path is exercised with a bad file directly.
+    from core.importers import ImportFailed, import_market
+
+    bad = data_home.uploads / "prices.csv"
+    bad.write_text("date,ticker,open,high,low,close,volume\n2020-01-02,AAA,1,2,1,x,10\n")
+    with pytest.raises(ImportFailed, match="line 2, column 'close'"):
+        import_market([bad])
+    engine = open_engine(data_home.database_url)
+    with session_scope(engine) as session:
+        assert count_rows(session=session)["datasets"] == 0
+    engine.dispose()
