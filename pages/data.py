@@ -140,7 +140,9 @@ with st.expander("Build a dataset", expanded=True):
                                 [
                                     {
                                         "file": p.file,
-                                        "row": p.row,
+                                        "line / row": None
+                                        if p.row is None
+                                        else p.row + int(p.csv),  # CSV: header = line 1
                                         "column": p.column,
                                         "problem": p.message,
                                     }
