@@ -370,7 +370,8 @@ class SchedulerConfig(Config):
     total_epochs: int | None = None
     """Epochs the cosine curve spans; null follows the training epochs."""
     warmup_epochs: int = 5
-    """Epochs of linear warm-up before the cosine decay."""
+    """Epochs of linear warm-up before the cosine decay; a shorter run warms up for at most
+    all but its last epoch, so a 3-epoch run with the default still decays."""
     min_learning_rate: float = 1e-6
     """Floor of the cosine curve and of plateau reductions."""
     plateau_factor: float = 0.5
@@ -422,12 +423,6 @@ class _TrainerSettings(Config):
         self.require("min_delta", self.min_delta >= 0, "a number >= 0")
         self.require("max_grad_norm", self.max_grad_norm >= 0, "a number >= 0 (0 = off)")
         self.require("seed", self.seed >= 0, "an integer >= 0")
-        if self.scheduler.scheduler_type == "cosine":
-            self.require(
-                "scheduler",
-                self.scheduler.warmup_epochs < (self.scheduler.total_epochs or self.epochs),
-                f"warmup_epochs below the epochs the schedule spans ({self.epochs})",
-            )
 
 
 @dataclass

@@ -88,7 +88,7 @@ def create_scheduler(
             min_lr=config.min_learning_rate,
         )
     span = config.total_epochs or total_epochs
-    warmup = config.warmup_epochs
+    warmup = min(config.warmup_epochs, span - 1)  # a short run still reaches its decay
     floors = [config.min_learning_rate / group["lr"] for group in optimizer.param_groups]
 
     def factor(epoch: int, floor: float) -> float:

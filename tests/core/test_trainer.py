@@ -227,6 +227,22 @@ def test_optimizer_groups_and_schedules() -> None:
     assert optimizer.param_groups[1]["lr"] == pytest.approx(1e-4)
 
 
+def test_a_run_shorter_than_the_warmup_still_decays() -> None:
+    optimizer = create_optimizer(
+        create_model("dual_tower"), OptimizerConfig(base_learning_rate=0.01)
+    )
+    scheduler = create_scheduler(
+        optimizer, SchedulerConfig(warmup_epochs=5, min_learning_rate=1e-4), total_epochs=3
+    )
+    seen = []
+    for _ in range(3):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert seen[0] < seen[1] < seen[2]  # warm-up over the first two epochs
+    assert optimizer.param_groups[0]["lr"] < seen[2]  # then the decay
+
+
 def test_same_seed_same_run(market_dataset) -> None:
     def losses(seed: int) -> list[float]:
         result = train_model(
