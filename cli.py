@@ -383,14 +383,25 @@ def train(
     device: Annotated[
         str | None, typer.Option(help="cpu or cuda; default: CUDA if present.")
     ] = None,
+    baselines: Annotated[
+        str,
+        typer.Option(help="Baselines evaluated beside the model: 'all', 'none' or a comma list."),
+    ] = "all",
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Train a model on a stored dataset; prints the run id and its test metrics."""
+    from core.evaluation import BASELINES
     from core.models import MODELS
     from storage.runs import execute_run, start_run
 
     if model not in MODELS:
         raise _fail(f"Unknown model {model!r}; known: {', '.join(MODELS)}.")
+    chosen = {"all": list(BASELINES), "none": []}.get(
+        baselines.strip(), [b.strip() for b in baselines.split(",")]
+    )
+    unknown = [b for b in chosen if b not in BASELINES]
+    if unknown:
+        raise _fail(f"Unknown baseline {unknown[0]!r}; known: {', '.join(BASELINES)}, none.")
     spec = MODELS[model]
     try:
         settings = (
@@ -413,6 +424,7 @@ def train(
             dataset_name=dataset,
             training=training,
             model_config=architecture,
+            baselines=chosen,
         )
         typer.echo(f"Run {run_id}: training {model} on {dataset!r}.", err=True)
         summary = execute_run(

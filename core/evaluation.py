@@ -14,6 +14,7 @@ HistGradientBoosting regressor and classifier, and the oracle on synthetic data.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -43,9 +44,19 @@ SEED_LEVELS = {  # seed 000's targets for relevance: (max MSE, min correlation, 
 
 @torch.no_grad()
 def model_predictions(
-    spec: ModelSpec, model: nn.Module, loader: Any, device: str | torch.device = "cpu"
+    spec: ModelSpec,
+    model: nn.Module,
+    loader: Any,
+    device: str | torch.device = "cpu",
+    *,
+    extras: bool = False,
 ) -> pd.DataFrame:
-    """Scores and classes of ``model`` on every row of ``loader``, with the row's date/ticker."""
+    """Scores and classes of ``model`` on every row of ``loader``, with the row's date/ticker.
+
+    With ``extras``: the attention weights per input step (``attention_0`` ...) of sequence
+    models, and a 2-D principal-component projection of each tower's embedding
+    (``context_pc1``, ``context_pc2``, ``stock_pc1``, ...) of dual-tower models.
+    """
     model = model.to(device).eval()
     columns: dict[str, list[np.ndarray]] = {}
     for batch in loader:
@@ -56,10 +67,34 @@ def model_predictions(
             columns.setdefault(f"class_{h}d", []).append(probs.argmax(-1).cpu().numpy())
             for i in range(probs.shape[-1]):
                 columns.setdefault(f"prob{i}_{h}d", []).append(probs[:, i].cpu().numpy())
+        if extras:
+            for name in ("attention_weights", "context_embedding", "stock_embedding"):
+                if name in outputs:
+                    columns.setdefault(name, []).append(outputs[name].cpu().numpy())
     frame = loader.meta[["date", "ticker"]].reset_index(drop=True).copy()
+    matrices = {}
     for name, parts in columns.items():
-        frame[name] = np.concatenate(parts)
+        if parts[0].ndim == 1:
+            frame[name] = np.concatenate(parts)
+        else:
+            matrices[name] = np.concatenate(parts)
+    if "attention_weights" in matrices:
+        for step, weights in enumerate(matrices.pop("attention_weights").T):
+            frame[f"attention_{step}"] = weights
+    for name, embedding in matrices.items():
+        tower = name.removesuffix("_embedding")
+        for component, values in enumerate(project_2d(embedding).T, start=1):
+            frame[f"{tower}_pc{component}"] = values
     return frame
+
+
+def project_2d(matrix: np.ndarray) -> np.ndarray:
+    """(N, D) -> (N, 2): the rows on their first two principal components (zeros when the
+    rows do not span two directions)."""
+    centred = matrix - matrix.mean(axis=0)
+    _, _, components = np.linalg.svd(centred, full_matrices=False)
+    projection = centred @ components[:2].T
+    return np.pad(projection, ((0, 0), (0, 2 - projection.shape[1])))
 
 
 def _rows(dataset: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
@@ -116,7 +151,7 @@ def baseline_predictions(
                 classifier = HistGradientBoostingClassifier(max_iter=200, random_state=seed)
                 frame[f"class_{h}d"] = classifier.fit(x_train, y_class).predict(x_test)
             elif name == "oracle":
-                oracle = f"oracle_{'relevance' if spec.targets == 'relevance' else 'trend'}_{h}d"
+                oracle = oracle_column(spec, h)
                 if oracle not in test.columns:
                     break
                 frame[f"score_{h}d"] = test[oracle].to_numpy()
@@ -141,11 +176,43 @@ def oracle_classes(spec: ModelSpec, oracle: np.ndarray, threshold: float = 0.25)
     return _class_from_sign(np.sign(oracle), len(spec.target.class_names))
 
 
+def oracle_column(spec: ModelSpec, h: int) -> str:
+    return f"oracle_{'relevance' if spec.targets == 'relevance' else 'trend'}_{h}d"
+
+
+def outcomes(spec: ModelSpec, dataset: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
+    """What predictions are scored against, per (date, ticker) of ``keys``: the targets, the
+    oracle (synthetic data), the forward return per horizon, and the next day's return that
+    the strategy earns. ``dataset`` is the dataset frame or outcomes already drawn from it."""
+    if "next_return" not in dataset.columns:
+        dataset = dataset.sort_values(["ticker", "date"]).assign(
+            next_return=lambda f: f.groupby("ticker")["ret_1d"].shift(-1)
+        )
+    columns = ["date", "ticker"]
+    for h in HORIZONS:
+        columns += [*spec.target.columns(h), f"fwd_return_{h}d"]
+        if oracle_column(spec, h) in dataset.columns:
+            columns.append(oracle_column(spec, h))
+    rows = keys[["date", "ticker"]].merge(
+        dataset[[*columns, "next_return"]], on=["date", "ticker"], how="left"
+    )
+    return rows.fillna({"next_return": 0.0})
+
+
+def finance_rows(score: np.ndarray, rows: pd.DataFrame, h: int) -> pd.DataFrame:
+    """(date, ticker, score, forward_return, next_return): the input of the finance metrics."""
+    return rows[["date", "ticker"]].assign(
+        score=np.asarray(score, float),
+        forward_return=rows[f"fwd_return_{h}d"].to_numpy(),
+        next_return=rows["next_return"].to_numpy(),
+    )
+
+
 def score_report(
     spec: ModelSpec, predictions: pd.DataFrame, dataset: pd.DataFrame, *, cost: float = 0.001
 ) -> dict[str, Any]:
     """Metrics of one predictor per horizon: vs labels, vs the oracle, finance."""
-    rows = _rows(dataset, predictions)
+    rows = outcomes(spec, dataset, predictions)
     report: dict[str, Any] = {}
     for h in HORIZONS:
         score_column, class_column = spec.target.columns(h)
@@ -162,23 +229,15 @@ def score_report(
             ),
             "direction_accuracy": float(np.mean(np.sign(score) == np.sign(target))),
         }
-        oracle_column = f"oracle_{'relevance' if spec.targets == 'relevance' else 'trend'}_{h}d"
-        if oracle_column in rows.columns and rows[oracle_column].notna().all():
-            oracle = rows[oracle_column].to_numpy(dtype=float)
+        oracle = oracle_column(spec, h)
+        if oracle in rows.columns and rows[oracle].notna().all():
+            truth = rows[oracle].to_numpy(dtype=float)
             section["vs_oracle"] = {
-                **regression_metrics(score, oracle),
-                "direction_accuracy": float(np.mean(np.sign(score) == np.sign(oracle))),
-                "class_accuracy": float(np.mean(predicted_class == oracle_classes(spec, oracle))),
+                **regression_metrics(score, truth),
+                "direction_accuracy": float(np.mean(np.sign(score) == np.sign(truth))),
+                "class_accuracy": float(np.mean(predicted_class == oracle_classes(spec, truth))),
             }
-        finance = rows[["date", "ticker"]].assign(
-            score=score, forward_return=rows[f"fwd_return_{h}d"].to_numpy()
-        )
-        next_day = dataset.sort_values(["ticker", "date"]).assign(
-            next_return=lambda f: f.groupby("ticker")["ret_1d"].shift(-1)
-        )[["date", "ticker", "next_return"]]
-        finance = finance.merge(next_day, on=["date", "ticker"], how="left").fillna(
-            {"next_return": 0.0}
-        )
+        finance = finance_rows(score, rows, h)
         section["finance"] = {
             **information_coefficients(finance),
             "hit_rate": hit_rate(score, finance["forward_return"].to_numpy()),
@@ -187,6 +246,69 @@ def score_report(
         }
         report[f"{h}d"] = section
     return report
+
+
+@dataclass
+class Evaluation:
+    """A model's test predictions beside every baseline's, and their reports.
+
+    ``predictions`` has one row per test row: date, ticker, the outcomes (targets, oracle,
+    forward and next-day returns), the model's ``score_hd`` / ``class_hd`` / ``prob{i}_hd``
+    and extras (attention, embedding projections), and ``{baseline}_score_hd`` /
+    ``{baseline}_class_hd`` per baseline. ``report`` holds ``reports`` per predictor and, for
+    models that read context, ``group_importance``.
+    """
+
+    report: dict[str, Any]
+    predictions: pd.DataFrame
+
+    @property
+    def predictors(self) -> list[str]:
+        return list(self.report["reports"])
+
+    def predictor(self, name: str) -> pd.DataFrame:
+        """One predictor's (date, ticker, score_hd, class_hd) columns."""
+        prefix = "" if name == "model" else f"{name}_"
+        columns = {
+            f"{prefix}{kind}_{h}d": f"{kind}_{h}d" for h in HORIZONS for kind in ("score", "class")
+        }
+        return self.predictions[["date", "ticker", *columns]].rename(columns=columns)
+
+
+BASELINES = ("majority", "momentum", "linear", "boosting", "oracle")
+
+
+def evaluate_model(
+    spec: ModelSpec,
+    model: nn.Module,
+    loaders: Loaders,
+    dataset: pd.DataFrame,
+    *,
+    baselines: Sequence[str] = BASELINES,
+    seed: int = 0,
+) -> Evaluation:
+    """The model and each baseline on the test rows, with per-row predictions kept."""
+    predicted = model_predictions(spec, model, loaders.test, extras=True)
+    rows = outcomes(spec, dataset, predicted)
+    predictors = {"model": predicted[["date", "ticker", *_score_columns(predicted)]]}
+    predictors.update(baseline_predictions(spec, dataset, loaders, seed=seed, names=baselines))
+    wide = rows.merge(predicted, on=["date", "ticker"])
+    for name, frame in predictors.items():
+        if name != "model":
+            renamed = frame.rename(columns={c: f"{name}_{c}" for c in _score_columns(frame)})
+            wide = wide.merge(renamed, on=["date", "ticker"], how="left")
+    report: dict[str, Any] = {
+        "model": spec.name,
+        "test_rows": len(wide),
+        "reports": {name: score_report(spec, frame, rows) for name, frame in predictors.items()},
+    }
+    if "context" in spec.inputs:
+        report["group_importance"] = context_group_importance(spec, model, loaders.test, seed=seed)
+    return Evaluation(report, wide)
+
+
+def _score_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.startswith(("score_", "class_", "prob"))]
 
 
 def seed_level(section: dict[str, Any], against: str = "vs_oracle") -> str:

@@ -72,26 +72,32 @@ def classification_metrics(
     }
 
 
-def information_coefficients(frame: pd.DataFrame) -> dict[str, float]:
-    """Daily IC and rank IC of ``score`` against ``forward_return`` across tickers."""
+def daily_information_coefficients(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per date: IC and rank IC of ``score`` against ``forward_return`` across tickers."""
     daily = []
-    for _, day in frame.groupby("date"):
+    for date, day in frame.groupby("date", sort=True):
         if len(day) < 2 or day["score"].std() < 1e-12 or day["forward_return"].std() < 1e-12:
             continue
         daily.append(
-            (
-                stats.pearsonr(day["score"], day["forward_return"]).statistic,
-                stats.spearmanr(day["score"], day["forward_return"]).statistic,
-            )
+            {
+                "date": date,
+                "ic": stats.pearsonr(day["score"], day["forward_return"]).statistic,
+                "rank_ic": stats.spearmanr(day["score"], day["forward_return"]).statistic,
+            }
         )
-    if not daily:
+    return pd.DataFrame(daily, columns=["date", "ic", "rank_ic"])
+
+
+def information_coefficients(frame: pd.DataFrame) -> dict[str, float]:
+    """Mean daily IC and rank IC, and ICIR, over the days with a defined IC."""
+    daily = daily_information_coefficients(frame)
+    if daily.empty:
         return {"ic": float("nan"), "rank_ic": float("nan"), "icir": float("nan"), "ic_days": 0}
-    ic = np.array(daily)
-    spread = ic[:, 0].std()
+    spread = daily["ic"].std(ddof=0)
     return {
-        "ic": float(ic[:, 0].mean()),
-        "rank_ic": float(ic[:, 1].mean()),
-        "icir": float(ic[:, 0].mean() / spread) if spread > 0 else float("nan"),
+        "ic": float(daily["ic"].mean()),
+        "rank_ic": float(daily["rank_ic"].mean()),
+        "icir": float(daily["ic"].mean() / spread) if spread > 0 else float("nan"),
         "ic_days": len(daily),
     }
 
@@ -102,26 +108,55 @@ def hit_rate(score: np.ndarray, forward_return: np.ndarray) -> float:
     return float(np.mean(np.sign(score[moved]) == np.sign(forward_return[moved])))
 
 
-def strategy_metrics(
+def strategy_curve(
     frame: pd.DataFrame, *, long_short: bool = True, cost: float = 0.001
-) -> dict[str, float]:
-    """A daily-rebalanced signal strategy; ``frame`` has date, ticker, score, next_return."""
+) -> pd.DataFrame:
+    """The daily-rebalanced signal strategy day by day: return after costs, turnover,
+    cumulative log return and drawdown from its running peak. ``frame`` has date, ticker,
+    score and next_return."""
     positions = frame.pivot(index="date", columns="ticker", values="score").sort_index()
     positions = np.sign(positions) if long_short else (positions > 0).astype(float)
     positions = positions.fillna(0.0)
     returns = frame.pivot(index="date", columns="ticker", values="next_return")
     returns = returns.reindex_like(positions).fillna(0.0)
-    tickers = positions.shape[1]
+    tickers = max(positions.shape[1], 1)
     turnover = positions.diff().abs().sum(axis=1) / tickers
-    turnover.iloc[0] = positions.iloc[0].abs().sum() / tickers
+    if len(turnover):
+        turnover.iloc[0] = positions.iloc[0].abs().sum() / tickers
     daily = (positions * returns).sum(axis=1) / tickers - cost * turnover
     cumulative = daily.cumsum()
-    drawdown = cumulative - cumulative.cummax()
-    spread = daily.std()
+    return (
+        pd.DataFrame(
+            {
+                "return": daily,
+                "turnover": turnover,
+                "cumulative": cumulative,
+                "drawdown": cumulative - cumulative.cummax(),
+            }
+        )
+        .rename_axis("date")
+        .reset_index()
+    )
+
+
+def strategy_metrics(
+    frame: pd.DataFrame, *, long_short: bool = True, cost: float = 0.001
+) -> dict[str, float]:
+    """Summary of ``strategy_curve``: cumulative return, annualised Sharpe, max drawdown."""
+    curve = strategy_curve(frame, long_short=long_short, cost=cost)
+    if curve.empty:
+        return {
+            "cumulative_return": 0.0,
+            "sharpe": 0.0,
+            "max_drawdown": 0.0,
+            "turnover": 0.0,
+            "days": 0,
+        }
+    spread = curve["return"].std()
     return {
-        "cumulative_return": float(np.expm1(cumulative.iloc[-1])) if len(daily) else 0.0,
-        "sharpe": float(daily.mean() / spread * np.sqrt(252)) if spread > 0 else 0.0,
-        "max_drawdown": float(np.expm1(drawdown.min())) if len(daily) else 0.0,
-        "turnover": float(turnover.mean()) if len(daily) else 0.0,
-        "days": len(daily),
+        "cumulative_return": float(np.expm1(curve["cumulative"].iloc[-1])),
+        "sharpe": float(curve["return"].mean() / spread * np.sqrt(252)) if spread > 0 else 0.0,
+        "max_drawdown": float(np.expm1(curve["drawdown"].min())),
+        "turnover": float(curve["turnover"].mean()),
+        "days": len(curve),
     }

@@ -21,12 +21,14 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
 from core.config import Config
+from core.evaluation import BASELINES
 from storage.db import StorageError
 from storage.home import DataHome
 from storage.models import Job, JobStatus
@@ -68,15 +70,23 @@ class JobManager:
 
     # ------------------------------------------------------------------------ submitting
     def submit_training(
-        self, *, model_name: str, dataset_name: str, training: Config, model_config: Config
+        self,
+        *,
+        model_name: str,
+        dataset_name: str,
+        training: Config,
+        model_config: Config,
+        baselines: Sequence[str] = BASELINES,
     ) -> int:
-        """Queue a training job (and its run); returns the job id."""
+        """Queue a training job (and its run); returns the job id. When training ends the
+        worker evaluates the model beside ``baselines`` on the test rows."""
         run_id = start_run(
             engine=self.engine,
             model_name=model_name,
             dataset_name=dataset_name,
             training=training,
             model_config=model_config,
+            baselines=baselines,
         )
         with session_scope(self.engine) as session:
             return create_job(session=session, kind="train", run_id=run_id).id

@@ -247,8 +247,15 @@ def list_runs_with_artifact(*, session: Session, kind: str) -> list[Run]:
     return list(session.scalars(select(Run).where(Run.id.in_(has_kind)).order_by(Run.id.desc())))
 
 
-def list_artifacts(*, session: Session, run_id: int) -> list[Artifact]:
-    query = select(Artifact).where(Artifact.run_id == run_id).order_by(Artifact.id)
+def list_artifacts(
+    *, session: Session, run_id: int | None = None, kind: str | None = None
+) -> list[Artifact]:
+    """Artifacts of one run or of all, optionally of one kind, oldest first."""
+    query = select(Artifact).order_by(Artifact.id)
+    if run_id is not None:
+        query = query.where(Artifact.run_id == run_id)
+    if kind is not None:
+        query = query.where(Artifact.kind == kind)
     return list(session.scalars(query))
 
 

@@ -7,9 +7,10 @@ and SHA-256, and the run's status always ends succeeded, failed or cancelled.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +20,23 @@ from sqlalchemy import Engine
 from core.checkpoints import load_checkpoint
 from core.config import Config, DataConfig
 from core.evaluation import (
-    baseline_predictions,
+    BASELINES,
+    Evaluation,
     ensemble_predictions,
+    evaluate_model,
     model_predictions,
     score_report,
     seed_level,
     walk_forward_evaluation,
 )
+from core.files import file_sha256
 from core.models import model_spec
 from core.trainer import Callback, Trainer
 from core.training import RestoredModel, restore_from_checkpoint, train_model
 from storage.db import StorageError
 from storage.feature_store import load_dataset_frame
 from storage.home import DataHome
-from storage.models import JobStatus
+from storage.models import Artifact, JobStatus
 from storage.repository import (
     MetricRow,
     add_artifact,
@@ -78,9 +82,16 @@ def run_directory(home: DataHome, run_id: int) -> Path:
 
 
 def start_run(
-    *, engine: Engine, model_name: str, dataset_name: str, training: Config, model_config: Config
+    *,
+    engine: Engine,
+    model_name: str,
+    dataset_name: str,
+    training: Config,
+    model_config: Config,
+    baselines: Iterable[str] = BASELINES,
 ) -> int:
-    """Create the run row (status queued) after checking the model and dataset exist."""
+    """Create the run row (status queued) after checking the model and dataset exist;
+    ``baselines`` are evaluated beside the model when training ends."""
     model_spec(model_name)
     with session_scope(engine) as session:
         dataset = get_dataset(session=session, name=dataset_name)
@@ -89,18 +100,26 @@ def start_run(
         run = create_run(
             session=session,
             model_kind=model_name,
-            config={"model": model_config.to_dict(), "training": training.to_dict()},
+            config={
+                "model": model_config.to_dict(),
+                "training": training.to_dict(),
+                "baselines": list(baselines),
+            },
             seed=training.seed,
             dataset_id=dataset.id,
         )
         return run.id
 
 
+EVALUATION_FILE = "evaluation.json"
+PREDICTIONS_FILE = "test_predictions.parquet"
 RUN_FILES = (
     ("checkpoint", "best.pt"),
     ("checkpoint_last", "last.pt"),
     ("history_plot", "history.png"),
     ("summary", "training_summary.json"),
+    ("evaluation", EVALUATION_FILE),
+    ("predictions", PREDICTIONS_FILE),
 )
 
 
@@ -116,6 +135,8 @@ class RunInputs:
     dataset: str
     run_dir: str
     resume_from: str | None = None
+    baselines: list[str] = field(default_factory=lambda: list(BASELINES))
+    """Baselines evaluated beside the model on the test rows when training ends."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -140,6 +161,7 @@ def run_inputs(*, engine: Engine, home: DataHome, run_id: int) -> tuple[RunInput
         data_config=dataset.recipe.get("data_config", DataConfig().to_dict()),
         dataset=dataset.name,
         run_dir=str(run_directory(home, run_id)),
+        baselines=run.config.get("baselines", list(BASELINES)),
     )
     return inputs, frame
 
@@ -168,8 +190,15 @@ def train_run(
         should_stop=should_stop,
         resume_from=Path(inputs.resume_from) if inputs.resume_from else None,
     )
-    predictions = model_predictions(spec, result.trainer.model, result.loaders.test)
-    report = score_report(spec, predictions, frame)
+    evaluation = evaluate_model(
+        spec,
+        result.trainer.model,
+        result.loaders,
+        frame,
+        baselines=inputs.baselines,
+        seed=int(inputs.training.get("seed", 0)),
+    )
+    save_evaluation(evaluation, folder)
     summary = {
         "model": spec.name,
         "dataset": inputs.dataset,
@@ -178,7 +207,9 @@ def train_run(
         "best_epoch": result.trainer.best_epoch,
         "stopped_because": result.stopped_because,
         "best_val_loss": result.trainer.best_loss,
-        "test": {h: _headline(section) for h, section in report.items()},
+        "test": {
+            h: _headline(section) for h, section in evaluation.report["reports"]["model"].items()
+        },
     }
     result.trainer.plot_history(folder / "history.png")
     (folder / "training_summary.json").write_text(json.dumps(summary, indent=2, default=str))
@@ -252,6 +283,42 @@ def _headline(section: dict[str, Any]) -> dict[str, Any]:
     return figures
 
 
+@functools.lru_cache(maxsize=1024)
+def _digest(path: str, modified_ns: int, size: int) -> str:
+    """SHA-256 of a file, remembered while its modification time and size stay the same."""
+    return file_sha256(Path(path))
+
+
+def artifact_problem(artifact: Artifact) -> str | None:
+    """Why a recorded file cannot be trusted (missing, or not the bytes that were recorded)."""
+    path = Path(artifact.path)
+    if not path.is_file():
+        return f"{artifact.kind} file {path} is missing"
+    stat = path.stat()
+    if stat.st_size != artifact.bytes or _digest(str(path), stat.st_mtime_ns, stat.st_size) != (
+        artifact.sha256
+    ):
+        return f"{artifact.kind} file {path} is not the file training wrote (corrupt or replaced)"
+    return None
+
+
+def checkpoint_problems(*, engine: Engine) -> dict[int, str]:
+    """Run id -> what is wrong with its newest checkpoint, for every run whose checkpoint
+    is missing or altered (runs that never wrote one are not listed)."""
+    with session_scope(engine) as session:
+        newest = {a.run_id: a for a in list_artifacts(session=session, kind="checkpoint")}
+    problems = {run_id: artifact_problem(artifact) for run_id, artifact in newest.items()}
+    return {run_id: problem for run_id, problem in problems.items() if problem}
+
+
+def checkpoint_problem(*, engine: Engine, run_id: int) -> str | None:
+    with session_scope(engine) as session:
+        recorded = list_artifacts(session=session, run_id=run_id, kind="checkpoint")
+    if not recorded:
+        return "it has no checkpoint (it did not finish training)"
+    return artifact_problem(recorded[-1])
+
+
 def checkpoint_path(*, engine: Engine, run_id: int) -> Path:
     with session_scope(engine) as session:
         if get_run(session=session, run_id=run_id) is None:
@@ -271,27 +338,60 @@ def evaluate_run(
     ``walk_forward`` = k, also k expanding-window folds retrained with the run's configs."""
     run = _restore(engine, run_id)
     restored, frame = run.restored, run.frame
-    spec, loaders = restored.spec, restored.loaders
-    predictors = {"model": model_predictions(spec, restored.model, loaders.test)}
-    if baselines:
-        predictors.update(baseline_predictions(spec, frame, loaders, seed=restored.training.seed))
-    report = {
-        "run_id": run_id,
-        "model": spec.name,
-        "dataset": run.dataset,
-        "test_rows": loaders.test.num_rows,
-        "reports": {name: score_report(spec, p, frame) for name, p in predictors.items()},
-    }
+    evaluation = evaluate_model(
+        restored.spec,
+        restored.model,
+        restored.loaders,
+        frame,
+        baselines=BASELINES if baselines else (),
+        seed=restored.training.seed,
+    )
+    report = {"run_id": run_id, "dataset": run.dataset, **evaluation.report}
     if walk_forward:
         report["walk_forward"] = walk_forward_evaluation(
             frame,
-            model_name=spec.name,
+            model_name=restored.spec.name,
             model_config=restored.model.config,
             training=restored.training,
             data=restored.data,
             folds=walk_forward,
         )
     return report
+
+
+def save_evaluation(evaluation: Evaluation, folder: Path) -> None:
+    """evaluation.json and the per-row test predictions (Parquet: no pickle to load)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / EVALUATION_FILE).write_text(json.dumps(evaluation.report, indent=1, default=float))
+    evaluation.predictions.to_parquet(folder / PREDICTIONS_FILE, index=False)
+
+
+def load_evaluation(*, engine: Engine, run_id: int) -> Evaluation:
+    """The evaluation written when the run finished; computed now (and recorded) for a run
+    trained before evaluations were kept. Raises StorageError naming a missing or changed
+    checkpoint."""
+    problem = checkpoint_problem(engine=engine, run_id=run_id)
+    if problem:
+        raise StorageError(f"Run {run_id}: {problem}.")
+    with session_scope(engine) as session:
+        files = {a.kind: Path(a.path) for a in list_artifacts(session=session, run_id=run_id)}
+    report_file, predictions_file = files.get("evaluation"), files.get("predictions")
+    if report_file and predictions_file and report_file.exists() and predictions_file.exists():
+        return Evaluation(json.loads(report_file.read_text()), pd.read_parquet(predictions_file))
+    run = _restore(engine, run_id)
+    evaluation = evaluate_model(
+        run.restored.spec,
+        run.restored.model,
+        run.restored.loaders,
+        run.frame,
+        seed=run.restored.training.seed,
+    )
+    folder = checkpoint_path(engine=engine, run_id=run_id).parent
+    save_evaluation(evaluation, folder)
+    with session_scope(engine) as session:
+        for kind, name in (("evaluation", EVALUATION_FILE), ("predictions", PREDICTIONS_FILE)):
+            add_artifact(session=session, run_id=run_id, kind=kind, path=folder / name)
+    return evaluation
 
 
 @dataclass

@@ -198,6 +198,12 @@ def test_train_evaluate_predict_and_list_runs(data_home: DataHome, tmp_path: Pat
     shown = json.loads(runner.invoke(app, ["runs", "show", "1", "--json"]).output)
     kinds = {a["kind"] for a in shown["artifacts"]}
     assert {"checkpoint", "checkpoint_last", "history_plot", "summary"} <= kinds
+    assert {"evaluation", "predictions"} <= kinds, "training ends with the full evaluation"
+    kept = pd.read_parquet(
+        next(a["path"] for a in shown["artifacts"] if a["kind"] == "predictions")
+    )
+    assert {"score_7d", "boosting_score_7d", "oracle_score_30d", "relevance_7d"} <= set(kept)
+    assert {"context_pc1", "stock_pc2"} <= set(kept), "embedding projections for the page"
     summary_file = next(a for a in shown["artifacts"] if a["kind"] == "summary")
     assert json.loads(Path(summary_file["path"]).read_text())["model"] == "dual_tower"
     report = runner.invoke(app, ["evaluate", "1", "--json"])
@@ -239,6 +245,8 @@ def test_train_refuses_unknown_model_dataset_and_bad_config(data_home, tmp_path)
     bad.write_text("batch_size: -1\n")
     refused = runner.invoke(app, ["train", "dual_tower", "--dataset", "x", "--config", str(bad)])
     assert refused.exit_code == 1 and "batch_size" in refused.output
+    unknown = runner.invoke(app, ["train", "dual_tower", "--dataset", "x", "--baselines", "knn"])
+    assert unknown.exit_code == 1 and "Unknown baseline 'knn'" in unknown.output
 
 
 def test_ensemble_of_the_seed_002_models(data_home: DataHome, tmp_path: Path) -> None:
@@ -259,7 +267,8 @@ def test_ensemble_of_the_seed_002_models(data_home: DataHome, tmp_path: Path) ->
     quick = tmp_path / "quick.yaml"
     quick.write_text("epochs: 2\nbatch_size: 64\nscheduler:\n  warmup_epochs: 0\n")
     for model in ("simple_lstm", "compact_dual_tower", "dual_tower"):
-        result = runner.invoke(app, ["train", model, "--dataset", "small", "--config", str(quick)])
+        args = ["train", model, "--dataset", "small", "--config", str(quick), "--baselines", "none"]
+        result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
     report = runner.invoke(app, ["ensemble", "1", "2", "--json"])
     assert report.exit_code == 0, report.output
@@ -273,6 +282,7 @@ def test_ensemble_of_the_seed_002_models(data_home: DataHome, tmp_path: Path) ->
 def test_bundled_data_trains_and_evaluates_end_to_end(data_home: DataHome, tmp_path) -> None:
     assert runner.invoke(app, ["data", "bundled", "indices"]).exit_code == 0
     args = ["train", "dual_tower", "--dataset", "indices", *_tiny_configs(tmp_path)]
+    args += ["--baselines", "majority"]
     assert runner.invoke(app, args).exit_code == 0
     report = json.loads(runner.invoke(app, ["evaluate", "1", "--json"]).output)
     assert {"model", "linear", "boosting", "majority", "momentum"} <= set(report["reports"])

@@ -49,6 +49,7 @@ def submit(manager: JobManager, epochs: int) -> int:
         dataset_name="small",
         training=training,
         model_config=model_spec("compact_dual_tower").config_class(),
+        baselines=["majority"],
     )
 
 
