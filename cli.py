@@ -458,7 +458,7 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
 ) -> None:
     """The run's model beside the baselines (and the oracle on synthetic data)."""
-    from core.evaluation import seed_level
+    from core.evaluation import metrics_table
     from storage.runs import evaluate_run
 
     _, engine = _open_home()
@@ -475,22 +475,8 @@ def evaluate(
         f"Run {run}: {report['model']} on {report['dataset']!r}, {report['test_rows']} test rows."
     )
     for horizon in ("7d", "30d"):
-        typer.echo(
-            f"\n{horizon}: predictor, corr, MSE, direction acc, macro F1, rank IC, "
-            "Sharpe (long/short), corr vs oracle, seed level"
-        )
-        for name, sections in report["reports"].items():
-            section = sections[horizon]
-            oracle = section.get("vs_oracle", {}).get("pearson")
-            typer.echo(
-                f"  {name:10} {section['regression']['pearson']:7.3f} "
-                f"{section['regression']['mse']:7.4f} {section['direction_accuracy']:7.3f} "
-                f"{section['classification']['macro_f1']:7.3f} "
-                f"{section['finance']['rank_ic']:7.3f} "
-                f"{section['finance']['long_short']['sharpe']:7.2f} "
-                + (f"{oracle:7.3f} " if oracle is not None else "      - ")
-                + seed_level(section)
-            )
+        table = metrics_table(report["reports"], horizon)
+        typer.echo(f"\n{horizon}:\n" + table.to_string(index=False, float_format="%.3f"))
     if walk_forward:
         typer.echo(f"\nwalk-forward, {walk_forward} folds: mean (std) correlation per predictor")
         for name, horizons in report["walk_forward"]["summary"].items():
@@ -537,24 +523,22 @@ def predict(
     output_path: Annotated[Path, typer.Option("--output", help="CSV to write.")],
 ) -> None:
     """Score rows of features with a run's model; writes scores, classes, probabilities."""
-    import pandas as pd
-
     from core.checkpoints import CheckpointError
-    from core.predict import PredictionInputError, Predictor
-    from storage.runs import checkpoint_path
+    from core.predict import PredictionInputError, predict_csv
+    from storage.runs import run_predictor
 
     _, engine = _open_home()
     try:
-        path = checkpoint_path(engine=engine, run_id=run)
-    except StorageError as err:
+        predictor = run_predictor(engine=engine, run_id=run)
+    except (StorageError, CheckpointError) as err:
         raise _fail(str(err)) from None
     finally:
         engine.dispose()
     try:
-        predictor = Predictor.from_checkpoint(path)
-        frame = pd.read_csv(input_path)
-        table = predictor.predict_frame(frame)
-    except (CheckpointError, PredictionInputError, OSError, ValueError) as err:
+        table = predict_csv(predictor, input_path, name=input_path.name)
+    except PredictionInputError as err:
+        raise _fail(str(err)) from None
+    except OSError as err:
         raise _fail(f"{input_path.name}: {err}") from None
     temporary = output_path.with_name(f".{output_path.name}.tmp")
     table.to_csv(temporary, index=False)

@@ -740,6 +740,17 @@ def flat_fields(cls: type[Config], prefix: str = "") -> list[FlatField]:
     return result
 
 
+def flatten(data: dict[str, Any] | None, prefix: str = "") -> dict[str, Any]:
+    """{"optimizer": {"base_learning_rate": 0.001}} -> {"optimizer.base_learning_rate": 0.001}."""
+    flat: dict[str, Any] = {}
+    for name, value in (data or {}).items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{name}."))
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat
+
+
 def from_flat(cls: type[Config], values: dict[str, Any]) -> Config:
     """Build ``cls`` from {dotted path: value}; missing paths keep their defaults."""
     nested: dict[str, Any] = {}

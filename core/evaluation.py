@@ -311,6 +311,32 @@ def _score_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c.startswith(("score_", "class_", "prob"))]
 
 
+def metrics_table(reports: dict[str, dict[str, Any]], horizon: str) -> pd.DataFrame:
+    """One row per predictor with the headline figures of one horizon ('7d' or '30d')."""
+    rows = []
+    for name, sections in reports.items():
+        section = sections[horizon]
+        finance = section["finance"]
+        rows.append(
+            {
+                "predictor": name,
+                "corr": section["regression"]["pearson"],
+                "MSE": section["regression"]["mse"],
+                "skill": section["regression"]["skill"],
+                "direction acc": section["direction_accuracy"],
+                "accuracy": section["classification"]["accuracy"],
+                "macro F1": section["classification"]["macro_f1"],
+                "rank IC": finance["rank_ic"],
+                "hit rate": finance["hit_rate"],
+                "Sharpe (long/short)": finance["long_short"]["sharpe"],
+                "max drawdown": finance["long_short"]["max_drawdown"],
+                "corr vs oracle": section.get("vs_oracle", {}).get("pearson", np.nan),
+                "seed level": seed_level(section),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def seed_level(section: dict[str, Any], against: str = "vs_oracle") -> str:
     """The best of seed 000's levels this horizon reaches ('below' when none)."""
     figures = section.get(against)

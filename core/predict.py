@@ -8,6 +8,7 @@ the class probabilities. Sequence models read each ticker's last ``sequence_leng
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -154,3 +155,49 @@ class Predictor:
             for step in range(weights.shape[1]):
                 columns[f"attention_{step}"] = weights[:, step]
         return pd.DataFrame(columns)
+
+
+def read_feature_csv(
+    source: Path | bytes, *, name: str, max_bytes: int = 50 * 2**20
+) -> pd.DataFrame:
+    """Rows to score from a CSV (a path or uploaded bytes); problems name the file."""
+    size = source.stat().st_size if isinstance(source, Path) else len(source)
+    if size > max_bytes:
+        raise PredictionInputError(
+            f"{name}: {size / 2**20:.1f} MB is over the {max_bytes / 2**20:.0f} MB limit"
+        )
+    try:
+        frame = pd.read_csv(source if isinstance(source, Path) else io.BytesIO(source))
+    except UnicodeDecodeError as error:
+        raise PredictionInputError(f"{name}: not UTF-8 text ({error.reason})") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as error:
+        raise PredictionInputError(f"{name}: not a readable CSV ({error})") from None
+    if frame.empty:
+        raise PredictionInputError(f"{name}: no rows to score")
+    return frame
+
+
+def predict_csv(
+    predictor: Predictor, source: Path | bytes, *, name: str, max_bytes: int = 50 * 2**20
+) -> pd.DataFrame:
+    """Score every row of a CSV; a PredictionInputError names the file, row and column."""
+    frame = read_feature_csv(source, name=name, max_bytes=max_bytes)
+    try:
+        return predictor.predict_frame(frame)
+    except PredictionInputError as error:
+        raise PredictionInputError(f"{name}: {error}") from None
+
+
+def feature_ranges(frame: pd.DataFrame, columns: list[str]) -> dict[str, tuple[float, float]]:
+    """Slider bounds per feature: the 1st to 99th percentile of the dataset, widened a little;
+    (-1, 1) for a feature the dataset never observed."""
+    ranges = {}
+    for column in columns:
+        values = frame[column].dropna() if column in frame.columns else pd.Series(dtype=float)
+        if values.empty:
+            ranges[column] = (-1.0, 1.0)
+            continue
+        low, high = np.percentile(values, [1, 99])
+        margin = max(high - low, 1e-6) * 0.1
+        ranges[column] = (float(low - margin), float(high + margin))
+    return ranges

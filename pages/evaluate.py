@@ -1,25 +1,204 @@
-"""Evaluate: metrics of finished runs, epoch by epoch."""
+"""Evaluate: one run beside the baselines, or several runs side by side."""
 
+import pandas as pd
+import plotly.express as px
 import streamlit as st
 
+from core.evaluation import SEED_LEVELS, Evaluation, finance_rows, metrics_table, seed_level
+from core.metrics import daily_information_coefficients, strategy_curve
+from core.models import model_spec
+from pages import charts
 from pages.shared import engine
+from storage.db import StorageError
 from storage.models import JobStatus
-from storage.repository import list_metrics, list_runs, session_scope
+from storage.reports import epoch_curves, run_overview
+from storage.repository import list_runs, session_scope
+from storage.runs import checkpoint_problems, load_evaluation
 
 st.title("Evaluate")
-st.caption("Compare finished runs on the metrics they recorded.")
+st.caption(
+    "Test-set results of finished runs beside the baselines (and, on synthetic data, the "
+    "oracle), computed on the same rows when training ended."
+)
+
+
+@st.cache_resource(show_spinner="Evaluating the run beside the baselines...", max_entries=16)
+def evaluation(database_url: str, run_id: int) -> Evaluation:
+    """A finished run's evaluation never changes, so one copy per run serves every session."""
+    return load_evaluation(engine=engine(), run_id=run_id)
+
 
 with session_scope(engine()) as session:
-    finished = [r for r in list_runs(session=session) if r.status == JobStatus.SUCCEEDED]
-
+    finished = [
+        r
+        for r in list_runs(session=session)
+        if r.status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED) and r.summary_metrics.get("test")
+    ]
 if not finished:
     st.info("No finished runs yet. Train a model on the Train page.")
     st.stop()
 
-run_id = st.selectbox("Run", [r.id for r in finished])
-with session_scope(engine()) as session:
-    metrics = list_metrics(session=session, run_id=run_id)
-st.dataframe(
-    [{"epoch": m.epoch, "split": m.split, "metric": m.name, "value": m.value} for m in metrics],
-    hide_index=True,
+problems = checkpoint_problems(engine=engine())
+labels = {
+    r.id: f"run {r.id} · {r.model_kind}" + (" · checkpoint problem" if r.id in problems else "")
+    for r in finished
+}
+# ?run=3&run=5 (the Train page links here) preselects runs
+linked = [int(v) for v in st.query_params.get_all("run") if v.isdigit() and int(v) in labels]
+chosen = st.multiselect(
+    "Runs (pick several to compare)",
+    list(labels),
+    default=linked or [finished[0].id],
+    format_func=labels.get,
 )
+for run_id in chosen:
+    if run_id in problems:
+        st.warning(f"Run {run_id}: {problems[run_id]}. Its results cannot be recomputed.")
+if not chosen:
+    st.stop()
+
+details, comparison = st.tabs(["Details", "Comparison"])
+
+with details:
+    run_id = st.selectbox("Run", chosen, format_func=labels.get) if len(chosen) > 1 else chosen[0]
+    try:
+        result = evaluation(str(engine().url), run_id)
+    except (StorageError, ValueError) as error:
+        st.error(str(error))
+        st.stop()
+    spec = model_spec(result.report["model"])
+    horizon = st.radio("Horizon", ["7d", "30d"], horizontal=True)
+    h = int(horizon.removesuffix("d"))
+    reports = result.report["reports"]
+    st.subheader(f"Run {run_id}: {spec.name}, {result.report['test_rows']:,} test rows")
+
+    table = metrics_table(reports, horizon)
+    st.dataframe(
+        table.style.format(precision=3, na_rep="-").highlight_max(
+            subset=["corr", "direction acc", "macro F1"], color="#d6ecd2"
+        ),
+        hide_index=True,
+    )
+    level = seed_level(reports["model"][horizon])
+    bands = pd.DataFrame(
+        [
+            {"level": name, "MSE below": mse, "corr above": corr, "direction acc above": acc}
+            for name, (mse, corr, acc) in SEED_LEVELS.items()
+        ]
+    )
+    with st.expander(f"Seed 000's performance bands: this model reaches **{level}**"):
+        st.caption(
+            "Measured against the oracle where the data has one (synthetic), otherwise against "
+            "the realised labels. The bands were written for relevance scores."
+        )
+        st.dataframe(bands, hide_index=True)
+
+    left, right = st.columns(2)
+    for column, name in zip((left, right), ("7d", "30d"), strict=True):
+        column.plotly_chart(
+            charts.confusion_figure(
+                reports["model"][name]["classification"]["confusion"],
+                spec.target.class_names,
+                f"Confusion matrix, {name}",
+            ),
+            key=f"confusion-{name}",
+        )
+
+    rows = result.predictions
+    score_column, class_column = spec.target.columns(h)
+    left, right = st.columns(2)
+    left.plotly_chart(
+        charts.scatter_figure(
+            rows.assign(predicted=rows[f"score_{h}d"], actual=rows[score_column]),
+            x="actual",
+            y="predicted",
+            color="ticker",
+            title=f"Predicted against actual {score_column}",
+        ),
+        key="scatter",
+    )
+    daily = daily_information_coefficients(finance_rows(rows[f"score_{h}d"], rows, h))
+    right.plotly_chart(charts.ic_figure(daily), key="ic")
+
+    curves = {
+        name: strategy_curve(finance_rows(result.predictor(name)[f"score_{h}d"], rows, h))
+        for name in result.predictors
+        if name != "majority"  # a constant score trades nothing worth drawing
+    }
+    st.plotly_chart(charts.strategy_figure(curves), key="strategy")
+
+    attention = rows.filter(regex=r"^attention_\d+$")
+    if not attention.empty:
+        latest = rows.sort_values("date").tail(150).index
+        heatmap, mean = charts.attention_figures(
+            attention.loc[latest],
+            [
+                f"{d:%Y-%m-%d} {t}"
+                for d, t in zip(rows.loc[latest, "date"], rows.loc[latest, "ticker"], strict=True)
+            ],
+        )
+        left, right = st.columns([2, 1])
+        left.plotly_chart(heatmap, key="attention")
+        right.plotly_chart(mean, key="attention-mean")
+
+    if "group_importance" in result.report:
+        left, right = st.columns(2)
+        left.plotly_chart(
+            charts.importance_figure(result.report["group_importance"]), key="importance"
+        )
+        if "context_pc1" in rows.columns:
+            tower = right.radio("Tower", ["context", "stock"], horizontal=True)
+            coloured = rows.assign(
+                label=pd.Categorical.from_codes(
+                    rows[class_column].astype(int), spec.target.class_names
+                )
+            )
+            right.plotly_chart(charts.embedding_figure(coloured, tower, "label"), key="embedding")
+
+    st.download_button(
+        "Download the test predictions (CSV)",
+        rows.to_csv(index=False),
+        file_name=f"run_{run_id}_test_predictions.csv",
+        mime="text/csv",
+    )
+
+with comparison:
+    if len(chosen) < 2:
+        st.info("Pick two or more runs above to compare them.")
+    else:
+        curves = epoch_curves(engine=engine(), run_ids=chosen)
+        validation = curves[curves["split"] == "val"]
+        names = sorted(validation["name"].unique())
+        name = st.selectbox(
+            "Validation curve", names, index=names.index("total") if "total" in names else 0
+        )
+        st.plotly_chart(
+            px.line(
+                validation[validation["name"] == name].assign(run=lambda f: f["run"].astype(str)),
+                x="epoch",
+                y="value",
+                color="run",
+                title=f"Validation {name} per epoch",
+                height=360,
+            ),
+            key="compare-curves",
+        )
+        overview = run_overview(engine=engine(), run_ids=chosen)
+        metrics = [c for c in overview.columns if c[:3] in ("7d ", "30d")]
+        metric = st.selectbox(
+            "Metric", metrics, index=metrics.index("7d pearson") if "7d pearson" in metrics else 0
+        )
+        left, right = st.columns(2)
+        left.plotly_chart(
+            px.bar(
+                overview.assign(run=overview["run"].astype(str)),
+                x="run",
+                y=metric,
+                color="model",
+                title=f"Test {metric}",
+                height=420,
+            ),
+            key="compare-bars",
+        )
+        right.plotly_chart(charts.parallel_figure(overview, metric), key="parallel")
+        st.dataframe(overview, hide_index=True)

@@ -1,18 +1,207 @@
-"""Predict: what-if scores from a trained run."""
+"""Predict: what-if scores for one row of a run's dataset, and batch scoring of a CSV."""
 
+import datetime as dt
+
+import pandas as pd
+import plotly.express as px
 import streamlit as st
 
-from pages.shared import engine
+from core.checkpoints import CheckpointError
+from core.features import CONTEXT_FEATURE_GROUPS, STOCK_FEATURES
+from core.predict import PredictionInputError, Predictor, feature_ranges, predict_csv
+from pages.shared import MAX_UPLOAD_MB, engine
+from storage.db import StorageError
 from storage.repository import list_runs_with_artifact, session_scope
+from storage.runs import checkpoint_problems, run_dataset, run_predictor
 
 st.title("Predict")
-st.caption("Pick a trained run to score rows with it.")
+st.caption("Change a row's features and see the model's 7- and 30-day scores move, or score a CSV.")
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def predictor(database_url: str, run_id: int) -> Predictor:
+    return run_predictor(engine=engine(), run_id=run_id)
+
+
+@st.cache_resource(show_spinner="Loading the run's dataset...", max_entries=4)
+def dataset(database_url: str, run_id: int) -> pd.DataFrame:
+    frame = run_dataset(engine=engine(), run_id=run_id)
+    return frame.assign(date=pd.to_datetime(frame["date"])).sort_values(["ticker", "date"])
+
 
 with session_scope(engine()) as session:
-    with_checkpoint = list_runs_with_artifact(session=session, kind="checkpoint")
-
-if not with_checkpoint:
+    runs = [
+        (r.id, r.model_kind) for r in list_runs_with_artifact(session=session, kind="checkpoint")
+    ]
+if not runs:
     st.info("No run with a checkpoint yet. Train a model on the Train page.")
     st.stop()
 
-st.selectbox("Run", [f"{r.id} · {r.model_kind}" for r in with_checkpoint])
+problems = checkpoint_problems(engine=engine())
+names = {
+    run_id: f"run {run_id} · {model}" + (" · checkpoint problem" if run_id in problems else "")
+    for run_id, model in runs
+}
+linked = st.query_params.get("run", "")
+run_id = st.selectbox(
+    "Run",
+    list(names),
+    index=list(names).index(int(linked)) if linked.isdigit() and int(linked) in names else 0,
+    format_func=names.get,
+)
+url = str(engine().url)
+try:
+    model = predictor(url, run_id)
+except (StorageError, CheckpointError) as error:
+    st.error(str(error))
+    st.stop()
+spec = model.spec
+what_if, batch = st.tabs(["What-if", "Batch"])
+
+
+def scores(table: pd.DataFrame, base: pd.DataFrame) -> None:
+    """Per horizon: the score with its change from the unmodified row, the class, and the
+    class probabilities of both."""
+    for column, h in zip(st.columns(2), (7, 30), strict=True):
+        score, before = float(table[f"score_{h}d"].iloc[0]), float(base[f"score_{h}d"].iloc[0])
+        moved = abs(score - before) >= 5e-4
+        column.metric(
+            f"{h}-day score",
+            f"{score:+.3f}",
+            delta=f"{score - before:+.3f} vs the row" if moved else None,
+            help=None if moved else "Same as the unmodified row.",
+        )
+        column.write(f"Predicted class: **{table[f'class_{h}d'].iloc[0]}**")
+        probabilities = pd.DataFrame(
+            [
+                {
+                    "class": name,
+                    "input": label,
+                    "probability": float(frame[f"p_{name}_{h}d"].iloc[0]),
+                }
+                for label, frame in (("the row", base), ("what-if", table))
+                for name in spec.target.class_names
+            ]
+        )
+        column.plotly_chart(
+            px.bar(
+                probabilities,
+                x="class",
+                y="probability",
+                color="input",
+                barmode="group",
+                range_y=[0, 1],
+                height=280,
+            ),
+            key=f"probabilities-{h}",
+        )
+
+
+with what_if:
+    frame = dataset(url, run_id)
+    left, right = st.columns(2)
+    ticker = left.selectbox("Ticker", sorted(frame["ticker"].unique()))
+    history = frame[frame["ticker"] == ticker]
+    first, last = history["date"].min().date(), history["date"].max().date()
+    chosen = right.date_input("Date", value=last, min_value=first, max_value=last)
+    history = history[history["date"] <= pd.Timestamp(chosen)]
+    row = history.tail(1).reset_index(drop=True)
+    day = row["date"].iloc[0].date()
+    if day != chosen:
+        right.caption(f"No row on {chosen}; using the last one before it, {day}.")
+    generation = st.session_state.setdefault("what_if_generation", 0)
+    key = f"{run_id}:{ticker}:{day}:{generation}"
+    changed = row.copy()
+    results = st.container(border=True)  # drawn above the inputs, filled once they are read
+
+    if not spec.sequence:
+        st.subheader("Context")
+        ranges = feature_ranges(frame, [c for cs in CONTEXT_FEATURE_GROUPS.values() for c in cs])
+        for column, (group, features) in zip(
+            st.columns(3), CONTEXT_FEATURE_GROUPS.items(), strict=True
+        ):
+            column.markdown(f"**{group.capitalize()}** ({len(features)})")
+            observed = bool(row[features].notna().all(axis=1).iloc[0])
+            unknown = column.checkbox(
+                "unknown (masked)",
+                value=not observed,
+                key=f"{key}:{group}:unknown",
+                help="The model sees this group as missing, as in rows without such data.",
+            )
+            for feature in features:
+                low, high = ranges[feature]
+                value = row[feature].iloc[0]
+                value = (low + high) / 2 if pd.isna(value) else float(value)
+                changed.loc[0, feature] = column.slider(
+                    feature,
+                    min_value=min(low, value),
+                    max_value=max(high, value),
+                    value=value,
+                    key=f"{key}:{feature}",
+                    disabled=unknown,
+                )
+            if unknown:  # absent columns are how the model is told a group is missing
+                changed = changed.drop(columns=features)
+    with st.expander(
+        "Stock features" + (" of the last step in the window" if spec.sequence else "")
+    ):
+        stock = st.data_editor(
+            row[STOCK_FEATURES].T.rename(columns={0: "value"}).rename_axis("feature"),
+            key=f"{key}:stock",
+            disabled=["feature"],
+            height=300,
+        )
+    changed[STOCK_FEATURES] = stock["value"].to_numpy()[None, :]
+    if st.button("Reset to the row's values"):
+        st.session_state["what_if_generation"] = generation + 1
+        st.rerun()
+
+    try:
+        if spec.sequence:  # the window ends at the chosen row; only its last step is edited
+            base = model.predict_frame(history)
+            table = model.predict_frame(pd.concat([history.iloc[:-1], changed], ignore_index=True))
+        else:
+            base, table = model.predict_frame(row), model.predict_frame(changed)
+    except PredictionInputError as error:
+        st.error(f"{ticker} on {day}: {error}")
+        st.stop()
+    with results:
+        st.subheader(f"{spec.name} on {ticker}, {day}")
+        scores(table, base)
+    attention = table.filter(regex=r"^attention_\d+$")
+    if not attention.empty:
+        steps = len(attention.columns)
+        results.plotly_chart(
+            px.bar(
+                x=[f"t-{steps - 1 - i}" for i in range(steps)],
+                y=attention.iloc[0].to_numpy(),
+                labels={"x": "input step (weeks back)", "y": "attention weight"},
+                title="Attention over the input window",
+                height=300,
+            ),
+            key="attention",
+        )
+
+with batch:
+    st.write(
+        "Upload rows with the dataset's feature columns (and `date`, `ticker`). Missing "
+        "context columns mark that group unknown; every stock feature is required."
+        + (" Sequence models score each ticker's last window." if spec.sequence else "")
+    )
+    upload = st.file_uploader("Feature rows (CSV)", type=["csv"], key="batch")
+    if upload is not None:
+        try:
+            table = predict_csv(
+                model, upload.getvalue(), name=upload.name, max_bytes=MAX_UPLOAD_MB * 2**20
+            )
+        except PredictionInputError as error:
+            st.error(str(error))
+        else:
+            st.success(f"Scored {len(table):,} rows.")
+            st.dataframe(table, hide_index=True)
+            st.download_button(
+                "Download predictions (CSV)",
+                table.to_csv(index=False),
+                file_name=f"run_{run_id}_predictions_{dt.date.today()}.csv",
+                mime="text/csv",
+            )

@@ -10,6 +10,8 @@ from sqlalchemy import Engine
 from storage import DataHome, DataHomeError, StorageError, open_engine
 from storage.jobs import JobManager, JobRunner
 
+MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))  # .streamlit/config.toml
+
 
 @st.cache_resource(show_spinner=False)
 def _engine(url: str) -> Engine:

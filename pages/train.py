@@ -7,13 +7,14 @@ import plotly.express as px
 import streamlit as st
 import yaml
 
-from core.config import ConfigError, flat_fields, from_flat
+from core.config import ConfigError, flat_fields, flatten, from_flat
 from core.models import MODELS
 from core.training import input_mismatch
 from pages.shared import engine, jobs
 from storage.db import StorageError
 from storage.models import JobStatus, utcnow
-from storage.repository import list_datasets, list_jobs, list_metrics, session_scope
+from storage.reports import epoch_curves
+from storage.repository import list_datasets, list_jobs, session_scope
 
 st.title("Train")
 
@@ -62,16 +63,6 @@ def config_inputs(config_class: type, key: str, uploaded: dict) -> dict:
             )
             values[field.path] = yaml.safe_load(text) if text.strip() else None
     return values
-
-
-def flatten(data: dict, prefix: str = "") -> dict:
-    flat = {}
-    for name, value in (data or {}).items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{name}."))
-        else:
-            flat[f"{prefix}{name}"] = value
-    return flat
 
 
 setup = st.expander("New training run", expanded=not st.session_state.get("submitted_once"))
@@ -130,12 +121,6 @@ def live() -> None:
             st.info("No jobs yet.")
             return
         current = next((j for j in all_jobs if j.status == JobStatus.RUNNING), all_jobs[0])
-        metrics = pd.DataFrame(
-            [
-                {"epoch": m.epoch, "split": m.split, "name": m.name, "value": m.value}
-                for m in list_metrics(session=session, run_id=current.run_id)
-            ]
-        )
         table = pd.DataFrame(
             [
                 {
@@ -146,11 +131,15 @@ def live() -> None:
                     "duration (s)": ((j.finished_at or utcnow()) - j.started_at).total_seconds()
                     if j.started_at
                     else None,
+                    "evaluate": f"/evaluate?run={j.run_id}"
+                    if j.status == JobStatus.SUCCEEDED
+                    else None,
                     "error": (j.error or "").splitlines()[0] if j.error else "",
                 }
                 for j in all_jobs
             ]
         )
+    metrics = epoch_curves(engine=engine(), run_ids=[current.run_id])
     st.subheader(f"Job {current.id} (run {current.run_id}): {current.status}")
     progress = current.progress or {}
     if current.status == JobStatus.RUNNING and progress.get("epochs"):
@@ -185,7 +174,13 @@ def live() -> None:
         st.plotly_chart(
             px.line(rate, x="epoch", y="value", title="learning rate", height=250), key="lr"
         )
-    st.dataframe(table, hide_index=True)
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config={
+            "evaluate": st.column_config.LinkColumn(display_text=r"/evaluate\?run=(\d+)")
+        },
+    )
 
 
 live()

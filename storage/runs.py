@@ -31,6 +31,7 @@ from core.evaluation import (
 )
 from core.files import file_sha256
 from core.models import model_spec
+from core.predict import Predictor
 from core.trainer import Callback, Trainer
 from core.training import RestoredModel, restore_from_checkpoint, train_model
 from storage.db import StorageError
@@ -331,6 +332,26 @@ def checkpoint_path(*, engine: Engine, run_id: int) -> Path:
     return Path(paths[-1])
 
 
+def run_predictor(*, engine: Engine, run_id: int) -> Predictor:
+    """The run's model ready to score rows; StorageError names a missing or altered file."""
+    problem = checkpoint_problem(engine=engine, run_id=run_id)
+    if problem:
+        raise StorageError(f"Run {run_id}: {problem}.")
+    return Predictor.from_checkpoint(checkpoint_path(engine=engine, run_id=run_id))
+
+
+def run_dataset(*, engine: Engine, run_id: int) -> pd.DataFrame:
+    """The stored dataset the run trained on."""
+    with session_scope(engine) as session:
+        run = get_run(session=session, run_id=run_id)
+        if run is None:
+            raise StorageError(f"No run {run_id}.")
+        dataset = get_dataset_by_id(session=session, dataset_id=run.dataset_id)
+        if dataset is None:
+            raise StorageError(f"Run {run_id}'s dataset no longer exists.")
+        return load_dataset_frame(session=session, name=dataset.name)
+
+
 def evaluate_run(
     *, engine: Engine, run_id: int, baselines: bool = True, walk_forward: int = 0
 ) -> dict[str, Any]:
@@ -405,13 +426,10 @@ class RestoredRun:
 
 def _restore(engine: Engine, run_id: int) -> RestoredRun:
     checkpoint = load_checkpoint(checkpoint_path(engine=engine, run_id=run_id))
-    with session_scope(engine) as session:
-        run = get_run(session=session, run_id=run_id)
-        dataset = get_dataset_by_id(session=session, dataset_id=run.dataset_id)
-        if dataset is None:
-            raise StorageError(f"Run {run_id}'s dataset no longer exists.")
-        frame = load_dataset_frame(session=session, name=dataset.name)
-    return RestoredRun(restore_from_checkpoint(checkpoint, frame), frame, dataset.name)
+    frame = run_dataset(engine=engine, run_id=run_id)
+    return RestoredRun(
+        restore_from_checkpoint(checkpoint, frame), frame, checkpoint.meta.get("dataset", "")
+    )
 
 
 def evaluate_ensemble(*, engine: Engine, run_ids: list[int]) -> dict[str, Any]:
