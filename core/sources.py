@@ -94,9 +94,15 @@ def bundled_config(config: DataConfig | None = None) -> DataConfig:
     return config if config.start_date else replace(config, start_date=BUNDLED_START)
 
 
+OHLCV = ["open", "high", "low", "close", "volume"]
+
+
 def build_market_dataset(data: MarketData, config: DataConfig | None = None) -> pd.DataFrame:
-    """The dataset frame for ``data``: features, masks, labels, and oracle columns if any."""
+    """The dataset frame for ``data``: features, masks, labels, oracle columns if any, and
+    each row's raw OHLCV (for charts; no model reads them)."""
     dataset = build_dataset(data.prices, data.context(), config)
+    raw = data.prices[["date", "ticker", *OHLCV]].assign(date=lambda f: pd.to_datetime(f["date"]))
+    dataset = dataset.merge(raw, on=["date", "ticker"], how="left", validate="1:1")
     if data.oracle is not None:
         dataset = dataset.merge(data.oracle, on=["date", "ticker"], how="left", validate="1:1")
     return dataset

@@ -9,6 +9,47 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 
+def candlestick_figure(rows: pd.DataFrame, ticker: str):
+    """One ticker's candles with the SMA 20/50/200 overlays (rebuilt from the stored
+    ``sma_ratio_n`` features: SMA = close / (1 + ratio)), volume, RSI(14) and the MACD
+    histogram."""
+    figure = make_subplots(
+        rows=4,
+        cols=1,
+        shared_xaxes=True,
+        row_heights=[0.55, 0.15, 0.15, 0.15],
+        vertical_spacing=0.02,
+    )
+    figure.add_candlestick(
+        x=rows["date"],
+        open=rows["open"],
+        high=rows["high"],
+        low=rows["low"],
+        close=rows["close"],
+        name=ticker,
+        row=1,
+        col=1,
+    )
+    for window in (20, 50, 200):
+        figure.add_scatter(
+            x=rows["date"],
+            y=rows["close"] / (1 + rows[f"sma_ratio_{window}"]),
+            name=f"SMA {window}",
+            line={"width": 1},
+            row=1,
+            col=1,
+        )
+    figure.add_bar(x=rows["date"], y=rows["volume"], name="volume", row=2, col=1)
+    figure.add_scatter(x=rows["date"], y=rows["rsi_14"], name="RSI 14", row=3, col=1)
+    for level in (30, 70):
+        figure.add_hline(y=level, line={"dash": "dot", "color": "grey"}, row=3, col=1)
+    figure.add_bar(x=rows["date"], y=rows["macd_hist"], name="MACD histogram", row=4, col=1)
+    figure.update_xaxes(rangeslider_visible=False)
+    for row, title in enumerate(("price", "volume", "RSI", "MACD"), start=1):
+        figure.update_yaxes(title_text=title, row=row, col=1)
+    return figure.update_layout(title=f"{ticker}", height=680, uirevision=ticker)
+
+
 def confusion_figure(confusion: list[list[int]], class_names: tuple[str, ...], title: str):
     """Counts with row shares in the hover; rows are the actual class."""
     counts = np.asarray(confusion)

@@ -13,6 +13,7 @@ from core.config import DEFAULT_TICKERS, DataConfig
 from core.features import CONTEXT_FEATURE_GROUPS, MASK_COLUMNS
 from core.importers import ImportFailed, import_market, parse_mapping
 from core.sources import bundled_config, bundled_data, synthetic_data
+from pages import charts
 from pages.shared import data_home, engine
 from storage.db import StorageError
 from storage.feature_store import load_dataset_frame, save_market_dataset
@@ -201,9 +202,25 @@ except StorageError as error:
     st.error(str(error))
     st.stop()
 
-preview, coverage, labels = st.tabs(["Rows", "Feature coverage", "Labels"])
+preview, prices, coverage, labels = st.tabs(["Rows", "Prices", "Feature coverage", "Labels"])
 with preview:
     st.dataframe(frame.head(200), hide_index=True)
+with prices:
+    if "close" not in frame.columns:
+        st.info("This dataset was stored before raw prices were kept with it; rebuild it to chart.")
+    else:
+        left, right = st.columns([1, 2])
+        ticker = left.selectbox("Ticker", sorted(frame["ticker"].unique()))
+        rows = frame[frame["ticker"] == ticker].sort_values("date")
+        first, last = rows["date"].min().date(), rows["date"].max().date()
+        start, end = right.slider(
+            "Dates",
+            min_value=first,
+            max_value=last,
+            value=(max(first, last - dt.timedelta(days=365)), last),
+        )
+        shown = rows[rows["date"].between(pd.Timestamp(start), pd.Timestamp(end))]
+        st.plotly_chart(charts.candlestick_figure(shown, ticker), key="candles")
 with coverage:
     observed = (
         frame.groupby("ticker")[MASK_COLUMNS]

@@ -161,7 +161,9 @@ def test_data_page_builds_a_synthetic_dataset_and_explores_it(data_home: DataHom
     assert not at.exception, at.exception
     assert any("Stored 'synthetic'" in s.value for s in at.success)
     assert at.selectbox[0].value == "synthetic"
-    assert len(at.tabs) == 3
+    assert [t.label for t in at.tabs] == ["Rows", "Prices", "Feature coverage", "Labels"]
+    candles = at.get("plotly_chart")[0]
+    assert '"type":"candlestick"' in candles.proto.spec.replace(" ", "")
 
 
 def test_data_page_bad_upload_shows_the_problem_and_stores_nothing(data_home: DataHome) -> None:
@@ -170,14 +172,16 @@ def test_data_page_bad_upload_shows_the_problem_and_stores_nothing(data_home: Da
 
     at = _run("pages/data.py")
     at.radio[0].set_value("Upload files").run()
-    assert at.button[0].label == "Validate and store"
-    # AppTest cannot attach files; the same import path is exercised with a bad file directly.
-    from core.importers import ImportFailed, import_market
-
-    bad = data_home.uploads / "prices.csv"
-    bad.write_text("date,ticker,open,high,low,close,volume\n2020-01-02,AAA,1,2,1,x,10\n")
-    with pytest.raises(ImportFailed, match="line 2, column 'close'"):
-        import_market([bad])
+    bad = b"date,ticker,open,high,low,close,volume\n2020-01-02,AAA,1,2,1,x,10\n"
+    at.file_uploader[0].upload("prices.csv", bad, "text/csv")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert any("nothing was stored" in e.value for e in at.error)
+    problems = at.dataframe[0].value
+    assert list(problems.columns) == ["file", "line / row", "column", "problem"]
+    row = problems[problems["column"] == "close"].iloc[0]
+    assert (row["file"], row["line / row"]) == ("prices.csv", 2)
+    assert list(data_home.uploads.iterdir()) == [], "the staged upload is removed"
     engine = open_engine(data_home.database_url)
     with session_scope(engine) as session:
         assert count_rows(session=session)["datasets"] == 0

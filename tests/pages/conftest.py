@@ -1,0 +1,69 @@
+"""A data home with real trained runs (a tiny dual tower and a tiny attention LSTM), built once
+per session; tests that alter files train their own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from core.config import DataConfig
+from core.models import model_spec
+from core.sources import synthetic_data
+from storage import DataHome, open_engine
+from storage.feature_store import save_market_dataset
+from storage.runs import execute_run, start_run
+
+TINY = {
+    "dual_tower": {
+        "context_tower": {"hidden_dims": [8], "embedding_dim": 4},
+        "stock_tower": {"hidden_dims": [8], "embedding_dim": 4},
+        "head": {"hidden_dims": [4]},
+    },
+    "lstm_attention": {"hidden_dim": 8, "num_lstm_layers": 1, "head_hidden_dims": [8]},
+}
+
+
+def store_small_dataset(engine: Engine) -> None:
+    data = synthetic_data(
+        ["AAA", "BBB", "CCC"], "2016-01-01", "2020-12-31", seed=3, signal=True, horizons=[7, 30]
+    )
+    save_market_dataset(engine=engine, name="small", data=data, config=DataConfig(), description="")
+
+
+def train_tiny(engine: Engine, home: DataHome, model: str) -> int:
+    spec = model_spec(model)
+    training = spec.training_config_class.from_dict(
+        {"epochs": 2, "batch_size": 64, "scheduler": {"warmup_epochs": 0}}, partial=True
+    )
+    run_id = start_run(
+        engine=engine,
+        model_name=model,
+        dataset_name="small",
+        training=training,
+        model_config=spec.config_class.from_dict(TINY[model], partial=True),
+        baselines=["majority", "momentum", "linear", "oracle"],
+    )
+    execute_run(engine=engine, home=home, run_id=run_id, device="cpu")
+    return run_id
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run 1: dual_tower, run 2: lstm_attention, both on dataset 'small'. Read-only."""
+    home = DataHome(tmp_path_factory.mktemp("trained")).ensure()
+    engine = open_engine(home.database_url)
+    store_small_dataset(engine)
+    for model in ("dual_tower", "lstm_attention"):
+        train_tiny(engine, home, model)
+    engine.dispose()
+    return home.root
+
+
+@pytest.fixture
+def trained(trained_home: Path, monkeypatch: pytest.MonkeyPatch) -> DataHome:
+    monkeypatch.setenv("TRENDLAB_HOME", str(trained_home))
+    monkeypatch.delenv("TRENDLAB_DB_URL", raising=False)
+    monkeypatch.setenv("TRENDLAB_JOB_RUNNER", "0")
+    return DataHome.from_env()

@@ -1,0 +1,131 @@
+"""Evaluate and Predict on real trained runs: what they draw, what the user can change, and
+how they treat a damaged checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from streamlit.testing.v1 import AppTest
+
+from storage import DataHome, open_engine
+from tests.pages.conftest import store_small_dataset, train_tiny
+
+PAGES = Path(__file__).resolve().parents[2] / "pages"
+
+
+def _open(page: str, **params: str) -> AppTest:
+    at = AppTest.from_file(str(PAGES / page), default_timeout=120)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _charts(at: AppTest) -> list:
+    return at.get("plotly_chart")
+
+
+def test_evaluate_shows_the_model_beside_its_baselines(trained: DataHome) -> None:
+    at = _open("evaluate.py", run="1")
+    assert at.subheader[0].value.startswith("Run 1: dual_tower")
+    table = at.dataframe[0].value
+    assert list(table["predictor"]) == ["model", "majority", "momentum", "linear", "oracle"]
+    oracle = table.set_index("predictor").loc["oracle"]
+    assert oracle["corr vs oracle"] == 1.0 and oracle["seed level"] == "excellent"
+    # confusion 7d + 30d, scatter, IC, strategy, group importance, embedding
+    assert len(_charts(at)) == 7
+    assert at.get("download_button"), "the predictions download"
+    at.radio[0].set_value("30d").run()
+    assert at.dataframe[0].value.loc[0, "corr"] != table.loc[0, "corr"]
+
+
+def test_evaluate_draws_attention_for_an_lstm_and_compares_runs(trained: DataHome) -> None:
+    at = _open("evaluate.py", run="2")
+    assert at.subheader[0].value.startswith("Run 2: lstm_attention")
+    assert len(_charts(at)) == 7, "confusion x2, scatter, IC, strategy, attention heatmap + mean"
+    at.multiselect[0].set_value([1, 2]).run()
+    assert not at.exception, at.exception
+    overview = at.dataframe[-1].value
+    assert list(overview["run"]) == [1, 2] and set(overview["model"]) == {
+        "dual_tower",
+        "lstm_attention",
+    }
+    assert "7d pearson" in overview.columns and "training.batch_size" in overview.columns
+
+
+def test_predict_slider_moves_the_score(trained: DataHome) -> None:
+    at = _open("predict.py", run="1")
+    before = [m.value for m in at.metric]
+    assert len(before) == 2 and not any(m.delta for m in at.metric), "unchanged row"
+    slider = next(s for s in at.slider if s.label == "news_sentiment_mean")
+    slider.set_value(slider.max if slider.value < 0 else slider.min).run()
+    assert not at.exception, at.exception
+    after = [m.value for m in at.metric]
+    assert after != before
+    assert any(m.delta.endswith("vs the row") for m in at.metric), "the change is shown"
+    at.checkbox[0].check().run()  # news unknown: the sliders are disabled, the score moves
+    assert next(s for s in at.slider if s.label == "news_sentiment_mean").disabled
+
+
+def test_predict_shows_the_attention_of_an_lstm(trained: DataHome) -> None:
+    at = _open("predict.py", run="2")
+    assert at.subheader[0].value.startswith("lstm_attention on")
+    assert len(_charts(at)) == 3, "probabilities 7d and 30d, and the attention over the window"
+
+
+def test_batch_prediction_scores_a_csv_and_names_a_bad_one(trained: DataHome) -> None:
+    engine = open_engine(trained.database_url)
+    from storage.runs import run_dataset
+
+    rows = run_dataset(engine=engine, run_id=1).tail(4)
+    engine.dispose()
+    at = _open("predict.py", run="1")
+    at.file_uploader[0].upload("rows.csv", rows.to_csv(index=False).encode(), "text/csv").run()
+    assert not at.exception, at.exception
+    scored = at.dataframe[-1].value
+    assert len(scored) == 4 and scored["score_7d"].between(-1, 1).all()
+    at = _open("predict.py", run="1")
+    bad = rows.drop(columns=["rsi_14"]).to_csv(index=False).encode()
+    at.file_uploader[0].upload("bad.csv", bad, "text/csv").run()
+    assert any("bad.csv" in e.value and "rsi_14" in e.value for e in at.error)
+
+
+def test_a_damaged_checkpoint_is_flagged(data_home: DataHome) -> None:
+    engine = open_engine(data_home.database_url)
+    store_small_dataset(engine)
+    run_id = train_tiny(engine, data_home, "dual_tower")
+    engine.dispose()
+    checkpoint = data_home.checkpoints / f"run_{run_id}" / "best.pt"
+    checkpoint.write_bytes(b"not a checkpoint")
+    evaluate = _open("evaluate.py")
+    assert any("not the file training wrote" in w.value for w in evaluate.warning)
+    predict = _open("predict.py")
+    assert "checkpoint problem" in predict.selectbox[0].format_func(run_id)
+    assert any("not the file training wrote" in e.value for e in predict.error)
+    checkpoint.unlink()
+    assert any("is missing" in e.value for e in _open("predict.py").error)
+
+
+def test_evaluations_of_older_runs_are_computed_once_and_kept(data_home: DataHome) -> None:
+    from storage.repository import list_artifacts, session_scope
+    from storage.runs import load_evaluation
+
+    engine = open_engine(data_home.database_url)
+    store_small_dataset(engine)
+    run_id = train_tiny(engine, data_home, "dual_tower")
+    folder = data_home.checkpoints / f"run_{run_id}"
+    kept = pd.read_parquet(folder / "test_predictions.parquet")
+    (folder / "test_predictions.parquet").unlink()
+    (folder / "evaluation.json").unlink()
+    evaluation = load_evaluation(engine=engine, run_id=run_id)
+    pd.testing.assert_frame_equal(
+        evaluation.predictions[["date", "ticker", "score_7d"]],
+        kept[["date", "ticker", "score_7d"]],
+    )
+    assert (folder / "evaluation.json").exists()
+    with session_scope(engine) as session:
+        kinds = [a.kind for a in list_artifacts(session=session, run_id=run_id)]
+    assert kinds.count("evaluation") == 2  # the recomputed file is recorded again
+    engine.dispose()
