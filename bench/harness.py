@@ -81,6 +81,9 @@ def _child(module: str, name: str, repeats: int, queue: multiprocessing.Queue) -
             seconds.append(time.perf_counter() - start)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
     queue.put({"seconds": seconds, "figures": figures, "peak_rss_mb": peak_kb / 1024})
+    queue.close()
+    queue.join_thread()  # the result is in the pipe; leave without interpreter teardown,
+    os._exit(0)  # where duckdb's bindings print pages of "leaked instance" lines
 
 
 def run_case(module: str, name: str, repeats: int | None = None) -> dict[str, Any]:
