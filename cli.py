@@ -49,6 +49,8 @@ runs_app = typer.Typer(help="List training runs.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 export_app = typer.Typer(help="Export trained models.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
+recsys_app = typer.Typer(help="The developers x startups recommender.", no_args_is_help=True)
+app.add_typer(recsys_app, name="recsys")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -360,10 +362,11 @@ class ProgressPrinter:
     def on_epoch_end(self, trainer: object, record: dict[str, float]) -> None:
         if self.enabled:
             marker = " *" if record.get("best") else ""
+            watched = getattr(trainer, "monitor", "val/total")
+            shown = watched if watched != "val/total" else "val/corr_7d"
             typer.echo(
                 f"epoch {int(record['epoch']):3d}  train {record['train/total']:.4f}  "
-                f"val {record['val/total']:.4f}  val corr 7d {record.get('val/corr_7d', 0):.3f}"
-                f"{marker}",
+                f"val {record['val/total']:.4f}  {shown} {record.get(shown, 0):.3f}{marker}",
                 err=True,
             )
 
@@ -673,3 +676,153 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# ------------------------------------------------------------------------------------------
+# recommender
+
+
+@recsys_app.command("synthetic")
+def recsys_synthetic(
+    name: Annotated[str, typer.Argument(help="Name to store the dataset under.")],
+    users: Annotated[int, typer.Option(help="Number of users.")] = 350,
+    items: Annotated[int, typer.Option(help="Number of startups.")] = 250,
+    interactions: Annotated[int, typer.Option(help="Number of interactions.")] = 7500,
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 0,
+) -> None:
+    """Generate and store a synthetic developers x startups dataset (seed 004's scale)."""
+    from core.recsys.synthetic import RecsysSpec, generate_recsys
+    from storage.recsys import save_recsys_dataset
+
+    try:
+        spec = RecsysSpec(users=users, items=items, interactions=interactions, seed=seed)
+        data = generate_recsys(spec)
+    except ValueError as err:
+        raise _fail(f"Cannot generate: {err}") from None
+    _, engine = _open_home()
+    try:
+        dataset, reused = save_recsys_dataset(
+            engine=engine, name=name, data=data, description=f"synthetic recommender, seed {seed}"
+        )
+    except StorageError as err:
+        raise _fail(str(err)) from None
+    finally:
+        engine.dispose()
+    verb = "Reused" if reused else "Stored"
+    typer.echo(
+        f"{verb} {dataset.name!r}: {users} users, {items} items, {dataset.row_count} interactions."
+    )
+
+
+@recsys_app.command("train")
+def recsys_train(
+    dataset: Annotated[str, typer.Option(help="Stored recommender dataset name.")],
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Partial TwoTowerConfig YAML.")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override the epochs.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the seed.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Train the two-tower recommender; prints its test metrics beside the baselines."""
+    from core.config import TwoTowerConfig
+    from storage.recsys import train_recsys_run
+
+    try:
+        settings = TwoTowerConfig.load_yaml(config, partial=True).to_dict() if config else {}
+        overrides = {k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None}
+        two_tower = TwoTowerConfig.from_dict({**settings, **overrides}, partial=True)
+    except ConfigError as err:
+        raise _fail(str(err)) from None
+    home, engine = _open_home()
+    try:
+        run_id, summary = train_recsys_run(
+            engine=engine,
+            home=home,
+            dataset_name=dataset,
+            config=two_tower,
+            callbacks=[ProgressPrinter(sys.stderr.isatty() or not as_json)],
+        )
+    except (StorageError, ValueError, RuntimeError) as err:
+        raise _fail(f"Training failed: {err}") from None
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps({"run_id": run_id, **summary}, indent=2, default=str))
+        return
+    typer.echo(f"Run {run_id} {summary['stopped_because']} after {summary['epochs']} epochs.")
+    _print_recsys_metrics(home, run_id)
+
+
+def _print_recsys_metrics(home: DataHome, run_id: int) -> None:
+    import pandas as pd
+
+    from storage.runs import run_directory
+
+    report = json.loads((run_directory(home, run_id) / "test_metrics.json").read_text())
+    for segment in ("all_users", "cold_users"):
+        table = pd.DataFrame(report[segment]).T
+        typer.echo(f"\n{segment.replace('_', ' ')} (test, k={report['k']}):")
+        typer.echo(table.to_string(float_format="%.3f"))
+
+
+@recsys_app.command("evaluate")
+def recsys_evaluate(
+    run: Annotated[int, typer.Argument(help="Recommender run id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """The run's test metrics: the model beside popularity, item-kNN, content and BPR."""
+    from storage.runs import run_directory
+
+    home, engine = _open_home()
+    engine.dispose()
+    path = run_directory(home, run) / "test_metrics.json"
+    if not path.is_file():
+        raise _fail(f"Run {run} has no recommender test metrics ({path} is missing).")
+    if as_json:
+        typer.echo(path.read_text())
+    else:
+        _print_recsys_metrics(home, run)
+
+
+@recsys_app.command("recommend")
+def recsys_recommend(
+    user: Annotated[str, typer.Argument(help="User id, e.g. u0042.")],
+    limit: Annotated[int, typer.Option(help="How many items (1-100).")] = 10,
+    engine_name: Annotated[
+        str, typer.Option("--engine", help="auto, two_tower, content or popularity.")
+    ] = "auto",
+    filters: Annotated[
+        list[str] | None, typer.Option("--filter", help="field=value, e.g. type=collaboration.")
+    ] = None,
+    run: Annotated[int | None, typer.Option(help="Recommender run (default: active).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Top items for a user, with the engine that served them and why."""
+    from core.recsys.serving import UnknownUser
+    from storage.recsys import load_serving
+
+    malformed = [f for f in filters or [] if "=" not in f or not f.split("=", 1)[1].strip()]
+    if malformed:
+        raise _fail(f"--filter {malformed[0]!r} is not of the form field=value.")
+    chosen = dict(f.split("=", 1) for f in filters or [])
+    home, engine = _open_home()
+    try:
+        recommender = load_serving(engine=engine, home=home, run_id=run)
+        answer = recommender.recommend(user, limit=limit, engine=engine_name, filters=chosen)
+    except (StorageError, ValueError, UnknownUser) as err:
+        raise _fail(str(err)) from None
+    finally:
+        engine.dispose()
+    if as_json:
+        items = answer.items[["rank", "item_id", "score", "why"]].to_dict("records")
+        typer.echo(
+            json.dumps(
+                {"user_id": user, "engine": answer.engine, "reason": answer.reason, "items": items},
+                indent=2,
+            )
+        )
+        return
+    typer.echo(f"{answer.engine}: {answer.reason}")
+    shown = answer.items[["rank", "item_id", "name", "type", "score", "why"]]
+    typer.echo(shown.to_string(index=False))

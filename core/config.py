@@ -642,12 +642,20 @@ class TwoTowerConfig(Config):
     """Upper bound on epochs."""
     early_stopping_patience: int = 5
     """Epochs without a validation NDCG@10 improvement before stopping."""
+    min_delta: float = 1e-4
+    """Smallest rise of validation NDCG@10 that counts as an improvement."""
+    max_grad_norm: float = 1.0
+    """Gradients are clipped to this global norm; 0 disables clipping."""
     negatives_per_positive: int = 2
     """Sampled negatives drawn for each positive interaction."""
     min_interactions: int = 1
     """Users with fewer interactions are left out of training."""
     use_case: str = "developer_startup"
     """Which user and item kinds the model pairs."""
+    id_features: bool = False
+    """Add item identity (one-hot) to the item tower, and so to the user's history mean: the
+    collaborative signal profiles miss. Its width grows with the catalogue; turn it off for
+    catalogues past about 50,000 items."""
     objective: Literal["weighted_bce", "in_batch_softmax"] = "weighted_bce"
     """Pointwise weighted BCE, or in-batch sampled softmax with logQ correction."""
     seed: int = 42
@@ -667,6 +675,8 @@ class TwoTowerConfig(Config):
         self.require("batch_size", self.batch_size > 0, "an integer > 0")
         self.require("epochs", self.epochs > 0, "an integer > 0")
         self.require("early_stopping_patience", self.early_stopping_patience >= 0, ">= 0")
+        self.require("min_delta", self.min_delta >= 0, "a number >= 0")
+        self.require("max_grad_norm", self.max_grad_norm >= 0, "a number >= 0 (0 = off)")
         self.require("negatives_per_positive", self.negatives_per_positive >= 0, ">= 0")
         self.require("min_interactions", self.min_interactions >= 0, ">= 0")
         self.require("use_case", bool(self.use_case.strip()), "a non-empty name")

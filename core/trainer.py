@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from core.checkpoints import save_checkpoint
-from core.config import OptimizerConfig, SchedulerConfig, _TrainerSettings
+from core.config import OptimizerConfig, SchedulerConfig
 
 Batch = dict[str, torch.Tensor]
 Record = dict[str, float]
@@ -29,6 +29,15 @@ MetricsFn = Callable[[dict[str, torch.Tensor], Batch], dict[str, float]]
 
 class TrainingError(RuntimeError):
     """Training cannot go on: non-finite input or loss, an empty segment, a bad resume."""
+
+
+class TrainerSettings(Protocol):
+    """What the trainer reads from a training config (every trainer config has these)."""
+
+    epochs: int
+    early_stopping_patience: int
+    min_delta: float
+    max_grad_norm: float
 
 
 class Callback(Protocol):
@@ -113,7 +122,7 @@ class Trainer:
         scheduler: Any = None,
         *,
         inputs: Sequence[str],
-        settings: _TrainerSettings,
+        settings: TrainerSettings,
         device: torch.device | str | None = None,
         callbacks: Iterable[Callback] = (),
         metrics: MetricsFn | None = None,
@@ -121,6 +130,9 @@ class Trainer:
         checkpoint_meta: dict[str, Any] | None = None,
         should_stop: Callable[[], bool] | None = None,
         feature_names: dict[str, list[str]] | None = None,
+        validate: Callable[[nn.Module], dict[str, float]] | None = None,
+        monitor: str = "val/total",
+        maximize: bool = False,
     ) -> None:
         self.device = choose_device(str(device) if device else None)
         self.model = model.to(self.device)
@@ -135,8 +147,10 @@ class Trainer:
         self.checkpoint_meta = checkpoint_meta or {}
         self.should_stop = should_stop or (lambda: False)
         self.feature_names = feature_names or {}
+        self.validate = validate
+        self.monitor, self.maximize = monitor, maximize
         self.history: list[Record] = []
-        self.best_loss = math.inf
+        self.best_loss = -math.inf if maximize else math.inf  # best value of ``monitor``
         self.best_epoch = -1
         self.best_state: dict[str, torch.Tensor] | None = None
         self.epoch = 0
@@ -252,13 +266,21 @@ class Trainer:
             if self.stopped_because == "cancelled":
                 break  # a partial epoch is neither validated nor saved
             record.update(self.evaluate(val, "val"))
+            if self.validate is not None:  # e.g. ranking metrics over the full catalogue
+                self.model.eval()
+                with torch.no_grad():
+                    record.update({f"val/{k}": v for k, v in self.validate(self.model).items()})
             record["lr"] = float(self.optimizer.param_groups[0]["lr"])
             record["seconds"] = time.perf_counter() - started
             self._step_scheduler(record["val/total"])
             self.epoch += 1
-            improved = record["val/total"] < self.best_loss - self.settings.min_delta
+            value = record[self.monitor]
+            if self.maximize:
+                improved = value > self.best_loss + self.settings.min_delta
+            else:
+                improved = value < self.best_loss - self.settings.min_delta
             if improved:
-                self.best_loss, self.best_epoch = record["val/total"], self.epoch
+                self.best_loss, self.best_epoch = value, self.epoch
                 self.best_state = {
                     k: v.detach().clone() for k, v in self.model.state_dict().items()
                 }

@@ -16,12 +16,20 @@ from sqlalchemy.exc import DBAPIError
 
 from storage.models import Base, SchemaVersion
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema this code reads and writes. Bump it with a migration in ``MIGRATIONS``."""
 
 Migration = Callable[[Connection], None]
 
-MIGRATIONS: dict[int, Migration] = {}
+
+def _add_settings(conn: Connection) -> None:
+    """1 -> 2: the settings table (e.g. which recommender run serves)."""
+    from storage.models import Setting
+
+    Setting.__table__.create(conn, checkfirst=True)
+
+
+MIGRATIONS: dict[int, Migration] = {1: _add_settings}
 """``MIGRATIONS[v]`` upgrades a database at schema ``v`` to ``v + 1`` in place."""
 
 

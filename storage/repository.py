@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.files import file_sha256
 from storage.db import StorageError
-from storage.models import Artifact, Dataset, Job, JobStatus, Run, RunMetric, utcnow
+from storage.models import Artifact, Dataset, Job, JobStatus, Run, RunMetric, Setting, utcnow
 
 T = TypeVar("T")
 
@@ -257,6 +257,24 @@ def list_artifacts(
     if kind is not None:
         query = query.where(Artifact.kind == kind)
     return list(session.scalars(query))
+
+
+# --------------------------------------------------------------------------------------------
+# Settings
+
+
+def get_setting(*, session: Session, key: str) -> Any:
+    setting = session.get(Setting, key)
+    return None if setting is None else setting.value
+
+
+def set_setting(*, session: Session, key: str, value: Any) -> None:
+    setting = session.get(Setting, key)
+    if setting is None:
+        session.add(Setting(key=key, value=value))
+    else:
+        setting.value = value
+    session.flush()
 
 
 # --------------------------------------------------------------------------------------------

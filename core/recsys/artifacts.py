@@ -1,0 +1,71 @@
+"""A trained recommender's files (seed 004's set, without pickle):
+
+best.pt             weights (written by the trainer; loads with weights_only=True)
+last.pt             the latest epoch, with the trainer state
+encoder.json        the fitted feature encoder
+config.json         the TwoTowerConfig
+history.json        one record per epoch (losses, validation ranking metrics, lr)
+test_metrics.json   test metrics of the model and the baselines, all and cold users
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from core.checkpoints import CheckpointError, load_checkpoint
+from core.config import TwoTowerConfig
+from core.recsys.features import RecsysEncoder
+from core.recsys.model import TwoTowerRecommender
+from core.recsys.training import MODEL_NAME, RecsysResult
+
+FILES = {
+    "checkpoint": "best.pt",
+    "checkpoint_last": "last.pt",
+    "encoder": "encoder.json",
+    "config": "config.json",
+    "history": "history.json",
+    "test_metrics": "test_metrics.json",
+}
+
+
+def save_recommender(result: RecsysResult, folder: Path, config: TwoTowerConfig) -> dict[str, Any]:
+    """Write the JSON files beside the trainer's checkpoints; returns the summary."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / FILES["encoder"]).write_text(result.catalogue.encoder.to_json())
+    (folder / FILES["config"]).write_text(json.dumps(config.to_dict(), indent=2))
+    (folder / FILES["history"]).write_text(json.dumps(result.history, indent=1))
+    (folder / FILES["test_metrics"]).write_text(json.dumps(result.evaluation, indent=1))
+    model = result.evaluation["all_users"]["two_tower"]
+    return {
+        "model": MODEL_NAME,
+        "epochs": len(result.history),
+        "best_epoch": result.best_epoch,
+        "stopped_because": result.stopped_because,
+        "test": {name: model[name] for name in model if "@" in name},
+        "label_distribution": result.label_distribution.to_dict("records"),
+    }
+
+
+def load_recommender(folder: Path) -> tuple[TwoTowerRecommender, RecsysEncoder, TwoTowerConfig]:
+    """Model (best weights), encoder and config from a run folder; names what is missing."""
+    missing = [
+        name for name in ("checkpoint", "encoder", "config") if not (folder / FILES[name]).is_file()
+    ]
+    if missing:
+        raise CheckpointError(
+            f"{folder} lacks {', '.join(FILES[m] for m in missing)}; the run did not finish."
+        )
+    checkpoint = load_checkpoint(folder / FILES["checkpoint"])
+    config = TwoTowerConfig.from_dict(json.loads((folder / FILES["config"]).read_text()))
+    try:
+        encoder = RecsysEncoder.from_json((folder / FILES["encoder"]).read_text())
+    except (ValueError, KeyError, TypeError) as error:
+        raise CheckpointError(f"{folder / FILES['encoder']} is not readable: {error}") from None
+    model = TwoTowerRecommender(config, checkpoint.meta["user_dim"], checkpoint.meta["item_dim"])
+    try:
+        model.load_state_dict(checkpoint.state_dict)
+    except RuntimeError as error:
+        raise CheckpointError(f"{checkpoint.path} does not fit its config: {error}") from None
+    return model.eval(), encoder, config

@@ -1,0 +1,71 @@
+"""Ranking metrics at k, with the definitions of the recommender literature.
+
+For each evaluated user u with relevant set R_u (non-empty) and ranked list L_u (the top k
+of a full ranking over the catalogue, items u met in training removed):
+
+- Precision@k = |L_u ∩ R_u| / k (a list shorter than k still divides by k);
+- Recall@k = |L_u ∩ R_u| / |R_u|;
+- F1@k = the harmonic mean of that user's precision and recall (0 when both are 0);
+- HitRate@k = 1 if L_u ∩ R_u is non-empty;
+- NDCG@k = DCG / IDCG with DCG = sum over ranks r (1-based) of rel_r / log2(r + 1) and IDCG
+  the DCG of min(|R_u|, k) relevant items at the top (binary relevance);
+- MAP@k = mean over users of AP@k = (1 / min(|R_u|, k)) * sum over relevant ranks r of
+  Precision@r (the normaliser min(|R_u|, k), so a perfect list scores 1).
+
+Every metric is the mean over evaluated users. Users without any relevant test item are
+skipped and counted (``users_skipped``). Catalogue coverage = distinct items shown in any
+user's top k / catalogue size. Ties in scores rank the lower item index first (a stable
+sort), so results repeat exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
+    """(users, items) scores -> (users, k) item indices, best first; ``exclude`` (a boolean
+    mask of the same shape) removes items. Excluded items never appear; if fewer than k
+    remain, the row is padded with -1."""
+    scores = np.array(scores, dtype=float, copy=True)
+    if exclude is not None:
+        scores[exclude] = -np.inf
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    ranked = np.take_along_axis(scores, order, axis=1)
+    return np.where(np.isfinite(ranked), order, -1)
+
+
+def ranking_metrics(
+    ranked: Sequence[Sequence[int]], relevant: Sequence[set[int]], k: int
+) -> dict[str, float]:
+    """Mean metrics over users with at least one relevant item (see the module docstring)."""
+    totals = dict.fromkeys(("precision", "recall", "f1", "hit_rate", "ndcg", "map"), 0.0)
+    evaluated = skipped = 0
+    discounts = 1 / np.log2(np.arange(2, k + 2))
+    for items, wanted in zip(ranked, relevant, strict=True):
+        if not wanted:
+            skipped += 1
+            continue
+        evaluated += 1
+        hits = np.array([item in wanted for item in list(items)[:k] if item >= 0], dtype=float)
+        found = hits.sum()
+        precision, recall = found / k, found / len(wanted)
+        totals["precision"] += precision
+        totals["recall"] += recall
+        totals["f1"] += 2 * precision * recall / (precision + recall) if found else 0.0
+        totals["hit_rate"] += float(found > 0)
+        ideal = discounts[: min(len(wanted), k)].sum()
+        totals["ndcg"] += float((hits * discounts[: len(hits)]).sum() / ideal)
+        precision_at = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+        totals["map"] += float((precision_at * hits).sum() / min(len(wanted), k))
+    result = {f"{name}@{k}": value / max(evaluated, 1) for name, value in totals.items()}
+    result["users_evaluated"] = float(evaluated)
+    result["users_skipped"] = float(skipped)
+    return result
+
+
+def catalogue_coverage(ranked: np.ndarray, catalogue_size: int) -> float:
+    shown = np.unique(np.asarray(ranked)[np.asarray(ranked) >= 0])
+    return float(len(shown) / catalogue_size)

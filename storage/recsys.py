@@ -1,0 +1,216 @@
+"""Recommender datasets and runs in storage.
+
+A recommender dataset is a ``datasets`` row of kind ``recsys`` with three tables named from
+its integer key: ``dataset_<id>_users``, ``dataset_<id>_items`` and
+``dataset_<id>_interactions``, written in the same transaction as the row. A trained
+recommender is a run of model kind ``two_tower`` whose files (``core.recsys.artifacts``)
+are recorded as artifacts; the active one serves the Recommend page and the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from core.config import TwoTowerConfig
+from core.recsys.artifacts import FILES, load_recommender, save_recommender
+from core.recsys.serving import Recommender
+from core.recsys.synthetic import RecsysData
+from core.recsys.training import MODEL_NAME, Catalogue, train_recommender
+from core.trainer import Callback
+from storage.db import StorageError
+from storage.feature_store import find_dataset_by_recipe, frame_hash
+from storage.home import DataHome
+from storage.models import Dataset, JobStatus
+from storage.repository import (
+    add_artifact,
+    create_dataset,
+    create_run,
+    get_dataset,
+    get_dataset_by_id,
+    get_run,
+    get_setting,
+    list_artifacts,
+    list_datasets,
+    list_runs,
+    session_scope,
+    set_run_status,
+    set_setting,
+)
+from storage.runs import run_directory
+
+KIND = "recsys"
+PARTS = ("users", "items", "interactions")
+
+
+def save_recsys_dataset(
+    *, engine: Engine, name: str, data: RecsysData, description: str
+) -> tuple[Dataset, bool]:
+    """Store users, items and interactions as ``name``; an identical recipe is reused."""
+    with session_scope(engine) as session:
+        existing = find_dataset_by_recipe(session=session, recipe=data.recipe)
+        if existing is not None:
+            return existing, True
+        if get_dataset(session=session, name=name) is not None:
+            raise StorageError(f"A dataset named {name!r} exists already; choose another name.")
+        times = pd.to_datetime(data.interactions["timestamp"])
+        dataset = create_dataset(
+            session=session,
+            name=name,
+            kind=KIND,
+            source=description,
+            tickers=[],
+            features=[],
+            row_count=len(data.interactions),
+            content_hash=frame_hash(data.interactions),
+            start_date=times.min().date(),
+            end_date=times.max().date(),
+            recipe=data.recipe,
+        )
+        raw = session.connection().connection.driver_connection
+        for part in PARTS:
+            view = f"incoming_{int(dataset.id)}_{part}"
+            raw.register(view, getattr(data, part))
+            try:
+                raw.execute(f"CREATE TABLE {dataset.table_name}_{part} AS SELECT * FROM {view}")
+            finally:
+                raw.unregister(view)
+        return dataset, False
+
+
+def load_recsys_data(*, session: Session, name: str) -> RecsysData:
+    dataset = get_dataset(session=session, name=name)
+    if dataset is None or dataset.kind != KIND:
+        known = ", ".join(d.name for d in list_datasets(session=session) if d.kind == KIND)
+        raise StorageError(f"No recommender dataset named {name!r}; known: {known or 'none yet'}.")
+    raw = session.connection().connection.driver_connection
+    frames = {}
+    order = {"users": "user_id", "items": "item_id", "interactions": "timestamp, user_id, item_id"}
+    for part in PARTS:
+        table = f"{dataset.table_name}_{part}"
+        found = raw.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+        ).fetchone()[0]
+        if not found:
+            raise StorageError(f"Dataset {name!r} is missing its {part} table; build it again.")
+        frames[part] = raw.execute(f"SELECT * FROM {table} ORDER BY {order[part]}").df()
+    return RecsysData(frames["users"], frames["items"], frames["interactions"], dataset.recipe)
+
+
+def drop_recsys_tables(*, session: Session, dataset: Dataset) -> None:
+    for part in PARTS:
+        session.execute(text(f"DROP TABLE IF EXISTS {dataset.table_name}_{part}"))
+
+
+def train_recsys_run(
+    *,
+    engine: Engine,
+    home: DataHome,
+    dataset_name: str,
+    config: TwoTowerConfig,
+    callbacks: list[Callback] | None = None,
+    device: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Train and evaluate a recommender in this process, recording the run and its files."""
+    with session_scope(engine) as session:
+        data = load_recsys_data(session=session, name=dataset_name)
+        dataset = get_dataset(session=session, name=dataset_name)
+        run_id = create_run(
+            session=session,
+            model_kind=MODEL_NAME,
+            config={"model": config.to_dict()},
+            seed=config.seed,
+            dataset_id=dataset.id,
+        ).id
+        set_run_status(session=session, run_id=run_id, status=JobStatus.RUNNING)
+    folder = run_directory(home, run_id)
+    try:
+        result = train_recommender(
+            data, config, run_dir=folder, callbacks=callbacks or (), device=device
+        )
+        summary = save_recommender(result, folder, config)
+    except BaseException as error:
+        with session_scope(engine) as session:
+            set_run_status(
+                session=session,
+                run_id=run_id,
+                status=JobStatus.FAILED,
+                summary_metrics={"error": f"{type(error).__name__}: {error}"},
+            )
+        raise
+    with session_scope(engine) as session:
+        for kind, filename in FILES.items():
+            if (folder / filename).exists():
+                add_artifact(session=session, run_id=run_id, kind=kind, path=folder / filename)
+        set_run_status(
+            session=session, run_id=run_id, status=JobStatus.SUCCEEDED, summary_metrics=summary
+        )
+    return run_id, summary
+
+
+def recommender_runs(*, engine: Engine) -> list[dict[str, Any]]:
+    """The registry: finished recommender runs, newest first, with size, metrics, creation
+    time and whether each is the active one."""
+    active = active_run(engine=engine)
+    rows = []
+    with session_scope(engine) as session:
+        for run in list_runs(session=session, model_kind=MODEL_NAME):
+            if run.status != JobStatus.SUCCEEDED:
+                continue
+            files = list_artifacts(session=session, run_id=run.id)
+            dataset = get_dataset_by_id(session=session, dataset_id=run.dataset_id)
+            rows.append(
+                {
+                    "run": run.id,
+                    "dataset": dataset.name if dataset else None,
+                    "created": run.created_at,
+                    "size_mb": round(sum(f.bytes for f in files) / 2**20, 2),
+                    **{k: v for k, v in run.summary_metrics.get("test", {}).items()},
+                    "active": run.id == active,
+                }
+            )
+    return rows
+
+
+ACTIVE = "active_recommender"
+
+
+def active_run(*, engine: Engine) -> int | None:
+    """The run marked active, else the newest finished recommender run."""
+    with session_scope(engine) as session:
+        finished = [
+            r.id
+            for r in list_runs(session=session, model_kind=MODEL_NAME)
+            if r.status == JobStatus.SUCCEEDED
+        ]
+        chosen = (get_setting(session=session, key=ACTIVE) or {}).get("run_id")
+    if chosen in finished:
+        return chosen
+    return finished[0] if finished else None
+
+
+def set_active_run(*, engine: Engine, run_id: int) -> None:
+    with session_scope(engine) as session:
+        run = get_run(session=session, run_id=run_id)
+        if run is None or run.model_kind != MODEL_NAME or run.status != JobStatus.SUCCEEDED:
+            raise StorageError(f"Run {run_id} is not a finished recommender run.")
+        set_setting(session=session, key=ACTIVE, value={"run_id": run_id})
+
+
+def load_serving(*, engine: Engine, home: DataHome, run_id: int | None = None) -> Recommender:
+    """The recommender that serves: the run's model over its dataset's interactions."""
+    run_id = run_id if run_id is not None else active_run(engine=engine)
+    if run_id is None:
+        raise StorageError("No trained recommender yet; train one first.")
+    with session_scope(engine) as session:
+        run = get_run(session=session, run_id=run_id)
+        if run is None or run.model_kind != MODEL_NAME:
+            raise StorageError(f"Run {run_id} is not a recommender run.")
+        dataset = get_dataset_by_id(session=session, dataset_id=run.dataset_id)
+        data = load_recsys_data(session=session, name=dataset.name)
+    model, encoder, config = load_recommender(run_directory(home, run_id))
+    catalogue = Catalogue.build(data, encoder, config.id_features)
+    return Recommender(model, catalogue, data.interactions, config)

@@ -1,0 +1,161 @@
+"""Training through the shared trainer, the evaluation, artifacts and routing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.checkpoints import CheckpointError
+from core.config import TwoTowerConfig
+from core.recsys.artifacts import load_recommender, save_recommender
+from core.recsys.serving import ItemIndex, Recommender, UnknownUser, best
+from core.recsys.synthetic import RecsysSpec, generate_recsys
+from core.recsys.training import Catalogue, train_recommender
+
+TINY = {"hidden_dims": [32], "embedding_dim": 16, "epochs": 6, "early_stopping_patience": 3}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    data = generate_recsys(RecsysSpec(users=80, items=80, interactions=1600, seed=2))
+    config = TwoTowerConfig.from_dict(TINY, partial=True)
+    folder = tmp_path_factory.mktemp("recsys")
+    result = train_recommender(data, config, run_dir=folder)
+    save_recommender(result, folder, config)
+    return data, config, result, folder
+
+
+def test_training_tracks_validation_ndcg_and_keeps_the_best_epoch(trained) -> None:
+    _, _, result, folder = trained
+    ndcg = [record["val/ndcg@10"] for record in result.history]
+    assert 1 <= len(ndcg) <= 6 and all(0 <= v <= 1 for v in ndcg)
+    assert result.best_epoch == int(np.argmax(ndcg)) + 1
+    assert {"train/total", "val/total", "val/recall@10", "lr"} <= set(result.history[0])
+    assert (folder / "best.pt").exists() and (folder / "encoder.json").exists()
+
+
+def test_the_evaluation_reports_every_engine_for_all_and_cold_users(trained) -> None:
+    _, _, result, _ = trained
+    report = result.evaluation
+    assert set(report["all_users"]) == {"two_tower", "popularity", "item_knn", "content", "bpr"}
+    model = report["all_users"]["two_tower"]
+    assert model["users_evaluated"] > 0 and 0 <= model["ndcg@10"] <= 1
+    from core.recsys.training import rank_segment
+
+    before = pd.concat([result.split.train, result.split.val])
+    rng = np.random.default_rng(0)
+    chance = rank_segment(
+        result.catalogue,
+        lambda rows: rng.random((len(rows), len(result.catalogue.item_ids))),
+        result.split.test,
+        before,
+    )
+    assert model["ndcg@10"] > chance["ndcg@10"], "better than a random ranking"
+    assert report["cold_users"]["two_tower"]["users_evaluated"] <= model["users_evaluated"]
+
+
+def test_the_training_history_never_shows_the_target_item(trained) -> None:
+    result = trained[2]
+    catalogue = result.catalogue
+    history = catalogue.history(result.split.train)
+    user = int(np.flatnonzero(history.sum(axis=1) >= 2)[0])
+    item = int(np.flatnonzero(history[user])[0])
+    with_item = catalogue.user_inputs(np.array([user]), history)
+    without = catalogue.user_inputs(np.array([user]), history, np.array([item]))
+    assert not np.allclose(with_item, without)
+    reduced = history.copy()
+    reduced[user, item] = 0
+    np.testing.assert_allclose(without, catalogue.user_inputs(np.array([user]), reduced))
+
+
+def test_artifacts_rebuild_the_model(trained) -> None:
+    data, _, result, folder = trained
+    model, encoder, config = load_recommender(folder)
+    catalogue = Catalogue.build(data, encoder, config.id_features)
+    np.testing.assert_allclose(catalogue.item_features, result.catalogue.item_features, atol=1e-6)
+    rows = np.arange(3)
+    history = catalogue.history(data.interactions)
+    from core.recsys.training import tower_scores
+
+    np.testing.assert_allclose(
+        tower_scores(model, catalogue, rows, history),
+        tower_scores(result.model, result.catalogue, rows, history),
+        atol=1e-5,
+    )
+    (folder / "encoder.json").write_text("{broken")
+    with pytest.raises(CheckpointError, match=r"encoder\.json"):
+        load_recommender(folder)
+    (folder / "encoder.json").write_text(result.catalogue.encoder.to_json())
+    with pytest.raises(CheckpointError, match="lacks"):
+        load_recommender(Path(folder) / "nowhere")
+
+
+@pytest.fixture(scope="module")
+def recommender(trained) -> Recommender:
+    data, config, result, _ = trained
+    return Recommender(result.model, result.catalogue, data.interactions, config)
+
+
+@pytest.mark.parametrize(
+    ("count", "engine"), [(0, "content"), (3, "content"), (10, "two_tower"), (30, "two_tower")]
+)
+def test_routing_follows_the_interaction_count(trained, count, engine) -> None:
+    data, config, result, _ = trained
+    events = data.interactions
+    user = events.groupby("user_id").size().idxmax()  # the most active user, cut to `count`
+    theirs = events[events["user_id"] == user].head(count)
+    known = pd.concat([events[events["user_id"] != user], theirs])
+    recommender = Recommender(result.model, result.catalogue, known, config)
+    answer = recommender.recommend(user, limit=5)
+    assert answer.engine == engine, answer.reason
+    assert f"{count} interactions" in answer.reason
+    assert not set(theirs["item_id"]) & set(answer.items["item_id"]), "seen items excluded"
+    assert list(answer.items["rank"]) == [1, 2, 3, 4, 5]
+    assert answer.items["score"].is_monotonic_decreasing
+
+
+def test_a_stranger_is_unknown(recommender) -> None:
+    with pytest.raises(UnknownUser, match="unknown user 'nobody'"):
+        recommender.recommend("nobody")
+
+
+def test_filters_limits_and_the_reason_per_item(trained, recommender) -> None:
+    user = trained[0].interactions["user_id"].iloc[0]
+    answer = recommender.recommend(user, limit=8, filters={"type": "collaboration"})
+    assert set(answer.items["type"]) == {"collaboration"}
+    with pytest.raises(ValueError, match="cannot filter on 'colour'"):
+        recommender.recommend(user, filters={"colour": "red"})
+    with pytest.raises(ValueError, match="limit must be between 1 and 100"):
+        recommender.recommend(user, limit=0)
+    content = recommender.recommend(user, engine="content", limit=3)
+    assert content.engine == "content" and all(content.items["why"])
+
+
+def test_a_new_profile_gets_content_matches_and_an_empty_one_popularity(recommender) -> None:
+    profile = {"skills": "python;ml", "interests": "ai;biotech", "bio": "ml models inference"}
+    answer = recommender.recommend_profile(profile, limit=10)
+    assert answer.engine == "content"
+    assert (answer.items["sector"].isin(["ai", "biotech"])).mean() >= 0.5
+    assert any("skills" in why or "sector" in why for why in answer.items["why"])
+    empty = recommender.recommend_profile({}, limit=3)
+    assert empty.engine == "popularity" and "popular" in empty.items["why"].iloc[0]
+
+
+def test_exact_top_k_matches_a_full_sort() -> None:
+    rng = np.random.default_rng(0)
+    embeddings, query = rng.normal(size=(500, 8)), rng.normal(size=8)
+    allowed = rng.random(500) > 0.3
+    indices, scores = ItemIndex(embeddings).search(query, 10, allowed)
+    full = embeddings @ query
+    expected = [i for i in np.argsort(-full, kind="stable") if allowed[i]][:10]
+    assert indices.tolist() == expected
+    np.testing.assert_allclose(scores, full[expected], rtol=1e-5)
+    assert best(np.array([1.0, 3.0, 3.0, 2.0]), 2)[0].tolist() == [1, 2]
+
+
+def test_label_distribution_is_reported(trained) -> None:
+    table = trained[2].label_distribution
+    assert isinstance(table, pd.DataFrame) and set(table["label"]) >= {1.0, 0.4, 0.0}
