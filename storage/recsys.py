@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from core.config import TwoTowerConfig
@@ -98,11 +98,6 @@ def load_recsys_data(*, session: Session, name: str) -> RecsysData:
             raise StorageError(f"Dataset {name!r} is missing its {part} table; build it again.")
         frames[part] = raw.execute(f"SELECT * FROM {table} ORDER BY {order[part]}").df()
     return RecsysData(frames["users"], frames["items"], frames["interactions"], dataset.recipe)
-
-
-def drop_recsys_tables(*, session: Session, dataset: Dataset) -> None:
-    for part in PARTS:
-        session.execute(text(f"DROP TABLE IF EXISTS {dataset.table_name}_{part}"))
 
 
 def train_recsys_run(

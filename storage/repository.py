@@ -97,7 +97,8 @@ def delete_dataset(*, session: Session, name: str) -> bool:
     if users:
         runs = ", ".join(str(run_id) for run_id in users)
         raise StorageError(f"Dataset {name!r} is used by runs {runs}; delete those runs first.")
-    session.execute(text(f"DROP TABLE IF EXISTS {dataset.table_name}"))
+    for suffix in ("", "_users", "_items", "_interactions"):  # market, or recommender tables
+        session.execute(text(f"DROP TABLE IF EXISTS {dataset.table_name}{suffix}"))
     session.delete(dataset)
     session.flush()
     return True

@@ -288,3 +288,37 @@ def test_bundled_data_trains_and_evaluates_end_to_end(data_home: DataHome, tmp_p
     assert {"model", "linear", "boosting", "majority", "momentum"} <= set(report["reports"])
     assert "oracle" not in report["reports"], "real data has no latent truth"
     assert "vs_oracle" not in report["reports"]["model"]["7d"]
+
+
+def test_recsys_commands_end_to_end(data_home: DataHome, tmp_path: Path) -> None:
+    made = runner.invoke(
+        app,
+        ["recsys", "synthetic", "rs", "--users", "50", "--items", "40", "--interactions", "700"],
+    )
+    assert made.exit_code == 0 and "700 interactions" in made.output, made.output
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text("hidden_dims: [16]\nembedding_dim: 8\nepochs: 2\n")
+    trained = runner.invoke(
+        app, ["recsys", "train", "--dataset", "rs", "--config", str(tiny), "--json"]
+    )
+    assert trained.exit_code == 0, trained.output
+    summary = json.loads(trained.output[trained.output.index("{") :])
+    assert summary["run_id"] == 1 and set(summary["label_distribution"][0]) == {
+        "label",
+        "rows",
+        "share",
+    }
+    report = json.loads(runner.invoke(app, ["recsys", "evaluate", "1", "--json"]).output)
+    assert {"two_tower", "popularity", "item_knn", "content", "bpr"} == set(report["all_users"])
+    text = runner.invoke(app, ["recsys", "evaluate", "1"]).output
+    assert "cold users" in text and "ndcg@10" in text
+    answer = runner.invoke(
+        app, ["recsys", "recommend", "u0001", "--limit", "4", "--filter", "type=job", "--json"]
+    )
+    assert answer.exit_code == 0, answer.output
+    served = json.loads(answer.output)
+    assert served["engine"] in {"two_tower", "content"} and len(served["items"]) <= 4
+    unknown = runner.invoke(app, ["recsys", "recommend", "nobody"])
+    assert unknown.exit_code == 1 and "unknown user 'nobody'" in unknown.output
+    bad = runner.invoke(app, ["recsys", "recommend", "u0001", "--filter", "type"])
+    assert bad.exit_code == 1 and "field=value" in bad.output

@@ -166,3 +166,21 @@ def test_data_home_defaults_to_dot_trendlab(
     home = DataHome.from_env().ensure()
     assert home.root == tmp_path / ".trendlab"
     assert all(p.is_dir() for p in (home.checkpoints, home.uploads, home.jobs, home.logs))
+
+
+def test_a_version_1_database_gains_the_settings_table_and_keeps_its_rows(tmp_path: Path) -> None:
+    from storage.repository import get_setting, set_setting
+
+    engine = open_engine(_url(tmp_path / "db.duckdb"))
+    with session_scope(engine) as session:
+        create_run(session=session, model_kind="m", config={}, seed=1)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE settings"))
+    _set_version(engine, 1)
+    assert init_schema(engine) == 2
+    with session_scope(engine) as session:
+        assert count_rows(session=session)["runs"] == 1
+        set_setting(session=session, key="active_recommender", value={"run_id": 1})
+    with session_scope(engine) as session:
+        assert get_setting(session=session, key="active_recommender") == {"run_id": 1}
+    engine.dispose()
