@@ -36,7 +36,7 @@ from storage.feature_store import save_market_dataset
 from storage.models import Dataset
 from storage.repository import count_rows, get_dataset, list_datasets, session_scope
 
-APP_SCRIPT = Path(__file__).resolve().parent / "app.py"
+SERVER_SCRIPT = Path(__file__).resolve().parent / "server.py"  # app.py's pages + /api
 
 app = typer.Typer(
     help="Trendlab: train, compare and serve market-trend models.", no_args_is_help=True
@@ -102,10 +102,10 @@ def serve(
         bool, typer.Option("--demo/--no-demo", help="Store the demo dataset if none exists.")
     ] = True,
 ) -> None:
-    """Start the dashboard; this process then owns the database."""
+    """Start the dashboard and the HTTP API (/api); this process then owns the database."""
     _, engine = _open_home()
     with session_scope(engine) as session:
-        empty = not list_datasets(session=session)
+        empty = not list_datasets(session=session, recommender=False)
     if demo and empty:
         config = DataConfig()
         save_market_dataset(
@@ -116,13 +116,23 @@ def serve(
             description=f"synthetic, seed {DEMO_SEED}, with context signal (demo)",
         )
         typer.echo("Stored the synthetic demo dataset 'demo'.")
+    with session_scope(engine) as session:
+        no_recommender_data = not list_datasets(session=session, recommender=True)
+    if demo and no_recommender_data:
+        from core.recsys.synthetic import generate_recsys
+        from storage.recsys import save_recsys_dataset
+
+        save_recsys_dataset(
+            engine=engine, name="startups", data=generate_recsys(), description="synthetic (demo)"
+        )
+        typer.echo("Stored the synthetic recommender dataset 'startups'.")
     engine.dispose()  # release the file before the server opens it
     command = [
         sys.executable,
         "-c",
         "import cli; cli.run_streamlit()",
         "run",
-        str(APP_SCRIPT),
+        str(SERVER_SCRIPT),
         f"--server.port={port}",
         f"--server.address={address}",
         "--server.headless=true",

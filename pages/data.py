@@ -167,7 +167,7 @@ with st.expander("Build a dataset", expanded=True):
                         shutil.rmtree(folder, ignore_errors=True)
 
 with session_scope(engine()) as session:
-    datasets = list_datasets(session=session)
+    datasets = list_datasets(session=session, recommender=False)
 
 if not datasets:
     st.info("No datasets yet.")

@@ -7,15 +7,14 @@ import os
 import streamlit as st
 from sqlalchemy import Engine
 
-from storage import DataHome, DataHomeError, StorageError, open_engine
+from storage import DataHome, DataHomeError, StorageError, shared_engine
 from storage.jobs import JobManager, JobRunner
 
 MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))  # .streamlit/config.toml
 
 
-@st.cache_resource(show_spinner=False)
 def _engine(url: str) -> Engine:
-    return open_engine(url)
+    return shared_engine(url)  # the same engine the job runner and the HTTP API use
 
 
 def data_home() -> DataHome:

@@ -19,7 +19,7 @@ from storage.repository import list_datasets, list_jobs, session_scope
 st.title("Train")
 
 with session_scope(engine()) as session:
-    datasets = [d.name for d in list_datasets(session=session)]
+    datasets = [d.name for d in list_datasets(session=session, recommender=False)]
 
 left, right = st.columns(2)
 model = left.selectbox(

@@ -7,6 +7,7 @@ server (or a CLI command run while no server is up); see docs/architecture.md.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -66,6 +67,19 @@ def open_engine(url: str) -> Engine:
         engine.dispose()
         raise
     return engine
+
+
+_shared: dict[str, Engine] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_engine(url: str) -> Engine:
+    """One engine per database URL for the whole process: the dashboard's sessions, its job
+    runner and its HTTP API all write through it (DuckDB allows one writing process)."""
+    with _shared_lock:
+        if url not in _shared:
+            _shared[url] = open_engine(url)
+        return _shared[url]
 
 
 def explain(err: DBAPIError, where: Path | str) -> StorageError:

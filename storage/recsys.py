@@ -9,6 +9,7 @@ are recorded as artifacts; the active one serves the Recommend page and the API.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pandas as pd
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from core.config import TwoTowerConfig
 from core.recsys.artifacts import FILES, load_recommender, save_recommender
+from core.recsys.features import RecsysEncoder
 from core.recsys.serving import Recommender
 from core.recsys.synthetic import RecsysData
 from core.recsys.training import MODEL_NAME, Catalogue, train_recommender
@@ -26,6 +28,7 @@ from storage.feature_store import find_dataset_by_recipe, frame_hash
 from storage.home import DataHome
 from storage.models import Dataset, JobStatus
 from storage.repository import (
+    RECOMMENDER_KIND,
     add_artifact,
     create_dataset,
     create_run,
@@ -42,7 +45,7 @@ from storage.repository import (
 )
 from storage.runs import run_directory
 
-KIND = "recsys"
+KIND = RECOMMENDER_KIND
 PARTS = ("users", "items", "interactions")
 
 
@@ -84,7 +87,7 @@ def save_recsys_dataset(
 def load_recsys_data(*, session: Session, name: str) -> RecsysData:
     dataset = get_dataset(session=session, name=name)
     if dataset is None or dataset.kind != KIND:
-        known = ", ".join(d.name for d in list_datasets(session=session) if d.kind == KIND)
+        known = ", ".join(d.name for d in list_datasets(session=session, recommender=True))
         raise StorageError(f"No recommender dataset named {name!r}; known: {known or 'none yet'}.")
     raw = session.connection().connection.driver_connection
     frames = {}
@@ -196,10 +199,32 @@ def set_active_run(*, engine: Engine, run_id: int) -> None:
 
 
 def load_serving(*, engine: Engine, home: DataHome, run_id: int | None = None) -> Recommender:
-    """The recommender that serves: the run's model over its dataset's interactions."""
+    """The recommender that serves: the run's model over its dataset's interactions
+    (the active run unless ``run_id`` says otherwise). Built once per run and process."""
     run_id = run_id if run_id is not None else active_run(engine=engine)
     if run_id is None:
-        raise StorageError("No trained recommender yet; train one first.")
+        return _untrained(engine)
+    return _serving(engine, home, run_id)
+
+
+@functools.lru_cache(maxsize=2)
+def _untrained(engine: Engine) -> Recommender:
+    """Before any model is trained: content-based and popularity over the newest dataset."""
+    with session_scope(engine) as session:
+        datasets = list_datasets(session=session, recommender=True)  # newest first
+        if not datasets:
+            raise StorageError(
+                "No recommender dataset yet; create one with `trendlab recsys synthetic NAME`."
+            )
+        data = load_recsys_data(session=session, name=datasets[0].name)
+    config = TwoTowerConfig()
+    encoder = RecsysEncoder.fit(data.users, data.items, seed=config.seed)
+    catalogue = Catalogue.build(data, encoder, config.id_features)
+    return Recommender(None, catalogue, data.interactions, config)
+
+
+@functools.lru_cache(maxsize=4)
+def _serving(engine: Engine, home: DataHome, run_id: int) -> Recommender:
     with session_scope(engine) as session:
         run = get_run(session=session, run_id=run_id)
         if run is None or run.model_kind != MODEL_NAME:

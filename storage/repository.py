@@ -84,8 +84,17 @@ def find_dataset_by_hash(*, session: Session, content_hash: str) -> Dataset | No
     return session.scalar(select(Dataset).where(Dataset.content_hash == content_hash).limit(1))
 
 
-def list_datasets(*, session: Session) -> list[Dataset]:
-    return list(session.scalars(select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id)))
+RECOMMENDER_KIND = "recsys"
+
+
+def list_datasets(*, session: Session, recommender: bool | None = None) -> list[Dataset]:
+    """Datasets, newest first: all, only recommender ones (True) or only market ones (False)."""
+    query = select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id)
+    if recommender is True:
+        query = query.where(Dataset.kind == RECOMMENDER_KIND)
+    elif recommender is False:
+        query = query.where(Dataset.kind != RECOMMENDER_KIND)
+    return list(session.scalars(query))
 
 
 def delete_dataset(*, session: Session, name: str) -> bool:

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from core.config import ConfigManager, TrainingConfig
-from storage import DataHome
+from storage import SCHEMA_VERSION, DataHome
 
 runner = CliRunner()
 
@@ -18,7 +18,7 @@ def test_info_reports_home_and_counts_as_json(data_home: DataHome) -> None:
     assert result.exit_code == 0, result.output
     facts = json.loads(result.output)
     assert facts["data_home"] == str(data_home.root)
-    assert facts["schema_version"] == 1
+    assert facts["schema_version"] == SCHEMA_VERSION
     assert (facts["datasets"], facts["runs"], facts["jobs"]) == (0, 0, 0)
 
 
@@ -143,7 +143,7 @@ def test_data_import_of_a_valid_file(data_home: DataHome, tmp_path: Path) -> Non
     assert shown["tickers"] == ["ACME"] and shown["kind"] == "import"
 
 
-def test_serve_stores_the_demo_dataset_once_then_starts_streamlit(
+def test_serve_stores_the_demo_datasets_once_then_starts_pages_and_api(
     data_home: DataHome, monkeypatch
 ) -> None:
     import cli
@@ -153,8 +153,10 @@ def test_serve_stores_the_demo_dataset_once_then_starts_streamlit(
     assert runner.invoke(app, ["serve", "--port", "8999"]).exit_code == 0
     assert runner.invoke(app, ["serve", "--port", "8999"]).exit_code == 0
     listed = json.loads(runner.invoke(app, ["data", "list", "--json"]).output)
-    assert [d["name"] for d in listed] == ["demo"] and listed[0]["kind"] == "synthetic"
+    kinds = {d["name"]: d["kind"] for d in listed}
+    assert kinds == {"demo": "synthetic", "startups": "recsys"}, "each stored once"
     assert "--server.port=8999" in started[0] and len(started) == 2
+    assert started[0][started[0].index("run") + 1].endswith("server.py"), "pages and /api"
 
 
 def _tiny_configs(tmp_path: Path) -> list[str]:
