@@ -36,6 +36,7 @@ from storage.repository import (
     append_metrics,
     create_job,
     get_job,
+    get_run,
     list_jobs,
     request_cancel,
     session_scope,
@@ -53,6 +54,7 @@ from storage.runs import (
 )
 from storage.worker import CANCEL, EVENTS
 
+RECOMMENDER_JOB = "train_recommender"
 KILL_AFTER_S = 1.5  # a cancelled worker that has not exited by then is killed
 STDERR_TAIL = 4000
 
@@ -90,6 +92,14 @@ class JobManager:
         )
         with session_scope(self.engine) as session:
             return create_job(session=session, kind="train", run_id=run_id).id
+
+    def submit_recommender_training(self, *, dataset_name: str, config: Config) -> int:
+        """Queue training of the two-tower recommender on a stored dataset; returns the job."""
+        from storage.recsys import start_recsys_run
+
+        run_id = start_recsys_run(engine=self.engine, dataset_name=dataset_name, config=config)
+        with session_scope(self.engine) as session:
+            return create_job(session=session, kind=RECOMMENDER_JOB, run_id=run_id).id
 
     def cancel(self, job_id: int) -> None:
         """Ask a job to stop: a queued job ends now, a running one within about a second."""
@@ -134,6 +144,8 @@ class JobManager:
             job = get_job(session=session, job_id=job_id)
             if job is None or job.status not in (JobStatus.INTERRUPTED, JobStatus.CANCELLED):
                 raise StorageError(f"Job {job_id} is not interrupted or cancelled.")
+            if job.kind == RECOMMENDER_JOB:
+                raise StorageError("Recommender jobs start again rather than resume.")
             last = run_directory(self.home, job.run_id) / "last.pt"
             if not last.exists():
                 raise StorageError(f"Job {job_id} saved no checkpoint to resume from.")
@@ -161,13 +173,16 @@ class JobManager:
         folder = self.job_dir(job.id)
         folder.mkdir(parents=True, exist_ok=True)
         try:
-            inputs, frame = run_inputs(engine=self.engine, home=self.home, run_id=job.run_id)
+            if job.kind == RECOMMENDER_JOB:
+                self._write_recommender_job(job, folder)
+            else:
+                inputs, frame = run_inputs(engine=self.engine, home=self.home, run_id=job.run_id)
+                inputs.resume_from = (job.progress or {}).get("resume_from")
+                frame.to_parquet(folder / "dataset.parquet")
+                (folder / "job.json").write_text(json.dumps({"inputs": inputs.to_dict()}))
         except StorageError as error:
             self._end(job.id, job.run_id, JobStatus.FAILED, str(error))
             return
-        inputs.resume_from = (job.progress or {}).get("resume_from")
-        frame.to_parquet(folder / "dataset.parquet")
-        (folder / "job.json").write_text(json.dumps({"inputs": inputs.to_dict()}))
         stderr = (folder / "stderr.log").open("wb")
         process = subprocess.Popen(
             [sys.executable, "-m", "storage.worker", str(folder)],
@@ -186,6 +201,24 @@ class JobManager:
                 pid=process.pid,
                 heartbeat=True,
             )
+
+    def _write_recommender_job(self, job: Job, folder: Path) -> None:
+        """users / items / interactions as Parquet and the config, for the worker."""
+        from storage.recsys import load_recsys_data
+
+        with session_scope(self.engine) as session:
+            run = get_run(session=session, run_id=job.run_id)
+            data = load_recsys_data(session=session, name=run.config["dataset"])
+            set_run_status(session=session, run_id=job.run_id, status=JobStatus.RUNNING)
+        for part in ("users", "items", "interactions"):
+            getattr(data, part).to_parquet(folder / f"{part}.parquet")
+        recommender = {
+            "run_id": job.run_id,
+            "config": run.config["model"],
+            "recipe": data.recipe,
+            "run_dir": str(run_directory(self.home, job.run_id)),
+        }
+        (folder / "job.json").write_text(json.dumps({"recommender": recommender}, default=str))
 
     def _ingest(self) -> None:
         for job_id, process in list(self.processes.items()):
@@ -231,8 +264,14 @@ class JobManager:
             self._end(job_id, run_id, JobStatus.FAILED, event["error"])
             return
         summary = event["summary"]
-        inputs = RunInputs(**json.loads((self.job_dir(job_id) / "job.json").read_text())["inputs"])
-        finish_run(engine=self.engine, inputs=inputs, summary=summary)
+        spec = json.loads((self.job_dir(job_id) / "job.json").read_text())
+        if "recommender" in spec:
+            from storage.recsys import finish_recsys_run
+
+            folder = Path(spec["recommender"]["run_dir"])
+            finish_recsys_run(engine=self.engine, run_id=run_id, folder=folder, summary=summary)
+        else:
+            finish_run(engine=self.engine, inputs=RunInputs(**spec["inputs"]), summary=summary)
         cancelled = summary.get("stopped_because") == "cancelled"
         with session_scope(self.engine) as session:
             update_job(

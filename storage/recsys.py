@@ -10,6 +10,8 @@ are recorded as artifacts; the active one serves the Recommend page and the API.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -43,7 +45,7 @@ from storage.repository import (
     set_run_status,
     set_setting,
 )
-from storage.runs import run_directory
+from storage.runs import MetricWriter, fail_run, run_directory
 
 KIND = RECOMMENDER_KIND
 PARTS = ("users", "items", "interactions")
@@ -103,6 +105,57 @@ def load_recsys_data(*, session: Session, name: str) -> RecsysData:
     return RecsysData(frames["users"], frames["items"], frames["interactions"], dataset.recipe)
 
 
+def start_recsys_run(*, engine: Engine, dataset_name: str, config: TwoTowerConfig) -> int:
+    """The run row (queued) for training a recommender on a stored dataset."""
+    with session_scope(engine) as session:
+        dataset = get_dataset(session=session, name=dataset_name)
+        if dataset is None or dataset.kind != KIND:
+            known = ", ".join(d.name for d in list_datasets(session=session, recommender=True))
+            raise StorageError(
+                f"No recommender dataset named {dataset_name!r}; known: {known or 'none yet'}."
+            )
+        return create_run(
+            session=session,
+            model_kind=MODEL_NAME,
+            config={"model": config.to_dict(), "dataset": dataset_name},
+            seed=config.seed,
+            dataset_id=dataset.id,
+        ).id
+
+
+def train_recsys_files(
+    data: RecsysData,
+    config: TwoTowerConfig,
+    folder: Path,
+    *,
+    callbacks: Iterable[Callback] = (),
+    should_stop: Callable[[], bool] | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Train, evaluate and write the run's files; touches no database (a worker runs it)."""
+    result = train_recommender(
+        data, config, run_dir=folder, callbacks=callbacks, should_stop=should_stop, device=device
+    )
+    return save_recommender(result, folder, config)
+
+
+def finish_recsys_run(
+    *, engine: Engine, run_id: int, folder: Path, summary: dict[str, Any]
+) -> None:
+    """Record the run's files as artifacts and its final status and summary."""
+    with session_scope(engine) as session:
+        for kind, filename in FILES.items():
+            if (folder / filename).exists():
+                add_artifact(session=session, run_id=run_id, kind=kind, path=folder / filename)
+        cancelled = summary.get("stopped_because") == "cancelled"
+        set_run_status(
+            session=session,
+            run_id=run_id,
+            status=JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED,
+            summary_metrics=summary,
+        )
+
+
 def train_recsys_run(
     *,
     engine: Engine,
@@ -112,40 +165,29 @@ def train_recsys_run(
     callbacks: list[Callback] | None = None,
     device: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """Train and evaluate a recommender in this process, recording the run and its files."""
+    """Train and evaluate a recommender in this process (the CLI), recording everything."""
+    run_id = start_recsys_run(engine=engine, dataset_name=dataset_name, config=config)
     with session_scope(engine) as session:
         data = load_recsys_data(session=session, name=dataset_name)
-        dataset = get_dataset(session=session, name=dataset_name)
-        run_id = create_run(
-            session=session,
-            model_kind=MODEL_NAME,
-            config={"model": config.to_dict()},
-            seed=config.seed,
-            dataset_id=dataset.id,
-        ).id
         set_run_status(session=session, run_id=run_id, status=JobStatus.RUNNING)
     folder = run_directory(home, run_id)
     try:
-        result = train_recommender(
-            data, config, run_dir=folder, callbacks=callbacks or (), device=device
+        summary = train_recsys_files(
+            data,
+            config,
+            folder,
+            callbacks=[MetricWriter(engine, run_id), *(callbacks or [])],
+            device=device,
         )
-        summary = save_recommender(result, folder, config)
     except BaseException as error:
-        with session_scope(engine) as session:
-            set_run_status(
-                session=session,
-                run_id=run_id,
-                status=JobStatus.FAILED,
-                summary_metrics={"error": f"{type(error).__name__}: {error}"},
-            )
-        raise
-    with session_scope(engine) as session:
-        for kind, filename in FILES.items():
-            if (folder / filename).exists():
-                add_artifact(session=session, run_id=run_id, kind=kind, path=folder / filename)
-        set_run_status(
-            session=session, run_id=run_id, status=JobStatus.SUCCEEDED, summary_metrics=summary
+        fail_run(
+            engine=engine,
+            run_id=run_id,
+            error=f"{type(error).__name__}: {error}",
+            status=JobStatus.FAILED,
         )
+        raise
+    finish_recsys_run(engine=engine, run_id=run_id, folder=folder, summary=summary)
     return run_id, summary
 
 

@@ -77,6 +77,10 @@ def main(job_dir: Path) -> int:
     log.write("started", pid=os.getpid())
     try:
         spec = json.loads((job_dir / "job.json").read_text())
+        if "recommender" in spec:
+            summary = _train_recommender(job_dir, spec["recommender"], log)
+            log.write("finished", summary=summary)
+            return 0
         inputs = RunInputs(**spec["inputs"])
         frame = pd.read_parquet(job_dir / "dataset.parquet")
         epochs = int(inputs.training["epochs"])
@@ -94,6 +98,29 @@ def main(job_dir: Path) -> int:
         return 1
     log.write("finished", summary=summary)
     return 0
+
+
+def _train_recommender(job_dir: Path, spec: dict[str, Any], log: EventLog) -> dict[str, Any]:
+    import pandas as pd
+
+    from core.config import TwoTowerConfig
+    from core.recsys.synthetic import RecsysData
+    from storage.recsys import train_recsys_files
+
+    parts = {
+        p: pd.read_parquet(job_dir / f"{p}.parquet") for p in ("users", "items", "interactions")
+    }
+    data = RecsysData(parts["users"], parts["items"], parts["interactions"], spec["recipe"])
+    config = TwoTowerConfig.from_dict(spec["config"])
+    pairs = len(data.interactions) * 0.7 * (1 + config.negatives_per_positive)
+    batches = max(1, int(pairs) // config.batch_size)  # an estimate for the ETA
+    return train_recsys_files(
+        data,
+        config,
+        Path(spec["run_dir"]),
+        callbacks=[ProgressEvents(log, config.epochs, batches)],
+        should_stop=lambda: (job_dir / CANCEL).exists(),
+    )
 
 
 if __name__ == "__main__":

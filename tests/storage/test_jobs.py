@@ -156,3 +156,23 @@ def test_two_jobs_and_continuous_reads(manager: JobManager) -> None:
         with session_scope(manager.engine) as session:
             stored = count_metrics(session=session, run_id=job(manager, job_id).run_id)
         assert stored == sum(len(r) - 1 for r in records)
+
+
+def test_a_recommender_job_trains_in_a_worker_and_becomes_active(manager: JobManager) -> None:
+    from core.config import TwoTowerConfig
+    from core.recsys.synthetic import RecsysSpec, generate_recsys
+    from storage.recsys import active_run, recommender_runs, save_recsys_dataset
+
+    data = generate_recsys(RecsysSpec(users=40, items=30, interactions=500, seed=5))
+    save_recsys_dataset(engine=manager.engine, name="rs", data=data, description="test")
+    config = TwoTowerConfig.from_dict(
+        {"hidden_dims": [16], "embedding_dim": 8, "epochs": 3}, partial=True
+    )
+    job_id = manager.submit_recommender_training(dataset_name="rs", config=config)
+    until(manager, lambda: job(manager, job_id).status in ("succeeded", "failed"))
+    finished = job(manager, job_id)
+    assert finished.status == "succeeded", finished.error
+    assert epochs_seen(manager, job_id) == 3, "every epoch's metrics were ingested"
+    assert active_run(engine=manager.engine) == finished.run_id
+    registry = recommender_runs(engine=manager.engine)
+    assert registry[0]["run"] == finished.run_id and "ndcg@10" in registry[0]
