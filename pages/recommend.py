@@ -1,18 +1,208 @@
-"""Recommend: items for a user from the recommender runs."""
+"""Recommend: startups for a developer (or any items for any users), routed by history."""
 
+import pandas as pd
+import plotly.express as px
 import streamlit as st
 
-from pages.shared import engine
-from storage.repository import list_runs, session_scope
+from core.config import TwoTowerConfig
+from core.recsys.serving import Recommendation, Recommender
+from pages.shared import data_home, engine, jobs
+from storage.db import StorageError
+from storage.models import JobStatus
+from storage.recsys import (
+    active_run,
+    load_serving,
+    recommender_report,
+    recommender_runs,
+    set_active_run,
+)
+from storage.reports import epoch_curves
+from storage.repository import get_job, list_datasets, list_jobs, session_scope
 
 st.title("Recommend")
-st.caption("Recommendations from a trained two-tower model.")
 
-with session_scope(engine()) as session:
-    recommenders = list_runs(session=session, model_kind="two_tower")
-
-if not recommenders:
-    st.info("No recommender trained yet.")
+try:
+    recommender: Recommender = load_serving(engine=engine(), home=data_home())
+except StorageError as error:
+    st.info(f"{error} `trendlab serve` stores a demo one on first start.")
     st.stop()
+active = active_run(engine=engine())
+st.caption(
+    f"Serving recommender run {active} (two-tower for warm and hot users, content-based for "
+    "cold ones)."
+    if active
+    else "No trained model yet: content-based and popularity only. Train one under Models."
+)
 
-st.selectbox("Model run", [r.id for r in recommenders])
+ANY = "any"
+items = recommender.items
+users = recommender.users
+
+
+def filters_from(container, key: str) -> dict[str, str]:
+    """One select per short categorical item field (type, sector, stage, ...)."""
+    fields = recommender.catalogue.encoder.item.fields.categorical
+    chosen = {}
+    for column, field in zip(container.columns(len(fields)), fields, strict=True):
+        options = [ANY, *sorted(items[field].astype(str).unique())]
+        value = column.selectbox(field, options, key=f"{key}:{field}")
+        if value != ANY:
+            chosen[field] = value
+    return chosen
+
+
+def show(answer: Recommendation, key: str) -> None:
+    st.markdown(f"**Engine: {answer.engine}**: {answer.reason}")
+    shown = [
+        c
+        for c in ("rank", "score", "name", "item_id", "type", "sector", "stage")
+        if c in answer.items
+    ]
+    st.dataframe(
+        answer.items[[*shown, "why"]],
+        hide_index=True,
+        column_config={"score": st.column_config.NumberColumn(format="%.3f")},
+        key=key,
+    )
+
+
+known, new, compare, models = st.tabs(["Known user", "New user", "Compare engines", "Models"])
+
+counts = recommender.counts
+with known:
+    left, middle, right = st.columns([2, 1, 1])
+    user = left.selectbox(
+        "User",
+        users["user_id"].tolist(),
+        format_func=lambda u: (
+            f"{u} · {int(counts.get(u, 0))} interactions · " + recommender.route(u)[1].split(":")[0]
+        ),
+        key="user",
+    )
+    engine_name = middle.selectbox("Engine", ["auto", "two_tower", "content", "popularity"])
+    limit = right.slider("How many", 1, 50, 10)
+    chosen = filters_from(st, "known")
+    try:
+        show(recommender.recommend(user, limit=limit, engine=engine_name, filters=chosen), "known")
+    except ValueError as error:
+        st.error(str(error))
+    with st.expander("This user's profile and history"):
+        st.dataframe(users[users["user_id"] == user], hide_index=True)
+        history = recommender.catalogue.data.interactions
+        st.dataframe(
+            history[history["user_id"] == user].merge(items, on="item_id")[
+                ["timestamp", "interaction", "item_id", "name"]
+            ],
+            hide_index=True,
+        )
+
+with new:
+    st.write("Describe a developer who is not in the data yet; they get content-based results.")
+    fields = recommender.catalogue.encoder.user.fields
+    values = recommender.catalogue.encoder.user.values
+    with st.form("profile"):
+        profile: dict[str, str] = {}
+        columns = st.columns(2)
+        for index, field in enumerate([*fields.multi, *fields.categorical]):
+            cell = columns[index % 2]
+            if field in fields.multi:
+                profile[field] = ";".join(cell.multiselect(field, values[field]))
+            else:
+                profile[field] = cell.selectbox(field, values[field])
+        if fields.text:
+            profile[fields.text] = st.text_area(
+                fields.text, placeholder="What you build, what you like"
+            )
+        chosen = filters_from(st, "new")
+        asked = st.form_submit_button("Recommend", type="primary")
+    if asked:
+        try:
+            show(recommender.recommend_profile(profile, limit=10, filters=chosen), "new")
+        except ValueError as error:
+            st.error(str(error))
+
+with compare:
+    st.write(f"The engines side by side for **{user}** (chosen under Known user).")
+    engines = ["two_tower", "content", "popularity"] if active else ["content", "popularity"]
+    lists = {}
+    for column, name in zip(st.columns(len(engines)), engines, strict=True):
+        answer = recommender.recommend(user, limit=10, engine=name)
+        lists[name] = set(answer.items["item_id"])
+        column.markdown(f"**{name}**")
+        column.dataframe(
+            answer.items[["rank", "name", "score"]], hide_index=True, key=f"cmp-{name}"
+        )
+    if len(engines) > 1:
+        overlap = len(lists[engines[0]] & lists[engines[1]])
+        st.caption(f"{engines[0]} and {engines[1]} share {overlap} of their top 10.")
+
+with models:
+    registry = pd.DataFrame(recommender_runs(engine=engine()))
+    if registry.empty:
+        st.info("No recommender trained yet.")
+    else:
+        st.dataframe(registry, hide_index=True)
+        left, right = st.columns([3, 1])
+        chosen_run = left.selectbox("Run", registry["run"].tolist(), key="model-run")
+        if right.button("Serve this run", disabled=chosen_run == active):
+            set_active_run(engine=engine(), run_id=chosen_run)
+            st.rerun()
+        report = recommender_report(engine=engine(), run_id=chosen_run)
+        for segment in ("all_users", "cold_users"):
+            st.markdown(f"**Test metrics, {segment.replace('_', ' ')}** (k = {report['k']})")
+            st.dataframe(pd.DataFrame(report[segment]).T, key=f"report-{segment}")
+        curves = epoch_curves(engine=engine(), run_ids=[chosen_run])
+        if not curves.empty:
+            shown = curves[curves["name"].isin(["total", "ndcg@10", "recall@10"])]
+            st.plotly_chart(
+                px.line(
+                    shown, x="epoch", y="value", color="split", facet_col="name", height=320
+                ).update_yaxes(matches=None),
+                key="recsys-curves",
+            )
+
+    st.subheader("Train a recommender in the background")
+    with session_scope(engine()) as session:
+        datasets = [d.name for d in list_datasets(session=session, recommender=True)]
+    with st.form("retrain"):
+        left, middle, right = st.columns(3)
+        dataset = left.selectbox("Dataset", datasets)
+        epochs = middle.number_input("Epochs", 1, 200, 50)
+        size = right.selectbox(
+            "Towers", ["[256] -> 64 (small catalogues)", "[512, 256] -> 128 (seed default)"]
+        )
+        start = st.form_submit_button("Start training", type="primary")
+    if start:
+        small = size.startswith("[256]")
+        config = TwoTowerConfig(
+            epochs=int(epochs),
+            hidden_dims=[256] if small else [512, 256],
+            embedding_dim=64 if small else 128,
+        )
+        st.session_state["recsys_job"] = jobs().submit_recommender_training(
+            dataset_name=dataset, config=config
+        )
+
+    @st.fragment(run_every=2)
+    def progress() -> None:
+        """The newest recommender job; when it finishes the whole page reloads its lists."""
+        with session_scope(engine()) as session:
+            mine = [j for j in list_jobs(session=session) if j.kind == "train_recommender"]
+            watched = st.session_state.get("recsys_job")
+            job = get_job(session=session, job_id=watched) if watched else None
+        if not mine:
+            return
+        job = job or mine[0]
+        state = job.progress or {}
+        if job.status == JobStatus.RUNNING and state.get("epochs"):
+            st.progress(
+                min(state["epoch"] / state["epochs"], 1.0),
+                text=f"job {job.id}: epoch {state['epoch']} of {state['epochs']}",
+            )
+        else:
+            st.caption(f"Latest recommender job {job.id}: {job.status}")
+        if watched == job.id and JobStatus(job.status).finished:
+            del st.session_state["recsys_job"]
+            st.rerun(scope="app")  # the new run is served and listed
+
+    progress()

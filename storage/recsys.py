@@ -10,6 +10,7 @@ are recorded as artifacts; the active one serves the Recommend page and the API.
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -276,3 +277,14 @@ def _serving(engine: Engine, home: DataHome, run_id: int) -> Recommender:
     model, encoder, config = load_recommender(run_directory(home, run_id))
     catalogue = Catalogue.build(data, encoder, config.id_features)
     return Recommender(model, catalogue, data.interactions, config)
+
+
+def recommender_report(*, engine: Engine, run_id: int) -> dict[str, Any]:
+    """The run's test metrics (test_metrics.json as recorded)."""
+    with session_scope(engine) as session:
+        files = [
+            a for a in list_artifacts(session=session, run_id=run_id) if a.kind == "test_metrics"
+        ]
+    if not files or not Path(files[-1].path).is_file():
+        raise StorageError(f"Run {run_id} has no test metrics file.")
+    return json.loads(Path(files[-1].path).read_text())

@@ -1,0 +1,95 @@
+"""The Recommend page on a real recommender dataset, before and after a model is trained."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import TwoTowerConfig
+from core.recsys.synthetic import RecsysSpec, generate_recsys
+from storage import DataHome, open_engine
+from storage.recsys import save_recsys_dataset, train_recsys_run
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "recommend.py")
+TINY = TwoTowerConfig.from_dict(
+    {"hidden_dims": [16], "embedding_dim": 8, "epochs": 2}, partial=True
+)
+
+
+@pytest.fixture
+def home(data_home: DataHome) -> DataHome:
+    engine = open_engine(data_home.database_url)
+    data = generate_recsys(RecsysSpec(users=50, items=40, interactions=800, seed=6))
+    save_recsys_dataset(engine=engine, name="rs", data=data, description="test")
+    engine.dispose()
+    return data_home
+
+
+def _open() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _tables(at: AppTest, column: str) -> list:
+    """The page's tables that have ``column``, in page order."""
+    return [d.value for d in at.dataframe if column in d.value.columns]
+
+
+def _engines(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown if m.value.startswith("**Engine:")]
+
+
+def test_before_training_users_get_content_and_the_page_says_why(home: DataHome) -> None:
+    at = _open()
+    assert "No trained model yet" in at.caption[0].value
+    assert _engines(at)[0].startswith("**Engine: content**")
+    assert "no trained model is active" in _engines(at)[0] or "cold start" in _engines(at)[0]
+    assert len(at.dataframe[0].value) == 10
+
+
+def test_known_user_new_user_and_engine_comparison(home: DataHome) -> None:
+    engine = open_engine(home.database_url)
+    run_id, _ = train_recsys_run(engine=engine, home=home, dataset_name="rs", config=TINY)
+    engine.dispose()
+    at = _open()
+    assert f"Serving recommender run {run_id}" in at.caption[0].value
+    busiest = max(at.selectbox(key="user").options, key=lambda o: int(o.split(" · ")[1].split()[0]))
+    at.selectbox(key="user").set_value(busiest.split(" · ")[0]).run()
+    assert _engines(at)[0].startswith("**Engine: two_tower**")
+    first = _tables(at, "why")[0]
+    assert list(first["rank"]) == list(range(1, 11)) and first["why"].map(bool).all()
+    at.selectbox(key="known:type").set_value("job").run()
+    assert set(_tables(at, "why")[0]["item_id"]) <= set(home_items(home, "job")), (
+        "the type filter holds"
+    )
+
+    form_skills = next(m for m in at.multiselect if m.label == "skills")
+    form_skills.set_value([form_skills.options[0]])
+    next(m for m in at.multiselect if m.label == "interests").set_value(["ai"])
+    next(b for b in at.button if b.label == "Recommend").click().run()
+    assert not at.exception, at.exception
+    assert any(e.startswith("**Engine: content**") for e in _engines(at))
+    new_table = _tables(at, "why")[1]
+    assert new_table["why"].str.len().gt(0).all()
+
+    compared = [d.value for d in at.dataframe if list(d.value.columns) == ["rank", "name", "score"]]
+    assert len(compared) == 3 and all(len(table) == 10 for table in compared), "3 engines"
+    assert any("share" in c.value for c in at.caption)
+    registry = _tables(at, "active")[0]
+    assert list(registry["run"]) == [run_id] and registry["active"].all()
+    report = _tables(at, "ndcg@10")[-2]  # all users, then cold users
+    assert {"two_tower", "popularity", "item_knn"} <= set(report.index)
+
+
+def home_items(home: DataHome, kind: str) -> list[str]:
+    engine = open_engine(home.database_url)
+    from storage.recsys import load_recsys_data
+    from storage.repository import session_scope
+
+    with session_scope(engine) as session:
+        items = load_recsys_data(session=session, name="rs").items
+    engine.dispose()
+    return items.loc[items["type"] == kind, "item_id"].tolist()
