@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.evaluation import SEED_LEVELS, Evaluation, finance_rows, metrics_table, seed_level
 from core.metrics import daily_information_coefficients, strategy_curve
-from core.models import model_spec
+from core.models import MODELS, model_spec
 from pages import charts
 from pages.shared import engine
 from storage.db import StorageError
@@ -32,7 +32,9 @@ with session_scope(engine()) as session:
     finished = [
         r
         for r in list_runs(session=session)
-        if r.status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED) and r.summary_metrics.get("test")
+        if r.model_kind in MODELS
+        and r.status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED)
+        and r.summary_metrics.get("best_epoch", -1) > 0  # it kept a best checkpoint
     ]
 if not finished:
     st.info("No finished runs yet. Train a model on the Train page.")

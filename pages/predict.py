@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.checkpoints import CheckpointError
 from core.features import CONTEXT_FEATURE_GROUPS, STOCK_FEATURES
+from core.models import MODELS
 from core.predict import PredictionInputError, Predictor, feature_ranges, predict_csv
 from pages.shared import MAX_UPLOAD_MB, engine
 from storage.db import StorageError
@@ -31,7 +32,9 @@ def dataset(database_url: str, run_id: int) -> pd.DataFrame:
 
 with session_scope(engine()) as session:
     runs = [
-        (r.id, r.model_kind) for r in list_runs_with_artifact(session=session, kind="checkpoint")
+        (r.id, r.model_kind)
+        for r in list_runs_with_artifact(session=session, kind="checkpoint")
+        if r.model_kind in MODELS  # market models; recommenders live on the Recommend page
     ]
 if not runs:
     st.info("No run with a checkpoint yet. Train a model on the Train page.")

@@ -30,7 +30,7 @@ from core.evaluation import (
     walk_forward_evaluation,
 )
 from core.files import file_sha256
-from core.models import model_spec
+from core.models import MODELS, model_spec
 from core.predict import Predictor
 from core.trainer import Callback, Trainer
 from core.training import RestoredModel, restore_from_checkpoint, train_model
@@ -191,15 +191,6 @@ def train_run(
         should_stop=should_stop,
         resume_from=Path(inputs.resume_from) if inputs.resume_from else None,
     )
-    evaluation = evaluate_model(
-        spec,
-        result.trainer.model,
-        result.loaders,
-        frame,
-        baselines=inputs.baselines,
-        seed=int(inputs.training.get("seed", 0)),
-    )
-    save_evaluation(evaluation, folder)
     summary = {
         "model": spec.name,
         "dataset": inputs.dataset,
@@ -208,11 +199,22 @@ def train_run(
         "best_epoch": result.trainer.best_epoch,
         "stopped_because": result.stopped_because,
         "best_val_loss": result.trainer.best_loss,
-        "test": {
-            h: _headline(section) for h, section in evaluation.report["reports"]["model"].items()
-        },
     }
-    result.trainer.plot_history(folder / "history.png")
+    # A cancelled run stops now (cancel promises 2 s); the Evaluate page evaluates its best
+    # checkpoint on first view instead.
+    if result.stopped_because != "cancelled":
+        evaluation = evaluate_model(
+            spec,
+            result.trainer.model,
+            result.loaders,
+            frame,
+            baselines=inputs.baselines,
+            seed=int(inputs.training.get("seed", 0)),
+        )
+        save_evaluation(evaluation, folder)
+        reports = evaluation.report["reports"]["model"]
+        summary["test"] = {h: _headline(section) for h, section in reports.items()}
+        result.trainer.plot_history(folder / "history.png")
     (folder / "training_summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
 
@@ -334,6 +336,10 @@ def checkpoint_path(*, engine: Engine, run_id: int) -> Path:
 
 def run_predictor(*, engine: Engine, run_id: int) -> Predictor:
     """The run's model ready to score rows; StorageError names a missing or altered file."""
+    with session_scope(engine) as session:
+        run = get_run(session=session, run_id=run_id)
+        if run is not None and run.model_kind not in MODELS:
+            raise StorageError(f"Run {run_id} is a {run.model_kind} run, not a market model.")
     problem = checkpoint_problem(engine=engine, run_id=run_id)
     if problem:
         raise StorageError(f"Run {run_id}: {problem}.")

@@ -133,6 +133,8 @@ def test_predict_scores_rows_and_names_what_is_wrong(
     broken = client.post("/predict", json={"run_id": 2, "rows": payload})
     assert broken.status_code == 422 and "rsi_14" in broken.json()["detail"]
     assert client.post("/predict", json={"run_id": 99, "rows": payload}).status_code == 404
+    recommender = client.post("/predict", json={"run_id": 1, "rows": payload})
+    assert recommender.status_code == 409 and "not a market model" in recommender.json()["detail"]
     assert client.post("/predict", json={"run_id": 2, "rows": []}).status_code == 422
 
 
