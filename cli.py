@@ -724,6 +724,50 @@ def recsys_synthetic(
     )
 
 
+@recsys_app.command("import")
+def recsys_import(
+    name: Annotated[str, typer.Argument(help="Name to store the dataset under.")],
+    interactions: Annotated[
+        Path, typer.Option(help="CSV/Parquet: user_id, item_id, timestamp, interaction|rating.")
+    ],
+    users: Annotated[Path | None, typer.Option(help="Users file (user_id + fields).")] = None,
+    items: Annotated[Path | None, typer.Option(help="Items file (item_id + fields).")] = None,
+    column_map: Annotated[
+        str, typer.Option("--map", help="Column renames: user_id=UserID,timestamp=Time.")
+    ] = "",
+    events: Annotated[
+        str, typer.Option(help="Values to seed types: watched=view,5=favorite,1=dislike.")
+    ] = "",
+) -> None:
+    """Import users, items and interactions (any item domain); problems name file, line, column."""
+    from core.recsys.importers import INTERACTION_COLUMNS, import_recsys, parse_events
+    from storage.recsys import save_recsys_dataset
+
+    try:
+        mapping = parse_mapping(column_map, allowed=INTERACTION_COLUMNS)
+        data = import_recsys(
+            interactions, users=users, items=items, mapping=mapping, events=parse_events(events)
+        )
+    except ImportFailed as failure:
+        raise _fail(str(failure)) from None
+    except ValueError as err:
+        raise _fail(str(err)) from None
+    _, engine = _open_home()
+    try:
+        dataset, reused = save_recsys_dataset(
+            engine=engine, name=name, data=data, description=f"import of {interactions.name}"
+        )
+    except StorageError as err:
+        raise _fail(str(err)) from None
+    finally:
+        engine.dispose()
+    verb = "Reused" if reused else "Stored"
+    typer.echo(
+        f"{verb} {dataset.name!r}: {len(data.users)} users, {len(data.items)} items, "
+        f"{dataset.row_count} interactions."
+    )
+
+
 @recsys_app.command("train")
 def recsys_train(
     dataset: Annotated[str, typer.Option(help="Stored recommender dataset name.")],

@@ -108,14 +108,14 @@ class Table:
             self.problem("missing value", row, column)
         return self.frame[column].astype(str).str.strip()
 
-    def dates(self, column: str) -> pd.Series:
+    def dates(self, column: str, *, keep_time: bool = False) -> pd.Series:
         raw = self.frame[column].astype(str).str.strip()
         parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601")
         if getattr(parsed.dt, "tz", None) is not None:
             parsed = parsed.dt.tz_localize(None)
         for row in self.rows(parsed.isna()):
             self.problem(f"{raw.iloc[row - 1]!r} is not a date like 2024-01-31", row, column)
-        return parsed.dt.normalize()
+        return parsed if keep_time else parsed.dt.normalize()
 
     def numbers(
         self, column: str, *, minimum: float | None = None, strict: bool = False
@@ -412,9 +412,10 @@ def import_market(
     return data, warnings
 
 
-def parse_mapping(text: str) -> dict[str, str]:
-    """``date=Date,close=Close`` -> {"date": "Date", "close": "Close"}."""
-    allowed = ["date", "ticker", *PRICE_COLUMNS, "adj_close"]
+def parse_mapping(text: str, allowed: Sequence[str] | None = None) -> dict[str, str]:
+    """``date=Date,close=Close`` -> {"date": "Date", "close": "Close"}; names outside
+    ``allowed`` (default: the price columns) are refused."""
+    allowed = list(allowed or ["date", "ticker", *PRICE_COLUMNS, "adj_close"])
     mapping = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         canonical, sep, source = part.partition("=")

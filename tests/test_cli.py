@@ -324,3 +324,35 @@ def test_recsys_commands_end_to_end(data_home: DataHome, tmp_path: Path) -> None
     assert unknown.exit_code == 1 and "unknown user 'nobody'" in unknown.output
     bad = runner.invoke(app, ["recsys", "recommend", "u0001", "--filter", "type"])
     assert bad.exit_code == 1 and "field=value" in bad.output
+
+
+def test_recsys_import_then_train_on_another_domain(data_home: DataHome, tmp_path: Path) -> None:
+    from core.recsys.synthetic import RecsysSpec, generate_recsys
+    from storage import open_engine
+    from storage.repository import count_rows, session_scope
+
+    data = generate_recsys(RecsysSpec(users=40, items=30, interactions=500, seed=8))
+    events = tmp_path / "events.csv"
+    data.interactions.rename(columns={"user_id": "Member", "interaction": "Event"}).to_csv(
+        events, index=False
+    )
+    items = tmp_path / "items.csv"
+    data.items[["item_id", "sector", "team_size"]].to_csv(items, index=False)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,item_id,interaction,timestamp\nu1,s1,share,2024-01-01\n")
+    refused = runner.invoke(app, ["recsys", "import", "x", "--interactions", str(bad)])
+    assert refused.exit_code == 1 and "bad.csv, line 2, column 'interaction'" in refused.output
+    engine = open_engine(data_home.database_url)
+    with session_scope(engine) as session:
+        assert count_rows(session=session)["datasets"] == 0, "nothing stored"
+    engine.dispose()
+    args = ["recsys", "import", "clubs", "--interactions", str(events), "--items", str(items)]
+    args += ["--map", "user_id=Member,interaction=Event"]
+    imported = runner.invoke(app, args)
+    assert imported.exit_code == 0, imported.output
+    assert "40 users, 30 items, 500 interactions" in imported.output
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text("hidden_dims: [16]\nembedding_dim: 8\nepochs: 2\n")
+    trained = runner.invoke(app, ["recsys", "train", "--dataset", "clubs", "--config", str(tiny)])
+    assert trained.exit_code == 0, trained.output
+    assert "two_tower" in trained.output and "item_knn" in trained.output

@@ -159,3 +159,14 @@ def test_exact_top_k_matches_a_full_sort() -> None:
 def test_label_distribution_is_reported(trained) -> None:
     table = trained[2].label_distribution
     assert isinstance(table, pd.DataFrame) and set(table["label"]) >= {1.0, 0.4, 0.0}
+
+
+def test_the_faiss_index_returns_the_exact_top_k() -> None:
+    pytest.importorskip("faiss")  # an optional extra; the dev install has it
+    rng = np.random.default_rng(1)
+    embeddings, query = rng.normal(size=(5000, 16)).astype(np.float32), rng.normal(size=16)
+    allowed = rng.random(5000) > 0.3
+    exact = ItemIndex(embeddings).search(query, 10, allowed)
+    indexed = ItemIndex(embeddings, use_faiss=True).search(query, 10, allowed)
+    assert indexed[0].tolist() == exact[0].tolist()
+    np.testing.assert_allclose(indexed[1], exact[1], rtol=1e-4)
