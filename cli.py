@@ -805,6 +805,9 @@ def recsys_train(
         typer.echo(json.dumps({"run_id": run_id, **summary}, indent=2, default=str))
         return
     typer.echo(f"Run {run_id} {summary['stopped_because']} after {summary['epochs']} epochs.")
+    typer.echo("Label distribution of the training pairs:")
+    for row in summary["label_distribution"]:
+        typer.echo(f"  label={row['label']:.1f}: {row['rows']:>6} ({row['share']:.0%})")
     _print_recsys_metrics(home, run_id)
 
 

@@ -658,6 +658,12 @@ class TwoTowerConfig(Config):
     catalogues past about 50,000 items."""
     objective: Literal["weighted_bce", "in_batch_softmax"] = "weighted_bce"
     """Pointwise weighted BCE, or in-batch sampled softmax with logQ correction."""
+    split: Literal["time", "user"] = "time"
+    """70/15/15 by one global clock, or by each user's own timeline."""
+    text_backend: Literal["tfidf", "sentence_transformers"] = "tfidf"
+    """Text embeddings: TF-IDF + SVD, or a sentence-transformer model already on disk."""
+    sentence_model_path: str | None = None
+    """Folder of the local sentence-transformer model (text_backend sentence_transformers)."""
     seed: int = 42
     """Seeds the negative sampling and the initialisation."""
     cold_max_interactions: int = 5
@@ -680,6 +686,11 @@ class TwoTowerConfig(Config):
         self.require("negatives_per_positive", self.negatives_per_positive >= 0, ">= 0")
         self.require("min_interactions", self.min_interactions >= 0, ">= 0")
         self.require("use_case", bool(self.use_case.strip()), "a non-empty name")
+        self.require(
+            "sentence_model_path",
+            self.text_backend == "tfidf" or bool(self.sentence_model_path),
+            "a model folder when text_backend is sentence_transformers",
+        )
         self.require("seed", self.seed >= 0, "an integer >= 0")
         self.require("cold_max_interactions", self.cold_max_interactions >= 0, ">= 0")
         self.require(

@@ -5,6 +5,7 @@ import streamlit as st
 from pages.shared import data_home, engine
 from storage.db import schema_version
 from storage.repository import count_rows, list_runs, session_scope
+from storage.runs import checkpoint_problems
 
 st.title("Trendlab")
 st.caption("Train, compare and serve market-trend models. Start on the Data page.")
@@ -14,6 +15,7 @@ db = engine()
 with session_scope(db) as session:
     counts = count_rows(session=session)
     recent = list_runs(session=session)[:10]
+problems = checkpoint_problems(engine=db)
 
 left, middle, right = st.columns(3)
 left.metric("Datasets", counts["datasets"])
@@ -38,6 +40,9 @@ else:
                 "model": run.model_kind,
                 "status": run.status,
                 "created": run.created_at,
+                "checkpoint": problems.get(
+                    run.id, "ok" if run.summary_metrics.get("epochs") else ""
+                ),
                 **{k: v for k, v in run.summary_metrics.items() if isinstance(v, int | float)},
             }
             for run in recent

@@ -15,6 +15,7 @@ from storage.db import StorageError
 from storage.models import JobStatus, utcnow
 from storage.reports import epoch_curves
 from storage.repository import list_datasets, list_jobs, session_scope
+from storage.runs import checkpoint_problems
 
 st.title("Train")
 
@@ -114,7 +115,9 @@ if submitted:
 
 @st.fragment(run_every=2)
 def live() -> None:
-    """Refreshes every 2 seconds: the jobs table and the newest job's curves."""
+    """Refreshes every 2 seconds: the jobs table and the newest job's curves. The charts keep
+    a fixed ``uirevision`` so a user's zoom survives the refresh."""
+    problems = checkpoint_problems(engine=engine())
     with session_scope(engine()) as session:
         all_jobs = list_jobs(session=session)
         if not all_jobs:
@@ -134,6 +137,7 @@ def live() -> None:
                     "evaluate": f"/evaluate?run={j.run_id}"
                     if j.status == JobStatus.SUCCEEDED
                     else None,
+                    "checkpoint": problems.get(j.run_id, ""),
                     "error": (j.error or "").splitlines()[0] if j.error else "",
                 }
                 for j in all_jobs
@@ -167,12 +171,17 @@ def live() -> None:
                 facet_col="name",
                 facet_col_wrap=4,
                 height=420,
-            ).update_yaxes(matches=None),
+            )
+            .update_yaxes(matches=None)
+            .update_layout(uirevision=f"losses-{current.run_id}"),
             key="losses",
         )
         rate = metrics[metrics["name"] == "lr"]
         st.plotly_chart(
-            px.line(rate, x="epoch", y="value", title="learning rate", height=250), key="lr"
+            px.line(rate, x="epoch", y="value", title="learning rate", height=250).update_layout(
+                uirevision=f"lr-{current.run_id}"
+            ),
+            key="lr",
         )
     st.dataframe(
         table,

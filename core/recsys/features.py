@@ -201,7 +201,7 @@ class RecsysEncoder:
 
     user: ProfileEncoder
     item: ProfileEncoder
-    text: TextEmbedder | None
+    text: TextEmbedder | SentenceEmbedder | None
 
     @classmethod
     def fit(
@@ -213,6 +213,8 @@ class RecsysEncoder:
         item_fields: Fields | None = None,
         text_dim: int = 32,
         seed: int = 0,
+        text_backend: str = "tfidf",
+        sentence_model_path: str | None = None,
     ) -> RecsysEncoder:
         user_fields = user_fields or infer_fields(users, "user_id")
         item_fields = item_fields or infer_fields(items, "item_id")
@@ -221,7 +223,12 @@ class RecsysEncoder:
             texts += users[user_fields.text].fillna("").astype(str).tolist()
         if item_fields.text:
             texts += items[item_fields.text].fillna("").astype(str).tolist()
-        text = TextEmbedder.fit(texts, text_dim, seed=seed) if texts else None
+        if not texts:
+            text = None
+        elif text_backend == "sentence_transformers":
+            text = SentenceEmbedder(sentence_model_path or "")
+        else:
+            text = TextEmbedder.fit(texts, text_dim, seed=seed)
         return cls(
             ProfileEncoder.fit(users, user_fields), ProfileEncoder.fit(items, item_fields), text
         )
@@ -258,7 +265,14 @@ class RecsysEncoder:
         return pairs
 
     def to_json(self) -> str:
-        return json.dumps({"format": 1, **asdict(self)})
+        text = (
+            {"sentence_model": self.text.path}
+            if isinstance(self.text, SentenceEmbedder)
+            else (asdict(self.text) if self.text else None)
+        )
+        return json.dumps(
+            {"format": 1, "user": asdict(self.user), "item": asdict(self.item), "text": text}
+        )
 
     @classmethod
     def from_json(cls, text: str) -> RecsysEncoder:
@@ -269,5 +283,9 @@ class RecsysEncoder:
         def profile(part: dict) -> ProfileEncoder:
             return ProfileEncoder(Fields(**part["fields"]), part["values"], part["scaling"])
 
-        text = TextEmbedder(**data["text"]) if data["text"] else None
+        stored = data["text"]
+        if stored and "sentence_model" in stored:
+            text = SentenceEmbedder(stored["sentence_model"])
+        else:
+            text = TextEmbedder(**stored) if stored else None
         return cls(profile(data["user"]), profile(data["item"]), text)

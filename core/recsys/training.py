@@ -190,7 +190,6 @@ def train_recommender(
     data: RecsysData,
     config: TwoTowerConfig | None = None,
     *,
-    split_by: str = "time",
     run_dir: Path | None = None,
     callbacks: Iterable[Callback] = (),
     should_stop: Callable[[], bool] | None = None,
@@ -199,8 +198,14 @@ def train_recommender(
 ) -> RecsysResult:
     config = config or TwoTowerConfig()
     seed_everything(config.seed)
-    split = split_interactions(data.interactions, by=split_by)
-    encoder = RecsysEncoder.fit(data.users, data.items, seed=config.seed)
+    split = split_interactions(data.interactions, by=config.split)
+    encoder = RecsysEncoder.fit(
+        data.users,
+        data.items,
+        seed=config.seed,
+        text_backend=config.text_backend,
+        sentence_model_path=config.sentence_model_path,
+    )
     catalogue = Catalogue.build(data, encoder, config.id_features)
     train_history = catalogue.history(split.train)
     pairs = training_pairs(

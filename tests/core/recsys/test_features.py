@@ -64,3 +64,17 @@ def test_a_profile_without_a_needed_column_is_named(data) -> None:
     encoder = RecsysEncoder.fit(data.users, data.items)
     with pytest.raises(ValueError, match="skills"):
         encoder.users(pd.DataFrame({"user_id": ["x"], "bio": ["hi"]}))
+
+
+def test_the_sentence_backend_is_asked_for_by_config_and_never_downloads(data) -> None:
+    from core.config import ConfigError, TwoTowerConfig
+
+    with pytest.raises(ConfigError, match="sentence_model_path"):
+        TwoTowerConfig(text_backend="sentence_transformers")
+    with pytest.raises(ValueError, match=r"sentence-transformers|no sentence-transformer model"):
+        RecsysEncoder.fit(
+            data.users,
+            data.items,
+            text_backend="sentence_transformers",
+            sentence_model_path="/nonexistent/model",
+        )
