@@ -2,19 +2,20 @@
 
 A case is a function that receives a scratch folder, does its set-up, and returns the
 callable to time. That callable returns the case's own figures (rows/s, ...). Each case runs
-in a spawned child process so its peak RSS is its own; the data home points at the scratch
-folder so nothing touches the user's files.
+in a new interpreter (``python -m bench.harness``) so its peak RSS is its own; the data home
+points at the scratch folder so nothing touches the user's files.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import multiprocessing
 import os
 import platform
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -65,7 +66,8 @@ def machine() -> dict[str, Any]:
     }
 
 
-def _child(module: str, name: str, repeats: int, queue: multiprocessing.Queue) -> None:
+def _child(module: str, name: str, repeats: int, result: Path) -> None:
+    """Run the case here (a fresh interpreter) and write its timings to ``result``."""
     import importlib
 
     importlib.import_module(module)
@@ -80,24 +82,23 @@ def _child(module: str, name: str, repeats: int, queue: multiprocessing.Queue) -
             figures.append(timed())
             seconds.append(time.perf_counter() - start)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
-    queue.put({"seconds": seconds, "figures": figures, "peak_rss_mb": peak_kb / 1024})
-    queue.close()
-    queue.join_thread()  # the result is in the pipe; leave without interpreter teardown,
-    os._exit(0)  # where duckdb's bindings print pages of "leaked instance" lines
+    result.write_text(
+        json.dumps({"seconds": seconds, "figures": figures, "peak_rss_mb": peak_kb / 1024})
+    )
 
 
 def run_case(module: str, name: str, repeats: int | None = None) -> dict[str, Any]:
-    """Run one registered case (defined in ``module``) in a spawned process."""
+    """Run one registered case (defined in ``module``) in a new interpreter, so its peak RSS
+    is its own (``python -m bench.harness MODULE NAME REPEATS RESULT``)."""
     spec = CASES[name]
     repeats = repeats or spec.repeats
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    child = context.Process(target=_child, args=(module, name, repeats, queue))
-    child.start()
-    raw = queue.get()
-    child.join()
-    if child.exitcode != 0:
-        raise RuntimeError(f"benchmark {name} exited with {child.exitcode}")
+    with tempfile.TemporaryDirectory() as folder:
+        result = Path(folder) / "result.json"
+        command = [sys.executable, "-m", "bench.harness", module, name, str(repeats), str(result)]
+        done = subprocess.run(command, cwd=Path(__file__).resolve().parents[1], check=False)
+        if done.returncode != 0 or not result.exists():
+            raise RuntimeError(f"benchmark {name} exited with {done.returncode}")
+        raw = json.loads(result.read_text())
     keys = raw["figures"][0].keys() if raw["figures"] else []
     return {
         "description": spec.description,
@@ -147,3 +148,11 @@ def render(document: dict[str, Any]) -> str:
 
 def _fmt(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+if __name__ == "__main__":
+    from bench import harness  # the module the cases register with, not this __main__ copy
+
+    harness._child(sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]))
+    sys.stdout.flush()
+    os._exit(0)  # skip interpreter teardown, where duckdb's bindings print "leaked instance"
