@@ -7,9 +7,12 @@ OpenAPI document at /api/openapi.json.
 
 from __future__ import annotations
 
+import hmac
+import os
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from core.checkpoints import CheckpointError
@@ -88,11 +91,30 @@ def _answer(result: Recommendation, run_id: int | None) -> Recommendations:
     )
 
 
+TOKEN_ENV = "TRENDLAB_API_TOKEN"
+bearer = HTTPBearer(auto_error=False)
+
+
+def require_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> None:
+    """With TRENDLAB_API_TOKEN set, every route needs `Authorization: Bearer <token>`."""
+    expected = os.environ.get(TOKEN_ENV)
+    if not expected:
+        return
+    given = credentials.credentials if credentials else ""
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        raise HTTPException(
+            401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
 def create_api() -> FastAPI:
     api = FastAPI(
         title="Trendlab API",
         version="1",
         description="Recommendations and market-model predictions from the Trendlab server.",
+        dependencies=[Depends(require_token)],
     )
 
     @api.get("/health")

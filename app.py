@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from pages.access import require_password, signed_in
+
 st.set_page_config(page_title="Trendlab", page_icon=":material/monitoring:", layout="wide")
 
 PAGES = [
@@ -13,4 +15,7 @@ PAGES = [
     st.Page("pages/recommend.py", title="Recommend", icon=":material/recommend:"),
 ]
 
-st.navigation(PAGES).run()
+# Navigation first (so a deep link never runs a page on its own), then the gate, then the page.
+page = st.navigation(PAGES, position="sidebar" if signed_in() else "hidden")
+require_password()  # a no-op unless TRENDLAB_PASSWORD is set; stops until it is given
+page.run()

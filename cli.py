@@ -103,6 +103,14 @@ def serve(
     ] = True,
 ) -> None:
     """Start the dashboard and the HTTP API (/api); this process then owns the database."""
+    if os.environ.get("TRENDLAB_REQUIRE_AUTH", "").lower() in ("1", "true", "yes"):
+        missing = [n for n in ("TRENDLAB_PASSWORD", "TRENDLAB_API_TOKEN") if not os.environ.get(n)]
+        if missing:
+            raise _fail(
+                f"TRENDLAB_REQUIRE_AUTH is set (as in the container) but {', '.join(missing)} "
+                "is not: set it, e.g. docker run -e TRENDLAB_PASSWORD=... -e "
+                "TRENDLAB_API_TOKEN=..., so strangers cannot use this deployment."
+            )
     _, engine = _open_home()
     with session_scope(engine) as session:
         empty = not list_datasets(session=session, recommender=False)

@@ -14,6 +14,7 @@ from core.features import CONTEXT_FEATURE_GROUPS, MASK_COLUMNS
 from core.importers import ImportFailed, import_market, parse_mapping
 from core.sources import bundled_config, bundled_data, synthetic_data
 from pages import charts
+from pages.access import refused
 from pages.shared import data_home, engine
 from storage.db import StorageError
 from storage.feature_store import load_dataset_frame, save_market_dataset
@@ -57,114 +58,119 @@ def stage_uploads(files: dict[str, list]) -> Path:
     return folder
 
 
-with st.expander("Build a dataset", expanded=True):
-    source = st.radio("Source", ["Synthetic", "Bundled real data", "Upload files"], horizontal=True)
-    if source == "Synthetic":
-        with st.form("synthetic"):
-            name = st.text_input("Name", "synthetic")
-            tickers = st.text_input("Tickers (comma-separated)", ",".join(DEFAULT_TICKERS))
-            left, middle, right = st.columns(3)
-            start = left.date_input("First day", dt.date(2015, 1, 1))
-            end = middle.date_input("Last day", dt.date(2024, 12, 31))
-            seed = right.number_input("Seed", value=42, step=1)
-            signal = st.checkbox("Plant the context signal (off: the control case)", True)
-            if st.form_submit_button("Build and store", type="primary"):
-                names = [t.strip() for t in tickers.split(",") if t.strip()]
-                config = DataConfig()
-                save(
-                    name,
-                    lambda: synthetic_data(
-                        names,
-                        str(start),
-                        str(end),
-                        seed=int(seed),
-                        signal=signal,
-                        horizons=config.horizons,
-                    ),
-                    config,
-                    f"synthetic, seed {int(seed)}, "
-                    f"{'with' if signal else 'without'} context signal",
-                )
-    elif source == "Bundled real data":
-        st.write(
-            "S&P 500 and NASDAQ daily prices with macro context (VIX, oil, yields, CPI) "
-            "from the `arch` package, from 2014-04-01; news and policy are missing."
+if not refused("building or uploading datasets"):
+    with st.expander("Build a dataset", expanded=True):
+        source = st.radio(
+            "Source", ["Synthetic", "Bundled real data", "Upload files"], horizontal=True
         )
-        with st.form("bundled"):
-            name = st.text_input("Name", "indices")
-            if st.form_submit_button("Build and store", type="primary"):
-                save(name, bundled_data, bundled_config(), "arch package: S&P 500 and NASDAQ")
-    else:
-        with st.form("upload"):
-            name = st.text_input("Name", "imported")
-            prices = st.file_uploader(
-                "Prices (CSV or Parquet; long, or one file per ticker)",
-                type=["csv", "parquet"],
-                accept_multiple_files=True,
-            )
-            news = st.file_uploader(
-                "News headlines CSV (date, ticker, headline[, source])", type=["csv"]
-            )
-            policy = st.file_uploader(
-                "Policy events CSV (date, type, urgency, sector)", type=["csv"]
-            )
-            macro = st.file_uploader("Macro series CSV (date, series, value)", type=["csv"])
-            mapping = st.text_input("Column mapping", placeholder="date=Date,close=Close")
-            if st.form_submit_button("Validate and store", type="primary"):
-                if not prices:
-                    st.error("Add at least one prices file.")
-                else:
-                    folder = stage_uploads(
-                        {
-                            "prices": prices,
-                            "news": [news] if news else [],
-                            "policy": [policy] if policy else [],
-                            "macro": [macro] if macro else [],
-                        }
+        if source == "Synthetic":
+            with st.form("synthetic"):
+                name = st.text_input("Name", "synthetic")
+                tickers = st.text_input("Tickers (comma-separated)", ",".join(DEFAULT_TICKERS))
+                left, middle, right = st.columns(3)
+                start = left.date_input("First day", dt.date(2015, 1, 1))
+                end = middle.date_input("Last day", dt.date(2024, 12, 31))
+                seed = right.number_input("Seed", value=42, step=1)
+                signal = st.checkbox("Plant the context signal (off: the control case)", True)
+                if st.form_submit_button("Build and store", type="primary"):
+                    names = [t.strip() for t in tickers.split(",") if t.strip()]
+                    config = DataConfig()
+                    save(
+                        name,
+                        lambda: synthetic_data(
+                            names,
+                            str(start),
+                            str(end),
+                            seed=int(seed),
+                            signal=signal,
+                            horizons=config.horizons,
+                        ),
+                        config,
+                        f"synthetic, seed {int(seed)}, "
+                        f"{'with' if signal else 'without'} context signal",
                     )
-                    try:
-                        columns = parse_mapping(mapping)
-                        data, warnings = import_market(
-                            sorted((folder / "prices").iterdir()),
-                            news=next((folder / "news").iterdir(), None) if news else None,
-                            policy=next((folder / "policy").iterdir(), None) if policy else None,
-                            macro=next((folder / "macro").iterdir(), None) if macro else None,
-                            mapping=columns,
-                        )
-                    except ImportFailed as failure:
-                        st.error(
-                            f"The import failed; nothing was stored. "
-                            f"{len(failure.problems)} problem(s):"
-                        )
-                        st.dataframe(
-                            pd.DataFrame(
-                                [
-                                    {
-                                        "file": p.file,
-                                        "line / row": None
-                                        if p.row is None
-                                        else p.row + int(p.csv),  # CSV: header = line 1
-                                        "column": p.column,
-                                        "problem": p.message,
-                                    }
-                                    for p in failure.problems
-                                ]
-                            ),
-                            hide_index=True,
-                        )
-                    except ValueError as error:
-                        st.error(f"Column mapping: {error}")
+        elif source == "Bundled real data":
+            st.write(
+                "S&P 500 and NASDAQ daily prices with macro context (VIX, oil, yields, CPI) "
+                "from the `arch` package, from 2014-04-01; news and policy are missing."
+            )
+            with st.form("bundled"):
+                name = st.text_input("Name", "indices")
+                if st.form_submit_button("Build and store", type="primary"):
+                    save(name, bundled_data, bundled_config(), "arch package: S&P 500 and NASDAQ")
+        else:
+            with st.form("upload"):
+                name = st.text_input("Name", "imported")
+                prices = st.file_uploader(
+                    "Prices (CSV or Parquet; long, or one file per ticker)",
+                    type=["csv", "parquet"],
+                    accept_multiple_files=True,
+                )
+                news = st.file_uploader(
+                    "News headlines CSV (date, ticker, headline[, source])", type=["csv"]
+                )
+                policy = st.file_uploader(
+                    "Policy events CSV (date, type, urgency, sector)", type=["csv"]
+                )
+                macro = st.file_uploader("Macro series CSV (date, series, value)", type=["csv"])
+                mapping = st.text_input("Column mapping", placeholder="date=Date,close=Close")
+                if st.form_submit_button("Validate and store", type="primary"):
+                    if not prices:
+                        st.error("Add at least one prices file.")
                     else:
-                        for warning in warnings:
-                            st.warning(warning)
-                        save(
-                            name,
-                            lambda: data,
-                            DataConfig(),
-                            f"import of {', '.join(p.name for p in prices)}",
+                        folder = stage_uploads(
+                            {
+                                "prices": prices,
+                                "news": [news] if news else [],
+                                "policy": [policy] if policy else [],
+                                "macro": [macro] if macro else [],
+                            }
                         )
-                    finally:
-                        shutil.rmtree(folder, ignore_errors=True)
+                        try:
+                            columns = parse_mapping(mapping)
+                            data, warnings = import_market(
+                                sorted((folder / "prices").iterdir()),
+                                news=next((folder / "news").iterdir(), None) if news else None,
+                                policy=next((folder / "policy").iterdir(), None)
+                                if policy
+                                else None,
+                                macro=next((folder / "macro").iterdir(), None) if macro else None,
+                                mapping=columns,
+                            )
+                        except ImportFailed as failure:
+                            st.error(
+                                f"The import failed; nothing was stored. "
+                                f"{len(failure.problems)} problem(s):"
+                            )
+                            st.dataframe(
+                                pd.DataFrame(
+                                    [
+                                        {
+                                            "file": p.file,
+                                            "line / row": None
+                                            if p.row is None
+                                            else p.row + int(p.csv),  # CSV: header = line 1
+                                            "column": p.column,
+                                            "problem": p.message,
+                                        }
+                                        for p in failure.problems
+                                    ]
+                                ),
+                                hide_index=True,
+                            )
+                        except ValueError as error:
+                            st.error(f"Column mapping: {error}")
+                        else:
+                            for warning in warnings:
+                                st.warning(warning)
+                            save(
+                                name,
+                                lambda: data,
+                                DataConfig(),
+                                f"import of {', '.join(p.name for p in prices)}",
+                            )
+                        finally:
+                            shutil.rmtree(folder, ignore_errors=True)
 
 with session_scope(engine()) as session:
     datasets = list_datasets(session=session, recommender=False)

@@ -10,6 +10,7 @@ from core.checkpoints import CheckpointError
 from core.features import CONTEXT_FEATURE_GROUPS, STOCK_FEATURES
 from core.models import MODELS
 from core.predict import PredictionInputError, Predictor, feature_ranges, predict_csv
+from pages.access import refused
 from pages.shared import MAX_UPLOAD_MB, engine
 from storage.db import StorageError
 from storage.repository import list_runs_with_artifact, session_scope
@@ -186,25 +187,26 @@ with what_if:
         )
 
 with batch:
-    st.write(
-        "Upload rows with the dataset's feature columns (and `date`, `ticker`). Missing "
-        "context columns mark that group unknown; every stock feature is required."
-        + (" Sequence models score each ticker's last window." if spec.sequence else "")
-    )
-    upload = st.file_uploader("Feature rows (CSV)", type=["csv"], key="batch")
-    if upload is not None:
-        try:
-            table = predict_csv(
-                model, upload.getvalue(), name=upload.name, max_bytes=MAX_UPLOAD_MB * 2**20
-            )
-        except PredictionInputError as error:
-            st.error(str(error))
-        else:
-            st.success(f"Scored {len(table):,} rows.")
-            st.dataframe(table, hide_index=True)
-            st.download_button(
-                "Download predictions (CSV)",
-                table.to_csv(index=False),
-                file_name=f"run_{run_id}_predictions_{dt.date.today()}.csv",
-                mime="text/csv",
-            )
+    if not refused("uploading rows to score"):
+        st.write(
+            "Upload rows with the dataset's feature columns (and `date`, `ticker`). Missing "
+            "context columns mark that group unknown; every stock feature is required."
+            + (" Sequence models score each ticker's last window." if spec.sequence else "")
+        )
+        upload = st.file_uploader("Feature rows (CSV)", type=["csv"], key="batch")
+        if upload is not None:
+            try:
+                table = predict_csv(
+                    model, upload.getvalue(), name=upload.name, max_bytes=MAX_UPLOAD_MB * 2**20
+                )
+            except PredictionInputError as error:
+                st.error(str(error))
+            else:
+                st.success(f"Scored {len(table):,} rows.")
+                st.dataframe(table, hide_index=True)
+                st.download_button(
+                    "Download predictions (CSV)",
+                    table.to_csv(index=False),
+                    file_name=f"run_{run_id}_predictions_{dt.date.today()}.csv",
+                    mime="text/csv",
+                )

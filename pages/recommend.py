@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.config import TwoTowerConfig
 from core.recsys.serving import Recommendation, Recommender
+from pages.access import refused
 from pages.shared import data_home, engine, jobs
 from storage.db import StorageError
 from storage.models import JobStatus
@@ -161,27 +162,28 @@ with models:
                 key="recsys-curves",
             )
 
-    st.subheader("Train a recommender in the background")
-    with session_scope(engine()) as session:
-        datasets = [d.name for d in list_datasets(session=session, recommender=True)]
-    with st.form("retrain"):
-        left, middle, right = st.columns(3)
-        dataset = left.selectbox("Dataset", datasets)
-        epochs = middle.number_input("Epochs", 1, 200, 50)
-        size = right.selectbox(
-            "Towers", ["[256] -> 64 (small catalogues)", "[512, 256] -> 128 (seed default)"]
-        )
-        start = st.form_submit_button("Start training", type="primary")
-    if start:
-        small = size.startswith("[256]")
-        config = TwoTowerConfig(
-            epochs=int(epochs),
-            hidden_dims=[256] if small else [512, 256],
-            embedding_dim=64 if small else 128,
-        )
-        st.session_state["recsys_job"] = jobs().submit_recommender_training(
-            dataset_name=dataset, config=config
-        )
+    if not refused("training recommenders"):
+        st.subheader("Train a recommender in the background")
+        with session_scope(engine()) as session:
+            datasets = [d.name for d in list_datasets(session=session, recommender=True)]
+        with st.form("retrain"):
+            left, middle, right = st.columns(3)
+            dataset = left.selectbox("Dataset", datasets)
+            epochs = middle.number_input("Epochs", 1, 200, 50)
+            size = right.selectbox(
+                "Towers", ["[256] -> 64 (small catalogues)", "[512, 256] -> 128 (seed default)"]
+            )
+            start = st.form_submit_button("Start training", type="primary")
+        if start:
+            small = size.startswith("[256]")
+            config = TwoTowerConfig(
+                epochs=int(epochs),
+                hidden_dims=[256] if small else [512, 256],
+                embedding_dim=64 if small else 128,
+            )
+            st.session_state["recsys_job"] = jobs().submit_recommender_training(
+                dataset_name=dataset, config=config
+            )
 
     @st.fragment(run_every=2)
     def progress() -> None:

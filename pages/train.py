@@ -10,6 +10,7 @@ import yaml
 from core.config import ConfigError, flat_fields, flatten, from_flat
 from core.models import MODELS
 from core.training import input_mismatch
+from pages.access import read_only, refused
 from pages.shared import engine, jobs
 from storage.db import StorageError
 from storage.models import JobStatus, utcnow
@@ -66,51 +67,54 @@ def config_inputs(config_class: type, key: str, uploaded: dict) -> dict:
     return values
 
 
-setup = st.expander("New training run", expanded=not st.session_state.get("submitted_once"))
-upload = setup.file_uploader("Start from a YAML config (training settings)", type=["yaml", "yml"])
-uploaded: dict = {}
-if upload is not None:
-    try:
-        uploaded = flatten(yaml.safe_load(upload.getvalue().decode("utf-8")))
-    except (yaml.YAMLError, UnicodeDecodeError, AttributeError) as error:
-        st.error(f"{upload.name} is not a YAML mapping: {error}")
+if not refused("starting training jobs and uploading configs"):
+    setup = st.expander("New training run", expanded=not st.session_state.get("submitted_once"))
+    upload = setup.file_uploader(
+        "Start from a YAML config (training settings)", type=["yaml", "yml"]
+    )
+    uploaded: dict = {}
+    if upload is not None:
+        try:
+            uploaded = flatten(yaml.safe_load(upload.getvalue().decode("utf-8")))
+        except (yaml.YAMLError, UnicodeDecodeError, AttributeError) as error:
+            st.error(f"{upload.name} is not a YAML mapping: {error}")
 
-with setup, st.form("train"):
-    model_tab, training_tab = st.tabs(["Model", "Training"])
-    with model_tab:
-        model_values = config_inputs(spec.config_class, "model", {})
-    with training_tab:
-        training_values = config_inputs(spec.training_config_class, "training", uploaded)
-    submitted = st.form_submit_button("Start training", type="primary", disabled=not dataset)
+    with setup, st.form("train"):
+        model_tab, training_tab = st.tabs(["Model", "Training"])
+        with model_tab:
+            model_values = config_inputs(spec.config_class, "model", {})
+        with training_tab:
+            training_values = config_inputs(spec.training_config_class, "training", uploaded)
+        submitted = st.form_submit_button("Start training", type="primary", disabled=not dataset)
 
-if submitted:
-    try:
-        model_config = from_flat(spec.config_class, model_values)
-        training = from_flat(spec.training_config_class, training_values)
-    except ConfigError as error:
-        st.error(str(error))
-    else:
-        problem = input_mismatch(spec, model_config)
-        if problem:
-            st.error(f"This model cannot read the dataset: {problem}.")
+    if submitted:
+        try:
+            model_config = from_flat(spec.config_class, model_values)
+            training = from_flat(spec.training_config_class, training_values)
+        except ConfigError as error:
+            st.error(str(error))
         else:
-            try:
-                job_id = jobs().submit_training(
-                    model_name=model,
-                    dataset_name=dataset,
-                    training=training,
-                    model_config=model_config,
-                )
-            except StorageError as error:
-                st.error(str(error))
+            problem = input_mismatch(spec, model_config)
+            if problem:
+                st.error(f"This model cannot read the dataset: {problem}.")
             else:
-                st.session_state["submitted_once"] = True
-                st.success(f"Queued job {job_id}.")
-                st.download_button(
-                    "Download these training settings (YAML)",
-                    training.to_yaml(),
-                    file_name=f"{model}_training.yaml",
-                )
+                try:
+                    job_id = jobs().submit_training(
+                        model_name=model,
+                        dataset_name=dataset,
+                        training=training,
+                        model_config=model_config,
+                    )
+                except StorageError as error:
+                    st.error(str(error))
+                else:
+                    st.session_state["submitted_once"] = True
+                    st.success(f"Queued job {job_id}.")
+                    st.download_button(
+                        "Download these training settings (YAML)",
+                        training.to_yaml(),
+                        file_name=f"{model}_training.yaml",
+                    )
 
 
 @st.fragment(run_every=2)
@@ -156,9 +160,10 @@ def live() -> None:
             text=f"epoch {progress['epoch']} of {progress['epochs']}"
             + (f", about {eta:.0f} s left" if eta else ""),
         )
-        if st.button("Cancel this job", key=f"cancel-{current.id}"):
+        if not read_only() and st.button("Cancel this job", key=f"cancel-{current.id}"):
             jobs().cancel(current.id)
-    if current.status == JobStatus.INTERRUPTED and st.button("Resume from last checkpoint"):
+    resumable = current.status == JobStatus.INTERRUPTED and not read_only()
+    if resumable and st.button("Resume from last checkpoint"):
         st.success(f"Queued job {jobs().resume(current.id)}.")
     if not metrics.empty:
         losses = metrics[metrics["split"].isin(["train", "val"])]

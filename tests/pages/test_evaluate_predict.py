@@ -129,3 +129,11 @@ def test_evaluations_of_older_runs_are_computed_once_and_kept(data_home: DataHom
         kinds = [a.kind for a in list_artifacts(session=session, run_id=run_id)]
     assert kinds.count("evaluation") == 2  # the recomputed file is recorded again
     engine.dispose()
+
+
+def test_read_only_mode_keeps_what_if_and_hides_batch_uploads(trained, monkeypatch) -> None:
+    monkeypatch.setenv("TRENDLAB_READ_ONLY", "1")
+    at = _open("predict.py", run="1")
+    assert len(at.metric) == 2, "what-if scores still work"
+    assert not at.get("file_uploader")
+    assert any("uploading rows to score" in i.value for i in at.info)

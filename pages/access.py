@@ -1,0 +1,56 @@
+"""Access control for demo deployments: a password gate and a read-only mode.
+
+Both are off unless their environment variables are set (the container requires them):
+
+- ``TRENDLAB_PASSWORD``: every page asks for it once per browser session (app.py calls
+  ``require_password`` before any page runs);
+- ``TRENDLAB_READ_ONLY=1``: browsing, what-if prediction and recommendations stay; building
+  or uploading datasets, uploads of configs or rows, and starting jobs are switched off.
+
+The HTTP API takes its own bearer token (``TRENDLAB_API_TOKEN``, see api.py).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+
+import streamlit as st
+
+PASSWORD_ENV = "TRENDLAB_PASSWORD"
+READ_ONLY_ENV = "TRENDLAB_READ_ONLY"
+
+
+def signed_in() -> bool:
+    """True when no password is set, or this browser session has given it."""
+    return not os.environ.get(PASSWORD_ENV) or bool(st.session_state.get("signed_in"))
+
+
+def require_password() -> None:
+    """Show the sign-in form and stop the page until this session has given the password."""
+    expected = os.environ.get(PASSWORD_ENV)
+    if signed_in():
+        return
+    st.title("Trendlab")
+    st.caption("This deployment is private.")
+    with st.form("sign-in"):
+        given = st.text_input("Password", type="password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        if hmac.compare_digest(given.encode(), (expected or "").encode()):
+            st.session_state["signed_in"] = True
+            st.rerun()
+        st.error("That password is not right.")
+    st.stop()
+
+
+def read_only() -> bool:
+    return os.environ.get(READ_ONLY_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def refused(action: str) -> bool:
+    """In read-only mode, say that ``action`` is switched off and return True."""
+    if read_only():
+        st.info(f"Read-only demo: {action} is switched off in this deployment.")
+        return True
+    return False

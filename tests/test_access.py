@@ -1,0 +1,80 @@
+"""Access control for demos: the password gate, the API token, read-only mode, and the
+container's refusal to start without them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from streamlit.testing.v1 import AppTest
+from typer.testing import CliRunner
+
+from api import create_api
+from cli import app as cli_app
+from storage import DataHome
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _app() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_without_the_password_the_gate_stops_the_app(
+    data_home: DataHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """app.py registers the pages, then gates, then runs the page, so no page runs before the
+    password. Signing in and deep links run in a real browser (tests/test_browser.py): AppTest
+    reruns the last page's script on its own, without app.py, so it cannot show them."""
+    monkeypatch.setenv("TRENDLAB_PASSWORD", "s3cret")
+    at = _app()
+    assert [t.value for t in at.title] == ["Trendlab"] and not at.metric, "no page content"
+    assert at.text_input[0].label == "Password" and at.caption[0].value.endswith("private.")
+    assert [b.label for b in at.button] == ["Sign in"]
+
+
+def test_without_a_password_set_there_is_no_gate(data_home: DataHome) -> None:
+    assert {m.label for m in _app().metric} == {"Datasets", "Runs", "Jobs"}
+
+
+def test_the_api_answers_401_without_the_token(data_home, monkeypatch) -> None:
+    monkeypatch.setenv("TRENDLAB_API_TOKEN", "t0ken")
+    client = TestClient(create_api())
+    missing = client.get("/health")
+    assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+    wrong = client.get("/health", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    right = client.get("/health", headers={"Authorization": "Bearer t0ken"})
+    assert right.status_code == 200 and right.json()["status"] == "ok"
+    assert client.get("/recommendations/startups/for-developer/u1").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("page", "message"),
+    [
+        ("pages/data.py", "building or uploading datasets"),
+        ("pages/train.py", "starting training jobs"),
+        ("pages/predict.py", None),
+        ("pages/recommend.py", None),
+    ],
+)
+def test_read_only_mode_refuses_uploads_and_jobs(data_home, monkeypatch, page, message) -> None:
+    monkeypatch.setenv("TRENDLAB_READ_ONLY", "1")
+    at = _app()
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    assert not at.get("file_uploader"), "no uploads in read-only mode"
+    assert not [b for b in at.button if b.label in ("Start training", "Validate and store")]
+    if message:
+        assert any(message in i.value and "Read-only demo" in i.value for i in at.info)
+
+
+def test_the_container_refuses_to_start_without_its_secrets(data_home, monkeypatch) -> None:
+    monkeypatch.setenv("TRENDLAB_REQUIRE_AUTH", "1")
+    monkeypatch.delenv("TRENDLAB_PASSWORD", raising=False)
+    monkeypatch.setenv("TRENDLAB_API_TOKEN", "t")
+    refused = CliRunner().invoke(cli_app, ["serve", "--no-demo"])
+    assert refused.exit_code == 1 and "TRENDLAB_PASSWORD is not" in refused.output
