@@ -2,10 +2,13 @@
 # command (`trendlab serve`) that `make run` uses. Build: docker build -t trendlab .
 FROM python:3.11-slim
 
+# TRENDLAB_REQUIRE_AUTH: the server refuses to start until TRENDLAB_PASSWORD (pages) and
+# TRENDLAB_API_TOKEN (API) are given with `docker run -e`; see docs/deploy.md.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    TRENDLAB_HOME=/data
+    TRENDLAB_HOME=/data \
+    TRENDLAB_REQUIRE_AUTH=1
 
 RUN useradd --create-home --uid 1000 trendlab \
     && mkdir -p /data && chown trendlab:trendlab /data

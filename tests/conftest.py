@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,6 +48,42 @@ def engine(data_home: DataHome) -> Iterator[Engine]:
     engine = open_engine(data_home.database_url)
     yield engine
     engine.dispose()
+
+
+@contextlib.contextmanager
+def running_server(home: Path, **environment: str) -> Iterator[str]:
+    """`trendlab serve` on a free port with ``home`` as its data home; yields the base URL
+    once /_stcore/health answers, and stops the server afterwards."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "TRENDLAB_HOME": str(home), **environment}
+    command = [sys.executable, "-c", "import cli; cli.main()", "serve", "--port", str(port)]
+    server = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            if server.poll() is not None:
+                raise AssertionError(server.stderr.read().decode()[-3000:])
+            if time.monotonic() > deadline:
+                raise AssertionError("the server did not answer /_stcore/health in 120 s")
+            time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 _exit_status = 0

@@ -3,11 +3,6 @@ server answering pages and /api on one port."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -18,6 +13,7 @@ from api import create_api
 from core.recsys.synthetic import RecsysSpec, generate_recsys
 from storage import DataHome, open_engine
 from storage.recsys import save_recsys_dataset, train_recsys_run
+from tests.conftest import running_server
 from tests.pages.conftest import TINY as MARKET_TINY
 from tests.pages.conftest import store_small_dataset, train_tiny
 
@@ -143,48 +139,9 @@ def test_health_reports_the_schema_and_the_active_recommender(client: TestClient
     assert body == {"status": "ok", "schema_version": 2, "active_recommender": 1}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_the_real_server_serves_pages_and_api_on_one_port(tmp_path: Path) -> None:
-    port = _free_port()
-    environment = {
-        **os.environ,
-        "TRENDLAB_HOME": str(tmp_path / "home"),
-        "TRENDLAB_JOB_RUNNER": "0",
-    }
-    command = [
-        sys.executable,
-        "-c",
-        "import cli; cli.main()",
-        "serve",
-        "--port",
-        str(port),
-        "--no-demo",
-    ]
-    server = subprocess.Popen(
-        command, cwd=ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/_stcore/health", timeout=2
-                ) as r:
-                    assert r.read() == b"ok"
-                    break
-            except OSError:
-                assert server.poll() is None, server.stderr.read().decode()[-2000:]
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.3)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=5) as r:
-            assert b'"status":"ok"' in r.read()
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/openapi.json", timeout=5) as r:
-            assert SEED_PATH.encode() in r.read()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with running_server(tmp_path / "home", TRENDLAB_JOB_RUNNER="0") as url:
+        with urllib.request.urlopen(f"{url}/api/health", timeout=5) as response:
+            assert b'"status":"ok"' in response.read()
+        with urllib.request.urlopen(f"{url}/api/openapi.json", timeout=5) as response:
+            assert SEED_PATH.encode() in response.read()

@@ -55,3 +55,19 @@ def test_pages_hold_no_torch_or_sql() -> None:
         assert not _imports(path) & {"torch", "sqlalchemy", "duckdb"} - (
             {"sqlalchemy"} if path.name == "shared.py" else set()
         ), path
+
+
+def test_the_image_installs_and_starts_the_way_make_run_does() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    run_recipe = makefile.split("\nrun:")[1].split("\n\n")[0]
+    assert "$(BIN)/trendlab serve --port" in run_recipe
+    assert "pip install -e ." in makefile and "pip install" in dockerfile
+    assert "-e ." in dockerfile, "the same pyproject.toml install, no second dependency list"
+    assert 'CMD ["trendlab", "serve", "--port", "8501", "--address", "0.0.0.0"]' in dockerfile
+    assert "FROM python:3.11-slim" in dockerfile and "USER trendlab" in dockerfile
+    assert "/_stcore/health" in dockerfile and "EXPOSE 8501" in dockerfile
+    assert 'VOLUME ["/data"]' in dockerfile and "TRENDLAB_REQUIRE_AUTH=1" in dockerfile
+    assert "requirements" not in dockerfile.lower()
+    config = (ROOT / ".streamlit" / "config.toml").read_text()
+    assert "maxUploadSize = 50" in config and 'showErrorDetails = "type"' in config

@@ -1,0 +1,156 @@
+"""The whole flow in a real browser (Playwright driving Debian's Chromium) against the real
+server with its password and API token set, as a new user would walk it:
+
+Data (build a synthetic dataset) -> Train (start a dual tower; the loss chart grows while it
+runs; it finishes) -> Evaluate (metrics table and confusion matrix) -> Predict (move a
+context slider; the score changes) -> Recommend (ten items for a user; the cold-start form)
+-> the API on the same port. A screenshot of each page lands in test-artifacts/browser/.
+Every wait is on content, never a sleep.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, running_server
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+WAIT_MS = 120_000
+PASSWORD, TOKEN = "demo-password", "demo-token"
+# Points in the live loss chart: Plotly keeps them on the chart's element.
+CHART_POINTS = (
+    "() => { const g = document.querySelector('.js-plotly-plot');"
+    " if (!g || !g.calcdata) return 0;"
+    " return g.calcdata.reduce((n, c) => Math.max(n, c.length || 0), 0); }"
+)
+
+
+@pytest.fixture
+def browser_page(tmp_path: Path):
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing; `make test` installs Debian's chromium package")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=FLAGS, chromium_sandbox=False
+        )
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        yield context.new_page()
+        browser.close()
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def _api(url: str, token: str | None) -> int:
+    request = urllib.request.Request(url)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_a_new_user_walks_every_page(tmp_path: Path, browser_page) -> None:
+    page = browser_page
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    environment = {"TRENDLAB_PASSWORD": PASSWORD, "TRENDLAB_API_TOKEN": TOKEN}
+    with running_server(tmp_path / "home", **environment) as url:
+        # A deep link meets the password gate first.
+        page.goto(f"{url}/data")
+        page.get_by_text("This deployment is private").wait_for(timeout=WAIT_MS)
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+
+        # Data: build a small synthetic dataset through the form.
+        page.get_by_text("Stored datasets").wait_for(timeout=WAIT_MS)
+        page.get_by_label("Name").fill("browser")
+        page.get_by_label("Tickers (comma-separated)").fill("AAA,BBB")
+        page.get_by_role("button", name="Build and store").click()
+        page.get_by_text("Stored 'browser'").wait_for(timeout=WAIT_MS)
+        _shot(page, "data")
+
+        # Train: a dual tower for 12 epochs; the chart gains points while it runs.
+        page.get_by_role("link", name="Train").click()
+        page.get_by_text("New training run").wait_for(timeout=WAIT_MS)
+        page.get_by_role("tab", name="Training").click()
+        page.get_by_label("epochs", exact=True).fill("12")
+        page.get_by_role("button", name="Start training").click()
+        page.get_by_text("Queued job 1.").wait_for(timeout=WAIT_MS)
+        page.get_by_text(re.compile(r"Job 1 \(run 1\): running")).wait_for(timeout=WAIT_MS)
+        page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=WAIT_MS)
+        first = page.evaluate(CHART_POINTS)
+        page.wait_for_function(f"({CHART_POINTS})() > {first}", timeout=WAIT_MS)
+        page.get_by_test_id("stPlotlyChart").first.scroll_into_view_if_needed()
+        _shot(page, "train")
+        page.get_by_text(re.compile(r"Job 1 \(run 1\): succeeded")).wait_for(timeout=WAIT_MS)
+
+        # Evaluate: the metrics table beside the baselines and the confusion matrices.
+        page.get_by_role("link", name="Evaluate").click()
+        page.get_by_text("Confusion matrix, 7d").wait_for(timeout=WAIT_MS)
+        table = page.get_by_test_id("stDataFrame").first.locator("table")
+        assert table.get_attribute("aria-rowcount") == "7", "header + model + 5 baselines"
+        _shot(page, "evaluate")
+
+        # Predict: move the first context slider; the 7-day score's change appears.
+        page.get_by_role("link", name="Predict").click()
+        page.get_by_text("Predicted class").first.wait_for(timeout=WAIT_MS)
+        slider = page.get_by_role("slider").first
+        slider.focus()
+        for _ in range(15):
+            slider.press("ArrowRight")
+        page.get_by_text("vs the row").first.wait_for(timeout=WAIT_MS)
+        _shot(page, "predict")
+
+        # Recommend: ten items for the first user, then the cold-start form.
+        page.get_by_role("link", name="Recommend").click()
+        page.get_by_text("Engine:").first.wait_for(timeout=WAIT_MS)
+        rows = page.get_by_test_id("stDataFrame").first.locator("table")
+        assert rows.get_attribute("aria-rowcount") == "11", "header + ten items"
+        _shot(page, "recommend")
+        page.get_by_role("tab", name="New user").click()
+        page.get_by_test_id("stMultiSelect").filter(has_text="skills").first.click()
+        page.get_by_role("option").first.click()
+        page.keyboard.press("Escape")
+        page.get_by_role("button", name="Recommend").click()
+        page.get_by_text("new user: content-based from the stated profile").wait_for(
+            timeout=WAIT_MS
+        )
+
+        # The API answers on the same port, and only with the token.
+        endpoint = f"{url}/api/recommendations/startups/for-developer/u0001?limit=10"
+        assert _api(endpoint, None) == 401
+        assert _api(endpoint, TOKEN) == 200
+        request = urllib.request.Request(endpoint, headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert len(json.loads(response.read())["items"]) == 10
+    assert sorted(p.stem for p in ARTIFACTS.glob("*.png")) == [
+        "data",
+        "evaluate",
+        "predict",
+        "recommend",
+        "train",
+    ]
