@@ -27,7 +27,6 @@ from core.sources import (
     MarketData,
     bundled_config,
     bundled_data,
-    demo_data,
     synthetic_data,
 )
 from storage import DataHome, DataHomeError, StorageError, open_engine
@@ -112,28 +111,11 @@ def serve(
                 "TRENDLAB_API_TOKEN=..., so strangers cannot use this deployment."
             )
     _, engine = _open_home()
-    with session_scope(engine) as session:
-        empty = not list_datasets(session=session, recommender=False)
-    if demo and empty:
-        config = DataConfig()
-        save_market_dataset(
-            engine=engine,
-            name="demo",
-            data=demo_data(config.horizons),
-            config=config,
-            description=f"synthetic, seed {DEMO_SEED}, with context signal (demo)",
-        )
-        typer.echo("Stored the synthetic demo dataset 'demo'.")
-    with session_scope(engine) as session:
-        no_recommender_data = not list_datasets(session=session, recommender=True)
-    if demo and no_recommender_data:
-        from core.recsys.synthetic import generate_recsys
-        from storage.recsys import save_recsys_dataset
+    if demo:
+        from storage.demo import store_demo_datasets
 
-        save_recsys_dataset(
-            engine=engine, name="startups", data=generate_recsys(), description="synthetic (demo)"
-        )
-        typer.echo("Stored the synthetic recommender dataset 'startups'.")
+        for name in store_demo_datasets(engine=engine):
+            typer.echo(f"Stored the synthetic demo dataset {name!r}.")
     engine.dispose()  # release the file before the server opens it
     command = [
         sys.executable,

@@ -21,23 +21,14 @@ PAGES = ("home", "data", "train", "evaluate", "predict", "recommend")
 
 def _demo_home() -> None:
     """Store the demo dataset and train one run per model family (a few epochs each)."""
-    from core.config import DataConfig
     from core.models import model_spec
-    from core.sources import DEMO_SEED, demo_data
     from storage import DataHome, open_engine
-    from storage.feature_store import save_market_dataset
+    from storage.demo import store_demo_datasets
     from storage.runs import execute_run, start_run
 
     home = DataHome.from_env().ensure()
     engine = open_engine(home.database_url)
-    config = DataConfig()
-    save_market_dataset(
-        engine=engine,
-        name="demo",
-        data=demo_data(config.horizons),
-        config=config,
-        description=f"synthetic, seed {DEMO_SEED} (demo)",
-    )
+    store_demo_datasets(engine=engine)  # what `trendlab serve` stores on a first start
     for model, epochs in (("dual_tower", 3), ("lstm_attention", 2)):
         spec = model_spec(model)
         training = spec.training_config_class.from_dict({"epochs": epochs}, partial=True)
