@@ -46,7 +46,7 @@ from storage.repository import (
     set_run_status,
     set_setting,
 )
-from storage.runs import MetricWriter, fail_run, run_directory
+from storage.runs import MetricWriter, fail_run, run_and_dataset, run_directory
 
 KIND = RECOMMENDER_KIND
 PARTS = ("users", "items", "interactions")
@@ -269,10 +269,9 @@ def _untrained(engine: Engine) -> Recommender:
 @functools.lru_cache(maxsize=4)
 def _serving(engine: Engine, home: DataHome, run_id: int) -> Recommender:
     with session_scope(engine) as session:
-        run = get_run(session=session, run_id=run_id)
-        if run is None or run.model_kind != MODEL_NAME:
+        run, dataset = run_and_dataset(session=session, run_id=run_id)
+        if run.model_kind != MODEL_NAME:
             raise StorageError(f"Run {run_id} is not a recommender run.")
-        dataset = get_dataset_by_id(session=session, dataset_id=run.dataset_id)
         data = load_recsys_data(session=session, name=dataset.name)
     model, encoder, config = load_recommender(run_directory(home, run_id))
     catalogue = Catalogue.build(data, encoder, config.id_features)

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from core.checkpoints import load_checkpoint
 from core.config import Config, DataConfig
@@ -37,7 +38,7 @@ from core.training import RestoredModel, restore_from_checkpoint, train_model
 from storage.db import StorageError
 from storage.feature_store import load_dataset_frame
 from storage.home import DataHome
-from storage.models import Artifact, JobStatus
+from storage.models import Artifact, Dataset, JobStatus, Run
 from storage.repository import (
     MetricRow,
     add_artifact,
@@ -146,12 +147,7 @@ class RunInputs:
 def run_inputs(*, engine: Engine, home: DataHome, run_id: int) -> tuple[RunInputs, pd.DataFrame]:
     """The run's inputs and its dataset frame, read from the database; marks it running."""
     with session_scope(engine) as session:
-        run = get_run(session=session, run_id=run_id)
-        if run is None:
-            raise StorageError(f"No run {run_id}.")
-        dataset = get_dataset_by_id(session=session, dataset_id=run.dataset_id)
-        if dataset is None:
-            raise StorageError(f"Run {run_id}'s dataset no longer exists.")
+        run, dataset = run_and_dataset(session=session, run_id=run_id)
         frame = load_dataset_frame(session=session, name=dataset.name)
         set_run_status(session=session, run_id=run_id, status=JobStatus.RUNNING)
     inputs = RunInputs(
@@ -349,13 +345,19 @@ def run_predictor(*, engine: Engine, run_id: int) -> Predictor:
 def run_dataset(*, engine: Engine, run_id: int) -> pd.DataFrame:
     """The stored dataset the run trained on."""
     with session_scope(engine) as session:
-        run = get_run(session=session, run_id=run_id)
-        if run is None:
-            raise StorageError(f"No run {run_id}.")
-        dataset = get_dataset_by_id(session=session, dataset_id=run.dataset_id)
-        if dataset is None:
-            raise StorageError(f"Run {run_id}'s dataset no longer exists.")
+        _, dataset = run_and_dataset(session=session, run_id=run_id)
         return load_dataset_frame(session=session, name=dataset.name)
+
+
+def run_and_dataset(*, session: Session, run_id: int) -> tuple[Run, Dataset]:
+    """The run and its dataset rows; StorageError when either is gone."""
+    run = get_run(session=session, run_id=run_id)
+    if run is None:
+        raise StorageError(f"No run {run_id}.")
+    dataset = get_dataset_by_id(session=session, dataset_id=run.dataset_id)
+    if dataset is None:
+        raise StorageError(f"Run {run_id}'s dataset no longer exists.")
+    return run, dataset
 
 
 def evaluate_run(
