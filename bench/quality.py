@@ -4,9 +4,11 @@
 
 Recipe: 100 synthetic tickers, 2015-01-01..2024-12-31, generator seed 42, with signal; the
 default DataConfig split (70/15/15, 30-day purge). The dual tower trains with
-bench/configs/dual_tower_synthetic.yaml under three seeds, and three more times on shuffled
-training labels (the leak detector, which must land at chance). Baselines are fit on the same
-training rows and scored on the same test rows, against the latent (oracle) relevance.
+bench/configs/dual_tower_synthetic.yaml and dual_tower_synthetic_model.yaml under three
+seeds, and three more times on shuffled training labels (a control that must land at
+chance). Baselines are fit on the same training rows and scored on the same test rows,
+against the latent (oracle) relevance. Every predictor also gets its correlation with the
+label's noise (``noise_pearson``, the leak detector of ``core.evaluation.noise_correlation``).
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import DataConfig, TrainingConfig
+from core.config import DataConfig, DualTowerModelConfig, TrainingConfig
 from core.evaluation import baseline_predictions, model_predictions, score_report, seed_level
 from core.models import model_spec
 from core.sources import build_market_dataset, synthetic_data
 from core.training import train_model
 
 HERE = Path(__file__).resolve().parent
+HORIZONS = ("7d", "30d")
 CONFIG = HERE / "configs" / "dual_tower_synthetic.yaml"
+MODEL_CONFIG = HERE / "configs" / "dual_tower_synthetic_model.yaml"
 OUTPUT = HERE / "quality.json"
 
 
@@ -36,6 +40,7 @@ def summary(report: dict) -> dict:
             "raw_pearson": section["vs_oracle"]["raw_pearson"],
             "prediction_std": section["vs_oracle"]["prediction_std"],
             "skill": section["vs_oracle"]["skill"],
+            "noise_pearson": section["vs_oracle"]["noise_pearson"],
             "mse": section["vs_oracle"]["mse"],
             "direction_accuracy": section["vs_oracle"]["direction_accuracy"],
             "class_accuracy": section["vs_oracle"]["class_accuracy"],
@@ -63,6 +68,7 @@ def main() -> None:
     dataset = build_market_dataset(data, DataConfig())
     spec = model_spec("dual_tower")
     base = TrainingConfig.load_yaml(CONFIG, partial=True).to_dict()
+    model_config = DualTowerModelConfig.load_yaml(MODEL_CONFIG, partial=True)
     runs, loaders = {}, None
     if args.control_only:
         previous = json.loads(OUTPUT.read_text())
@@ -74,7 +80,11 @@ def main() -> None:
             {**base, "seed": int(seed.split("-")[1]) if shuffled else seed}
         )
         result = train_model(
-            dataset, model_name="dual_tower", training=training, shuffle_labels=shuffled
+            dataset,
+            model_name="dual_tower",
+            model_config=model_config,
+            training=training,
+            shuffle_labels=shuffled,
         )
         predictions = model_predictions(spec, result.trainer.model, result.loaders.test)
         runs[str(seed)] = {
@@ -100,7 +110,13 @@ def main() -> None:
                 "mean": float(np.mean([r[h][metric] for r in seeded])),
                 "std": float(np.std([r[h][metric] for r in seeded])),
             }
-            for metric in ("pearson", "mse", "direction_accuracy", "class_accuracy")
+            for metric in (
+                "pearson",
+                "mse",
+                "direction_accuracy",
+                "class_accuracy",
+                "noise_pearson",
+            )
         }
         for h in ("7d", "30d")
     }
@@ -111,7 +127,7 @@ def main() -> None:
             "end": "2024-12-31",
             "generator_seed": 42,
             "signal": True,
-            "config": str(CONFIG.name),
+            "config": [CONFIG.name, MODEL_CONFIG.name],
             "train_rows": loaders.train.num_rows,
             "test_rows": loaders.test.num_rows,
         },
@@ -123,52 +139,34 @@ def main() -> None:
     print(render(result))
 
 
+METRICS = ("pearson", "mse", "direction_accuracy", "noise_pearson")
+
+
 def render(result: dict) -> str:
-    lines = [
-        "| predictor | 7d corr | 7d MSE | 7d dir. acc | 30d corr | 30d MSE | 30d dir. acc |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    """A Markdown table: per horizon correlation, MSE and direction accuracy against the
+    oracle, and the correlation with the label noise (the leak detector)."""
+    header = " | ".join(f"{h} corr | {h} MSE | {h} dir. acc | {h} noise corr" for h in HORIZONS)
+    lines = [f"| predictor | {header} |", "| --- " * (1 + 4 * len(HORIZONS)) + "|"]
     mean = result["dual_tower"]["mean_std"]
-    lines.append(
-        "| dual tower (mean ± std, 3 seeds) | "
-        + " | ".join(
-            f"{mean[h][m]['mean']:.3f} ± {mean[h][m]['std']:.3f}"
-            for h in ("7d", "30d")
-            for m in ("pearson", "mse", "direction_accuracy")
-        )
-        + " |"
-    )
-    runs = result["dual_tower"]["runs"]
-    rows = {
-        **{
-            f"dual tower, labels shuffled (seed {k.split('-')[1]})": v
-            for k, v in runs.items()
-            if k.startswith("shuffled")
-        },
-        **result["baselines"],
+    cells = [
+        f"{mean[h][m]['mean']:.3f} ± {mean[h][m]['std']:.3f}" for h in HORIZONS for m in METRICS
+    ]
+    lines.append(f"| dual tower (mean ± std, 3 seeds) | {' | '.join(cells)} |")
+    controls = {
+        f"dual tower, labels shuffled (seed {key.split('-')[1]})": figures
+        for key, figures in result["dual_tower"]["runs"].items()
+        if key.startswith("shuffled")
     }
-    for name, figures in rows.items():
-        if "shuffled" in name:  # collapsed models: show the raw correlation and the spread
-            lines.append(
-                f"| {name} | "
-                + " | ".join(
-                    f"{figures[h]['pearson']:.3f} (raw {figures[h]['raw_pearson']:+.2f}, "
-                    f"spread {figures[h]['prediction_std']:.4f}) | {figures[h]['mse']:.3f} | "
-                    f"{figures[h]['direction_accuracy']:.3f}"
-                    for h in ("7d", "30d")
-                )
-                + " |"
-            )
-            continue
-        lines.append(
-            f"| {name} | "
-            + " | ".join(
-                f"{figures[h][m]:.3f}"
-                for h in ("7d", "30d")
-                for m in ("pearson", "mse", "direction_accuracy")
-            )
-            + " |"
-        )
+    for name, figures in {**controls, **result["baselines"]}.items():
+        cells = []
+        for h in HORIZONS:
+            f = figures[h]
+            corr = f"{f['pearson']:.3f}"
+            if name in controls:  # collapsed models: the raw correlation and the spread too
+                corr += f" (raw {f['raw_pearson']:+.2f}, spread {f['prediction_std']:.4f})"
+            noise = f.get("noise_pearson", float("nan"))
+            cells += [corr, f"{f['mse']:.3f}", f"{f['direction_accuracy']:.3f}", f"{noise:+.3f}"]
+        lines.append(f"| {name} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 

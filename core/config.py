@@ -409,6 +409,9 @@ class _TrainerSettings(Config):
     """Smallest decrease of the validation loss that counts as an improvement."""
     max_grad_norm: float = 1.0
     """Gradients are clipped to this global norm; 0 disables clipping."""
+    ema_decay: float = 0.0
+    """Validate, checkpoint and keep an exponential moving average of the weights with this
+    decay per step (e.g. 0.995; 0 = off): a smoother estimate than the last step's weights."""
     seed: int = 42
     """Seeds torch, numpy and the data split so runs are reproducible."""
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
@@ -422,6 +425,7 @@ class _TrainerSettings(Config):
         self.require("early_stopping_patience", self.early_stopping_patience >= 0, ">= 0")
         self.require("min_delta", self.min_delta >= 0, "a number >= 0")
         self.require("max_grad_norm", self.max_grad_norm >= 0, "a number >= 0 (0 = off)")
+        self.require("ema_decay", 0 <= self.ema_decay < 1, "a number in [0, 1) (0 = off)")
         self.require("seed", self.seed >= 0, "an integer >= 0")
 
 

@@ -208,6 +208,22 @@ def finance_rows(score: np.ndarray, rows: pd.DataFrame, h: int) -> pd.DataFrame:
     )
 
 
+def noise_correlation(score: np.ndarray, label: np.ndarray, oracle: np.ndarray) -> float:
+    """Correlation of a prediction with the label's noise: the leak detector.
+
+    The noise is what is left of the realised label after its least-squares fit on the
+    oracle (the label is an attenuated, noisy measurement of the latent relevance): the future
+    shocks that no past feature can foresee. A leak-free predictor lands at 0 up to sampling
+    error, however it was trained; one that saw test labels does not. Unlike the correlation
+    with the oracle, this needs no collapsed-model rule: it reads the raw scores."""
+    label, oracle = np.asarray(label, float), np.asarray(oracle, float)
+    slope, intercept = np.polyfit(oracle, label, 1)
+    noise = label - (slope * oracle + intercept)
+    if np.std(score) < 1e-12 or np.std(noise) < 1e-12:
+        return 0.0
+    return float(np.corrcoef(score, noise)[0, 1])
+
+
 def score_report(
     spec: ModelSpec, predictions: pd.DataFrame, dataset: pd.DataFrame, *, cost: float = 0.001
 ) -> dict[str, Any]:
@@ -236,6 +252,7 @@ def score_report(
                 **regression_metrics(score, truth),
                 "direction_accuracy": float(np.mean(np.sign(score) == np.sign(truth))),
                 "class_accuracy": float(np.mean(predicted_class == oracle_classes(spec, truth))),
+                "noise_pearson": noise_correlation(score, target, truth),
             }
         finance = finance_rows(score, rows, h)
         section["finance"] = {

@@ -2,8 +2,10 @@
 
 The trainer knows nothing about a particular model: it passes the batch keys named in
 ``inputs`` to ``model.forward`` and hands the outputs and the batch to the loss, which
-returns the total and its named components. The dashboard, the job runner and the CLI watch
-through callbacks and stop a run through ``should_stop``; core/ imports neither.
+returns the total and its named components. With ``ema_decay`` set, an exponential moving
+average of the weights is what gets validated, kept as best and left in the model. The
+dashboard, the job runner and the CLI watch through callbacks and stop a run through
+``should_stop``; core/ imports neither.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from core.checkpoints import save_checkpoint
 from core.config import OptimizerConfig, SchedulerConfig
@@ -38,6 +41,11 @@ class TrainerSettings(Protocol):
     early_stopping_patience: int
     min_delta: float
     max_grad_norm: float
+
+
+def ema_decay(settings: TrainerSettings) -> float:
+    """The settings' weight-averaging decay; configs without the field mean off."""
+    return float(getattr(settings, "ema_decay", 0.0))
 
 
 class Callback(Protocol):
@@ -155,10 +163,21 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.epoch = 0
         self.stopped_because = ""
+        decay = ema_decay(settings)
+        self.ema = (
+            AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+            if decay > 0
+            else None
+        )
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights that are validated and checkpointed: the average when there is one."""
+        return self.ema.module if self.ema is not None else self.model
 
     # ---------------------------------------------------------------------------- batches
-    def _forward(self, batch: Batch) -> dict[str, torch.Tensor]:
-        return self.model(*(batch[key] for key in self.inputs))
+    def _forward(self, batch: Batch, model: nn.Module | None = None) -> dict[str, torch.Tensor]:
+        return (model or self.model)(*(batch[key] for key in self.inputs))
 
     def _to_device(self, batch: Batch) -> Batch:
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
@@ -203,6 +222,8 @@ class Trainer:
             max_norm = self.settings.max_grad_norm or math.inf
             norms.append(float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)))
             self.optimizer.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
             size = len(next(iter(batch.values())))
             for name, value in components.items():
                 sums[name] = sums.get(name, 0.0) + value * size
@@ -216,14 +237,15 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, loader: Iterable[Batch], prefix: str = "val") -> Record:
         """Mean loss components over ``loader``, plus the metrics function if given."""
-        self.model.eval()
+        model = self.eval_model
+        model.eval()
         sums: dict[str, float] = {}
         count = 0
         outputs_all: list[dict[str, torch.Tensor]] = []
         batches: list[Batch] = []
         for batch in loader:
             batch = self._to_device(batch)
-            outputs = self._forward(batch)
+            outputs = self._forward(batch, model)
             _, components = self.loss_fn(outputs, batch)
             size = len(next(iter(batch.values())))
             for name, value in components.items():
@@ -267,9 +289,10 @@ class Trainer:
                 break  # a partial epoch is neither validated nor saved
             record.update(self.evaluate(val, "val"))
             if self.validate is not None:  # e.g. ranking metrics over the full catalogue
-                self.model.eval()
+                self.eval_model.eval()
                 with torch.no_grad():
-                    record.update({f"val/{k}": v for k, v in self.validate(self.model).items()})
+                    metrics = self.validate(self.eval_model)
+                record.update({f"val/{k}": v for k, v in metrics.items()})
             record["lr"] = float(self.optimizer.param_groups[0]["lr"])
             record["seconds"] = time.perf_counter() - started
             self._step_scheduler(record["val/total"])
@@ -282,7 +305,7 @@ class Trainer:
             if improved:
                 self.best_loss, self.best_epoch = value, self.epoch
                 self.best_state = {
-                    k: v.detach().clone() for k, v in self.model.state_dict().items()
+                    k: v.detach().clone() for k, v in self.eval_model.state_dict().items()
                 }
             record["best"] = float(improved)
             self.history.append(record)
@@ -314,6 +337,7 @@ class Trainer:
             "history": self.history,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -324,13 +348,15 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
 
     def _save(self, kind: str | None) -> None:
         if kind is None or self.checkpoint_dir is None:
             return
-        save_checkpoint(
+        save_checkpoint(  # best.pt holds what was validated; last.pt what training resumes
             self.checkpoint_dir / f"{kind}.pt",
-            model=self.model,
+            model=self.eval_model if kind == "best" else self.model,
             meta={**self.checkpoint_meta, "epoch": self.epoch, "best_loss": self.best_loss},
             trainer_state=self.state() if kind == "last" else None,
         )

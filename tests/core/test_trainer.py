@@ -252,3 +252,63 @@ def test_same_seed_same_run(market_dataset) -> None:
 
     assert losses(3) == losses(3)
     assert losses(3) != losses(4)
+
+
+class _Line(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 1)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"y": self.linear(x).squeeze(-1)}
+
+
+def _squared_error(outputs: dict, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+    loss = (outputs["y"] - batch["y"]).pow(2).mean()
+    return loss, {"total": float(loss.detach())}
+
+
+def test_weight_average_follows_the_formula_and_is_what_gets_kept(tmp_path: Path) -> None:
+    from core.trainer import Trainer
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 3)
+    batches = [{"x": x[i : i + 16], "y": x[i : i + 16].sum(-1)} for i in range(0, 64, 16)]
+    model, decay = _Line(), 0.9
+    trajectory: list[torch.Tensor] = []
+
+    class Watch:
+        def on_batch_end(self, trainer, step, components) -> None:
+            trajectory.append(torch.nn.utils.parameters_to_vector(trainer.model.parameters()))
+
+        def on_epoch_end(self, trainer, record) -> None: ...
+
+    trainer = Trainer(
+        model,
+        _squared_error,
+        torch.optim.SGD(model.parameters(), lr=0.05),
+        inputs=["x"],
+        settings=quick(epochs=3, ema_decay=decay, early_stopping_patience=0),
+        device="cpu",
+        callbacks=[Watch()],
+        checkpoint_dir=tmp_path,
+    )
+    trainer.fit(batches, batches)
+    expected = trajectory[0].detach().clone()  # the first update copies the weights
+    for weights in trajectory[1:]:
+        expected = decay * expected + (1 - decay) * weights.detach()
+    averaged = torch.nn.utils.parameters_to_vector(trainer.ema.module.parameters())
+    torch.testing.assert_close(averaged, expected)
+    assert not torch.allclose(averaged, trajectory[-1]), "the average lags the last step"
+    # Validation scores the average; the loss falls every epoch here, so the last average is
+    # the best, and it is what best.pt holds and what the model is left with.
+    assert trainer.best_epoch == 3
+    best = load_checkpoint(tmp_path / "best.pt").state_dict
+    torch.testing.assert_close(torch.cat([best["linear.weight"][0], best["linear.bias"]]), expected)
+    torch.testing.assert_close(torch.nn.utils.parameters_to_vector(model.parameters()), expected)
+    assert load_checkpoint(tmp_path / "last.pt").trainer_state["ema"] is not None
+
+
+def test_weight_average_decay_is_validated() -> None:
+    with pytest.raises(ValueError, match="ema_decay"):
+        quick(ema_decay=1.0)
