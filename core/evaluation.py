@@ -348,6 +348,8 @@ def metrics_table(reports: dict[str, dict[str, Any]], horizon: str) -> pd.DataFr
                 "Sharpe (long/short)": finance["long_short"]["sharpe"],
                 "max drawdown": finance["long_short"]["max_drawdown"],
                 "corr vs oracle": section.get("vs_oracle", {}).get("pearson", np.nan),
+                # Leak check: correlation with the label's unforeseeable part, ~0 when clean
+                "corr vs label noise": section.get("vs_oracle", {}).get("noise_pearson", np.nan),
                 "seed level": seed_level(section),
             }
         )

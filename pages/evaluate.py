@@ -81,6 +81,12 @@ with details:
         ),
         hide_index=True,
     )
+    if table["corr vs label noise"].notna().any():
+        st.caption(
+            "*corr vs label noise* is a leak check: the correlation with the part of the label "
+            "that no past feature can foresee (label minus its fit on the oracle). A predictor "
+            "that never saw test labels lands near 0."
+        )
     level = seed_level(reports["model"][horizon])
     bands = pd.DataFrame(
         [

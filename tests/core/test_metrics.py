@@ -147,3 +147,19 @@ def test_group_importance_finds_the_only_group_a_model_reads() -> None:
     importance = context_group_importance(model_spec("dual_tower"), NewsOnly(), loader)
     assert importance["news"] > 0.1
     assert importance["policy"] == 0.0 and importance["macro"] == 0.0
+
+
+def test_noise_correlation_flags_a_leak_and_only_a_leak() -> None:
+    from core.evaluation import noise_correlation
+
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(20_000, 3))
+    oracle = np.tanh(features @ [0.6, -0.3, 0.2])
+    label = 0.8 * oracle + 0.05 + rng.normal(scale=0.4, size=len(oracle))  # attenuated, noisy
+    noise = label - np.polyval(np.polyfit(oracle, label, 1), oracle)
+    clean = features @ [0.5, -0.2, 0.4] + features[:, 0] ** 2  # any function of the features
+    leaky = clean + 0.5 * label
+    assert abs(noise_correlation(clean, label, oracle)) < 0.02
+    assert noise_correlation(leaky, label, oracle) > 0.1
+    assert noise_correlation(leaky, label, oracle) == pytest.approx(np.corrcoef(leaky, noise)[0, 1])
+    assert noise_correlation(np.full(len(label), 0.3), label, oracle) == 0.0
