@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy import Engine
@@ -34,6 +34,9 @@ from storage.db import schema_version
 from storage.feature_store import save_market_dataset
 from storage.models import Dataset
 from storage.repository import count_rows, get_dataset, list_datasets, session_scope
+
+if TYPE_CHECKING:
+    from core.recsys.synthetic import RecsysData
 
 SERVER_SCRIPT = Path(__file__).resolve().parent / "server.py"  # app.py's pages + /api
 
@@ -692,26 +695,13 @@ def recsys_synthetic(
 ) -> None:
     """Generate and store a synthetic developers x startups dataset (seed 004's scale)."""
     from core.recsys.synthetic import RecsysSpec, generate_recsys
-    from storage.recsys import save_recsys_dataset
 
     try:
         spec = RecsysSpec(users=users, items=items, interactions=interactions, seed=seed)
         data = generate_recsys(spec)
     except ValueError as err:
         raise _fail(f"Cannot generate: {err}") from None
-    _, engine = _open_home()
-    try:
-        dataset, reused = save_recsys_dataset(
-            engine=engine, name=name, data=data, description=f"synthetic recommender, seed {seed}"
-        )
-    except StorageError as err:
-        raise _fail(str(err)) from None
-    finally:
-        engine.dispose()
-    verb = "Reused" if reused else "Stored"
-    typer.echo(
-        f"{verb} {dataset.name!r}: {users} users, {items} items, {dataset.row_count} interactions."
-    )
+    _store_recsys(name, data, f"synthetic recommender, seed {seed}")
 
 
 @recsys_app.command("import")
@@ -731,7 +721,6 @@ def recsys_import(
 ) -> None:
     """Import users, items and interactions (any item domain); problems name file, line, column."""
     from core.recsys.importers import INTERACTION_COLUMNS, import_recsys, parse_events
-    from storage.recsys import save_recsys_dataset
 
     try:
         mapping = parse_mapping(column_map, allowed=INTERACTION_COLUMNS)
@@ -742,10 +731,17 @@ def recsys_import(
         raise _fail(str(failure)) from None
     except ValueError as err:
         raise _fail(str(err)) from None
+    _store_recsys(name, data, f"import of {interactions.name}")
+
+
+def _store_recsys(name: str, data: RecsysData, description: str) -> None:
+    """Save a recommender dataset in the data home and say what was stored."""
+    from storage.recsys import save_recsys_dataset
+
     _, engine = _open_home()
     try:
         dataset, reused = save_recsys_dataset(
-            engine=engine, name=name, data=data, description=f"import of {interactions.name}"
+            engine=engine, name=name, data=data, description=description
         )
     except StorageError as err:
         raise _fail(str(err)) from None
