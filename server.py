@@ -1,9 +1,23 @@
 """The server `trendlab serve` and `make run` start: the dashboard (app.py) and the HTTP API
-(api.py, under /api) on one port, one process, one database engine."""
+(api.py, under /api) on one port, one process, one database engine, one job manager."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import streamlit as st
 from starlette.routing import Mount
 
 from api import create_api
+from storage import DataHome
+from storage.jobs import start_job_manager
 
-app = st.App("app.py", routes=[Mount("/api", app=create_api())])
+
+@asynccontextmanager
+async def lifespan(app: st.App) -> AsyncIterator[None]:
+    """At start-up, before any page runs: recover jobs a dead server left and start the
+    queue (a restarted server must not wait for a visitor to resume its work)."""
+    start_job_manager(DataHome.from_env().ensure())
+    yield
+
+
+app = st.App("app.py", routes=[Mount("/api", app=create_api())], lifespan=lifespan)

@@ -112,7 +112,7 @@ def rerun_during_training(scratch: Path) -> Timed:
         )
         runner = JobRunner(manager)
         runner.start()
-        while not manager.processes:  # wait for the worker to start training
+        while not manager.workers:  # wait for the worker to start training
             time.sleep(0.1)
         time.sleep(3)
         figures = {}

@@ -114,6 +114,68 @@ class Config:
             raise err.within(source=str(path)) from None
 
 
+MAX_YAML_BYTES = 1 << 20
+"""Largest YAML text read as a config (a full config is a few kilobytes)."""
+MAX_YAML_VALUES = 10_000
+"""Most values a YAML text may hold once its aliases are expanded: a config has a few
+hundred, while an alias bomb of 700 bytes expands to billions."""
+
+
+def parse_yaml(text: str, source: str = "yaml") -> Any:
+    """YAML text -> Python values, refusing what would exhaust the process: texts over
+    ``MAX_YAML_BYTES`` and documents over ``MAX_YAML_VALUES`` values with aliases expanded.
+    Errors are ``ConfigError`` naming ``source`` and the line."""
+    if len(text.encode("utf-8", "replace")) > MAX_YAML_BYTES:
+        raise ConfigError("file", source, f"a YAML text of at most {MAX_YAML_BYTES} bytes")
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()  # the node graph: aliases are shared, not copied
+        if node is None:
+            return None
+        if _expanded_values(node, {}, set()) > MAX_YAML_VALUES:
+            raise ConfigError(
+                "yaml",
+                "aliases",
+                f"at most {MAX_YAML_VALUES} values once aliases are expanded",
+                source,
+            )
+        return loader.construct_document(node)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f"line {mark.line + 1}" if mark else "somewhere"
+        problem = getattr(err, "problem", err)
+        raise ConfigError("yaml", line, f"valid YAML ({problem})", source) from None
+    except RecursionError:
+        raise ConfigError("yaml", "nesting", "a YAML text nested less deeply", source) from None
+    finally:
+        loader.dispose()
+
+
+def _expanded_values(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int]) -> int:
+    """How many values ``node`` stands for with every alias copied out; a node that contains
+    itself counts as too many."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        return MAX_YAML_VALUES + 1
+    open_nodes.add(key)
+    if isinstance(node, yaml.MappingNode):
+        children = [part for pair in node.value for part in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = node.value
+    else:
+        children = []
+    total = 1
+    for child in children:
+        total += _expanded_values(child, sizes, open_nodes)
+        if total > MAX_YAML_VALUES:
+            break
+    open_nodes.discard(key)
+    sizes[key] = total
+    return total
+
+
 def _read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
@@ -121,13 +183,7 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError("file", str(path), "an existing YAML file") from None
     except UnicodeDecodeError:
         raise ConfigError("file", str(path), "a UTF-8 text file") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = f"line {mark.line + 1}" if mark else "somewhere"
-        problem = getattr(err, "problem", err)
-        raise ConfigError("yaml", line, f"valid YAML ({problem})", str(path)) from None
+    return parse_yaml(text, str(path))
 
 
 def _write_text_atomic(path: Path, text: str) -> None:

@@ -217,8 +217,11 @@ def noise_correlation(score: np.ndarray, label: np.ndarray, oracle: np.ndarray) 
     error, however it was trained; one that saw test labels does not. Unlike the correlation
     with the oracle, this needs no collapsed-model rule: it reads the raw scores."""
     label, oracle = np.asarray(label, float), np.asarray(oracle, float)
-    slope, intercept = np.polyfit(oracle, label, 1)
-    noise = label - (slope * oracle + intercept)
+    if np.std(oracle) < 1e-12:  # no planted signal (the control): the label is all noise
+        noise = label - label.mean()
+    else:
+        slope, intercept = np.polyfit(oracle, label, 1)
+        noise = label - (slope * oracle + intercept)
     if np.std(score) < 1e-12 or np.std(noise) < 1e-12:
         return 0.0
     return float(np.corrcoef(score, noise)[0, 1])

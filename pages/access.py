@@ -17,13 +17,19 @@ import os
 
 import streamlit as st
 
+from services.access import Throttle, read_only
+
 PASSWORD_ENV = "TRENDLAB_PASSWORD"
-READ_ONLY_ENV = "TRENDLAB_READ_ONLY"
 
 
 def signed_in() -> bool:
     """True when no password is set, or this browser session has given it."""
     return not os.environ.get(PASSWORD_ENV) or bool(st.session_state.get("signed_in"))
+
+
+PASSWORD_GUESSES = Throttle()
+"""Shared by every session of this server: after 5 wrong passwords in a minute from one
+address, that address waits a minute."""
 
 
 def require_password() -> None:
@@ -37,15 +43,19 @@ def require_password() -> None:
         given = st.text_input("Password", type="password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
-        if hmac.compare_digest(given.encode(), (expected or "").encode()):
+        address = st.context.ip_address
+        client = address if isinstance(address, str) and address else "unknown"
+        wait = PASSWORD_GUESSES.wait_s(client)
+        if wait:
+            st.error(f"Too many wrong passwords; try again in {wait:.0f} s.")
+        elif hmac.compare_digest(given.encode(), (expected or "").encode()):
+            PASSWORD_GUESSES.succeeded(client)
             st.session_state["signed_in"] = True
             st.rerun()
-        st.error("That password is not right.")
+        else:
+            PASSWORD_GUESSES.failed(client)
+            st.error("That password is not right.")
     st.stop()
-
-
-def read_only() -> bool:
-    return os.environ.get(READ_ONLY_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 def refused(action: str) -> bool:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.config import TwoTowerConfig
 from core.recsys.serving import Recommendation, Recommender
-from pages.access import refused
+from pages.access import read_only, refused
 from pages.shared import data_home, engine, jobs
 from storage.db import StorageError
 from storage.models import JobStatus
@@ -145,7 +145,7 @@ with models:
         st.dataframe(registry, hide_index=True)
         left, right = st.columns([3, 1])
         chosen_run = left.selectbox("Run", registry["run"].tolist(), key="model-run")
-        if right.button("Serve this run", disabled=chosen_run == active):
+        if not read_only() and right.button("Serve this run", disabled=chosen_run == active):
             set_active_run(engine=engine(), run_id=chosen_run)
             st.rerun()
         report = recommender_report(engine=engine(), run_id=chosen_run)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import streamlit as st
 from sqlalchemy import Engine
 
 from storage import DataHome, DataHomeError, StorageError, shared_engine
-from storage.jobs import JobManager, JobRunner
+from storage.jobs import JobManager, start_job_manager
 
 MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))  # .streamlit/config.toml
 
@@ -36,23 +34,8 @@ def engine() -> Engine:
         st.stop()
 
 
-@st.cache_resource(show_spinner=False)
-def _jobs(url: str, root: str) -> JobManager:
-    """One job manager per server process. On creation it marks jobs a previous server left
-    running as interrupted, then (unless TRENDLAB_JOB_RUNNER=0) starts the thread that
-    launches queued jobs and ingests their progress."""
-    manager = JobManager(
-        engine=_engine(url),
-        home=DataHome.from_env().ensure(),
-        max_running=int(os.environ.get("TRENDLAB_MAX_JOBS", "1")),
-    )
-    manager.recover()
-    if os.environ.get("TRENDLAB_JOB_RUNNER", "1") != "0":
-        JobRunner(manager).start()
-    return manager
-
-
 def jobs() -> JobManager:
+    """The server's job manager (started with the server; see storage.jobs)."""
     home = data_home()
     engine()  # stops the page with the reason when the database cannot be opened
-    return _jobs(home.database_url, str(home.root))
+    return start_job_manager(home)

@@ -5,9 +5,8 @@ import json
 import pandas as pd
 import plotly.express as px
 import streamlit as st
-import yaml
 
-from core.config import ConfigError, flat_fields, flatten, from_flat
+from core.config import ConfigError, flat_fields, flatten, from_flat, parse_yaml
 from core.models import MODELS
 from core.training import input_mismatch
 from pages.access import read_only, refused
@@ -63,7 +62,11 @@ def config_inputs(config_class: type, key: str, uploaded: dict) -> dict:
             text = st.text_input(
                 field.path, value=json.dumps(value), help=field.doc, key=widget_key
             )
-            values[field.path] = yaml.safe_load(text) if text.strip() else None
+            try:
+                values[field.path] = parse_yaml(text, field.path) if text.strip() else None
+            except ConfigError as error:
+                st.error(str(error))
+                values[field.path] = text  # from_flat then names the field
     return values
 
 
@@ -75,9 +78,14 @@ if not refused("starting training jobs and uploading configs"):
     uploaded: dict = {}
     if upload is not None:
         try:
-            uploaded = flatten(yaml.safe_load(upload.getvalue().decode("utf-8")))
-        except (yaml.YAMLError, UnicodeDecodeError, AttributeError) as error:
-            st.error(f"{upload.name} is not a YAML mapping: {error}")
+            parsed = parse_yaml(upload.getvalue().decode("utf-8"), upload.name)
+            if not isinstance(parsed, dict):
+                raise ConfigError("file", upload.name, "a YAML mapping of config fields")
+            uploaded = flatten(parsed)
+        except UnicodeDecodeError:
+            st.error(f"{upload.name} is not UTF-8 text.")
+        except ConfigError as error:
+            st.error(str(error))
 
     with setup, st.form("train"):
         model_tab, training_tab = st.tabs(["Model", "Training"])

@@ -9,6 +9,12 @@ the server calls it every half second):
    OOM killer, SIGKILL) and mark their job failed with the exit code and the stderr tail;
 3. start queued jobs, oldest first, while fewer than ``max_running`` run.
 
+The server creates its manager at start-up (``start_job_manager``, from server.py), so jobs a
+dead server left behind are recovered and queued jobs start before anyone opens a page.
+Workers run in their own session and outlive a killed server; ``recover`` then ingests what
+they wrote and follows them to the end. A worker is signalled only after ``is_worker`` has
+checked its command line names the job's folder: a stored PID alone may be anything.
+
 Workers (``storage.worker``) never open the database; see docs/architecture.md.
 """
 
@@ -22,6 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +36,8 @@ from sqlalchemy import Engine
 
 from core.config import Config
 from core.evaluation import BASELINES
-from storage.db import StorageError
+from services.access import ensure_writable
+from storage.db import StorageError, shared_engine
 from storage.home import DataHome
 from storage.models import Job, JobStatus
 from storage.repository import (
@@ -38,6 +46,7 @@ from storage.repository import (
     get_job,
     get_run,
     list_jobs,
+    list_metrics,
     request_cancel,
     session_scope,
     set_run_status,
@@ -59,12 +68,38 @@ KILL_AFTER_S = 1.5  # a cancelled worker that has not exited by then is killed
 STDERR_TAIL = 4000
 
 
+@dataclass
+class Worker:
+    """A worker process the manager follows: its own child, or an orphan adopted at start-up
+    (left running by a server that died; not our child, so its exit code is unknown)."""
+
+    pid: int
+    folder: Path
+    process: subprocess.Popen | None = None
+    offset: int = 0
+    """Bytes of events.jsonl already ingested."""
+    stored_epochs: set[int] = field(default_factory=set)
+    """Epochs whose metric rows are in the database (read again after a restart)."""
+    cancelled_at: float | None = None
+
+    def exit_code(self) -> int | None:
+        """None while it runs; the code (negative: the signal) once it exited; 0 for an
+        orphan that is gone, whose code nobody can know."""
+        if self.process is not None:
+            return self.process.poll()
+        return None if is_worker(self.pid, self.folder) else 0
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+        elif is_worker(self.pid, self.folder):  # never signal a process that is not ours
+            os.kill(self.pid, signal.SIGKILL)
+
+
 class JobManager:
     def __init__(self, *, engine: Engine, home: DataHome, max_running: int = 1) -> None:
         self.engine, self.home, self.max_running = engine, home, max_running
-        self.processes: dict[int, subprocess.Popen] = {}
-        self.offsets: dict[int, int] = {}
-        self.cancelled_at: dict[int, float] = {}
+        self.workers: dict[int, Worker] = {}
         self.lock = threading.Lock()
 
     def job_dir(self, job_id: int) -> Path:
@@ -82,6 +117,7 @@ class JobManager:
     ) -> int:
         """Queue a training job (and its run); returns the job id. When training ends the
         worker evaluates the model beside ``baselines`` on the test rows."""
+        ensure_writable("starting training jobs")
         run_id = start_run(
             engine=self.engine,
             model_name=model_name,
@@ -97,12 +133,14 @@ class JobManager:
         """Queue training of the two-tower recommender on a stored dataset; returns the job."""
         from storage.recsys import start_recsys_run
 
+        ensure_writable("training recommenders")
         run_id = start_recsys_run(engine=self.engine, dataset_name=dataset_name, config=config)
         with session_scope(self.engine) as session:
             return create_job(session=session, kind=RECOMMENDER_JOB, run_id=run_id).id
 
     def cancel(self, job_id: int) -> None:
         """Ask a job to stop: a queued job ends now, a running one within about a second."""
+        ensure_writable("cancelling jobs")
         with self.lock, session_scope(self.engine) as session:
             job = get_job(session=session, job_id=job_id)
             if job is None:
@@ -114,32 +152,36 @@ class JobManager:
                 update_job(session=session, job_id=job_id, status=JobStatus.CANCELLED)
                 set_run_status(session=session, run_id=job.run_id, status=JobStatus.CANCELLED)
                 return
-        folder = self.job_dir(job_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / CANCEL).touch()
-        self.cancelled_at[job_id] = time.monotonic()
+            folder = self.job_dir(job_id)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / CANCEL).touch()
+            if job_id in self.workers:
+                self.workers[job_id].cancelled_at = time.monotonic()
 
     def recover(self) -> list[int]:
-        """At start-up: jobs a previous server left running are marked interrupted."""
+        """At start-up, for each job a previous server left running: ingest every event its
+        worker wrote meanwhile (no epoch is lost), follow the worker if it still runs, and
+        mark the job interrupted (resumable from last.pt) if it is gone without finishing.
+        Returns the jobs marked interrupted."""
         interrupted = []
-        with session_scope(self.engine) as session:
-            for job in list_jobs(session=session, statuses=[JobStatus.RUNNING]):
-                if job.id in self.processes:
-                    continue
-                if job.pid and _alive(job.pid):
-                    os.kill(job.pid, signal.SIGKILL)  # an orphan nobody will ingest
-                update_job(
-                    session=session,
-                    job_id=job.id,
-                    status=JobStatus.INTERRUPTED,
-                    error="The server stopped while this job ran; resume it to go on.",
-                )
-                set_run_status(session=session, run_id=job.run_id, status=JobStatus.INTERRUPTED)
-                interrupted.append(job.id)
+        with self.lock:
+            with session_scope(self.engine) as session:
+                left = [
+                    (job.id, job.run_id, job.pid)
+                    for job in list_jobs(session=session, statuses=[JobStatus.RUNNING])
+                    if job.id not in self.workers
+                ]
+            for job_id, run_id, pid in left:
+                with session_scope(self.engine) as session:
+                    stored = {m.epoch for m in list_metrics(session=session, run_id=run_id)}
+                self.workers[job_id] = Worker(pid or 0, self.job_dir(job_id), stored_epochs=stored)
+                if self._ingest_job(job_id, recovering=True) is JobStatus.INTERRUPTED:
+                    interrupted.append(job_id)
         return interrupted
 
     def resume(self, job_id: int) -> int:
         """Queue a new job that continues an interrupted (or cancelled) one from last.pt."""
+        ensure_writable("resuming jobs")
         with session_scope(self.engine) as session:
             job = get_job(session=session, job_id=job_id)
             if job is None or job.status not in (JobStatus.INTERRUPTED, JobStatus.CANCELLED):
@@ -157,7 +199,8 @@ class JobManager:
     # ------------------------------------------------------------------------ the loop
     def tick(self) -> None:
         with self.lock:
-            self._ingest()
+            for job_id in list(self.workers):
+                self._ingest_job(job_id)
             self._start_queued()
 
     def _start_queued(self) -> None:
@@ -185,14 +228,14 @@ class JobManager:
             return
         stderr = (folder / "stderr.log").open("wb")
         process = subprocess.Popen(
+            # The job folder in the command line is the worker's identity (see is_worker).
             [sys.executable, "-m", "storage.worker", str(folder)],
             stdout=subprocess.DEVNULL,
             stderr=stderr,
             cwd=Path(__file__).resolve().parents[1],
             start_new_session=True,  # closing the browser or the page never signals it
         )
-        self.processes[job.id] = process
-        self.offsets[job.id] = 0
+        self.workers[job.id] = Worker(process.pid, folder, process)
         with session_scope(self.engine) as session:
             update_job(
                 session=session,
@@ -220,49 +263,62 @@ class JobManager:
         }
         (folder / "job.json").write_text(json.dumps({"recommender": recommender}, default=str))
 
-    def _ingest(self) -> None:
-        for job_id, process in list(self.processes.items()):
-            events = self._new_events(job_id)
-            with session_scope(self.engine) as session:
-                job = get_job(session=session, job_id=job_id)
-                run_id = job.run_id
-            final = None
-            for event in events:
-                if event["type"] == "epoch":
-                    with session_scope(self.engine) as session:
-                        append_metrics(
-                            session=session, run_id=run_id, rows=epoch_rows(event["record"])
-                        )
-                elif event["type"] == "progress":
-                    with session_scope(self.engine) as session:
-                        update_job(session=session, job_id=job_id, progress=event, heartbeat=True)
-                elif event["type"] in ("finished", "failed"):
-                    final = event
-            if final is not None:
-                process.wait()
-                self._finish(job_id, run_id, final)
-            elif process.poll() is not None:
-                self._died(job_id, run_id, process.returncode)
-            elif job_id in self.cancelled_at and (
-                time.monotonic() - self.cancelled_at[job_id] > KILL_AFTER_S
-            ):
-                process.kill()
+    def _ingest_job(self, job_id: int, *, recovering: bool = False) -> JobStatus | None:
+        """Take a worker's new events; end its job when it finished or is gone. Returns the
+        status the job ended with, or None while it runs."""
+        worker = self.workers[job_id]
+        events = self._new_events(job_id)
+        with session_scope(self.engine) as session:
+            run_id = get_job(session=session, job_id=job_id).run_id
+        final = None
+        for event in events:
+            if event["type"] == "epoch":
+                rows = epoch_rows(event["record"])
+                if rows and rows[0].epoch in worker.stored_epochs:
+                    continue  # ingested before a restart
+                with session_scope(self.engine) as session:
+                    append_metrics(session=session, run_id=run_id, rows=rows)
+                worker.stored_epochs.update(row.epoch for row in rows)
+            elif event["type"] == "progress":
+                with session_scope(self.engine) as session:
+                    update_job(session=session, job_id=job_id, progress=event, heartbeat=True)
+            elif event["type"] in ("finished", "failed"):
+                final = event
+        code = worker.exit_code()
+        if final is not None:
+            if worker.process is not None:
+                worker.process.wait()
+            return self._finish(job_id, run_id, final)
+        if code is not None:
+            if recovering:  # the worker died with the old server: resumable
+                self._end(
+                    job_id,
+                    run_id,
+                    JobStatus.INTERRUPTED,
+                    "The server stopped while this job ran; resume it to go on.",
+                )
+                return JobStatus.INTERRUPTED
+            return self._died(job_id, run_id, code, worker)
+        if worker.cancelled_at and time.monotonic() - worker.cancelled_at > KILL_AFTER_S:
+            worker.kill()
+        return None
 
     def _new_events(self, job_id: int) -> list[dict[str, Any]]:
+        worker = self.workers[job_id]
         path = self.job_dir(job_id) / EVENTS
         if not path.exists():
             return []
         with path.open("rb") as handle:
-            handle.seek(self.offsets[job_id])
+            handle.seek(worker.offset)
             data = handle.read()
         complete = data[: data.rfind(b"\n") + 1]  # a half-written last line waits
-        self.offsets[job_id] += len(complete)
+        worker.offset += len(complete)
         return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
-    def _finish(self, job_id: int, run_id: int, event: dict[str, Any]) -> None:
+    def _finish(self, job_id: int, run_id: int, event: dict[str, Any]) -> JobStatus:
         if event["type"] == "failed":
             self._end(job_id, run_id, JobStatus.FAILED, event["error"])
-            return
+            return JobStatus.FAILED
         summary = event["summary"]
         spec = json.loads((self.job_dir(job_id) / "job.json").read_text())
         if "recommender" in spec:
@@ -273,35 +329,57 @@ class JobManager:
         else:
             finish_run(engine=self.engine, inputs=RunInputs(**spec["inputs"]), summary=summary)
         cancelled = summary.get("stopped_because") == "cancelled"
+        status = JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED
         with session_scope(self.engine) as session:
-            update_job(
-                session=session,
-                job_id=job_id,
-                status=JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED,
-            )
-        self._forget(job_id)
+            update_job(session=session, job_id=job_id, status=status)
+        self.workers.pop(job_id, None)
+        return status
 
-    def _died(self, job_id: int, run_id: int, code: int) -> None:
-        if job_id in self.cancelled_at:
+    def _died(self, job_id: int, run_id: int, code: int, worker: Worker) -> JobStatus:
+        if worker.cancelled_at:
             self._end(job_id, run_id, JobStatus.CANCELLED, "Cancelled; the worker was stopped.")
-            return
-        reason = f"signal {-code} ({signal.Signals(-code).name})" if code < 0 else f"code {code}"
-        tail = (self.job_dir(job_id) / "stderr.log").read_bytes()[-STDERR_TAIL:]
+            return JobStatus.CANCELLED
+        if worker.process is None:
+            reason = "an unknown status (it was adopted after a server restart)"
+        elif code < 0:
+            reason = f"signal {-code} ({signal.Signals(-code).name})"
+        else:
+            reason = f"code {code}"
+        log = self.job_dir(job_id) / "stderr.log"
+        tail = log.read_bytes()[-STDERR_TAIL:] if log.exists() else b""
         message = f"The worker exited with {reason} before finishing."
         if tail.strip():
             message += "\n" + tail.decode("utf-8", "replace")
         self._end(job_id, run_id, JobStatus.FAILED, message)
+        return JobStatus.FAILED
 
     def _end(self, job_id: int, run_id: int, status: JobStatus, error: str) -> None:
         fail_run(engine=self.engine, run_id=run_id, error=error, status=status)
         with session_scope(self.engine) as session:
             update_job(session=session, job_id=job_id, status=status, error=error)
-        self._forget(job_id)
+        self.workers.pop(job_id, None)
 
-    def _forget(self, job_id: int) -> None:
-        self.processes.pop(job_id, None)
-        self.offsets.pop(job_id, None)
-        self.cancelled_at.pop(job_id, None)
+
+_managers: dict[str, JobManager] = {}
+_managers_lock = threading.Lock()
+
+
+def start_job_manager(home: DataHome) -> JobManager:
+    """The server's one job manager for ``home``, created on the first call: it recovers
+    what a previous server left running, then (unless TRENDLAB_JOB_RUNNER=0, as in tests
+    that tick by hand) starts the thread that ingests progress and launches queued jobs."""
+    with _managers_lock:
+        if str(home.root) not in _managers:
+            manager = JobManager(
+                engine=shared_engine(home.database_url),
+                home=home,
+                max_running=int(os.environ.get("TRENDLAB_MAX_JOBS", "1")),
+            )
+            manager.recover()
+            if os.environ.get("TRENDLAB_JOB_RUNNER", "1") != "0":
+                JobRunner(manager).start()
+            _managers[str(home.root)] = manager
+        return _managers[str(home.root)]
 
 
 class JobRunner(threading.Thread):
@@ -323,11 +401,11 @@ class JobRunner(threading.Thread):
         self.stopped.set()
 
 
-def _alive(pid: int) -> bool:
+def is_worker(pid: int, folder: Path) -> bool:
+    """True when ``pid`` is alive and is the worker of ``folder`` (its command line names the
+    job folder). A PID alone is not enough: after a reboot it may belong to anything."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:  # gone, or no /proc (then nothing is ever signalled)
         return False
-    except PermissionError:
-        return True
-    return True
+    return str(folder).encode() in command

@@ -26,6 +26,7 @@ from core.recsys.serving import Recommender
 from core.recsys.synthetic import RecsysData
 from core.recsys.training import MODEL_NAME, Catalogue, train_recommender
 from core.trainer import Callback
+from services.access import ensure_writable
 from storage.db import StorageError
 from storage.feature_store import find_dataset_by_recipe, frame_hash
 from storage.home import DataHome
@@ -234,6 +235,8 @@ def active_run(*, engine: Engine) -> int | None:
 
 
 def set_active_run(*, engine: Engine, run_id: int) -> None:
+    """Make ``run_id`` the recommender the API and the Recommend page serve."""
+    ensure_writable("choosing which recommender serves")
     with session_scope(engine) as session:
         run = get_run(session=session, run_id=run_id)
         if run is None or run.model_kind != MODEL_NAME or run.status != JobStatus.SUCCEEDED:

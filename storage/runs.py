@@ -199,18 +199,23 @@ def train_run(
     # A cancelled run stops now (cancel promises 2 s); the Evaluate page evaluates its best
     # checkpoint on first view instead.
     if result.stopped_because != "cancelled":
-        evaluation = evaluate_model(
-            spec,
-            result.trainer.model,
-            result.loaders,
-            frame,
-            baselines=inputs.baselines,
-            seed=int(inputs.training.get("seed", 0)),
-        )
-        save_evaluation(evaluation, folder)
-        reports = evaluation.report["reports"]["model"]
-        summary["test"] = {h: _headline(section) for h, section in reports.items()}
+        try:
+            evaluation = evaluate_model(
+                spec,
+                result.trainer.model,
+                result.loaders,
+                frame,
+                baselines=inputs.baselines,
+                seed=int(inputs.training.get("seed", 0)),
+            )
+        except Exception as error:  # the trained model is kept; the problem is reported
+            summary["evaluation_error"] = f"{type(error).__name__}: {error}"
+        else:
+            save_evaluation(evaluation, folder)
+            reports = evaluation.report["reports"]["model"]
+            summary["test"] = {h: _headline(section) for h, section in reports.items()}
         result.trainer.plot_history(folder / "history.png")
+    folder.mkdir(parents=True, exist_ok=True)  # a run cancelled in its first epoch saved nothing
     (folder / "training_summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
 

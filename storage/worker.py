@@ -38,7 +38,10 @@ class EventLog:
 
 
 class ProgressEvents:
-    """Trainer callback: progress (epoch, batch, ETA) and every epoch record as events."""
+    """Trainer callback: progress (epoch, batch, ETA) and every epoch record as events.
+
+    The ETA counts the batches left from where this process started, so a job resumed at
+    epoch 10 of 12 is two epochs from the end, at the pace measured since it resumed."""
 
     def __init__(self, log: EventLog, epochs: int, batches: int) -> None:
         self.log, self.epochs, self.batches = log, epochs, batches
@@ -52,7 +55,7 @@ class ProgressEvents:
         if now - self.last < PROGRESS_EVERY_S:
             return
         self.last = now
-        total = self.epochs * self.batches
+        left = (self.epochs - trainer.epoch - 1) * self.batches + max(self.batches - step - 1, 0)
         rate = self.done / max(now - self.started, 1e-9)
         self.log.write(
             "progress",
@@ -60,7 +63,7 @@ class ProgressEvents:
             epochs=self.epochs,
             batch=step + 1,
             batches=self.batches,
-            eta_s=max(total - self.done, 0) / rate if rate > 0 else None,
+            eta_s=max(left, 0) / rate if rate > 0 else None,
             loss=components.get("total"),
         )
 

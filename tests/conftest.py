@@ -54,6 +54,13 @@ def engine(data_home: DataHome) -> Iterator[Engine]:
 def running_server(home: Path, **environment: str) -> Iterator[str]:
     """`trendlab serve` on a free port with ``home`` as its data home; yields the base URL
     once /_stcore/health answers, and stops the server afterwards."""
+    with server_process(home, **environment) as (url, _):
+        yield url
+
+
+@contextlib.contextmanager
+def server_process(home: Path, **environment: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """As ``running_server``, yielding the server's process too (to kill it, say)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -77,7 +84,7 @@ def running_server(home: Path, **environment: str) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise AssertionError("the server did not answer /_stcore/health in 120 s")
             time.sleep(0.3)
-        yield url
+        yield url, server
     finally:
         server.terminate()
         try:

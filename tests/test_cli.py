@@ -356,3 +356,21 @@ def test_recsys_import_then_train_on_another_domain(data_home: DataHome, tmp_pat
     trained = runner.invoke(app, ["recsys", "train", "--dataset", "clubs", "--config", str(tiny)])
     assert trained.exit_code == 0, trained.output
     assert "two_tower" in trained.output and "item_knn" in trained.output
+
+
+def test_the_no_signal_control_trains_and_evaluates(data_home: DataHome) -> None:
+    """Issue 13, item 15: with no planted signal the oracle is constant, and the leak check's
+    fit of the label on it used to end the run failed ("SVD did not converge")."""
+    made = runner.invoke(
+        app,
+        ["data", "synthetic", "ctl", "--no-signal", "--seed", "5", "--tickers", "AAA,BBB"]
+        + ["--start", "2016-01-01", "--end", "2019-12-31"],
+    )
+    assert made.exit_code == 0, made.output
+    trained = runner.invoke(
+        app, ["train", "dual_tower", "--dataset", "ctl", "--epochs", "2", "--json"]
+    )
+    assert trained.exit_code == 0, trained.output
+    summary = json.loads(trained.output[trained.output.index("{") :])
+    assert "evaluation_error" not in summary
+    assert set(summary["test"]) == {"7d", "30d"} or len(summary["test"]) == 2

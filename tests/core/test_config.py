@@ -241,3 +241,38 @@ def test_nested_model_config_builds_from_plain_dicts() -> None:
     )
     assert config.context_tower.input_dim == 17
     assert isinstance(config.stock_tower, StockTowerConfig)
+
+
+def _alias_bomb(levels: int) -> str:
+    """The "billion laughs": each level holds ten aliases of the one before."""
+    lines = ['a0: &a0 ["lol"]']
+    for level in range(1, levels + 1):
+        aliases = ", ".join([f"*a{level - 1}"] * 10)
+        lines.append(f"a{level}: &a{level} [{aliases}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_yaml_alias_bombs_and_self_references_are_refused_before_expansion() -> None:
+    """Issue 13, item 4: a 664-byte upload took the server to 1.6 GB."""
+    from core.config import MAX_YAML_VALUES, parse_yaml
+
+    bomb = _alias_bomb(9)  # 10^9 values once expanded, under 700 bytes
+    assert len(bomb) < 700
+    with pytest.raises(ConfigError, match=f"at most {MAX_YAML_VALUES} values"):
+        parse_yaml(bomb, "bomb.yaml")
+    with pytest.raises(ConfigError, match=r"bomb\.yaml"):
+        parse_yaml("loop: &loop [*loop]\n", "bomb.yaml")
+    with pytest.raises(ConfigError, match="at most"):
+        parse_yaml("x: " + "y" * (2 << 20), "big.yaml")
+    shared = parse_yaml("base: &base {dropout: 0.1}\nother: *base\n")
+    assert shared == {"base": {"dropout": 0.1}, "other": {"dropout": 0.1}}, "modest aliases"
+
+
+def test_the_train_page_refuses_an_alias_bomb_upload(data_home) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    page = Path(__file__).resolve().parents[2] / "pages" / "train.py"
+    at = AppTest.from_file(str(page), default_timeout=60).run()
+    at.file_uploader[0].upload("bomb.yaml", _alias_bomb(5).encode(), "application/yaml").run()
+    assert not at.exception, at.exception
+    assert any("bomb.yaml" in e.value and "aliases" in e.value for e in at.error)

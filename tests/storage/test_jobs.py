@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from core.config import DataConfig, TrainingConfig
@@ -30,8 +31,8 @@ def manager(engine, data_home) -> JobManager:
     )
     jobs = JobManager(engine=engine, home=data_home, max_running=1)
     yield jobs
-    for process in jobs.processes.values():
-        process.kill()
+    for worker in jobs.workers.values():
+        worker.kill()
 
 
 def submit(manager: JobManager, epochs: int) -> int:
@@ -114,8 +115,10 @@ def test_a_worker_killed_with_sigkill_is_marked_failed(manager: JobManager) -> N
 def test_a_job_left_by_a_dead_server_is_interrupted_then_resumes(manager, engine, data_home):
     job_id = submit(manager, epochs=6)
     until(manager, lambda: epochs_seen(manager, job_id) >= 2)
-    # The server dies: nobody ingests any more. A new server starts and recovers.
-    manager.processes.clear()
+    # The machine goes down: server and worker die. A new server starts and recovers.
+    worker = manager.workers.pop(job_id)
+    worker.kill()
+    worker.process.wait()
     restarted = JobManager(engine=engine, home=data_home)
     assert restarted.recover() == [job_id]
     assert job(restarted, job_id).status == "interrupted"
@@ -176,3 +179,123 @@ def test_a_recommender_job_trains_in_a_worker_and_becomes_active(manager: JobMan
     assert active_run(engine=manager.engine) == finished.run_id
     registry = recommender_runs(engine=manager.engine)
     assert registry[0]["run"] == finished.run_id and "ndcg@10" in registry[0]
+
+
+# Regressions from the hardening probe (issue 13).
+
+
+def test_recovery_ingests_what_a_dead_servers_worker_wrote_and_never_loses_an_epoch(
+    manager, engine, data_home
+) -> None:
+    """Item 2: the worker went on writing epochs while no server ingested them; the next
+    server's recovery reads them all before it marks the job interrupted."""
+    job_id = submit(manager, epochs=6)
+    until(manager, lambda: epochs_seen(manager, job_id) >= 1)
+    manager.workers.clear()  # the server dies; its worker trains on, unobserved
+    events = manager.job_dir(job_id) / "events.jsonl"
+    deadline = time.monotonic() + 60
+    while '"finished"' not in events.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    restarted = JobManager(engine=engine, home=data_home)
+    restarted.recover()
+    assert epochs_seen(restarted, job_id) == 6, "epochs written while no server ran"
+    assert job(restarted, job_id).status == "succeeded", "its final event was taken too"
+
+
+def test_recovery_adopts_a_live_orphan_worker_and_follows_it_to_the_end(
+    manager, engine, data_home
+) -> None:
+    """Item 2: a worker still training when the new server starts is followed, not lost."""
+    job_id = submit(manager, epochs=8)
+    until(manager, lambda: epochs_seen(manager, job_id) >= 1)
+    orphan = manager.workers.pop(job_id).process  # still running, no longer anybody's child
+    restarted = JobManager(engine=engine, home=data_home)
+    assert restarted.recover() == [], "a live worker is not interrupted"
+    assert job(restarted, job_id).status == "running"
+    until(restarted, lambda: job(restarted, job_id).status == "succeeded", timeout=120)
+    orphan.wait(timeout=10)
+    assert epochs_seen(restarted, job_id) == 8
+
+
+def test_recovery_never_signals_a_process_that_is_not_the_worker(manager, engine) -> None:
+    """Item 3: after a reboot the stored PID may belong to an unrelated process."""
+    import subprocess
+
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        job_id = submit(manager, epochs=3)
+        with session_scope(engine) as session:
+            from storage.repository import update_job
+
+            update_job(session=session, job_id=job_id, status=JobStatus.RUNNING, pid=stranger.pid)
+        assert manager.recover() == [job_id]
+        assert stranger.poll() is None, "the unrelated process is still alive"
+        assert job(manager, job_id).status == "interrupted"
+    finally:
+        stranger.kill()
+
+
+def test_cancelling_before_the_first_epoch_ends_cancelled_not_failed(engine, data_home) -> None:
+    """Item 5: the run folder did not exist yet, and writing the summary failed."""
+    from storage.runs import run_inputs, start_run, train_run
+
+    data = synthetic_data(
+        ["AAA", "BBB"], "2016-01-01", "2019-12-31", seed=3, signal=True, horizons=[7, 30]
+    )
+    save_market_dataset(engine=engine, name="tiny", data=data, config=DataConfig(), description="")
+    spec = model_spec("compact_dual_tower")
+    run_id = start_run(
+        engine=engine,
+        model_name=spec.name,
+        dataset_name="tiny",
+        training=spec.training_config_class(),
+        model_config=spec.config_class(),
+    )
+    inputs, frame = run_inputs(engine=engine, home=data_home, run_id=run_id)
+    summary = train_run(inputs, frame, should_stop=lambda: True, device="cpu")
+    assert summary["stopped_because"] == "cancelled" and summary["epochs"] == 0
+
+
+def test_the_eta_of_a_resumed_job_counts_only_the_epochs_left() -> None:
+    """Item 14: a job resumed at epoch 10 of 12 has two epochs left, not twelve."""
+    from types import SimpleNamespace
+
+    from storage.worker import ProgressEvents
+
+    written: list[dict] = []
+    log = SimpleNamespace(write=lambda kind, **fields: written.append(fields))
+    progress = ProgressEvents(log, epochs=12, batches=10)
+    trainer = SimpleNamespace(epoch=10)
+    progress.started -= 1.0  # one second per batch
+    progress.on_batch_end(trainer, 0, {"total": 1.0})
+    assert written[-1]["eta_s"] == pytest.approx(19.0, rel=0.05), "19 batches left at 1 s each"
+
+
+def test_an_evaluation_error_keeps_the_trained_run(engine, data_home, monkeypatch) -> None:
+    """Item 15: the model trained; a failure while scoring it must not discard it."""
+    import storage.runs as runs
+
+    data = synthetic_data(
+        ["AAA", "BBB"], "2016-01-01", "2019-12-31", seed=3, signal=True, horizons=[7, 30]
+    )
+    save_market_dataset(engine=engine, name="tiny", data=data, config=DataConfig(), description="")
+
+    def broken(*args, **kwargs):
+        raise np.linalg.LinAlgError("SVD did not converge in Linear Least Squares")
+
+    monkeypatch.setattr(runs, "evaluate_model", broken)
+    spec = model_spec("compact_dual_tower")
+    training = spec.training_config_class.from_dict({"epochs": 1}, partial=True)
+    run_id = runs.start_run(
+        engine=engine,
+        model_name=spec.name,
+        dataset_name="tiny",
+        training=training,
+        model_config=spec.config_class(),
+    )
+    summary = runs.execute_run(engine=engine, home=data_home, run_id=run_id, device="cpu")
+    assert "SVD did not converge" in summary["evaluation_error"]
+    with session_scope(engine) as session:
+        run = get_run(session=session, run_id=run_id)
+        assert run.status == "succeeded"
+    assert (runs.run_directory(data_home, run_id) / "best.pt").exists()

@@ -1,0 +1,73 @@
+"""Who may do what: the read-only switch and the brake on guessing secrets.
+
+One place that pages, the HTTP API and the job manager share, so a write that a page forgets to
+hide is still refused where it happens:
+
+- ``TRENDLAB_READ_ONLY=1`` forbids every action that changes state (see ``ensure_writable``
+  and docs/deploy.md for the list); browsing, what-if prediction and recommendations stay;
+- ``Throttle`` slows password and token guessing: after a few failures a client is locked out
+  for a while, whatever it sends.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+READ_ONLY_ENV = "TRENDLAB_READ_ONLY"
+
+
+class ReadOnlyError(PermissionError):
+    """A write was asked of a read-only deployment."""
+
+
+def read_only() -> bool:
+    """True when this deployment forbids changes (``TRENDLAB_READ_ONLY`` is 1, true or yes)."""
+    return os.environ.get(READ_ONLY_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def ensure_writable(action: str) -> None:
+    """Raise ``ReadOnlyError`` naming ``action`` when the deployment is read-only."""
+    if read_only():
+        raise ReadOnlyError(f"Read-only deployment: {action} is switched off.")
+
+
+@dataclass
+class Throttle:
+    """Counts failed attempts per client and locks a client out after ``max_failures`` within
+    ``window_s`` seconds, for ``lockout_s`` seconds. Thread-safe; state lives in the process.
+
+    ``clock`` is injectable so tests need not sleep.
+    """
+
+    max_failures: int = 5
+    window_s: float = 60.0
+    lockout_s: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    _failures: dict[str, list[float]] = field(default_factory=dict)
+    _locked_until: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wait_s(self, client: str) -> float:
+        """Seconds until ``client`` may try again (0 when it may try now)."""
+        with self._lock:
+            return max(self._locked_until.get(client, 0.0) - self.clock(), 0.0)
+
+    def failed(self, client: str) -> None:
+        with self._lock:
+            now = self.clock()
+            recent = [t for t in self._failures.get(client, []) if now - t < self.window_s]
+            recent.append(now)
+            if len(recent) >= self.max_failures:
+                self._locked_until[client] = now + self.lockout_s
+                recent = []
+            self._failures[client] = recent
+            if len(self._failures) > 10_000:  # bound memory under a spray of client addresses
+                self._failures = {client: recent}
+
+    def succeeded(self, client: str) -> None:
+        with self._lock:
+            self._failures.pop(client, None)
