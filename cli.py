@@ -444,11 +444,18 @@ def train(
         raise _fail(f"Training failed: {err}") from None
     finally:
         engine.dispose()
+    if "evaluation_error" in summary:
+        typer.secho(
+            f"Run {run_id} trained and was kept, but its test evaluation failed: "
+            f"{summary['evaluation_error']} (try `trendlab evaluate {run_id}`).",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
     if as_json:
         typer.echo(json.dumps({"run_id": run_id, **summary}, indent=2, default=str))
     else:
         typer.echo(f"Run {run_id} {summary['stopped_because']} after {summary['epochs']} epochs.")
-        for horizon, figures in summary["test"].items():
+        for horizon, figures in summary.get("test", {}).items():
             shown = ", ".join(
                 f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items()
             )
@@ -787,6 +794,13 @@ def recsys_train(
         raise _fail(f"Training failed: {err}") from None
     finally:
         engine.dispose()
+    if "evaluation_error" in summary:
+        typer.secho(
+            f"Run {run_id} trained and was kept, but its test evaluation failed: "
+            f"{summary['evaluation_error']} (try `trendlab evaluate {run_id}`).",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
     if as_json:
         typer.echo(json.dumps({"run_id": run_id, **summary}, indent=2, default=str))
         return

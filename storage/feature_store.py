@@ -21,7 +21,13 @@ from core.features import FEATURES
 from core.sources import MarketData, build_market_dataset
 from storage.db import StorageError
 from storage.models import Dataset
-from storage.repository import create_dataset, get_dataset, list_datasets, session_scope
+from storage.repository import (
+    check_dataset_name,
+    create_dataset,
+    get_dataset,
+    list_datasets,
+    session_scope,
+)
 
 KEY_COLUMNS = ("date", "ticker")
 
@@ -117,6 +123,7 @@ def save_market_dataset(
     (it is the slow part); registration and table are then written in one.
     """
     recipe = {**data.recipe, "data_config": config.to_dict()}
+    check_dataset_name(name)  # before the build, which is the slow part
     with session_scope(engine) as session:
         existing = find_dataset_by_recipe(session=session, recipe=recipe)
         if existing is not None:

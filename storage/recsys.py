@@ -34,6 +34,7 @@ from storage.models import Dataset, JobStatus
 from storage.repository import (
     RECOMMENDER_KIND,
     add_artifact,
+    check_dataset_name,
     create_dataset,
     create_run,
     get_dataset,
@@ -57,6 +58,7 @@ def save_recsys_dataset(
     *, engine: Engine, name: str, data: RecsysData, description: str
 ) -> tuple[Dataset, bool]:
     """Store users, items and interactions as ``name``; an identical recipe is reused."""
+    check_dataset_name(name)  # before the build, which is the slow part
     with session_scope(engine) as session:
         existing = find_dataset_by_recipe(session=session, recipe=data.recipe)
         if existing is not None:

@@ -39,6 +39,28 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 # Datasets
 
 
+MAX_NAME_LENGTH = 64
+
+
+def check_dataset_name(name: str) -> str:
+    """``name`` when it is a usable dataset name (1-64 printable characters, no line breaks
+    or tabs, no spaces at either end: it prints on one line in every table and menu);
+    StorageError saying what is wrong otherwise."""
+    usable = (
+        isinstance(name, str)
+        and 0 < len(name) <= MAX_NAME_LENGTH
+        and name.isprintable()
+        and name == name.strip()
+    )
+    if not usable:
+        shown = repr(name) if len(str(name)) <= 40 else repr(str(name)[:40]) + "..."
+        raise StorageError(
+            f"Dataset name {shown} is not allowed: use 1-{MAX_NAME_LENGTH} printable "
+            "characters (no line breaks or tabs) without spaces at either end."
+        )
+    return name
+
+
 def create_dataset(
     *,
     session: Session,
@@ -53,6 +75,7 @@ def create_dataset(
     end_date: dt.date | None = None,
     recipe: dict[str, Any] | None = None,
 ) -> Dataset:
+    check_dataset_name(name)
     if get_dataset(session=session, name=name) is not None:
         raise StorageError(f"A dataset named {name!r} exists already; choose another name.")
     dataset = Dataset(

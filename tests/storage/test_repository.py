@@ -277,3 +277,39 @@ def test_runs_with_an_artifact_kind(engine: Engine, tmp_path: Path) -> None:
     with session_scope(engine) as session:
         runs = list_runs_with_artifact(session=session, kind="checkpoint")
     assert [r.id for r in runs] == [trained]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", "   ", "two\nlines", "tab\tin", "bell\a", "trailing ", " leading", "x" * 65],
+)
+def test_unusable_dataset_names_are_refused_with_the_rule(engine: Engine, name: str) -> None:
+    """Issue 13, item 11: an empty name, a newline (which broke `data list`) or 100 kB were
+    stored as they came."""
+    with session_scope(engine) as session, pytest.raises(StorageError, match="1-64 printable"):
+        create_dataset(
+            session=session,
+            name=name,
+            kind="k",
+            source="s",
+            tickers=[],
+            features=[],
+            row_count=0,
+            content_hash="h",
+        )
+
+
+def test_ordinary_dataset_names_are_kept_as_given(engine: Engine) -> None:
+    for name in ("demo", "S&P 500", "ml-100k", "prices.2024", "Données_été"):
+        with session_scope(engine) as session:
+            made = create_dataset(
+                session=session,
+                name=name,
+                kind="k",
+                source="s",
+                tickers=[],
+                features=[],
+                row_count=0,
+                content_hash=name,
+            )
+            assert made.name == name
