@@ -154,3 +154,87 @@ def test_a_new_user_walks_every_page(tmp_path: Path, browser_page) -> None:
         "recommend",
         "train",
     ]
+
+
+# What a read-only visitor may press: navigation, tabs, forms that only read, downloads.
+READ_ONLY_CONTROLS = {
+    "Recommend",
+    "Reset to the row's values",
+    "Download these rows (CSV)",
+    "Download the test predictions (CSV)",
+}
+STATE_CHANGING = {
+    "Build and store",
+    "Validate and store",
+    "Start training",
+    "Cancel this job",
+    "Resume from last checkpoint",
+    "Serve this run",
+    "Browse files",
+}
+
+
+def _read_only_home(home: Path) -> None:
+    """Two recommender runs (so "Serve this run" would have something to switch to), a
+    trained dual tower, and an interrupted job (so "Resume" would show)."""
+    from core.config import TwoTowerConfig
+    from core.recsys.synthetic import RecsysSpec, generate_recsys
+    from storage import DataHome, open_engine
+    from storage.models import JobStatus
+    from storage.recsys import save_recsys_dataset, train_recsys_run
+    from storage.repository import create_job, session_scope, update_job
+    from tests.pages.conftest import store_small_dataset, train_tiny
+
+    data_home = DataHome(home).ensure()
+    engine = open_engine(data_home.database_url)
+    data = generate_recsys(RecsysSpec(users=40, items=30, interactions=500, seed=5))
+    save_recsys_dataset(engine=engine, name="startups", data=data, description="test")
+    tiny = TwoTowerConfig.from_dict(
+        {"hidden_dims": [8], "embedding_dim": 4, "epochs": 1}, partial=True
+    )
+    for _ in range(2):
+        train_recsys_run(engine=engine, home=data_home, dataset_name="startups", config=tiny)
+    store_small_dataset(engine)
+    run_id = train_tiny(engine, data_home, "dual_tower")
+    with session_scope(engine) as session:
+        job = create_job(session=session, kind="train", run_id=run_id)
+        update_job(session=session, job_id=job.id, status=JobStatus.RUNNING)
+        update_job(session=session, job_id=job.id, status=JobStatus.INTERRUPTED)
+    engine.dispose()
+
+
+def _controls(page) -> set[str]:
+    """The labels of every button and file input on the page, tabs excluded."""
+    buttons = page.locator("button:visible:not([role=tab])").all_inner_texts()
+    labels = {text.strip() for text in buttons if text.strip()}
+    if page.locator("input[type=file]").count():
+        labels.add("Browse files")
+    return labels
+
+
+def test_a_read_only_visitor_finds_no_control_that_changes_state(
+    tmp_path: Path, browser_page
+) -> None:
+    """Issue 13: in read-only mode, every page and every tab, clicked through in a real
+    browser, offers only controls that read."""
+    page = browser_page
+    home = tmp_path / "home"
+    _read_only_home(home)
+    seen: dict[str, set[str]] = {}
+    with running_server(home, TRENDLAB_READ_ONLY="1") as url:
+        for name in ("home", "data", "train", "evaluate", "predict", "recommend"):
+            page.goto(f"{url}/{'' if name == 'home' else name}")
+            page.get_by_test_id("stMainBlockContainer").wait_for(timeout=WAIT_MS)
+            page.wait_for_load_state("networkidle")
+            page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=WAIT_MS)
+            seen[name] = _controls(page)
+            for tab in page.get_by_role("tab").all():
+                tab.click()
+                page.wait_for_timeout(300)
+                seen[f"{name}:{tab.inner_text()}"] = _controls(page)
+        _shot(page, "read_only_recommend")
+    found = set().union(*seen.values())
+    assert found & STATE_CHANGING == set(), seen
+    assert found <= READ_ONLY_CONTROLS, seen
+    assert "Recommend" in found, "the read-only controls are really there"
+    assert "recommend:Models" in seen, "the tab with the registry was opened"
