@@ -1,29 +1,39 @@
 """The HTTP API, served under /api on the dashboard's own port (see server.py).
 
 Like a page, each handler gathers input, calls core/ and storage/, and answers; it shares the
-server's database engine. FastAPI validates parameters (422 names them) and publishes the
-OpenAPI document at /api/openapi.json.
+server's database engine. FastAPI validates parameters (422 names them, briefly, without
+echoing the input) and publishes the OpenAPI document at /api/openapi.json, behind the same
+token as every route; no HTML documentation pages (theirs load scripts from a CDN).
+Bodies over TRENDLAB_API_MAX_BODY_MB get 413; a client that keeps guessing the token gets 429.
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import os
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.checkpoints import CheckpointError
-from core.predict import PredictionInputError
+from core.predict import TABULAR_COLUMNS, PredictionInputError
 from core.recsys.serving import MAX_LIMIT, Recommendation, UnknownUser
+from services.access import Throttle
 from storage import DataHome, StorageError, shared_engine
 from storage.db import schema_version
 from storage.recsys import active_run, load_serving
 from storage.repository import get_run, session_scope
 from storage.runs import run_predictor
 
+MAX_RUN_ID = 2**63 - 1  # the database's BIGINT
+MODEL_COLUMNS = frozenset(["date", "ticker", *TABULAR_COLUMNS])  # all any market model reads
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many items (1-100).")]
 
 
@@ -52,7 +62,7 @@ class ProfileRequest(BaseModel):
 
 
 class PredictRequest(BaseModel):
-    run_id: int
+    run_id: int = Field(ge=1, le=MAX_RUN_ID)
     rows: list[dict[str, Any]] = Field(
         min_length=1,
         max_length=10_000,
@@ -91,31 +101,166 @@ def _answer(result: Recommendation, run_id: int | None) -> Recommendations:
     )
 
 
+def _short(text: str, limit: int = 300) -> str:
+    """A message as answered: what a client sent may appear in it, and may be 100 kB."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 TOKEN_ENV = "TRENDLAB_API_TOKEN"
 bearer = HTTPBearer(auto_error=False)
 
 
 def require_token(
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
-    """With TRENDLAB_API_TOKEN set, every route needs `Authorization: Bearer <token>`."""
+    """With TRENDLAB_API_TOKEN set, every route needs `Authorization: Bearer <token>`. A client
+    address that sends five wrong tokens within a minute is refused (429) for a minute,
+    whatever it sends; the right token clears its count."""
     expected = os.environ.get(TOKEN_ENV)
     if not expected:
         return
+    throttle: Throttle = request.app.state.token_throttle
+    client = request.client.host if request.client else "unknown"
+    wait_s = throttle.wait_s(client)
+    if wait_s > 0:
+        raise HTTPException(
+            429,
+            "too many wrong bearer tokens; try again later",
+            headers={"Retry-After": str(math.ceil(wait_s))},
+        )
     given = credentials.credentials if credentials else ""
     if not hmac.compare_digest(given.encode(), expected.encode()):
+        if credentials:  # a missing token guesses nothing
+            throttle.failed(client)
         raise HTTPException(
             401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"}
         )
+    throttle.succeeded(client)
 
 
-def create_api() -> FastAPI:
+MAX_ERRORS_SHOWN = 10
+
+
+def _message(problem: dict[str, Any]) -> str:
+    reason = (problem.get("ctx") or {}).get("error")  # what the JSON parser tripped on
+    return f"{problem['msg']}: {reason}" if isinstance(reason, str) else str(problem["msg"])
+
+
+async def answer_validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    """422 with where (loc) and what (msg) for each problem, never the input itself: it may
+    be 100 kB, or NaN, which JSON cannot carry."""
+    problems = error.errors()
+    detail = [
+        {
+            "type": str(problem.get("type", "")),
+            "loc": [p if isinstance(p, int) else _short(str(p), 60) for p in problem["loc"]],
+            "msg": _short(_message(problem)),
+        }
+        for problem in problems[:MAX_ERRORS_SHOWN]
+    ]
+    if len(problems) > MAX_ERRORS_SHOWN:
+        more = len(problems) - MAX_ERRORS_SHOWN
+        detail.append({"type": "more", "loc": [], "msg": f"and {more} more problem(s)"})
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
+MAX_BODY_ENV = "TRENDLAB_API_MAX_BODY_MB"
+DEFAULT_MAX_BODY_MB = 64.0  # 10,000 predict rows of a whole dataset row (~4 kB each) are ~40 MB
+
+
+def max_body_bytes() -> int:
+    """The request body cap from TRENDLAB_API_MAX_BODY_MB (megabytes, default 64)."""
+    raw = os.environ.get(MAX_BODY_ENV, "").strip()
+    try:
+        megabytes = float(raw) if raw else DEFAULT_MAX_BODY_MB
+    except ValueError:
+        megabytes = math.nan
+    if not (math.isfinite(megabytes) and megabytes > 0):
+        raise ValueError(f"{MAX_BODY_ENV} must be a positive number of megabytes, not {raw!r}")
+    return int(megabytes * 2**20)
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` past the cap. An HTTPException, so that FastAPI's body reader
+    passes it on (it turns other errors into 400) and answers it as JSON."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"request body over the {max_bytes / 2**20:g} MB limit")
+
+
+class BodySizeLimit:
+    """A pure ASGI middleware: a body over ``max_bytes`` gets 413, at once when Content-Length
+    declares it, otherwise as soon as the streamed (chunked) bytes pass the cap, so no more of
+    it is read."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None:
+            try:
+                too_large = int(declared) > self.max_bytes
+            except ValueError:
+                await _refuse(scope, receive, send, HTTPException(400, "bad Content-Length"))
+                return
+            if too_large:
+                await _refuse(scope, receive, send, BodyTooLarge(self.max_bytes))
+                return
+        received = 0
+        response_started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, watched_send)
+        except BodyTooLarge as error:  # an app that does not answer HTTPExceptions itself
+            if response_started:
+                raise
+            await _refuse(scope, receive, send, error)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, error: HTTPException) -> None:
+    response = JSONResponse({"detail": error.detail}, status_code=error.status_code)
+    await response(scope, receive, send)
+
+
+def create_api(*, throttle: Throttle | None = None) -> FastAPI:
+    """The API app; ``throttle`` counts wrong tokens (a fresh one per app by default)."""
     api = FastAPI(
         title="Trendlab API",
         version="1",
         description="Recommendations and market-model predictions from the Trendlab server.",
         dependencies=[Depends(require_token)],
+        # FastAPI's own document and pages would answer without the token (below, with it).
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
+    api.state.token_throttle = throttle or Throttle()
+    api.add_middleware(BodySizeLimit, max_bytes=max_body_bytes())
+    api.add_exception_handler(RequestValidationError, answer_validation_error)
+
+    @api.get("/openapi.json", include_in_schema=False)
+    def openapi_document() -> JSONResponse:
+        return JSONResponse(api.openapi())
 
     @api.get("/health")
     def health() -> Health:
@@ -156,11 +301,11 @@ def create_api() -> FastAPI:
                 user_id, limit=limit, engine=engine_name, filters=filters
             )
         except UnknownUser as error:
-            raise HTTPException(404, str(error)) from None
+            raise HTTPException(404, _short(str(error))) from None
         except StorageError as error:
-            raise HTTPException(503, str(error)) from None
+            raise HTTPException(503, _short(str(error))) from None
         except ValueError as error:
-            raise HTTPException(422, str(error)) from None
+            raise HTTPException(422, _short(str(error))) from None
         return _answer(result, active_run(engine=engine))
 
     @api.post("/recommendations")
@@ -173,9 +318,9 @@ def create_api() -> FastAPI:
                 request.profile, limit=request.limit, filters=request.filters
             )
         except StorageError as error:
-            raise HTTPException(503, str(error)) from None
+            raise HTTPException(503, _short(str(error))) from None
         except ValueError as error:
-            raise HTTPException(422, str(error)) from None
+            raise HTTPException(422, _short(str(error))) from None
         return _answer(result, active_run(engine=engine))
 
     @api.post("/predict")
@@ -190,11 +335,14 @@ def create_api() -> FastAPI:
         try:
             predictor = run_predictor(engine=engine, run_id=request.run_id)
         except (StorageError, CheckpointError) as error:  # unfinished, missing or altered
-            raise HTTPException(409, str(error)) from None
+            raise HTTPException(409, _short(str(error))) from None
+        # Only the columns a model reads: 10,000 rows of one made-up key each would otherwise
+        # build a 10,000 x 10,000 frame (800 MB) from a 200 kB body.
+        rows = [{k: v for k, v in row.items() if k in MODEL_COLUMNS} for row in request.rows]
         try:
-            table = predictor.predict_frame(pd.DataFrame(request.rows))
+            table = predictor.predict_frame(pd.DataFrame(rows, index=range(len(rows))))
         except PredictionInputError as error:
-            raise HTTPException(422, str(error)) from None
+            raise HTTPException(422, _short(str(error))) from None
         table = table.astype(object).where(table.notna(), None)
         return {
             "run_id": request.run_id,

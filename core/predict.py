@@ -8,6 +8,7 @@ the class probabilities. Sequence models read each ticker's last ``sequence_leng
 
 from __future__ import annotations
 
+import datetime
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,114 @@ class PredictionInputError(ValueError):
     """Input rows that the model cannot read; the message names the column or row."""
 
 
+def _shown(value: object) -> str:
+    """A rejected cell in a message, briefly: a cell may hold 100 kB of text."""
+    if isinstance(value, str):
+        return f"text {value[:20]!r}" + ("..." if len(value) > 20 else "")
+    if isinstance(value, bool | np.bool_):
+        return f"a boolean ({str(bool(value)).lower()})"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, int | float | np.number):
+        return "a number"
+    return f"a value of type {type(value).__name__}"
+
+
+def _is_empty(cell: object) -> bool:
+    return (
+        cell is None
+        or cell is pd.NA
+        or cell is pd.NaT
+        or (isinstance(cell, float) and np.isnan(cell))
+    )
+
+
+def _cell_number(cell: object) -> float | None:
+    """The cell as a float (NaN when empty), or None when it is not a number: text and
+    booleans are refused rather than read as unknown or as 1."""
+    if _is_empty(cell):
+        return np.nan
+    if isinstance(cell, bool | np.bool_) or not isinstance(cell, int | float | np.number):
+        return None
+    try:
+        return float(cell)
+    except OverflowError:  # an integer beyond float range: refused below as infinite
+        return np.inf if cell > 0 else -np.inf
+
+
+def _numeric_features(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``frame`` with the feature ``columns`` it has as floats; the first cell that is not a
+    number or empty is refused by row and column."""
+    converted = {}
+    for column in [c for c in columns if c in frame.columns]:
+        series = frame[column]
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            converted[column] = series.astype(float)
+            continue
+        numbers = np.empty(len(series))
+        for position, cell in enumerate(series.tolist()):
+            number = _cell_number(cell)
+            if number is None:
+                raise PredictionInputError(
+                    f"row {position + 1}, column {column!r} must be a number or empty, "
+                    f"not {_shown(cell)}"
+                )
+            numbers[position] = number
+        converted[column] = pd.Series(numbers, index=frame.index)
+    return frame.assign(**converted)
+
+
+LABEL_FORMS = {"date": "a date as text (YYYY-MM-DD)", "ticker": "text"}
+LABEL_TYPES = {"date": (str, datetime.date), "ticker": (str,)}
+
+
+def _checked_labels(frame: pd.DataFrame, *, required: bool) -> None:
+    """date and ticker name a row: text, or typed as a dataset or a CSV of exchange codes reads
+    them. A sequence model groups and orders rows by them, so there every row needs both; a
+    tabular model only echoes them back, so there they may be empty."""
+    for column, form in LABEL_FORMS.items():
+        if column not in frame.columns:
+            if required:
+                raise PredictionInputError(f"sequence models need a {column!r} column")
+            continue
+        series = frame[column]
+        typed = (
+            pd.api.types.is_datetime64_any_dtype(series)
+            if column == "date"
+            else pd.api.types.is_integer_dtype(series)
+        )
+        for position, cell in enumerate(series.tolist()):
+            empty = _is_empty(cell) or cell == ""
+            readable = typed or isinstance(cell, LABEL_TYPES[column])
+            if (not empty and readable) or (empty and not required):
+                continue
+            problem = "is empty" if empty else f"holds {_shown(cell)}"
+            raise PredictionInputError(
+                f"row {position + 1}, column {column!r} {problem}; it takes {form}"
+            )
+
+
+def _parsed_dates(dates: pd.Series) -> pd.Series:
+    """Dates that ``_checked_labels`` let through, as timestamps; text that names no date
+    (9999-99-99) is refused by row."""
+    if pd.api.types.is_datetime64_any_dtype(dates):
+        return dates
+    stamps = []
+    for position, cell in enumerate(dates.tolist()):
+        try:
+            stamp = pd.Timestamp(cell)
+        except (ValueError, OverflowError):
+            stamp = pd.NaT
+        if stamp is pd.NaT:
+            raise PredictionInputError(
+                f"row {position + 1}, column 'date' holds {_shown(cell)}, not a date (YYYY-MM-DD)"
+            )
+        stamps.append(stamp.tz_localize(None) if stamp.tzinfo else stamp)  # the local date
+    return pd.Series(pd.to_datetime(stamps), index=dates.index)
+
+
 @dataclass
 class Predictor:
     spec: ModelSpec
@@ -58,31 +167,32 @@ class Predictor:
         return int(self.meta.get("training", {}).get("sequence", {}).get("sequence_length", 12))
 
     def _values(self, frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-        """The raw (unscaled) feature matrix; absent context columns are NaN (unknown)."""
+        """The raw (unscaled) feature matrix of a frame ``_numeric_features`` checked; absent
+        context columns are NaN (unknown)."""
         required = [c for c in columns if c not in frame.columns and c not in CONTEXT_FEATURES]
         if required:
             raise PredictionInputError(f"input lacks the column(s) {', '.join(required)}")
         present = [i for i, c in enumerate(columns) if c in frame.columns]
-        block = frame[[columns[i] for i in present]]
-        try:
-            raw = block.to_numpy(dtype=float)
-        except (TypeError, ValueError):  # text in a numeric column: find it below
-            raw = block.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
         values = np.full((len(frame), len(columns)), np.nan)
-        values[:, present] = raw
+        values[:, present] = frame[[columns[i] for i in present]].to_numpy(dtype=float)
         return values
 
-    def _scaled(self, values: np.ndarray, columns: list[str]) -> np.ndarray:
+    def _scaled(
+        self, values: np.ndarray, columns: list[str], rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Standardised values; ``rows`` are the input's row numbers of ``values`` (a sequence
+        window's rows are not the first ones)."""
+        rows = np.arange(1, len(values) + 1) if rows is None else rows
         infinite = np.argwhere(np.isinf(values))
         if len(infinite):
             row, column = infinite[0]
-            raise PredictionInputError(f"row {row + 1}, column {columns[column]!r} is infinite")
+            raise PredictionInputError(f"row {rows[row]}, column {columns[column]!r} is infinite")
         stock_columns = [i for i, c in enumerate(columns) if c in STOCK_FEATURES]
         empty = np.argwhere(np.isnan(values[:, stock_columns]))
         if len(empty):
             row, column = empty[0]
             name = columns[stock_columns[column]]
-            raise PredictionInputError(f"row {row + 1}, column {name!r} is empty or not a number")
+            raise PredictionInputError(f"row {rows[row]}, column {name!r} is empty")
         if self.standardizer is not None:
             values = (values - self.standardizer.mean) / self.standardizer.std
         return np.nan_to_num(np.clip(values, -5, 5), nan=0.0)
@@ -90,9 +200,10 @@ class Predictor:
     @torch.inference_mode()
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         self.model.eval()
+        _checked_labels(frame, required=self.spec.sequence)
         if self.spec.sequence:
             return self._predict_sequences(frame)
-        raw = self._values(frame, TABULAR_COLUMNS)
+        raw = self._values(_numeric_features(frame, TABULAR_COLUMNS), TABULAR_COLUMNS)
         outputs = self.predict_arrays(raw)
         keep = [c for c in ("date", "ticker") if c in frame.columns]
         return self._table(frame[keep].reset_index(drop=True), outputs)
@@ -120,13 +231,12 @@ class Predictor:
         return self.model(*(inputs[k] for k in self.spec.inputs))
 
     def _predict_sequences(self, frame: pd.DataFrame) -> pd.DataFrame:
-        for column in ("date", "ticker"):
-            if column not in frame.columns:
-                raise PredictionInputError(f"sequence models need a {column!r} column")
-        frame = frame.assign(date=pd.to_datetime(frame["date"])).sort_values(["ticker", "date"])
+        features = self.standardizer.columns if self.standardizer else STOCK_FEATURES
+        frame = _numeric_features(frame, features)  # checked in the caller's row order
+        frame = frame.assign(date=_parsed_dates(frame["date"]), _row=np.arange(1, len(frame) + 1))
+        frame = frame.sort_values(["ticker", "date"])
         if self.meta.get("training", {}).get("sequence", {}).get("step", "weekly") == "weekly":
             frame = weekly_rows(frame.reset_index(drop=True))
-        features = self.standardizer.columns if self.standardizer else STOCK_FEATURES
         length = self.sequence_length
         windows, rows = [], []
         for ticker, group in frame.groupby("ticker", sort=True):
@@ -135,7 +245,8 @@ class Predictor:
                     f"ticker {ticker} has {len(group)} steps; the model reads {length}"
                 )
             window = group.tail(length)
-            windows.append(self._scaled(self._values(window, features), features))
+            values = self._values(window, features)
+            windows.append(self._scaled(values, features, rows=window["_row"].to_numpy()))
             rows.append({"date": group["date"].iloc[-1], "ticker": ticker})
         outputs = self.model(torch.tensor(np.stack(windows), dtype=torch.float32))
         return self._table(pd.DataFrame(rows), outputs)
@@ -174,6 +285,12 @@ def read_feature_csv(
         raise PredictionInputError(f"{name}: not a readable CSV ({error})") from None
     if frame.empty:
         raise PredictionInputError(f"{name}: no rows to score")
+    # One cell that is not a number makes pandas read its whole column as text; numbers stay
+    # numbers, so that the check names the row of that cell.
+    for column in frame.columns.intersection(TABULAR_COLUMNS):
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            numbers = pd.to_numeric(frame[column], errors="coerce")
+            frame[column] = frame[column].astype(object).where(numbers.isna(), numbers)
     return frame
 
 

@@ -67,6 +67,8 @@ class Throttle:
             self._failures[client] = recent
             if len(self._failures) > 10_000:  # bound memory under a spray of client addresses
                 self._failures = {client: recent}
+            if len(self._locked_until) > 10_000:
+                self._locked_until = {k: t for k, t in self._locked_until.items() if t > now}
 
     def succeeded(self, client: str) -> None:
         with self._lock:

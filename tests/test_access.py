@@ -52,6 +52,50 @@ def test_the_api_answers_401_without_the_token(data_home, monkeypatch) -> None:
     assert client.get("/recommendations/startups/for-developer/u1").status_code == 401
 
 
+def test_the_api_document_needs_the_token_and_no_html_pages_are_served(
+    data_home, monkeypatch
+) -> None:
+    monkeypatch.setenv("TRENDLAB_API_TOKEN", "t0ken")
+    client = TestClient(create_api())
+    assert client.get("/openapi.json").status_code == 401
+    document = client.get("/openapi.json", headers={"Authorization": "Bearer t0ken"})
+    assert document.status_code == 200 and "/health" in document.json()["paths"]
+    for page in ("/docs", "/redoc", "/docs/oauth2-redirect"):  # their JS would come from a CDN
+        assert client.get(page, headers={"Authorization": "Bearer t0ken"}).status_code == 404
+
+
+def _guess(client: TestClient, token: str) -> int:
+    return client.get("/health", headers={"Authorization": f"Bearer {token}"}).status_code
+
+
+def test_token_guessing_locks_the_client_out_for_a_minute(data_home, monkeypatch) -> None:
+    monkeypatch.setenv("TRENDLAB_API_TOKEN", "t0ken")
+    api = create_api()
+    guesser = TestClient(api, client=("203.0.113.9", 4000))
+    assert [_guess(guesser, f"guess{i}") for i in range(5)] == [401] * 5
+    locked = guesser.get("/health", headers={"Authorization": "Bearer t0ken"})
+    assert locked.status_code == 429 and locked.headers["retry-after"] == "60"
+    assert _guess(TestClient(api, client=("198.51.100.7", 4000)), "t0ken") == 200
+
+
+def test_a_right_token_resets_the_count_and_the_lockout_ends(data_home, monkeypatch) -> None:
+    from services.access import Throttle
+
+    monkeypatch.setenv("TRENDLAB_API_TOKEN", "t0ken")
+    now = [1000.0]
+    client = TestClient(create_api(throttle=Throttle(clock=lambda: now[0])))
+    for _ in range(3):  # four misses, then the right token: never five in a row
+        assert [_guess(client, "nope") for _ in range(4)] == [401] * 4
+        assert _guess(client, "t0ken") == 200
+    assert [_guess(client, "nope") for _ in range(5)] == [401] * 5
+    now[0] += 30
+    assert _guess(client, "t0ken") == 429
+    retry_after = client.get("/health").headers["retry-after"]
+    assert retry_after == "30"
+    now[0] += 30
+    assert _guess(client, "t0ken") == 200
+
+
 @pytest.mark.parametrize(
     ("page", "message"),
     [

@@ -3,9 +3,14 @@ server answering pages and /api on one port."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -13,29 +18,72 @@ from api import create_api
 from core.recsys.synthetic import RecsysSpec, generate_recsys
 from storage import DataHome, open_engine
 from storage.recsys import save_recsys_dataset, train_recsys_run
+from storage.runs import run_dataset
 from tests.conftest import running_server
 from tests.pages.conftest import TINY as MARKET_TINY
 from tests.pages.conftest import store_small_dataset, train_tiny
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_PATH = "/recommendations/startups/for-developer"
+RECOMMENDER_RUN, TABULAR_RUN, SEQUENCE_RUN = 1, 2, 3
 
 
-@pytest.fixture
-def client(data_home: DataHome) -> TestClient:
+def build_api_home(root: Path) -> DataHome:
+    """A data home with a tiny recommender (run 1), dual tower (run 2) and attention LSTM
+    (run 3); the caller points TRENDLAB_HOME at ``root`` first."""
     from core.config import TwoTowerConfig
 
-    engine = open_engine(data_home.database_url)
+    home = DataHome.from_env().ensure()
+    assert home.root == root
+    engine = open_engine(home.database_url)
     data = generate_recsys(RecsysSpec(users=60, items=50, interactions=900, seed=3))
     save_recsys_dataset(engine=engine, name="rs", data=data, description="test")
     tiny = TwoTowerConfig.from_dict(
         {"hidden_dims": [16], "embedding_dim": 8, "epochs": 2}, partial=True
     )
-    train_recsys_run(engine=engine, home=data_home, dataset_name="rs", config=tiny)
+    train_recsys_run(engine=engine, home=home, dataset_name="rs", config=tiny)
     store_small_dataset(engine)
-    assert MARKET_TINY and train_tiny(engine, data_home, "dual_tower") == 2
+    assert MARKET_TINY and train_tiny(engine, home, "dual_tower") == TABULAR_RUN
+    assert train_tiny(engine, home, "lstm_attention") == SEQUENCE_RUN
     engine.dispose()
+    return home
+
+
+def use_home(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
+    monkeypatch.setenv("TRENDLAB_HOME", str(root))
+    monkeypatch.delenv("TRENDLAB_DB_URL", raising=False)
+    monkeypatch.delenv("TRENDLAB_API_TOKEN", raising=False)
+    monkeypatch.setenv("TRENDLAB_JOB_RUNNER", "0")
+
+
+@pytest.fixture(scope="module")
+def api_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataHome]:
+    """Built once per module: the API only reads it."""
+    root = tmp_path_factory.mktemp("api") / "home"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        use_home(monkeypatch, root)
+        yield build_api_home(root)
+
+
+@pytest.fixture
+def client(api_home: DataHome, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    use_home(monkeypatch, api_home.root)
     return TestClient(create_api())
+
+
+def json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as the API takes them: NaN as null, dates as ISO text."""
+    if "date" in frame:
+        frame = frame.assign(date=frame["date"].dt.strftime("%Y-%m-%d"))
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def market_rows(home: DataHome, run_id: int) -> pd.DataFrame:
+    engine = open_engine(home.database_url)
+    try:
+        return run_dataset(engine=engine, run_id=run_id)
+    finally:
+        engine.dispose()
 
 
 def _resolve(schema: dict, document: dict) -> dict:
@@ -111,27 +159,182 @@ def test_a_new_profile_is_served_content_based(client: TestClient) -> None:
 
 
 def test_predict_scores_rows_and_names_what_is_wrong(
-    client: TestClient, data_home: DataHome
+    client: TestClient, api_home: DataHome
 ) -> None:
-    from storage.runs import run_dataset
-
-    engine = open_engine(data_home.database_url)
-    rows = run_dataset(engine=engine, run_id=2).tail(3)
-    engine.dispose()
-    rows = rows.drop(columns=["date"])
-    payload = rows.astype(object).where(rows.notna(), None).to_dict("records")  # NaN -> null
-    response = client.post("/predict", json={"run_id": 2, "rows": payload})
+    payload = json_rows(market_rows(api_home, TABULAR_RUN).tail(3).drop(columns=["date"]))
+    response = client.post("/predict", json={"run_id": TABULAR_RUN, "rows": payload})
     assert response.status_code == 200, response.text
     scores = [p["score_7d"] for p in response.json()["predictions"]]
     assert len(scores) == 3 and all(-1 <= s <= 1 for s in scores)
     for row in payload:
         del row["rsi_14"]
-    broken = client.post("/predict", json={"run_id": 2, "rows": payload})
+    broken = client.post("/predict", json={"run_id": TABULAR_RUN, "rows": payload})
     assert broken.status_code == 422 and "rsi_14" in broken.json()["detail"]
     assert client.post("/predict", json={"run_id": 99, "rows": payload}).status_code == 404
-    recommender = client.post("/predict", json={"run_id": 1, "rows": payload})
+    recommender = client.post("/predict", json={"run_id": RECOMMENDER_RUN, "rows": payload})
     assert recommender.status_code == 409 and "not a market model" in recommender.json()["detail"]
-    assert client.post("/predict", json={"run_id": 2, "rows": []}).status_code == 422
+    assert client.post("/predict", json={"run_id": TABULAR_RUN, "rows": []}).status_code == 422
+
+
+def test_a_sequence_model_scores_each_tickers_last_window(
+    client: TestClient, api_home: DataHome
+) -> None:
+    rows = market_rows(api_home, SEQUENCE_RUN).groupby("ticker").tail(100)
+    response = client.post("/predict", json={"run_id": SEQUENCE_RUN, "rows": json_rows(rows)})
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    assert [p["ticker"] for p in predictions] == ["AAA", "BBB", "CCC"]
+    assert all(p["date"].startswith("2020-12-") and "attention_0" in p for p in predictions)
+
+
+def test_only_the_columns_a_model_reads_reach_the_frame(
+    client: TestClient, api_home: DataHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A made-up key per row would otherwise make the frame rows x rows cells wide."""
+    from core.predict import TABULAR_COLUMNS, Predictor
+
+    shapes: list[tuple[int, int]] = []
+    predict_frame = Predictor.predict_frame
+
+    def recording(predictor: Predictor, frame: pd.DataFrame) -> pd.DataFrame:
+        shapes.append(frame.shape)
+        return predict_frame(predictor, frame)
+
+    monkeypatch.setattr(Predictor, "predict_frame", recording)
+    rows = json_rows(market_rows(api_home, TABULAR_RUN).tail(2)) * 1_000
+    payload = [dict(row, **{f"made_up_{i}": i}) for i, row in enumerate(rows)]
+    response = client.post("/predict", json={"run_id": TABULAR_RUN, "rows": payload})
+    assert response.status_code == 200, response.text
+    assert shapes == [(2_000, len(TABULAR_COLUMNS) + 2)]
+
+
+def _raw_post(client: TestClient, path: str, text: str) -> Any:
+    return client.post(path, content=text, headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/recommendations", '{"profile": {}, "limit": NaN}', "limit"),
+        ("/recommendations", '{"profile": {}, "limit": -Infinity}', "limit"),
+        ("/predict", '{"run_id": Infinity, "rows": [{}]}', "run_id"),
+        ("/predict", '{"run_id": NaN, "rows": [{}]}', "run_id"),
+        ("/predict", '{"run_id": 1e400, "rows": [{}]}', "run_id"),
+    ],
+)
+def test_non_finite_numbers_get_a_short_422(
+    client: TestClient, path: str, body: str, field: str
+) -> None:
+    response = _raw_post(client, path, body)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", field] and error["msg"]
+
+
+def test_an_impossible_date_for_a_sequence_model_gets_422_naming_the_row(
+    client: TestClient, api_home: DataHome
+) -> None:
+    payload = json_rows(market_rows(api_home, SEQUENCE_RUN).groupby("ticker").tail(100))
+    payload[7]["date"] = "9999-99-99"
+    response = client.post("/predict", json={"run_id": SEQUENCE_RUN, "rows": payload})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("row 8, column 'date'")
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("news_sentiment_mean", "0.3"),  # context: was silently read as unknown
+        ("news_sentiment_mean", True),
+        ("rsi_14", True),  # stock: was read as 1
+        ("rsi_14", "high"),
+        ("rsi_14", [50]),
+        ("vix_level", {"value": 20}),
+    ],
+)
+def test_feature_cells_must_be_numbers_or_null(
+    client: TestClient, api_home: DataHome, column: str, value: object
+) -> None:
+    payload = json_rows(market_rows(api_home, TABULAR_RUN).tail(3))
+    payload[1][column] = value
+    response = client.post("/predict", json={"run_id": TABULAR_RUN, "rows": payload})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith(f"row 2, column {column!r}")
+
+
+def test_null_context_cells_are_unknown_and_still_scored(
+    client: TestClient, api_home: DataHome
+) -> None:
+    payload = json_rows(market_rows(api_home, TABULAR_RUN).tail(2))
+    payload[0]["news_sentiment_mean"] = None
+    response = client.post("/predict", json={"run_id": TABULAR_RUN, "rows": payload})
+    assert response.status_code == 200, response.text
+    assert len(response.json()["predictions"]) == 2
+
+
+def test_a_validation_error_is_short_and_does_not_echo_the_input(client: TestClient) -> None:
+    long_text = "x" * 80_000
+    response = client.post("/recommendations", json={"profile": {}, "limit": long_text})
+    assert response.status_code == 422
+    assert len(response.content) < 1_000 and "xxxxxxxxxx" not in response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "limit"]
+
+
+@pytest.fixture
+def one_mb_client(api_home: DataHome, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    use_home(monkeypatch, api_home.root)
+    monkeypatch.setenv("TRENDLAB_API_MAX_BODY_MB", "1")
+    return TestClient(create_api())
+
+
+def _profile_body(size: int) -> bytes:
+    body = json.dumps({"profile": {"bio": "ml " * (size // 3)}, "limit": 3}).encode()
+    assert abs(len(body) - size) < 100
+    return body
+
+
+def test_a_body_over_the_cap_gets_413(one_mb_client: TestClient) -> None:
+    headers = {"content-type": "application/json"}
+    fits = one_mb_client.post("/recommendations", content=_profile_body(900_000), headers=headers)
+    assert fits.status_code == 200, fits.text
+    over = one_mb_client.post("/recommendations", content=_profile_body(2**21), headers=headers)
+    assert over.status_code == 413 and "1 MB" in over.json()["detail"]
+
+
+def test_a_chunked_body_without_length_is_counted_while_it_streams(
+    one_mb_client: TestClient,
+) -> None:
+    """An endless body: the API must stop reading past the cap, not buffer it all."""
+    chunk = b" " * 2**16
+    received = {"bytes": 0}
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        received["bytes"] += len(chunk)
+        if received["bytes"] > 2**24:
+            raise ConnectionError("the client gave up after 16 MB")
+        return {"type": "http.request", "body": chunk, "more_body": True}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/recommendations",
+        "raw_path": b"/recommendations",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), (b"transfer-encoding", b"chunked")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
+    asyncio.run(one_mb_client.app(scope, receive, send))
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 413
+    assert received["bytes"] <= 2**20 + len(chunk)
 
 
 def test_health_reports_the_schema_and_the_active_recommender(client: TestClient) -> None:
