@@ -208,7 +208,7 @@ def _save(name: str, data: MarketData, config: DataConfig, description: str) -> 
         dataset, reused = save_market_dataset(
             engine=engine, name=name, data=data, config=config, description=description
         )
-    except StorageError as err:
+    except (StorageError, ValueError) as err:  # ValueError: a recipe the data cannot fill
         raise _fail(str(err)) from None
     finally:
         engine.dispose()

@@ -58,6 +58,27 @@ def stage_uploads(files: dict[str, list]) -> Path:
     return folder
 
 
+def show_problems(failure: ImportFailed) -> None:
+    """The problems of a failed import as a table: file, line or row, column, problem."""
+    shown = len(failure.problems)
+    more = f" (the first {shown} are listed)" if failure.total > shown else ""
+    st.error(f"The import failed; nothing was stored. {failure.total} problem(s){more}:")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "file": p.file,
+                    "line / row": None if p.row is None else p.row + int(p.csv),  # CSV header: 1
+                    "column": p.column,
+                    "problem": p.message,
+                }
+                for p in failure.problems
+            ]
+        ),
+        hide_index=True,
+    )
+
+
 if not refused("building or uploading datasets"):
     with st.expander("Build a dataset", expanded=True):
         source = st.radio(
@@ -115,9 +136,14 @@ if not refused("building or uploading datasets"):
                 macro = st.file_uploader("Macro series CSV (date, series, value)", type=["csv"])
                 mapping = st.text_input("Column mapping", placeholder="date=Date,close=Close")
                 if st.form_submit_button("Validate and store", type="primary"):
+                    try:
+                        columns = parse_mapping(mapping)
+                    except ValueError as error:
+                        columns = None
+                        st.error(f"Column mapping: {error}")
                     if not prices:
                         st.error("Add at least one prices file.")
-                    else:
+                    elif columns is not None:
                         folder = stage_uploads(
                             {
                                 "prices": prices,
@@ -127,7 +153,6 @@ if not refused("building or uploading datasets"):
                             }
                         )
                         try:
-                            columns = parse_mapping(mapping)
                             data, warnings = import_market(
                                 sorted((folder / "prices").iterdir()),
                                 news=next((folder / "news").iterdir(), None) if news else None,
@@ -138,28 +163,12 @@ if not refused("building or uploading datasets"):
                                 mapping=columns,
                             )
                         except ImportFailed as failure:
+                            show_problems(failure)
+                        except Exception as error:  # a reader's fault, not the file's: say so
                             st.error(
-                                f"The import failed; nothing was stored. "
-                                f"{len(failure.problems)} problem(s):"
+                                "The import stopped on an unexpected error; nothing was stored."
                             )
-                            st.dataframe(
-                                pd.DataFrame(
-                                    [
-                                        {
-                                            "file": p.file,
-                                            "line / row": None
-                                            if p.row is None
-                                            else p.row + int(p.csv),  # CSV: header = line 1
-                                            "column": p.column,
-                                            "problem": p.message,
-                                        }
-                                        for p in failure.problems
-                                    ]
-                                ),
-                                hide_index=True,
-                            )
-                        except ValueError as error:
-                            st.error(f"Column mapping: {error}")
+                            st.exception(error)
                         else:
                             for warning in warnings:
                                 st.warning(warning)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.files import file_sha256
-from core.importers import ImportFailed, ImportOptions, Problem, read_table
+from core.importers import ImportFailed, ImportOptions, Problem, ProblemLog, read_table
 from core.recsys.data import INTERACTION_LABELS
 from core.recsys.synthetic import RecsysData
 
@@ -52,21 +52,22 @@ def import_recsys(
 ) -> RecsysData:
     options = options or ImportOptions()
     events = events or {}
+    log = ProblemLog()
     table = read_table(interactions, options, mapping)
-    problems: list[Problem] = []
     frame = pd.DataFrame()
     event_column = "interaction" if "interaction" in table.frame.columns else "rating"
     if table.require(["user_id", "item_id", "timestamp", event_column]):
         raw = table.text(event_column).str.lower()
         kinds = raw.map(lambda value: events.get(value, value))
-        for row in table.rows(~kinds.isin(list(INTERACTION_LABELS))):
-            table.problem(
-                f"{raw.iloc[row - 1]!r} is not an interaction type ("
+        table.flag(
+            ~kinds.isin(list(INTERACTION_LABELS)),
+            event_column,
+            lambda i: (
+                f"{raw.iloc[i]!r} is not an interaction type ("
                 + ", ".join(INTERACTION_LABELS)
-                + "); map it with --events value=type",
-                row,
-                event_column,
-            )
+                + "); map it with --events value=type"
+            ),
+        )
         frame = pd.DataFrame(
             {
                 "user_id": table.text("user_id"),
@@ -76,35 +77,39 @@ def import_recsys(
             }
         )
         repeated = frame.duplicated(["user_id", "item_id", "timestamp"], keep="first")
-        for row in table.rows(repeated):
-            table.problem("the same (user_id, item_id, timestamp) appears twice", row)
-    problems += table.problems
+        table.flag(repeated, None, lambda _: "the same (user_id, item_id, timestamp) appears twice")
+    log.extend(table)
 
     profiles = {}
     for path, key in ((users, "user_id"), (items, "item_id")):
         if path is None:
             continue
-        profile = read_table(path, options)
+        try:
+            profile = read_table(path, options)
+        except ImportFailed as failure:  # go on, so one run reports every file's problems
+            log.extend(failure)
+            continue
         if profile.require([key]):
             ids = profile.text(key)
-            for row in profile.rows(ids.duplicated()):
-                profile.problem(f"{key} {ids.iloc[row - 1]!r} appears twice", row, key)
+            profile.flag(
+                ids.duplicated(),
+                key,
+                lambda i, key=key, ids=ids: f"{key} {ids.iloc[i]!r} appears twice",
+            )
             if not frame.empty:
                 unknown = sorted(set(frame[key]) - set(ids))
                 if unknown:
                     shown = ", ".join(map(repr, unknown[:5]))
-                    table_name = Path(interactions).name
-                    problems.append(
+                    log.add(
                         Problem(
-                            table_name,
+                            Path(interactions).name,
                             f"{len(unknown)} {key}(s) not in {profile.name}: {shown}",
                             column=key,
                         )
                     )
             profiles[key] = _typed(profile.frame.assign(**{key: ids}))
-        problems += profile.problems
-    if problems:
-        raise ImportFailed(problems)
+        log.extend(profile)
+    log.raise_if_any()
 
     user_frame = profiles.get("user_id", pd.DataFrame({"user_id": sorted(set(frame["user_id"]))}))
     item_frame = profiles.get("item_id", pd.DataFrame({"item_id": sorted(set(frame["item_id"]))}))

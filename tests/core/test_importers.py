@@ -78,8 +78,14 @@ def test_parquet_and_adjusted_close(tmp_path: Path, import_prices) -> None:
         ),
         (lambda f: _set(f, 7, "open", ""), "line 9, column 'open': '' is not a finite number"),
         (lambda f: _set(f, 7, "low", "inf"), "line 9, column 'low': 'inf' is not a finite"),
-        (lambda f: _set(f, 2, "close", -1.0), "line 4, column 'close': -1 must be > 0"),
-        (lambda f: _set(f, 2, "volume", -5.0), "line 4, column 'volume': -5 must be >= 0"),
+        (
+            lambda f: _set(f, 2, "close", -1.0),
+            "line 4, column 'close': -1 must be between 1e-06 and 1e+12",
+        ),
+        (
+            lambda f: _set(f, 2, "volume", -5.0),
+            "line 4, column 'volume': -5 must be between 0 and 1e+15",
+        ),
         (lambda f: _set(f, 4, "high", 0.01), "line 6, column 'high': high is below low"),
         (
             lambda f: pd.concat([f, f.iloc[[10]]]),
@@ -240,3 +246,126 @@ def test_fuzzed_csv_ends_in_a_clear_error_or_a_valid_dataset(
     assert len(prices) >= 282 and prices[["open", "high", "low", "close"]].gt(0).all().all()
     assert np.isfinite(prices[["open", "high", "low", "close", "volume"]].to_numpy()).all()
     assert not prices.duplicated(["date", "ticker"]).any()
+
+
+def _offset_dates(frame: pd.DataFrame, offset: str = "-05:00") -> pd.DataFrame:
+    return frame.assign(date=frame["date"] + "T00:00:00" + offset)
+
+
+def test_dates_with_mixed_utc_offsets_keep_their_wall_clock_day(tmp_path, import_prices) -> None:
+    frame = _offset_dates(import_prices)
+    frame.loc[1, "date"] = import_prices.loc[1, "date"] + "T00:00:00+01:00"
+    frame.loc[2, "date"] = import_prices.loc[2, "date"]  # naive beside offsets
+    prices, _ = read_prices([_write(tmp_path, frame)])
+    aaa = prices[prices["ticker"] == "AAA"].reset_index(drop=True)
+    expected = pd.to_datetime(import_prices.loc[:299, "date"])
+    assert (aaa["date"] == expected).all(), "each date keeps its own wall-clock day"
+
+
+def test_an_unparseable_date_among_offsets_is_a_row_problem(tmp_path, import_prices) -> None:
+    frame = _offset_dates(import_prices)
+    frame.loc[1, "date"] = import_prices.loc[1, "date"] + "T00:00:00+01:00"
+    frame.loc[4, "date"] = "2012-13-45T00:00:00+01:00"
+    expected = "prices.csv, line 6, column 'date': '2012-13-45T00:00:00+01:00' is not a date"
+    assert expected in _problems([_write(tmp_path, frame)])
+
+
+def test_cli_import_with_mixed_offsets_ends_in_a_clear_message(
+    data_home, tmp_path: Path, import_prices
+) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    frame = _offset_dates(import_prices.iloc[:10].copy())
+    frame.loc[1, "date"] = "2012-01-03T00:00:00+01:00"
+    frame.loc[3, "date"] = "January 5th"
+    path = _write(tmp_path, frame)
+    result = CliRunner().invoke(app, ["data", "import", "mine", "--prices", str(path)])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), "a message, not a traceback"
+    assert "prices.csv, line 5, column 'date': 'January 5th' is not a date" in result.output
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("close", "1e308", "line 7, column 'close': 1e+308 must be between 1e-06 and 1e+12"),
+        ("low", "1e-300", "line 7, column 'low': 1e-300 must be between 1e-06 and 1e+12"),
+        ("volume", "1e308", "line 7, column 'volume': 1e+308 must be between 0 and 1e+15"),
+        ("date", "1650-01-03", "line 7, column 'date': '1650-01-03' is outside 1700-01-01"),
+    ],
+    ids=["huge-price", "tiny-price", "huge-volume", "ancient-date"],
+)
+def test_values_the_build_cannot_use_are_row_problems(
+    tmp_path, import_prices, column, value, expected
+) -> None:
+    frame = _set(import_prices.copy(), 5, column, value)
+    assert f"prices.csv, {expected}" in _problems([_write(tmp_path, frame)])
+
+
+def _constant(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(open=5.0, high=5.0, low=5.0, close=5.0)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda f: _set(f, 5, "close", 1e308),
+        lambda f: f.assign(volume=1e308),
+        lambda f: f.assign(open=1e200, high=1e200, low=1e200, close=1e200),
+        _constant,
+    ],
+    ids=["one-huge-close", "huge-volumes", "huge-prices", "constant-prices"],
+)
+def test_a_ticker_that_passes_validation_builds(tmp_path: Path, import_prices, change) -> None:
+    from core.sources import build_market_dataset
+
+    one_ticker = change(import_prices[import_prices["ticker"] == "AAA"].copy())
+    try:
+        data, _ = import_market([_write(tmp_path, one_ticker)])
+    except ImportFailed as failure:
+        assert failure.problems[0].file == "prices.csv"
+        return
+    assert len(build_market_dataset(data)) > 0
+
+
+def test_a_ticker_whose_prices_never_move_is_refused(tmp_path: Path, import_prices) -> None:
+    frame = import_prices.copy()
+    frame.loc[frame["ticker"] == "BBB", ["open", "high", "low", "close"]] = 5.0
+    text = _problems([_write(tmp_path, frame)])
+    assert "prices.csv, column 'ticker': ticker BBB has no row" in text
+    assert "rsi_7" in text, "names the features that are never defined"
+
+
+def test_problems_are_capped_per_file_and_counted_exactly(tmp_path: Path, import_prices) -> None:
+    broken = import_prices.assign(close="x")
+    paths = [_write(tmp_path, broken, "one.csv"), _write(tmp_path, broken.iloc[:70], "two.csv")]
+    with pytest.raises(ImportFailed) as caught:
+        read_prices(paths)
+    failure = caught.value
+    assert [p.file for p in failure.problems].count("one.csv") == 50
+    assert [p.file for p in failure.problems].count("two.csv") == 50
+    assert failure.total == 600 + 70
+    assert str(failure).endswith(f"... and {600 + 70 - 20} more problems")
+
+
+def test_an_adjustment_that_scales_prices_out_of_range_is_a_row_problem(
+    tmp_path: Path, import_prices
+) -> None:
+    frame = import_prices.assign(adj_close=import_prices["close"])
+    frame = _set(frame, 5, "close", 1e-6)
+    frame = _set(frame, 5, "adj_close", 1e6)
+    text = _problems([_write(tmp_path, frame)])
+    assert "prices.csv, line 7, column 'adj_close': open scaled by adj_close / close is" in text
+
+
+def test_gap_warnings_are_capped_per_ticker(tmp_path: Path, import_prices) -> None:
+    weekly = import_prices.assign(
+        date=pd.date_range("1990-01-01", periods=len(import_prices), freq="W-MON").strftime(
+            "%Y-%m-%d"
+        )
+    )
+    _, warnings = read_prices([_write(tmp_path, weekly)], options=ImportOptions(max_gap_days=3))
+    assert len(warnings) == 2 * 11, "ten gaps listed per ticker, then a count"
+    assert warnings[10] == "prices.csv: AAA has 289 more gaps of over 3 days"

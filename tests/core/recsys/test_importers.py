@@ -68,3 +68,46 @@ def test_missing_columns_and_bad_event_mappings_are_named(tmp_path: Path) -> Non
         import_recsys(bare)
     with pytest.raises(ValueError, match="'share' is not one of"):
         parse_events("liked=share")
+
+
+def test_timestamps_with_mixed_offsets_keep_their_wall_clock_time(tmp_path: Path) -> None:
+    events = _write(
+        tmp_path,
+        "events.csv",
+        "user_id,item_id,interaction,timestamp\n"
+        "u1,s1,apply,2024-01-01T10:00:00+02:00\n"
+        "u1,s2,view,2024-01-02T09:00:00-05:00\n"
+        "u2,s1,click,2024-01-03 12:30\n",
+    )
+    data = import_recsys(events)
+    times = data.interactions["timestamp"]
+    assert [t.strftime("%Y-%m-%d %H:%M") for t in times] == [
+        "2024-01-01 10:00",
+        "2024-01-02 09:00",
+        "2024-01-03 12:30",
+    ]
+
+
+def test_a_bad_timestamp_among_offsets_is_a_row_problem(tmp_path: Path) -> None:
+    events = _write(
+        tmp_path,
+        "events.csv",
+        "user_id,item_id,interaction,timestamp\n"
+        "u1,s1,apply,2024-01-01T10:00:00+02:00\n"
+        "u1,s2,view,2024-01-02T09:00:00-05:00\n"
+        "u2,s2,view,2024-01-02T09:00:00+25:00\n",
+    )
+    with pytest.raises(ImportFailed) as caught:
+        import_recsys(events)
+    assert "events.csv, line 4, column 'timestamp': '2024-01-02T09:00:00+25:00' is not a date" in (
+        str(caught.value)
+    )
+
+
+def test_problems_are_capped_per_file_and_counted_exactly(tmp_path: Path) -> None:
+    rows = "".join(f"u{i},s1,share,2024-01-01\n" for i in range(300))
+    events = _write(tmp_path, "events.csv", "user_id,item_id,interaction,timestamp\n" + rows)
+    with pytest.raises(ImportFailed) as caught:
+        import_recsys(events)
+    assert len(caught.value.problems) == 50 and caught.value.total == 300
+    assert str(caught.value).endswith("... and 280 more problems")
