@@ -363,8 +363,10 @@ def test_the_no_signal_control_trains_and_evaluates(data_home: DataHome) -> None
     fit of the label on it used to end the run failed ("SVD did not converge")."""
     made = runner.invoke(
         app,
-        ["data", "synthetic", "ctl", "--no-signal", "--seed", "5", "--tickers", "AAA,BBB"]
-        + ["--start", "2016-01-01", "--end", "2019-12-31"],
+        [
+            *("data", "synthetic", "ctl", "--no-signal", "--seed", "5", "--tickers", "AAA,BBB"),
+            *("--start", "2016-01-01", "--end", "2019-12-31"),
+        ],
     )
     assert made.exit_code == 0, made.output
     trained = runner.invoke(
@@ -373,4 +375,4 @@ def test_the_no_signal_control_trains_and_evaluates(data_home: DataHome) -> None
     assert trained.exit_code == 0, trained.output
     summary = json.loads(trained.output[trained.output.index("{") :])
     assert "evaluation_error" not in summary
-    assert set(summary["test"]) == {"7d", "30d"} or len(summary["test"]) == 2
+    assert len(summary["test"]) == 2, "both horizons were evaluated"
