@@ -23,14 +23,14 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.checkpoints import CheckpointError
-from core.predict import TABULAR_COLUMNS, PredictionInputError
+from core.market.predict import TABULAR_COLUMNS, PredictionInputError
 from core.recsys.serving import MAX_LIMIT, Recommendation, UnknownUser
 from services.access import Throttle
+from services.recsys import active_run, load_serving
+from services.runs import run_predictor
 from storage import DataHome, StorageError, shared_engine
 from storage.db import schema_version
-from storage.recsys import active_run, load_serving
 from storage.repository import get_run, session_scope
-from storage.runs import run_predictor
 
 MAX_RUN_ID = 2**63 - 1  # the database's BIGINT
 MODEL_COLUMNS = frozenset(["date", "ticker", *TABULAR_COLUMNS])  # all any market model reads

@@ -19,8 +19,8 @@ from core.config import (
     config_reference,
     field_docs,
 )
-from core.importers import ImportFailed, ImportOptions, import_market, parse_mapping
-from core.sources import (
+from core.market.importers import ImportFailed, ImportOptions, import_market, parse_mapping
+from core.market.sources import (
     DEMO_END,
     DEMO_SEED,
     DEMO_START,
@@ -115,7 +115,7 @@ def serve(
             )
     _, engine = _open_home()
     if demo:
-        from storage.demo import store_demo_datasets
+        from services.demo import store_demo_datasets
 
         for name in store_demo_datasets(engine=engine):
             typer.echo(f"Stored the synthetic demo dataset {name!r}.")
@@ -396,9 +396,9 @@ def train(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Train a model on a stored dataset; prints the run id and its test metrics."""
-    from core.evaluation import BASELINES
-    from core.models import MODELS
-    from storage.runs import execute_run, start_run
+    from core.market.evaluation import BASELINES
+    from core.market.models import MODELS
+    from services.runs import execute_run, start_run
 
     if model not in MODELS:
         raise _fail(f"Unknown model {model!r}; known: {', '.join(MODELS)}.")
@@ -471,8 +471,8 @@ def evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
 ) -> None:
     """The run's model beside the baselines (and the oracle on synthetic data)."""
-    from core.evaluation import metrics_table
-    from storage.runs import evaluate_run
+    from core.market.evaluation import metrics_table
+    from services.runs import evaluate_run
 
     _, engine = _open_home()
     try:
@@ -505,7 +505,7 @@ def ensemble(
     as_json: Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")] = False,
 ) -> None:
     """Average the runs' predictions (e.g. simple_lstm + compact_dual_tower) and compare."""
-    from storage.runs import evaluate_ensemble
+    from services.runs import evaluate_ensemble
 
     if len(runs) < 2:
         raise _fail("An ensemble needs at least two runs.")
@@ -537,8 +537,8 @@ def predict(
 ) -> None:
     """Score rows of features with a run's model; writes scores, classes, probabilities."""
     from core.checkpoints import CheckpointError
-    from core.predict import PredictionInputError, predict_csv
-    from storage.runs import run_predictor
+    from core.market.predict import PredictionInputError, predict_csv
+    from services.runs import run_predictor
 
     _, engine = _open_home()
     try:
@@ -566,10 +566,10 @@ def export_onnx_command(
 ) -> None:
     """Export a run's model to ONNX (checked against PyTorch in the test suite)."""
     from core.checkpoints import CheckpointError, load_checkpoint, rebuild_model
-    from core.export import export_onnx
-    from core.models import model_spec
-    from core.predict import Predictor
-    from storage.runs import checkpoint_path
+    from core.market.export import export_onnx
+    from core.market.models import model_spec
+    from core.market.predict import Predictor
+    from services.runs import checkpoint_path
 
     _, engine = _open_home()
     try:
@@ -587,7 +587,7 @@ def export_onnx_command(
 @app.command("models")
 def models_list() -> None:
     """List the registered models."""
-    from core.models import MODELS, count_parameters, create_model
+    from core.market.models import MODELS, count_parameters, create_model
 
     for name, spec in MODELS.items():
         typer.echo(
@@ -773,7 +773,7 @@ def recsys_train(
 ) -> None:
     """Train the two-tower recommender; prints its test metrics beside the baselines."""
     from core.config import TwoTowerConfig
-    from storage.recsys import train_recsys_run
+    from services.recsys import train_recsys_run
 
     try:
         settings = TwoTowerConfig.load_yaml(config, partial=True).to_dict() if config else {}
@@ -814,7 +814,7 @@ def recsys_train(
 def _print_recsys_metrics(home: DataHome, run_id: int) -> None:
     import pandas as pd
 
-    from storage.runs import run_directory
+    from services.runs import run_directory
 
     report = json.loads((run_directory(home, run_id) / "test_metrics.json").read_text())
     for segment in ("all_users", "cold_users"):
@@ -829,7 +829,7 @@ def recsys_evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """The run's test metrics: the model beside popularity, item-kNN, content and BPR."""
-    from storage.runs import run_directory
+    from services.runs import run_directory
 
     home, engine = _open_home()
     engine.dispose()
@@ -857,7 +857,7 @@ def recsys_recommend(
 ) -> None:
     """Top items for a user, with the engine that served them and why."""
     from core.recsys.serving import UnknownUser
-    from storage.recsys import load_serving
+    from services.recsys import load_serving
 
     malformed = [f for f in filters or [] if "=" not in f or not f.split("=", 1)[1].strip()]
     if malformed:

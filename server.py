@@ -8,8 +8,8 @@ import streamlit as st
 from starlette.routing import Mount
 
 from api import create_api
+from services.jobs import start_job_manager
 from storage import DataHome
-from storage.jobs import start_job_manager
 
 
 @asynccontextmanager

@@ -19,7 +19,7 @@ TICKERS = 500
     target="under 60 s and 6 GB on 2 cores",
 )
 def build_500_tickers(scratch: Path) -> Timed:
-    from core.sources import build_market_dataset, synthetic_data
+    from core.market.sources import build_market_dataset, synthetic_data
 
     tickers = [f"T{i:03d}" for i in range(TICKERS)]
 

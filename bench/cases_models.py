@@ -12,7 +12,7 @@ TICKERS = 20
 
 
 def _dataset():
-    from core.sources import build_market_dataset, synthetic_data
+    from core.market.sources import build_market_dataset, synthetic_data
 
     tickers = [f"T{i:02d}" for i in range(TICKERS)]
     data = synthetic_data(
@@ -57,7 +57,7 @@ def _throughput(name: str, loaders, limit: int) -> dict[str, float]:
     import torch
     from torch.utils.data import DataLoader
 
-    from core.models import create_model, model_spec
+    from core.market.models import create_model, model_spec
     from core.trainer import create_optimizer
 
     spec = model_spec(name)
@@ -112,7 +112,7 @@ def _throughput(name: str, loaders, limit: int) -> dict[str, float]:
     target="tensor batches at least 5x the per-sample loop",
 )
 def dual_tower_throughput(scratch: Path) -> Timed:
-    from core.loaders import create_data_loaders
+    from core.market.loaders import create_data_loaders
 
     loaders = create_data_loaders(_dataset())
     return lambda: _throughput("dual_tower", loaders, limit=20_000)
@@ -126,7 +126,7 @@ def dual_tower_throughput(scratch: Path) -> Timed:
     target="tensor batches at least 5x the per-sample loop",
 )
 def lstm_throughput(scratch: Path) -> Timed:
-    from core.loaders import create_lstm_data_loaders
+    from core.market.loaders import create_lstm_data_loaders
 
     loaders = create_lstm_data_loaders(_dataset(), step="daily")
     return lambda: _throughput("lstm_attention", loaders, limit=4_000)
@@ -144,12 +144,12 @@ def predict_latency(scratch: Path) -> Timed:
     import numpy as np
 
     from core.checkpoints import save_checkpoint
-    from core.models import create_model
-    from core.predict import Predictor
-    from core.splits import Standardizer
+    from core.market.models import create_model
+    from core.market.predict import Predictor
+    from core.market.splits import Standardizer
 
     dataset = _dataset()
-    from core.features import CONTEXT_FEATURES, STOCK_FEATURES
+    from core.market.features import CONTEXT_FEATURES, STOCK_FEATURES
 
     columns = [*CONTEXT_FEATURES, *STOCK_FEATURES]
     model = create_model("dual_tower")

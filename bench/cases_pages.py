@@ -21,10 +21,10 @@ PAGES = ("home", "data", "train", "evaluate", "predict", "recommend")
 
 def _demo_home() -> None:
     """Store the demo dataset and train one run per model family (a few epochs each)."""
-    from core.models import model_spec
+    from core.market.models import model_spec
+    from services.demo import store_demo_datasets
+    from services.runs import execute_run, start_run
     from storage import DataHome, open_engine
-    from storage.demo import store_demo_datasets
-    from storage.runs import execute_run, start_run
 
     home = DataHome.from_env().ensure()
     engine = open_engine(home.database_url)
@@ -92,9 +92,9 @@ def first_render(scratch: Path) -> Timed:
 def rerun_during_training(scratch: Path) -> Timed:
     os.environ["TRENDLAB_JOB_RUNNER"] = "0"
     _demo_home()
-    from core.models import model_spec
+    from core.market.models import model_spec
+    from services.jobs import JobManager, JobRunner
     from storage import DataHome, open_engine
-    from storage.jobs import JobManager, JobRunner
 
     spec = model_spec("dual_tower")
     manager = JobManager(

@@ -8,7 +8,8 @@ bench/configs/dual_tower_synthetic.yaml and dual_tower_synthetic_model.yaml unde
 seeds, and three more times on shuffled training labels (a control that must land at
 chance). Baselines are fit on the same training rows and scored on the same test rows,
 against the latent (oracle) relevance. Every predictor also gets its correlation with the
-label's noise (``noise_pearson``, the leak detector of ``core.evaluation.noise_correlation``).
+label's noise (``noise_pearson``, the leak detector
+``core.market.evaluation.noise_correlation``).
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from core.config import DataConfig, DualTowerModelConfig, TrainingConfig
-from core.evaluation import baseline_predictions, model_predictions, score_report, seed_level
-from core.models import model_spec
-from core.sources import build_market_dataset, synthetic_data
-from core.training import train_model
+from core.market.evaluation import baseline_predictions, model_predictions, score_report, seed_level
+from core.market.models import model_spec
+from core.market.sources import build_market_dataset, synthetic_data
+from core.market.training import train_model
 
 HERE = Path(__file__).resolve().parent
 HORIZONS = ("7d", "30d")

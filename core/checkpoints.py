@@ -79,7 +79,7 @@ def load_checkpoint(path: Path) -> Checkpoint:
 def rebuild_model(checkpoint: Checkpoint) -> nn.Module:
     """The registered model the checkpoint names, built from its config, weights loaded."""
     from core.config import ConfigError
-    from core.models import create_model, model_spec
+    from core.market.models import create_model, model_spec
 
     name = checkpoint.meta.get("model")
     try:

@@ -1,5 +1,5 @@
 """Seed 002 quick start: SimpleLSTM and the compact dual tower on the 3-class trend, through
-the same training path as the CLI (``core.training.train_model``), then a training summary.
+the same training path as the CLI (``core.market.training.train_model``), then a training summary.
 
     python examples/baselines_quickstart.py
 """
@@ -10,10 +10,10 @@ import argparse
 import json
 
 from core.config import LSTMTrainingConfig, TrainingConfig
-from core.evaluation import model_predictions, score_report
-from core.models import model_spec
-from core.sources import build_market_dataset, synthetic_data
-from core.training import train_model
+from core.market.evaluation import model_predictions, score_report
+from core.market.models import model_spec
+from core.market.sources import build_market_dataset, synthetic_data
+from core.market.training import train_model
 
 
 def main(tickers: int = 7, epochs: int = 20) -> dict:

@@ -10,11 +10,11 @@ import argparse
 import torch
 
 from core.config import DualTowerModelConfig, LossConfig, TrainingConfig
-from core.evaluation import model_predictions, score_report, seed_level
-from core.loaders import create_data_loaders
-from core.losses import DualTowerLoss
-from core.models import create_model, model_spec
-from core.sources import build_market_dataset, synthetic_data
+from core.market.evaluation import model_predictions, score_report, seed_level
+from core.market.loaders import create_data_loaders
+from core.market.losses import DualTowerLoss
+from core.market.models import create_model, model_spec
+from core.market.sources import build_market_dataset, synthetic_data
 from core.trainer import Trainer, choose_device, create_optimizer, create_scheduler
 
 

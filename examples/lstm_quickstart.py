@@ -10,11 +10,11 @@ import argparse
 import torch
 
 from core.config import LSTMModelConfig, LSTMTrainingConfig
-from core.evaluation import model_predictions, score_report
-from core.loaders import create_lstm_data_loaders
-from core.losses import LSTMLoss
-from core.models import create_model, model_spec
-from core.sources import build_market_dataset, synthetic_data
+from core.market.evaluation import model_predictions, score_report
+from core.market.loaders import create_lstm_data_loaders
+from core.market.losses import LSTMLoss
+from core.market.models import create_model, model_spec
+from core.market.sources import build_market_dataset, synthetic_data
 from core.trainer import Trainer, create_optimizer, create_scheduler
 
 

@@ -10,9 +10,9 @@ import plotly.express as px
 import streamlit as st
 
 from core.config import DEFAULT_TICKERS, DataConfig
-from core.features import CONTEXT_FEATURE_GROUPS, MASK_COLUMNS
-from core.importers import ImportFailed, import_market, parse_mapping
-from core.sources import bundled_config, bundled_data, synthetic_data
+from core.market.features import CONTEXT_FEATURE_GROUPS, MASK_COLUMNS
+from core.market.importers import ImportFailed, import_market, parse_mapping
+from core.market.sources import bundled_config, bundled_data, synthetic_data
 from pages import charts
 from pages.access import refused
 from pages.shared import data_home, engine

@@ -4,16 +4,16 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.evaluation import SEED_LEVELS, Evaluation, finance_rows, metrics_table, seed_level
-from core.metrics import daily_information_coefficients, strategy_curve
-from core.models import MODELS, model_spec
+from core.market.evaluation import SEED_LEVELS, Evaluation, finance_rows, metrics_table, seed_level
+from core.market.metrics import daily_information_coefficients, strategy_curve
+from core.market.models import MODELS, model_spec
 from pages import charts
 from pages.shared import engine
+from services.reports import epoch_curves, run_overview
+from services.runs import checkpoint_problems, load_evaluation
 from storage.db import StorageError
 from storage.models import JobStatus
-from storage.reports import epoch_curves, run_overview
 from storage.repository import list_runs, session_scope
-from storage.runs import checkpoint_problems, load_evaluation
 
 st.title("Evaluate")
 st.caption(

@@ -3,9 +3,9 @@
 import streamlit as st
 
 from pages.shared import data_home, engine
+from services.runs import checkpoint_problems
 from storage.db import schema_version
 from storage.repository import count_rows, list_runs, session_scope
-from storage.runs import checkpoint_problems
 
 st.title("Trendlab")
 st.caption("Train, compare and serve market-trend models. Start on the Data page.")

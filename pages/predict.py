@@ -7,14 +7,14 @@ import plotly.express as px
 import streamlit as st
 
 from core.checkpoints import CheckpointError
-from core.features import CONTEXT_FEATURE_GROUPS, STOCK_FEATURES
-from core.models import MODELS
-from core.predict import PredictionInputError, Predictor, feature_ranges, predict_csv
+from core.market.features import CONTEXT_FEATURE_GROUPS, STOCK_FEATURES
+from core.market.models import MODELS
+from core.market.predict import PredictionInputError, Predictor, feature_ranges, predict_csv
 from pages.access import refused
 from pages.shared import MAX_UPLOAD_MB, engine
+from services.runs import checkpoint_problems, run_dataset, run_predictor
 from storage.db import StorageError
 from storage.repository import list_runs_with_artifact, session_scope
-from storage.runs import checkpoint_problems, run_dataset, run_predictor
 
 st.title("Predict")
 st.caption("Change a row's features and see the model's 7- and 30-day scores move, or score a CSV.")

@@ -8,16 +8,16 @@ from core.config import TwoTowerConfig
 from core.recsys.serving import Recommendation, Recommender
 from pages.access import read_only, refused
 from pages.shared import data_home, engine, jobs
-from storage.db import StorageError
-from storage.models import JobStatus
-from storage.recsys import (
+from services.recsys import (
     active_run,
     load_serving,
     recommender_report,
     recommender_runs,
     set_active_run,
 )
-from storage.reports import epoch_curves
+from services.reports import epoch_curves
+from storage.db import StorageError
+from storage.models import JobStatus
 from storage.repository import get_job, list_datasets, list_jobs, session_scope
 
 st.title("Recommend")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 from sqlalchemy import Engine
 
+from services.jobs import JobManager, start_job_manager
 from storage import DataHome, DataHomeError, StorageError, shared_engine
-from storage.jobs import JobManager, start_job_manager
 
 MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))  # .streamlit/config.toml
 
@@ -35,7 +35,7 @@ def engine() -> Engine:
 
 
 def jobs() -> JobManager:
-    """The server's job manager (started with the server; see storage.jobs)."""
+    """The server's job manager (started with the server; see services.jobs)."""
     home = data_home()
     engine()  # stops the page with the reason when the database cannot be opened
     return start_job_manager(home)

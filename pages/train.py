@@ -7,15 +7,15 @@ import plotly.express as px
 import streamlit as st
 
 from core.config import ConfigError, flat_fields, flatten, from_flat, parse_yaml
-from core.models import MODELS
-from core.training import input_mismatch
+from core.market.models import MODELS
+from core.market.training import input_mismatch
 from pages.access import read_only, refused
 from pages.shared import engine, jobs
+from services.reports import epoch_curves
+from services.runs import checkpoint_problems
 from storage.db import StorageError
 from storage.models import JobStatus, utcnow
-from storage.reports import epoch_curves
 from storage.repository import list_datasets, list_jobs, session_scope
-from storage.runs import checkpoint_problems
 
 st.title("Train")
 

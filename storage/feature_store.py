@@ -17,8 +17,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from core.config import DataConfig
-from core.features import FEATURES
-from core.sources import MarketData, build_market_dataset
+from core.market.features import FEATURES
+from core.market.sources import MarketData, build_market_dataset
 from storage.db import StorageError
 from storage.models import Dataset
 from storage.repository import (

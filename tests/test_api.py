@@ -16,9 +16,10 @@ from fastapi.testclient import TestClient
 
 from api import create_api
 from core.recsys.synthetic import RecsysSpec, generate_recsys
+from services.recsys import train_recsys_run
+from services.runs import run_dataset
 from storage import DataHome, open_engine
-from storage.recsys import save_recsys_dataset, train_recsys_run
-from storage.runs import run_dataset
+from storage.recsys import save_recsys_dataset
 from tests.conftest import running_server
 from tests.pages.conftest import TINY as MARKET_TINY
 from tests.pages.conftest import store_small_dataset, train_tiny
@@ -191,7 +192,7 @@ def test_only_the_columns_a_model_reads_reach_the_frame(
     client: TestClient, api_home: DataHome, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A made-up key per row would otherwise make the frame rows x rows cells wide."""
-    from core.predict import TABULAR_COLUMNS, Predictor
+    from core.market.predict import TABULAR_COLUMNS, Predictor
 
     shapes: list[tuple[int, int]] = []
     predict_frame = Predictor.predict_frame

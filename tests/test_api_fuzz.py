@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api import create_api
-from core.predict import TABULAR_COLUMNS
+from core.market.predict import TABULAR_COLUMNS
 from storage import DataHome
 from tests.test_api import (
     RECOMMENDER_RUN,

@@ -179,9 +179,10 @@ def _read_only_home(home: Path) -> None:
     trained dual tower, and an interrupted job (so "Resume" would show)."""
     from core.config import TwoTowerConfig
     from core.recsys.synthetic import RecsysSpec, generate_recsys
+    from services.recsys import train_recsys_run
     from storage import DataHome, open_engine
     from storage.models import JobStatus
-    from storage.recsys import save_recsys_dataset, train_recsys_run
+    from storage.recsys import save_recsys_dataset
     from storage.repository import create_job, session_scope, update_job
     from tests.pages.conftest import store_small_dataset, train_tiny
 

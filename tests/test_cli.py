@@ -217,7 +217,7 @@ def test_train_evaluate_predict_and_list_runs(data_home: DataHome, tmp_path: Pat
     assert "boosting" in text.output and "seed level" in text.output
     assert "walk-forward, 2 folds" in text.output
 
-    from core.sources import build_market_dataset, synthetic_data
+    from core.market.sources import build_market_dataset, synthetic_data
 
     rows = build_market_dataset(
         synthetic_data(["AAA"], "2019-01-01", "2020-12-31", seed=9, signal=True, horizons=[7, 30])

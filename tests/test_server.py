@@ -10,11 +10,11 @@ import time
 import pytest
 
 from core.config import DataConfig
-from core.models import model_spec
-from core.sources import synthetic_data
+from core.market.models import model_spec
+from core.market.sources import synthetic_data
+from services.jobs import JobManager, is_worker
 from storage import DataHome, open_engine
 from storage.feature_store import save_market_dataset
-from storage.jobs import JobManager, is_worker
 from storage.repository import get_job, list_metrics, session_scope
 from tests.conftest import running_server, server_process
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from core.files import file_sha256
-from core.importers import ImportFailed, ImportOptions, Problem, ProblemLog, read_table
+from core.market.importers import ImportFailed, ImportOptions, Problem, ProblemLog, read_table
 from core.recsys.data import INTERACTION_LABELS
 from core.recsys.synthetic import RecsysData
 

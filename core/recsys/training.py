@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from core.config import TwoTowerConfig
-from core.loaders import TensorBatches
+from core.market.loaders import TensorBatches
 from core.recsys.baselines import BPR, ContentModel, ItemKNN, Popularity, interaction_matrix
 from core.recsys.data import (
     Split,

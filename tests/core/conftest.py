@@ -38,7 +38,7 @@ def prices() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def market():
     """A small synthetic market with the planted signal (4 tickers, 6 years)."""
-    from core.sources import synthetic_data
+    from core.market.sources import synthetic_data
 
     return synthetic_data(
         ["CYC", "CYD", "HDG", "SWT"],
@@ -52,7 +52,7 @@ def market():
 
 @pytest.fixture(scope="session")
 def market_dataset(market):
-    from core.sources import build_market_dataset
+    from core.market.sources import build_market_dataset
 
     return build_market_dataset(market)
 

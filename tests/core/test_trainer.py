@@ -16,9 +16,9 @@ from core.config import (
     SchedulerConfig,
     TrainingConfig,
 )
-from core.models import create_model, model_spec
+from core.market.models import create_model, model_spec
+from core.market.training import train_model
 from core.trainer import TrainingError, create_optimizer, create_scheduler
-from core.training import train_model
 
 TINY_DUAL = DualTowerModelConfig.from_dict(
     {
@@ -74,7 +74,7 @@ def test_training_learns_and_records_every_component(market_dataset, tmp_path: P
     assert (tmp_path / "best.pt").exists() and (tmp_path / "last.pt").exists()
     png = result.trainer.plot_history(tmp_path / "history.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
-    from core.evaluation import context_group_importance
+    from core.market.evaluation import context_group_importance
 
     importance = context_group_importance(
         model_spec("dual_tower"), result.trainer.model, result.loaders.val

@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import Engine
 
 from core.config import DataConfig
-from core.models import model_spec
-from core.sources import synthetic_data
+from core.market.models import model_spec
+from core.market.sources import synthetic_data
+from services.runs import execute_run, start_run
 from storage import DataHome, open_engine
 from storage.feature_store import save_market_dataset
-from storage.runs import execute_run, start_run
 
 TINY = {
     "dual_tower": {

@@ -47,12 +47,12 @@ def test_mixed_utc_offsets_show_in_the_problems_table(data_home: DataHome) -> No
 def test_an_unexpected_reader_error_is_not_called_a_mapping_problem(
     data_home: DataHome, monkeypatch
 ) -> None:
-    import core.importers
+    import core.market.importers
 
     def broken_reader(*args: object, **kwargs: object) -> None:
         raise ValueError("a reader bug")
 
-    monkeypatch.setattr(core.importers, "import_market", broken_reader)
+    monkeypatch.setattr(core.market.importers, "import_market", broken_reader)
     at = _upload(b"date,ticker,open,high,low,close,volume\n2020-01-02,AAA,1,2,1,1.5,10\n")
     errors = [e.value for e in at.error]
     assert not any("Column mapping" in e for e in errors), errors

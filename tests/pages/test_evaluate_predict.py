@@ -77,7 +77,7 @@ def test_predict_shows_the_attention_of_an_lstm(trained: DataHome) -> None:
 
 def test_batch_prediction_scores_a_csv_and_names_a_bad_one(trained: DataHome) -> None:
     engine = open_engine(trained.database_url)
-    from storage.runs import run_dataset
+    from services.runs import run_dataset
 
     rows = run_dataset(engine=engine, run_id=1).tail(4)
     engine.dispose()
@@ -109,8 +109,8 @@ def test_a_damaged_checkpoint_is_flagged(data_home: DataHome) -> None:
 
 
 def test_evaluations_of_older_runs_are_computed_once_and_kept(data_home: DataHome) -> None:
+    from services.runs import load_evaluation
     from storage.repository import list_artifacts, session_scope
-    from storage.runs import load_evaluation
 
     engine = open_engine(data_home.database_url)
     store_small_dataset(engine)

@@ -9,8 +9,9 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import TwoTowerConfig
 from core.recsys.synthetic import RecsysSpec, generate_recsys
+from services.recsys import train_recsys_run
 from storage import DataHome, open_engine
-from storage.recsys import save_recsys_dataset, train_recsys_run
+from storage.recsys import save_recsys_dataset
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "recommend.py")
 TINY = TwoTowerConfig.from_dict(

@@ -10,9 +10,10 @@ from streamlit.testing.v1 import AppTest
 from core.config import TwoTowerConfig
 from core.recsys.synthetic import RecsysSpec, generate_recsys
 from services.access import ReadOnlyError, Throttle
+from services.jobs import JobManager
+from services.recsys import active_run, set_active_run, train_recsys_run
 from storage import DataHome, open_engine
-from storage.jobs import JobManager
-from storage.recsys import active_run, save_recsys_dataset, set_active_run, train_recsys_run
+from storage.recsys import save_recsys_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = TwoTowerConfig.from_dict({"hidden_dims": [8], "embedding_dim": 4, "epochs": 1}, partial=True)

@@ -7,17 +7,16 @@ import pytest
 
 from core.config import TwoTowerConfig
 from core.recsys.synthetic import RecsysSpec, generate_recsys
-from storage import DataHome
-from storage.db import StorageError
-from storage.recsys import (
+from services.recsys import (
     active_run,
-    load_recsys_data,
     load_serving,
     recommender_runs,
-    save_recsys_dataset,
     set_active_run,
     train_recsys_run,
 )
+from storage import DataHome
+from storage.db import StorageError
+from storage.recsys import load_recsys_data, save_recsys_dataset
 from storage.repository import delete_dataset, session_scope
 
 TINY = TwoTowerConfig.from_dict(

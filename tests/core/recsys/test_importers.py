@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.importers import ImportFailed
+from core.market.importers import ImportFailed
 from core.recsys.importers import import_recsys, parse_events
 
 

@@ -1,0 +1,511 @@
+"""Evaluation: a model beside baselines and (on synthetic data) the oracle, on the same rows.
+
+Every predictor, model or baseline, becomes a frame of (date, ticker, score_hd, class_hd)
+on the test rows; ``score_report`` then computes the same metrics for each against the
+realised labels and, when the dataset has oracle columns, against the latent truth. Direction
+accuracy in the seed's sense (seed 000: "positive if relevance > 0") compares signs; the
+3-class accuracy is reported beside it.
+
+Baselines, fit on the training rows the model saw (features standardised on them):
+majority class, momentum sign (sign of the 21-day return), ridge and logistic regression,
+HistGradientBoosting regressor and classifier, and the oracle on synthetic data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from core.market.features import CONTEXT_FEATURES, FEATURES, MASK_COLUMNS
+from core.market.loaders import Loaders
+from core.market.metrics import (
+    classification_metrics,
+    hit_rate,
+    information_coefficients,
+    regression_metrics,
+    strategy_metrics,
+)
+from core.market.models import ModelSpec, model_spec
+
+HORIZONS = (7, 30)
+
+SEED_LEVELS = {  # seed 000's targets for relevance: (max MSE, min correlation, min direction acc)
+    "excellent": (0.08, 0.85, 0.75),
+    "good": (0.10, 0.75, 0.70),
+    "reasonable": (0.15, 0.60, 0.65),
+}
+
+
+@torch.no_grad()
+def model_predictions(
+    spec: ModelSpec,
+    model: nn.Module,
+    loader: Any,
+    device: str | torch.device = "cpu",
+    *,
+    extras: bool = False,
+) -> pd.DataFrame:
+    """Scores and classes of ``model`` on every row of ``loader``, with the row's date/ticker.
+
+    With ``extras``: the attention weights per input step (``attention_0`` ...) of sequence
+    models, and a 2-D principal-component projection of each tower's embedding
+    (``context_pc1``, ``context_pc2``, ``stock_pc1``, ...) of dual-tower models.
+    """
+    model = model.to(device).eval()
+    columns: dict[str, list[np.ndarray]] = {}
+    for batch in loader:
+        outputs = model(*(batch[k].to(device) for k in spec.inputs))
+        for h in HORIZONS:
+            score, probs = spec.readout(outputs, h)
+            columns.setdefault(f"score_{h}d", []).append(score.cpu().numpy())
+            columns.setdefault(f"class_{h}d", []).append(probs.argmax(-1).cpu().numpy())
+            for i in range(probs.shape[-1]):
+                columns.setdefault(f"prob{i}_{h}d", []).append(probs[:, i].cpu().numpy())
+        if extras:
+            for name in ("attention_weights", "context_embedding", "stock_embedding"):
+                if name in outputs:
+                    columns.setdefault(name, []).append(outputs[name].cpu().numpy())
+    frame = loader.meta[["date", "ticker"]].reset_index(drop=True).copy()
+    matrices = {}
+    for name, parts in columns.items():
+        if parts[0].ndim == 1:
+            frame[name] = np.concatenate(parts)
+        else:
+            matrices[name] = np.concatenate(parts)
+    if "attention_weights" in matrices:
+        for step, weights in enumerate(matrices.pop("attention_weights").T):
+            frame[f"attention_{step}"] = weights
+    for name, embedding in matrices.items():
+        tower = name.removesuffix("_embedding")
+        for component, values in enumerate(project_2d(embedding).T, start=1):
+            frame[f"{tower}_pc{component}"] = values
+    return frame
+
+
+def project_2d(matrix: np.ndarray) -> np.ndarray:
+    """(N, D) -> (N, 2): the rows on their first two principal components (zeros when the
+    rows do not span two directions)."""
+    centred = matrix - matrix.mean(axis=0)
+    _, _, components = np.linalg.svd(centred, full_matrices=False)
+    projection = centred @ components[:2].T
+    return np.pad(projection, ((0, 0), (0, 2 - projection.shape[1])))
+
+
+def _rows(dataset: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
+    return meta[["date", "ticker"]].merge(dataset, on=["date", "ticker"], how="left")
+
+
+def baseline_predictions(
+    spec: ModelSpec,
+    dataset: pd.DataFrame,
+    loaders: Loaders,
+    *,
+    seed: int = 0,
+    names: Sequence[str] = ("majority", "momentum", "linear", "boosting", "oracle"),
+) -> dict[str, pd.DataFrame]:
+    """Each baseline's predictions on the test rows, fit on the training rows."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    train, test = _rows(dataset, loaders.train.meta), _rows(dataset, loaders.test.meta)
+    columns = [*FEATURES, *MASK_COLUMNS]
+    mean = train[columns].mean()
+    spread = train[columns].std().replace(0, 1).fillna(1)
+
+    def features(frame: pd.DataFrame) -> np.ndarray:
+        return ((frame[columns] - mean) / spread).fillna(0.0).to_numpy()
+
+    x_train, x_test = features(train), features(test)
+    results: dict[str, pd.DataFrame] = {}
+    for name in names:
+        frame = test[["date", "ticker"]].copy()
+        for h in HORIZONS:
+            score_column, class_column = spec.target.columns(h)
+            y_score = train[score_column].to_numpy()
+            y_class = train[class_column].to_numpy().astype(int)
+            if name == "majority":
+                majority = np.bincount(y_class).argmax()
+                frame[f"score_{h}d"] = np.full(len(test), y_score.mean())
+                frame[f"class_{h}d"] = majority
+            elif name == "momentum":
+                sign = np.sign(test["ret_21d"].to_numpy())
+                frame[f"score_{h}d"] = sign
+                frame[f"class_{h}d"] = _class_from_sign(sign, len(spec.target.class_names))
+            elif name == "linear":
+                frame[f"score_{h}d"] = np.clip(
+                    Ridge(alpha=10.0).fit(x_train, y_score).predict(x_test), -1, 1
+                )
+                classifier = LogisticRegression(max_iter=500, C=0.1)
+                frame[f"class_{h}d"] = classifier.fit(x_train, y_class).predict(x_test)
+            elif name == "boosting":
+                regressor = HistGradientBoostingRegressor(max_iter=200, random_state=seed)
+                frame[f"score_{h}d"] = np.clip(
+                    regressor.fit(x_train, y_score).predict(x_test), -1, 1
+                )
+                classifier = HistGradientBoostingClassifier(max_iter=200, random_state=seed)
+                frame[f"class_{h}d"] = classifier.fit(x_train, y_class).predict(x_test)
+            elif name == "oracle":
+                oracle = oracle_column(spec, h)
+                if oracle not in test.columns:
+                    break
+                frame[f"score_{h}d"] = test[oracle].to_numpy()
+                frame[f"class_{h}d"] = oracle_classes(spec, test[oracle].to_numpy())
+            else:
+                raise ValueError(f"unknown baseline {name!r}")
+        else:
+            results[name] = frame
+    return results
+
+
+def _class_from_sign(sign: np.ndarray, classes: int) -> np.ndarray:
+    """+1 -> the last class (up / positive), -1 -> the first, 0 -> the middle (or up)."""
+    if classes == 2:
+        return (sign > 0).astype(int)
+    return np.select([sign < 0, sign > 0], [0, classes - 1], classes // 2)
+
+
+def oracle_classes(spec: ModelSpec, oracle: np.ndarray, threshold: float = 0.25) -> np.ndarray:
+    if spec.targets == "relevance":
+        return np.select([oracle < -threshold, oracle > threshold], [0, 2], 1)
+    return _class_from_sign(np.sign(oracle), len(spec.target.class_names))
+
+
+def oracle_column(spec: ModelSpec, h: int) -> str:
+    return f"oracle_{'relevance' if spec.targets == 'relevance' else 'trend'}_{h}d"
+
+
+def outcomes(spec: ModelSpec, dataset: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
+    """What predictions are scored against, per (date, ticker) of ``keys``: the targets, the
+    oracle (synthetic data), the forward return per horizon, and the next day's return that
+    the strategy earns. ``dataset`` is the dataset frame or outcomes already drawn from it."""
+    if "next_return" not in dataset.columns:
+        dataset = dataset.sort_values(["ticker", "date"]).assign(
+            next_return=lambda f: f.groupby("ticker")["ret_1d"].shift(-1)
+        )
+    columns = ["date", "ticker"]
+    for h in HORIZONS:
+        columns += [*spec.target.columns(h), f"fwd_return_{h}d"]
+        if oracle_column(spec, h) in dataset.columns:
+            columns.append(oracle_column(spec, h))
+    rows = keys[["date", "ticker"]].merge(
+        dataset[[*columns, "next_return"]], on=["date", "ticker"], how="left"
+    )
+    return rows.fillna({"next_return": 0.0})
+
+
+def finance_rows(score: np.ndarray, rows: pd.DataFrame, h: int) -> pd.DataFrame:
+    """(date, ticker, score, forward_return, next_return): the input of the finance metrics."""
+    return rows[["date", "ticker"]].assign(
+        score=np.asarray(score, float),
+        forward_return=rows[f"fwd_return_{h}d"].to_numpy(),
+        next_return=rows["next_return"].to_numpy(),
+    )
+
+
+def noise_correlation(score: np.ndarray, label: np.ndarray, oracle: np.ndarray) -> float:
+    """Correlation of a prediction with the label's noise: the leak detector.
+
+    The noise is what is left of the realised label after its least-squares fit on the
+    oracle (the label is an attenuated, noisy measurement of the latent relevance): the future
+    shocks that no past feature can foresee. A leak-free predictor lands at 0 up to sampling
+    error, however it was trained; one that saw test labels does not. Unlike the correlation
+    with the oracle, this needs no collapsed-model rule: it reads the raw scores."""
+    label, oracle = np.asarray(label, float), np.asarray(oracle, float)
+    if np.std(oracle) < 1e-12:  # no planted signal (the control): the label is all noise
+        noise = label - label.mean()
+    else:
+        slope, intercept = np.polyfit(oracle, label, 1)
+        noise = label - (slope * oracle + intercept)
+    if np.std(score) < 1e-12 or np.std(noise) < 1e-12:
+        return 0.0
+    return float(np.corrcoef(score, noise)[0, 1])
+
+
+def score_report(
+    spec: ModelSpec, predictions: pd.DataFrame, dataset: pd.DataFrame, *, cost: float = 0.001
+) -> dict[str, Any]:
+    """Metrics of one predictor per horizon: vs labels, vs the oracle, finance."""
+    rows = outcomes(spec, dataset, predictions)
+    report: dict[str, Any] = {}
+    for h in HORIZONS:
+        score_column, class_column = spec.target.columns(h)
+        score = predictions[f"score_{h}d"].to_numpy(dtype=float)
+        predicted_class = predictions[f"class_{h}d"].to_numpy().astype(int)
+        target = rows[score_column].to_numpy(dtype=float)
+        section: dict[str, Any] = {
+            "rows": len(rows),
+            "regression": regression_metrics(score, target),
+            "classification": classification_metrics(
+                predicted_class,
+                rows[class_column].to_numpy().astype(int),
+                spec.target.class_names,
+            ),
+            "direction_accuracy": float(np.mean(np.sign(score) == np.sign(target))),
+        }
+        oracle = oracle_column(spec, h)
+        if oracle in rows.columns and rows[oracle].notna().all():
+            truth = rows[oracle].to_numpy(dtype=float)
+            section["vs_oracle"] = {
+                **regression_metrics(score, truth),
+                "direction_accuracy": float(np.mean(np.sign(score) == np.sign(truth))),
+                "class_accuracy": float(np.mean(predicted_class == oracle_classes(spec, truth))),
+                "noise_pearson": noise_correlation(score, target, truth),
+            }
+        finance = finance_rows(score, rows, h)
+        section["finance"] = {
+            **information_coefficients(finance),
+            "hit_rate": hit_rate(score, finance["forward_return"].to_numpy()),
+            "long_short": strategy_metrics(finance, long_short=True, cost=cost),
+            "long_flat": strategy_metrics(finance, long_short=False, cost=cost),
+        }
+        report[f"{h}d"] = section
+    return report
+
+
+@dataclass
+class Evaluation:
+    """A model's test predictions beside every baseline's, and their reports.
+
+    ``predictions`` has one row per test row: date, ticker, the outcomes (targets, oracle,
+    forward and next-day returns), the model's ``score_hd`` / ``class_hd`` / ``prob{i}_hd``
+    and extras (attention, embedding projections), and ``{baseline}_score_hd`` /
+    ``{baseline}_class_hd`` per baseline. ``report`` holds ``reports`` per predictor and, for
+    models that read context, ``group_importance``.
+    """
+
+    report: dict[str, Any]
+    predictions: pd.DataFrame
+
+    @property
+    def predictors(self) -> list[str]:
+        return list(self.report["reports"])
+
+    def predictor(self, name: str) -> pd.DataFrame:
+        """One predictor's (date, ticker, score_hd, class_hd) columns."""
+        prefix = "" if name == "model" else f"{name}_"
+        columns = {
+            f"{prefix}{kind}_{h}d": f"{kind}_{h}d" for h in HORIZONS for kind in ("score", "class")
+        }
+        return self.predictions[["date", "ticker", *columns]].rename(columns=columns)
+
+
+BASELINES = ("majority", "momentum", "linear", "boosting", "oracle")
+
+
+def evaluate_model(
+    spec: ModelSpec,
+    model: nn.Module,
+    loaders: Loaders,
+    dataset: pd.DataFrame,
+    *,
+    baselines: Sequence[str] = BASELINES,
+    seed: int = 0,
+) -> Evaluation:
+    """The model and each baseline on the test rows, with per-row predictions kept."""
+    predicted = model_predictions(spec, model, loaders.test, extras=True)
+    rows = outcomes(spec, dataset, predicted)
+    predictors = {"model": predicted[["date", "ticker", *_score_columns(predicted)]]}
+    predictors.update(baseline_predictions(spec, dataset, loaders, seed=seed, names=baselines))
+    wide = rows.merge(predicted, on=["date", "ticker"])
+    for name, frame in predictors.items():
+        if name != "model":
+            renamed = frame.rename(columns={c: f"{name}_{c}" for c in _score_columns(frame)})
+            wide = wide.merge(renamed, on=["date", "ticker"], how="left")
+    report: dict[str, Any] = {
+        "model": spec.name,
+        "test_rows": len(wide),
+        "reports": {name: score_report(spec, frame, rows) for name, frame in predictors.items()},
+    }
+    if "context" in spec.inputs:
+        report["group_importance"] = context_group_importance(spec, model, loaders.test, seed=seed)
+    return Evaluation(report, wide)
+
+
+def _score_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.startswith(("score_", "class_", "prob"))]
+
+
+def metrics_table(reports: dict[str, dict[str, Any]], horizon: str) -> pd.DataFrame:
+    """One row per predictor with the headline figures of one horizon ('7d' or '30d')."""
+    rows = []
+    for name, sections in reports.items():
+        section = sections[horizon]
+        finance = section["finance"]
+        rows.append(
+            {
+                "predictor": name,
+                "corr": section["regression"]["pearson"],
+                "MSE": section["regression"]["mse"],
+                "skill": section["regression"]["skill"],
+                "direction acc": section["direction_accuracy"],
+                "accuracy": section["classification"]["accuracy"],
+                "macro F1": section["classification"]["macro_f1"],
+                "rank IC": finance["rank_ic"],
+                "hit rate": finance["hit_rate"],
+                "Sharpe (long/short)": finance["long_short"]["sharpe"],
+                "max drawdown": finance["long_short"]["max_drawdown"],
+                "corr vs oracle": section.get("vs_oracle", {}).get("pearson", np.nan),
+                # Leak check: correlation with the label's unforeseeable part, ~0 when clean
+                "corr vs label noise": section.get("vs_oracle", {}).get("noise_pearson", np.nan),
+                "seed level": seed_level(section),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def seed_level(section: dict[str, Any], against: str = "vs_oracle") -> str:
+    """The best of seed 000's levels this horizon reaches ('below' when none)."""
+    figures = section.get(against)
+    if figures is None:
+        figures = {**section["regression"], "direction_accuracy": section["direction_accuracy"]}
+    for level, (mse, corr, accuracy) in SEED_LEVELS.items():
+        if (
+            figures["mse"] < mse
+            and figures["pearson"] > corr
+            and figures["direction_accuracy"] > accuracy
+        ):
+            return level
+    return "below"
+
+
+def ensemble_predictions(
+    members: Sequence[pd.DataFrame], weights: Sequence[float] | None = None
+) -> pd.DataFrame:
+    """Weighted mean of members' scores and class probabilities on their common rows;
+    the class is the arg-max of the mean probabilities. Members must share their classes."""
+    weights = list(weights or [1.0] * len(members))
+    common = members[0][["date", "ticker"]]
+    for member in members[1:]:
+        common = common.merge(member[["date", "ticker"]], on=["date", "ticker"])
+    if common.empty:
+        raise ValueError("the ensemble's members share no test rows")
+    aligned = [common.merge(m, on=["date", "ticker"], how="left") for m in members]
+    result = common.copy()
+    total = sum(weights)
+    for h in HORIZONS:
+        probability_columns = [
+            c for c in aligned[0].columns if c.endswith(f"_{h}d") and c.startswith("prob")
+        ]
+        result[f"score_{h}d"] = (
+            sum(w * m[f"score_{h}d"] for w, m in zip(weights, aligned, strict=True)) / total
+        )
+        for column in probability_columns:
+            result[column] = (
+                sum(w * m[column] for w, m in zip(weights, aligned, strict=True)) / total
+            )
+        result[f"class_{h}d"] = result[probability_columns].to_numpy().argmax(axis=1)
+    return result
+
+
+def divergent_predictions(predictions: pd.DataFrame, top: int = 10) -> pd.DataFrame:
+    """Rows where the 7-day and 30-day scores disagree most (seed 000's analysis)."""
+    gap = (predictions["score_7d"] - predictions["score_30d"]).abs()
+    return predictions.assign(divergence=gap).nlargest(top, "divergence")
+
+
+def context_group_importance(
+    spec: ModelSpec, model: nn.Module, loader: Any, *, seed: int = 0
+) -> dict[str, float]:
+    """Permutation importance per context group: rise in 7d + 30d MSE when the group's
+    columns (values and mask) are shuffled across rows. Dual-tower models only."""
+    from core.market.features import CONTEXT_FEATURE_GROUPS
+
+    tensors = loader.tensors
+    generator = torch.Generator().manual_seed(seed)
+    model = model.eval()
+
+    @torch.no_grad()
+    def mse(context: torch.Tensor, mask: torch.Tensor) -> float:
+        outputs = model(context, tensors["stock"], mask)
+        total = 0.0
+        for h in HORIZONS:
+            score, _ = spec.readout(outputs, h)
+            total += float(((score - tensors[spec.target.columns(h)[0]]) ** 2).mean())
+        return total
+
+    base = mse(tensors["context"], tensors["context_mask"])
+    importance = {}
+    for index, (group, names) in enumerate(CONTEXT_FEATURE_GROUPS.items()):
+        order = torch.randperm(len(tensors["context"]), generator=generator)
+        context, mask = tensors["context"].clone(), tensors["context_mask"].clone()
+        columns = [CONTEXT_FEATURES.index(n) for n in names]
+        context[:, columns] = context[order][:, columns]
+        mask[:, index] = mask[order, index]
+        importance[group] = mse(context, mask) - base
+    return importance
+
+
+def walk_forward_evaluation(
+    frame: pd.DataFrame,
+    *,
+    model_name: str,
+    model_config: Any,
+    training: Any,
+    data: Any,
+    folds: int = 3,
+    baselines: Sequence[str] = ("linear", "boosting"),
+) -> dict[str, Any]:
+    """Retrain on expanding windows and score each next block (model and baselines).
+
+    Fold k trains on every date up to its cut (the last 15 % of those dates validate, with
+    the purge) and tests on the next block, ``purge_days`` later. Returns per-fold reports
+    and the mean and spread over folds of the headline figures.
+    """
+    from dataclasses import replace
+
+    from core.market.splits import walk_forward_folds
+    from core.market.training import train_model
+
+    spec = model_spec(model_name)
+    dates = pd.to_datetime(frame["date"])
+    results = []
+    for train_mask, test_mask in walk_forward_folds(
+        dates, folds=folds, purge_days=data.effective_purge_days
+    ):
+        subset = frame[dates <= dates[test_mask].max()]
+        unique = np.unique(subset["date"])
+        train_dates = len(np.unique(dates[train_mask]))
+        train_fraction = 0.85 * train_dates / len(unique)
+        val_fraction = 0.15 * train_dates / len(unique)
+        fold_data = replace(
+            data,
+            train_fraction=train_fraction,
+            val_fraction=val_fraction,
+            test_fraction=1 - train_fraction - val_fraction,
+        )
+        result = train_model(
+            subset,
+            model_name=model_name,
+            model_config=model_config,
+            training=training,
+            data=fold_data,
+        )
+        predictors = {"model": model_predictions(spec, result.trainer.model, result.loaders.test)}
+        predictors.update(
+            baseline_predictions(spec, subset, result.loaders, names=baselines, seed=training.seed)
+        )
+        results.append(
+            {
+                "test_start": str(result.loaders.test.meta["date"].min().date()),
+                "test_end": str(result.loaders.test.meta["date"].max().date()),
+                "test_rows": result.loaders.test.num_rows,
+                "reports": {n: score_report(spec, p, subset) for n, p in predictors.items()},
+            }
+        )
+    summary: dict[str, Any] = {}
+    for name in results[0]["reports"]:
+        for h in ("7d", "30d"):
+            values = [fold["reports"][name][h]["regression"]["pearson"] for fold in results]
+            rank_ic = [fold["reports"][name][h]["finance"]["rank_ic"] for fold in results]
+            summary.setdefault(name, {})[h] = {
+                "pearson_mean": float(np.mean(values)),
+                "pearson_std": float(np.std(values)),
+                "rank_ic_mean": float(np.nanmean(rank_ic)),
+            }
+    return {"folds": results, "summary": summary}

@@ -1,0 +1,167 @@
+"""Model registry: a name -> how to build it, what it reads, what it predicts, its loss.
+
+``create_model(name, **overrides)`` builds a model from its config's defaults (plus
+overrides, validated like YAML); ``MODELS`` feeds the CLI and the dashboard's model picker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from core.config import (
+    CompactDualTowerConfig,
+    Config,
+    DualTowerModelConfig,
+    LossConfig,
+    LSTMLossConfig,
+    LSTMModelConfig,
+    LSTMTrainingConfig,
+    SimpleLSTMConfig,
+    TrainingConfig,
+)
+from core.market.losses import ClassificationLoss, DualTowerLoss, LSTMLoss
+from core.market.models.baselines import CompactDualTower, SimpleLSTM
+from core.market.models.dual_tower import DualTowerRelevanceModel
+from core.market.models.layers import count_parameters
+from core.market.models.lstm_attention import LSTMAttentionModel
+
+Readout = Callable[[dict[str, torch.Tensor], int], tuple[torch.Tensor, torch.Tensor]]
+"""(outputs, horizon) -> (score in [-1, 1], class probabilities): one view for evaluation."""
+
+
+def _relevance_readout(
+    outputs: dict[str, torch.Tensor], h: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return outputs[f"score_{h}d"], torch.softmax(outputs[f"direction_logits_{h}d"], -1)
+
+
+def _trend_readout(outputs: dict[str, torch.Tensor], h: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return outputs[f"{h}day_trend"], torch.softmax(outputs[f"{h}day_direction"], -1)
+
+
+def _class_readout(outputs: dict[str, torch.Tensor], h: int) -> tuple[torch.Tensor, torch.Tensor]:
+    probs = torch.softmax(outputs[f"class_logits_{h}d"], -1)
+    return probs[:, 2] - probs[:, 0], probs  # expected direction: P(up) - P(down)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a model's score and classes are compared with, per horizon h."""
+
+    score: str  # column prefix: relevance_{h}d or trend_{h}d
+    label: str  # column prefix of the class label
+    class_names: tuple[str, ...]
+
+    def columns(self, h: int) -> tuple[str, str]:
+        return f"{self.score}_{h}d", f"{self.label}_{h}d"
+
+
+RELEVANCE = Target("relevance", "relevance_class", ("negative", "none", "positive"))
+UP_DOWN = Target("trend", "up", ("down", "up"))
+THREE_CLASS = Target("trend", "class", ("down", "neutral", "up"))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    description: str
+    config_class: type[Config]
+    build: Callable[[Any], nn.Module]
+    inputs: tuple[str, ...]
+    """Batch keys passed to ``forward``, in order."""
+    targets: str
+    """Target kind the loaders provide: 'relevance' or 'trend'."""
+    sequence: bool
+    """Reads LSTM windows (``create_lstm_data_loaders``) rather than rows."""
+    make_loss: Callable[[Any], nn.Module]
+    """Builds the default loss from the training config's ``loss`` section (or None)."""
+    training_config_class: type[Config]
+    """Trainer settings (and loss weights, sequence shape) this model trains with."""
+    target: Target
+    readout: Readout
+
+
+TABULAR = ("context", "stock", "context_mask")
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            "dual_tower",
+            "Dual-tower relevance model: 7/30-day relevance score and direction (seeds 000/001)",
+            DualTowerModelConfig,
+            DualTowerRelevanceModel,
+            TABULAR,
+            "relevance",
+            False,
+            lambda loss: DualTowerLoss(loss if isinstance(loss, LossConfig) else None),
+            TrainingConfig,
+            RELEVANCE,
+            _relevance_readout,
+        ),
+        ModelSpec(
+            "lstm_attention",
+            "Bidirectional LSTM with temporal attention: 7/30-day trend and up/down (seed 003)",
+            LSTMModelConfig,
+            LSTMAttentionModel,
+            ("sequence",),
+            "trend",
+            True,
+            lambda loss: LSTMLoss(loss if isinstance(loss, LSTMLossConfig) else None),
+            LSTMTrainingConfig,
+            UP_DOWN,
+            _trend_readout,
+        ),
+        ModelSpec(
+            "simple_lstm",
+            "SimpleLSTM: 3-class down/neutral/up trend from weekly windows (seed 002)",
+            SimpleLSTMConfig,
+            SimpleLSTM,
+            ("sequence",),
+            "trend",
+            True,
+            lambda _loss: ClassificationLoss(),
+            LSTMTrainingConfig,
+            THREE_CLASS,
+            _class_readout,
+        ),
+        ModelSpec(
+            "compact_dual_tower",
+            "Compact dual tower: 3-class down/neutral/up trend from one row (seed 002)",
+            CompactDualTowerConfig,
+            CompactDualTower,
+            TABULAR,
+            "trend",
+            False,
+            lambda _loss: ClassificationLoss(),
+            TrainingConfig,
+            THREE_CLASS,
+            _class_readout,
+        ),
+    )
+}
+
+
+def model_spec(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+    return MODELS[name]
+
+
+def create_model(name: str, config: Config | None = None, **overrides: Any) -> nn.Module:
+    """Build a registered model from ``config``, or from its defaults with ``overrides``
+    (nested sections may be partial: ``context_tower={"hidden_dims": [8]}``)."""
+    spec = model_spec(name)
+    if config is None:
+        config = spec.config_class.from_dict(overrides, partial=True)
+    elif overrides:
+        raise ValueError("pass either a config or overrides, not both")
+    return spec.build(config)
+
+
+__all__ = ["MODELS", "ModelSpec", "Target", "count_parameters", "create_model", "model_spec"]

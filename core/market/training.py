@@ -1,0 +1,234 @@
+"""One training run from a dataset frame: the path the CLI, the jobs and the examples share.
+
+``train_model`` picks the loaders the model reads, builds model, loss, optimiser and
+schedule from configs, checks the data fits the model before the first step, trains with the
+one ``Trainer``, and leaves ``best.pt`` / ``last.pt`` in ``run_dir``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.config import Config, DataConfig, LSTMTrainingConfig
+from core.market.features import CONTEXT_FEATURES, STOCK_FEATURES
+from core.market.loaders import Loaders, create_data_loaders, create_lstm_data_loaders
+from core.market.models import ModelSpec, count_parameters, create_model, model_spec
+from core.trainer import (
+    Callback,
+    Trainer,
+    TrainingError,
+    create_optimizer,
+    create_scheduler,
+    seed_everything,
+)
+
+HORIZONS = (7, 30)
+
+
+def build_loaders(
+    spec: ModelSpec, frame: Any, *, data: DataConfig, training: Config, seed: int
+) -> Loaders:
+    batch_size = training.batch_size
+    if spec.sequence:
+        sequence = training.sequence if isinstance(training, LSTMTrainingConfig) else None
+        return create_lstm_data_loaders(
+            frame,
+            sequence_length=sequence.sequence_length if sequence else 12,
+            batch_size=batch_size,
+            step=sequence.step if sequence else "weekly",
+            config=data,
+            seed=seed,
+        )
+    return create_data_loaders(
+        frame, batch_size=batch_size, targets=spec.targets, config=data, seed=seed
+    )
+
+
+def epoch_metrics(spec: ModelSpec) -> Callable[[dict[str, torch.Tensor], dict], dict[str, float]]:
+    """Validation correlation of the score and accuracy of the class, per horizon."""
+
+    def metrics(outputs: dict[str, torch.Tensor], batch: dict) -> dict[str, float]:
+        result = {}
+        for h in HORIZONS:
+            score_column, class_column = spec.target.columns(h)
+            score, probs = spec.readout(outputs, h)
+            target = batch[score_column].numpy()
+            prediction = score.numpy()
+            ok = np.std(prediction) > 1e-12 and np.std(target) > 1e-12
+            result[f"corr_{h}d"] = float(np.corrcoef(prediction, target)[0, 1]) if ok else 0.0
+            result[f"acc_{h}d"] = float((probs.argmax(-1) == batch[class_column]).float().mean())
+        return result
+
+    return metrics
+
+
+def input_mismatch(spec: ModelSpec, config: Config) -> str | None:
+    """Why a model config cannot read Trendlab datasets (25 context + 62 stock features),
+    or None. Checked before a job is queued, so a wrong size never reaches a worker."""
+    if spec.sequence:
+        expected = {"input_dim": len(STOCK_FEATURES)}
+        found = {"input_dim": config.input_dim}
+    elif hasattr(config, "context_tower"):
+        expected = {
+            "context_tower.input_dim": len(CONTEXT_FEATURES),
+            "stock_tower.input_dim": len(STOCK_FEATURES),
+        }
+        found = {
+            "context_tower.input_dim": config.context_tower.input_dim,
+            "stock_tower.input_dim": config.stock_tower.input_dim,
+        }
+    else:
+        expected = {"context_dim": len(CONTEXT_FEATURES), "stock_dim": len(STOCK_FEATURES)}
+        found = {"context_dim": config.context_dim, "stock_dim": config.stock_dim}
+    wrong = [
+        f"{k} is {found[k]}, the dataset has {v}" for k, v in expected.items() if found[k] != v
+    ]
+    return "; ".join(wrong) or None
+
+
+def check_dimensions(spec: ModelSpec, model: nn.Module, loaders: Loaders) -> None:
+    """A model whose input widths differ from the data fails here, before training."""
+    config = getattr(model, "config", None)
+    tensors = loaders.train.tensors
+    expected: dict[str, int] = {}
+    if spec.sequence:
+        expected["sequence"] = config.input_dim
+    elif hasattr(config, "context_tower"):
+        expected["context"] = config.context_tower.input_dim
+        expected["stock"] = config.stock_tower.input_dim
+    else:
+        expected["context"], expected["stock"] = config.context_dim, config.stock_dim
+    for key, width in expected.items():
+        found = tensors[key].shape[-1]
+        if found != width:
+            raise TrainingError(
+                f"The {spec.name} config expects {width} {key} features; the dataset gives "
+                f"{found}. Change the model config's input size to {found}."
+            )
+
+
+@dataclass
+class TrainResult:
+    trainer: Trainer
+    loaders: Loaders
+    history: list[dict[str, float]]
+    best_checkpoint: Path | None
+    stopped_because: str
+    parameters: int
+
+
+def train_model(
+    frame: Any,
+    *,
+    model_name: str,
+    model_config: Config | None = None,
+    training: Config | None = None,
+    data: DataConfig | None = None,
+    run_dir: Path | None = None,
+    meta: dict[str, Any] | None = None,
+    device: str | None = None,
+    callbacks: Iterable[Callback] = (),
+    should_stop: Callable[[], bool] | None = None,
+    resume_from: Path | None = None,
+    shuffle_labels: bool = False,
+) -> TrainResult:
+    """Train ``model_name`` on a dataset frame; see the module docstring.
+
+    ``shuffle_labels`` permutes the training and validation targets across rows (the
+    leak-detector control: a model trained so must land at chance on the test segment).
+    """
+    spec = model_spec(model_name)
+    model_config = model_config or spec.config_class()
+    training = training or spec.training_config_class()
+    data = data or DataConfig()
+    seed_everything(training.seed)
+    loaders = build_loaders(spec, frame, data=data, training=training, seed=training.seed)
+    if shuffle_labels:
+        _shuffle_targets(loaders, seed=training.seed)
+    model = create_model(spec.name, model_config)
+    check_dimensions(spec, model, loaders)
+    optimizer = create_optimizer(model, training.optimizer)
+    scheduler = create_scheduler(optimizer, training.scheduler, training.epochs)
+    standardizer = loaders.train.standardizer
+    checkpoint_meta = {
+        **(meta or {}),
+        "model": spec.name,
+        "config": model_config.to_dict(),
+        "training": training.to_dict(),
+        "data_config": data.to_dict(),
+        "standardizer": standardizer.to_dict() if standardizer else None,
+        "features": standardizer.columns if standardizer else [],
+        "sequence": spec.sequence,
+    }
+    trainer = Trainer(
+        model,
+        spec.make_loss(getattr(training, "loss", None)),
+        optimizer,
+        scheduler,
+        inputs=spec.inputs,
+        settings=training,
+        device=device,
+        callbacks=callbacks,
+        metrics=epoch_metrics(spec),
+        checkpoint_dir=run_dir,
+        checkpoint_meta=checkpoint_meta,
+        should_stop=should_stop,
+        feature_names={
+            "context": CONTEXT_FEATURES,
+            "stock": STOCK_FEATURES,
+            "sequence": standardizer.columns if standardizer else STOCK_FEATURES,
+        },
+    )
+    if resume_from is not None:
+        from core.checkpoints import load_checkpoint
+
+        state = load_checkpoint(resume_from)
+        if state.trainer_state is None:
+            raise TrainingError(f"{resume_from} holds no trainer state; resume from last.pt.")
+        model.load_state_dict(state.state_dict)
+        trainer.load_state(state.trainer_state)
+    history = trainer.fit(loaders.train, loaders.val)
+    best = run_dir / "best.pt" if run_dir is not None and (run_dir / "best.pt").exists() else None
+    return TrainResult(
+        trainer, loaders, history, best, trainer.stopped_because, count_parameters(model)
+    )
+
+
+def _shuffle_targets(loaders: Loaders, *, seed: int) -> None:
+    """Permute targets across rows in training and validation, so no real label reaches the
+    weights or the early-stopping choice; the test segment keeps its real labels."""
+    generator = torch.Generator().manual_seed(seed + 1)
+    for part in (loaders.train, loaders.val):
+        order = torch.randperm(part.num_rows, generator=generator)
+        for key in list(part.tensors):
+            if key not in ("context", "context_mask", "stock", "sequence", "volatility"):
+                part.tensors[key] = part.tensors[key][order]
+
+
+@dataclass
+class RestoredModel:
+    """A trained model rebuilt from its checkpoint, with the loaders it was trained on."""
+
+    spec: ModelSpec
+    model: nn.Module
+    loaders: Loaders
+    training: Config
+    data: DataConfig
+
+
+def restore_from_checkpoint(checkpoint: Any, frame: Any) -> RestoredModel:
+    """Rebuild the model and its exact train / validation / test loaders over ``frame``."""
+    from core.checkpoints import rebuild_model
+
+    spec = model_spec(checkpoint.meta["model"])
+    training = spec.training_config_class.from_dict(checkpoint.meta["training"])
+    data = DataConfig.from_dict(checkpoint.meta["data_config"])
+    loaders = build_loaders(spec, frame, data=data, training=training, seed=training.seed)
+    return RestoredModel(spec, rebuild_model(checkpoint), loaders, training, data)

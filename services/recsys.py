@@ -1,0 +1,231 @@
+"""Recommender runs: training (in this process or a worker), the registry of trained runs,
+which one serves, and the ``Recommender`` that serves it.
+
+A trained recommender is a run of model kind ``two_tower`` whose files
+(``core.recsys.artifacts``) are recorded as artifacts; the active one serves the Recommend
+page and the API. Its datasets are stored by ``storage.recsys``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from core.config import TwoTowerConfig
+from core.recsys.artifacts import FILES, load_recommender, save_recommender
+from core.recsys.features import RecsysEncoder
+from core.recsys.serving import Recommender
+from core.recsys.synthetic import RecsysData
+from core.recsys.training import MODEL_NAME, Catalogue, train_recommender
+from core.trainer import Callback
+from services.access import ensure_writable
+from services.runs import MetricWriter, fail_run, run_and_dataset, run_directory
+from storage.db import StorageError
+from storage.home import DataHome
+from storage.models import JobStatus
+from storage.recsys import load_recsys_data
+from storage.repository import (
+    RECOMMENDER_KIND,
+    add_artifact,
+    create_run,
+    get_dataset,
+    get_dataset_by_id,
+    get_run,
+    get_setting,
+    list_artifacts,
+    list_datasets,
+    list_runs,
+    session_scope,
+    set_run_status,
+    set_setting,
+)
+
+
+def start_recsys_run(*, engine: Engine, dataset_name: str, config: TwoTowerConfig) -> int:
+    """The run row (queued) for training a recommender on a stored dataset."""
+    with session_scope(engine) as session:
+        dataset = get_dataset(session=session, name=dataset_name)
+        if dataset is None or dataset.kind != RECOMMENDER_KIND:
+            known = ", ".join(d.name for d in list_datasets(session=session, recommender=True))
+            raise StorageError(
+                f"No recommender dataset named {dataset_name!r}; known: {known or 'none yet'}."
+            )
+        return create_run(
+            session=session,
+            model_kind=MODEL_NAME,
+            config={"model": config.to_dict(), "dataset": dataset_name},
+            seed=config.seed,
+            dataset_id=dataset.id,
+        ).id
+
+
+def train_recsys_files(
+    data: RecsysData,
+    config: TwoTowerConfig,
+    folder: Path,
+    *,
+    callbacks: Iterable[Callback] = (),
+    should_stop: Callable[[], bool] | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Train, evaluate and write the run's files; touches no database (a worker runs it)."""
+    result = train_recommender(
+        data, config, run_dir=folder, callbacks=callbacks, should_stop=should_stop, device=device
+    )
+    return save_recommender(result, folder, config)
+
+
+def finish_recsys_run(
+    *, engine: Engine, run_id: int, folder: Path, summary: dict[str, Any]
+) -> None:
+    """Record the run's files as artifacts and its final status and summary."""
+    with session_scope(engine) as session:
+        for kind, filename in FILES.items():
+            if (folder / filename).exists():
+                add_artifact(session=session, run_id=run_id, kind=kind, path=folder / filename)
+        cancelled = summary.get("stopped_because") == "cancelled"
+        set_run_status(
+            session=session,
+            run_id=run_id,
+            status=JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED,
+            summary_metrics=summary,
+        )
+
+
+def train_recsys_run(
+    *,
+    engine: Engine,
+    home: DataHome,
+    dataset_name: str,
+    config: TwoTowerConfig,
+    callbacks: list[Callback] | None = None,
+    device: str | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Train and evaluate a recommender in this process (the CLI), recording everything."""
+    run_id = start_recsys_run(engine=engine, dataset_name=dataset_name, config=config)
+    with session_scope(engine) as session:
+        data = load_recsys_data(session=session, name=dataset_name)
+        set_run_status(session=session, run_id=run_id, status=JobStatus.RUNNING)
+    folder = run_directory(home, run_id)
+    try:
+        summary = train_recsys_files(
+            data,
+            config,
+            folder,
+            callbacks=[MetricWriter(engine, run_id), *(callbacks or [])],
+            device=device,
+        )
+    except BaseException as error:
+        fail_run(
+            engine=engine,
+            run_id=run_id,
+            error=f"{type(error).__name__}: {error}",
+            status=JobStatus.FAILED,
+        )
+        raise
+    finish_recsys_run(engine=engine, run_id=run_id, folder=folder, summary=summary)
+    return run_id, summary
+
+
+def recommender_runs(*, engine: Engine) -> list[dict[str, Any]]:
+    """The registry: finished recommender runs, newest first, with size, metrics, creation
+    time and whether each is the active one."""
+    active = active_run(engine=engine)
+    rows = []
+    with session_scope(engine) as session:
+        for run in list_runs(session=session, model_kind=MODEL_NAME):
+            if run.status != JobStatus.SUCCEEDED:
+                continue
+            files = list_artifacts(session=session, run_id=run.id)
+            dataset = get_dataset_by_id(session=session, dataset_id=run.dataset_id)
+            rows.append(
+                {
+                    "run": run.id,
+                    "dataset": dataset.name if dataset else None,
+                    "created": run.created_at,
+                    "size_mb": round(sum(f.bytes for f in files) / 2**20, 2),
+                    **{k: v for k, v in run.summary_metrics.get("test", {}).items()},
+                    "active": run.id == active,
+                }
+            )
+    return rows
+
+
+ACTIVE = "active_recommender"
+
+
+def active_run(*, engine: Engine) -> int | None:
+    """The run marked active, else the newest finished recommender run."""
+    with session_scope(engine) as session:
+        finished = [
+            r.id
+            for r in list_runs(session=session, model_kind=MODEL_NAME)
+            if r.status == JobStatus.SUCCEEDED
+        ]
+        chosen = (get_setting(session=session, key=ACTIVE) or {}).get("run_id")
+    if chosen in finished:
+        return chosen
+    return finished[0] if finished else None
+
+
+def set_active_run(*, engine: Engine, run_id: int) -> None:
+    """Make ``run_id`` the recommender the API and the Recommend page serve."""
+    ensure_writable("choosing which recommender serves")
+    with session_scope(engine) as session:
+        run = get_run(session=session, run_id=run_id)
+        if run is None or run.model_kind != MODEL_NAME or run.status != JobStatus.SUCCEEDED:
+            raise StorageError(f"Run {run_id} is not a finished recommender run.")
+        set_setting(session=session, key=ACTIVE, value={"run_id": run_id})
+
+
+def load_serving(*, engine: Engine, home: DataHome, run_id: int | None = None) -> Recommender:
+    """The recommender that serves: the run's model over its dataset's interactions
+    (the active run unless ``run_id`` says otherwise). Built once per run and process."""
+    run_id = run_id if run_id is not None else active_run(engine=engine)
+    if run_id is None:
+        return _untrained(engine)
+    return _serving(engine, home, run_id)
+
+
+@functools.lru_cache(maxsize=2)
+def _untrained(engine: Engine) -> Recommender:
+    """Before any model is trained: content-based and popularity over the newest dataset."""
+    with session_scope(engine) as session:
+        datasets = list_datasets(session=session, recommender=True)  # newest first
+        if not datasets:
+            raise StorageError(
+                "No recommender dataset yet; create one with `trendlab recsys synthetic NAME`."
+            )
+        data = load_recsys_data(session=session, name=datasets[0].name)
+    config = TwoTowerConfig()
+    encoder = RecsysEncoder.fit(data.users, data.items, seed=config.seed)
+    catalogue = Catalogue.build(data, encoder, config.id_features)
+    return Recommender(None, catalogue, data.interactions, config)
+
+
+@functools.lru_cache(maxsize=4)
+def _serving(engine: Engine, home: DataHome, run_id: int) -> Recommender:
+    with session_scope(engine) as session:
+        run, dataset = run_and_dataset(session=session, run_id=run_id)
+        if run.model_kind != MODEL_NAME:
+            raise StorageError(f"Run {run_id} is not a recommender run.")
+        data = load_recsys_data(session=session, name=dataset.name)
+    model, encoder, config = load_recommender(run_directory(home, run_id))
+    catalogue = Catalogue.build(data, encoder, config.id_features)
+    return Recommender(model, catalogue, data.interactions, config)
+
+
+def recommender_report(*, engine: Engine, run_id: int) -> dict[str, Any]:
+    """The run's test metrics (test_metrics.json as recorded)."""
+    with session_scope(engine) as session:
+        files = [
+            a for a in list_artifacts(session=session, run_id=run_id) if a.kind == "test_metrics"
+        ]
+    if not files or not Path(files[-1].path).is_file():
+        raise StorageError(f"Run {run_id} has no test metrics file.")
+    return json.loads(Path(files[-1].path).read_text())

@@ -1,0 +1,477 @@
+"""Training runs end to end in this process: dataset in, run row + metrics + artifacts out.
+
+The process that calls these owns the database (the CLI, or the server's job runner):
+per-epoch metrics are written as they arrive, checkpoints are recorded as artifacts with size
+and SHA-256, and the run's status always ends succeeded, failed or cancelled.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from core.checkpoints import load_checkpoint
+from core.config import Config, DataConfig
+from core.files import file_sha256
+from core.market.evaluation import (
+    BASELINES,
+    Evaluation,
+    ensemble_predictions,
+    evaluate_model,
+    model_predictions,
+    score_report,
+    seed_level,
+    walk_forward_evaluation,
+)
+from core.market.models import MODELS, model_spec
+from core.market.predict import Predictor
+from core.market.training import RestoredModel, restore_from_checkpoint, train_model
+from core.trainer import Callback, Trainer
+from storage.db import StorageError
+from storage.feature_store import load_dataset_frame
+from storage.home import DataHome
+from storage.models import Artifact, Dataset, JobStatus, Run
+from storage.repository import (
+    MetricRow,
+    add_artifact,
+    append_metrics,
+    create_run,
+    get_dataset,
+    get_dataset_by_id,
+    get_run,
+    list_artifacts,
+    session_scope,
+    set_run_status,
+)
+
+
+class MetricWriter:
+    """Trainer callback: each epoch's record becomes metric rows of the run."""
+
+    def __init__(self, engine: Engine, run_id: int) -> None:
+        self.engine, self.run_id = engine, run_id
+
+    def on_batch_end(self, trainer: Trainer, step: int, components: dict[str, float]) -> None:
+        pass
+
+    def on_epoch_end(self, trainer: Trainer, record: dict[str, float]) -> None:
+        with session_scope(self.engine) as session:
+            append_metrics(session=session, run_id=self.run_id, rows=epoch_rows(record))
+
+
+def epoch_rows(record: dict[str, float]) -> list[MetricRow]:
+    """'train/mse_7d' -> split train, name mse_7d; unprefixed values (lr) -> split 'epoch'."""
+    epoch = int(record["epoch"])
+    rows = []
+    for key, value in record.items():
+        if key == "epoch":
+            continue
+        split, _, name = key.rpartition("/")
+        rows.append(MetricRow(epoch=epoch, split=split or "epoch", name=name, value=float(value)))
+    return rows
+
+
+def run_directory(home: DataHome, run_id: int) -> Path:
+    return home.checkpoints / f"run_{run_id}"
+
+
+def start_run(
+    *,
+    engine: Engine,
+    model_name: str,
+    dataset_name: str,
+    training: Config,
+    model_config: Config,
+    baselines: Iterable[str] = BASELINES,
+) -> int:
+    """Create the run row (status queued) after checking the model and dataset exist;
+    ``baselines`` are evaluated beside the model when training ends."""
+    model_spec(model_name)
+    with session_scope(engine) as session:
+        dataset = get_dataset(session=session, name=dataset_name)
+        if dataset is None:
+            raise StorageError(f"No dataset named {dataset_name!r}.")
+        run = create_run(
+            session=session,
+            model_kind=model_name,
+            config={
+                "model": model_config.to_dict(),
+                "training": training.to_dict(),
+                "baselines": list(baselines),
+            },
+            seed=training.seed,
+            dataset_id=dataset.id,
+        )
+        return run.id
+
+
+EVALUATION_FILE = "evaluation.json"
+PREDICTIONS_FILE = "test_predictions.parquet"
+RUN_FILES = (
+    ("checkpoint", "best.pt"),
+    ("checkpoint_last", "last.pt"),
+    ("history_plot", "history.png"),
+    ("summary", "training_summary.json"),
+    ("evaluation", EVALUATION_FILE),
+    ("predictions", PREDICTIONS_FILE),
+)
+
+
+@dataclass
+class RunInputs:
+    """Everything a training run needs, without the database (a worker gets this as JSON)."""
+
+    run_id: int
+    model: str
+    model_config: dict[str, Any]
+    training: dict[str, Any]
+    data_config: dict[str, Any]
+    dataset: str
+    run_dir: str
+    resume_from: str | None = None
+    baselines: list[str] = field(default_factory=lambda: list(BASELINES))
+    """Baselines evaluated beside the model on the test rows when training ends."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def run_inputs(*, engine: Engine, home: DataHome, run_id: int) -> tuple[RunInputs, pd.DataFrame]:
+    """The run's inputs and its dataset frame, read from the database; marks it running."""
+    with session_scope(engine) as session:
+        run, dataset = run_and_dataset(session=session, run_id=run_id)
+        frame = load_dataset_frame(session=session, name=dataset.name)
+        set_run_status(session=session, run_id=run_id, status=JobStatus.RUNNING)
+    inputs = RunInputs(
+        run_id=run_id,
+        model=run.model_kind,
+        model_config=run.config["model"],
+        training=run.config["training"],
+        data_config=dataset.recipe.get("data_config", DataConfig().to_dict()),
+        dataset=dataset.name,
+        run_dir=str(run_directory(home, run_id)),
+        baselines=run.config.get("baselines", list(BASELINES)),
+    )
+    return inputs, frame
+
+
+def train_run(
+    inputs: RunInputs,
+    frame: pd.DataFrame,
+    *,
+    callbacks: Iterable[Callback] = (),
+    should_stop: Callable[[], bool] | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Train and test a run, writing its files; touches no database. Returns the summary."""
+    spec = model_spec(inputs.model)
+    folder = Path(inputs.run_dir)
+    result = train_model(
+        frame,
+        model_name=spec.name,
+        model_config=spec.config_class.from_dict(inputs.model_config),
+        training=spec.training_config_class.from_dict(inputs.training),
+        data=DataConfig.from_dict(inputs.data_config),
+        run_dir=folder,
+        meta={"run_id": inputs.run_id, "dataset": inputs.dataset},
+        device=device,
+        callbacks=callbacks,
+        should_stop=should_stop,
+        resume_from=Path(inputs.resume_from) if inputs.resume_from else None,
+    )
+    summary = {
+        "model": spec.name,
+        "dataset": inputs.dataset,
+        "parameters": result.parameters,
+        "epochs": len(result.history),
+        "best_epoch": result.trainer.best_epoch,
+        "stopped_because": result.stopped_because,
+        "best_val_loss": result.trainer.best_loss,
+    }
+    # A cancelled run stops now (cancel promises 2 s); the Evaluate page evaluates its best
+    # checkpoint on first view instead.
+    if result.stopped_because != "cancelled":
+        try:
+            evaluation = evaluate_model(
+                spec,
+                result.trainer.model,
+                result.loaders,
+                frame,
+                baselines=inputs.baselines,
+                seed=int(inputs.training.get("seed", 0)),
+            )
+        except Exception as error:  # the trained model is kept; the problem is reported
+            summary["evaluation_error"] = f"{type(error).__name__}: {error}"
+        else:
+            save_evaluation(evaluation, folder)
+            reports = evaluation.report["reports"]["model"]
+            summary["test"] = {h: _headline(section) for h, section in reports.items()}
+        result.trainer.plot_history(folder / "history.png")
+    folder.mkdir(parents=True, exist_ok=True)  # a run cancelled in its first epoch saved nothing
+    (folder / "training_summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def finish_run(*, engine: Engine, inputs: RunInputs, summary: dict[str, Any]) -> None:
+    """Record the run's files as artifacts and its final status and summary."""
+    folder = Path(inputs.run_dir)
+    cancelled = summary.get("stopped_because") == "cancelled"
+    with session_scope(engine) as session:
+        for kind, name in RUN_FILES:
+            if (folder / name).exists():
+                add_artifact(session=session, run_id=inputs.run_id, kind=kind, path=folder / name)
+        set_run_status(
+            session=session,
+            run_id=inputs.run_id,
+            status=JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED,
+            summary_metrics=summary,
+        )
+
+
+def fail_run(*, engine: Engine, run_id: int, error: str, status: JobStatus) -> None:
+    with session_scope(engine) as session:
+        set_run_status(
+            session=session, run_id=run_id, status=status, summary_metrics={"error": error}
+        )
+
+
+def execute_run(
+    *,
+    engine: Engine,
+    home: DataHome,
+    run_id: int,
+    callbacks: Iterable[Callback] = (),
+    should_stop: Callable[[], bool] | None = None,
+    device: str | None = None,
+) -> dict[str, Any]:
+    """Train a created run in this process (the CLI), recording everything as it goes."""
+    inputs, frame = run_inputs(engine=engine, home=home, run_id=run_id)
+    try:
+        summary = train_run(
+            inputs,
+            frame,
+            callbacks=[MetricWriter(engine, run_id), *callbacks],
+            should_stop=should_stop,
+            device=device,
+        )
+    except BaseException as error:
+        status = JobStatus.CANCELLED if isinstance(error, KeyboardInterrupt) else JobStatus.FAILED
+        fail_run(
+            engine=engine, run_id=run_id, error=f"{type(error).__name__}: {error}", status=status
+        )
+        raise
+    finish_run(engine=engine, inputs=inputs, summary=summary)
+    return summary
+
+
+def _headline(section: dict[str, Any]) -> dict[str, Any]:
+    figures = {
+        "mse": section["regression"]["mse"],
+        "pearson": section["regression"]["pearson"],
+        "direction_accuracy": section["direction_accuracy"],
+        "accuracy": section["classification"]["accuracy"],
+        "macro_f1": section["classification"]["macro_f1"],
+        "rank_ic": section["finance"]["rank_ic"],
+    }
+    if "vs_oracle" in section:
+        figures["oracle_pearson"] = section["vs_oracle"]["pearson"]
+        figures["level_vs_oracle"] = seed_level(section)
+    return figures
+
+
+@functools.lru_cache(maxsize=1024)
+def _digest(path: str, modified_ns: int, size: int) -> str:
+    """SHA-256 of a file, remembered while its modification time and size stay the same."""
+    return file_sha256(Path(path))
+
+
+def artifact_problem(artifact: Artifact) -> str | None:
+    """Why a recorded file cannot be trusted (missing, or not the bytes that were recorded)."""
+    path = Path(artifact.path)
+    if not path.is_file():
+        return f"{artifact.kind} file {path} is missing"
+    stat = path.stat()
+    if stat.st_size != artifact.bytes or _digest(str(path), stat.st_mtime_ns, stat.st_size) != (
+        artifact.sha256
+    ):
+        return f"{artifact.kind} file {path} is not the file training wrote (corrupt or replaced)"
+    return None
+
+
+def checkpoint_problems(*, engine: Engine) -> dict[int, str]:
+    """Run id -> what is wrong with its newest checkpoint, for every run whose checkpoint
+    is missing or altered (runs that never wrote one are not listed)."""
+    with session_scope(engine) as session:
+        newest = {a.run_id: a for a in list_artifacts(session=session, kind="checkpoint")}
+    problems = {run_id: artifact_problem(artifact) for run_id, artifact in newest.items()}
+    return {run_id: problem for run_id, problem in problems.items() if problem}
+
+
+def checkpoint_problem(*, engine: Engine, run_id: int) -> str | None:
+    with session_scope(engine) as session:
+        recorded = list_artifacts(session=session, run_id=run_id, kind="checkpoint")
+    if not recorded:
+        return "it has no checkpoint (it did not finish training)"
+    return artifact_problem(recorded[-1])
+
+
+def checkpoint_path(*, engine: Engine, run_id: int) -> Path:
+    with session_scope(engine) as session:
+        if get_run(session=session, run_id=run_id) is None:
+            raise StorageError(f"No run {run_id}.")
+        paths = [
+            a.path for a in list_artifacts(session=session, run_id=run_id) if a.kind == "checkpoint"
+        ]
+    if not paths:
+        raise StorageError(f"Run {run_id} has no checkpoint (it did not finish training).")
+    return Path(paths[-1])
+
+
+def run_predictor(*, engine: Engine, run_id: int) -> Predictor:
+    """The run's model ready to score rows; StorageError names a missing or altered file."""
+    with session_scope(engine) as session:
+        run = get_run(session=session, run_id=run_id)
+        if run is not None and run.model_kind not in MODELS:
+            raise StorageError(f"Run {run_id} is a {run.model_kind} run, not a market model.")
+    problem = checkpoint_problem(engine=engine, run_id=run_id)
+    if problem:
+        raise StorageError(f"Run {run_id}: {problem}.")
+    return Predictor.from_checkpoint(checkpoint_path(engine=engine, run_id=run_id))
+
+
+def run_dataset(*, engine: Engine, run_id: int) -> pd.DataFrame:
+    """The stored dataset the run trained on."""
+    with session_scope(engine) as session:
+        _, dataset = run_and_dataset(session=session, run_id=run_id)
+        return load_dataset_frame(session=session, name=dataset.name)
+
+
+def run_and_dataset(*, session: Session, run_id: int) -> tuple[Run, Dataset]:
+    """The run and its dataset rows; StorageError when either is gone."""
+    run = get_run(session=session, run_id=run_id)
+    if run is None:
+        raise StorageError(f"No run {run_id}.")
+    dataset = get_dataset_by_id(session=session, dataset_id=run.dataset_id)
+    if dataset is None:
+        raise StorageError(f"Run {run_id}'s dataset no longer exists.")
+    return run, dataset
+
+
+def evaluate_run(
+    *, engine: Engine, run_id: int, baselines: bool = True, walk_forward: int = 0
+) -> dict[str, Any]:
+    """The run's model, every baseline and the oracle, on the run's own test rows; with
+    ``walk_forward`` = k, also k expanding-window folds retrained with the run's configs."""
+    run = _restore(engine, run_id)
+    restored, frame = run.restored, run.frame
+    evaluation = evaluate_model(
+        restored.spec,
+        restored.model,
+        restored.loaders,
+        frame,
+        baselines=BASELINES if baselines else (),
+        seed=restored.training.seed,
+    )
+    report = {"run_id": run_id, "dataset": run.dataset, **evaluation.report}
+    if walk_forward:
+        report["walk_forward"] = walk_forward_evaluation(
+            frame,
+            model_name=restored.spec.name,
+            model_config=restored.model.config,
+            training=restored.training,
+            data=restored.data,
+            folds=walk_forward,
+        )
+    return report
+
+
+def save_evaluation(evaluation: Evaluation, folder: Path) -> None:
+    """evaluation.json and the per-row test predictions (Parquet: no pickle to load)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / EVALUATION_FILE).write_text(json.dumps(evaluation.report, indent=1, default=float))
+    evaluation.predictions.to_parquet(folder / PREDICTIONS_FILE, index=False)
+
+
+def load_evaluation(*, engine: Engine, run_id: int) -> Evaluation:
+    """The evaluation written when the run finished; computed now (and recorded) for a run
+    trained before evaluations were kept. Raises StorageError naming a missing or changed
+    checkpoint."""
+    problem = checkpoint_problem(engine=engine, run_id=run_id)
+    if problem:
+        raise StorageError(f"Run {run_id}: {problem}.")
+    with session_scope(engine) as session:
+        files = {a.kind: Path(a.path) for a in list_artifacts(session=session, run_id=run_id)}
+    report_file, predictions_file = files.get("evaluation"), files.get("predictions")
+    if report_file and predictions_file and report_file.exists() and predictions_file.exists():
+        return Evaluation(json.loads(report_file.read_text()), pd.read_parquet(predictions_file))
+    run = _restore(engine, run_id)
+    evaluation = evaluate_model(
+        run.restored.spec,
+        run.restored.model,
+        run.restored.loaders,
+        run.frame,
+        seed=run.restored.training.seed,
+    )
+    folder = checkpoint_path(engine=engine, run_id=run_id).parent
+    save_evaluation(evaluation, folder)
+    with session_scope(engine) as session:
+        for kind, name in (("evaluation", EVALUATION_FILE), ("predictions", PREDICTIONS_FILE)):
+            add_artifact(session=session, run_id=run_id, kind=kind, path=folder / name)
+    return evaluation
+
+
+@dataclass
+class RestoredRun:
+    """A finished run: its model and loaders rebuilt, its dataset frame and name."""
+
+    restored: RestoredModel
+    frame: pd.DataFrame
+    dataset: str
+
+
+def _restore(engine: Engine, run_id: int) -> RestoredRun:
+    checkpoint = load_checkpoint(checkpoint_path(engine=engine, run_id=run_id))
+    frame = run_dataset(engine=engine, run_id=run_id)
+    return RestoredRun(
+        restore_from_checkpoint(checkpoint, frame), frame, checkpoint.meta.get("dataset", "")
+    )
+
+
+def evaluate_ensemble(*, engine: Engine, run_ids: list[int]) -> dict[str, Any]:
+    """Each member and their equal-weight ensemble, on the test rows all members share."""
+    runs = [_restore(engine, run_id) for run_id in run_ids]
+    members = [
+        (
+            r.restored.spec,
+            model_predictions(r.restored.spec, r.restored.model, r.restored.loaders.test),
+            r.frame,
+        )
+        for r in runs
+    ]
+    specs = {spec.target for spec, _, _ in members}
+    if len(specs) != 1:
+        raise StorageError(
+            "Ensemble members must predict the same classes; "
+            + ", ".join(
+                f"run {r} is {s.name}" for r, (s, _, _) in zip(run_ids, members, strict=True)
+            )
+        )
+    spec, _, frame = members[0]
+    combined = ensemble_predictions([predictions for _, predictions, _ in members])
+    keys = combined[["date", "ticker"]]
+    reports = {
+        f"run {run_id} ({member_spec.name})": score_report(
+            member_spec, keys.merge(predictions, on=["date", "ticker"]), frame
+        )
+        for run_id, (member_spec, predictions, _) in zip(run_ids, members, strict=True)
+    }
+    reports["ensemble"] = score_report(spec, combined, frame)
+    return {"run_ids": run_ids, "rows": len(combined), "reports": reports}

@@ -1,0 +1,371 @@
+"""Every import problem is reported with file, line and column; nothing half-built survives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from core.market.importers import (
+    ImportFailed,
+    ImportOptions,
+    import_market,
+    parse_mapping,
+    read_headlines,
+    read_macro_series,
+    read_policy_events,
+    read_prices,
+)
+
+
+def _write(tmp_path: Path, frame: pd.DataFrame, name: str = "prices.csv") -> Path:
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def _problems(paths: list[Path], **kwargs) -> str:
+    with pytest.raises(ImportFailed) as failure:
+        read_prices(paths, **kwargs)
+    return str(failure.value)
+
+
+def test_a_valid_long_file_imports_sorted(tmp_path: Path, import_prices: pd.DataFrame) -> None:
+    shuffled = import_prices.sample(frac=1.0, random_state=0)
+    prices, warnings = read_prices([_write(tmp_path, shuffled)])
+    assert len(prices) == 600 and list(prices["ticker"].unique()) == ["AAA", "BBB"]
+    assert prices.groupby("ticker")["date"].apply(lambda d: d.is_monotonic_increasing).all()
+    assert any("not in date order" in w for w in warnings)
+    np.testing.assert_allclose(
+        prices["close"].to_numpy(), import_prices.sort_values(["ticker", "date"])["close"]
+    )
+
+
+def test_one_file_per_ticker_with_a_column_mapping(tmp_path: Path, import_prices) -> None:
+    paths = []
+    for ticker, rows in import_prices.groupby("ticker"):
+        renamed = rows.drop(columns="ticker").rename(columns={"date": "Day", "close": "Last"})
+        paths.append(_write(tmp_path, renamed, f"{ticker.lower()}.csv"))
+    prices, _ = read_prices(paths, mapping=parse_mapping("date=Day, close=Last"))
+    assert sorted(prices["ticker"].unique()) == ["AAA", "BBB"]
+
+
+def test_parquet_and_adjusted_close(tmp_path: Path, import_prices) -> None:
+    frame = import_prices.assign(**{"Adj Close": import_prices["close"] * 0.5})
+    path = tmp_path / "prices.parquet"
+    frame.to_parquet(path)
+    prices, _ = read_prices([path])
+    np.testing.assert_allclose(
+        prices["high"], import_prices.sort_values(["ticker", "date"])["high"] * 0.5
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda f: f.drop(columns="volume"), "missing column(s) volume"),
+        (
+            lambda f: f.assign(close=f["close"].astype(object)).pipe(_set, 3, "close", "abc"),
+            "prices.csv, line 5, column 'close': 'abc' is not a finite number",
+        ),
+        (
+            lambda f: _set(f, 0, "date", "31/01/2020"),
+            "line 2, column 'date': '31/01/2020' is not a date",
+        ),
+        (lambda f: _set(f, 7, "open", ""), "line 9, column 'open': '' is not a finite number"),
+        (lambda f: _set(f, 7, "low", "inf"), "line 9, column 'low': 'inf' is not a finite"),
+        (
+            lambda f: _set(f, 2, "close", -1.0),
+            "line 4, column 'close': -1 must be between 1e-06 and 1e+12",
+        ),
+        (
+            lambda f: _set(f, 2, "volume", -5.0),
+            "line 4, column 'volume': -5 must be between 0 and 1e+15",
+        ),
+        (lambda f: _set(f, 4, "high", 0.01), "line 6, column 'high': high is below low"),
+        (
+            lambda f: pd.concat([f, f.iloc[[10]]]),
+            "line 602, column 'date': duplicate (date, ticker)",
+        ),
+        (lambda f: f[f["ticker"] == "AAA"].iloc[:100], "ticker AAA has 100 rows; at least 282"),
+        (lambda f: f.iloc[:0], "header but no data rows"),
+    ],
+    ids=[
+        "missing",
+        "type",
+        "date",
+        "nan",
+        "inf",
+        "price",
+        "volume",
+        "high-low",
+        "duplicate",
+        "short",
+        "header-only",
+    ],
+)
+def test_each_problem_names_file_line_and_column(tmp_path, import_prices, change, expected) -> None:
+    assert expected in _problems([_write(tmp_path, change(import_prices.copy()))])
+
+
+def _set(frame: pd.DataFrame, row: int, column: str, value: object) -> pd.DataFrame:
+    frame[column] = frame[column].astype(object)
+    frame.iloc[row, frame.columns.get_loc(column)] = value
+    return frame
+
+
+def test_unmapped_column_empty_file_size_and_encoding(tmp_path: Path, import_prices) -> None:
+    path = _write(tmp_path, import_prices)
+    assert "mapping close=Last names a column that is not in the file" in _problems(
+        [path], mapping={"close": "Last"}
+    )
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    assert "empty.csv: the file is empty" in _problems([empty])
+    assert "the limit is" in _problems([path], options=ImportOptions(max_file_bytes=1000))
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("date,ticker\n2020-01-02,caf\xe9\n".encode("latin-1"))
+    assert "latin.csv: line 2: the file is not UTF-8" in _problems([latin])
+
+
+def test_long_gaps_are_warnings(tmp_path: Path, import_prices) -> None:
+    gappy = import_prices.drop(index=range(100, 115))
+    _, warnings = read_prices([_write(tmp_path, gappy)], options=ImportOptions(max_gap_days=10))
+    assert any("AAA has no rows from" in w for w in warnings)
+
+
+def test_problems_of_every_file_are_reported_together(tmp_path: Path, import_prices) -> None:
+    prices = _write(tmp_path, _set(import_prices.copy(), 0, "close", "x"))
+    news = _write(tmp_path, pd.DataFrame({"date": ["2020-01-01"], "ticker": ["AAA"]}), "news.csv")
+    policy = _write(
+        tmp_path,
+        pd.DataFrame({"date": ["2020-01-01"], "type": ["coup"], "urgency": [9], "sector": ["all"]}),
+        "policy.csv",
+    )
+    macro = _write(
+        tmp_path, pd.DataFrame({"date": ["2020-01-01"], "series": ["vix"], "value": [-3]}), "m.csv"
+    )
+    with pytest.raises(ImportFailed) as failure:
+        import_market([prices], news=news, policy=policy, macro=macro)
+    text = str(failure.value)
+    assert "prices.csv, line 2, column 'close'" in text
+    assert "news.csv: missing column(s) headline" in text
+    assert "policy.csv, line 2, column 'type': 'coup' is not one of" in text
+    assert "policy.csv, line 2, column 'urgency': 9 is not an integer from 1 to 5" in text
+    assert "m.csv, line 2, column 'value': vix must be positive" in text
+
+
+def test_news_policy_and_macro_files_feed_the_dataset(tmp_path: Path, import_prices) -> None:
+    from core.market.sources import build_market_dataset
+
+    dates = pd.bdate_range("2012-01-02", periods=300)
+    news = pd.DataFrame(
+        {
+            "date": dates[::3].strftime("%Y-%m-%d"),
+            "ticker": "AAA",
+            "headline": "Shares rally on strong results",
+        }
+    )
+    policy = pd.DataFrame(
+        {"date": ["2012-03-01"], "type": ["rate_cut"], "urgency": [4], "sector": ["financials"]}
+    )
+    months = pd.date_range("2010-01-01", "2013-03-01", freq="MS")
+    macro = pd.concat(
+        [
+            pd.DataFrame({"date": months, "series": s, "value": v})
+            for s, v in (("cpi", 100.0), ("aaa", 4.0), ("baa", 5.0))
+        ]
+        + [
+            pd.DataFrame({"date": dates, "series": s, "value": v})
+            for s, v in (("oil", 60.0), ("vix", 18.0))
+        ]
+    )
+    data, warnings = import_market(
+        [_write(tmp_path, import_prices)],
+        news=_write(tmp_path, news, "news.csv"),
+        policy=_write(tmp_path, policy, "policy.csv"),
+        macro=_write(tmp_path, macro, "macro.csv"),
+    )
+    assert read_headlines(tmp_path / "news.csv")["score"].gt(0.05).all()
+    assert len(read_policy_events(tmp_path / "policy.csv")) == 1
+    assert len(read_macro_series(tmp_path / "macro.csv")) == len(macro)
+    dataset = build_market_dataset(data)
+    aaa = dataset[dataset["ticker"] == "AAA"]
+    assert (aaa["mask_news"] == 1).all() and (aaa["news_sentiment_mean"] >= 0).all()
+    assert (dataset.loc[dataset["ticker"] == "BBB", "mask_news"] == 0).all()
+    assert (dataset["mask_policy"] == 1).all() and (dataset["mask_macro"] == 1).all()
+    assert data.recipe["files"]["prices"][0]["name"] == "prices.csv"
+    assert warnings == []
+
+
+@pytest.mark.parametrize("text", ["close", "date=Date,close", "colour=Red"])
+def test_bad_mapping_text_is_explained(text: str) -> None:
+    with pytest.raises(ValueError, match="mapping entry"):
+        parse_mapping(text)
+
+
+CELL = st.one_of(
+    st.text(max_size=6),
+    st.sampled_from(["", "nan", "inf", "-1", "0", "1e308", "2020-02-30", "NaT", '"', ",", "\n"]),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    drop=st.lists(
+        st.sampled_from(["date", "ticker", "open", "high", "low", "close", "volume"]), max_size=2
+    ),
+    edits=st.lists(st.tuples(st.integers(0, 599), st.integers(0, 6), CELL), max_size=6),
+    truncate=st.one_of(st.none(), st.integers(0, 4000)),
+    junk=st.binary(max_size=8),
+)
+def test_fuzzed_csv_ends_in_a_clear_error_or_a_valid_dataset(
+    tmp_path_factory, import_prices, drop, edits, truncate, junk
+) -> None:
+    frame = import_prices.astype(object)
+    for row, column, value in edits:
+        frame.iat[row, column] = value
+    frame = frame.drop(columns=sorted(set(drop)))
+    data = frame.to_csv(index=False).encode()
+    if truncate is not None:
+        data = data[:truncate]
+    path = tmp_path_factory.mktemp("fuzz") / "prices.csv"
+    path.write_bytes(data + junk)
+    try:
+        prices, _ = read_prices([path])
+    except ImportFailed as failure:
+        assert failure.problems and all(p.file == "prices.csv" for p in failure.problems)
+        return
+    assert len(prices) >= 282 and prices[["open", "high", "low", "close"]].gt(0).all().all()
+    assert np.isfinite(prices[["open", "high", "low", "close", "volume"]].to_numpy()).all()
+    assert not prices.duplicated(["date", "ticker"]).any()
+
+
+def _offset_dates(frame: pd.DataFrame, offset: str = "-05:00") -> pd.DataFrame:
+    return frame.assign(date=frame["date"] + "T00:00:00" + offset)
+
+
+def test_dates_with_mixed_utc_offsets_keep_their_wall_clock_day(tmp_path, import_prices) -> None:
+    frame = _offset_dates(import_prices)
+    frame.loc[1, "date"] = import_prices.loc[1, "date"] + "T00:00:00+01:00"
+    frame.loc[2, "date"] = import_prices.loc[2, "date"]  # naive beside offsets
+    prices, _ = read_prices([_write(tmp_path, frame)])
+    aaa = prices[prices["ticker"] == "AAA"].reset_index(drop=True)
+    expected = pd.to_datetime(import_prices.loc[:299, "date"])
+    assert (aaa["date"] == expected).all(), "each date keeps its own wall-clock day"
+
+
+def test_an_unparseable_date_among_offsets_is_a_row_problem(tmp_path, import_prices) -> None:
+    frame = _offset_dates(import_prices)
+    frame.loc[1, "date"] = import_prices.loc[1, "date"] + "T00:00:00+01:00"
+    frame.loc[4, "date"] = "2012-13-45T00:00:00+01:00"
+    expected = "prices.csv, line 6, column 'date': '2012-13-45T00:00:00+01:00' is not a date"
+    assert expected in _problems([_write(tmp_path, frame)])
+
+
+def test_cli_import_with_mixed_offsets_ends_in_a_clear_message(
+    data_home, tmp_path: Path, import_prices
+) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    frame = _offset_dates(import_prices.iloc[:10].copy())
+    frame.loc[1, "date"] = "2012-01-03T00:00:00+01:00"
+    frame.loc[3, "date"] = "January 5th"
+    path = _write(tmp_path, frame)
+    result = CliRunner().invoke(app, ["data", "import", "mine", "--prices", str(path)])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit), "a message, not a traceback"
+    assert "prices.csv, line 5, column 'date': 'January 5th' is not a date" in result.output
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "expected"),
+    [
+        ("close", "1e308", "line 7, column 'close': 1e+308 must be between 1e-06 and 1e+12"),
+        ("low", "1e-300", "line 7, column 'low': 1e-300 must be between 1e-06 and 1e+12"),
+        ("volume", "1e308", "line 7, column 'volume': 1e+308 must be between 0 and 1e+15"),
+        ("date", "1650-01-03", "line 7, column 'date': '1650-01-03' is outside 1700-01-01"),
+    ],
+    ids=["huge-price", "tiny-price", "huge-volume", "ancient-date"],
+)
+def test_values_the_build_cannot_use_are_row_problems(
+    tmp_path, import_prices, column, value, expected
+) -> None:
+    frame = _set(import_prices.copy(), 5, column, value)
+    assert f"prices.csv, {expected}" in _problems([_write(tmp_path, frame)])
+
+
+def _constant(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(open=5.0, high=5.0, low=5.0, close=5.0)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda f: _set(f, 5, "close", 1e308),
+        lambda f: f.assign(volume=1e308),
+        lambda f: f.assign(open=1e200, high=1e200, low=1e200, close=1e200),
+        _constant,
+    ],
+    ids=["one-huge-close", "huge-volumes", "huge-prices", "constant-prices"],
+)
+def test_a_ticker_that_passes_validation_builds(tmp_path: Path, import_prices, change) -> None:
+    from core.market.sources import build_market_dataset
+
+    one_ticker = change(import_prices[import_prices["ticker"] == "AAA"].copy())
+    try:
+        data, _ = import_market([_write(tmp_path, one_ticker)])
+    except ImportFailed as failure:
+        assert failure.problems[0].file == "prices.csv"
+        return
+    assert len(build_market_dataset(data)) > 0
+
+
+def test_a_ticker_whose_prices_never_move_is_refused(tmp_path: Path, import_prices) -> None:
+    frame = import_prices.copy()
+    frame.loc[frame["ticker"] == "BBB", ["open", "high", "low", "close"]] = 5.0
+    text = _problems([_write(tmp_path, frame)])
+    assert "prices.csv, column 'ticker': ticker BBB has no row" in text
+    assert "rsi_7" in text, "names the features that are never defined"
+
+
+def test_problems_are_capped_per_file_and_counted_exactly(tmp_path: Path, import_prices) -> None:
+    broken = import_prices.assign(close="x")
+    paths = [_write(tmp_path, broken, "one.csv"), _write(tmp_path, broken.iloc[:70], "two.csv")]
+    with pytest.raises(ImportFailed) as caught:
+        read_prices(paths)
+    failure = caught.value
+    assert [p.file for p in failure.problems].count("one.csv") == 50
+    assert [p.file for p in failure.problems].count("two.csv") == 50
+    assert failure.total == 600 + 70
+    assert str(failure).endswith(f"... and {600 + 70 - 20} more problems")
+
+
+def test_an_adjustment_that_scales_prices_out_of_range_is_a_row_problem(
+    tmp_path: Path, import_prices
+) -> None:
+    frame = import_prices.assign(adj_close=import_prices["close"])
+    frame = _set(frame, 5, "close", 1e-6)
+    frame = _set(frame, 5, "adj_close", 1e6)
+    text = _problems([_write(tmp_path, frame)])
+    assert "prices.csv, line 7, column 'adj_close': open scaled by adj_close / close is" in text
+
+
+def test_gap_warnings_are_capped_per_ticker(tmp_path: Path, import_prices) -> None:
+    weekly = import_prices.assign(
+        date=pd.date_range("1990-01-01", periods=len(import_prices), freq="W-MON").strftime(
+            "%Y-%m-%d"
+        )
+    )
+    _, warnings = read_prices([_write(tmp_path, weekly)], options=ImportOptions(max_gap_days=3))
+    assert len(warnings) == 2 * 11, "ten gaps listed per ticker, then a count"
+    assert warnings[10] == "prices.csv: AAA has 289 more gaps of over 3 days"

@@ -1,0 +1,82 @@
+"""Relevance labels: the formula, the forward window, and a factor fitted on training only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.market.features import CONTEXT_FEATURES
+from core.market.relevance import ContextFactor, relevance_labels
+from core.market.splits import training_end
+
+
+def _labels(dataset: pd.DataFrame) -> pd.DataFrame:
+    return relevance_labels(
+        dataset,
+        columns=CONTEXT_FEATURES,
+        train_end=training_end(dataset["date"], 0.7),
+        horizons=[7, 30],
+        threshold=0.25,
+    )
+
+
+def test_relevance_is_the_uncentred_correlation_over_the_window(market_dataset) -> None:
+    end = training_end(market_dataset["date"], 0.7)
+    factor = ContextFactor.fit(market_dataset, columns=CONTEXT_FEATURES, train_end=end)
+    values = factor.values(market_dataset)
+    rows = market_dataset[market_dataset["ticker"] == "CYC"].sort_values("date")
+    t = rows["date"].iloc[100]
+    window = rows[(rows["date"] > t) & (rows["date"] <= t + pd.Timedelta(days=7))]
+    r = window["ret_1d"].to_numpy()
+    f = values.reindex(window["date"]).to_numpy()
+    expected = (r * f).sum() / np.sqrt((r**2).sum() * (f**2).sum())
+    labels = _labels(market_dataset)
+    got = labels.loc[rows.index[100], "relevance_7d"]
+    assert got == pytest.approx(expected)
+    assert labels["relevance_7d"].dropna().between(-1, 1).all()
+    classes = labels["relevance_class_7d"].dropna()
+    assert set(classes.unique()) == {0.0, 1.0, 2.0}
+    score = labels.loc[classes.index, "relevance_7d"]
+    assert ((classes == 2) == (score > 0.25)).all() and ((classes == 0) == (score < -0.25)).all()
+
+
+def test_factor_ignores_everything_after_the_training_segment(market_dataset) -> None:
+    end = training_end(market_dataset["date"], 0.7)
+    poisoned = market_dataset.copy()
+    later = poisoned["date"] > end
+    rng = np.random.default_rng(0)
+    poisoned.loc[later, CONTEXT_FEATURES] = rng.normal(size=(later.sum(), len(CONTEXT_FEATURES)))
+    poisoned.loc[later, "ret_1d"] = rng.normal(size=later.sum())
+    clean = ContextFactor.fit(market_dataset, columns=CONTEXT_FEATURES, train_end=end)
+    dirty = ContextFactor.fit(poisoned, columns=CONTEXT_FEATURES, train_end=end)
+    np.testing.assert_allclose(clean.weights, dirty.weights)
+    np.testing.assert_allclose(clean.scale, dirty.scale)
+
+
+def test_relevance_at_t_reads_only_the_forward_window(market_dataset) -> None:
+    base = _labels(market_dataset)
+    rows = market_dataset[market_dataset["ticker"] == "HDG"].sort_values("date")
+    t = rows["date"].iloc[len(rows) - 200]  # in the test segment: the factor is unchanged
+    changed = market_dataset.copy()
+    inside = rows.index[
+        (rows["date"] > t + pd.Timedelta(days=3)) & (rows["date"] <= t + pd.Timedelta(days=7))
+    ]
+    changed.loc[inside[:1], "ret_1d"] += 0.05
+    after = _labels(changed)
+    row = rows.index[rows["date"] == t][0]
+    assert after.loc[row, "relevance_7d"] != pytest.approx(base.loc[row, "relevance_7d"])
+    earlier = rows.index[rows["date"] <= t][:-30]  # windows that end before the change
+    earlier = [
+        i
+        for i in earlier
+        if rows.loc[i, "date"] + pd.Timedelta(days=30) < changed.loc[inside[0], "date"]
+    ]
+    pd.testing.assert_frame_equal(after.loc[earlier], base.loc[earlier])
+
+
+def test_no_context_means_no_relevance(prices) -> None:
+    from core.market.features import build_dataset
+
+    dataset = build_dataset(prices)
+    assert dataset[["relevance_7d", "relevance_class_30d"]].isna().all().all()

@@ -1,0 +1,302 @@
+"""Background jobs with real worker processes: success, cancel, SIGKILL, interrupted + resume,
+and two jobs beside continuous reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from core.config import DataConfig, TrainingConfig
+from core.market.models import model_spec
+from core.market.sources import synthetic_data
+from services.jobs import JobManager
+from storage.feature_store import save_market_dataset
+from storage.models import JobStatus
+from storage.repository import count_metrics, get_job, get_run, list_metrics, session_scope
+
+
+@pytest.fixture
+def manager(engine, data_home) -> JobManager:
+    data = synthetic_data(
+        ["AAA", "BBB", "CCC"], "2016-01-01", "2020-12-31", seed=3, signal=True, horizons=[7, 30]
+    )
+    save_market_dataset(
+        engine=engine, name="small", data=data, config=DataConfig(), description="test"
+    )
+    jobs = JobManager(engine=engine, home=data_home, max_running=1)
+    yield jobs
+    for worker in jobs.workers.values():
+        worker.kill()
+
+
+def submit(manager: JobManager, epochs: int) -> int:
+    training = TrainingConfig.from_dict(
+        {
+            "epochs": epochs,
+            "batch_size": 32,
+            "early_stopping_patience": 0,
+            "scheduler": {"warmup_epochs": 0},
+        },
+        partial=True,
+    )
+    return manager.submit_training(
+        model_name="compact_dual_tower",
+        dataset_name="small",
+        training=training,
+        model_config=model_spec("compact_dual_tower").config_class(),
+        baselines=["majority"],
+    )
+
+
+def job(manager: JobManager, job_id: int):
+    with session_scope(manager.engine) as session:
+        return get_job(session=session, job_id=job_id)
+
+
+def until(manager: JobManager, predicate, timeout: float = 60.0) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        manager.tick()
+        if predicate():
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def epochs_seen(manager: JobManager, job_id: int) -> int:
+    with session_scope(manager.engine) as session:
+        rows = list_metrics(session=session, run_id=job(manager, job_id).run_id)
+    return len({r.epoch for r in rows})
+
+
+def test_a_short_job_succeeds_with_every_metric_stored(manager: JobManager) -> None:
+    job_id = submit(manager, epochs=3)
+    assert job(manager, job_id).status == "queued"
+    until(manager, lambda: job(manager, job_id).status == "succeeded")
+    events = [
+        json.loads(line)
+        for line in (manager.job_dir(job_id) / "events.jsonl").read_text().splitlines()
+    ]
+    records = [e["record"] for e in events if e["type"] == "epoch"]
+    assert len(records) == 3
+    with session_scope(manager.engine) as session:
+        run = get_run(session=session, run_id=job(manager, job_id).run_id)
+        stored = count_metrics(session=session, run_id=run.id)
+        assert run.status == "succeeded" and run.summary_metrics["epochs"] == 3
+    assert stored == sum(len(r) - 1 for r in records), "every value of every epoch"
+
+
+def test_cancel_ends_a_running_job_within_two_seconds(manager: JobManager) -> None:
+    job_id = submit(manager, epochs=500)
+    until(manager, lambda: epochs_seen(manager, job_id) >= 1)
+    started = time.monotonic()
+    manager.cancel(job_id)
+    until(manager, lambda: JobStatus(job(manager, job_id).status).finished, timeout=10)
+    assert time.monotonic() - started < 2.0
+    assert job(manager, job_id).status == "cancelled"
+    run_dir = manager.home.checkpoints / f"run_{job(manager, job_id).run_id}"
+    assert (run_dir / "best.pt").exists(), "the best checkpoint is kept"
+
+
+def test_a_worker_killed_with_sigkill_is_marked_failed(manager: JobManager) -> None:
+    job_id = submit(manager, epochs=500)
+    until(manager, lambda: epochs_seen(manager, job_id) >= 1)
+    os.kill(job(manager, job_id).pid, signal.SIGKILL)
+    until(manager, lambda: job(manager, job_id).status == "failed", timeout=10)
+    assert "SIGKILL" in job(manager, job_id).error
+
+
+def test_a_job_left_by_a_dead_server_is_interrupted_then_resumes(manager, engine, data_home):
+    job_id = submit(manager, epochs=6)
+    until(manager, lambda: epochs_seen(manager, job_id) >= 2)
+    # The machine goes down: server and worker die. A new server starts and recovers.
+    worker = manager.workers.pop(job_id)
+    worker.kill()
+    worker.process.wait()
+    restarted = JobManager(engine=engine, home=data_home)
+    assert restarted.recover() == [job_id]
+    assert job(restarted, job_id).status == "interrupted"
+    resumed = restarted.resume(job_id)
+    until(restarted, lambda: job(restarted, resumed).status == "succeeded")
+    with session_scope(engine) as session:
+        epochs = sorted(
+            {r.epoch for r in list_metrics(session=session, run_id=job(restarted, resumed).run_id)}
+        )
+    assert epochs[-1] == 6, "training went on to the last epoch from the checkpoint"
+
+
+def test_two_jobs_and_continuous_reads(manager: JobManager) -> None:
+    manager.max_running = 2
+    first, second = submit(manager, epochs=3), submit(manager, epochs=3)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                with session_scope(manager.engine) as session:
+                    count_metrics(session=session)
+            except BaseException as error:
+                errors.append(error)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        until(manager, lambda: all(job(manager, j).status == "succeeded" for j in (first, second)))
+    finally:
+        done.set()
+        reader.join()
+    assert errors == []
+    for job_id in (first, second):
+        events = (manager.job_dir(job_id) / "events.jsonl").read_text().splitlines()
+        records = [json.loads(e)["record"] for e in events if '"epoch"' in e and '"record"' in e]
+        with session_scope(manager.engine) as session:
+            stored = count_metrics(session=session, run_id=job(manager, job_id).run_id)
+        assert stored == sum(len(r) - 1 for r in records)
+
+
+def test_a_recommender_job_trains_in_a_worker_and_becomes_active(manager: JobManager) -> None:
+    from core.config import TwoTowerConfig
+    from core.recsys.synthetic import RecsysSpec, generate_recsys
+    from services.recsys import active_run, recommender_runs
+    from storage.recsys import save_recsys_dataset
+
+    data = generate_recsys(RecsysSpec(users=40, items=30, interactions=500, seed=5))
+    save_recsys_dataset(engine=manager.engine, name="rs", data=data, description="test")
+    config = TwoTowerConfig.from_dict(
+        {"hidden_dims": [16], "embedding_dim": 8, "epochs": 3}, partial=True
+    )
+    job_id = manager.submit_recommender_training(dataset_name="rs", config=config)
+    until(manager, lambda: job(manager, job_id).status in ("succeeded", "failed"))
+    finished = job(manager, job_id)
+    assert finished.status == "succeeded", finished.error
+    assert epochs_seen(manager, job_id) == 3, "every epoch's metrics were ingested"
+    assert active_run(engine=manager.engine) == finished.run_id
+    registry = recommender_runs(engine=manager.engine)
+    assert registry[0]["run"] == finished.run_id and "ndcg@10" in registry[0]
+
+
+# Regressions from the hardening probe (issue 13).
+
+
+def test_recovery_ingests_what_a_dead_servers_worker_wrote_and_never_loses_an_epoch(
+    manager, engine, data_home
+) -> None:
+    """Item 2: the worker went on writing epochs while no server ingested them; the next
+    server's recovery reads them all before it marks the job interrupted."""
+    job_id = submit(manager, epochs=6)
+    until(manager, lambda: epochs_seen(manager, job_id) >= 1)
+    manager.workers.clear()  # the server dies; its worker trains on, unobserved
+    events = manager.job_dir(job_id) / "events.jsonl"
+    deadline = time.monotonic() + 60
+    while '"finished"' not in events.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    restarted = JobManager(engine=engine, home=data_home)
+    restarted.recover()
+    assert epochs_seen(restarted, job_id) == 6, "epochs written while no server ran"
+    assert job(restarted, job_id).status == "succeeded", "its final event was taken too"
+
+
+def test_recovery_adopts_a_live_orphan_worker_and_follows_it_to_the_end(
+    manager, engine, data_home
+) -> None:
+    """Item 2: a worker still training when the new server starts is followed, not lost."""
+    job_id = submit(manager, epochs=8)
+    until(manager, lambda: epochs_seen(manager, job_id) >= 1)
+    orphan = manager.workers.pop(job_id).process  # still running, no longer anybody's child
+    restarted = JobManager(engine=engine, home=data_home)
+    assert restarted.recover() == [], "a live worker is not interrupted"
+    assert job(restarted, job_id).status == "running"
+    until(restarted, lambda: job(restarted, job_id).status == "succeeded", timeout=120)
+    orphan.wait(timeout=10)
+    assert epochs_seen(restarted, job_id) == 8
+
+
+def test_recovery_never_signals_a_process_that_is_not_the_worker(manager, engine) -> None:
+    """Item 3: after a reboot the stored PID may belong to an unrelated process."""
+    import subprocess
+
+    stranger = subprocess.Popen(["sleep", "30"])
+    try:
+        job_id = submit(manager, epochs=3)
+        with session_scope(engine) as session:
+            from storage.repository import update_job
+
+            update_job(session=session, job_id=job_id, status=JobStatus.RUNNING, pid=stranger.pid)
+        assert manager.recover() == [job_id]
+        assert stranger.poll() is None, "the unrelated process is still alive"
+        assert job(manager, job_id).status == "interrupted"
+    finally:
+        stranger.kill()
+
+
+def test_cancelling_before_the_first_epoch_ends_cancelled_not_failed(engine, data_home) -> None:
+    """Item 5: the run folder did not exist yet, and writing the summary failed."""
+    from services.runs import run_inputs, start_run, train_run
+
+    data = synthetic_data(
+        ["AAA", "BBB"], "2016-01-01", "2019-12-31", seed=3, signal=True, horizons=[7, 30]
+    )
+    save_market_dataset(engine=engine, name="tiny", data=data, config=DataConfig(), description="")
+    spec = model_spec("compact_dual_tower")
+    run_id = start_run(
+        engine=engine,
+        model_name=spec.name,
+        dataset_name="tiny",
+        training=spec.training_config_class(),
+        model_config=spec.config_class(),
+    )
+    inputs, frame = run_inputs(engine=engine, home=data_home, run_id=run_id)
+    summary = train_run(inputs, frame, should_stop=lambda: True, device="cpu")
+    assert summary["stopped_because"] == "cancelled" and summary["epochs"] == 0
+
+
+def test_the_eta_of_a_resumed_job_counts_only_the_epochs_left() -> None:
+    """Item 14: a job resumed at epoch 10 of 12 has two epochs left, not twelve."""
+    from types import SimpleNamespace
+
+    from services.worker import ProgressEvents
+
+    written: list[dict] = []
+    log = SimpleNamespace(write=lambda kind, **fields: written.append(fields))
+    progress = ProgressEvents(log, epochs=12, batches=10)
+    trainer = SimpleNamespace(epoch=10)
+    progress.started -= 1.0  # one second per batch
+    progress.on_batch_end(trainer, 0, {"total": 1.0})
+    assert written[-1]["eta_s"] == pytest.approx(19.0, rel=0.05), "19 batches left at 1 s each"
+
+
+def test_an_evaluation_error_keeps_the_trained_run(engine, data_home, monkeypatch) -> None:
+    """Item 15: the model trained; a failure while scoring it must not discard it."""
+    import services.runs as runs
+
+    data = synthetic_data(
+        ["AAA", "BBB"], "2016-01-01", "2019-12-31", seed=3, signal=True, horizons=[7, 30]
+    )
+    save_market_dataset(engine=engine, name="tiny", data=data, config=DataConfig(), description="")
+
+    def broken(*args, **kwargs):
+        raise np.linalg.LinAlgError("SVD did not converge in Linear Least Squares")
+
+    monkeypatch.setattr(runs, "evaluate_model", broken)
+    spec = model_spec("compact_dual_tower")
+    training = spec.training_config_class.from_dict({"epochs": 1}, partial=True)
+    run_id = runs.start_run(
+        engine=engine,
+        model_name=spec.name,
+        dataset_name="tiny",
+        training=training,
+        model_config=spec.config_class(),
+    )
+    summary = runs.execute_run(engine=engine, home=data_home, run_id=run_id, device="cpu")
+    assert "SVD did not converge" in summary["evaluation_error"]
+    with session_scope(engine) as session:
+        run = get_run(session=session, run_id=run_id)
+        assert run.status == "succeeded"
+    assert (runs.run_directory(data_home, run_id) / "best.pt").exists()
