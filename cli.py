@@ -11,14 +11,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from sqlalchemy import Engine
 
-from core.config import (
-    CONFIG_CLASSES,
-    DEFAULT_TICKERS,
-    ConfigError,
-    DataConfig,
-    config_reference,
-    field_docs,
-)
+from core.config import ConfigError, field_docs
+from core.configs import CONFIG_CLASSES, config_reference
+from core.market.config import DEFAULT_TICKERS, DataConfig
 from core.market.importers import ImportFailed, ImportOptions, import_market, parse_mapping
 from core.market.sources import (
     DEMO_END,
@@ -772,7 +767,7 @@ def recsys_train(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Train the two-tower recommender; prints its test metrics beside the baselines."""
-    from core.config import TwoTowerConfig
+    from core.recsys.config import TwoTowerConfig
     from services.recsys import train_recsys_run
 
     try:

@@ -70,7 +70,7 @@ def top10_latency(scratch: Path) -> Timed:
     "(seed defaults and the small-catalogue towers), early stopping off, 10 epochs",
 )
 def train_throughput(scratch: Path) -> Timed:
-    from core.config import TwoTowerConfig
+    from core.recsys.config import TwoTowerConfig
     from core.recsys.synthetic import generate_recsys
     from core.recsys.training import train_recommender
 

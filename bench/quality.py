@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import DataConfig, DualTowerModelConfig, TrainingConfig
+from core.market.config import DataConfig, DualTowerModelConfig, TrainingConfig
 from core.market.evaluation import baseline_predictions, model_predictions, score_report, seed_level
 from core.market.models import model_spec
 from core.market.sources import build_market_dataset, synthetic_data

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import TwoTowerConfig
+from core.recsys.config import TwoTowerConfig
 from core.recsys.synthetic import generate_recsys
 from core.recsys.training import train_recommender
 

@@ -23,8 +23,6 @@ from typing import Any, Literal, Self, get_args, get_origin
 
 import yaml
 
-DEFAULT_TICKERS = ["AAPL", "MSFT", "GOOGL", "AMZN", "NVDA", "META", "TSLA"]
-
 
 class ConfigError(ValueError):
     """A config value is missing, of the wrong type or out of range."""
@@ -116,6 +114,8 @@ class Config:
 
 MAX_YAML_BYTES = 1 << 20
 """Largest YAML text read as a config (a full config is a few kilobytes)."""
+
+
 MAX_YAML_VALUES = 10_000
 """Most values a YAML text may hold once its aliases are expanded: a config has a few
 hundred, while an alias bomb of 700 bytes expands to billions."""
@@ -286,118 +286,16 @@ def _own_field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def _positive(x: float) -> bool:
+def positive(x: float) -> bool:
     return x > 0
 
 
-def _dropout(x: float) -> bool:
+def is_dropout(x: float) -> bool:
     return 0.0 <= x < 1.0
 
 
-def _dims(xs: list[int]) -> bool:
+def positive_dims(xs: list[int]) -> bool:
     return all(x > 0 for x in xs)
-
-
-# --------------------------------------------------------------------------------------------
-# Dual-tower relevance model (seeds 000, 001)
-
-
-@dataclass
-class ContextTowerConfig(Config):
-    news_dim: int = 8
-    """Daily news features: sentiment, volume, diversity, ..."""
-    policy_dim: int = 5
-    """Policy features: announcement type, urgency, sector impact, ..."""
-    macro_dim: int = 12
-    """Macro features: inflation, rates, growth, employment, ..."""
-    hidden_dims: list[int] = field(default_factory=lambda: [128, 64, 32])
-    """Widths of the hidden layers, input side first."""
-    embedding_dim: int = 32
-    """Size of the context embedding."""
-    dropout: float = 0.2
-    """Dropout after each hidden layer, in [0, 1)."""
-
-    @property
-    def input_dim(self) -> int:
-        return self.news_dim + self.policy_dim + self.macro_dim
-
-    def validate(self) -> None:
-        for name in ("news_dim", "policy_dim", "macro_dim"):
-            self.require(name, getattr(self, name) >= 0, "an integer >= 0")
-        self.require("macro_dim", self.input_dim > 0, "at least one context feature in all")
-        self.require("hidden_dims", _dims(self.hidden_dims), "positive integers")
-        self.require("embedding_dim", self.embedding_dim > 0, "an integer > 0")
-        self.require("dropout", _dropout(self.dropout), "a number in [0, 1)")
-
-
-@dataclass
-class StockTowerConfig(Config):
-    input_dim: int = 62
-    """Stock features: OHLCV-derived, technical, returns and volatility."""
-    hidden_dims: list[int] = field(default_factory=lambda: [256, 128, 64])
-    """Widths of the hidden layers, input side first."""
-    embedding_dim: int = 64
-    """Size of the stock embedding."""
-    dropout: float = 0.3
-    """Dropout after each hidden layer, in [0, 1)."""
-
-    def validate(self) -> None:
-        self.require("input_dim", self.input_dim > 0, "an integer > 0")
-        self.require("hidden_dims", _dims(self.hidden_dims), "positive integers")
-        self.require("embedding_dim", self.embedding_dim > 0, "an integer > 0")
-        self.require("dropout", _dropout(self.dropout), "a number in [0, 1)")
-
-
-@dataclass
-class RelevanceHeadConfig(Config):
-    hidden_dims: list[int] = field(default_factory=lambda: [16, 8])
-    """Widths of each horizon head's hidden layers."""
-    dropout: float = 0.2
-    """Dropout inside the heads, in [0, 1)."""
-    num_direction_classes: int = 3
-    """Direction classes per horizon: positive, none, negative."""
-
-    def validate(self) -> None:
-        self.require("hidden_dims", _dims(self.hidden_dims), "positive integers")
-        self.require("dropout", _dropout(self.dropout), "a number in [0, 1)")
-        self.require("num_direction_classes", self.num_direction_classes >= 2, "an integer >= 2")
-
-
-@dataclass
-class DualTowerModelConfig(Config):
-    context_tower: ContextTowerConfig = field(default_factory=ContextTowerConfig)
-    """The context (news, policy, macro) tower."""
-    stock_tower: StockTowerConfig = field(default_factory=StockTowerConfig)
-    """The stock (price, technical, returns, volatility) tower."""
-    head: RelevanceHeadConfig = field(default_factory=RelevanceHeadConfig)
-    """Shared shape of the 7-day and 30-day relevance heads."""
-    interaction: Literal["bilinear", "concat"] = "bilinear"
-    """How the towers meet: 'bilinear' adds a learned context x stock product to the
-    concatenated embeddings; 'concat' uses the concatenation alone (an ablation)."""
-
-
-@dataclass
-class LossConfig(Config):
-    regression_weight_7d: float = 1.0
-    """Weight of the 7-day relevance MSE."""
-    regression_weight_30d: float = 1.0
-    """Weight of the 30-day relevance MSE."""
-    classification_weight_7d: float = 0.5
-    """Weight of the 7-day direction cross-entropy."""
-    classification_weight_30d: float = 0.5
-    """Weight of the 30-day direction cross-entropy."""
-    regularization_weight: float = 0.01
-    """Weight of the tower orthogonality penalty."""
-    magnitude_weight: float = 0.001
-    """Weight of the embedding magnitude penalty (the seeds name the term, not its weight)."""
-
-    def validate(self) -> None:
-        for f in dataclasses.fields(self):
-            self.require(f.name, getattr(self, f.name) >= 0, "a number >= 0")
-
-
-# --------------------------------------------------------------------------------------------
-# Optimisation and training (shared by every model)
 
 
 @dataclass
@@ -412,10 +310,10 @@ class OptimizerConfig(Config):
     """The stock tower learns at this fraction of the base rate (it has more capacity)."""
 
     def validate(self) -> None:
-        self.require("base_learning_rate", _positive(self.base_learning_rate), "a number > 0")
+        self.require("base_learning_rate", positive(self.base_learning_rate), "a number > 0")
         self.require("weight_decay", self.weight_decay >= 0, "a number >= 0")
         self.require(
-            "stock_tower_lr_multiplier", _positive(self.stock_tower_lr_multiplier), "a number > 0"
+            "stock_tower_lr_multiplier", positive(self.stock_tower_lr_multiplier), "a number > 0"
         )
 
 
@@ -452,7 +350,7 @@ class SchedulerConfig(Config):
 
 
 @dataclass
-class _TrainerSettings(Config):
+class BaseTrainingConfig(Config):
     """Settings every trainer run shares; model-specific configs add their loss."""
 
     batch_size: int = 32
@@ -483,310 +381,6 @@ class _TrainerSettings(Config):
         self.require("max_grad_norm", self.max_grad_norm >= 0, "a number >= 0 (0 = off)")
         self.require("ema_decay", 0 <= self.ema_decay < 1, "a number in [0, 1) (0 = off)")
         self.require("seed", self.seed >= 0, "an integer >= 0")
-
-
-@dataclass
-class TrainingConfig(_TrainerSettings):
-    loss: LossConfig = field(default_factory=LossConfig)
-    """Weights of the dual-tower multi-task loss."""
-
-
-@dataclass
-class DataConfig(Config):
-    tickers: list[str] = field(default_factory=lambda: list(DEFAULT_TICKERS))
-    """Tickers to build the dataset from."""
-    start_date: str | None = None
-    """First row date (ISO 8601) of the dataset; earlier prices serve only as the features'
-    warm-up. null: from the first date whose features are complete."""
-    end_date: str | None = None
-    """Last row date (ISO 8601) of the dataset; null: the last date of the prices."""
-    horizons: list[int] = field(default_factory=lambda: [7, 30])
-    """Label horizons in calendar days."""
-    train_fraction: float = 0.7
-    """Share of dates in the training segment."""
-    val_fraction: float = 0.15
-    """Share of dates in the validation segment."""
-    test_fraction: float = 0.15
-    """Share of dates in the test segment."""
-    purge_days: int | None = None
-    """Calendar days dropped between segments; null means the longest horizon."""
-    normalize: bool = True
-    """Standardise features with statistics of the training segment only."""
-    time_aware_split: bool = True
-    """Split by date with a purge. Only true is accepted: a shuffled split puts rows whose
-    label windows overlap into training and test, which leaks the future."""
-    neutral_z: float = 0.4307
-    """3-class trend: |forward return / its own volatility| below this is 'neutral'
-    (0.4307 cuts a standard normal into equal thirds)."""
-    relevance_threshold: float = 0.25
-    """Relevance class: a score above this is 'positive', below its negative 'negative',
-    between them 'none'."""
-
-    def validate(self) -> None:
-        self.require("tickers", len(self.tickers) > 0, "at least one ticker")
-        self.require("tickers", len(set(self.tickers)) == len(self.tickers), "no duplicates")
-        for name in ("start_date", "end_date"):
-            value = getattr(self, name)
-            self.require(
-                name, value is None or _is_iso_date(value), "null or a date like 2015-01-31"
-            )
-        if self.start_date and self.end_date:
-            self.require("end_date", self.end_date > self.start_date, "after start_date")
-        self.require("horizons", len(self.horizons) > 0 and _dims(self.horizons), "days > 0")
-        for name in ("train_fraction", "val_fraction", "test_fraction"):
-            self.require(name, 0 < getattr(self, name) < 1, "a number in (0, 1)")
-        total = self.train_fraction + self.val_fraction + self.test_fraction
-        self.require("test_fraction", math.isclose(total, 1.0), "fractions that sum to 1")
-        self.require("neutral_z", self.neutral_z >= 0, "a number >= 0")
-        self.require("time_aware_split", self.time_aware_split, "true (a shuffled split leaks)")
-        self.require("relevance_threshold", 0 <= self.relevance_threshold < 1, "a number in [0, 1)")
-        if self.purge_days is not None:
-            self.require(
-                "purge_days",
-                self.purge_days >= max(self.horizons),
-                f"null or at least the longest horizon ({max(self.horizons)} days)",
-            )
-
-    @property
-    def effective_purge_days(self) -> int:
-        return self.purge_days if self.purge_days is not None else max(self.horizons)
-
-
-def _is_iso_date(text: str) -> bool:
-    import datetime as dt
-
-    try:
-        dt.date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
-
-
-# --------------------------------------------------------------------------------------------
-# LSTM with temporal attention (seed 003)
-
-
-@dataclass
-class LSTMModelConfig(Config):
-    input_dim: int = 62
-    """Stock features per time step."""
-    hidden_dim: int = 128
-    """LSTM hidden size; bidirectional outputs are projected back to this width."""
-    num_lstm_layers: int = 2
-    """Stacked LSTM layers."""
-    num_attention_heads: int = 4
-    """Heads of the temporal attention; must divide hidden_dim."""
-    dropout_rate: float = 0.2
-    """Dropout between LSTM layers, in attention and in the heads."""
-    bidirectional: bool = True
-    """Read the window in both directions."""
-    head_hidden_dims: list[int] = field(default_factory=lambda: [64, 32])
-    """Widths of each horizon head's hidden layers."""
-
-    def validate(self) -> None:
-        self.require("input_dim", self.input_dim > 0, "an integer > 0")
-        self.require("hidden_dim", self.hidden_dim > 0, "an integer > 0")
-        self.require("num_lstm_layers", self.num_lstm_layers > 0, "an integer > 0")
-        self.require(
-            "num_attention_heads",
-            self.num_attention_heads > 0 and self.hidden_dim % self.num_attention_heads == 0,
-            f"a positive divisor of hidden_dim ({self.hidden_dim})",
-        )
-        self.require("dropout_rate", _dropout(self.dropout_rate), "a number in [0, 1)")
-        self.require("head_hidden_dims", _dims(self.head_hidden_dims), "positive integers")
-
-
-@dataclass
-class LSTMSequenceConfig(Config):
-    sequence_length: int = 12
-    """Time steps per input window."""
-    step: Literal["weekly", "daily"] = "weekly"
-    """Spacing of the steps: one per week (last trading day) or every trading day."""
-    label_horizons: list[int] = field(default_factory=lambda: [7, 30])
-    """Label horizons in calendar days."""
-    normalize_features: bool = True
-    """Standardise features with statistics of the training segment only."""
-
-    def validate(self) -> None:
-        self.require("sequence_length", self.sequence_length > 0, "an integer > 0")
-        self.require("label_horizons", len(self.label_horizons) > 0, "at least one horizon")
-        self.require("label_horizons", _dims(self.label_horizons), "days > 0")
-
-
-@dataclass
-class LSTMLossConfig(Config):
-    regression_weight_7d: float = 1.0
-    """Weight of the 7-day trend-score MSE."""
-    classification_weight_7d: float = 0.5
-    """Weight of the 7-day up/down cross-entropy."""
-    regression_weight_30d: float = 1.0
-    """Weight of the 30-day trend-score MSE."""
-    classification_weight_30d: float = 0.5
-    """Weight of the 30-day up/down cross-entropy."""
-
-    def validate(self) -> None:
-        for f in dataclasses.fields(self):
-            self.require(f.name, getattr(self, f.name) >= 0, "a number >= 0")
-
-
-@dataclass
-class LSTMTrainingConfig(_TrainerSettings):
-    loss: LSTMLossConfig = field(default_factory=LSTMLossConfig)
-    """Weights of the LSTM multi-task loss."""
-    sequence: LSTMSequenceConfig = field(default_factory=LSTMSequenceConfig)
-    """How input windows are cut."""
-
-
-# --------------------------------------------------------------------------------------------
-# Compact 3-class baselines (seed 002)
-
-
-@dataclass
-class SimpleLSTMConfig(Config):
-    input_dim: int = 62
-    """Features per step."""
-    hidden_dim: int = 64
-    """LSTM hidden units (seed 002: 64)."""
-    num_layers: int = 2
-    """Stacked LSTM layers (seed 002: 2)."""
-    head_hidden_dims: list[int] = field(default_factory=lambda: [32])
-    """Widths of the classification layers after the LSTM."""
-    dropout: float = 0.2
-    """Dropout between LSTM layers and in the head, in [0, 1)."""
-
-    def validate(self) -> None:
-        for name in ("input_dim", "hidden_dim", "num_layers"):
-            self.require(name, getattr(self, name) > 0, "an integer > 0")
-        self.require("head_hidden_dims", _dims(self.head_hidden_dims), "positive integers")
-        self.require("dropout", 0 <= self.dropout < 1, "a number in [0, 1)")
-
-
-@dataclass
-class CompactDualTowerConfig(Config):
-    context_dim: int = 25
-    """Context features (news, policy, macro); the 3 group masks are added to them."""
-    stock_dim: int = 62
-    """Stock features."""
-    tower_dim: int = 16
-    """Width of each tower (seed 002: 16)."""
-    dropout: float = 0.1
-    """Dropout after each tower, in [0, 1)."""
-
-    def validate(self) -> None:
-        for name in ("context_dim", "stock_dim", "tower_dim"):
-            self.require(name, getattr(self, name) > 0, "an integer > 0")
-        self.require("dropout", 0 <= self.dropout < 1, "a number in [0, 1)")
-
-
-# --------------------------------------------------------------------------------------------
-# Two-tower recommender (seed 004)
-
-
-@dataclass
-class TwoTowerConfig(Config):
-    hidden_dims: list[int] = field(default_factory=lambda: [512, 256])
-    """Hidden widths of both towers."""
-    embedding_dim: int = 128
-    """Size of the user and item embeddings."""
-    first_dropout: float = 0.3
-    """Dropout after the first hidden layer."""
-    dropout: float = 0.2
-    """Dropout after the later hidden layers."""
-    learning_rate: float = 0.001
-    """AdamW learning rate, annealed by a cosine schedule."""
-    weight_decay: float = 0.01
-    """AdamW decoupled weight decay."""
-    batch_size: int = 256
-    """Pairs per optimisation step."""
-    epochs: int = 50
-    """Upper bound on epochs."""
-    early_stopping_patience: int = 5
-    """Epochs without a validation NDCG@10 improvement before stopping."""
-    min_delta: float = 1e-4
-    """Smallest rise of validation NDCG@10 that counts as an improvement."""
-    max_grad_norm: float = 1.0
-    """Gradients are clipped to this global norm; 0 disables clipping."""
-    negatives_per_positive: int = 2
-    """Sampled negatives drawn for each positive interaction."""
-    min_interactions: int = 1
-    """Users with fewer interactions are left out of training."""
-    use_case: str = "developer_startup"
-    """Which user and item kinds the model pairs."""
-    id_features: bool = False
-    """Add item identity (one-hot) to the item tower, and so to the user's history mean: the
-    collaborative signal profiles miss. Its width grows with the catalogue; turn it off for
-    catalogues past about 50,000 items."""
-    objective: Literal["weighted_bce", "in_batch_softmax"] = "weighted_bce"
-    """Pointwise weighted BCE, or in-batch sampled softmax with logQ correction."""
-    split: Literal["time", "user"] = "time"
-    """70/15/15 by one global clock, or by each user's own timeline."""
-    text_backend: Literal["tfidf", "sentence_transformers"] = "tfidf"
-    """Text embeddings: TF-IDF + SVD, or a sentence-transformer model already on disk."""
-    sentence_model_path: str | None = None
-    """Folder of the local sentence-transformer model (text_backend sentence_transformers)."""
-    seed: int = 42
-    """Seeds the negative sampling and the initialisation."""
-    cold_max_interactions: int = 5
-    """Users with fewer interactions than this are cold (content-based)."""
-    hot_min_interactions: int = 20
-    """Users with more interactions than this are hot (two-tower only)."""
-
-    def validate(self) -> None:
-        self.require("hidden_dims", _dims(self.hidden_dims), "positive integers")
-        self.require("embedding_dim", self.embedding_dim > 0, "an integer > 0")
-        self.require("first_dropout", _dropout(self.first_dropout), "a number in [0, 1)")
-        self.require("dropout", _dropout(self.dropout), "a number in [0, 1)")
-        self.require("learning_rate", _positive(self.learning_rate), "a number > 0")
-        self.require("weight_decay", self.weight_decay >= 0, "a number >= 0")
-        self.require("batch_size", self.batch_size > 0, "an integer > 0")
-        self.require("epochs", self.epochs > 0, "an integer > 0")
-        self.require("early_stopping_patience", self.early_stopping_patience >= 0, ">= 0")
-        self.require("min_delta", self.min_delta >= 0, "a number >= 0")
-        self.require("max_grad_norm", self.max_grad_norm >= 0, "a number >= 0 (0 = off)")
-        self.require("negatives_per_positive", self.negatives_per_positive >= 0, ">= 0")
-        self.require("min_interactions", self.min_interactions >= 0, ">= 0")
-        self.require("use_case", bool(self.use_case.strip()), "a non-empty name")
-        self.require(
-            "sentence_model_path",
-            self.text_backend == "tfidf" or bool(self.sentence_model_path),
-            "a model folder when text_backend is sentence_transformers",
-        )
-        self.require("seed", self.seed >= 0, "an integer >= 0")
-        self.require("cold_max_interactions", self.cold_max_interactions >= 0, ">= 0")
-        self.require(
-            "hot_min_interactions",
-            self.hot_min_interactions >= self.cold_max_interactions,
-            f"at least cold_max_interactions ({self.cold_max_interactions})",
-        )
-
-
-# --------------------------------------------------------------------------------------------
-# Everything at once (seed 001's ConfigManager)
-
-
-@dataclass
-class ConfigManager(Config):
-    """All configs of a project in one YAML file."""
-
-    model_config: DualTowerModelConfig = field(default_factory=DualTowerModelConfig)
-    """Dual-tower architecture."""
-    training_config: TrainingConfig = field(default_factory=TrainingConfig)
-    """Dual-tower training."""
-    data_config: DataConfig = field(default_factory=DataConfig)
-    """Dataset recipe and split."""
-    lstm_model_config: LSTMModelConfig = field(default_factory=LSTMModelConfig)
-    """LSTM architecture."""
-    lstm_training_config: LSTMTrainingConfig = field(default_factory=LSTMTrainingConfig)
-    """LSTM training."""
-    two_tower_config: TwoTowerConfig = field(default_factory=TwoTowerConfig)
-    """Recommender model, training and routing."""
-
-    def save_config(self, path: str | Path) -> None:
-        self.save_yaml(path)
-
-    @classmethod
-    def load_config(cls, path: str | Path, *, partial: bool = False) -> ConfigManager:
-        return cls.load_yaml(path, partial=partial)
 
 
 @dataclass(frozen=True)
@@ -842,59 +436,3 @@ def from_flat(cls: type[Config], values: dict[str, Any]) -> Config:
             target = target.setdefault(parent, {})
         target[leaf] = value
     return cls.from_dict(nested, partial=True)
-
-
-def config_reference() -> str:
-    """Markdown reference of every config class: field, default and meaning (docs/config.md)."""
-    lines = [
-        "# Configuration reference",
-        "",
-        "Generated by `trendlab config docs > docs/config.md` from the field docstrings in",
-        "`core/config.py`; a test fails when this file and the code disagree.",
-        "",
-        "Every config loads from YAML strictly: an unknown key, a missing key, a wrong type or an",
-        "out-of-range value raises `ConfigError` naming the dotted field path, the value, what is",
-        "allowed and the file. Load with `partial=True` (`--partial` on the CLI) for override",
-        "files that name only what they change. Choices we made where the seeds were silent:",
-        "",
-        "- `SchedulerConfig.total_epochs` defaults to null, meaning the training epochs, so a",
-        "  short run still anneals fully (the seeds pass 100 by hand).",
-        "- `LossConfig.magnitude_weight` (0.001) weights the embedding-magnitude term, which",
-        "  the seeds name without a weight; `regularization_weight` (0.01) weights orthogonality.",
-        "- `DataConfig.purge_days` defaults to the longest label horizon and may not be shorter.",
-        "",
-    ]
-    for name, cls in CONFIG_CLASSES.items():
-        defaults = cls().to_dict()
-        lines += [f"## {name}", "", "| field | default | meaning |", "| --- | --- | --- |"]
-        for field_name, doc in field_docs(cls).items():
-            value = defaults[field_name]
-            shown = "(section)" if isinstance(value, dict) else f"`{value!r}`"
-            lines.append(f"| `{field_name}` | {shown} | {' '.join(doc.split())} |")
-        lines.append("")
-    return "\n".join(lines)
-
-
-CONFIG_CLASSES: dict[str, type[Config]] = {
-    cls.__name__: cls
-    for cls in (
-        ContextTowerConfig,
-        StockTowerConfig,
-        RelevanceHeadConfig,
-        DualTowerModelConfig,
-        LossConfig,
-        OptimizerConfig,
-        SchedulerConfig,
-        TrainingConfig,
-        DataConfig,
-        LSTMModelConfig,
-        LSTMSequenceConfig,
-        LSTMLossConfig,
-        SimpleLSTMConfig,
-        CompactDualTowerConfig,
-        LSTMTrainingConfig,
-        TwoTowerConfig,
-        ConfigManager,
-    )
-}
-"""Every public config class by name, for the CLI and for parametrised tests."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from core.config import LSTMTrainingConfig, TrainingConfig
+from core.market.config import LSTMTrainingConfig, TrainingConfig
 from core.market.evaluation import model_predictions, score_report
 from core.market.models import model_spec
 from core.market.sources import build_market_dataset, synthetic_data

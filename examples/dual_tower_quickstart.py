@@ -9,7 +9,7 @@ import argparse
 
 import torch
 
-from core.config import DualTowerModelConfig, LossConfig, TrainingConfig
+from core.market.config import DualTowerModelConfig, LossConfig, TrainingConfig
 from core.market.evaluation import model_predictions, score_report, seed_level
 from core.market.loaders import create_data_loaders
 from core.market.losses import DualTowerLoss

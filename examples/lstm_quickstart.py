@@ -9,7 +9,7 @@ import argparse
 
 import torch
 
-from core.config import LSTMModelConfig, LSTMTrainingConfig
+from core.market.config import LSTMModelConfig, LSTMTrainingConfig
 from core.market.evaluation import model_predictions, score_report
 from core.market.loaders import create_lstm_data_loaders
 from core.market.losses import LSTMLoss

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.config import DEFAULT_TICKERS, DataConfig
+from core.market.config import DEFAULT_TICKERS, DataConfig
 from core.market.features import CONTEXT_FEATURE_GROUPS, MASK_COLUMNS
 from core.market.importers import ImportFailed, import_market, parse_mapping
 from core.market.sources import bundled_config, bundled_data, synthetic_data

@@ -4,7 +4,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.config import TwoTowerConfig
+from core.recsys.config import TwoTowerConfig
 from core.recsys.serving import Recommendation, Recommender
 from pages.access import read_only, refused
 from pages.shared import data_home, engine, jobs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from core.config import DataConfig
+from core.market.config import DataConfig
 from core.market.sources import DEMO_SEED, demo_data
 from core.recsys.synthetic import generate_recsys
 from storage.feature_store import save_market_dataset

@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from core.config import TwoTowerConfig
 from core.recsys.artifacts import FILES, load_recommender, save_recommender
+from core.recsys.config import TwoTowerConfig
 from core.recsys.features import RecsysEncoder
 from core.recsys.serving import Recommender
 from core.recsys.synthetic import RecsysData

@@ -19,8 +19,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from core.checkpoints import load_checkpoint
-from core.config import Config, DataConfig
+from core.config import Config
 from core.files import file_sha256
+from core.market.config import DataConfig
 from core.market.evaluation import (
     BASELINES,
     Evaluation,

@@ -106,7 +106,7 @@ def main(job_dir: Path) -> int:
 def _train_recommender(job_dir: Path, spec: dict[str, Any], log: EventLog) -> dict[str, Any]:
     import pandas as pd
 
-    from core.config import TwoTowerConfig
+    from core.recsys.config import TwoTowerConfig
     from core.recsys.synthetic import RecsysData
     from services.recsys import train_recsys_files
 

@@ -16,7 +16,7 @@ import pandas as pd
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from core.config import DataConfig
+from core.market.config import DataConfig
 from core.market.features import FEATURES
 from core.market.sources import MarketData, build_market_dataset
 from storage.db import StorageError

@@ -32,7 +32,7 @@ RECOMMENDER_RUN, TABULAR_RUN, SEQUENCE_RUN = 1, 2, 3
 def build_api_home(root: Path) -> DataHome:
     """A data home with a tiny recommender (run 1), dual tower (run 2) and attention LSTM
     (run 3); the caller points TRENDLAB_HOME at ``root`` first."""
-    from core.config import TwoTowerConfig
+    from core.recsys.config import TwoTowerConfig
 
     home = DataHome.from_env().ensure()
     assert home.root == root

@@ -177,7 +177,7 @@ STATE_CHANGING = {
 def _read_only_home(home: Path) -> None:
     """Two recommender runs (so "Serve this run" would have something to switch to), a
     trained dual tower, and an interrupted job (so "Resume" would show)."""
-    from core.config import TwoTowerConfig
+    from core.recsys.config import TwoTowerConfig
     from core.recsys.synthetic import RecsysSpec, generate_recsys
     from services.recsys import train_recsys_run
     from storage import DataHome, open_engine

@@ -7,7 +7,8 @@ import yaml
 from typer.testing import CliRunner
 
 from cli import app
-from core.config import ConfigManager, TrainingConfig
+from core.configs import ConfigManager
+from core.market.config import TrainingConfig
 from storage import SCHEMA_VERSION, DataHome
 
 runner = CliRunner()

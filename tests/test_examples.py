@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from core.config import DualTowerModelConfig, LSTMModelConfig
+from core.market.config import DualTowerModelConfig, LSTMModelConfig
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from core.config import DataConfig
+from core.market.config import DataConfig
 from core.market.models import model_spec
 from core.market.sources import synthetic_data
 from services.jobs import JobManager, is_worker

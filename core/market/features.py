@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from core.config import DataConfig
+from core.market.config import DataConfig
 from core.market.labels import label_columns, trend_labels
 from core.market.relevance import relevance_labels
 from core.market.splits import training_end

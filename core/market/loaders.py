@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.config import DataConfig
+from core.market.config import DataConfig
 from core.market.features import CONTEXT_FEATURES, MASK_COLUMNS, STOCK_FEATURES
 from core.market.splits import SplitError, Standardizer, TimeSplit, time_split
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.config import LossConfig, LSTMLossConfig
+from core.market.config import LossConfig, LSTMLossConfig
 
 Components = dict[str, float]
 HORIZONS = (7, 30)

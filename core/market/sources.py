@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from core.config import DEFAULT_TICKERS, DataConfig
 from core.market.bundled import BUNDLED_START, bundled_macro_series, bundled_prices
+from core.market.config import DEFAULT_TICKERS, DataConfig
 from core.market.context import macro_features, news_features, policy_features
 from core.market.features import build_dataset
 from core.market.synthetic import GENERATOR_VERSION, generate_market

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.config import Config, DataConfig, LSTMTrainingConfig
+from core.config import Config
+from core.market.config import DataConfig, LSTMTrainingConfig
 from core.market.features import CONTEXT_FEATURES, STOCK_FEATURES
 from core.market.loaders import Loaders, create_data_loaders, create_lstm_data_loaders
 from core.market.models import ModelSpec, count_parameters, create_model, model_spec

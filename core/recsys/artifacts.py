@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.checkpoints import CheckpointError, load_checkpoint
-from core.config import TwoTowerConfig
+from core.recsys.config import TwoTowerConfig
 from core.recsys.features import RecsysEncoder
 from core.recsys.model import TwoTowerRecommender
 from core.recsys.training import MODEL_NAME, RecsysResult

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from core.config import TwoTowerConfig
+from core.recsys.config import TwoTowerConfig
 
 
 def _tower(input_dim: int, config: TwoTowerConfig) -> nn.Sequential:

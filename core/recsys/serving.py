@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.config import TwoTowerConfig
 from core.recsys.baselines import ContentModel, Popularity, interaction_matrix
+from core.recsys.config import TwoTowerConfig
 from core.recsys.model import TwoTowerRecommender
 from core.recsys.training import Catalogue
 

@@ -7,10 +7,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.config import (
-    CONFIG_CLASSES,
-    ConfigError,
-    ConfigManager,
+from core.config import ConfigError, OptimizerConfig, SchedulerConfig, field_docs
+from core.configs import CONFIG_CLASSES, ConfigManager
+from core.market.config import (
     ContextTowerConfig,
     DataConfig,
     DualTowerModelConfig,
@@ -18,14 +17,11 @@ from core.config import (
     LSTMModelConfig,
     LSTMSequenceConfig,
     LSTMTrainingConfig,
-    OptimizerConfig,
     RelevanceHeadConfig,
-    SchedulerConfig,
     StockTowerConfig,
     TrainingConfig,
-    TwoTowerConfig,
-    field_docs,
 )
+from core.recsys.config import TwoTowerConfig
 
 
 @pytest.mark.parametrize("name", sorted(CONFIG_CLASSES))

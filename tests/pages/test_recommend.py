@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.config import TwoTowerConfig
+from core.recsys.config import TwoTowerConfig
 from core.recsys.synthetic import RecsysSpec, generate_recsys
 from services.recsys import train_recsys_run
 from storage import DataHome, open_engine

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.config import TwoTowerConfig
+from core.recsys.config import TwoTowerConfig
 from core.recsys.synthetic import RecsysSpec, generate_recsys
 from services.access import ReadOnlyError, Throttle
 from services.jobs import JobManager

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from core.config import DataConfig, TrainingConfig
+from core.market.config import DataConfig, TrainingConfig
 from core.market.models import model_spec
 from core.market.sources import synthetic_data
 from services.jobs import JobManager
@@ -162,7 +162,7 @@ def test_two_jobs_and_continuous_reads(manager: JobManager) -> None:
 
 
 def test_a_recommender_job_trains_in_a_worker_and_becomes_active(manager: JobManager) -> None:
-    from core.config import TwoTowerConfig
+    from core.recsys.config import TwoTowerConfig
     from core.recsys.synthetic import RecsysSpec, generate_recsys
     from services.recsys import active_run, recommender_runs
     from storage.recsys import save_recsys_dataset

@@ -99,7 +99,7 @@ def test_dropping_a_dataset_removes_its_table(engine: Engine) -> None:
 
 def test_a_build_that_fails_stores_nothing(engine: Engine, monkeypatch) -> None:
     import storage.feature_store as feature_store
-    from core.config import DataConfig
+    from core.market.config import DataConfig
     from core.market.sources import MarketData
 
     def broken(*_args, **_kwargs):

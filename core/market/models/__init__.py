@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from core.config import (
+from core.config import Config
+from core.market.config import (
     CompactDualTowerConfig,
-    Config,
     DualTowerModelConfig,
     LossConfig,
     LSTMLossConfig,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.config import CompactDualTowerConfig, SimpleLSTMConfig
+from core.market.config import CompactDualTowerConfig, SimpleLSTMConfig
 from core.market.models.dual_tower import MASK_GROUPS
 from core.market.models.layers import mlp
 

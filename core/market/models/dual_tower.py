@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.config import DualTowerModelConfig
+from core.market.config import DualTowerModelConfig
 from core.market.models.layers import mlp
 
 HORIZONS = (7, 30)

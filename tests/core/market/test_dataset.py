@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.config import DataConfig
+from core.market.config import DataConfig
 from core.market.features import (
     CONTEXT_FEATURE_GROUPS,
     CONTEXT_FEATURES,

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from core.config import DataConfig
+from core.market.config import DataConfig
 from core.market.importers import ImportFailed, ImportOptions, import_market
 from core.recsys.data import INTERACTION_LABELS
 from core.recsys.importers import import_recsys

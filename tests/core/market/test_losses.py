@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.config import LossConfig
+from core.market.config import LossConfig
 from core.market.losses import (
     ClassificationLoss,
     DualTowerLoss,

@@ -67,7 +67,8 @@ def test_a_profile_without_a_needed_column_is_named(data) -> None:
 
 
 def test_the_sentence_backend_is_asked_for_by_config_and_never_downloads(data) -> None:
-    from core.config import ConfigError, TwoTowerConfig
+    from core.config import ConfigError
+    from core.recsys.config import TwoTowerConfig
 
     with pytest.raises(ConfigError, match="sentence_model_path"):
         TwoTowerConfig(text_backend="sentence_transformers")

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from core.checkpoints import CheckpointError
-from core.config import TwoTowerConfig
 from core.recsys.artifacts import load_recommender, save_recommender
+from core.recsys.config import TwoTowerConfig
 from core.recsys.serving import ItemIndex, Recommender, UnknownUser, best
 from core.recsys.synthetic import RecsysSpec, generate_recsys
 from core.recsys.training import Catalogue, train_recommender

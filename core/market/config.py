@@ -1,0 +1,295 @@
+"""Configs of the market models and datasets: the dual tower (seeds 000/001), the attention
+LSTM (seed 003), seed 002's compact baselines, their losses and training, and the dataset
+recipe. The machinery (validation, YAML, forms) is ``core.config``'s."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from core.config import BaseTrainingConfig, Config, is_dropout, positive_dims
+
+DEFAULT_TICKERS = ["AAPL", "MSFT", "GOOGL", "AMZN", "NVDA", "META", "TSLA"]
+
+
+@dataclass
+class ContextTowerConfig(Config):
+    news_dim: int = 8
+    """Daily news features: sentiment, volume, diversity, ..."""
+    policy_dim: int = 5
+    """Policy features: announcement type, urgency, sector impact, ..."""
+    macro_dim: int = 12
+    """Macro features: inflation, rates, growth, employment, ..."""
+    hidden_dims: list[int] = field(default_factory=lambda: [128, 64, 32])
+    """Widths of the hidden layers, input side first."""
+    embedding_dim: int = 32
+    """Size of the context embedding."""
+    dropout: float = 0.2
+    """Dropout after each hidden layer, in [0, 1)."""
+
+    @property
+    def input_dim(self) -> int:
+        return self.news_dim + self.policy_dim + self.macro_dim
+
+    def validate(self) -> None:
+        for name in ("news_dim", "policy_dim", "macro_dim"):
+            self.require(name, getattr(self, name) >= 0, "an integer >= 0")
+        self.require("macro_dim", self.input_dim > 0, "at least one context feature in all")
+        self.require("hidden_dims", positive_dims(self.hidden_dims), "positive integers")
+        self.require("embedding_dim", self.embedding_dim > 0, "an integer > 0")
+        self.require("dropout", is_dropout(self.dropout), "a number in [0, 1)")
+
+
+@dataclass
+class StockTowerConfig(Config):
+    input_dim: int = 62
+    """Stock features: OHLCV-derived, technical, returns and volatility."""
+    hidden_dims: list[int] = field(default_factory=lambda: [256, 128, 64])
+    """Widths of the hidden layers, input side first."""
+    embedding_dim: int = 64
+    """Size of the stock embedding."""
+    dropout: float = 0.3
+    """Dropout after each hidden layer, in [0, 1)."""
+
+    def validate(self) -> None:
+        self.require("input_dim", self.input_dim > 0, "an integer > 0")
+        self.require("hidden_dims", positive_dims(self.hidden_dims), "positive integers")
+        self.require("embedding_dim", self.embedding_dim > 0, "an integer > 0")
+        self.require("dropout", is_dropout(self.dropout), "a number in [0, 1)")
+
+
+@dataclass
+class RelevanceHeadConfig(Config):
+    hidden_dims: list[int] = field(default_factory=lambda: [16, 8])
+    """Widths of each horizon head's hidden layers."""
+    dropout: float = 0.2
+    """Dropout inside the heads, in [0, 1)."""
+    num_direction_classes: int = 3
+    """Direction classes per horizon: positive, none, negative."""
+
+    def validate(self) -> None:
+        self.require("hidden_dims", positive_dims(self.hidden_dims), "positive integers")
+        self.require("dropout", is_dropout(self.dropout), "a number in [0, 1)")
+        self.require("num_direction_classes", self.num_direction_classes >= 2, "an integer >= 2")
+
+
+@dataclass
+class DualTowerModelConfig(Config):
+    context_tower: ContextTowerConfig = field(default_factory=ContextTowerConfig)
+    """The context (news, policy, macro) tower."""
+    stock_tower: StockTowerConfig = field(default_factory=StockTowerConfig)
+    """The stock (price, technical, returns, volatility) tower."""
+    head: RelevanceHeadConfig = field(default_factory=RelevanceHeadConfig)
+    """Shared shape of the 7-day and 30-day relevance heads."""
+    interaction: Literal["bilinear", "concat"] = "bilinear"
+    """How the towers meet: 'bilinear' adds a learned context x stock product to the
+    concatenated embeddings; 'concat' uses the concatenation alone (an ablation)."""
+
+
+@dataclass
+class LossConfig(Config):
+    regression_weight_7d: float = 1.0
+    """Weight of the 7-day relevance MSE."""
+    regression_weight_30d: float = 1.0
+    """Weight of the 30-day relevance MSE."""
+    classification_weight_7d: float = 0.5
+    """Weight of the 7-day direction cross-entropy."""
+    classification_weight_30d: float = 0.5
+    """Weight of the 30-day direction cross-entropy."""
+    regularization_weight: float = 0.01
+    """Weight of the tower orthogonality penalty."""
+    magnitude_weight: float = 0.001
+    """Weight of the embedding magnitude penalty (the seeds name the term, not its weight)."""
+
+    def validate(self) -> None:
+        for f in dataclasses.fields(self):
+            self.require(f.name, getattr(self, f.name) >= 0, "a number >= 0")
+
+
+@dataclass
+class TrainingConfig(BaseTrainingConfig):
+    loss: LossConfig = field(default_factory=LossConfig)
+    """Weights of the dual-tower multi-task loss."""
+
+
+@dataclass
+class DataConfig(Config):
+    tickers: list[str] = field(default_factory=lambda: list(DEFAULT_TICKERS))
+    """Tickers to build the dataset from."""
+    start_date: str | None = None
+    """First row date (ISO 8601) of the dataset; earlier prices serve only as the features'
+    warm-up. null: from the first date whose features are complete."""
+    end_date: str | None = None
+    """Last row date (ISO 8601) of the dataset; null: the last date of the prices."""
+    horizons: list[int] = field(default_factory=lambda: [7, 30])
+    """Label horizons in calendar days."""
+    train_fraction: float = 0.7
+    """Share of dates in the training segment."""
+    val_fraction: float = 0.15
+    """Share of dates in the validation segment."""
+    test_fraction: float = 0.15
+    """Share of dates in the test segment."""
+    purge_days: int | None = None
+    """Calendar days dropped between segments; null means the longest horizon."""
+    normalize: bool = True
+    """Standardise features with statistics of the training segment only."""
+    time_aware_split: bool = True
+    """Split by date with a purge. Only true is accepted: a shuffled split puts rows whose
+    label windows overlap into training and test, which leaks the future."""
+    neutral_z: float = 0.4307
+    """3-class trend: |forward return / its own volatility| below this is 'neutral'
+    (0.4307 cuts a standard normal into equal thirds)."""
+    relevance_threshold: float = 0.25
+    """Relevance class: a score above this is 'positive', below its negative 'negative',
+    between them 'none'."""
+
+    def validate(self) -> None:
+        self.require("tickers", len(self.tickers) > 0, "at least one ticker")
+        self.require("tickers", len(set(self.tickers)) == len(self.tickers), "no duplicates")
+        for name in ("start_date", "end_date"):
+            value = getattr(self, name)
+            self.require(
+                name, value is None or _is_iso_date(value), "null or a date like 2015-01-31"
+            )
+        if self.start_date and self.end_date:
+            self.require("end_date", self.end_date > self.start_date, "after start_date")
+        self.require(
+            "horizons", len(self.horizons) > 0 and positive_dims(self.horizons), "days > 0"
+        )
+        for name in ("train_fraction", "val_fraction", "test_fraction"):
+            self.require(name, 0 < getattr(self, name) < 1, "a number in (0, 1)")
+        total = self.train_fraction + self.val_fraction + self.test_fraction
+        self.require("test_fraction", math.isclose(total, 1.0), "fractions that sum to 1")
+        self.require("neutral_z", self.neutral_z >= 0, "a number >= 0")
+        self.require("time_aware_split", self.time_aware_split, "true (a shuffled split leaks)")
+        self.require("relevance_threshold", 0 <= self.relevance_threshold < 1, "a number in [0, 1)")
+        if self.purge_days is not None:
+            self.require(
+                "purge_days",
+                self.purge_days >= max(self.horizons),
+                f"null or at least the longest horizon ({max(self.horizons)} days)",
+            )
+
+    @property
+    def effective_purge_days(self) -> int:
+        return self.purge_days if self.purge_days is not None else max(self.horizons)
+
+
+def _is_iso_date(text: str) -> bool:
+
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass
+class LSTMModelConfig(Config):
+    input_dim: int = 62
+    """Stock features per time step."""
+    hidden_dim: int = 128
+    """LSTM hidden size; bidirectional outputs are projected back to this width."""
+    num_lstm_layers: int = 2
+    """Stacked LSTM layers."""
+    num_attention_heads: int = 4
+    """Heads of the temporal attention; must divide hidden_dim."""
+    dropout_rate: float = 0.2
+    """Dropout between LSTM layers, in attention and in the heads."""
+    bidirectional: bool = True
+    """Read the window in both directions."""
+    head_hidden_dims: list[int] = field(default_factory=lambda: [64, 32])
+    """Widths of each horizon head's hidden layers."""
+
+    def validate(self) -> None:
+        self.require("input_dim", self.input_dim > 0, "an integer > 0")
+        self.require("hidden_dim", self.hidden_dim > 0, "an integer > 0")
+        self.require("num_lstm_layers", self.num_lstm_layers > 0, "an integer > 0")
+        self.require(
+            "num_attention_heads",
+            self.num_attention_heads > 0 and self.hidden_dim % self.num_attention_heads == 0,
+            f"a positive divisor of hidden_dim ({self.hidden_dim})",
+        )
+        self.require("dropout_rate", is_dropout(self.dropout_rate), "a number in [0, 1)")
+        self.require("head_hidden_dims", positive_dims(self.head_hidden_dims), "positive integers")
+
+
+@dataclass
+class LSTMSequenceConfig(Config):
+    sequence_length: int = 12
+    """Time steps per input window."""
+    step: Literal["weekly", "daily"] = "weekly"
+    """Spacing of the steps: one per week (last trading day) or every trading day."""
+    label_horizons: list[int] = field(default_factory=lambda: [7, 30])
+    """Label horizons in calendar days."""
+    normalize_features: bool = True
+    """Standardise features with statistics of the training segment only."""
+
+    def validate(self) -> None:
+        self.require("sequence_length", self.sequence_length > 0, "an integer > 0")
+        self.require("label_horizons", len(self.label_horizons) > 0, "at least one horizon")
+        self.require("label_horizons", positive_dims(self.label_horizons), "days > 0")
+
+
+@dataclass
+class LSTMLossConfig(Config):
+    regression_weight_7d: float = 1.0
+    """Weight of the 7-day trend-score MSE."""
+    classification_weight_7d: float = 0.5
+    """Weight of the 7-day up/down cross-entropy."""
+    regression_weight_30d: float = 1.0
+    """Weight of the 30-day trend-score MSE."""
+    classification_weight_30d: float = 0.5
+    """Weight of the 30-day up/down cross-entropy."""
+
+    def validate(self) -> None:
+        for f in dataclasses.fields(self):
+            self.require(f.name, getattr(self, f.name) >= 0, "a number >= 0")
+
+
+@dataclass
+class LSTMTrainingConfig(BaseTrainingConfig):
+    loss: LSTMLossConfig = field(default_factory=LSTMLossConfig)
+    """Weights of the LSTM multi-task loss."""
+    sequence: LSTMSequenceConfig = field(default_factory=LSTMSequenceConfig)
+    """How input windows are cut."""
+
+
+@dataclass
+class SimpleLSTMConfig(Config):
+    input_dim: int = 62
+    """Features per step."""
+    hidden_dim: int = 64
+    """LSTM hidden units (seed 002: 64)."""
+    num_layers: int = 2
+    """Stacked LSTM layers (seed 002: 2)."""
+    head_hidden_dims: list[int] = field(default_factory=lambda: [32])
+    """Widths of the classification layers after the LSTM."""
+    dropout: float = 0.2
+    """Dropout between LSTM layers and in the head, in [0, 1)."""
+
+    def validate(self) -> None:
+        for name in ("input_dim", "hidden_dim", "num_layers"):
+            self.require(name, getattr(self, name) > 0, "an integer > 0")
+        self.require("head_hidden_dims", positive_dims(self.head_hidden_dims), "positive integers")
+        self.require("dropout", 0 <= self.dropout < 1, "a number in [0, 1)")
+
+
+@dataclass
+class CompactDualTowerConfig(Config):
+    context_dim: int = 25
+    """Context features (news, policy, macro); the 3 group masks are added to them."""
+    stock_dim: int = 62
+    """Stock features."""
+    tower_dim: int = 16
+    """Width of each tower (seed 002: 16)."""
+    dropout: float = 0.1
+    """Dropout after each tower, in [0, 1)."""
+
+    def validate(self) -> None:
+        for name in ("context_dim", "stock_dim", "tower_dim"):
+            self.require(name, getattr(self, name) > 0, "an integer > 0")
+        self.require("dropout", 0 <= self.dropout < 1, "a number in [0, 1)")
