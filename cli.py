@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from core.config import ConfigError, field_docs
 from core.configs import CONFIG_CLASSES, config_reference
 from core.market.config import DEFAULT_TICKERS, DataConfig
-from core.market.importers import ImportFailed, ImportOptions, import_market, parse_mapping
+from core.market.importers import ImportOptions, import_market, parse_mapping
 from core.market.sources import (
     DEMO_END,
     DEMO_SEED,
@@ -24,6 +24,7 @@ from core.market.sources import (
     bundled_data,
     synthetic_data,
 )
+from core.tables import ImportFailed
 from storage import DataHome, DataHomeError, StorageError, open_engine
 from storage.db import schema_version
 from storage.feature_store import save_market_dataset
@@ -560,9 +561,9 @@ def export_onnx_command(
     path: Annotated[Path, typer.Argument(help="Where to write the .onnx file.")],
 ) -> None:
     """Export a run's model to ONNX (checked against PyTorch in the test suite)."""
-    from core.checkpoints import CheckpointError, load_checkpoint, rebuild_model
+    from core.checkpoints import CheckpointError, load_checkpoint
     from core.market.export import export_onnx
-    from core.market.models import model_spec
+    from core.market.models import model_spec, rebuild_model
     from core.market.predict import Predictor
     from services.runs import checkpoint_path
 

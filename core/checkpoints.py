@@ -3,7 +3,8 @@
 A checkpoint is a ``torch.save`` of plain containers: the state dict (tensors), the metadata
 as a JSON string, and for ``last.pt`` the trainer's state (optimizer tensors, history). It
 loads with ``torch.load(weights_only=True)``, which refuses arbitrary pickled objects, so a
-checkpoint from elsewhere cannot run code. ``rebuild_model`` turns one back into a model.
+checkpoint from elsewhere cannot run code. ``core.market.models.rebuild_model`` turns a
+market model's checkpoint back into the model.
 """
 
 from __future__ import annotations
@@ -74,29 +75,3 @@ def load_checkpoint(path: Path) -> Checkpoint:
     except (KeyError, TypeError, json.JSONDecodeError) as error:
         raise CheckpointError(f"{path} has no readable metadata ({error}).") from None
     return Checkpoint(path, meta, payload["state_dict"], payload.get("trainer_state"))
-
-
-def rebuild_model(checkpoint: Checkpoint) -> nn.Module:
-    """The registered model the checkpoint names, built from its config, weights loaded."""
-    from core.config import ConfigError
-    from core.market.models import create_model, model_spec
-
-    name = checkpoint.meta.get("model")
-    try:
-        spec = model_spec(str(name))
-        config = spec.config_class.from_dict(checkpoint.meta["config"])
-    except (KeyError, ConfigError) as error:
-        raise CheckpointError(
-            f"{checkpoint.path}: model {name!r} or its config does not match this code ({error})."
-        ) from None
-    model = create_model(spec.name, config)
-    try:
-        model.load_state_dict(checkpoint.state_dict, strict=True)
-    except RuntimeError as error:
-        first = str(error).splitlines()[0:3]
-        raise CheckpointError(
-            f"{checkpoint.path}: the weights do not fit a {spec.name} built from its config: "
-            + " ".join(line.strip() for line in first)
-        ) from None
-    model.eval()
-    return model

@@ -11,8 +11,9 @@ import streamlit as st
 
 from core.market.config import DEFAULT_TICKERS, DataConfig
 from core.market.features import CONTEXT_FEATURE_GROUPS, MASK_COLUMNS
-from core.market.importers import ImportFailed, import_market, parse_mapping
+from core.market.importers import import_market, parse_mapping
 from core.market.sources import bundled_config, bundled_data, synthetic_data
+from core.tables import ImportFailed
 from pages import charts
 from pages.access import refused
 from pages.shared import data_home, engine

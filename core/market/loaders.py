@@ -17,14 +17,14 @@ longest horizon, and the standardiser is fit on the training rows only.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import torch
 
+from core.batches import TensorBatches
 from core.market.config import DataConfig
 from core.market.features import CONTEXT_FEATURES, MASK_COLUMNS, STOCK_FEATURES
 from core.market.splits import SplitError, Standardizer, TimeSplit, time_split
@@ -46,50 +46,6 @@ def _target_tensor(name: str, values: np.ndarray) -> torch.Tensor:
     if name.rsplit("_", 1)[0] in INTEGER_TARGETS:
         return torch.tensor(values, dtype=torch.long)
     return torch.tensor(values, dtype=torch.float32)
-
-
-class TensorBatches:
-    """Minibatches sliced from tensors that share their first dimension.
-
-    ``meta`` holds the date and ticker of each row, in tensor order, for evaluation.
-    Shuffling uses its own generator, seeded, so runs repeat exactly.
-    """
-
-    def __init__(
-        self,
-        tensors: dict[str, torch.Tensor],
-        *,
-        meta: pd.DataFrame,
-        batch_size: int,
-        shuffle: bool,
-        seed: int,
-        standardizer: Standardizer | None,
-    ) -> None:
-        sizes = {len(t) for t in tensors.values()}
-        if len(sizes) != 1:
-            raise ValueError(f"tensors disagree on their row count: {sorted(sizes)}")
-        self.tensors = tensors
-        self.meta = meta.reset_index(drop=True)
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.standardizer = standardizer
-        self._generator = torch.Generator().manual_seed(seed)
-
-    @property
-    def num_rows(self) -> int:
-        return len(self.meta)
-
-    def __len__(self) -> int:
-        return math.ceil(self.num_rows / self.batch_size)
-
-    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
-        if self.shuffle:
-            order = torch.randperm(self.num_rows, generator=self._generator)
-        else:
-            order = torch.arange(self.num_rows)
-        for start in range(0, self.num_rows, self.batch_size):
-            index = order[start : start + self.batch_size]
-            yield {name: tensor[index] for name, tensor in self.tensors.items()}
 
 
 class Loaders(NamedTuple):

@@ -18,10 +18,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from core.checkpoints import Checkpoint, load_checkpoint, rebuild_model
+from core.checkpoints import Checkpoint, load_checkpoint
 from core.market.features import CONTEXT_FEATURE_GROUPS, CONTEXT_FEATURES, STOCK_FEATURES
 from core.market.loaders import weekly_rows
-from core.market.models import ModelSpec, model_spec
+from core.market.models import ModelSpec, model_spec, rebuild_model
 from core.market.splits import Standardizer
 
 HORIZONS = (7, 30)

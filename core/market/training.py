@@ -226,7 +226,7 @@ class RestoredModel:
 
 def restore_from_checkpoint(checkpoint: Any, frame: Any) -> RestoredModel:
     """Rebuild the model and its exact train / validation / test loaders over ``frame``."""
-    from core.checkpoints import rebuild_model
+    from core.market.models import rebuild_model
 
     spec = model_spec(checkpoint.meta["model"])
     training = spec.training_config_class.from_dict(checkpoint.meta["training"])

@@ -18,9 +18,9 @@ from pathlib import Path
 import pandas as pd
 
 from core.files import file_sha256
-from core.market.importers import ImportFailed, ImportOptions, Problem, ProblemLog, read_table
 from core.recsys.data import INTERACTION_LABELS
 from core.recsys.synthetic import RecsysData
+from core.tables import ImportFailed, Problem, ProblemLog, ReadOptions, read_table
 
 INTERACTION_COLUMNS = ("user_id", "item_id", "interaction", "rating", "timestamp")
 
@@ -48,9 +48,9 @@ def import_recsys(
     items: Path | None = None,
     mapping: dict[str, str] | None = None,
     events: dict[str, str] | None = None,
-    options: ImportOptions | None = None,
+    options: ReadOptions | None = None,
 ) -> RecsysData:
-    options = options or ImportOptions()
+    options = options or ReadOptions()
     events = events or {}
     log = ProblemLog()
     table = read_table(interactions, options, mapping)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.market.loaders import TensorBatches
+from core.batches import TensorBatches
 from core.recsys.baselines import BPR, ContentModel, ItemKNN, Popularity, interaction_matrix
 from core.recsys.config import TwoTowerConfig
 from core.recsys.data import (

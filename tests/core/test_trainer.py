@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.checkpoints import CheckpointError, load_checkpoint, rebuild_model, save_checkpoint
+from core.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from core.config import OptimizerConfig, SchedulerConfig
 from core.market.config import DualTowerModelConfig, LSTMTrainingConfig, TrainingConfig
-from core.market.models import create_model, model_spec
+from core.market.models import create_model, model_spec, rebuild_model
 from core.market.training import train_model
 from core.trainer import TrainingError, create_optimizer, create_scheduler
 

@@ -13,7 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from core.config import Config
+from core.checkpoints import Checkpoint, CheckpointError
+from core.config import Config, ConfigError
 from core.market.config import (
     CompactDualTowerConfig,
     DualTowerModelConfig,
@@ -164,4 +165,35 @@ def create_model(name: str, config: Config | None = None, **overrides: Any) -> n
     return spec.build(config)
 
 
-__all__ = ["MODELS", "ModelSpec", "Target", "count_parameters", "create_model", "model_spec"]
+def rebuild_model(checkpoint: Checkpoint) -> nn.Module:
+    """The registered model the checkpoint names, built from its config, weights loaded."""
+    name = checkpoint.meta.get("model")
+    try:
+        spec = model_spec(str(name))
+        config = spec.config_class.from_dict(checkpoint.meta["config"])
+    except (KeyError, ConfigError) as error:
+        raise CheckpointError(
+            f"{checkpoint.path}: model {name!r} or its config does not match this code ({error})."
+        ) from None
+    model = create_model(spec.name, config)
+    try:
+        model.load_state_dict(checkpoint.state_dict, strict=True)
+    except RuntimeError as error:
+        first = str(error).splitlines()[0:3]
+        raise CheckpointError(
+            f"{checkpoint.path}: the weights do not fit a {spec.name} built from its config: "
+            + " ".join(line.strip() for line in first)
+        ) from None
+    model.eval()
+    return model
+
+
+__all__ = [
+    "MODELS",
+    "ModelSpec",
+    "Target",
+    "count_parameters",
+    "create_model",
+    "model_spec",
+    "rebuild_model",
+]

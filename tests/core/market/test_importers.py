@@ -11,7 +11,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.market.importers import (
-    ImportFailed,
     ImportOptions,
     import_market,
     parse_mapping,
@@ -20,6 +19,7 @@ from core.market.importers import (
     read_policy_events,
     read_prices,
 )
+from core.tables import ImportFailed
 
 
 def _write(tmp_path: Path, frame: pd.DataFrame, name: str = "prices.csv") -> Path:

@@ -7,14 +7,10 @@ import pandas as pd
 import pytest
 import torch
 
+from core.batches import TensorBatches
 from core.config import ConfigError
 from core.market.features import CONTEXT_FEATURES, STOCK_FEATURES
-from core.market.loaders import (
-    TensorBatches,
-    create_data_loaders,
-    create_lstm_data_loaders,
-    weekly_rows,
-)
+from core.market.loaders import create_data_loaders, create_lstm_data_loaders, weekly_rows
 
 
 def test_tabular_batches_have_the_model_inputs_and_targets(market_dataset) -> None:

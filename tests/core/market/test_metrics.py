@@ -116,8 +116,8 @@ def test_divergent_predictions_and_ensemble_by_hand() -> None:
 def test_group_importance_finds_the_only_group_a_model_reads() -> None:
     import torch
 
+    from core.batches import TensorBatches
     from core.market.evaluation import context_group_importance
-    from core.market.loaders import TensorBatches
     from core.market.models import model_spec
 
     class NewsOnly(torch.nn.Module):

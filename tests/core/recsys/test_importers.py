@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from core.market.importers import ImportFailed
 from core.recsys.importers import import_recsys, parse_events
+from core.tables import ImportFailed
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:
