@@ -1,6 +1,6 @@
 """The HTTP API, served under /api on the dashboard's own port (see server.py).
 
-Like a page, each handler gathers input, calls core/ and storage/, and answers; it shares the
+Like a page, each handler gathers input, calls core/ and services/, and answers; it shares the
 server's database engine. FastAPI validates parameters (422 names them, briefly, without
 echoing the input) and publishes the OpenAPI document at /api/openapi.json, behind the same
 token as every route; no HTML documentation pages (theirs load scripts from a CDN).
@@ -25,12 +25,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.checkpoints import CheckpointError
 from core.market.predict import TABULAR_COLUMNS, PredictionInputError
 from core.recsys.serving import MAX_LIMIT, Recommendation, UnknownUser
+from services import catalog
 from services.access import Throttle
+from services.home import DataHome, StorageError, data_home, database
 from services.recsys import active_run, load_serving
 from services.runs import run_predictor
-from storage import DataHome, StorageError, shared_engine
-from storage.db import schema_version
-from storage.repository import get_run, session_scope
 
 MAX_RUN_ID = 2**63 - 1  # the database's BIGINT
 MODEL_COLUMNS = frozenset(["date", "ticker", *TABULAR_COLUMNS])  # all any market model reads
@@ -77,8 +76,8 @@ class Health(BaseModel):
 
 
 def _context() -> tuple[DataHome, Any]:
-    home = DataHome.from_env().ensure()
-    return home, shared_engine(home.database_url)
+    home = data_home()
+    return home, database(home)
 
 
 def _answer(result: Recommendation, run_id: int | None) -> Recommendations:
@@ -267,7 +266,7 @@ def create_api(*, throttle: Throttle | None = None) -> FastAPI:
         _, engine = _context()
         return Health(
             status="ok",
-            schema_version=schema_version(engine),
+            schema_version=catalog.overview(engine=engine)["schema_version"],
             active_recommender=active_run(engine=engine),
         )
 
@@ -329,9 +328,8 @@ def create_api(*, throttle: Throttle | None = None) -> FastAPI:
         import pandas as pd
 
         _, engine = _context()
-        with session_scope(engine) as session:
-            if get_run(session=session, run_id=request.run_id) is None:
-                raise HTTPException(404, f"No run {request.run_id}.")
+        if catalog.run(engine=engine, run_id=request.run_id) is None:
+            raise HTTPException(404, f"No run {request.run_id}.")
         try:
             predictor = run_predictor(engine=engine, run_id=request.run_id)
         except (StorageError, CheckpointError) as error:  # unfinished, missing or altered

@@ -17,9 +17,9 @@ from core.tables import ImportFailed
 from pages import charts
 from pages.access import refused
 from pages.shared import data_home, engine
-from storage.db import StorageError
-from storage.feature_store import load_dataset_frame, save_market_dataset
-from storage.repository import list_datasets, session_scope
+from services import catalog
+from services.catalog import StorageError
+from services.datasets import store_market_dataset
 
 st.title("Data")
 st.caption("Datasets of context features, stock features and labels, stored in the database.")
@@ -32,7 +32,7 @@ def save(name: str, build, config: DataConfig, description: str) -> None:
         return
     try:
         with st.spinner("Building features and labels..."):
-            dataset, reused = save_market_dataset(
+            dataset, reused = store_market_dataset(
                 engine=engine(),
                 name=name.strip(),
                 data=build(),
@@ -182,8 +182,7 @@ if not refused("building or uploading datasets"):
                         finally:
                             shutil.rmtree(folder, ignore_errors=True)
 
-with session_scope(engine()) as session:
-    datasets = list_datasets(session=session, recommender=False)
+datasets = catalog.datasets(engine=engine(), recommender=False)
 
 if not datasets:
     st.info("No datasets yet.")
@@ -212,8 +211,7 @@ dataset = next(d for d in datasets if d.name == chosen)
 with st.expander("Recipe"):
     st.json(dataset.recipe)
 try:
-    with session_scope(engine()) as session:
-        frame = load_dataset_frame(session=session, name=chosen)
+    frame = catalog.dataset_frame(engine=engine(), name=chosen)
 except StorageError as error:
     st.error(str(error))
     st.stop()

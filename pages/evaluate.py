@@ -9,11 +9,10 @@ from core.market.metrics import daily_information_coefficients, strategy_curve
 from core.market.models import MODELS, model_spec
 from pages import charts
 from pages.shared import engine
+from services import catalog
+from services.catalog import JobStatus, StorageError
 from services.reports import epoch_curves, run_overview
 from services.runs import checkpoint_problems, load_evaluation
-from storage.db import StorageError
-from storage.models import JobStatus
-from storage.repository import list_runs, session_scope
 
 st.title("Evaluate")
 st.caption(
@@ -28,21 +27,20 @@ def evaluation(database_url: str, run_id: int) -> Evaluation:
     return load_evaluation(engine=engine(), run_id=run_id)
 
 
-with session_scope(engine()) as session:
-    finished = [
-        r
-        for r in list_runs(session=session)
-        if r.model_kind in MODELS
-        and r.status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED)
-        and r.summary_metrics.get("best_epoch", -1) > 0  # it kept a best checkpoint
-    ]
+finished = [
+    r
+    for r in catalog.runs(engine=engine())
+    if r.model in MODELS
+    and r.status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED)
+    and r.summary.get("best_epoch", -1) > 0  # it kept a best checkpoint
+]
 if not finished:
     st.info("No finished runs yet. Train a model on the Train page.")
     st.stop()
 
 problems = checkpoint_problems(engine=engine())
 labels = {
-    r.id: f"run {r.id} · {r.model_kind}" + (" · checkpoint problem" if r.id in problems else "")
+    r.id: f"run {r.id} · {r.model}" + (" · checkpoint problem" if r.id in problems else "")
     for r in finished
 }
 # ?run=3&run=5 (the Train page links here) preselects runs

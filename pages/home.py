@@ -3,18 +3,16 @@
 import streamlit as st
 
 from pages.shared import data_home, engine
+from services import catalog
 from services.runs import checkpoint_problems
-from storage.db import schema_version
-from storage.repository import count_rows, list_runs, session_scope
 
 st.title("Trendlab")
 st.caption("Train, compare and serve market-trend models. Start on the Data page.")
 
 home = data_home()
 db = engine()
-with session_scope(db) as session:
-    counts = count_rows(session=session)
-    recent = list_runs(session=session)[:10]
+counts = catalog.overview(engine=db)
+recent = catalog.runs(engine=db)[:10]
 problems = checkpoint_problems(engine=db)
 
 left, middle, right = st.columns(3)
@@ -25,7 +23,7 @@ right.metric("Jobs", counts["jobs"])
 st.subheader("Where things live")
 st.markdown(
     f"- Data home: `{home.root}`\n"
-    f"- Database: `{home.database_url}` (schema version {schema_version(db)})\n"
+    f"- Database: `{home.database_url}` (schema version {counts['schema_version']})\n"
     f"- Checkpoints: `{home.checkpoints}`"
 )
 
@@ -37,13 +35,11 @@ else:
         [
             {
                 "run": run.id,
-                "model": run.model_kind,
+                "model": run.model,
                 "status": run.status,
                 "created": run.created_at,
-                "checkpoint": problems.get(
-                    run.id, "ok" if run.summary_metrics.get("epochs") else ""
-                ),
-                **{k: v for k, v in run.summary_metrics.items() if isinstance(v, int | float)},
+                "checkpoint": problems.get(run.id, "ok" if run.summary.get("epochs") else ""),
+                **{k: v for k, v in run.summary.items() if isinstance(v, int | float)},
             }
             for run in recent
         ],

@@ -12,9 +12,9 @@ from core.market.models import MODELS
 from core.market.predict import PredictionInputError, Predictor, feature_ranges, predict_csv
 from pages.access import refused
 from pages.shared import MAX_UPLOAD_MB, engine
+from services import catalog
+from services.catalog import StorageError
 from services.runs import checkpoint_problems, run_dataset, run_predictor
-from storage.db import StorageError
-from storage.repository import list_runs_with_artifact, session_scope
 
 st.title("Predict")
 st.caption("Change a row's features and see the model's 7- and 30-day scores move, or score a CSV.")
@@ -31,12 +31,11 @@ def dataset(database_url: str, run_id: int) -> pd.DataFrame:
     return frame.assign(date=pd.to_datetime(frame["date"])).sort_values(["ticker", "date"])
 
 
-with session_scope(engine()) as session:
-    runs = [
-        (r.id, r.model_kind)
-        for r in list_runs_with_artifact(session=session, kind="checkpoint")
-        if r.model_kind in MODELS  # market models; recommenders live on the Recommend page
-    ]
+runs = [
+    (r.id, r.model)
+    for r in catalog.runs_with_checkpoint(engine=engine())
+    if r.model in MODELS  # market models; recommenders live on the Recommend page
+]
 if not runs:
     st.info("No run with a checkpoint yet. Train a model on the Train page.")
     st.stop()

@@ -8,6 +8,8 @@ from core.recsys.config import TwoTowerConfig
 from core.recsys.serving import Recommendation, Recommender
 from pages.access import read_only, refused
 from pages.shared import data_home, engine, jobs
+from services import catalog
+from services.catalog import StorageError
 from services.recsys import (
     active_run,
     load_serving,
@@ -16,9 +18,6 @@ from services.recsys import (
     set_active_run,
 )
 from services.reports import epoch_curves
-from storage.db import StorageError
-from storage.models import JobStatus
-from storage.repository import get_job, list_datasets, list_jobs, session_scope
 
 st.title("Recommend")
 
@@ -164,8 +163,7 @@ with models:
 
     if not refused("training recommenders"):
         st.subheader("Train a recommender in the background")
-        with session_scope(engine()) as session:
-            datasets = [d.name for d in list_datasets(session=session, recommender=True)]
+        datasets = [d.name for d in catalog.datasets(engine=engine(), recommender=True)]
         with st.form("retrain"):
             left, middle, right = st.columns(3)
             dataset = left.selectbox("Dataset", datasets)
@@ -188,22 +186,21 @@ with models:
     @st.fragment(run_every=2)
     def progress() -> None:
         """The newest recommender job; when it finishes the whole page reloads its lists."""
-        with session_scope(engine()) as session:
-            mine = [j for j in list_jobs(session=session) if j.kind == "train_recommender"]
-            watched = st.session_state.get("recsys_job")
-            job = get_job(session=session, job_id=watched) if watched else None
+        mine = catalog.jobs(engine=engine(), kind="train_recommender")
+        watched = st.session_state.get("recsys_job")
+        job = catalog.job(engine=engine(), job_id=watched) if watched else None
         if not mine:
             return
         job = job or mine[0]
         state = job.progress or {}
-        if job.status == JobStatus.RUNNING and state.get("epochs"):
+        if job.running and state.get("epochs"):
             st.progress(
                 min(state["epoch"] / state["epochs"], 1.0),
                 text=f"job {job.id}: epoch {state['epoch']} of {state['epochs']}",
             )
         else:
             st.caption(f"Latest recommender job {job.id}: {job.status}")
-        if watched == job.id and JobStatus(job.status).finished:
+        if watched == job.id and job.finished:
             del st.session_state["recsys_job"]
             st.rerun(scope="app")  # the new run is served and listed
 

@@ -11,16 +11,14 @@ from core.market.models import MODELS
 from core.market.training import input_mismatch
 from pages.access import read_only, refused
 from pages.shared import engine, jobs
+from services import catalog
+from services.catalog import JobStatus, StorageError
 from services.reports import epoch_curves
 from services.runs import checkpoint_problems
-from storage.db import StorageError
-from storage.models import JobStatus, utcnow
-from storage.repository import list_datasets, list_jobs, session_scope
 
 st.title("Train")
 
-with session_scope(engine()) as session:
-    datasets = [d.name for d in list_datasets(session=session, recommender=False)]
+datasets = [d.name for d in catalog.datasets(engine=engine(), recommender=False)]
 
 left, right = st.columns(2)
 model = left.selectbox(
@@ -130,34 +128,31 @@ def live() -> None:
     """Refreshes every 2 seconds: the jobs table and the newest job's curves. The charts keep
     a fixed ``uirevision`` so a user's zoom survives the refresh."""
     problems = checkpoint_problems(engine=engine())
-    with session_scope(engine()) as session:
-        all_jobs = list_jobs(session=session)
-        if not all_jobs:
-            st.info("No jobs yet.")
-            return
-        current = next((j for j in all_jobs if j.status == JobStatus.RUNNING), all_jobs[0])
-        table = pd.DataFrame(
-            [
-                {
-                    "job": j.id,
-                    "run": j.run_id,
-                    "status": j.status,
-                    "epoch": (j.progress or {}).get("epoch"),
-                    "duration (s)": ((j.finished_at or utcnow()) - j.started_at).total_seconds()
-                    if j.started_at
-                    else None,
-                    "evaluate": f"/evaluate?run={j.run_id}"
-                    if j.status == JobStatus.SUCCEEDED
-                    else None,
-                    "checkpoint": problems.get(j.run_id, ""),
-                    "error": (j.error or "").splitlines()[0] if j.error else "",
-                }
-                for j in all_jobs
-            ]
-        )
+    all_jobs = catalog.jobs(engine=engine())
+    if not all_jobs:
+        st.info("No jobs yet.")
+        return
+    current = next((j for j in all_jobs if j.running), all_jobs[0])
+    table = pd.DataFrame(
+        [
+            {
+                "job": j.id,
+                "run": j.run_id,
+                "status": j.status,
+                "epoch": j.progress.get("epoch"),
+                "duration (s)": j.duration_s,
+                "evaluate": f"/evaluate?run={j.run_id}"
+                if j.status == JobStatus.SUCCEEDED
+                else None,
+                "checkpoint": problems.get(j.run_id, ""),
+                "error": (j.error or "").splitlines()[0] if j.error else "",
+            }
+            for j in all_jobs
+        ]
+    )
     metrics = epoch_curves(engine=engine(), run_ids=[current.run_id])
     st.subheader(f"Job {current.id} (run {current.run_id}): {current.status}")
-    progress = current.progress or {}
+    progress = current.progress
     if current.status == JobStatus.RUNNING and progress.get("epochs"):
         done = (progress["epoch"] - 1 + progress["batch"] / progress["batches"]) / progress[
             "epochs"

@@ -187,9 +187,7 @@ class ArtifactInfo:
 def datasets(*, engine: Engine, recommender: bool | None = None) -> list[DatasetInfo]:
     """Stored datasets, newest first; only recommender (or only market) ones when asked."""
     with session_scope(engine) as session:
-        return [
-            DatasetInfo.of(d) for d in list_datasets(session=session, recommender=recommender)
-        ]
+        return [DatasetInfo.of(d) for d in list_datasets(session=session, recommender=recommender)]
 
 
 def dataset(*, engine: Engine, name: str) -> DatasetInfo | None:
@@ -242,9 +240,7 @@ def artifacts(*, engine: Engine, run_id: int) -> list[ArtifactInfo]:
 def jobs(*, engine: Engine, kind: str | None = None) -> list[JobInfo]:
     """Jobs, newest first, optionally of one kind."""
     with session_scope(engine) as session:
-        return [
-            JobInfo.of(j) for j in list_jobs(session=session) if kind is None or j.kind == kind
-        ]
+        return [JobInfo.of(j) for j in list_jobs(session=session) if kind is None or j.kind == kind]
 
 
 def job(*, engine: Engine, job_id: int) -> JobInfo | None:
