@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -43,18 +46,89 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-def test_core_and_storage_never_import_the_ui_and_core_never_imports_storage() -> None:
-    for path in (ROOT / "core").rglob("*.py"):
-        assert not _imports(path) & {"streamlit", "storage", "sqlalchemy", "pages"}, path
-    for path in (ROOT / "storage").rglob("*.py"):
-        assert not _imports(path) & {"streamlit", "pages", "torch"}, path
+def _modules(root: Path, package: str) -> list[str]:
+    """Every module of ``package`` under ``root``, dotted."""
+    names = []
+    for path in sorted((root / package).rglob("*.py")):
+        parts = path.relative_to(root).with_suffix("").parts
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
 
 
-def test_pages_hold_no_torch_or_sql() -> None:
+def loaded_by(root: Path, modules: list[str]) -> set[str]:
+    """Top-level packages a fresh interpreter holds after importing ``modules`` from
+    ``root``: what they load transitively, not only what they name."""
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return set(result.stdout.split())
+
+
+# Layer -> what importing it may never load, directly or through anything it imports.
+LAYER_RULES = {
+    "storage": {"torch", "streamlit", "services", "pages"},
+    "core": {"storage", "services", "streamlit", "pages", "sqlalchemy", "duckdb"},
+    "services": {"streamlit", "pages"},
+}
+
+
+def layer_violations(root: Path) -> dict[str, set[str]]:
+    return {
+        layer: loaded_by(root, _modules(root, layer)) & forbidden
+        for layer, forbidden in LAYER_RULES.items()
+        if (root / layer).is_dir()
+    }
+
+
+def test_the_layers_load_nothing_above_them_even_transitively() -> None:
+    """storage loads no torch and no UI; core loads no storage, services or UI; services
+    load no UI. Checked in a fresh interpreter, so an import through another module counts."""
+    assert layer_violations(ROOT) == {layer: set() for layer in LAYER_RULES}
+
+
+def test_the_layer_check_catches_a_violation_planted_two_imports_deep(tmp_path: Path) -> None:
+    (tmp_path / "storage").mkdir()
+    (tmp_path / "storage" / "__init__.py").write_text("")
+    (tmp_path / "storage" / "repository.py").write_text("import helpers\n")
+    (tmp_path / "helpers.py").write_text("import streamlit\n")  # the hidden path
+    assert layer_violations(tmp_path) == {"storage": {"streamlit"}}
+
+
+def test_the_market_and_recommender_domains_do_not_load_each_other() -> None:
+    assert "core.recsys" not in _loaded_submodules(_modules(ROOT, "core/market"))
+    assert "core.market" not in _loaded_submodules(_modules(ROOT, "core/recsys"))
+
+
+def _loaded_submodules(modules: list[str]) -> set[str]:
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "print(' '.join(sorted('.'.join(m.split('.')[:2]) for m in sys.modules)))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return set(result.stdout.split())
+
+
+def test_pages_hold_no_torch_sql_or_storage() -> None:
+    """Pages gather input, call services and core, and draw: no tensors, no SQL, no ORM rows
+    (they read services.catalog's plain values)."""
     for path in (ROOT / "pages").glob("*.py"):
-        assert not _imports(path) & {"torch", "sqlalchemy", "duckdb"} - (
-            {"sqlalchemy"} if path.name == "shared.py" else set()
-        ), path
+        forbidden = {"torch", "sqlalchemy", "duckdb", "storage"}
+        if path.name == "shared.py":
+            forbidden -= {"sqlalchemy"}  # the Engine type of the page helpers
+        assert not _imports(path) & forbidden, path
 
 
 def test_the_image_installs_and_starts_the_way_make_run_does() -> None:
