@@ -64,6 +64,12 @@ class Config:
         return dataclasses.asdict(self)  # type: ignore[call-overload]
 
     @classmethod
+    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Rewrite keys an older Trendlab wrote (runs and checkpoints keep their configs), so
+        they still load; subclasses whose fields changed override it."""
+        return data
+
+    @classmethod
     def from_dict(cls, data: Any, *, partial: bool = False, prefix: str = "") -> Self:
         """Build from plain data. Unknown keys are errors; missing keys too unless ``partial``.
 
@@ -71,6 +77,7 @@ class Config:
         """
         if not isinstance(data, dict):
             raise ConfigError(prefix or cls.__name__, data, "a mapping of field names to values")
+        data = cls.upgrade(dict(data))
         hints = _type_hints(cls)
         names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         for key in data:
@@ -211,6 +218,9 @@ def _describe(hint: Any) -> str:
         return " or ".join(_describe(a) for a in get_args(hint))
     if origin is list:
         return f"a list of {_describe(get_args(hint)[0])}"
+    if origin is dict:
+        key, value = get_args(hint)
+        return f"a mapping of {_describe(key)} to {_describe(value)}"
     if hint is type(None):
         return "null"
     if hint is float:
@@ -232,6 +242,11 @@ def _matches(value: Any, hint: Any) -> bool:
         return any(_matches(value, a) for a in get_args(hint))
     if origin is list:
         return isinstance(value, list) and all(_matches(v, get_args(hint)[0]) for v in value)
+    if origin is dict:
+        key, item = get_args(hint)
+        return isinstance(value, dict) and all(
+            _matches(k, key) and _matches(v, item) for k, v in value.items()
+        )
     if hint is type(None):
         return value is None
     if hint is float:
@@ -258,6 +273,9 @@ def _coerce(value: Any, hint: Any) -> Any:
         return float(value)
     if get_origin(hint) is list and isinstance(value, list):
         return [_coerce(v, get_args(hint)[0]) for v in value]
+    if get_origin(hint) is dict and isinstance(value, dict):
+        key, item = get_args(hint)
+        return {_coerce(k, key): _coerce(v, item) for k, v in value.items()}
     return value
 
 

@@ -1,5 +1,7 @@
 """Evaluate: one run beside the baselines, or several runs side by side."""
 
+import re
+
 import pandas as pd
 import plotly.express as px
 import streamlit as st
@@ -67,7 +69,7 @@ with details:
         st.error(str(error))
         st.stop()
     spec = model_spec(result.report["model"])
-    horizon = st.radio("Horizon", ["7d", "30d"], horizontal=True)
+    horizon = st.radio("Horizon", [f"{h}d" for h in result.horizons], horizontal=True)
     h = int(horizon.removesuffix("d"))
     reports = result.report["reports"]
     st.subheader(f"Run {run_id}: {spec.name}, {result.report['test_rows']:,} test rows")
@@ -99,8 +101,8 @@ with details:
         )
         st.dataframe(bands, hide_index=True)
 
-    left, right = st.columns(2)
-    for column, name in zip((left, right), ("7d", "30d"), strict=True):
+    names = [f"{h}d" for h in result.horizons]
+    for column, name in zip(st.columns(len(names)), names, strict=True):
         column.plotly_chart(
             charts.confusion_figure(
                 reports["model"][name]["classification"]["confusion"],
@@ -190,9 +192,10 @@ with comparison:
             key="compare-curves",
         )
         overview = run_overview(engine=engine(), run_ids=chosen)
-        metrics = [c for c in overview.columns if c[:3] in ("7d ", "30d")]
+        metrics = [c for c in overview.columns if re.fullmatch(r"[0-9]+d \w+", str(c))]
+        preferred = [m for m in metrics if m.endswith(" pearson")]
         metric = st.selectbox(
-            "Metric", metrics, index=metrics.index("7d pearson") if "7d pearson" in metrics else 0
+            "Metric", metrics, index=metrics.index(preferred[0]) if preferred else 0
         )
         left, right = st.columns(2)
         left.plotly_chart(

@@ -17,7 +17,9 @@ from services.catalog import StorageError
 from services.runs import checkpoint_problems, run_dataset, run_predictor
 
 st.title("Predict")
-st.caption("Change a row's features and see the model's 7- and 30-day scores move, or score a CSV.")
+st.caption(
+    "Change a row's features and see the model's scores move at each horizon, or score a CSV."
+)
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -65,7 +67,7 @@ what_if, batch = st.tabs(["What-if", "Batch"])
 def scores(table: pd.DataFrame, base: pd.DataFrame) -> None:
     """Per horizon: the score with its change from the unmodified row, the class, and the
     class probabilities of both."""
-    for column, h in zip(st.columns(2), (7, 30), strict=True):
+    for column, h in zip(st.columns(len(model.horizons)), model.horizons, strict=True):
         score, before = float(table[f"score_{h}d"].iloc[0]), float(base[f"score_{h}d"].iloc[0])
         moved = abs(score - before) >= 5e-4
         column.metric(

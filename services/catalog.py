@@ -66,6 +66,8 @@ class DatasetInfo:
     end_date: dt.date | None
     features: list[str]
     row_count: int
+    content_hash: str
+    """Hash of the rows and recipe: how an identical build is found and reused."""
     recipe: dict[str, Any]
     created_at: dt.datetime
 
@@ -85,6 +87,7 @@ class DatasetInfo:
             end_date=row.end_date,
             features=list(row.features or []),
             row_count=row.row_count,
+            content_hash=row.content_hash,
             recipe=dict(row.recipe or {}),
             created_at=row.created_at,
         )
@@ -97,6 +100,7 @@ class RunInfo:
     id: int
     model: str
     dataset: str | None
+    dataset_id: int | None
     status: str
     seed: int
     config: dict[str, Any]
@@ -112,6 +116,7 @@ class RunInfo:
             id=row.id,
             model=row.model_kind,
             dataset=dataset,
+            dataset_id=row.dataset_id,
             status=row.status,
             seed=row.seed,
             config=dict(row.config or {}),

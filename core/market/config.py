@@ -7,12 +7,33 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from core.config import BaseTrainingConfig, Config, is_dropout, positive_dims
 
 DEFAULT_TICKERS = ["AAPL", "MSFT", "GOOGL", "AMZN", "NVDA", "META", "TSLA"]
+DEFAULT_HORIZONS = (7, 30)
+"""The label horizons (calendar days) of a dataset unless its DataConfig says otherwise;
+every model, loss, evaluation and page takes the dataset's own."""
+
+
+def _valid_horizons(horizons: list[int]) -> bool:
+    return bool(horizons) and all(h > 0 for h in horizons) and len(set(horizons)) == len(horizons)
+
+
+class HorizonModelConfig(Config):
+    """A model config with one head per label horizon: ``horizons`` is validated here and
+    missing from configs written before it existed (they predicted 7 and 30 days)."""
+
+    def validate(self) -> None:
+        self.require("horizons", _valid_horizons(self.horizons), "distinct days > 0")
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
+        data.setdefault("horizons", list(DEFAULT_HORIZONS))
+        return data
 
 
 @dataclass
@@ -77,7 +98,7 @@ class RelevanceHeadConfig(Config):
 
 
 @dataclass
-class DualTowerModelConfig(Config):
+class DualTowerModelConfig(HorizonModelConfig):
     context_tower: ContextTowerConfig = field(default_factory=ContextTowerConfig)
     """The context (news, policy, macro) tower."""
     stock_tower: StockTowerConfig = field(default_factory=StockTowerConfig)
@@ -87,26 +108,58 @@ class DualTowerModelConfig(Config):
     interaction: Literal["bilinear", "concat"] = "bilinear"
     """How the towers meet: 'bilinear' adds a learned context x stock product to the
     concatenated embeddings; 'concat' uses the concatenation alone (an ablation)."""
+    horizons: list[int] = field(default_factory=lambda: list(DEFAULT_HORIZONS))
+    """Label horizons the heads predict, in calendar days: fixed by the dataset (its
+    DataConfig.horizons), which training copies here."""
+
+
+class HorizonLossConfig(Config):
+    """Weights of a loss with a regression and a classification term per horizon."""
+
+    def validate(self) -> None:
+        for f in dataclasses.fields(self):
+            if f.name != "horizon_weights":
+                self.require(f.name, getattr(self, f.name) >= 0, "a number >= 0")
+        self.require(
+            "horizon_weights",
+            all(HORIZON_KEY.fullmatch(k) and w >= 0 for k, w in self.horizon_weights.items()),
+            "a mapping like {'30d': 2.0}: horizon keys 'Nd' to weights >= 0",
+        )
+
+    def horizon_weight(self, horizon: int) -> float:
+        return self.horizon_weights.get(f"{horizon}d", 1.0)
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Configs before horizons were configurable had one weight per task and horizon
+        (``regression_weight_7d``, ...): the 7-day weights become the task weights and the
+        30-day ones a factor in ``horizon_weights`` (from the regression term)."""
+        legacy = {k: data.pop(k) for k in list(data) if re.fullmatch(r"\w+_weight_\d+d", k)}
+        if legacy:
+            data.setdefault("regression_weight", legacy.get("regression_weight_7d", 1.0))
+            data.setdefault("classification_weight", legacy.get("classification_weight_7d", 0.5))
+            short, long = legacy.get("regression_weight_7d"), legacy.get("regression_weight_30d")
+            if short and long is not None and long != short:
+                data.setdefault("horizon_weights", {"30d": long / short})
+        return data
+
+
+HORIZON_KEY = re.compile(r"[1-9][0-9]*d")
 
 
 @dataclass
-class LossConfig(Config):
-    regression_weight_7d: float = 1.0
-    """Weight of the 7-day relevance MSE."""
-    regression_weight_30d: float = 1.0
-    """Weight of the 30-day relevance MSE."""
-    classification_weight_7d: float = 0.5
-    """Weight of the 7-day direction cross-entropy."""
-    classification_weight_30d: float = 0.5
-    """Weight of the 30-day direction cross-entropy."""
+class LossConfig(HorizonLossConfig):
+    regression_weight: float = 1.0
+    """Weight of each horizon's relevance MSE."""
+    classification_weight: float = 0.5
+    """Weight of each horizon's direction cross-entropy."""
+    horizon_weights: dict[str, float] = field(default_factory=dict)
+    """Extra factor on one horizon's two terms, keyed like '30d' ({'30d': 2.0} doubles the
+    30-day MSE and cross-entropy); horizons not named keep 1."""
     regularization_weight: float = 0.01
     """Weight of the tower orthogonality penalty."""
     magnitude_weight: float = 0.001
     """Weight of the embedding magnitude penalty (the seeds name the term, not its weight)."""
-
-    def validate(self) -> None:
-        for f in dataclasses.fields(self):
-            self.require(f.name, getattr(self, f.name) >= 0, "a number >= 0")
 
 
 @dataclass
@@ -124,8 +177,9 @@ class DataConfig(Config):
     warm-up. null: from the first date whose features are complete."""
     end_date: str | None = None
     """Last row date (ISO 8601) of the dataset; null: the last date of the prices."""
-    horizons: list[int] = field(default_factory=lambda: [7, 30])
-    """Label horizons in calendar days."""
+    horizons: list[int] = field(default_factory=lambda: list(DEFAULT_HORIZONS))
+    """Label horizons in calendar days: each gets trend and relevance labels, and every model
+    trained on the dataset predicts each of them."""
     train_fraction: float = 0.7
     """Share of dates in the training segment."""
     val_fraction: float = 0.15
@@ -156,9 +210,7 @@ class DataConfig(Config):
             )
         if self.start_date and self.end_date:
             self.require("end_date", self.end_date > self.start_date, "after start_date")
-        self.require(
-            "horizons", len(self.horizons) > 0 and positive_dims(self.horizons), "days > 0"
-        )
+        self.require("horizons", _valid_horizons(self.horizons), "distinct days > 0")
         for name in ("train_fraction", "val_fraction", "test_fraction"):
             self.require(name, 0 < getattr(self, name) < 1, "a number in (0, 1)")
         total = self.train_fraction + self.val_fraction + self.test_fraction
@@ -188,7 +240,7 @@ def _is_iso_date(text: str) -> bool:
 
 
 @dataclass
-class LSTMModelConfig(Config):
+class LSTMModelConfig(HorizonModelConfig):
     input_dim: int = 62
     """Stock features per time step."""
     hidden_dim: int = 128
@@ -203,8 +255,12 @@ class LSTMModelConfig(Config):
     """Read the window in both directions."""
     head_hidden_dims: list[int] = field(default_factory=lambda: [64, 32])
     """Widths of each horizon head's hidden layers."""
+    horizons: list[int] = field(default_factory=lambda: list(DEFAULT_HORIZONS))
+    """Label horizons the heads predict, in calendar days: fixed by the dataset (its
+    DataConfig.horizons), which training copies here."""
 
     def validate(self) -> None:
+        super().validate()
         self.require("input_dim", self.input_dim > 0, "an integer > 0")
         self.require("hidden_dim", self.hidden_dim > 0, "an integer > 0")
         self.require("num_lstm_layers", self.num_lstm_layers > 0, "an integer > 0")
@@ -223,31 +279,26 @@ class LSTMSequenceConfig(Config):
     """Time steps per input window."""
     step: Literal["weekly", "daily"] = "weekly"
     """Spacing of the steps: one per week (last trading day) or every trading day."""
-    label_horizons: list[int] = field(default_factory=lambda: [7, 30])
-    """Label horizons in calendar days."""
     normalize_features: bool = True
     """Standardise features with statistics of the training segment only."""
 
     def validate(self) -> None:
         self.require("sequence_length", self.sequence_length > 0, "an integer > 0")
-        self.require("label_horizons", len(self.label_horizons) > 0, "at least one horizon")
-        self.require("label_horizons", positive_dims(self.label_horizons), "days > 0")
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
+        data.pop("label_horizons", None)  # an old duplicate of DataConfig.horizons
+        return data
 
 
 @dataclass
-class LSTMLossConfig(Config):
-    regression_weight_7d: float = 1.0
-    """Weight of the 7-day trend-score MSE."""
-    classification_weight_7d: float = 0.5
-    """Weight of the 7-day up/down cross-entropy."""
-    regression_weight_30d: float = 1.0
-    """Weight of the 30-day trend-score MSE."""
-    classification_weight_30d: float = 0.5
-    """Weight of the 30-day up/down cross-entropy."""
-
-    def validate(self) -> None:
-        for f in dataclasses.fields(self):
-            self.require(f.name, getattr(self, f.name) >= 0, "a number >= 0")
+class LSTMLossConfig(HorizonLossConfig):
+    regression_weight: float = 1.0
+    """Weight of each horizon's trend-score MSE."""
+    classification_weight: float = 0.5
+    """Weight of each horizon's up/down cross-entropy."""
+    horizon_weights: dict[str, float] = field(default_factory=dict)
+    """Extra factor on one horizon's two terms, keyed like '30d'; horizons not named keep 1."""
 
 
 @dataclass
@@ -259,7 +310,7 @@ class LSTMTrainingConfig(BaseTrainingConfig):
 
 
 @dataclass
-class SimpleLSTMConfig(Config):
+class SimpleLSTMConfig(HorizonModelConfig):
     input_dim: int = 62
     """Features per step."""
     hidden_dim: int = 64
@@ -270,8 +321,12 @@ class SimpleLSTMConfig(Config):
     """Widths of the classification layers after the LSTM."""
     dropout: float = 0.2
     """Dropout between LSTM layers and in the head, in [0, 1)."""
+    horizons: list[int] = field(default_factory=lambda: list(DEFAULT_HORIZONS))
+    """Label horizons the heads predict, in calendar days: fixed by the dataset (its
+    DataConfig.horizons), which training copies here."""
 
     def validate(self) -> None:
+        super().validate()
         for name in ("input_dim", "hidden_dim", "num_layers"):
             self.require(name, getattr(self, name) > 0, "an integer > 0")
         self.require("head_hidden_dims", positive_dims(self.head_hidden_dims), "positive integers")
@@ -279,7 +334,7 @@ class SimpleLSTMConfig(Config):
 
 
 @dataclass
-class CompactDualTowerConfig(Config):
+class CompactDualTowerConfig(HorizonModelConfig):
     context_dim: int = 25
     """Context features (news, policy, macro); the 3 group masks are added to them."""
     stock_dim: int = 62
@@ -288,8 +343,12 @@ class CompactDualTowerConfig(Config):
     """Width of each tower (seed 002: 16)."""
     dropout: float = 0.1
     """Dropout after each tower, in [0, 1)."""
+    horizons: list[int] = field(default_factory=lambda: list(DEFAULT_HORIZONS))
+    """Label horizons the heads predict, in calendar days: fixed by the dataset (its
+    DataConfig.horizons), which training copies here."""
 
     def validate(self) -> None:
+        super().validate()
         for name in ("context_dim", "stock_dim", "tower_dim"):
             self.require(name, getattr(self, name) > 0, "an integer > 0")
         self.require("dropout", 0 <= self.dropout < 1, "a number in [0, 1)")

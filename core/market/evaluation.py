@@ -13,6 +13,7 @@ HistGradientBoosting regressor and classifier, and the oracle on synthetic data.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,12 @@ from core.market.metrics import (
 )
 from core.market.models import ModelSpec, model_spec
 
-HORIZONS = (7, 30)
+
+def horizons_in(frame: pd.DataFrame) -> list[int]:
+    """The horizons a predictions frame holds scores for (``score_7d`` -> 7), in order."""
+    found = (re.fullmatch(r"score_([0-9]+)d", str(c)) for c in frame.columns)
+    return [int(m.group(1)) for m in found if m]
+
 
 SEED_LEVELS = {  # seed 000's targets for relevance: (max MSE, min correlation, min direction acc)
     "excellent": (0.08, 0.85, 0.75),
@@ -61,7 +67,7 @@ def model_predictions(
     columns: dict[str, list[np.ndarray]] = {}
     for batch in loader:
         outputs = model(*(batch[k].to(device) for k in spec.inputs))
-        for h in HORIZONS:
+        for h in model.config.horizons:
             score, probs = spec.readout(outputs, h)
             columns.setdefault(f"score_{h}d", []).append(score.cpu().numpy())
             columns.setdefault(f"class_{h}d", []).append(probs.argmax(-1).cpu().numpy())
@@ -125,7 +131,7 @@ def baseline_predictions(
     results: dict[str, pd.DataFrame] = {}
     for name in names:
         frame = test[["date", "ticker"]].copy()
-        for h in HORIZONS:
+        for h in loaders.horizons:
             score_column, class_column = spec.target.columns(h)
             y_score = train[score_column].to_numpy()
             y_class = train[class_column].to_numpy().astype(int)
@@ -189,7 +195,7 @@ def outcomes(spec: ModelSpec, dataset: pd.DataFrame, keys: pd.DataFrame) -> pd.D
             next_return=lambda f: f.groupby("ticker")["ret_1d"].shift(-1)
         )
     columns = ["date", "ticker"]
-    for h in HORIZONS:
+    for h in horizons_in(keys):
         columns += [*spec.target.columns(h), f"fwd_return_{h}d"]
         if oracle_column(spec, h) in dataset.columns:
             columns.append(oracle_column(spec, h))
@@ -233,7 +239,7 @@ def score_report(
     """Metrics of one predictor per horizon: vs labels, vs the oracle, finance."""
     rows = outcomes(spec, dataset, predictions)
     report: dict[str, Any] = {}
-    for h in HORIZONS:
+    for h in horizons_in(predictions):
         score_column, class_column = spec.target.columns(h)
         score = predictions[f"score_{h}d"].to_numpy(dtype=float)
         predicted_class = predictions[f"class_{h}d"].to_numpy().astype(int)
@@ -286,11 +292,18 @@ class Evaluation:
     def predictors(self) -> list[str]:
         return list(self.report["reports"])
 
+    @property
+    def horizons(self) -> list[int]:
+        """The horizons evaluated (the dataset's), e.g. [7, 30]."""
+        return [int(key.removesuffix("d")) for key in self.report["reports"]["model"]]
+
     def predictor(self, name: str) -> pd.DataFrame:
         """One predictor's (date, ticker, score_hd, class_hd) columns."""
         prefix = "" if name == "model" else f"{name}_"
         columns = {
-            f"{prefix}{kind}_{h}d": f"{kind}_{h}d" for h in HORIZONS for kind in ("score", "class")
+            f"{prefix}{kind}_{h}d": f"{kind}_{h}d"
+            for h in self.horizons
+            for kind in ("score", "class")
         }
         return self.predictions[["date", "ticker", *columns]].rename(columns=columns)
 
@@ -323,7 +336,9 @@ def evaluate_model(
         "reports": {name: score_report(spec, frame, rows) for name, frame in predictors.items()},
     }
     if "context" in spec.inputs:
-        report["group_importance"] = context_group_importance(spec, model, loaders.test, seed=seed)
+        report["group_importance"] = context_group_importance(
+            spec, model, loaders.test, horizons=loaders.horizons, seed=seed
+        )
     return Evaluation(report, wide)
 
 
@@ -388,7 +403,7 @@ def ensemble_predictions(
     aligned = [common.merge(m, on=["date", "ticker"], how="left") for m in members]
     result = common.copy()
     total = sum(weights)
-    for h in HORIZONS:
+    for h in horizons_in(members[0]):
         probability_columns = [
             c for c in aligned[0].columns if c.endswith(f"_{h}d") and c.startswith("prob")
         ]
@@ -404,16 +419,18 @@ def ensemble_predictions(
 
 
 def divergent_predictions(predictions: pd.DataFrame, top: int = 10) -> pd.DataFrame:
-    """Rows where the 7-day and 30-day scores disagree most (seed 000's analysis)."""
-    gap = (predictions["score_7d"] - predictions["score_30d"]).abs()
+    """Rows where the shortest and the longest horizon's scores disagree most (seed 000's
+    analysis of the 7-day against the 30-day score)."""
+    horizons = horizons_in(predictions)
+    gap = (predictions[f"score_{horizons[0]}d"] - predictions[f"score_{horizons[-1]}d"]).abs()
     return predictions.assign(divergence=gap).nlargest(top, "divergence")
 
 
 def context_group_importance(
-    spec: ModelSpec, model: nn.Module, loader: Any, *, seed: int = 0
+    spec: ModelSpec, model: nn.Module, loader: Any, *, horizons: Sequence[int], seed: int = 0
 ) -> dict[str, float]:
-    """Permutation importance per context group: rise in 7d + 30d MSE when the group's
-    columns (values and mask) are shuffled across rows. Dual-tower models only."""
+    """Permutation importance per context group: rise in the MSE summed over horizons when the
+    group's columns (values and mask) are shuffled across rows. Dual-tower models only."""
     from core.market.features import CONTEXT_FEATURE_GROUPS
 
     tensors = loader.tensors
@@ -424,7 +441,7 @@ def context_group_importance(
     def mse(context: torch.Tensor, mask: torch.Tensor) -> float:
         outputs = model(context, tensors["stock"], mask)
         total = 0.0
-        for h in HORIZONS:
+        for h in horizons:
             score, _ = spec.readout(outputs, h)
             total += float(((score - tensors[spec.target.columns(h)[0]]) ** 2).mean())
         return total
@@ -500,7 +517,7 @@ def walk_forward_evaluation(
         )
     summary: dict[str, Any] = {}
     for name in results[0]["reports"]:
-        for h in ("7d", "30d"):
+        for h in results[0]["reports"][name]:
             values = [fold["reports"][name][h]["regression"]["pearson"] for fold in results]
             rank_ic = [fold["reports"][name][h]["finance"]["rank_ic"] for fold in results]
             summary.setdefault(name, {})[h] = {

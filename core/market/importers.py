@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from core.files import file_sha256
+from core.market.config import DEFAULT_HORIZONS
 from core.market.context import MACRO_SERIES, POLICY_STANCE, SECTORS, score_headlines
 from core.market.features import PRICE_COLUMNS, STOCK_FEATURES, WARMUP_DAYS, ticker_features
 from core.market.sources import MarketData
@@ -62,7 +63,7 @@ class ImportOptions(ReadOptions):
 
     max_gap_days: int = 10
     """A gap between consecutive dates of a ticker longer than this many days is a warning."""
-    horizons: tuple[int, ...] = (7, 30)
+    horizons: tuple[int, ...] = DEFAULT_HORIZONS
     """Label horizons; a ticker needs the feature warm-up plus the longest horizon in rows."""
 
     @property

@@ -17,8 +17,8 @@ longest horizon, and the standardiser is fit on the training rows only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -48,10 +48,18 @@ def _target_tensor(name: str, values: np.ndarray) -> torch.Tensor:
     return torch.tensor(values, dtype=torch.float32)
 
 
-class Loaders(NamedTuple):
+@dataclass(frozen=True)
+class Loaders:
+    """The three segments' batches; iterating yields train, validation and test."""
+
     train: TensorBatches
     val: TensorBatches
     test: TensorBatches
+    horizons: tuple[int, ...]
+    """The dataset's label horizons, whose targets the batches carry."""
+
+    def __iter__(self) -> Iterator[TensorBatches]:
+        return iter((self.train, self.val, self.test))
 
 
 def _resolve_config(
@@ -153,7 +161,10 @@ def create_data_loaders(
         return _batches(inputs, frame.loc[mask], columns, batch_size, shuffle, seed, scaler)
 
     return Loaders(
-        batches(split.train, True), batches(split.val, False), batches(split.test, False)
+        batches(split.train, True),
+        batches(split.val, False),
+        batches(split.test, False),
+        tuple(config.horizons),
     )
 
 
@@ -259,4 +270,9 @@ def create_lstm_data_loaders(
         }
         return _batches(inputs, end_rows.loc[keep], columns, batch_size, shuffle, seed, scaler)
 
-    return Loaders(batches("train", True), batches("val", False), batches("test", False))
+    return Loaders(
+        batches("train", True),
+        batches("val", False),
+        batches("test", False),
+        tuple(config.horizons),
+    )

@@ -19,14 +19,15 @@ holds every named term (detached floats) so the trainer can chart each one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.market.config import LossConfig, LSTMLossConfig
+from core.market.config import DEFAULT_HORIZONS, LossConfig, LSTMLossConfig
 
 Components = dict[str, float]
-HORIZONS = (7, 30)
 
 
 def _weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -58,9 +59,10 @@ class _HorizonLoss(nn.Module):
     logits_output: str
     class_target: str
 
-    def __init__(self, config: LossConfig | LSTMLossConfig) -> None:
+    def __init__(self, config: LossConfig | LSTMLossConfig, horizons: Sequence[int]) -> None:
         super().__init__()
         self.config = config
+        self.horizons = tuple(horizons)
 
     def sample_weights(self, batch: dict[str, torch.Tensor], horizon: int) -> torch.Tensor | None:
         return None
@@ -76,8 +78,8 @@ class _HorizonLoss(nn.Module):
     ) -> tuple[torch.Tensor, Components]:
         c = self.config
         terms: dict[str, torch.Tensor] = {}
-        total = outputs[self.score_output.format(h=HORIZONS[0])].new_zeros(())
-        for h in HORIZONS:
+        total = outputs[self.score_output.format(h=self.horizons[0])].new_zeros(())
+        for h in self.horizons:
             weights = self.sample_weights(batch, h)
             score = outputs[self.score_output.format(h=h)]
             squared = (score - batch[self.score_target.format(h=h)]).pow(2)
@@ -88,8 +90,9 @@ class _HorizonLoss(nn.Module):
             )
             terms[f"mse_{h}d"] = _weighted_mean(squared, weights)
             terms[f"ce_{h}d"] = _weighted_mean(entropy, weights)
-            total = total + getattr(c, f"regression_weight_{h}d") * terms[f"mse_{h}d"]
-            total = total + getattr(c, f"classification_weight_{h}d") * terms[f"ce_{h}d"]
+            weight = c.horizon_weight(h)
+            total = total + weight * c.regression_weight * terms[f"mse_{h}d"]
+            total = total + weight * c.classification_weight * terms[f"ce_{h}d"]
         for name, (weight, value) in self.extra_terms(outputs).items():
             terms[name] = value
             total = total + weight * value
@@ -103,8 +106,10 @@ class DualTowerLoss(_HorizonLoss):
     score_output, score_target = "score_{h}d", "relevance_{h}d"
     logits_output, class_target = "direction_logits_{h}d", "relevance_class_{h}d"
 
-    def __init__(self, config: LossConfig | None = None) -> None:
-        super().__init__(config or LossConfig())
+    def __init__(
+        self, config: LossConfig | None = None, horizons: Sequence[int] = DEFAULT_HORIZONS
+    ) -> None:
+        super().__init__(config or LossConfig(), horizons)
 
     def extra_terms(
         self, outputs: dict[str, torch.Tensor]
@@ -117,8 +122,13 @@ class DualTowerLoss(_HorizonLoss):
 
 
 class WeightedDualTowerLoss(DualTowerLoss):
-    def __init__(self, config: LossConfig | None = None, alpha: float = 2.0) -> None:
-        super().__init__(config)
+    def __init__(
+        self,
+        config: LossConfig | None = None,
+        horizons: Sequence[int] = DEFAULT_HORIZONS,
+        alpha: float = 2.0,
+    ) -> None:
+        super().__init__(config, horizons)
         self.alpha = alpha
 
     def sample_weights(self, batch: dict[str, torch.Tensor], horizon: int) -> torch.Tensor:
@@ -129,13 +139,20 @@ class LSTMLoss(_HorizonLoss):
     score_output, score_target = "{h}day_trend", "trend_{h}d"
     logits_output, class_target = "{h}day_direction", "up_{h}d"
 
-    def __init__(self, config: LSTMLossConfig | None = None) -> None:
-        super().__init__(config or LSTMLossConfig())
+    def __init__(
+        self, config: LSTMLossConfig | None = None, horizons: Sequence[int] = DEFAULT_HORIZONS
+    ) -> None:
+        super().__init__(config or LSTMLossConfig(), horizons)
 
 
 class WeightedLSTMLoss(LSTMLoss):
-    def __init__(self, config: LSTMLossConfig | None = None, alpha: float = 2.0) -> None:
-        super().__init__(config)
+    def __init__(
+        self,
+        config: LSTMLossConfig | None = None,
+        horizons: Sequence[int] = DEFAULT_HORIZONS,
+        alpha: float = 2.0,
+    ) -> None:
+        super().__init__(config, horizons)
         self.alpha = alpha
 
     def sample_weights(self, batch: dict[str, torch.Tensor], horizon: int) -> torch.Tensor:
@@ -153,12 +170,16 @@ class VolatilityAwareLoss(LSTMLoss):
 class ClassificationLoss(nn.Module):
     """Cross-entropy of the 3-class trend (down / neutral / up) for each horizon, summed."""
 
+    def __init__(self, horizons: Sequence[int] = DEFAULT_HORIZONS) -> None:
+        super().__init__()
+        self.horizons = tuple(horizons)
+
     def forward(
         self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, Components]:
         terms = {
             f"ce_{h}d": F.cross_entropy(outputs[f"class_logits_{h}d"], batch[f"class_{h}d"])
-            for h in HORIZONS
+            for h in self.horizons
         }
         total = sum(terms.values())
         return total, {

@@ -24,7 +24,6 @@ from core.market.loaders import weekly_rows
 from core.market.models import ModelSpec, model_spec, rebuild_model
 from core.market.splits import Standardizer
 
-HORIZONS = (7, 30)
 TABULAR_COLUMNS = [*CONTEXT_FEATURES, *STOCK_FEATURES]
 GROUP_INDICES = [
     [TABULAR_COLUMNS.index(name) for name in names] for names in CONTEXT_FEATURE_GROUPS.values()
@@ -163,6 +162,11 @@ class Predictor:
         )
 
     @property
+    def horizons(self) -> list[int]:
+        """The horizons the model predicts (its dataset's)."""
+        return list(self.model.config.horizons)
+
+    @property
     def sequence_length(self) -> int:
         return int(self.meta.get("training", {}).get("sequence", {}).get("sequence_length", 12))
 
@@ -254,7 +258,7 @@ class Predictor:
     def _table(self, keys: pd.DataFrame, outputs: dict[str, torch.Tensor]) -> pd.DataFrame:
         names = self.spec.target.class_names
         columns: dict[str, object] = {k: keys[k].to_numpy() for k in keys.columns}
-        for h in HORIZONS:
+        for h in self.horizons:
             score, probs = self.spec.readout(outputs, h)
             probabilities = probs.numpy()
             columns[f"score_{h}d"] = score.numpy()

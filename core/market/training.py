@@ -7,7 +7,7 @@ one ``Trainer``, and leaves ``best.pt`` / ``last.pt`` in ``run_dir``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.config import Config
-from core.market.config import DataConfig, LSTMTrainingConfig
-from core.market.features import CONTEXT_FEATURES, STOCK_FEATURES
+from core.config import Config, flatten, from_flat
+from core.market.config import DataConfig, DualTowerModelConfig, LSTMTrainingConfig
+from core.market.features import CONTEXT_FEATURE_GROUPS, CONTEXT_FEATURES, STOCK_FEATURES
 from core.market.loaders import Loaders, create_data_loaders, create_lstm_data_loaders
 from core.market.models import ModelSpec, count_parameters, create_model, model_spec
 from core.trainer import (
@@ -29,8 +29,6 @@ from core.trainer import (
     create_scheduler,
     seed_everything,
 )
-
-HORIZONS = (7, 30)
 
 
 def build_loaders(
@@ -52,12 +50,14 @@ def build_loaders(
     )
 
 
-def epoch_metrics(spec: ModelSpec) -> Callable[[dict[str, torch.Tensor], dict], dict[str, float]]:
+def epoch_metrics(
+    spec: ModelSpec, horizons: Sequence[int]
+) -> Callable[[dict[str, torch.Tensor], dict], dict[str, float]]:
     """Validation correlation of the score and accuracy of the class, per horizon."""
 
     def metrics(outputs: dict[str, torch.Tensor], batch: dict) -> dict[str, float]:
         result = {}
-        for h in HORIZONS:
+        for h in horizons:
             score_column, class_column = spec.target.columns(h)
             score, probs = spec.readout(outputs, h)
             target = batch[score_column].numpy()
@@ -68,6 +68,31 @@ def epoch_metrics(spec: ModelSpec) -> Callable[[dict[str, torch.Tensor], dict], 
         return result
 
     return metrics
+
+
+def dataset_fields(spec: ModelSpec, data: DataConfig) -> dict[str, Any]:
+    """The model config fields a dataset fixes (dotted path -> value): the widths of the
+    feature groups it holds and its label horizons. Forms show them read-only."""
+    fields: dict[str, Any] = {"horizons": list(data.horizons)}
+    if spec.sequence:
+        fields["input_dim"] = len(STOCK_FEATURES)
+    elif "context" in spec.inputs and spec.config_class is DualTowerModelConfig:
+        fields.update(
+            {
+                f"context_tower.{group}_dim": len(columns)
+                for group, columns in CONTEXT_FEATURE_GROUPS.items()
+            }
+        )
+        fields["stock_tower.input_dim"] = len(STOCK_FEATURES)
+    else:
+        fields.update({"context_dim": len(CONTEXT_FEATURES), "stock_dim": len(STOCK_FEATURES)})
+    return fields
+
+
+def fit_to_data(spec: ModelSpec, config: Config, data: DataConfig) -> Config:
+    """``config`` with the fields the dataset fixes set from it (its horizons, its widths)."""
+    values = {**flatten(config.to_dict()), **dataset_fields(spec, data)}
+    return from_flat(spec.config_class, values)
 
 
 def input_mismatch(spec: ModelSpec, config: Config) -> str | None:
@@ -146,9 +171,9 @@ def train_model(
     leak-detector control: a model trained so must land at chance on the test segment).
     """
     spec = model_spec(model_name)
-    model_config = model_config or spec.config_class()
-    training = training or spec.training_config_class()
     data = data or DataConfig()
+    model_config = fit_to_data(spec, model_config or spec.config_class(), data)
+    training = training or spec.training_config_class()
     seed_everything(training.seed)
     loaders = build_loaders(spec, frame, data=data, training=training, seed=training.seed)
     if shuffle_labels:
@@ -170,14 +195,14 @@ def train_model(
     }
     trainer = Trainer(
         model,
-        spec.make_loss(getattr(training, "loss", None)),
+        spec.make_loss(getattr(training, "loss", None), data.horizons),
         optimizer,
         scheduler,
         inputs=spec.inputs,
         settings=training,
         device=device,
         callbacks=callbacks,
-        metrics=epoch_metrics(spec),
+        metrics=epoch_metrics(spec, data.horizons),
         checkpoint_dir=run_dir,
         checkpoint_meta=checkpoint_meta,
         should_stop=should_stop,

@@ -80,8 +80,8 @@ def test_defaults_are_the_seed_numbers() -> None:
     assert stock.dropout == 0.3
     assert (head.hidden_dims, head.dropout) == ([16, 8], 0.2)
     loss = LossConfig()
-    assert (loss.regression_weight_7d, loss.regression_weight_30d) == (1.0, 1.0)
-    assert (loss.classification_weight_7d, loss.classification_weight_30d) == (0.5, 0.5)
+    assert (loss.regression_weight, loss.classification_weight) == (1.0, 0.5)
+    assert loss.horizon_weight(7) == loss.horizon_weight(30) == 1.0
     assert loss.regularization_weight == 0.01
     optimizer = OptimizerConfig()
     assert (optimizer.base_learning_rate, optimizer.weight_decay) == (0.001, 1e-5)
@@ -98,8 +98,8 @@ def test_defaults_are_the_seed_numbers() -> None:
     assert (lstm.num_attention_heads, lstm.dropout_rate, lstm.bidirectional) == (4, 0.2, True)
     assert lstm.head_hidden_dims == [64, 32]
     sequence = LSTMSequenceConfig()
-    assert (sequence.sequence_length, sequence.label_horizons) == (12, [7, 30])
-    assert LSTMTrainingConfig().loss.classification_weight_30d == 0.5
+    assert sequence.sequence_length == 12
+    assert LSTMTrainingConfig().loss.classification_weight == 0.5
     two = TwoTowerConfig()
     assert (two.hidden_dims, two.embedding_dim, two.first_dropout, two.dropout) == (
         [512, 256],
@@ -131,7 +131,7 @@ def _set(data: dict, dotted: str, value: object) -> dict:
         ("training_config.batch_size", "32x", "an integer"),
         ("training_config.batch_size", True, "an integer"),
         ("training_config.epochs", 0, "> 0"),
-        ("training_config.loss.regression_weight_7d", float("nan"), "a number"),
+        ("training_config.loss.regression_weight", float("nan"), "a number"),
         ("model_config.interaction", "sum", "one of 'bilinear'"),
         ("data_config.purge_days", 10, "at least the longest horizon"),
         ("data_config.test_fraction", 0.3, "sum to 1"),

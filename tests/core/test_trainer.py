@@ -10,7 +10,12 @@ import torch
 
 from core.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from core.config import OptimizerConfig, SchedulerConfig
-from core.market.config import DualTowerModelConfig, LSTMTrainingConfig, TrainingConfig
+from core.market.config import (
+    DataConfig,
+    DualTowerModelConfig,
+    LSTMTrainingConfig,
+    TrainingConfig,
+)
 from core.market.models import create_model, model_spec, rebuild_model
 from core.market.training import train_model
 from core.trainer import TrainingError, create_optimizer, create_scheduler
@@ -72,7 +77,10 @@ def test_training_learns_and_records_every_component(market_dataset, tmp_path: P
     from core.market.evaluation import context_group_importance
 
     importance = context_group_importance(
-        model_spec("dual_tower"), result.trainer.model, result.loaders.val
+        model_spec("dual_tower"),
+        result.trainer.model,
+        result.loaders.val,
+        horizons=result.loaders.horizons,
     )
     assert set(importance) == {"news", "policy", "macro"}
     assert all(np.isfinite(v) for v in importance.values())
@@ -169,15 +177,32 @@ def test_non_finite_input_names_the_feature(market_dataset) -> None:
         train_model(broken, model_name="compact_dual_tower", training=quick(epochs=1), data=None)
 
 
-def test_mismatched_input_size_fails_before_training(market_dataset) -> None:
-    config = model_spec("compact_dual_tower").config_class(stock_dim=60)
+def test_the_dataset_fixes_input_widths_and_horizons(market_dataset) -> None:
+    """A config written for other data (60 stock features, 5- and 20-day heads) is fitted to
+    the dataset it trains on: its widths and its horizons come from the data."""
+    config = model_spec("compact_dual_tower").config_class(stock_dim=60, horizons=[5, 20])
+    result = train_model(
+        market_dataset,
+        model_name="compact_dual_tower",
+        model_config=config,
+        training=quick(epochs=1),
+    )
+    fitted = result.trainer.model.config
+    assert (fitted.stock_dim, fitted.horizons) == (62, [7, 30])
+
+
+def test_a_model_whose_widths_differ_from_the_data_fails_before_training(market_dataset) -> None:
+    from core.market.models import create_model
+    from core.market.training import build_loaders, check_dimensions
+
+    spec = model_spec("compact_dual_tower")
+    training = quick(epochs=1)
+    loaders = build_loaders(
+        spec, market_dataset, data=DataConfig(), training=training, seed=training.seed
+    )
+    model = create_model(spec.name, spec.config_class(stock_dim=60))
     with pytest.raises(TrainingError, match="expects 60 stock features; the dataset gives 62"):
-        train_model(
-            market_dataset,
-            model_name="compact_dual_tower",
-            model_config=config,
-            training=quick(epochs=1),
-        )
+        check_dimensions(spec, model, loaders)
 
 
 def test_lstm_trains_on_weekly_windows(market_dataset) -> None:

@@ -6,7 +6,7 @@ overrides, validated like YAML); ``MODELS`` feeds the CLI and the dashboard's mo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,8 +79,9 @@ class ModelSpec:
     """Target kind the loaders provide: 'relevance' or 'trend'."""
     sequence: bool
     """Reads LSTM windows (``create_lstm_data_loaders``) rather than rows."""
-    make_loss: Callable[[Any], nn.Module]
-    """Builds the default loss from the training config's ``loss`` section (or None)."""
+    make_loss: Callable[[Any, Sequence[int]], nn.Module]
+    """Builds the default loss from the training config's ``loss`` section (or None) and the
+    horizons the model predicts."""
     training_config_class: type[Config]
     """Trainer settings (and loss weights, sequence shape) this model trains with."""
     target: Target
@@ -100,7 +101,9 @@ MODELS: dict[str, ModelSpec] = {
             TABULAR,
             "relevance",
             False,
-            lambda loss: DualTowerLoss(loss if isinstance(loss, LossConfig) else None),
+            lambda loss, horizons: DualTowerLoss(
+                loss if isinstance(loss, LossConfig) else None, horizons
+            ),
             TrainingConfig,
             RELEVANCE,
             _relevance_readout,
@@ -113,7 +116,9 @@ MODELS: dict[str, ModelSpec] = {
             ("sequence",),
             "trend",
             True,
-            lambda loss: LSTMLoss(loss if isinstance(loss, LSTMLossConfig) else None),
+            lambda loss, horizons: LSTMLoss(
+                loss if isinstance(loss, LSTMLossConfig) else None, horizons
+            ),
             LSTMTrainingConfig,
             UP_DOWN,
             _trend_readout,
@@ -126,7 +131,7 @@ MODELS: dict[str, ModelSpec] = {
             ("sequence",),
             "trend",
             True,
-            lambda _loss: ClassificationLoss(),
+            lambda _loss, horizons: ClassificationLoss(horizons),
             LSTMTrainingConfig,
             THREE_CLASS,
             _class_readout,
@@ -139,7 +144,7 @@ MODELS: dict[str, ModelSpec] = {
             TABULAR,
             "trend",
             False,
-            lambda _loss: ClassificationLoss(),
+            lambda _loss, horizons: ClassificationLoss(horizons),
             TrainingConfig,
             THREE_CLASS,
             _class_readout,

@@ -9,7 +9,6 @@ from core.market.config import CompactDualTowerConfig, SimpleLSTMConfig
 from core.market.models.dual_tower import MASK_GROUPS
 from core.market.models.layers import mlp
 
-HORIZONS = (7, 30)
 CLASSES = 3
 
 
@@ -25,7 +24,7 @@ class SimpleLSTM(nn.Module):
             dropout=config.dropout if config.num_layers > 1 else 0.0,
         )
         self.body, width = mlp(config.hidden_dim, config.head_hidden_dims, config.dropout)
-        self.logits = nn.ModuleDict({f"{h}d": nn.Linear(width, CLASSES) for h in HORIZONS})
+        self.logits = nn.ModuleDict({f"{h}d": nn.Linear(width, CLASSES) for h in config.horizons})
 
     def forward(self, sequence: torch.Tensor) -> dict[str, torch.Tensor]:
         """sequence (B, L, F) -> class logits (B, 3) per horizon."""
@@ -47,7 +46,7 @@ class CompactDualTower(nn.Module):
             nn.Linear(config.stock_dim, config.tower_dim), nn.ReLU(), nn.Dropout(config.dropout)
         )
         self.logits = nn.ModuleDict(
-            {f"{h}d": nn.Linear(2 * config.tower_dim, CLASSES) for h in HORIZONS}
+            {f"{h}d": nn.Linear(2 * config.tower_dim, CLASSES) for h in config.horizons}
         )
 
     def forward(

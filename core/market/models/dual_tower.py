@@ -15,7 +15,6 @@ from torch import nn
 from core.market.config import DualTowerModelConfig
 from core.market.models.layers import mlp
 
-HORIZONS = (7, 30)
 MASK_GROUPS = 3  # news, policy, macro
 POSITIVE = 2  # index of "positive" among (negative, none, positive)
 
@@ -69,7 +68,7 @@ class DualTowerRelevanceModel(nn.Module):
                 f"{h}d": RelevanceHead(
                     joint, head.hidden_dims, head.dropout, head.num_direction_classes
                 )
-                for h in HORIZONS
+                for h in config.horizons
             }
         )
 

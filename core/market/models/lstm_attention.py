@@ -14,8 +14,6 @@ from torch import nn
 from core.market.config import LSTMModelConfig
 from core.market.models.layers import mlp
 
-HORIZONS = (7, 30)
-
 
 class TrendHead(nn.Module):
     def __init__(self, input_dim: int, hidden_dims: list[int], dropout: float):
@@ -50,7 +48,7 @@ class LSTMAttentionModel(nn.Module):
         self.heads = nn.ModuleDict(
             {
                 f"{h}day": TrendHead(2 * width, config.head_hidden_dims, config.dropout_rate)
-                for h in HORIZONS
+                for h in config.horizons
             }
         )
 

@@ -144,7 +144,9 @@ def test_group_importance_finds_the_only_group_a_model_reads() -> None:
         seed=0,
         standardizer=None,
     )
-    importance = context_group_importance(model_spec("dual_tower"), NewsOnly(), loader)
+    importance = context_group_importance(
+        model_spec("dual_tower"), NewsOnly(), loader, horizons=(7, 30)
+    )
     assert importance["news"] > 0.1
     assert importance["policy"] == 0.0 and importance["macro"] == 0.0
 

@@ -1,0 +1,5 @@
+"""`python -m cli`: the same as the `trendlab` console script."""
+
+from cli import main
+
+main()

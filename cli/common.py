@@ -1,0 +1,86 @@
+"""What the command groups share: the one-line failure, the database, option types, progress."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from sqlalchemy import Engine
+
+from services.access import ReadOnlyError
+from storage import DataHome, DataHomeError, StorageError, open_engine
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+RunArgument = Annotated[int, typer.Argument(help="Run id.")]
+EpochsOption = Annotated[int | None, typer.Option(help="Override the epochs.")]
+SeedOption = Annotated[int | None, typer.Option(help="Override the seed.")]
+SummaryJsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``message`` in red on stderr; the caller raises the returned exit (code 1)."""
+    typer.secho(message, err=True, fg=typer.colors.RED)
+    return typer.Exit(code=1)
+
+
+@contextmanager
+def database() -> Iterator[tuple[DataHome, Engine]]:
+    """The data home and an engine on its database, disposed on the way out, error or not.
+
+    A DataHomeError or StorageError, opening or inside the block, becomes the red one-line
+    failure. Leave the block before printing or exec'ing: DuckDB lets one process hold the file.
+    """
+    try:
+        home = DataHome.from_env().ensure()
+        engine = open_engine(home.database_url)
+        try:
+            yield home, engine
+        finally:
+            engine.dispose()
+    except (DataHomeError, StorageError, ReadOnlyError) as err:
+        raise fail(str(err)) from None
+
+
+def training_overrides(epochs: int | None, seed: int | None) -> dict[str, int]:
+    """The --epochs and --seed a user gave, to lay over the config file's values."""
+    return {k: v for k, v in (("epochs", epochs), ("seed", seed)) if v is not None}
+
+
+def print_training_summary(run_id: int, summary: dict[str, Any], *, as_json: bool) -> None:
+    """Warn when a kept run's test evaluation failed, then print the summary as JSON or its
+    one-line headline (the caller adds its details after the headline)."""
+    if "evaluation_error" in summary:
+        typer.secho(
+            f"Run {run_id} trained and was kept, but its test evaluation failed: "
+            f"{summary['evaluation_error']} (try `trendlab evaluate {run_id}`).",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
+    if as_json:
+        typer.echo(json.dumps({"run_id": run_id, **summary}, indent=2, default=str))
+    else:
+        typer.echo(f"Run {run_id} {summary['stopped_because']} after {summary['epochs']} epochs.")
+
+
+class ProgressPrinter:
+    """Prints one line per epoch on the terminal (the trainer's callback interface)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def on_batch_end(self, trainer: object, step: int, components: dict[str, float]) -> None:
+        pass
+
+    def on_epoch_end(self, trainer: object, record: dict[str, float]) -> None:
+        if self.enabled:
+            marker = " *" if record.get("best") else ""
+            watched = getattr(trainer, "monitor", "val/total")
+            shown = watched if watched != "val/total" else "val/corr_7d"
+            typer.echo(
+                f"epoch {int(record['epoch']):3d}  train {record['train/total']:.4f}  "
+                f"val {record['val/total']:.4f}  {shown} {record.get(shown, 0):.3f}{marker}",
+                err=True,
+            )

@@ -1,0 +1,184 @@
+"""`trendlab data ...`: build, import and inspect market datasets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.common import JsonOption, database, fail
+from core.config import ConfigError
+from core.market.config import DEFAULT_TICKERS, DataConfig
+from core.market.importers import ImportOptions, import_market, parse_mapping
+from core.market.sources import (
+    DEMO_END,
+    DEMO_SEED,
+    DEMO_START,
+    MarketData,
+    bundled_config,
+    bundled_data,
+    synthetic_data,
+)
+from core.tables import ImportFailed
+from services import catalog
+from services.catalog import DatasetInfo
+from services.datasets import store_market_dataset
+
+app = typer.Typer(help="Build, import and inspect datasets.", no_args_is_help=True)
+
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="DataConfig YAML (horizons, splits, ...).")
+]
+
+
+def _data_config(path: Path | None) -> DataConfig:
+    try:
+        return DataConfig.load_yaml(path, partial=True) if path else DataConfig()
+    except ConfigError as err:
+        raise fail(str(err)) from None
+
+
+def _save(name: str, data: MarketData, config: DataConfig, description: str) -> None:
+    with database() as (_, engine):
+        try:
+            dataset, reused = store_market_dataset(
+                engine=engine, name=name, data=data, config=config, description=description
+            )
+        except ValueError as err:  # a recipe the data cannot fill
+            raise fail(str(err)) from None
+    if reused:
+        typer.echo(f"Same recipe as the stored dataset {dataset.name!r}; reused it.")
+    else:
+        typer.echo(
+            f"Stored dataset {dataset.name!r}: {dataset.row_count} rows, "
+            f"{len(dataset.tickers)} tickers, {dataset.start_date} to {dataset.end_date}."
+        )
+
+
+@app.command("synthetic")
+def data_synthetic(
+    name: Annotated[str, typer.Argument(help="Name for the dataset.")],
+    tickers: Annotated[str, typer.Option(help="Comma-separated tickers.")] = ",".join(
+        DEFAULT_TICKERS
+    ),
+    start: Annotated[str, typer.Option(help="First simulated day.")] = DEMO_START,
+    end: Annotated[str, typer.Option(help="Last simulated day.")] = DEMO_END,
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same market.")] = DEMO_SEED,
+    signal: Annotated[
+        bool, typer.Option("--signal/--no-signal", help="Plant the context signal.")
+    ] = True,
+    config: ConfigOption = None,
+) -> None:
+    """Simulate a market with a planted context signal and store its dataset."""
+    data_config = _data_config(config)
+    names = [t.strip() for t in tickers.split(",") if t.strip()]
+    if not names:
+        raise fail("--tickers: give at least one ticker.")
+    try:
+        data = synthetic_data(
+            names, start, end, seed=seed, signal=signal, horizons=data_config.horizons
+        )
+    except ValueError as err:
+        raise fail(f"Cannot simulate: {err}") from None
+    signal_text = "with" if signal else "without"
+    _save(name, data, data_config, f"synthetic, seed {seed}, {signal_text} context signal")
+
+
+@app.command("bundled")
+def data_bundled(
+    name: Annotated[str, typer.Argument(help="Name for the dataset.")],
+    config: ConfigOption = None,
+) -> None:
+    """Store the S&P 500 / NASDAQ dataset with macro context shipped by the arch package."""
+    data_config = bundled_config(_data_config(config))
+    _save(name, bundled_data(), data_config, "arch package: S&P 500 and NASDAQ with macro")
+
+
+@app.command("import")
+def data_import(
+    name: Annotated[str, typer.Argument(help="Name for the dataset.")],
+    prices: Annotated[
+        list[Path], typer.Option(help="OHLCV CSV/Parquet; repeat for one file per ticker.")
+    ],
+    news: Annotated[Path | None, typer.Option(help="Headlines CSV.")] = None,
+    policy: Annotated[Path | None, typer.Option(help="Policy events CSV.")] = None,
+    macro: Annotated[Path | None, typer.Option(help="Macro series CSV.")] = None,
+    mapping: Annotated[
+        str, typer.Option("--map", help="Column mapping, e.g. date=Date,close=Close.")
+    ] = "",
+    max_gap_days: Annotated[int, typer.Option(help="Warn about longer date gaps.")] = 10,
+    config: ConfigOption = None,
+) -> None:
+    """Validate and import your own prices (and optional news, policy and macro files)."""
+    data_config = _data_config(config)
+    try:
+        columns = parse_mapping(mapping)
+    except ValueError as err:
+        raise fail(f"--map: {err}") from None
+    options = ImportOptions(max_gap_days=max_gap_days, horizons=tuple(data_config.horizons))
+    try:
+        data, warnings = import_market(
+            prices, news=news, policy=policy, macro=macro, mapping=columns, options=options
+        )
+    except ImportFailed as err:
+        raise fail(str(err)) from None
+    for warning in warnings:
+        typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
+    files = ", ".join(p.name for p in prices)
+    _save(name, data, data_config, f"import of {files}")
+
+
+def _dataset_facts(dataset: DatasetInfo) -> dict[str, object]:
+    return {
+        "name": dataset.name,
+        "kind": dataset.kind,
+        "source": dataset.source,
+        "rows": dataset.row_count,
+        "tickers": dataset.tickers,
+        "start": str(dataset.start_date),
+        "end": str(dataset.end_date),
+        "created": dataset.created_at.isoformat(timespec="seconds"),
+    }
+
+
+@app.command("list")
+def data_list(as_json: JsonOption = False) -> None:
+    """List stored datasets."""
+    with database() as (_, engine):
+        facts = [_dataset_facts(d) for d in catalog.datasets(engine=engine)]
+    if as_json:
+        typer.echo(json.dumps(facts, indent=2))
+    elif not facts:
+        typer.echo("No datasets yet; try `trendlab data synthetic demo`.")
+    for item in [] if as_json else facts:
+        typer.echo(
+            f"{item['name']:20} {item['kind']:10} {item['rows']:>9} rows  "
+            f"{item['start']} .. {item['end']}  {len(item['tickers'])} tickers"
+        )
+
+
+@app.command("show")
+def data_show(
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show one dataset: source, tickers, dates, features and recipe."""
+    with database() as (_, engine):
+        dataset = catalog.dataset(engine=engine, name=name)
+        if dataset is None:
+            known = ", ".join(d.name for d in catalog.datasets(engine=engine)) or "none yet"
+            raise fail(f"No dataset named {name!r}; known datasets: {known}.")
+    facts = {
+        **_dataset_facts(dataset),
+        "features": len(dataset.features),
+        "content_hash": dataset.content_hash,
+        "recipe": dataset.recipe,
+    }
+    if as_json:
+        typer.echo(json.dumps(facts, indent=2, default=str))
+    else:
+        for key, value in facts.items():
+            text = json.dumps(value, default=str) if isinstance(value, dict | list) else value
+            typer.echo(f"{key:13} {text}")

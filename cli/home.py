@@ -1,0 +1,77 @@
+"""The data home: create it, say what it holds, serve the dashboard and API over it."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.common import JsonOption, database, fail
+from services import catalog
+from storage.db import schema_version
+
+SERVER_SCRIPT = Path(__file__).resolve().parents[1] / "server.py"  # app.py's pages + /api
+
+
+def init() -> None:
+    """Create the data home and the database (harmless when they exist)."""
+    with database() as (home, engine):
+        typer.echo(f"Data home {home.root}, database schema {schema_version(engine)}.")
+
+
+def info(as_json: JsonOption = False) -> None:
+    """Where the data home and database are, and what the database holds."""
+    with database() as (home, engine):
+        counts = catalog.overview(engine=engine)
+    facts = {
+        "data_home": str(home.root),
+        "database_url": home.database_url,
+        "schema_version": counts.pop("schema_version"),
+        **counts,
+    }
+    if as_json:
+        typer.echo(json.dumps(facts, indent=2))
+    else:
+        for key, value in facts.items():
+            typer.echo(f"{key:15} {value}")
+
+
+def serve(
+    port: Annotated[int, typer.Option(help="Port for pages and API.")] = 8501,
+    address: Annotated[str, typer.Option(help="Address to listen on.")] = "localhost",
+    demo: Annotated[
+        bool, typer.Option("--demo/--no-demo", help="Store the demo dataset if none exists.")
+    ] = True,
+) -> None:
+    """Start the dashboard and the HTTP API (/api); this process then owns the database."""
+    if os.environ.get("TRENDLAB_REQUIRE_AUTH", "").lower() in ("1", "true", "yes"):
+        missing = [n for n in ("TRENDLAB_PASSWORD", "TRENDLAB_API_TOKEN") if not os.environ.get(n)]
+        if missing:
+            raise fail(
+                f"TRENDLAB_REQUIRE_AUTH is set (as in the container) but {', '.join(missing)} "
+                "is not: set it, e.g. docker run -e TRENDLAB_PASSWORD=... -e "
+                "TRENDLAB_API_TOKEN=..., so strangers cannot use this deployment."
+            )
+    # Leaving the block disposes the engine: the file is free before the server opens it.
+    with database() as (_, engine):
+        if demo:
+            from services.demo import store_demo_datasets
+
+            for name in store_demo_datasets(engine=engine):
+                typer.echo(f"Stored the synthetic demo dataset {name!r}.")
+    command = [
+        sys.executable,
+        "-c",
+        "import cli; cli.run_streamlit()",
+        "run",
+        str(SERVER_SCRIPT),
+        f"--server.port={port}",
+        f"--server.address={address}",
+        "--server.headless=true",
+        "--browser.gatherUsageStats=false",
+    ]
+    os.execv(sys.executable, command)

@@ -1,0 +1,208 @@
+"""`trendlab recsys ...`: the developers x startups recommender, from data to recommendations."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from cli.common import (
+    EpochsOption,
+    JsonOption,
+    ProgressPrinter,
+    SeedOption,
+    SummaryJsonOption,
+    database,
+    fail,
+    print_training_summary,
+    training_overrides,
+)
+from core.config import ConfigError
+from core.market.importers import parse_mapping
+from core.tables import ImportFailed
+from storage import DataHome, StorageError
+
+if TYPE_CHECKING:
+    from core.recsys.synthetic import RecsysData
+
+app = typer.Typer(help="The developers x startups recommender.", no_args_is_help=True)
+
+
+@app.command("synthetic")
+def recsys_synthetic(
+    name: Annotated[str, typer.Argument(help="Name to store the dataset under.")],
+    users: Annotated[int, typer.Option(help="Number of users.")] = 350,
+    items: Annotated[int, typer.Option(help="Number of startups.")] = 250,
+    interactions: Annotated[int, typer.Option(help="Number of interactions.")] = 7500,
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = 0,
+) -> None:
+    """Generate and store a synthetic developers x startups dataset (seed 004's scale)."""
+    from core.recsys.synthetic import RecsysSpec, generate_recsys
+
+    try:
+        spec = RecsysSpec(users=users, items=items, interactions=interactions, seed=seed)
+        data = generate_recsys(spec)
+    except ValueError as err:
+        raise fail(f"Cannot generate: {err}") from None
+    _store_recsys(name, data, f"synthetic recommender, seed {seed}")
+
+
+@app.command("import")
+def recsys_import(
+    name: Annotated[str, typer.Argument(help="Name to store the dataset under.")],
+    interactions: Annotated[
+        Path, typer.Option(help="CSV/Parquet: user_id, item_id, timestamp, interaction|rating.")
+    ],
+    users: Annotated[Path | None, typer.Option(help="Users file (user_id + fields).")] = None,
+    items: Annotated[Path | None, typer.Option(help="Items file (item_id + fields).")] = None,
+    column_map: Annotated[
+        str, typer.Option("--map", help="Column renames: user_id=UserID,timestamp=Time.")
+    ] = "",
+    events: Annotated[
+        str, typer.Option(help="Values to seed types: watched=view,5=favorite,1=dislike.")
+    ] = "",
+) -> None:
+    """Import users, items and interactions (any item domain); problems name file, line, column."""
+    from core.recsys.importers import INTERACTION_COLUMNS, import_recsys, parse_events
+
+    try:
+        mapping = parse_mapping(column_map, allowed=INTERACTION_COLUMNS)
+        data = import_recsys(
+            interactions, users=users, items=items, mapping=mapping, events=parse_events(events)
+        )
+    except ImportFailed as failure:
+        raise fail(str(failure)) from None
+    except ValueError as err:
+        raise fail(str(err)) from None
+    _store_recsys(name, data, f"import of {interactions.name}")
+
+
+def _store_recsys(name: str, data: RecsysData, description: str) -> None:
+    """Save a recommender dataset in the data home and say what was stored."""
+    from services.datasets import store_recsys_dataset
+
+    with database() as (_, engine):
+        dataset, reused = store_recsys_dataset(
+            engine=engine, name=name, data=data, description=description
+        )
+    verb = "Reused" if reused else "Stored"
+    typer.echo(
+        f"{verb} {dataset.name!r}: {len(data.users)} users, {len(data.items)} items, "
+        f"{dataset.row_count} interactions."
+    )
+
+
+@app.command("train")
+def recsys_train(
+    dataset: Annotated[str, typer.Option(help="Stored recommender dataset name.")],
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Partial TwoTowerConfig YAML.")
+    ] = None,
+    epochs: EpochsOption = None,
+    seed: SeedOption = None,
+    as_json: SummaryJsonOption = False,
+) -> None:
+    """Train the two-tower recommender; prints its test metrics beside the baselines."""
+    from core.recsys.config import TwoTowerConfig
+    from services.recsys import train_recsys_run
+
+    try:
+        settings = TwoTowerConfig.load_yaml(config, partial=True).to_dict() if config else {}
+        two_tower = TwoTowerConfig.from_dict(
+            {**settings, **training_overrides(epochs, seed)}, partial=True
+        )
+    except ConfigError as err:
+        raise fail(str(err)) from None
+    with database() as (home, engine):
+        try:
+            run_id, summary = train_recsys_run(
+                engine=engine,
+                home=home,
+                dataset_name=dataset,
+                config=two_tower,
+                callbacks=[ProgressPrinter(sys.stderr.isatty() or not as_json)],
+            )
+        except (StorageError, ValueError, RuntimeError) as err:
+            raise fail(f"Training failed: {err}") from None
+    print_training_summary(run_id, summary, as_json=as_json)
+    if as_json:
+        return
+    typer.echo("Label distribution of the training pairs:")
+    for row in summary["label_distribution"]:
+        typer.echo(f"  label={row['label']:.1f}: {row['rows']:>6} ({row['share']:.0%})")
+    _print_recsys_metrics(home, run_id)
+
+
+def _print_recsys_metrics(home: DataHome, run_id: int) -> None:
+    import pandas as pd
+
+    from services.runs import run_directory
+
+    report = json.loads((run_directory(home, run_id) / "test_metrics.json").read_text())
+    for segment in ("all_users", "cold_users"):
+        table = pd.DataFrame(report[segment]).T
+        typer.echo(f"\n{segment.replace('_', ' ')} (test, k={report['k']}):")
+        typer.echo(table.to_string(float_format="%.3f"))
+
+
+@app.command("evaluate")
+def recsys_evaluate(
+    run: Annotated[int, typer.Argument(help="Recommender run id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """The run's test metrics: the model beside popularity, item-kNN, content and BPR."""
+    from services.runs import run_directory
+
+    # Opening the database first creates the data home and schema, as every command does.
+    with database() as (home, _):
+        path = run_directory(home, run) / "test_metrics.json"
+    if not path.is_file():
+        raise fail(f"Run {run} has no recommender test metrics ({path} is missing).")
+    if as_json:
+        typer.echo(path.read_text())
+    else:
+        _print_recsys_metrics(home, run)
+
+
+@app.command("recommend")
+def recsys_recommend(
+    user: Annotated[str, typer.Argument(help="User id, e.g. u0042.")],
+    limit: Annotated[int, typer.Option(help="How many items (1-100).")] = 10,
+    engine_name: Annotated[
+        str, typer.Option("--engine", help="auto, two_tower, content or popularity.")
+    ] = "auto",
+    filters: Annotated[
+        list[str] | None, typer.Option("--filter", help="field=value, e.g. type=collaboration.")
+    ] = None,
+    run: Annotated[int | None, typer.Option(help="Recommender run (default: active).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Top items for a user, with the engine that served them and why."""
+    from core.recsys.serving import UnknownUser
+    from services.recsys import load_serving
+
+    malformed = [f for f in filters or [] if "=" not in f or not f.split("=", 1)[1].strip()]
+    if malformed:
+        raise fail(f"--filter {malformed[0]!r} is not of the form field=value.")
+    chosen = dict(f.split("=", 1) for f in filters or [])
+    with database() as (home, engine):
+        try:
+            recommender = load_serving(engine=engine, home=home, run_id=run)
+            answer = recommender.recommend(user, limit=limit, engine=engine_name, filters=chosen)
+        except (ValueError, UnknownUser) as err:
+            raise fail(str(err)) from None
+    if as_json:
+        items = answer.items[["rank", "item_id", "score", "why"]].to_dict("records")
+        typer.echo(
+            json.dumps(
+                {"user_id": user, "engine": answer.engine, "reason": answer.reason, "items": items},
+                indent=2,
+            )
+        )
+        return
+    typer.echo(f"{answer.engine}: {answer.reason}")
+    shown = answer.items[["rank", "item_id", "name", "type", "score", "why"]]
+    typer.echo(shown.to_string(index=False))
