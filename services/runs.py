@@ -34,7 +34,12 @@ from core.market.evaluation import (
 )
 from core.market.models import MODELS, model_spec
 from core.market.predict import Predictor
-from core.market.training import RestoredModel, restore_from_checkpoint, train_model
+from core.market.training import (
+    RestoredModel,
+    fit_to_data,
+    restore_from_checkpoint,
+    train_model,
+)
 from core.trainer import Callback, Trainer
 from storage.db import StorageError
 from storage.feature_store import load_dataset_frame
@@ -93,18 +98,20 @@ def start_run(
     model_config: Config,
     baselines: Iterable[str] = BASELINES,
 ) -> int:
-    """Create the run row (status queued) after checking the model and dataset exist;
+    """Create the run row (status queued) after checking the model and dataset exist; the
+    model config is fitted to the dataset (its horizons and feature widths) as it will train.
     ``baselines`` are evaluated beside the model when training ends."""
-    model_spec(model_name)
+    spec = model_spec(model_name)
     with session_scope(engine) as session:
         dataset = get_dataset(session=session, name=dataset_name)
         if dataset is None:
             raise StorageError(f"No dataset named {dataset_name!r}.")
+        data = DataConfig.from_dict(dataset.recipe.get("data_config", DataConfig().to_dict()))
         run = create_run(
             session=session,
             model_kind=model_name,
             config={
-                "model": model_config.to_dict(),
+                "model": fit_to_data(spec, model_config, data).to_dict(),
                 "training": training.to_dict(),
                 "baselines": list(baselines),
             },
