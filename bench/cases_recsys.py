@@ -70,7 +70,7 @@ def top10_latency(scratch: Path) -> Timed:
     "(seed defaults and the small-catalogue towers), early stopping off, 10 epochs",
 )
 def train_throughput(scratch: Path) -> Timed:
-    from core.recsys.config import TwoTowerConfig
+    from core.recsys.config import recsys_configs
     from core.recsys.synthetic import generate_recsys
     from core.recsys.training import train_recommender
 
@@ -79,11 +79,11 @@ def train_throughput(scratch: Path) -> Timed:
     def measure() -> dict[str, float]:
         figures = {}
         for label, towers in (("seed", {}), ("small", {"hidden_dims": [256], "embedding_dim": 64})):
-            config = TwoTowerConfig.from_dict(
-                {**towers, "epochs": 10, "early_stopping_patience": 0}, partial=True
+            config, training = recsys_configs(
+                {**towers, "epochs": 10, "early_stopping_patience": 0}
             )
-            result = train_recommender(data, config, baselines=False)
-            pairs = len(result.split.train) * (1 + config.negatives_per_positive)
+            result = train_recommender(data, config, training, baselines=False)
+            pairs = len(result.split.train) * (1 + training.negatives_per_positive)
             seconds = sum(record["seconds"] for record in result.history)
             figures[f"{label}_pairs_per_s"] = pairs * len(result.history) / seconds
         return figures

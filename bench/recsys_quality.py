@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.recsys.config import TwoTowerConfig
+from core.config import parse_yaml
+from core.recsys.config import recsys_configs
 from core.recsys.synthetic import generate_recsys
 from core.recsys.training import train_recommender
 
@@ -31,9 +32,8 @@ def main() -> None:
     for label, source in CONFIGS.items():
         runs = []
         for seed in SEEDS:
-            base = TwoTowerConfig.load_yaml(source["file"], partial=True) if source else None
-            settings = {**(base.to_dict() if base else {}), "seed": seed}
-            result = train_recommender(data, TwoTowerConfig.from_dict(settings, partial=True))
+            base = parse_yaml(Path(source["file"]).read_text()) if source else {}
+            result = train_recommender(data, *recsys_configs({**base, "seed": seed}))
             runs.append(result.evaluation)
             print(label, seed, round(result.evaluation["all_users"]["two_tower"]["ndcg@10"], 3))
         results[label] = {

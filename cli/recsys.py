@@ -99,21 +99,31 @@ def _store_recsys(name: str, data: RecsysData, description: str) -> None:
 def recsys_train(
     dataset: Annotated[str, typer.Option(help="Stored recommender dataset name.")],
     config: Annotated[
-        Path | None, typer.Option("--config", help="Partial TwoTowerConfig YAML.")
+        Path | None,
+        typer.Option(
+            "--config",
+            help="Partial YAML of recommender settings: TwoTowerConfig and RecsysTrainingConfig "
+            "fields in one file (see `trendlab config show RecsysTrainingConfig`).",
+        ),
     ] = None,
     epochs: EpochsOption = None,
     seed: SeedOption = None,
     as_json: SummaryJsonOption = False,
 ) -> None:
     """Train the two-tower recommender; prints its test metrics beside the baselines."""
-    from core.recsys.config import TwoTowerConfig
+    from core.config import parse_yaml
+    from core.recsys.config import recsys_configs
     from services.recsys import train_recsys_run
 
     try:
-        settings = TwoTowerConfig.load_yaml(config, partial=True).to_dict() if config else {}
-        two_tower = TwoTowerConfig.from_dict(
-            {**settings, **training_overrides(epochs, seed)}, partial=True
+        settings = parse_yaml(config.read_text(), str(config)) if config else {}
+        if not isinstance(settings, dict):
+            raise ConfigError("file", str(config), "a YAML mapping of settings")
+        two_tower, training = recsys_configs(
+            {**settings, **training_overrides(epochs, seed)}, source=str(config or "--epochs")
         )
+    except OSError as err:
+        raise fail(f"Cannot read {config}: {err.strerror}.") from None
     except ConfigError as err:
         raise fail(str(err)) from None
     with database() as (home, engine):
@@ -123,6 +133,7 @@ def recsys_train(
                 home=home,
                 dataset_name=dataset,
                 config=two_tower,
+                training=training,
                 callbacks=[ProgressPrinter(sys.stderr.isatty() or not as_json)],
             )
         except (StorageError, ValueError, RuntimeError) as err:

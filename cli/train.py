@@ -221,10 +221,15 @@ def export_onnx_command(
 
 
 def models_list() -> None:
-    """List the registered models."""
-    from core.market.models import MODELS, count_parameters, create_model
+    """List the registered models: market models with their default size, and the
+    recommender (its size follows the catalogue)."""
+    from core.market.models import count_parameters, create_model
+    from core.registry import TRAINABLE
 
-    for name, spec in MODELS.items():
-        typer.echo(
-            f"{name:20} {count_parameters(create_model(name)):>9,} params  {spec.description}"
+    for name, model in TRAINABLE.items():
+        size = (
+            f"{count_parameters(create_model(name)):>9,} params"
+            if model.domain == "market"
+            else f"{'recsys':>16}"
         )
+        typer.echo(f"{name:20} {size}  {model.description}")

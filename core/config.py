@@ -17,7 +17,7 @@ import math
 import textwrap
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Self, get_args, get_origin
 
@@ -96,6 +96,10 @@ class Config:
                 raise ConfigError(path, None, "a value (the key is missing)")
             nested = _config_class(hints[f.name])
             if nested is not None:
+                if partial and isinstance(value, dict) and f.default_factory is not MISSING:
+                    # a partial section overrides this class's own default for it, which
+                    # may differ from the section class's defaults (AdamW for the recommender)
+                    value = _merged(f.default_factory().to_dict(), value)
                 value = nested.from_dict(value, partial=partial, prefix=path)
             kwargs[f.name] = _coerce(value, hints[f.name])
         try:
@@ -181,6 +185,17 @@ def _expanded_values(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int
     open_nodes.discard(key)
     sizes[key] = total
     return total
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override``'s keys put in, nested mappings merged key by key."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _read_yaml(path: Path) -> Any:

@@ -23,7 +23,7 @@ from core.market.config import (
     StockTowerConfig,
     TrainingConfig,
 )
-from core.recsys.config import TwoTowerConfig
+from core.recsys.config import RecsysTrainingConfig, TwoTowerConfig
 
 
 @dataclass
@@ -41,7 +41,9 @@ class ConfigManager(Config):
     lstm_training_config: LSTMTrainingConfig = field(default_factory=LSTMTrainingConfig)
     """LSTM training."""
     two_tower_config: TwoTowerConfig = field(default_factory=TwoTowerConfig)
-    """Recommender model, training and routing."""
+    """Recommender model: towers, features, routing."""
+    two_tower_training_config: RecsysTrainingConfig = field(default_factory=RecsysTrainingConfig)
+    """Recommender training: optimiser, schedule, sampling and split."""
 
     def save_config(self, path: str | Path) -> None:
         self.save_yaml(path)
@@ -101,6 +103,7 @@ CONFIG_CLASSES: dict[str, type[Config]] = {
         CompactDualTowerConfig,
         LSTMTrainingConfig,
         TwoTowerConfig,
+        RecsysTrainingConfig,
         ConfigManager,
     )
 }

@@ -277,6 +277,7 @@ class Trainer:
         self.check_finite(train, "training")
         self.check_finite(val, "validation")
         patience = self.settings.early_stopping_patience
+        self.epochs, self.batches_per_epoch = epochs, len(train)  # for progress callbacks
         self.stopped_because = "epochs"
         while self.epoch < epochs:
             if self.should_stop():

@@ -4,10 +4,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.recsys.config import TwoTowerConfig
 from core.recsys.serving import Recommendation, Recommender
-from pages.access import read_only, refused
-from pages.shared import data_home, engine, jobs
+from pages.access import read_only
+from pages.shared import data_home, engine
 from services import catalog
 from services.catalog import StorageError
 from services.recsys import (
@@ -161,47 +160,29 @@ with models:
                 key="recsys-curves",
             )
 
-    if not refused("training recommenders"):
-        st.subheader("Train a recommender in the background")
-        datasets = [d.name for d in catalog.datasets(engine=engine(), recommender=True)]
-        with st.form("retrain"):
-            left, middle, right = st.columns(3)
-            dataset = left.selectbox("Dataset", datasets)
-            epochs = middle.number_input("Epochs", 1, 200, 50)
-            size = right.selectbox(
-                "Towers", ["[256] -> 64 (small catalogues)", "[512, 256] -> 128 (seed default)"]
-            )
-            start = st.form_submit_button("Start training", type="primary")
-        if start:
-            small = size.startswith("[256]")
-            config = TwoTowerConfig(
-                epochs=int(epochs),
-                hidden_dims=[256] if small else [512, 256],
-                embedding_dim=64 if small else 128,
-            )
-            st.session_state["recsys_job"] = jobs().submit_recommender_training(
-                dataset_name=dataset, config=config
-            )
+    st.markdown(
+        "Train a recommender on the [Train page](/train) (model **two_tower**); when it "
+        "finishes it serves here and on the API."
+    )
 
     @st.fragment(run_every=2)
     def progress() -> None:
-        """The newest recommender job; when it finishes the whole page reloads its lists."""
+        """The newest recommender job; when one that ran finishes, the page reloads so the new
+        run is listed and served."""
         mine = catalog.jobs(engine=engine(), kind="train_recommender")
-        watched = st.session_state.get("recsys_job")
-        job = catalog.job(engine=engine(), job_id=watched) if watched else None
         if not mine:
             return
-        job = job or mine[0]
-        state = job.progress or {}
-        if job.running and state.get("epochs"):
+        job = mine[0]
+        if job.running and job.progress.get("epochs"):
+            st.session_state["recsys_job"] = job.id
             st.progress(
-                min(state["epoch"] / state["epochs"], 1.0),
-                text=f"job {job.id}: epoch {state['epoch']} of {state['epochs']}",
+                min(job.progress["epoch"] / job.progress["epochs"], 1.0),
+                text=f"job {job.id}: epoch {job.progress['epoch']} of {job.progress['epochs']}",
             )
         else:
             st.caption(f"Latest recommender job {job.id}: {job.status}")
-        if watched == job.id and job.finished:
+        if st.session_state.get("recsys_job") == job.id and job.finished:
             del st.session_state["recsys_job"]
-            st.rerun(scope="app")  # the new run is served and listed
+            st.rerun(scope="app")
 
     progress()

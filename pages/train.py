@@ -1,4 +1,5 @@
-"""Train: pick a model and a dataset, set its configs, start a background job, watch it."""
+"""Train: pick any model (market or recommender) and a dataset of its kind, set its configs,
+start a background job, watch it."""
 
 import json
 
@@ -7,64 +8,80 @@ import plotly.express as px
 import streamlit as st
 
 from core.config import ConfigError, flat_fields, flatten, from_flat, parse_yaml
-from core.market.models import MODELS
-from core.market.training import input_mismatch
+from core.registry import TRAINABLE
 from pages.access import read_only, refused
 from pages.shared import engine, jobs
 from services import catalog
 from services.catalog import JobStatus, StorageError
+from services.job_kinds import dataset_fixed_fields
 from services.reports import epoch_curves
 from services.runs import checkpoint_problems
 
 st.title("Train")
 
-datasets = [d.name for d in catalog.datasets(engine=engine(), recommender=False)]
-
 left, right = st.columns(2)
 model = left.selectbox(
-    "Model", list(MODELS), format_func=lambda name: f"{name}: {MODELS[name].description}"
+    "Model", list(TRAINABLE), format_func=lambda name: f"{name}: {TRAINABLE[name].description}"
 )
-dataset = right.selectbox("Dataset", datasets, placeholder="Build one on the Data page first")
-spec = MODELS[model]
+spec = TRAINABLE[model]
+recommender = spec.domain == "recsys"
+stored = {d.name: d for d in catalog.datasets(engine=engine(), recommender=recommender)}
+dataset = right.selectbox(
+    "Dataset",
+    list(stored),
+    placeholder="Build one on the Data page first"
+    if not recommender
+    else "Create one with `trendlab recsys synthetic` or `recsys import`",
+)
+fixed = dataset_fixed_fields(model, stored[dataset].recipe) if dataset else {}
 
 
-def config_inputs(config_class: type, key: str, uploaded: dict) -> dict:
-    """One input per leaf field, prefilled with the default or the uploaded YAML's value."""
+def config_inputs(config_class: type, key: str, uploaded: dict, fixed: dict) -> dict:
+    """One input per leaf field, prefilled with the default or the uploaded YAML's value;
+    fields the dataset fixes show its value and cannot be edited."""
     values = {}
     columns = st.columns(3)
     for index, field in enumerate(flat_fields(config_class)):
-        value = uploaded.get(field.path, field.default)
+        locked = field.path in fixed
+        value = fixed[field.path] if locked else uploaded.get(field.path, field.default)
         widget_key = f"{key}:{model}:{field.path}"
+        if locked:  # a new dataset's value must replace the widget's, not keep the old one
+            widget_key += f":{json.dumps(value)}"
         cell = columns[index % 3]
+        doc = field.doc + (" Fixed by the dataset." if locked else "")
         if field.choices:
             values[field.path] = cell.selectbox(
                 field.path,
                 field.choices,
                 index=list(field.choices).index(value),
-                help=field.doc,
+                help=doc,
                 key=widget_key,
+                disabled=locked,
             )
         elif isinstance(field.default, bool):
-            values[field.path] = st.checkbox(
-                field.path, value=value, help=field.doc, key=widget_key
+            values[field.path] = cell.checkbox(
+                field.path, value=value, help=doc, key=widget_key, disabled=locked
             )
         elif isinstance(field.default, int | float) and value is not None:
             values[field.path] = cell.number_input(
                 field.path,
                 value=value,
-                help=field.doc,
+                help=doc,
                 key=widget_key,
                 format="%g" if isinstance(field.default, float) else "%d",
+                disabled=locked,
             )
-        else:  # lists and nullable fields: YAML text
-            text = st.text_input(
-                field.path, value=json.dumps(value), help=field.doc, key=widget_key
+        else:  # lists, mappings and nullable fields: YAML text
+            text = cell.text_input(
+                field.path, value=json.dumps(value), help=doc, key=widget_key, disabled=locked
             )
             try:
                 values[field.path] = parse_yaml(text, field.path) if text.strip() else None
             except ConfigError as error:
                 st.error(str(error))
                 values[field.path] = text  # from_flat then names the field
+        if locked:
+            values[field.path] = value
     return values
 
 
@@ -88,9 +105,9 @@ if not refused("starting training jobs and uploading configs"):
     with setup, st.form("train"):
         model_tab, training_tab = st.tabs(["Model", "Training"])
         with model_tab:
-            model_values = config_inputs(spec.config_class, "model", {})
+            model_values = config_inputs(spec.config_class, "model", {}, fixed)
         with training_tab:
-            training_values = config_inputs(spec.training_config_class, "training", uploaded)
+            training_values = config_inputs(spec.training_config_class, "training", uploaded, {})
         submitted = st.form_submit_button("Start training", type="primary", disabled=not dataset)
 
     if submitted:
@@ -100,27 +117,23 @@ if not refused("starting training jobs and uploading configs"):
         except ConfigError as error:
             st.error(str(error))
         else:
-            problem = input_mismatch(spec, model_config)
-            if problem:
-                st.error(f"This model cannot read the dataset: {problem}.")
+            try:
+                job_id = jobs().submit_training(
+                    model_name=model,
+                    dataset_name=dataset,
+                    training=training,
+                    model_config=model_config,
+                )
+            except StorageError as error:
+                st.error(str(error))
             else:
-                try:
-                    job_id = jobs().submit_training(
-                        model_name=model,
-                        dataset_name=dataset,
-                        training=training,
-                        model_config=model_config,
-                    )
-                except StorageError as error:
-                    st.error(str(error))
-                else:
-                    st.session_state["submitted_once"] = True
-                    st.success(f"Queued job {job_id}.")
-                    st.download_button(
-                        "Download these training settings (YAML)",
-                        training.to_yaml(),
-                        file_name=f"{model}_training.yaml",
-                    )
+                st.session_state["submitted_once"] = True
+                st.success(f"Queued job {job_id}.")
+                st.download_button(
+                    "Download these training settings (YAML)",
+                    training.to_yaml(),
+                    file_name=f"{model}_training.yaml",
+                )
 
 
 @st.fragment(run_every=2)

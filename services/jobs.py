@@ -37,14 +37,11 @@ from sqlalchemy import Engine
 from core.config import Config
 from core.market.evaluation import BASELINES
 from services.access import ensure_writable
+from services.job_kinds import JOB_KINDS, job_kind_for
 from services.runs import (
-    RunInputs,
     epoch_rows,
     fail_run,
-    finish_run,
     run_directory,
-    run_inputs,
-    start_run,
 )
 from services.worker import CANCEL, EVENTS
 from storage.db import StorageError, shared_engine
@@ -54,7 +51,6 @@ from storage.repository import (
     append_metrics,
     create_job,
     get_job,
-    get_run,
     list_jobs,
     list_metrics,
     request_cancel,
@@ -63,7 +59,6 @@ from storage.repository import (
     update_job,
 )
 
-RECOMMENDER_JOB = "train_recommender"
 KILL_AFTER_S = 1.5  # a cancelled worker that has not exited by then is killed
 STDERR_TAIL = 4000
 
@@ -115,28 +110,16 @@ class JobManager:
         model_config: Config,
         baselines: Sequence[str] = BASELINES,
     ) -> int:
-        """Queue a training job (and its run); returns the job id. When training ends the
-        worker evaluates the model beside ``baselines`` on the test rows."""
+        """Queue a job training ``model_name`` (any registered model: a market model, or the
+        recommender on a recommender dataset) and its run; returns the job id. When training
+        ends the worker evaluates the model (market models beside ``baselines``)."""
         ensure_writable("starting training jobs")
-        run_id = start_run(
-            engine=self.engine,
-            model_name=model_name,
-            dataset_name=dataset_name,
-            training=training,
-            model_config=model_config,
-            baselines=baselines,
+        kind = job_kind_for(model_name)
+        run_id = kind.start(
+            self.engine, model_name, dataset_name, model_config, training, baselines
         )
         with session_scope(self.engine) as session:
-            return create_job(session=session, kind="train", run_id=run_id).id
-
-    def submit_recommender_training(self, *, dataset_name: str, config: Config) -> int:
-        """Queue training of the two-tower recommender on a stored dataset; returns the job."""
-        from services.recsys import start_recsys_run
-
-        ensure_writable("training recommenders")
-        run_id = start_recsys_run(engine=self.engine, dataset_name=dataset_name, config=config)
-        with session_scope(self.engine) as session:
-            return create_job(session=session, kind=RECOMMENDER_JOB, run_id=run_id).id
+            return create_job(session=session, kind=kind.name, run_id=run_id).id
 
     def cancel(self, job_id: int) -> None:
         """Ask a job to stop: a queued job ends now, a running one within about a second."""
@@ -186,13 +169,13 @@ class JobManager:
             job = get_job(session=session, job_id=job_id)
             if job is None or job.status not in (JobStatus.INTERRUPTED, JobStatus.CANCELLED):
                 raise StorageError(f"Job {job_id} is not interrupted or cancelled.")
-            if job.kind == RECOMMENDER_JOB:
-                raise StorageError("Recommender jobs start again rather than resume.")
+            if not JOB_KINDS[job.kind].resumable:
+                raise StorageError(f"{job.kind} jobs start again rather than resume.")
             last = run_directory(self.home, job.run_id) / "last.pt"
             if not last.exists():
                 raise StorageError(f"Job {job_id} saved no checkpoint to resume from.")
             set_run_status(session=session, run_id=job.run_id, status=JobStatus.QUEUED)
-            new = create_job(session=session, kind="train", run_id=job.run_id)
+            new = create_job(session=session, kind=job.kind, run_id=job.run_id)
             update_job(session=session, job_id=new.id, progress={"resume_from": str(last)})
             return new.id
 
@@ -216,13 +199,9 @@ class JobManager:
         folder = self.job_dir(job.id)
         folder.mkdir(parents=True, exist_ok=True)
         try:
-            if job.kind == RECOMMENDER_JOB:
-                self._write_recommender_job(job, folder)
-            else:
-                inputs, frame = run_inputs(engine=self.engine, home=self.home, run_id=job.run_id)
-                inputs.resume_from = (job.progress or {}).get("resume_from")
-                frame.to_parquet(folder / "dataset.parquet")
-                (folder / "job.json").write_text(json.dumps({"inputs": inputs.to_dict()}))
+            JOB_KINDS[job.kind].prepare(
+                self.engine, self.home, job.run_id, folder, dict(job.progress or {})
+            )
         except StorageError as error:
             self._end(job.id, job.run_id, JobStatus.FAILED, str(error))
             return
@@ -244,24 +223,6 @@ class JobManager:
                 pid=process.pid,
                 heartbeat=True,
             )
-
-    def _write_recommender_job(self, job: Job, folder: Path) -> None:
-        """users / items / interactions as Parquet and the config, for the worker."""
-        from storage.recsys import load_recsys_data
-
-        with session_scope(self.engine) as session:
-            run = get_run(session=session, run_id=job.run_id)
-            data = load_recsys_data(session=session, name=run.config["dataset"])
-            set_run_status(session=session, run_id=job.run_id, status=JobStatus.RUNNING)
-        for part in ("users", "items", "interactions"):
-            getattr(data, part).to_parquet(folder / f"{part}.parquet")
-        recommender = {
-            "run_id": job.run_id,
-            "config": run.config["model"],
-            "recipe": data.recipe,
-            "run_dir": str(run_directory(self.home, job.run_id)),
-        }
-        (folder / "job.json").write_text(json.dumps({"recommender": recommender}, default=str))
 
     def _ingest_job(self, job_id: int, *, recovering: bool = False) -> JobStatus | None:
         """Take a worker's new events; end its job when it finished or is gone. Returns the
@@ -320,14 +281,9 @@ class JobManager:
             self._end(job_id, run_id, JobStatus.FAILED, event["error"])
             return JobStatus.FAILED
         summary = event["summary"]
-        spec = json.loads((self.job_dir(job_id) / "job.json").read_text())
-        if "recommender" in spec:
-            from services.recsys import finish_recsys_run
-
-            folder = Path(spec["recommender"]["run_dir"])
-            finish_recsys_run(engine=self.engine, run_id=run_id, folder=folder, summary=summary)
-        else:
-            finish_run(engine=self.engine, inputs=RunInputs(**spec["inputs"]), summary=summary)
+        folder = self.job_dir(job_id)
+        kind = json.loads((folder / "job.json").read_text())["kind"]
+        JOB_KINDS[kind].finish(self.engine, folder, summary)
         cancelled = summary.get("stopped_because") == "cancelled"
         status = JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED
         with session_scope(self.engine) as session:

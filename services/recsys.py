@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from core.recsys.artifacts import FILES, load_recommender, save_recommender
-from core.recsys.config import TwoTowerConfig
+from core.recsys.config import RecsysTrainingConfig, TwoTowerConfig, recsys_configs
 from core.recsys.features import RecsysEncoder
 from core.recsys.serving import Recommender
 from core.recsys.synthetic import RecsysData
@@ -46,8 +46,15 @@ from storage.repository import (
 )
 
 
-def start_recsys_run(*, engine: Engine, dataset_name: str, config: TwoTowerConfig) -> int:
+def start_recsys_run(
+    *,
+    engine: Engine,
+    dataset_name: str,
+    config: TwoTowerConfig,
+    training: RecsysTrainingConfig | None = None,
+) -> int:
     """The run row (queued) for training a recommender on a stored dataset."""
+    training = training or RecsysTrainingConfig()
     with session_scope(engine) as session:
         dataset = get_dataset(session=session, name=dataset_name)
         if dataset is None or dataset.kind != RECOMMENDER_KIND:
@@ -58,15 +65,50 @@ def start_recsys_run(*, engine: Engine, dataset_name: str, config: TwoTowerConfi
         return create_run(
             session=session,
             model_kind=MODEL_NAME,
-            config={"model": config.to_dict(), "dataset": dataset_name},
-            seed=config.seed,
+            config={
+                "model": config.to_dict(),
+                "training": training.to_dict(),
+                "dataset": dataset_name,
+            },
+            seed=training.seed,
             dataset_id=dataset.id,
         ).id
+
+
+def recsys_run_inputs(
+    *, engine: Engine, home: DataHome, run_id: int
+) -> tuple[RecsysData, dict[str, Any]]:
+    """A queued recommender run's data and settings, for a worker; marks the run running."""
+    with session_scope(engine) as session:
+        run = get_run(session=session, run_id=run_id)
+        data = load_recsys_data(session=session, name=run.config["dataset"])
+        set_run_status(session=session, run_id=run_id, status=JobStatus.RUNNING)
+    model, training = stored_configs(run.config)
+    spec = {
+        "run_id": run_id,
+        "config": model.to_dict(),
+        "training": training.to_dict(),
+        "recipe": data.recipe,
+        "run_dir": str(run_directory(home, run_id)),
+    }
+    return data, spec
+
+
+def stored_configs(config: dict[str, Any]) -> tuple[TwoTowerConfig, RecsysTrainingConfig]:
+    """A recommender run's model and training configs as stored (runs of earlier versions
+    stored one config holding both)."""
+    if "training" in config:
+        return (
+            TwoTowerConfig.from_dict(config["model"]),
+            RecsysTrainingConfig.from_dict(config["training"]),
+        )
+    return recsys_configs(config["model"], partial=False)
 
 
 def train_recsys_files(
     data: RecsysData,
     config: TwoTowerConfig,
+    training: RecsysTrainingConfig,
     folder: Path,
     *,
     callbacks: Iterable[Callback] = (),
@@ -75,7 +117,13 @@ def train_recsys_files(
 ) -> dict[str, Any]:
     """Train, evaluate and write the run's files; touches no database (a worker runs it)."""
     result = train_recommender(
-        data, config, run_dir=folder, callbacks=callbacks, should_stop=should_stop, device=device
+        data,
+        config,
+        training,
+        run_dir=folder,
+        callbacks=callbacks,
+        should_stop=should_stop,
+        device=device,
     )
     return save_recommender(result, folder, config)
 
@@ -103,11 +151,15 @@ def train_recsys_run(
     home: DataHome,
     dataset_name: str,
     config: TwoTowerConfig,
+    training: RecsysTrainingConfig | None = None,
     callbacks: list[Callback] | None = None,
     device: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Train and evaluate a recommender in this process (the CLI), recording everything."""
-    run_id = start_recsys_run(engine=engine, dataset_name=dataset_name, config=config)
+    training = training or RecsysTrainingConfig()
+    run_id = start_recsys_run(
+        engine=engine, dataset_name=dataset_name, config=config, training=training
+    )
     with session_scope(engine) as session:
         data = load_recsys_data(session=session, name=dataset_name)
         set_run_status(session=session, run_id=run_id, status=JobStatus.RUNNING)
@@ -116,6 +168,7 @@ def train_recsys_run(
         summary = train_recsys_files(
             data,
             config,
+            training,
             folder,
             callbacks=[MetricWriter(engine, run_id), *(callbacks or [])],
             device=device,
@@ -203,7 +256,7 @@ def _untrained(engine: Engine) -> Recommender:
             )
         data = load_recsys_data(session=session, name=datasets[0].name)
     config = TwoTowerConfig()
-    encoder = RecsysEncoder.fit(data.users, data.items, seed=config.seed)
+    encoder = RecsysEncoder.fit(data.users, data.items, seed=RecsysTrainingConfig().seed)
     catalogue = Catalogue.build(data, encoder, config.id_features)
     return Recommender(None, catalogue, data.interactions, config)
 

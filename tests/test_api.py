@@ -32,17 +32,17 @@ RECOMMENDER_RUN, TABULAR_RUN, SEQUENCE_RUN = 1, 2, 3
 def build_api_home(root: Path) -> DataHome:
     """A data home with a tiny recommender (run 1), dual tower (run 2) and attention LSTM
     (run 3); the caller points TRENDLAB_HOME at ``root`` first."""
-    from core.recsys.config import TwoTowerConfig
+    from core.recsys.config import recsys_configs
 
     home = DataHome.from_env().ensure()
     assert home.root == root
     engine = open_engine(home.database_url)
     data = generate_recsys(RecsysSpec(users=60, items=50, interactions=900, seed=3))
     save_recsys_dataset(engine=engine, name="rs", data=data, description="test")
-    tiny = TwoTowerConfig.from_dict(
-        {"hidden_dims": [16], "embedding_dim": 8, "epochs": 2}, partial=True
+    tiny, tiny_training = recsys_configs({"hidden_dims": [16], "embedding_dim": 8, "epochs": 2})
+    train_recsys_run(
+        engine=engine, home=home, dataset_name="rs", config=tiny, training=tiny_training
     )
-    train_recsys_run(engine=engine, home=home, dataset_name="rs", config=tiny)
     store_small_dataset(engine)
     assert MARKET_TINY and train_tiny(engine, home, "dual_tower") == TABULAR_RUN
     assert train_tiny(engine, home, "lstm_attention") == SEQUENCE_RUN

@@ -177,7 +177,7 @@ STATE_CHANGING = {
 def _read_only_home(home: Path) -> None:
     """Two recommender runs (so "Serve this run" would have something to switch to), a
     trained dual tower, and an interrupted job (so "Resume" would show)."""
-    from core.recsys.config import TwoTowerConfig
+    from core.recsys.config import recsys_configs
     from core.recsys.synthetic import RecsysSpec, generate_recsys
     from services.recsys import train_recsys_run
     from storage import DataHome, open_engine
@@ -190,11 +190,15 @@ def _read_only_home(home: Path) -> None:
     engine = open_engine(data_home.database_url)
     data = generate_recsys(RecsysSpec(users=40, items=30, interactions=500, seed=5))
     save_recsys_dataset(engine=engine, name="startups", data=data, description="test")
-    tiny = TwoTowerConfig.from_dict(
-        {"hidden_dims": [8], "embedding_dim": 4, "epochs": 1}, partial=True
-    )
+    tiny, tiny_training = recsys_configs({"hidden_dims": [8], "embedding_dim": 4, "epochs": 1})
     for _ in range(2):
-        train_recsys_run(engine=engine, home=data_home, dataset_name="startups", config=tiny)
+        train_recsys_run(
+            engine=engine,
+            home=data_home,
+            dataset_name="startups",
+            config=tiny,
+            training=tiny_training,
+        )
     store_small_dataset(engine)
     run_id = train_tiny(engine, data_home, "dual_tower")
     with session_scope(engine) as session:

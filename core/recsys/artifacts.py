@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from core.checkpoints import CheckpointError, load_checkpoint
-from core.recsys.config import TwoTowerConfig
+from core.recsys.config import TwoTowerConfig, recsys_configs
 from core.recsys.features import RecsysEncoder
 from core.recsys.model import TwoTowerRecommender
 from core.recsys.training import MODEL_NAME, RecsysResult
@@ -58,7 +58,8 @@ def load_recommender(folder: Path) -> tuple[TwoTowerRecommender, RecsysEncoder, 
             f"{folder} lacks {', '.join(FILES[m] for m in missing)}; the run did not finish."
         )
     checkpoint = load_checkpoint(folder / FILES["checkpoint"])
-    config = TwoTowerConfig.from_dict(json.loads((folder / FILES["config"]).read_text()))
+    stored = json.loads((folder / FILES["config"]).read_text())
+    config = recsys_configs(stored, partial=False)[0]  # earlier versions stored both in one
     try:
         encoder = RecsysEncoder.from_json((folder / FILES["encoder"]).read_text())
     except (ValueError, KeyError, TypeError) as error:

@@ -23,7 +23,7 @@ import torch
 
 from core.batches import TensorBatches
 from core.recsys.baselines import BPR, ContentModel, ItemKNN, Popularity, interaction_matrix
-from core.recsys.config import TwoTowerConfig
+from core.recsys.config import RecsysTrainingConfig, TwoTowerConfig
 from core.recsys.data import (
     Split,
     label_distribution,
@@ -36,7 +36,7 @@ from core.recsys.features import RecsysEncoder
 from core.recsys.metrics import catalogue_coverage, ranking_metrics, top_k
 from core.recsys.model import InBatchSoftmaxLoss, TwoTowerRecommender, WeightedBCELoss
 from core.recsys.synthetic import RecsysData
-from core.trainer import Callback, Trainer, seed_everything
+from core.trainer import Callback, Trainer, create_optimizer, create_scheduler, seed_everything
 
 K = 10
 MODEL_NAME = "two_tower"
@@ -189,6 +189,7 @@ class RecsysResult:
 def train_recommender(
     data: RecsysData,
     config: TwoTowerConfig | None = None,
+    training: RecsysTrainingConfig | None = None,
     *,
     run_dir: Path | None = None,
     callbacks: Iterable[Callback] = (),
@@ -197,12 +198,14 @@ def train_recommender(
     baselines: bool = True,
 ) -> RecsysResult:
     config = config or TwoTowerConfig()
-    seed_everything(config.seed)
-    split = split_interactions(data.interactions, by=config.split)
+    training = training or RecsysTrainingConfig()
+    seed = training.seed
+    seed_everything(seed)
+    split = split_interactions(data.interactions, by=training.split)
     encoder = RecsysEncoder.fit(
         data.users,
         data.items,
-        seed=config.seed,
+        seed=seed,
         text_backend=config.text_backend,
         sentence_model_path=config.sentence_model_path,
     )
@@ -211,33 +214,31 @@ def train_recommender(
     pairs = training_pairs(
         split.train,
         catalogue.item_ids,
-        negatives_per_positive=config.negatives_per_positive,
-        min_interactions=config.min_interactions,
-        seed=config.seed,
+        negatives_per_positive=training.negatives_per_positive,
+        min_interactions=training.min_interactions,
+        seed=seed,
     )
-    val_pairs = training_pairs(split.val, catalogue.item_ids, seed=config.seed + 1)
+    val_pairs = training_pairs(split.val, catalogue.item_ids, seed=seed + 1)
     train_loader = pair_batches(
         catalogue,
         pairs,
         train_history,
-        batch_size=config.batch_size,
+        batch_size=training.batch_size,
         shuffle=True,
-        seed=config.seed,
+        seed=seed,
     )
     val_loader = pair_batches(
-        catalogue, val_pairs, train_history, batch_size=4096, shuffle=False, seed=config.seed
+        catalogue, val_pairs, train_history, batch_size=4096, shuffle=False, seed=seed
     )
     model = TwoTowerRecommender(config, catalogue.user_input_dim, catalogue.item_features.shape[1])
-    if config.objective == "in_batch_softmax":
+    if training.objective == "in_batch_softmax":
         positives = pairs[pairs["label"] > 0]["item_id"].map(catalogue.item_index)
         share = np.bincount(positives, minlength=len(catalogue.item_ids)) + 1.0
         loss = InBatchSoftmaxLoss(torch.log(torch.tensor(share / share.sum(), dtype=torch.float32)))
     else:
         loss = WeightedBCELoss()
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    optimizer = create_optimizer(model, training.optimizer)
+    scheduler = create_scheduler(optimizer, training.scheduler, training.epochs)
 
     def validate(network: torch.nn.Module) -> dict[str, float]:
         scores = lambda rows: tower_scores(network, catalogue, rows, train_history)  # noqa: E731
@@ -250,13 +251,14 @@ def train_recommender(
         optimizer,
         scheduler,
         inputs=("user", "item"),
-        settings=config,
+        settings=training,
         device=device,
         callbacks=callbacks,
         checkpoint_dir=run_dir,
         checkpoint_meta={
             "model": MODEL_NAME,
             "config": config.to_dict(),
+            "training": training.to_dict(),
             "user_dim": catalogue.user_input_dim,
             "item_dim": catalogue.item_features.shape[1],
         },
@@ -266,7 +268,9 @@ def train_recommender(
         maximize=True,
     )
     history = trainer.fit(train_loader, val_loader)
-    evaluation = evaluate_recommender(trainer.model, catalogue, split, config, baselines=baselines)
+    evaluation = evaluate_recommender(
+        trainer.model, catalogue, split, config, baselines=baselines, seed=seed
+    )
     return RecsysResult(
         trainer.model,
         catalogue,
@@ -286,6 +290,7 @@ def evaluate_recommender(
     config: TwoTowerConfig,
     *,
     baselines: bool = True,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Test metrics of the two-tower model and the baselines: all users, and cold users
     (fewer than ``cold_max_interactions`` events before the test period) on their own."""
@@ -300,7 +305,7 @@ def evaluate_recommender(
         knn = ItemKNN(seen)
         content = ContentModel(catalogue.encoder, catalogue.data.items)
         users = catalogue.data.users.reset_index(drop=True)
-        bpr = BPR(seen, seed=config.seed)
+        bpr = BPR(seen, seed=seed)
         engines.update(
             {
                 "popularity": popularity.scores,

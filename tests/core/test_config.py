@@ -21,7 +21,7 @@ from core.market.config import (
     StockTowerConfig,
     TrainingConfig,
 )
-from core.recsys.config import TwoTowerConfig
+from core.recsys.config import RecsysTrainingConfig, TwoTowerConfig
 
 
 @pytest.mark.parametrize("name", sorted(CONFIG_CLASSES))
@@ -107,9 +107,27 @@ def test_defaults_are_the_seed_numbers() -> None:
         0.3,
         0.2,
     )
-    assert (two.learning_rate, two.weight_decay, two.batch_size) == (0.001, 0.01, 256)
-    assert (two.early_stopping_patience, two.negatives_per_positive) == (5, 2)
     assert (two.cold_max_interactions, two.hot_min_interactions) == (5, 20)
+    training = RecsysTrainingConfig()
+    optimizer = training.optimizer
+    assert (optimizer.optimizer_type, optimizer.base_learning_rate) == ("adamw", 0.001)
+    assert (optimizer.weight_decay, training.batch_size, training.epochs) == (0.01, 256, 50)
+    assert (training.early_stopping_patience, training.negatives_per_positive) == (5, 2)
+    assert training.scheduler.scheduler_type == "cosine" and training.scheduler.warmup_epochs == 0
+
+
+def test_a_recommender_config_of_an_earlier_version_splits_into_model_and_training() -> None:
+    """Before the split one TwoTowerConfig held training too; stored runs still load."""
+    from core.recsys.config import recsys_configs
+
+    old = {**TwoTowerConfig().to_dict(), "learning_rate": 0.01, "epochs": 7, "split": "user"}
+    model, training = recsys_configs(old, partial=False)
+    assert model == TwoTowerConfig()
+    assert (training.epochs, training.split) == (7, "user")
+    assert training.optimizer.base_learning_rate == 0.01
+    assert training.optimizer.optimizer_type == "adamw", "the recommender's own default stays"
+    with pytest.raises(ConfigError, match="no such field"):
+        recsys_configs({"hiden_dims": [8]})
 
 
 def _set(data: dict, dotted: str, value: object) -> dict:

@@ -135,21 +135,54 @@ def test_train_form_queues_a_job_that_the_table_shows(engine: Engine) -> None:
         assert get_run(session=session, run_id=queued.run_id).config["training"]["epochs"] == 10
 
 
-def test_train_form_refuses_a_model_that_cannot_read_the_dataset(engine: Engine) -> None:
+def test_the_train_form_shows_what_the_dataset_fixes_as_read_only(engine: Engine) -> None:
+    """Input widths and horizons come from the dataset: shown, never editable."""
     _fill(engine)
     at = _run("pages/train.py")
-    next(s for s in at.selectbox if s.label == "Model").set_value("compact_dual_tower").run()
-    at.number_input(key="model:compact_dual_tower:stock_dim").set_value(60)
-    at.button[0].click().run()
-    assert any("stock_dim is 60, the dataset has 62" in e.value for e in at.error), (
-        [e.value for e in at.error],
-        [s.value for s in at.success],
-        [b.label for b in at.button],
-    )
-    from storage.repository import count_rows
+    for model in ("dual_tower", "compact_dual_tower", "lstm_attention", "simple_lstm"):
+        next(s for s in at.selectbox if s.label == "Model").set_value(model).run()
+        assert not at.exception, at.exception
+        widgets = [*at.number_input, *at.text_input]
+        locked = {w.label: w for w in widgets if w.disabled}
+        fixed = {"horizons"} | (
+            {"context_dim", "stock_dim"}
+            if model == "compact_dual_tower"
+            else {"input_dim"}
+            if "lstm" in model
+            else {"context_tower.news_dim", "stock_tower.input_dim"}
+        )
+        assert fixed <= set(locked), (model, sorted(locked))
+        assert locked["horizons"].value == "[7, 30]"
+        assert all(not w.disabled for w in widgets if w.label.endswith("dropout")), model
 
-    with session_scope(engine) as session:
-        assert count_rows(session=session)["jobs"] == 1, "nothing was queued"
+
+def test_the_train_page_starts_a_recommender_job(engine: Engine) -> None:
+    """One Train page for every registered model: the recommender lists recommender datasets
+    and queues a train_recommender job."""
+    from core.recsys.synthetic import RecsysSpec, generate_recsys
+    from storage.recsys import save_recsys_dataset
+
+    data = generate_recsys(RecsysSpec(users=30, items=20, interactions=300, seed=1))
+    save_recsys_dataset(engine=engine, name="startups", data=data, description="test")
+    _fill(engine)
+    at = _run("pages/train.py")
+    next(s for s in at.selectbox if s.label == "Model").set_value("two_tower").run()
+    dataset = next(s for s in at.selectbox if s.label == "Dataset")
+    assert dataset.options == ["startups"], "only recommender datasets"
+    at.tabs[1].number_input(key="training:two_tower:epochs").set_value(2)
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception, at.exception
+    assert any("Queued job" in s.value for s in at.success)
+    from services import catalog
+
+    newest = catalog.jobs(engine=engine)[0]
+    assert newest.kind == "train_recommender"
+    run = catalog.run(engine=engine, run_id=newest.run_id)
+    assert (run.model, run.dataset, run.config["training"]["epochs"]) == (
+        "two_tower",
+        "startups",
+        2,
+    )
 
 
 def test_data_page_builds_a_synthetic_dataset_and_explores_it(data_home: DataHome) -> None:

@@ -7,16 +7,14 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.recsys.config import TwoTowerConfig
+from core.recsys.config import recsys_configs
 from core.recsys.synthetic import RecsysSpec, generate_recsys
 from services.recsys import train_recsys_run
 from storage import DataHome, open_engine
 from storage.recsys import save_recsys_dataset
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "recommend.py")
-TINY = TwoTowerConfig.from_dict(
-    {"hidden_dims": [16], "embedding_dim": 8, "epochs": 2}, partial=True
-)
+TINY, TINY_TRAINING = recsys_configs({"hidden_dims": [16], "embedding_dim": 8, "epochs": 2})
 
 
 @pytest.fixture
@@ -53,7 +51,9 @@ def test_before_training_users_get_content_and_the_page_says_why(home: DataHome)
 
 def test_known_user_new_user_and_engine_comparison(home: DataHome) -> None:
     engine = open_engine(home.database_url)
-    run_id, _ = train_recsys_run(engine=engine, home=home, dataset_name="rs", config=TINY)
+    run_id, _ = train_recsys_run(
+        engine=engine, home=home, dataset_name="rs", config=TINY, training=TINY_TRAINING
+    )
     engine.dispose()
     at = _open()
     assert f"Serving recommender run {run_id}" in at.caption[0].value

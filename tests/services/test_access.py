@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.recsys.config import TwoTowerConfig
+from core.recsys.config import recsys_configs
 from core.recsys.synthetic import RecsysSpec, generate_recsys
 from services.access import ReadOnlyError, Throttle
 from services.jobs import JobManager
@@ -16,7 +16,7 @@ from storage import DataHome, open_engine
 from storage.recsys import save_recsys_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = TwoTowerConfig.from_dict({"hidden_dims": [8], "embedding_dim": 4, "epochs": 1}, partial=True)
+TINY, TINY_TRAINING = recsys_configs({"hidden_dims": [8], "embedding_dim": 4, "epochs": 1})
 
 
 @pytest.fixture
@@ -24,8 +24,12 @@ def two_recommenders(data_home: DataHome) -> tuple[int, int]:
     engine = open_engine(data_home.database_url)
     data = generate_recsys(RecsysSpec(users=40, items=30, interactions=500, seed=5))
     save_recsys_dataset(engine=engine, name="rs", data=data, description="test")
-    first, _ = train_recsys_run(engine=engine, home=data_home, dataset_name="rs", config=TINY)
-    second, _ = train_recsys_run(engine=engine, home=data_home, dataset_name="rs", config=TINY)
+    first, _ = train_recsys_run(
+        engine=engine, home=data_home, dataset_name="rs", config=TINY, training=TINY_TRAINING
+    )
+    second, _ = train_recsys_run(
+        engine=engine, home=data_home, dataset_name="rs", config=TINY, training=TINY_TRAINING
+    )
     engine.dispose()
     return first, second
 
@@ -54,7 +58,9 @@ def test_read_only_refuses_every_job_action_where_it_happens(
     manager = JobManager(engine=engine, home=data_home)
     monkeypatch.setenv("TRENDLAB_READ_ONLY", "1")
     for action in (
-        lambda: manager.submit_recommender_training(dataset_name="rs", config=TINY),
+        lambda: manager.submit_training(
+            model_name="two_tower", dataset_name="rs", training=TINY_TRAINING, model_config=TINY
+        ),
         lambda: manager.cancel(1),
         lambda: manager.resume(1),
     ):

@@ -162,17 +162,17 @@ def test_two_jobs_and_continuous_reads(manager: JobManager) -> None:
 
 
 def test_a_recommender_job_trains_in_a_worker_and_becomes_active(manager: JobManager) -> None:
-    from core.recsys.config import TwoTowerConfig
+    from core.recsys.config import recsys_configs
     from core.recsys.synthetic import RecsysSpec, generate_recsys
     from services.recsys import active_run, recommender_runs
     from storage.recsys import save_recsys_dataset
 
     data = generate_recsys(RecsysSpec(users=40, items=30, interactions=500, seed=5))
     save_recsys_dataset(engine=manager.engine, name="rs", data=data, description="test")
-    config = TwoTowerConfig.from_dict(
-        {"hidden_dims": [16], "embedding_dim": 8, "epochs": 3}, partial=True
+    config, training = recsys_configs({"hidden_dims": [16], "embedding_dim": 8, "epochs": 3})
+    job_id = manager.submit_training(
+        model_name="two_tower", dataset_name="rs", training=training, model_config=config
     )
-    job_id = manager.submit_recommender_training(dataset_name="rs", config=config)
     until(manager, lambda: job(manager, job_id).status in ("succeeded", "failed"))
     finished = job(manager, job_id)
     assert finished.status == "succeeded", finished.error
@@ -265,8 +265,8 @@ def test_the_eta_of_a_resumed_job_counts_only_the_epochs_left() -> None:
 
     written: list[dict] = []
     log = SimpleNamespace(write=lambda kind, **fields: written.append(fields))
-    progress = ProgressEvents(log, epochs=12, batches=10)
-    trainer = SimpleNamespace(epoch=10)
+    progress = ProgressEvents(log)
+    trainer = SimpleNamespace(epoch=10, epochs=12, batches_per_epoch=10)
     progress.started -= 1.0  # one second per batch
     progress.on_batch_end(trainer, 0, {"total": 1.0})
     assert written[-1]["eta_s"] == pytest.approx(19.0, rel=0.05), "19 batches left at 1 s each"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from core.recsys.config import TwoTowerConfig
+from core.recsys.config import recsys_configs
 from core.recsys.synthetic import RecsysSpec, generate_recsys
 from services.recsys import (
     active_run,
@@ -19,9 +19,7 @@ from storage.db import StorageError
 from storage.recsys import load_recsys_data, save_recsys_dataset
 from storage.repository import delete_dataset, session_scope
 
-TINY = TwoTowerConfig.from_dict(
-    {"hidden_dims": [16], "embedding_dim": 8, "epochs": 2}, partial=True
-)
+TINY, TINY_TRAINING = recsys_configs({"hidden_dims": [16], "embedding_dim": 8, "epochs": 2})
 
 
 def test_a_dataset_round_trips_and_identical_recipes_are_reused(engine) -> None:
@@ -51,8 +49,12 @@ def test_a_dataset_round_trips_and_identical_recipes_are_reused(engine) -> None:
 def test_runs_are_registered_and_one_is_active(engine, data_home: DataHome) -> None:
     data = generate_recsys(RecsysSpec(users=40, items=30, interactions=500, seed=2))
     save_recsys_dataset(engine=engine, name="rs", data=data, description="t")
-    first, summary = train_recsys_run(engine=engine, home=data_home, dataset_name="rs", config=TINY)
-    second, _ = train_recsys_run(engine=engine, home=data_home, dataset_name="rs", config=TINY)
+    first, summary = train_recsys_run(
+        engine=engine, home=data_home, dataset_name="rs", config=TINY, training=TINY_TRAINING
+    )
+    second, _ = train_recsys_run(
+        engine=engine, home=data_home, dataset_name="rs", config=TINY, training=TINY_TRAINING
+    )
     assert summary["epochs"] == 2 and "ndcg@10" in summary["test"]
     registry = recommender_runs(engine=engine)
     assert [r["run"] for r in registry] == [second, first]

@@ -95,7 +95,7 @@ MODELS: dict[str, ModelSpec] = {
     for spec in (
         ModelSpec(
             "dual_tower",
-            "Dual-tower relevance model: 7/30-day relevance score and direction (seeds 000/001)",
+            "Dual-tower relevance model: relevance score and direction per horizon (seeds 000/001)",
             DualTowerModelConfig,
             DualTowerRelevanceModel,
             TABULAR,
@@ -110,7 +110,7 @@ MODELS: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             "lstm_attention",
-            "Bidirectional LSTM with temporal attention: 7/30-day trend and up/down (seed 003)",
+            "Bidirectional LSTM with temporal attention: trend and up/down per horizon (seed 003)",
             LSTMModelConfig,
             LSTMAttentionModel,
             ("sequence",),

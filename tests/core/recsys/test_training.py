@@ -10,7 +10,7 @@ import pytest
 
 from core.checkpoints import CheckpointError
 from core.recsys.artifacts import load_recommender, save_recommender
-from core.recsys.config import TwoTowerConfig
+from core.recsys.config import recsys_configs
 from core.recsys.serving import ItemIndex, Recommender, UnknownUser, best
 from core.recsys.synthetic import RecsysSpec, generate_recsys
 from core.recsys.training import Catalogue, train_recommender
@@ -21,9 +21,9 @@ TINY = {"hidden_dims": [32], "embedding_dim": 16, "epochs": 6, "early_stopping_p
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory):
     data = generate_recsys(RecsysSpec(users=80, items=80, interactions=1600, seed=2))
-    config = TwoTowerConfig.from_dict(TINY, partial=True)
+    config, training = recsys_configs(TINY)
     folder = tmp_path_factory.mktemp("recsys")
-    result = train_recommender(data, config, run_dir=folder)
+    result = train_recommender(data, config, training, run_dir=folder)
     save_recommender(result, folder, config)
     return data, config, result, folder
 
