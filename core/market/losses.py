@@ -52,20 +52,32 @@ def magnitude(context: torch.Tensor, stock: torch.Tensor) -> torch.Tensor:
 class _HorizonLoss(nn.Module):
     """Per horizon: weighted MSE of a score and weighted cross-entropy of a class.
 
-    Subclasses name the output and target keys and may weight samples or add terms."""
+    Subclasses name the output and target keys and may weight samples or add terms. With
+    ``alpha`` > 0 each sample weighs 1 + alpha x |its target score|, so strong moves count
+    more (the weighted variants)."""
 
     score_output: str  # e.g. "score_{h}d"
     score_target: str
     logits_output: str
     class_target: str
+    config_class: type[LossConfig] | type[LSTMLossConfig]
+    default_alpha = 0.0
 
-    def __init__(self, config: LossConfig | LSTMLossConfig, horizons: Sequence[int]) -> None:
+    def __init__(
+        self,
+        config: LossConfig | LSTMLossConfig | None = None,
+        horizons: Sequence[int] = DEFAULT_HORIZONS,
+        alpha: float | None = None,
+    ) -> None:
         super().__init__()
-        self.config = config
+        self.config = config or self.config_class()
         self.horizons = tuple(horizons)
+        self.alpha = self.default_alpha if alpha is None else alpha
 
     def sample_weights(self, batch: dict[str, torch.Tensor], horizon: int) -> torch.Tensor | None:
-        return None
+        if not self.alpha:
+            return None
+        return 1.0 + self.alpha * batch[self.score_target.format(h=horizon)].abs()
 
     def extra_terms(
         self, outputs: dict[str, torch.Tensor]
@@ -105,11 +117,7 @@ class _HorizonLoss(nn.Module):
 class DualTowerLoss(_HorizonLoss):
     score_output, score_target = "score_{h}d", "relevance_{h}d"
     logits_output, class_target = "direction_logits_{h}d", "relevance_class_{h}d"
-
-    def __init__(
-        self, config: LossConfig | None = None, horizons: Sequence[int] = DEFAULT_HORIZONS
-    ) -> None:
-        super().__init__(config or LossConfig(), horizons)
+    config_class = LossConfig
 
     def extra_terms(
         self, outputs: dict[str, torch.Tensor]
@@ -122,41 +130,17 @@ class DualTowerLoss(_HorizonLoss):
 
 
 class WeightedDualTowerLoss(DualTowerLoss):
-    def __init__(
-        self,
-        config: LossConfig | None = None,
-        horizons: Sequence[int] = DEFAULT_HORIZONS,
-        alpha: float = 2.0,
-    ) -> None:
-        super().__init__(config, horizons)
-        self.alpha = alpha
-
-    def sample_weights(self, batch: dict[str, torch.Tensor], horizon: int) -> torch.Tensor:
-        return 1.0 + self.alpha * batch[f"relevance_{horizon}d"].abs()
+    default_alpha = 2.0
 
 
 class LSTMLoss(_HorizonLoss):
     score_output, score_target = "{h}day_trend", "trend_{h}d"
     logits_output, class_target = "{h}day_direction", "up_{h}d"
-
-    def __init__(
-        self, config: LSTMLossConfig | None = None, horizons: Sequence[int] = DEFAULT_HORIZONS
-    ) -> None:
-        super().__init__(config or LSTMLossConfig(), horizons)
+    config_class = LSTMLossConfig
 
 
 class WeightedLSTMLoss(LSTMLoss):
-    def __init__(
-        self,
-        config: LSTMLossConfig | None = None,
-        horizons: Sequence[int] = DEFAULT_HORIZONS,
-        alpha: float = 2.0,
-    ) -> None:
-        super().__init__(config, horizons)
-        self.alpha = alpha
-
-    def sample_weights(self, batch: dict[str, torch.Tensor], horizon: int) -> torch.Tensor:
-        return 1.0 + self.alpha * batch[f"trend_{horizon}d"].abs()
+    default_alpha = 2.0
 
 
 class VolatilityAwareLoss(LSTMLoss):
