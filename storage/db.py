@@ -1,7 +1,10 @@
 """Opening the database: engine creation, schema versioning, and plain-language errors.
 
-A DuckDB file may be held read-write by one process only. In Trendlab that process is the
-server (or a CLI command run while no server is up); see docs/architecture.md.
+Two backends share one schema: the embedded DuckDB file (the default) and PostgreSQL
+(``TRENDLAB_DB_URL=postgresql+psycopg://...``, for a team). A DuckDB file may be held
+read-write by one process only; in Trendlab that process is the server (or a CLI command run
+while no server is up). PostgreSQL takes writes from every server, CLI and worker at once.
+See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -11,13 +14,13 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, create_engine, inspect, select
+from sqlalchemy import Connection, Engine, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from storage.models import Base, SchemaVersion
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema this code reads and writes. Bump it with a migration in ``MIGRATIONS``."""
 
 Migration = Callable[[Connection], None]
@@ -30,12 +33,46 @@ def _add_settings(conn: Connection) -> None:
     Setting.__table__.create(conn, checkfirst=True)
 
 
-MIGRATIONS: dict[int, Migration] = {1: _add_settings}
+def _add_sweeps(conn: Connection) -> None:
+    """2 -> 3: the sweeps table, and each job's owner (the manager that ingests it) and its
+    sweep trial. Columns a database already has are left alone."""
+    from storage.models import Sweep
+
+    Sweep.__table__.create(conn, checkfirst=True)
+    present = set(conn.execute(text("SELECT * FROM jobs LIMIT 0")).keys())
+    for column, kind in (("owner", "VARCHAR"), ("sweep_id", "INTEGER"), ("trial", "INTEGER")):
+        if column not in present:
+            conn.execute(text(f"ALTER TABLE jobs ADD COLUMN {column} {kind}"))
+
+
+MIGRATIONS: dict[int, Migration] = {1: _add_settings, 2: _add_sweeps}
 """``MIGRATIONS[v]`` upgrades a database at schema ``v`` to ``v + 1`` in place."""
 
 
 class StorageError(RuntimeError):
     """The database cannot be opened or used; the message says what to do."""
+
+
+class DatabaseLocked(StorageError):
+    """Another process holds the DuckDB file read-write (usually a running server)."""
+
+    def __init__(self, message: str, pid: int | None) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
+SCHEMA_LOCK = 0x7472656E646C6162  # "trendlab": the advisory lock schema changes take on PostgreSQL
+
+
+def backend(url: str) -> str:
+    """The database behind a URL: "duckdb", "postgresql", "sqlite", ..."""
+    return make_url(url).get_backend_name()
+
+
+def is_duckdb(url: str) -> bool:
+    """True for the embedded single-writer default; False for a server database that any
+    number of processes write (PostgreSQL)."""
+    return backend(url) == "duckdb"
 
 
 def database_file(url: str) -> Path | None:
@@ -57,7 +94,8 @@ def open_engine(url: str) -> Engine:
                 f"Cannot create the folder for the database {path} ({err.strerror}). "
                 "Point TRENDLAB_HOME or TRENDLAB_DB_URL at a writable place."
             ) from None
-    engine = create_engine(url)
+    # pool_pre_ping: a PostgreSQL connection dropped by a restart is replaced, not reused.
+    engine = create_engine(url, pool_pre_ping=not is_duckdb(url))
     try:
         init_schema(engine)
     except DBAPIError as err:
@@ -75,7 +113,8 @@ _shared_lock = threading.Lock()
 
 def shared_engine(url: str) -> Engine:
     """One engine per database URL for the whole process: the dashboard's sessions, its job
-    runner and its HTTP API all write through it (DuckDB allows one writing process)."""
+    runner and its HTTP API all write through it (DuckDB allows one writing process; with
+    PostgreSQL one pool per process is simply the economical choice)."""
     with _shared_lock:
         if url not in _shared:
             _shared[url] = open_engine(url)
@@ -93,13 +132,32 @@ def explain(err: DBAPIError, where: Path | str) -> StorageError:
     if "Could not set lock" in text:
         pid = re.search(r"PID (\d+)", text)
         holder = f"process {pid.group(1)}" if pid else "another process"
-        return StorageError(
+        return DatabaseLocked(
             f"{where} is in use by {holder}. DuckDB lets one process write a file at a "
-            "time: stop that process (usually a running `trendlab serve`) or use the dashboard."
+            "time: stop that process (usually a running `trendlab serve`), use the dashboard, "
+            "or queue the work through the server (`--via-server` where a command has it); "
+            "commands that only read ask the server. A team shares PostgreSQL instead "
+            "(TRENDLAB_DB_URL, docs/deploy.md).",
+            int(pid.group(1)) if pid else None,
+        )
+    if "could not connect" in text.lower() or "connection refused" in text.lower():
+        return StorageError(
+            f"Cannot reach the database server for {_safe(where)}: {text.strip()} "
+            "Check TRENDLAB_DB_URL and that PostgreSQL runs."
         )
     if "Permission denied" in text or "Read-only" in text:
         return StorageError(f"{where} cannot be written ({text.strip()}). Check its permissions.")
-    return StorageError(f"The database {where} could not be used: {text.strip()}")
+    return StorageError(f"The database {_safe(where)} could not be used: {text.strip()}")
+
+
+def _safe(where: Path | str) -> str:
+    """A database named in a message, without the password a URL may carry."""
+    if isinstance(where, Path):
+        return str(where)
+    try:
+        return make_url(where).render_as_string(hide_password=True)
+    except Exception:  # not a URL: say it as given
+        return str(where)
 
 
 def init_schema(
@@ -114,6 +172,8 @@ def init_schema(
     """
     migrations = MIGRATIONS if migrations is None else migrations
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # servers and CLIs starting together: one at a time
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK})
         tables = set(inspect(conn).get_table_names())
         if SchemaVersion.__tablename__ not in tables:
             ours = tables & set(Base.metadata.tables)

@@ -1,9 +1,17 @@
-"""Built datasets stored as DuckDB tables, registered with their recipe in ``datasets``.
+"""Built datasets, registered with their recipe in ``datasets``, their rows stored as tables.
 
 A dataset's rows live in the table ``Dataset.table_name`` (``dataset_<id>``): the name comes
-from the integer key, never from user input, so it is safe to place in SQL. The registration
-row and the table are written in one transaction: a failure leaves neither behind, and
-``delete_dataset`` removes both.
+from the integer key, never from user input, so it is safe to place in SQL or a file name.
+
+- DuckDB (the default): a table in the database file, written in the same transaction as the
+  registration row, so a failure leaves neither behind; ``delete_dataset`` removes both.
+- PostgreSQL (a team's shared metadata): a Parquet file ``features/<table>.parquet`` in the
+  data home, which every process (servers, CLIs, workers) reads without a database lock. It
+  is written (to a temporary name, then renamed) before the registration row commits; if that
+  transaction fails, the file is an orphan no row names, and ids are never reused.
+
+Both are read through DuckDB, so a frame comes back with the same types either way
+(``storage.tables``).
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from core.market.config import DataConfig
-from core.market.features import FEATURES
+from core.market.features import FEATURES, MASK_COLUMNS
 from core.market.sources import MarketData, build_market_dataset
 from storage.db import StorageError
 from storage.models import Dataset
@@ -28,6 +36,7 @@ from storage.repository import (
     list_datasets,
     session_scope,
 )
+from storage.tables import read_table, write_table
 
 KEY_COLUMNS = ("date", "ticker")
 
@@ -80,13 +89,7 @@ def store_dataset(
         end_date=dates.max().date(),
         recipe=recipe,
     )
-    raw = session.connection().connection.driver_connection
-    view = f"incoming_{int(dataset.id)}"
-    raw.register(view, frame)
-    try:
-        raw.execute(f"CREATE TABLE {dataset.table_name} AS SELECT * FROM {view}")
-    finally:
-        raw.unregister(view)
+    write_table(session=session, table=dataset.table_name, frame=frame)
     return dataset
 
 
@@ -96,17 +99,13 @@ def load_dataset_frame(*, session: Session, name: str) -> pd.DataFrame:
     if dataset is None:
         known = ", ".join(d.name for d in list_datasets(session=session)) or "none yet"
         raise StorageError(f"No dataset named {name!r}; known datasets: {known}.")
-    raw = session.connection().connection.driver_connection
-    exists = raw.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-        [dataset.table_name],
-    ).fetchone()[0]
-    if not exists:
+    frame = read_table(session=session, table=dataset.table_name, order="ticker, date")
+    if frame is None:
         raise StorageError(
             f"Dataset {name!r} is registered but its rows (table {dataset.table_name}) are "
             "missing; delete it and build it again."
         )
-    return raw.execute(f"SELECT * FROM {dataset.table_name} ORDER BY ticker, date").df()
+    return frame
 
 
 def save_market_dataset(

@@ -1,7 +1,10 @@
 """Where Trendlab keeps what it writes: one data home, overridable by environment variables.
 
 ``$TRENDLAB_HOME`` (default ``./.trendlab``) holds the DuckDB file, checkpoints, uploads, job
-files and logs. ``$TRENDLAB_DB_URL`` replaces the database URL (any SQLAlchemy URL).
+files and logs. ``$TRENDLAB_DB_URL`` replaces the database URL: another DuckDB file, or a
+PostgreSQL database (``postgresql+psycopg://user:password@host/db``) that a team's servers,
+CLIs and workers share; they then share this folder too (a shared volume), because feature
+tables, checkpoints and job files stay files here.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ HOME_ENV = "TRENDLAB_HOME"
 DB_URL_ENV = "TRENDLAB_DB_URL"
 DEFAULT_HOME = ".trendlab"
 DB_FILENAME = "trendlab.duckdb"
+SWEEPS_FILENAME = "sweeps.sqlite3"
+SERVER_FILENAME = "server.json"
 
 
 class DataHomeError(RuntimeError):
@@ -39,6 +44,33 @@ class DataHome:
         return os.environ.get(DB_URL_ENV) or f"duckdb:///{self.database_path}"
 
     @property
+    def shared_database(self) -> bool:
+        """True when the database is a server (PostgreSQL) that many processes write."""
+        from storage.db import is_duckdb
+
+        return not is_duckdb(self.database_url)
+
+    @property
+    def sweeps_url(self) -> str:
+        """Where Optuna keeps the sweeps' studies: the same PostgreSQL database, or a SQLite
+        file beside the DuckDB file (Optuna's RDB storage does not run on DuckDB)."""
+        if self.shared_database:
+            return self.database_url
+        return f"sqlite:///{self.root / SWEEPS_FILENAME}"
+
+    @property
+    def features(self) -> Path:
+        """Feature tables as Parquet files, one per dataset (and part), when the metadata is in
+        PostgreSQL; with DuckDB they are tables inside the database file."""
+        return self.root / "features"
+
+    @property
+    def server_file(self) -> Path:
+        """Written by `trendlab serve`: where the running server answers (the CLI asks it
+        when the DuckDB file is held)."""
+        return self.root / SERVER_FILENAME
+
+    @property
     def checkpoints(self) -> Path:
         return self.root / "checkpoints"
 
@@ -59,7 +91,7 @@ class DataHome:
         try:
             for folder in (self.root, self.checkpoints, self.uploads, self.jobs, self.logs):
                 folder.mkdir(parents=True, exist_ok=True)
-            probe = self.root / ".write-test"
+            probe = self.root / f".write-test-{os.getpid()}"  # a shared home has many writers
             probe.write_text("ok")
             probe.unlink()
         except OSError as err:

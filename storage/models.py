@@ -1,4 +1,4 @@
-"""Database tables as SQLAlchemy 2.0 typed models.
+"""Database tables as SQLAlchemy 2.0 typed models, the same on DuckDB and PostgreSQL.
 
 DuckDB has no SERIAL, so every integer key draws from a named ``Sequence``. JSON columns hold
 lists and dicts (configs, feature lists, summary metrics); timestamps are naive UTC.
@@ -121,6 +121,30 @@ class Setting(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class Sweep(Base):
+    """A hyperparameter search: an Optuna study whose trials run as ordinary jobs."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[int] = mapped_column(Integer, Sequence("sweeps_id_seq"), primary_key=True)
+    study: Mapped[str] = mapped_column(String, unique=True)
+    """The Optuna study's name in the sweep storage (``services.sweeps.study_storage``)."""
+    model_kind: Mapped[str] = mapped_column(String)
+    dataset_id: Mapped[int]
+    space: Mapped[dict[str, Any]]
+    """Dotted config path ("training.batch_size") -> {low, high, log} or {choices}."""
+    base: Mapped[dict[str, Any]]
+    """The configs every trial starts from: {"model": {...}, "training": {...}}."""
+    trials: Mapped[int]
+    parallel: Mapped[int]
+    status: Mapped[str] = mapped_column(String, default=JobStatus.QUEUED.value)
+    driver: Mapped[str | None] = mapped_column(String)
+    """host:pid of the process that asks the study for trials (a server or a CLI)."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
 class Job(Base):
     __tablename__ = "jobs"
 
@@ -136,3 +160,8 @@ class Job(Base):
     progress: Mapped[dict[str, Any]] = mapped_column(default=dict)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str | None] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String)
+    """host:pid of the job manager that launched it and ingests its events."""
+    sweep_id: Mapped[int | None]
+    trial: Mapped[int | None]
+    """The Optuna trial number when the job is a sweep's trial."""

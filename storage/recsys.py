@@ -1,6 +1,7 @@
 """Recommender datasets: a ``datasets`` row of kind ``recsys`` with three tables named from
 its integer key (``dataset_<id>_users``, ``dataset_<id>_items``,
-``dataset_<id>_interactions``), written in the same transaction as the row."""
+``dataset_<id>_interactions``), stored as the feature store stores tables (in the DuckDB file,
+in the same transaction as the row, or as Parquet files beside a PostgreSQL database)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from storage.repository import (
     list_datasets,
     session_scope,
 )
+from storage.tables import read_table, write_table
 
 KIND = RECOMMENDER_KIND
 PARTS = ("users", "items", "interactions")
@@ -50,14 +52,10 @@ def save_recsys_dataset(
             end_date=times.max().date(),
             recipe=data.recipe,
         )
-        raw = session.connection().connection.driver_connection
         for part in PARTS:
-            view = f"incoming_{int(dataset.id)}_{part}"
-            raw.register(view, getattr(data, part))
-            try:
-                raw.execute(f"CREATE TABLE {dataset.table_name}_{part} AS SELECT * FROM {view}")
-            finally:
-                raw.unregister(view)
+            write_table(
+                session=session, table=f"{dataset.table_name}_{part}", frame=getattr(data, part)
+            )
         return dataset, False
 
 
@@ -66,15 +64,11 @@ def load_recsys_data(*, session: Session, name: str) -> RecsysData:
     if dataset is None or dataset.kind != KIND:
         known = ", ".join(d.name for d in list_datasets(session=session, recommender=True))
         raise StorageError(f"No recommender dataset named {name!r}; known: {known or 'none yet'}.")
-    raw = session.connection().connection.driver_connection
     frames = {}
     order = {"users": "user_id", "items": "item_id", "interactions": "timestamp, user_id, item_id"}
     for part in PARTS:
-        table = f"{dataset.table_name}_{part}"
-        found = raw.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-        ).fetchone()[0]
-        if not found:
+        frame = read_table(session=session, table=f"{dataset.table_name}_{part}", order=order[part])
+        if frame is None:
             raise StorageError(f"Dataset {name!r} is missing its {part} table; build it again.")
-        frames[part] = raw.execute(f"SELECT * FROM {table} ORDER BY {order[part]}").df()
+        frames[part] = frame
     return RecsysData(frames["users"], frames["items"], frames["interactions"], dataset.recipe)

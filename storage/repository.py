@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, delete, func, insert, select, text
+from sqlalchemy import Engine, delete, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.files import file_sha256
 from storage.db import StorageError
 from storage.models import Artifact, Dataset, Job, JobStatus, Run, RunMetric, Setting, utcnow
+from storage.tables import drop_tables
 
 T = TypeVar("T")
 
@@ -129,8 +130,8 @@ def delete_dataset(*, session: Session, name: str) -> bool:
     if users:
         runs = ", ".join(str(run_id) for run_id in users)
         raise StorageError(f"Dataset {name!r} is used by runs {runs}; delete those runs first.")
-    for suffix in ("", "_users", "_items", "_interactions"):  # market, or recommender tables
-        session.execute(text(f"DROP TABLE IF EXISTS {dataset.table_name}{suffix}"))
+    suffixes = ("", "_users", "_items", "_interactions")  # market, or recommender tables
+    drop_tables(session=session, tables=[f"{dataset.table_name}{s}" for s in suffixes])
     session.delete(dataset)
     session.flush()
     return True

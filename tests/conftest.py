@@ -1,4 +1,5 @@
-"""Shared fixtures: every test gets its own data home and database file, and no network."""
+"""Shared fixtures: every test gets its own data home and database (a DuckDB file, or a fresh
+PostgreSQL database where a test package asks for both backends), and no network."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import Engine
 
 from storage import DataHome, open_engine
+from tests.postgres import PostgresServer, postgres_server
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
@@ -35,10 +37,39 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole session (see tests/postgres.py)."""
+    with postgres_server() as server:
+        yield server
+
+
+BACKENDS = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
+"""Parameters for a ``backend`` fixture: a package's conftest.py that sets
+``backend = both_backends`` runs each of its database tests on DuckDB and on PostgreSQL."""
+
+
 @pytest.fixture
-def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DataHome:
+def backend() -> str:
+    """Which database the ``data_home`` of a test uses; DuckDB unless a package asks for both."""
+    return "duckdb"
+
+
+@pytest.fixture(params=BACKENDS)
+def both_backends(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def data_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str, request: pytest.FixtureRequest
+) -> DataHome:
     monkeypatch.setenv("TRENDLAB_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("TRENDLAB_DB_URL", raising=False)
+    monkeypatch.delenv("TRENDLAB_RAY_ADDRESS", raising=False)
+    if backend == "postgres":
+        server: PostgresServer = request.getfixturevalue("postgres")
+        monkeypatch.setenv("TRENDLAB_DB_URL", server.fresh_database())
     monkeypatch.setenv("TRENDLAB_JOB_RUNNER", "0")  # tests tick job managers themselves
     return DataHome.from_env().ensure()
 

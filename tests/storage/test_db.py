@@ -177,7 +177,7 @@ def test_a_version_1_database_gains_the_settings_table_and_keeps_its_rows(tmp_pa
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE settings"))
     _set_version(engine, 1)
-    assert init_schema(engine) == 2
+    assert init_schema(engine) == SCHEMA_VERSION
     with session_scope(engine) as session:
         assert count_rows(session=session)["runs"] == 1
         set_setting(session=session, key="active_recommender", value={"run_id": 1})

@@ -1,0 +1,73 @@
+"""Where a dataset's rows are stored: tables in the DuckDB file, or Parquet files in the data
+home when the metadata lives in PostgreSQL (see ``storage.feature_store``).
+
+Table names are built from integer keys by the callers (``dataset_<id>``, ``..._users``), never
+from user input, so they are safe in SQL and in file names.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from storage.home import DataHome
+
+
+def feature_files(session: Session) -> Path | None:
+    """The folder of Parquet feature tables when the metadata database is not DuckDB (the
+    data home's ``features/``), or None when tables live inside the DuckDB file."""
+    if session.get_bind().dialect.name == "duckdb":
+        return None
+    return DataHome.from_env().features
+
+
+def write_table(*, session: Session, table: str, frame: pd.DataFrame) -> None:
+    """Store ``frame`` as ``table`` (a name built from an integer key): a DuckDB table in
+    the session's transaction, or a Parquet file in the data home."""
+    folder = feature_files(session)
+    if folder is None:
+        raw = session.connection().connection.driver_connection
+        raw.register(f"incoming_{table}", frame)
+        try:
+            raw.execute(f"CREATE TABLE {table} AS SELECT * FROM incoming_{table}")
+        finally:
+            raw.unregister(f"incoming_{table}")
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{table}.{os.getpid()}.parquet"
+    with duckdb.connect() as local:  # the same types a DuckDB table would keep
+        local.register("incoming", frame)
+        target = str(partial).replace("'", "''")
+        local.execute(f"COPY (SELECT * FROM incoming) TO '{target}' (FORMAT PARQUET)")
+    os.replace(partial, folder / f"{table}.parquet")  # readers never see half a file
+
+
+def read_table(*, session: Session, table: str, order: str) -> pd.DataFrame | None:
+    """The rows of ``table`` sorted by ``order`` (column names), or None when missing."""
+    folder = feature_files(session)
+    if folder is None:
+        raw = session.connection().connection.driver_connection
+        exists = raw.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+        ).fetchone()[0]
+        return raw.execute(f"SELECT * FROM {table} ORDER BY {order}").df() if exists else None
+    path = folder / f"{table}.parquet"
+    if not path.is_file():
+        return None
+    with duckdb.connect() as local:
+        return local.execute(f"SELECT * FROM read_parquet(?) ORDER BY {order}", [str(path)]).df()
+
+
+def drop_tables(*, session: Session, tables: list[str]) -> None:
+    """Remove stored tables (missing ones are skipped)."""
+    folder = feature_files(session)
+    for table in tables:
+        if folder is None:
+            session.execute(text(f"DROP TABLE IF EXISTS {table}"))
+        else:
+            (folder / f"{table}.parquet").unlink(missing_ok=True)
