@@ -1,18 +1,26 @@
 """Storing the datasets users build or import: the write actions of the Data page, the CLI's
 `data` and `recsys` commands, refused in a read-only deployment. (The demo data that
-`trendlab serve` stores on a first start goes through ``services.demo``.)"""
+`trendlab serve` stores on a first start goes through ``services.demo``.) Also the context
+coverage of a stored market dataset, which the Data page and `data show` report."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
 from sqlalchemy import Engine
 
 from core.market.config import DataConfig
+from core.market.features import CONTEXT_FEATURE_GROUPS, MASK_COLUMNS
 from core.market.sources import MarketData
 from core.recsys.synthetic import RecsysData
 from services.access import ensure_writable
-from services.catalog import DatasetInfo
+from services.catalog import DatasetInfo, dataset_frame
 from storage.feature_store import save_market_dataset
 from storage.recsys import save_recsys_dataset
+
+GROUPS = list(CONTEXT_FEATURE_GROUPS)
 
 
 def store_market_dataset(
@@ -36,3 +44,50 @@ def store_recsys_dataset(
         engine=engine, name=name, data=data, description=description
     )
     return DatasetInfo.of(dataset), reused
+
+
+@dataclass(frozen=True)
+class ContextCoverage:
+    """Share of a dataset's rows on which each context group (news, policy, macro) is
+    observed (its mask is 1), overall, per ticker and per year; shares are in [0, 1]."""
+
+    rows: int
+    overall: dict[str, float]
+    by_ticker: dict[str, dict[str, float]]
+    by_year: dict[int, dict[str, float]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "overall": self.overall,
+            "by_ticker": self.by_ticker,
+            "by_year": {str(year): shares for year, shares in self.by_year.items()},
+        }
+
+    def table(self, by: str) -> pd.DataFrame:
+        """Shares as a frame: one row per ticker (``by="ticker"``) or year, one column per
+        group."""
+        rows = self.by_ticker if by == "ticker" else self.by_year
+        return pd.DataFrame.from_dict(rows, orient="index", columns=GROUPS).rename_axis(by)
+
+
+def context_coverage(*, engine: Engine, name: str) -> ContextCoverage:
+    """How much of the stored market dataset ``name`` has each context group observed."""
+    return coverage_of(dataset_frame(engine=engine, name=name))
+
+
+def coverage_of(frame: pd.DataFrame) -> ContextCoverage:
+    """The context coverage of a dataset frame (date, ticker and the ``mask_<group>``
+    columns)."""
+    masks = frame[MASK_COLUMNS].rename(columns=lambda c: c.removeprefix("mask_"))
+
+    def shares(rows: pd.DataFrame) -> dict[str, float]:
+        return {group: round(float(rows[group].mean()), 4) for group in GROUPS}
+
+    years = pd.to_datetime(frame["date"]).dt.year.to_numpy()
+    return ContextCoverage(
+        rows=len(frame),
+        overall=shares(masks),
+        by_ticker={str(t): shares(rows) for t, rows in masks.groupby(frame["ticker"].to_numpy())},
+        by_year={int(y): shares(rows) for y, rows in masks.groupby(years)},
+    )

@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from core.market.config import DataConfig
-from core.market.features import FEATURES, MASK_COLUMNS
+from core.market.features import FEATURES
 from core.market.sources import MarketData, build_market_dataset
 from storage.db import StorageError
 from storage.models import Dataset

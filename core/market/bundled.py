@@ -8,11 +8,20 @@ groups stay missing and masked.
 
 Rows start on ``BUNDLED_START`` by default, when all five macro series are known, while the
 stock features still read the price history from 1999 (their warm-up).
+
+The macro series are also the default macro context of imported prices
+(``core.market.importers.import_market``): ``bundled_macro_source`` describes them for the
+dataset's recipe.
 """
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import pandas as pd
+
+from core.market.context import series_spans
 
 BUNDLED_TICKERS = {"SPX": "sp500", "IXIC": "nasdaq"}
 BUNDLED_START = "2014-04-01"  # VIX starts in January 2014; its 21-day change a month later
@@ -44,6 +53,11 @@ def bundled_prices() -> pd.DataFrame:
 
 def bundled_macro_series() -> pd.DataFrame:
     """The five macro series in the long format (date, series, value), missing values dropped."""
+    return _bundled_macro_series().copy()
+
+
+@functools.cache
+def _bundled_macro_series() -> pd.DataFrame:
     frames = []
     for series, (module, column) in BUNDLED_MACRO.items():
         raw = _load(module)[column]
@@ -55,3 +69,15 @@ def bundled_macro_series() -> pd.DataFrame:
     frame = pd.concat(frames, ignore_index=True)
     frame["date"] = pd.to_datetime(frame["date"])
     return frame.dropna(subset=["value"]).reset_index(drop=True)
+
+
+def bundled_macro_source() -> dict[str, Any]:
+    """What a join of the bundled macro series brings, for a dataset's recipe: the package
+    and version they ship with and each series' first and last date."""
+    from importlib.metadata import version
+
+    return {
+        "source": "bundled",
+        "package": f"arch {version('arch')}",
+        "series": series_spans(bundled_macro_series()),
+    }

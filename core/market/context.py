@@ -9,7 +9,12 @@ then gives each (date, ticker) row the latest value known on its date.
   holiday count on the next business day.
 - ``policy_features``: one row per business day, market-wide.
 - ``macro_features``: one row per business day, market-wide; monthly series are known only
-  from their release date (period start + one month + a per-series lag), then carried forward.
+  from their release date (period start + one month + a per-series lag), then carried forward
+  until they are stale (``MacroSeries.max_age_days`` after their release).
+
+Each frame ends with a row of NaN on the business day after its source's span (the last
+headline; the last policy event's window; the last macro value's staleness), so the as-of
+join leaves later dates unknown instead of carrying the last value forward for years.
 
 Formulas are listed in docs/data.md.
 """
@@ -66,6 +71,10 @@ POLICY_WINDOW = 21  # business days a policy event counts towards the count and 
 POLICY_RECENCY_DAYS = 10  # e-folding time of policy_recency, in business days
 
 
+MONTHLY_MAX_AGE_DAYS = 62  # two monthly release periods
+DAILY_MAX_AGE_DAYS = 7  # five business days
+
+
 @dataclass(frozen=True)
 class MacroSeries:
     """How a raw macro series is published: monthly ones are dated by the period's start."""
@@ -74,6 +83,13 @@ class MacroSeries:
     monthly: bool
     release_lag_days: int = 0
     """Days after the period ends (monthly) or after the date (daily) until it is known."""
+
+    @property
+    def max_age_days(self) -> int:
+        """Calendar days after its release that a value still counts as known; older, it is
+        stale and unknown. Monthly: two release periods (one missed release is tolerated).
+        Daily: a week (five business days without a new value)."""
+        return MONTHLY_MAX_AGE_DAYS if self.monthly else DAILY_MAX_AGE_DAYS
 
 
 MACRO_SERIES: dict[str, MacroSeries] = {
@@ -91,6 +107,16 @@ def business_day(dates: pd.Series) -> pd.Series:
     return dates + pd.offsets.BDay(0)
 
 
+def _end_of_span(frame: pd.DataFrame, last: pd.Timestamp, by: str | None = None) -> pd.DataFrame:
+    """``frame`` with a row of NaN features on the business day after ``last`` (per value of
+    ``by``), where what its source tells ends: later dates join to it and stay unknown."""
+    keys = {"date": [last + pd.offsets.BDay(1)]}
+    if by is not None:
+        keys = {"date": keys["date"] * frame[by].nunique(), by: sorted(frame[by].unique())}
+    end = pd.DataFrame(keys).reindex(columns=frame.columns)
+    return pd.concat([frame, end], ignore_index=True)
+
+
 def score_headlines(headlines: pd.Series) -> np.ndarray:
     """VADER compound sentiment in [-1, 1] for each headline (lexicon ships with the package)."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
@@ -103,7 +129,8 @@ def news_features(headlines: pd.DataFrame) -> pd.DataFrame:
     """The 8 news features per (business day, ticker) from scored headlines.
 
     ``headlines`` has date, ticker, score (compound sentiment in [-1, 1]) and optionally
-    source. Days without a headline are observed days with no news: count 0, sentiment 0.
+    source. Days without a headline are observed days with no news: count 0, sentiment 0,
+    from the first headline's day to the last one's (of any ticker); later days are unknown.
     """
     frame = headlines.assign(date=business_day(headlines["date"]))
     if "source" not in frame.columns:
@@ -147,13 +174,16 @@ def news_features(headlines: pd.DataFrame) -> pd.DataFrame:
         "news_sentiment_ema5": wide("mean").ewm(span=5, adjust=False).mean(),
     }
     long = pd.concat({name: table.stack() for name, table in per_day.items()}, axis=1)
-    return long.reset_index()[["date", "ticker", *NEWS_FEATURES]]
+    long = long.reset_index()[["date", "ticker", *NEWS_FEATURES]]
+    return _end_of_span(long, days[-1], by="ticker")
 
 
 def policy_features(events: pd.DataFrame) -> pd.DataFrame:
     """The 5 policy features per business day from events (date, type, urgency 1-5, sector).
 
-    An optional ``stance`` column (-1, 0, 1) overrides the stance implied by the type.
+    An optional ``stance`` column (-1, 0, 1) overrides the stance implied by the type. The
+    events are taken to cover their first day to ``POLICY_WINDOW`` business days after the
+    last one (the window its count and breadth read); later days are unknown.
     """
     frame = events.assign(date=business_day(events["date"]))
     stance = frame["stance"] if "stance" in frame.columns else frame["type"].map(POLICY_STANCE)
@@ -161,7 +191,7 @@ def policy_features(events: pd.DataFrame) -> pd.DataFrame:
         urgency=frame["urgency"].astype(float) / 5.0,
         push=stance.astype(float) * frame["urgency"].astype(float) / 5.0,
     )
-    days = pd.bdate_range(frame["date"].min(), frame["date"].max())
+    days = pd.bdate_range(frame["date"].min(), frame["date"].max() + pd.offsets.BDay(POLICY_WINDOW))
     grouped = frame.groupby("date")
     count = grouped.size().reindex(days, fill_value=0).astype(float)
     urgency = grouped["urgency"].max().reindex(days, fill_value=0.0)
@@ -186,7 +216,8 @@ def policy_features(events: pd.DataFrame) -> pd.DataFrame:
         },
         index=days,
     )
-    return result.rename_axis("date").reset_index()[["date", *POLICY_FEATURES]]
+    result = result.rename_axis("date").reset_index()[["date", *POLICY_FEATURES]]
+    return _end_of_span(result, days[-1])
 
 
 def release_dates(series: str, dates: pd.Series) -> pd.Series:
@@ -198,12 +229,29 @@ def release_dates(series: str, dates: pd.Series) -> pd.Series:
     return business_day(dates + pd.Timedelta(days=spec.release_lag_days))
 
 
+def series_spans(series: pd.DataFrame) -> dict[str, list[str]]:
+    """Each raw macro series' first and last date (ISO), as recorded in a dataset's recipe."""
+    dates = pd.to_datetime(series["date"]).dt.strftime("%Y-%m-%d")
+    spans = dates.groupby(series["series"].to_numpy()).agg(["min", "max"])
+    return {name: [first, last] for name, (first, last) in spans.iterrows()}
+
+
+def macro_observed_span(series: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The first and last business day on which every macro feature is known from ``series``
+    (``mask_macro`` 1 in between, except where a series has a gap past its staleness limit),
+    or None if there is no such day."""
+    features = macro_features(series)
+    complete = features.loc[features[MACRO_FEATURES].notna().all(axis=1), "date"]
+    return (complete.min(), complete.max()) if len(complete) else None
+
+
 def macro_features(series: pd.DataFrame) -> pd.DataFrame:
     """The 12 macro features per business day from raw series (date, series, value).
 
     Series names are the keys of ``MACRO_SERIES``. An optional ``released`` column gives the
-    day each value became known; otherwise the series' publication lag is applied. A feature
-    is NaN until every series it needs is known.
+    day each value became known; otherwise the series' publication lag is applied. A value
+    is carried forward for at most its series' ``max_age_days`` after its release; a feature
+    is NaN while any series it needs is unknown or stale.
     """
     frame = series.copy()
     frame["date"] = pd.to_datetime(frame["date"]).dt.normalize()
@@ -215,7 +263,9 @@ def macro_features(series: pd.DataFrame) -> pd.DataFrame:
             rows = frame["series"] == name
             frame.loc[rows, "released"] = release_dates(name, frame.loc[rows, "date"])
     frame["released"] = pd.to_datetime(frame["released"])
-    days = pd.bdate_range(frame["released"].min(), frame["released"].max())
+    max_age = frame["series"].map(lambda name: MACRO_SERIES[name].max_age_days)
+    stale_from = frame["released"] + pd.to_timedelta(max_age, unit="D")
+    days = pd.bdate_range(frame["released"].min(), stale_from.max())
 
     def known(name: str, derive=None) -> pd.Series:
         """A series (optionally transformed in its own periods) as known on each day."""
@@ -226,8 +276,11 @@ def macro_features(series: pd.DataFrame) -> pd.DataFrame:
         if derive is not None:
             values = derive(values)
         by_release = pd.Series(values.to_numpy(), index=rows["released"].to_numpy())
-        by_release = by_release[~by_release.index.duplicated(keep="last")]
-        return by_release.reindex(days, method="ffill")
+        by_release = by_release[~by_release.index.duplicated(keep="last")].sort_index()
+        current = by_release.reindex(days, method="ffill")
+        released = pd.Series(by_release.index, index=by_release.index).reindex(days, method="ffill")
+        age = days - pd.DatetimeIndex(released)
+        return current.where(age <= pd.Timedelta(days=MACRO_SERIES[name].max_age_days))
 
     infl_yoy = known("cpi", lambda v: v / v.shift(12) - 1)
     rate_long = known("aaa") / 100
@@ -252,4 +305,5 @@ def macro_features(series: pd.DataFrame) -> pd.DataFrame:
         },
         index=days,
     )
-    return result.rename_axis("date").reset_index()[["date", *MACRO_FEATURES]]
+    result = result.rename_axis("date").reset_index()[["date", *MACRO_FEATURES]]
+    return _end_of_span(result, days[-1])

@@ -18,6 +18,10 @@ Formats:
 - news: CSV (date, ticker, headline[, source]), scored with VADER;
 - policy: CSV (date, type, urgency 1-5, sector[, stance]);
 - macro: CSV (date, series, value[, released]).
+
+Without a macro file, the macro series bundled with the ``arch`` package are joined as the
+macro context (as of each date, with their release lags and staleness limits): rows whose
+dates they cover get ``mask_macro`` 1, the others 0. A macro file replaces them entirely.
 """
 
 from __future__ import annotations
@@ -30,8 +34,16 @@ import numpy as np
 import pandas as pd
 
 from core.files import file_sha256
+from core.market.bundled import bundled_macro_series, bundled_macro_source
 from core.market.config import DEFAULT_HORIZONS
-from core.market.context import MACRO_SERIES, POLICY_STANCE, SECTORS, score_headlines
+from core.market.context import (
+    MACRO_SERIES,
+    POLICY_STANCE,
+    SECTORS,
+    macro_observed_span,
+    score_headlines,
+    series_spans,
+)
 from core.market.features import PRICE_COLUMNS, STOCK_FEATURES, WARMUP_DAYS, ticker_features
 from core.market.sources import MarketData
 from core.tables import (
@@ -303,8 +315,14 @@ def import_market(
     macro: Path | None = None,
     mapping: dict[str, str] | None = None,
     options: ImportOptions | None = None,
+    bundled_macro: bool = True,
 ) -> tuple[MarketData, list[str]]:
-    """Read and validate every file; raise ``ImportFailed`` listing all problems found."""
+    """Read and validate every file; raise ``ImportFailed`` listing all problems found.
+
+    Without ``macro``, the bundled macro series are the macro context unless
+    ``bundled_macro`` is False. The recipe's ``macro`` entry says which source was used and
+    the span of each series; ``data.notes["context"]`` says it in sentences for the user.
+    """
     options = options or ImportOptions()
     log = ProblemLog()
     results: dict[str, object] = {}
@@ -326,6 +344,7 @@ def import_market(
         unknown = sorted(set(headlines["ticker"]) - set(frame["ticker"]))
         if unknown:
             warnings.append(f"{Path(news).name}: no prices for tickers {', '.join(unknown)}")
+    series, macro_source, notes = _macro_context(series, macro, frame, bundled_macro, warnings)
     files = {"prices": list(prices), "news": [news], "policy": [policy], "macro": [macro]}
     recipe = {
         "source": "import",
@@ -334,11 +353,53 @@ def import_market(
             for role, paths in files.items()
         },
         "mapping": mapping or {},
+        "macro": macro_source,
     }
     data = MarketData(
-        prices=frame, headlines=headlines, policy_events=events, macro_series=series, recipe=recipe
+        prices=frame,
+        headlines=headlines,
+        policy_events=events,
+        macro_series=series,
+        recipe=recipe,
+        notes={"context": notes},
     )
     return data, warnings
+
+
+def _macro_context(
+    series: pd.DataFrame | None,
+    macro: Path | None,
+    prices: pd.DataFrame,
+    bundled: bool,
+    warnings: list[str],
+) -> tuple[pd.DataFrame | None, dict[str, object], list[str]]:
+    """The macro series an import uses, its recipe entry and notes; warns about a macro file
+    that lacks a series (the group needs all five)."""
+    if series is not None:
+        name = Path(macro).name
+        missing = sorted(set(MACRO_SERIES) - set(series["series"]))
+        if missing:
+            warnings.append(
+                f"{name}: no {', '.join(missing)} series; the macro group needs all of "
+                f"{', '.join(MACRO_SERIES)}, so mask_macro stays 0"
+            )
+        source = {"source": "file", "name": name, "series": series_spans(series)}
+        note = f"Macro context: your file {name}; the bundled macro series are not joined."
+        return series, source, [note]
+    if not bundled:
+        return None, {"source": "none"}, ["Macro context: none (the bundled series are off)."]
+    series = bundled_macro_series()
+    source = bundled_macro_source()
+    span = macro_observed_span(series)
+    dates = prices["date"].drop_duplicates()
+    covered = dates.between(*span).mean()
+    note = (
+        f"Macro context: no macro file, so the macro series bundled with {source['package']} "
+        f"are joined as of each date; the group is complete from {span[0].date()} to "
+        f"{span[1].date()}, which covers {covered:.0%} of your price dates "
+        "(mask_macro 0 elsewhere)."
+    )
+    return series, source, [note]
 
 
 def parse_mapping(text: str, allowed: Sequence[str] | None = None) -> dict[str, str]:

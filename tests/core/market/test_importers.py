@@ -165,13 +165,19 @@ def test_news_policy_and_macro_files_feed_the_dataset(tmp_path: Path, import_pri
     dates = pd.bdate_range("2012-01-02", periods=300)
     news = pd.DataFrame(
         {
-            "date": dates[::3].strftime("%Y-%m-%d"),
+            "date": dates[::3].append(dates[-1:]).strftime("%Y-%m-%d"),  # up to the last day
             "ticker": "AAA",
             "headline": "Shares rally on strong results",
         }
     )
+    statements = pd.date_range("2012-01-02", dates[-1], freq="BMS").strftime("%Y-%m-%d")
     policy = pd.DataFrame(
-        {"date": ["2012-03-01"], "type": ["rate_cut"], "urgency": [4], "sector": ["financials"]}
+        {
+            "date": ["2012-03-01", *statements],
+            "type": ["rate_cut"] + ["statement"] * len(statements),
+            "urgency": [4] + [1] * len(statements),
+            "sector": ["financials"] + ["all"] * len(statements),
+        }
     )
     months = pd.date_range("2010-01-01", "2013-03-01", freq="MS")
     macro = pd.concat(
@@ -191,7 +197,7 @@ def test_news_policy_and_macro_files_feed_the_dataset(tmp_path: Path, import_pri
         macro=_write(tmp_path, macro, "macro.csv"),
     )
     assert read_headlines(tmp_path / "news.csv")["score"].gt(0.05).all()
-    assert len(read_policy_events(tmp_path / "policy.csv")) == 1
+    assert len(read_policy_events(tmp_path / "policy.csv")) == len(policy)
     assert len(read_macro_series(tmp_path / "macro.csv")) == len(macro)
     dataset = build_market_dataset(data)
     aaa = dataset[dataset["ticker"] == "AAA"]
