@@ -245,6 +245,19 @@ def macro_observed_span(series: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestam
     return (complete.min(), complete.max()) if len(complete) else None
 
 
+def _in_own_periods(values: pd.Series, derive, *, monthly: bool) -> pd.Series:
+    """``derive`` applied to a series indexed by date; a monthly series is laid on a calendar
+    of months first, so ``shift(12)`` means twelve months earlier even when a month is
+    missing (the missing month's own value stays unknown)."""
+    if not monthly:
+        return derive(values)
+    months = values.index.to_period("M")
+    by_month = pd.Series(values.to_numpy(), index=months).groupby(level=0).last()
+    calendar = pd.period_range(by_month.index.min(), by_month.index.max(), freq="M")
+    derived = derive(by_month.reindex(calendar))
+    return pd.Series(derived.reindex(months).to_numpy(), index=values.index)
+
+
 def macro_features(series: pd.DataFrame) -> pd.DataFrame:
     """The 12 macro features per business day from raw series (date, series, value).
 
@@ -274,7 +287,7 @@ def macro_features(series: pd.DataFrame) -> pd.DataFrame:
             return pd.Series(np.nan, index=days)
         values = rows.set_index("date")["value"].astype(float)
         if derive is not None:
-            values = derive(values)
+            values = _in_own_periods(values, derive, monthly=MACRO_SERIES[name].monthly)
         by_release = pd.Series(values.to_numpy(), index=rows["released"].to_numpy())
         by_release = by_release[~by_release.index.duplicated(keep="last")].sort_index()
         current = by_release.reindex(days, method="ffill")

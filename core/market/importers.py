@@ -377,7 +377,7 @@ def _macro_context(
     that lacks a series (the group needs all five)."""
     if series is not None:
         name = Path(macro).name
-        missing = sorted(set(MACRO_SERIES) - set(series["series"]))
+        missing = [n for n in MACRO_SERIES if n not in set(series["series"])]
         if missing:
             warnings.append(
                 f"{name}: no {', '.join(missing)} series; the macro group needs all of "

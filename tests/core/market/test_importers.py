@@ -375,3 +375,85 @@ def test_gap_warnings_are_capped_per_ticker(tmp_path: Path, import_prices) -> No
     _, warnings = read_prices([_write(tmp_path, weekly)], options=ImportOptions(max_gap_days=3))
     assert len(warnings) == 2 * 11, "ten gaps listed per ticker, then a count"
     assert warnings[10] == "prices.csv: AAA has 289 more gaps of over 3 days"
+
+
+@pytest.fixture(scope="module")
+def overlapping(tmp_path_factory) -> tuple:
+    """Two tickers 2013-2019 imported without a macro file: the bundled macro series (VIX
+    2014-01-03 .. 2019-01-03) cover part of the dataset's rows, 2014-2019."""
+    from core.market.sources import build_market_dataset
+    from tests.core.conftest import make_prices
+
+    days = pd.bdate_range("2013-01-02", "2019-12-31")
+    frame = make_prices(["AAA", "BBB"], len(days), seed=9)
+    frame["date"] = np.tile(days.strftime("%Y-%m-%d"), 2)
+    path = tmp_path_factory.mktemp("overlap") / "prices.csv"
+    frame.to_csv(path, index=False)
+    data, warnings = import_market([path])
+    return data, warnings, build_market_dataset(data)
+
+
+def test_imported_prices_get_the_bundled_macro_where_dates_overlap(overlapping) -> None:
+    from core.market.context import MACRO_FEATURES
+
+    data, _, dataset = overlapping
+    assert data.recipe["macro"]["source"] == "bundled"
+    assert data.recipe["macro"]["series"]["vix"] == ["2014-01-03", "2019-01-03"]
+    assert "no macro file" in data.notes["context"][0]
+    # Observed from the first day the VIX has its 21-day change (3 February 2014) to a week
+    # after the last VIX and oil values (3 January 2019); unknown before and after.
+    observed = dataset["date"].between("2014-02-03", "2019-01-10")
+    assert (dataset.loc[observed, "mask_macro"] == 1).all()
+    assert (dataset.loc[~observed, "mask_macro"] == 0).all()
+    assert dataset["date"].min() < pd.Timestamp("2014-02-03"), "rows before the span exist"
+    late = dataset[dataset["date"] > "2019-03-05"]  # past every series' staleness limit
+    assert len(late) > 400 and late[MACRO_FEATURES].isna().all(axis=None), "never carried"
+    assert dataset.loc[dataset["date"] > "2019-01-10", "vix_level"].isna().all()
+
+
+def test_the_bundled_macro_join_respects_release_lags(overlapping) -> None:
+    """On each day, the macro features equal those computed from only the observations
+    released by that day: no value is seen before its release."""
+    from core.market.bundled import bundled_macro_series
+    from core.market.context import MACRO_FEATURES, macro_features, release_dates
+
+    _, _, dataset = overlapping
+    aaa = dataset[dataset["ticker"] == "AAA"].set_index("date")
+    bundled = bundled_macro_series()
+    released = pd.concat(
+        [release_dates(name, rows["date"]) for name, rows in bundled.groupby("series")]
+    ).reindex(bundled.index)
+    for day in ["2016-03-15", "2016-03-16", "2017-07-03", "2018-12-17"]:
+        known = macro_features(bundled[released <= pd.Timestamp(day)])
+        expected = known.set_index("date").loc[day, MACRO_FEATURES]
+        pd.testing.assert_series_equal(
+            aaa.loc[day, MACRO_FEATURES], expected, check_names=False, check_dtype=False
+        )
+    # February 2016's CPI is released on 16 March: the day before still sees January's.
+    assert aaa.loc["2016-03-15", "infl_yoy"] != aaa.loc["2016-03-16", "infl_yoy"]
+
+
+def test_a_macro_file_replaces_the_bundled_series(tmp_path: Path, import_prices) -> None:
+    from core.market.sources import build_market_dataset
+
+    days = pd.bdate_range("2012-01-02", periods=300)
+    macro = pd.DataFrame({"date": days.strftime("%Y-%m-%d"), "series": "vix", "value": 18.0})
+    data, warnings = import_market(
+        [_write(tmp_path, import_prices)], macro=_write(tmp_path, macro, "macro.csv")
+    )
+    assert data.recipe["macro"] == {
+        "source": "file",
+        "name": "macro.csv",
+        "series": {"vix": ["2012-01-02", "2013-02-22"]},
+    }
+    assert (
+        "your file macro.csv; the bundled macro series are not joined" in data.notes["context"][0]
+    )
+    assert warnings == [
+        "macro.csv: no cpi, aaa, baa, oil series; the macro group needs all of "
+        "cpi, aaa, baa, oil, vix, so mask_macro stays 0"
+    ]
+    dataset = build_market_dataset(data)
+    assert (dataset["vix_level"] == 0.18).all() and (dataset["mask_macro"] == 0).all()
+    off, _ = import_market([_write(tmp_path, import_prices)], bundled_macro=False)
+    assert off.macro_series is None and off.recipe["macro"] == {"source": "none"}
