@@ -1,7 +1,10 @@
 """Users' tables (CSV or Parquet) read as text and checked cell by cell.
 
 What every importer shares, market and recommender alike: size and encoding checks, the
-column mapping, parsers for text, numbers, dates and choices that turn each bad cell into a
+field separator (comma, tab, semicolon or bar, sniffed from the header line unless given),
+RecBole's atomic-file headers (``user_id:token``: the name is kept, the type recorded in
+``Table.types``), the column mapping, parsers for text, numbers, timestamps (ISO 8601, Unix
+seconds or milliseconds, detected per column) and choices that turn each bad cell into a
 ``Problem`` naming the file, the line (CSV, the header is line 1) or row (Parquet) and the
 column, and ``ImportFailed``, which carries the first problems of each file and the count of
 all of them.
@@ -28,6 +31,25 @@ class ReadOptions:
 
     max_file_bytes: int = 50 * 1024 * 1024
     """Largest accepted file (the dashboard's upload limit is the same 50 MB)."""
+    sep: str | None = None
+    """Field separator of text files (",", "\\t", ";" or "|"); None sniffs it from the
+    header line."""
+
+
+SEPARATORS = (",", "\t", ";", "|")
+"""Separators a text file may use; the one the header line holds most of is chosen."""
+
+ATOMIC_TYPES = ("token", "token_seq", "float", "float_seq")
+"""The field types of RecBole's atomic files, written after the name: ``rating:float``."""
+
+MILLISECONDS_FROM = 1e11
+"""A Unix time at or above this magnitude is in milliseconds (from 1973-03-03), below it in
+seconds (up to the year 5138): one rule for a whole column."""
+
+TIMESTAMP_FORMATS = {1: "ISO 8601 dates", 2: "Unix seconds (UTC)", 3: "Unix milliseconds (UTC)"}
+"""The formats a timestamp column may hold, by the code ``_timestamps`` gives each value."""
+_BAD, _ISO, _SECONDS, _MILLISECONDS = 0, 1, 2, 3
+_NUMBER = r"[+-]?[0-9]+(?:\.[0-9]*)?"
 
 
 MAX_LISTED_PROBLEMS = 20
@@ -110,6 +132,10 @@ class Table:
     csv: bool
     problems: list[Problem] = field(default_factory=list)
     total: int = 0
+    types: dict[str, str] = field(default_factory=dict)
+    """Declared field types of an atomic file's columns (``token``, ``float``, ...)."""
+    date_formats: dict[str, str] = field(default_factory=dict)
+    """The format each timestamp column was read in (a value of ``TIMESTAMP_FORMATS``)."""
 
     def problem(self, message: str, row: int | None = None, column: str | None = None) -> None:
         self.total += 1
@@ -142,17 +168,40 @@ class Table:
         return values
 
     def dates(self, column: str, *, keep_time: bool = False) -> pd.Series:
-        """ISO 8601 dates (or date-times with ``keep_time``) as naive wall-clock times.
+        """Timestamps (dates, or date-times with ``keep_time``) as naive wall-clock times.
 
-        A value with a UTC offset keeps its own wall clock and the offset is dropped: a daily
-        bar dated 2020-01-03T00:00+01:00 is the 3rd, as its exchange printed it, not the 2nd
-        as in UTC. Files may mix offsets and plain dates. A value that is not a date, or is
-        outside ``FIRST_DATE`` .. ``LAST_DATE``, is a problem of its row; none escapes as an
-        exception.
+        A column holds one format, detected from its values: ISO 8601 dates or date-times,
+        Unix seconds, or Unix milliseconds (numbers from ``MILLISECONDS_FROM`` up), the last
+        two in UTC. A value of another format than most of the column's is a problem of its
+        row naming both; the format read is kept in ``date_formats``. An ISO value with a UTC
+        offset keeps its own wall clock and the offset is dropped: a daily bar dated
+        2020-01-03T00:00+01:00 is the 3rd, as its exchange printed it, not the 2nd as in UTC.
+        Files may mix offsets and plain dates. A value that is not a timestamp, or is outside
+        ``FIRST_DATE`` .. ``LAST_DATE``, is a problem of its row; none escapes as an exception.
         """
         raw = self.frame[column]
-        parsed = _wall_clock(raw)
-        self.flag(parsed.isna(), column, lambda i: f"{raw.iloc[i]!r} is not a date like 2024-01-31")
+        parsed, kinds = _timestamps(raw)
+        self.flag(
+            kinds == _BAD,
+            column,
+            lambda i: f"{raw.iloc[i]!r} is not a date like 2024-01-31 (or a Unix time)",
+        )
+        found = {kind: int((kinds == kind).sum()) for kind in TIMESTAMP_FORMATS}
+        chosen = max(found, key=found.get)
+        if found[chosen]:
+            self.date_formats[column] = TIMESTAMP_FORMATS[chosen]
+            example = int(np.argmax(kinds == chosen))
+            where = f"line {example + 2}" if self.csv else f"row {example + 1}"
+            self.flag(
+                (kinds != chosen) & (kinds != _BAD),
+                column,
+                lambda i: (
+                    f"{raw.iloc[i]!r} reads as {TIMESTAMP_FORMATS[int(kinds[i])]}, but the column "
+                    f"holds {TIMESTAMP_FORMATS[chosen]} ({where}: {raw.iloc[example]!r}); "
+                    "write one format per column"
+                ),
+            )
+            parsed = parsed.mask((kinds != chosen) & (kinds != _BAD))
         outside = (parsed < FIRST_DATE) | (parsed > LAST_DATE)
         self.flag(
             outside,
@@ -189,6 +238,34 @@ class Table:
     def raise_if_any(self) -> None:
         if self.total:
             raise ImportFailed(self.problems, self.total)
+
+
+def _timestamps(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Each value's time (naive, NaT where unreadable) and format code: ``_ISO``,
+    ``_SECONDS``, ``_MILLISECONDS`` or ``_BAD``. Eight-digit numbers read as compact ISO
+    dates (20240131) when they are one; Unix times that far back (1970-1973) are not met."""
+    number = raw.str.fullmatch(_NUMBER).to_numpy(dtype=bool)
+    textual = ~number | (number & (raw.str.len().to_numpy() == 8))
+    kinds = np.full(len(raw), _BAD, dtype=np.int8)
+    times = np.full(len(raw), np.datetime64("NaT"), dtype="datetime64[us]")
+    if textual.any():
+        iso = _wall_clock(raw[textual]).to_numpy(dtype="datetime64[us]")
+        times[textual] = iso
+        kinds[textual] = np.where(np.isnat(iso), _BAD, _ISO)
+    epoch = number & (kinds != _ISO)
+    if epoch.any():
+        values = pd.to_numeric(raw[epoch]).to_numpy(dtype=float)
+        milliseconds = np.abs(values) >= MILLISECONDS_FROM
+        seconds = np.where(milliseconds, values / 1000, values)
+        readable = np.abs(seconds) < 1e12  # beyond, microseconds overflow; far outside anyway
+        micro = np.where(readable, np.round(seconds * 1e6), 0).astype(np.int64)
+        stamps = micro.astype("datetime64[us]")
+        stamps[~readable] = np.datetime64("NaT")
+        times[epoch] = stamps
+        kinds[epoch] = np.where(milliseconds, _MILLISECONDS, _SECONDS)
+        # a number too large to be a time is still of its format: it is reported as outside
+        times[np.flatnonzero(epoch)[~readable]] = np.datetime64("9999-12-31", "us")
+    return pd.Series(times, index=raw.index), kinds
 
 
 def _wall_clock(raw: pd.Series) -> pd.Series:
@@ -230,15 +307,18 @@ def read_table(path: Path, options: ReadOptions, mapping: dict[str, str] | None 
         raise ImportFailed([Problem(name, "the file is empty")])
     csv = path.suffix.lower() != ".parquet"
     try:
-        frame = _read_csv(path) if csv else _read_parquet(path)
+        frame = (
+            _read_csv(path, options.sep or sniff_separator(path)) if csv else _read_parquet(path)
+        )
     except ImportFailed:
         raise
     except Exception as error:  # a parser's own message says what and where
         raise ImportFailed([Problem(name, f"cannot be read: {error}")]) from error
     if csv and frame.empty and not path.read_bytes().decode("utf-8-sig", "replace").strip():
         raise ImportFailed([Problem(name, "the file is empty")])
-    frame.columns = [str(c).strip() for c in frame.columns]
-    table = Table(name, frame, csv)
+    names, types = _atomic_names([str(c).strip() for c in frame.columns])
+    frame.columns = names
+    table = Table(name, frame, csv, types=types)
     _apply_mapping(table, mapping or {})
     if table.frame.empty:
         table.problem("the file has a header but no data rows")
@@ -246,12 +326,37 @@ def read_table(path: Path, options: ReadOptions, mapping: dict[str, str] | None 
     return table
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def sniff_separator(path: Path) -> str:
+    """The separator of ``SEPARATORS`` that the header line holds most of (a comma when it
+    holds none: a one-column file)."""
+    with Path(path).open("rb") as handle:
+        head = handle.read(1 << 16).decode("utf-8-sig", "replace")
+    header = next((line for line in head.splitlines() if line.strip()), "")
+    counts = {sep: header.count(sep) for sep in SEPARATORS}
+    chosen = max(counts, key=counts.get)
+    return chosen if counts[chosen] else ","
+
+
+def _atomic_names(columns: list[str]) -> tuple[list[str], dict[str, str]]:
+    """RecBole atomic-file headers (``item_id:token``) -> names and their declared types;
+    other headers pass unchanged."""
+    names, types = [], {}
+    for column in columns:
+        name, sep, kind = column.rpartition(":")
+        if sep and name.strip() and kind.strip().lower() in ATOMIC_TYPES:
+            names.append(name.strip())
+            types[name.strip()] = kind.strip().lower()
+        else:
+            names.append(column)
+    return names, types
+
+
+def _read_csv(path: Path, sep: str = ",") -> pd.DataFrame:
     """Every cell as a stripped string. Arrow's reader comes first: its strings are not
     Python objects, so a large file costs a fraction of the memory; files it refuses (ragged
     rows, a header without a final newline) go to pandas' C reader, which reads short rows
     with empty cells and names the line of a row with too many."""
-    text_only = {"dtype": str, "keep_default_na": False, "encoding": "utf-8-sig"}
+    text_only = {"dtype": str, "keep_default_na": False, "encoding": "utf-8-sig", "sep": sep}
     try:
         try:
             frame = pd.read_csv(path, engine="pyarrow", **text_only)
@@ -307,8 +412,10 @@ def return_freed_arrow_memory() -> None:
 
 
 def _apply_mapping(table: Table, mapping: dict[str, str]) -> None:
-    """Rename source columns to canonical names: the mapping first, then case-insensitively."""
+    """Rename source columns to canonical names: the mapping first, then case-insensitively.
+    A mapping may name an atomic-file column with its type (``rating=stars:float``)."""
     columns = list(table.frame.columns)
+    mapping = {canonical: _atomic_names([source])[0][0] for canonical, source in mapping.items()}
     for canonical, source in mapping.items():
         if source not in columns:
             table.problem(
@@ -322,6 +429,7 @@ def _apply_mapping(table: Table, mapping: dict[str, str]) -> None:
             if canonical not in renames.values():
                 renames[column] = canonical
     table.frame = table.frame.rename(columns=renames)
+    table.types = {renames.get(column, column): kind for column, kind in table.types.items()}
     duplicated = table.frame.columns[table.frame.columns.duplicated()]
     for column in duplicated.unique():
         table.problem(f"two source columns map to {column!r}")

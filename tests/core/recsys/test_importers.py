@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from core.recsys.importers import import_recsys, parse_events
@@ -111,3 +112,93 @@ def test_problems_are_capped_per_file_and_counted_exactly(tmp_path: Path) -> Non
         import_recsys(events)
     assert len(caught.value.problems) == 50 and caught.value.total == 300
     assert str(caught.value).endswith("... and 280 more problems")
+
+
+def test_a_recbole_atomic_file_with_unix_seconds_imports_with_its_companions(
+    tmp_path: Path,
+) -> None:
+    inter = _write(
+        tmp_path,
+        "ml.inter",
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+        "196\t242\t3\t881250949\n"
+        "186\t302\t3\t891717742\n"
+        "196\t377\t5\t878887116.0\n",
+    )
+    _write(
+        tmp_path,
+        "ml.user",
+        "user_id:token\tage:float\tgender:token\tzip_code:token\n196\t49\tM\t55105\n186\t39\tF\t00000\n",
+    )
+    _write(
+        tmp_path,
+        "ml.item",
+        "item_id:token\tmovie_title:token_seq\tclass:token_seq\n"
+        "242\tKolya\tComedy\n"
+        "302\tL.A. Confidential\tCrime Film-Noir Mystery\n"
+        "377\tHeavyweights\tChildren Comedy\n",
+    )
+    data = import_recsys(inter, positive_threshold=4)
+    assert data.interactions["timestamp"].min() == pd.Timestamp("1997-11-07 07:18:36")
+    assert data.recipe["timestamp_format"] == "Unix seconds (UTC)"
+    assert set(data.recipe["files"]) == {"ml.inter", "ml.user", "ml.item"}
+    by_item = data.interactions.set_index("item_id")["interaction"]
+    assert (by_item["377"], by_item["242"]) == ("like", "dislike"), "rating >= 4 is positive"
+    assert data.users["age"].dtype == float and data.users["zip_code"].tolist() == [
+        "55105",
+        "00000",
+    ]
+    items = data.items.set_index("item_id")
+    assert items.loc["302", "class"] == "Crime;Film-Noir;Mystery", "token_seq -> a list"
+
+
+def test_a_semicolon_file_with_unix_milliseconds_imports(tmp_path: Path) -> None:
+    events = _write(
+        tmp_path,
+        "events.csv",
+        "user_id;item_id;rating;timestamp\n"
+        "a;m1;5;1700000000000\n"
+        "a;m2;2;1700000000500\n"
+        "b;m1;4;1700086400000\n",
+    )
+    data = import_recsys(events, events=parse_events("5=favorite"), positive_threshold=4)
+    assert data.recipe["timestamp_format"] == "Unix milliseconds (UTC)"
+    assert data.interactions["timestamp"].tolist() == [
+        pd.Timestamp("2023-11-14 22:13:20"),
+        pd.Timestamp("2023-11-14 22:13:20.500"),
+        pd.Timestamp("2023-11-15 22:13:20"),
+    ]
+    assert data.interactions["interaction"].tolist() == ["favorite", "dislike", "like"]
+
+
+def test_a_timestamp_column_of_mixed_formats_is_refused_with_its_line(tmp_path: Path) -> None:
+    events = _write(
+        tmp_path,
+        "events.tsv",
+        "user_id\titem_id\tinteraction\ttimestamp\n"
+        "u1\ts1\tapply\t1700000000\n"
+        "u1\ts2\tview\t1700000100\n"
+        "u2\ts1\tclick\t2024-01-03\n"
+        "u2\ts2\tclick\t1700000000000\n",
+    )
+    with pytest.raises(ImportFailed) as caught:
+        import_recsys(events)
+    text = str(caught.value)
+    assert (
+        "events.tsv, line 4, column 'timestamp': '2024-01-03' reads as ISO 8601 dates, but the "
+        "column holds Unix seconds (UTC) (line 2: '1700000000')" in text
+    )
+    assert "events.tsv, line 5, column 'timestamp': '1700000000000' reads as Unix milliseconds" in (
+        text
+    )
+    assert caught.value.total == 2
+
+
+def test_a_rating_that_is_no_number_under_a_threshold_is_a_row_problem(tmp_path: Path) -> None:
+    events = _write(
+        tmp_path,
+        "r.csv",
+        "user_id,item_id,rating,timestamp\na,m1,4,2024-01-01\na,m2,good,2024-01-02\n",
+    )
+    with pytest.raises(ImportFailed, match=r"r\.csv, line 3, column 'rating': 'good' is not a num"):
+        import_recsys(events, positive_threshold=4)
