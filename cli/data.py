@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from cli import download
 from cli.common import JsonOption, database, fail
 from core.config import ConfigError
 from core.market.config import DEFAULT_TICKERS, DataConfig
@@ -23,10 +24,11 @@ from core.market.sources import (
 )
 from core.tables import ImportFailed
 from services import catalog
-from services.catalog import DatasetInfo
-from services.datasets import store_market_dataset
+from services.catalog import DatasetInfo, StorageError
+from services.datasets import ContextCoverage, context_coverage, store_market_dataset
 
 app = typer.Typer(help="Build, import and inspect datasets.", no_args_is_help=True)
+app.add_typer(download.app, name="download")
 
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="DataConfig YAML (horizons, splits, ...).")
@@ -109,6 +111,13 @@ def data_import(
         str, typer.Option("--map", help="Column mapping, e.g. date=Date,close=Close.")
     ] = "",
     max_gap_days: Annotated[int, typer.Option(help="Warn about longer date gaps.")] = 10,
+    bundled_macro: Annotated[
+        bool,
+        typer.Option(
+            "--bundled-macro/--no-bundled-macro",
+            help="Without --macro, join the macro series bundled with arch where dates overlap.",
+        ),
+    ] = True,
     config: ConfigOption = None,
 ) -> None:
     """Validate and import your own prices (and optional news, policy and macro files)."""
@@ -120,12 +129,20 @@ def data_import(
     options = ImportOptions(max_gap_days=max_gap_days, horizons=tuple(data_config.horizons))
     try:
         data, warnings = import_market(
-            prices, news=news, policy=policy, macro=macro, mapping=columns, options=options
+            prices,
+            news=news,
+            policy=policy,
+            macro=macro,
+            mapping=columns,
+            options=options,
+            bundled_macro=bundled_macro,
         )
     except ImportFailed as err:
         raise fail(str(err)) from None
     for warning in warnings:
         typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
+    for note in data.notes.get("context", []):
+        typer.echo(note)
     files = ", ".join(p.name for p in prices)
     _save(name, data, data_config, f"import of {files}")
 
@@ -164,21 +181,44 @@ def data_show(
     name: Annotated[str, typer.Argument(help="Dataset name.")],
     as_json: JsonOption = False,
 ) -> None:
-    """Show one dataset: source, tickers, dates, features and recipe."""
+    """Show one dataset: source, tickers, dates, features, recipe and context coverage."""
     with database() as (_, engine):
         dataset = catalog.dataset(engine=engine, name=name)
         if dataset is None:
             known = ", ".join(d.name for d in catalog.datasets(engine=engine)) or "none yet"
             raise fail(f"No dataset named {name!r}; known datasets: {known}.")
+        coverage = None if dataset.recommender else _coverage(engine, name)
     facts = {
         **_dataset_facts(dataset),
         "features": len(dataset.features),
         "content_hash": dataset.content_hash,
         "recipe": dataset.recipe,
     }
+    if coverage is not None:
+        facts["coverage"] = coverage if isinstance(coverage, str) else coverage.to_dict()
     if as_json:
         typer.echo(json.dumps(facts, indent=2, default=str))
-    else:
-        for key, value in facts.items():
+        return
+    for key, value in facts.items():
+        if key != "coverage" or isinstance(value, str):
             text = json.dumps(value, default=str) if isinstance(value, dict | list) else value
             typer.echo(f"{key:13} {text}")
+    if isinstance(coverage, ContextCoverage):
+        _print_coverage(coverage)
+
+
+def _coverage(engine, name: str) -> ContextCoverage | str:
+    """The dataset's context coverage, or why it cannot be computed (rows missing)."""
+    try:
+        return context_coverage(engine=engine, name=name)
+    except StorageError as err:
+        return f"unknown: {err}"
+
+
+def _print_coverage(coverage: ContextCoverage) -> None:
+    """Share of rows with each context group observed: overall, per ticker, per year."""
+    typer.echo("coverage      share of rows with each context group observed (mask 1)")
+    typer.echo(f"  {'':12}" + "".join(f"{group:>8}" for group in coverage.overall))
+    rows = [("all", coverage.overall), *coverage.by_ticker.items(), *coverage.by_year.items()]
+    for label, shares in rows:
+        typer.echo(f"  {label!s:12}" + "".join(f"{share:8.2f}" for share in shares.values()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -379,8 +380,9 @@ def test_gap_warnings_are_capped_per_ticker(tmp_path: Path, import_prices) -> No
 
 @pytest.fixture(scope="module")
 def overlapping(tmp_path_factory) -> tuple:
-    """Two tickers 2013-2019 imported without a macro file: the bundled macro series (VIX
-    2014-01-03 .. 2019-01-03) cover part of the dataset's rows, 2014-2019."""
+    """Two tickers 2013-2019 imported without a macro file (the data, the prices file and
+    the built dataset): the bundled macro series (VIX 2014-01-03 .. 2019-01-03) cover part of
+    the dataset's rows, 2014-2019."""
     from core.market.sources import build_market_dataset
     from tests.core.conftest import make_prices
 
@@ -389,8 +391,8 @@ def overlapping(tmp_path_factory) -> tuple:
     frame["date"] = np.tile(days.strftime("%Y-%m-%d"), 2)
     path = tmp_path_factory.mktemp("overlap") / "prices.csv"
     frame.to_csv(path, index=False)
-    data, warnings = import_market([path])
-    return data, warnings, build_market_dataset(data)
+    data, _ = import_market([path])
+    return data, path, build_market_dataset(data)
 
 
 def test_imported_prices_get_the_bundled_macro_where_dates_overlap(overlapping) -> None:
@@ -457,3 +459,31 @@ def test_a_macro_file_replaces_the_bundled_series(tmp_path: Path, import_prices)
     assert (dataset["vix_level"] == 0.18).all() and (dataset["mask_macro"] == 0).all()
     off, _ = import_market([_write(tmp_path, import_prices)], bundled_macro=False)
     assert off.macro_series is None and off.recipe["macro"] == {"source": "none"}
+
+
+def test_data_show_reports_context_coverage_per_group_ticker_and_year(
+    data_home, overlapping
+) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    _, path, dataset = overlapping
+    runner = CliRunner()
+    imported = runner.invoke(app, ["data", "import", "overlap", "--prices", str(path)])
+    assert imported.exit_code == 0, imported.output
+    assert "the group is complete from 2014-02-03 to 2019-01-10" in imported.output
+    shown = json.loads(runner.invoke(app, ["data", "show", "overlap", "--json"]).output)
+    coverage = shown["coverage"]
+    by_year = dataset.groupby(dataset["date"].dt.year)["mask_macro"].mean()
+    assert coverage["rows"] == len(dataset)
+    assert coverage["overall"]["macro"] == pytest.approx(dataset["mask_macro"].mean(), abs=1e-4)
+    assert coverage["overall"]["news"] == 0 and coverage["overall"]["policy"] == 0
+    assert coverage["by_year"]["2016"]["macro"] == 1.0
+    assert coverage["by_year"]["2019"]["macro"] == pytest.approx(by_year[2019], abs=1e-4)
+    assert 0 < by_year[2019] < 0.05 and 0.9 < by_year[2014] < 1
+    assert set(coverage["by_ticker"]) == {"AAA", "BBB"}
+    assert shown["recipe"]["macro"]["source"] == "bundled"
+    text = runner.invoke(app, ["data", "show", "overlap"]).output
+    assert "news  policy   macro" in text
+    assert "  2016            0.00    0.00    1.00" in text
