@@ -33,6 +33,7 @@ from core.market.metrics import (
     strategy_metrics,
 )
 from core.market.models import ModelSpec, model_spec
+from core.market.uncertainty import uncertainty_report
 
 
 def horizons_in(frame: pd.DataFrame) -> list[int]:
@@ -335,6 +336,7 @@ def evaluate_model(
         "test_rows": len(wide),
         "reports": {name: score_report(spec, frame, rows) for name, frame in predictors.items()},
     }
+    report["uncertainty"] = uncertainty_report(spec, predictors, rows, report["reports"], seed=seed)
     if "context" in spec.inputs:
         report["group_importance"] = context_group_importance(
             spec, model, loaders.test, horizons=loaders.horizons, seed=seed

@@ -1,0 +1,406 @@
+"""How sure a figure is, and whether a model beats the best baseline.
+
+Test rows share dates, and labels over a horizon overlap from one date to the next, so rows
+are not independent draws. Every interval here comes from a circular block bootstrap over the
+test *dates* (``arch.bootstrap``): a draw resamples whole dates in blocks at least as long as
+the horizon, so the serial dependence of overlapping labels stays inside the blocks. Each
+metric is computed from per-date sums, so a draw costs one gather and one sum.
+
+- ``metric_intervals``: the 95 % interval of MSE, correlation, direction accuracy, macro F1
+  and mean rank IC of one predictor, widened by the Student ratio t(T/b - 1) / z for the
+  T/b independent blocks a test period of T dates in blocks of b holds;
+- ``paired_difference``: the interval of (model - baseline) on the *same* draws, so what both
+  got right or wrong together cancels;
+- ``ic_statistics``: mean IC, its Newey-West t-statistic (Bartlett kernel, bandwidth at least
+  the horizon in dates) and ICIR (mean / std of the daily IC, as Qlib reports it);
+- ``verdict``: one sentence per comparison, and an overall verdict per model that holds the
+  family-wise error at 5 % over every metric and horizon (Bonferroni), so a model with no
+  skill is called better than chance in about 1 run in 20 at most, not in most runs.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from arch.bootstrap import CircularBlockBootstrap
+from arch.covariance.kernel import Bartlett
+from scipy import stats
+
+LEVEL = 0.95
+DRAWS = 1000
+HIGHER_IS_BETTER = {
+    "pearson": True,
+    "direction_accuracy": True,
+    "macro_f1": True,
+    "rank_ic": True,
+    "mse": False,
+}
+METRIC_NAMES = {
+    "pearson": "correlation",
+    "direction_accuracy": "direction accuracy",
+    "macro_f1": "macro F1",
+    "rank_ic": "rank IC",
+    "mse": "MSE",
+}
+
+
+@dataclass(frozen=True)
+class DateStats:
+    """Per test date, the sums each metric is built from (one predictor, one horizon)."""
+
+    n: np.ndarray  # rows
+    sx: np.ndarray  # sums of score, target, their squares and product
+    sy: np.ndarray
+    sxx: np.ndarray
+    syy: np.ndarray
+    sxy: np.ndarray
+    squared_error: np.ndarray
+    direction_hits: np.ndarray
+    confusion: np.ndarray  # (dates, classes, classes): actual x predicted
+    rank_ic: np.ndarray  # NaN where a date has no defined IC
+    constant: bool  # the predictor's scores are (nearly) constant: its correlations are 0
+
+
+def date_stats(
+    frame: pd.DataFrame,
+    dates: np.ndarray,
+    *,
+    classes: int,
+    constant: bool,
+) -> DateStats:
+    """``frame`` has date, score, target, predicted, actual, forward_return; ``dates`` is the
+    sorted array of test dates every predictor shares."""
+    position = pd.Index(dates).get_indexer(frame["date"])
+    size = len(dates)
+
+    def per_date(values: np.ndarray) -> np.ndarray:
+        return np.bincount(position, weights=values, minlength=size)
+
+    x = frame["score"].to_numpy(float)
+    y = frame["target"].to_numpy(float)
+    confusion = np.zeros((size, classes, classes))
+    np.add.at(
+        confusion,
+        (position, frame["actual"].to_numpy(int), frame["predicted"].to_numpy(int)),
+        1.0,
+    )
+    return DateStats(
+        n=per_date(np.ones(len(frame))),
+        sx=per_date(x),
+        sy=per_date(y),
+        sxx=per_date(x * x),
+        syy=per_date(y * y),
+        sxy=per_date(x * y),
+        squared_error=per_date((x - y) ** 2),
+        direction_hits=per_date((np.sign(x) == np.sign(y)).astype(float)),
+        confusion=confusion,
+        rank_ic=_daily_rank_ic(frame, dates),
+        constant=constant,
+    )
+
+
+def _daily_rank_ic(frame: pd.DataFrame, dates: np.ndarray) -> np.ndarray:
+    """Spearman correlation across tickers of score and forward return, per date."""
+    ranks = frame.assign(
+        score_rank=frame.groupby("date")["score"].rank(),
+        return_rank=frame.groupby("date")["forward_return"].rank(),
+    )
+    result = np.full(len(dates), np.nan)
+    index = pd.Index(dates)
+    for date, day in ranks.groupby("date", sort=False):
+        if len(day) < 2:
+            continue
+        a, b = day["score_rank"].to_numpy(), day["return_rank"].to_numpy()
+        if a.std() < 1e-12 or b.std() < 1e-12:
+            continue
+        result[index.get_loc(date)] = float(np.corrcoef(a, b)[0, 1])
+    return result
+
+
+def metrics_of_draws(s: DateStats, draws: np.ndarray) -> dict[str, np.ndarray]:
+    """Each metric for each draw; ``draws`` is (draws, dates) of date positions."""
+    n = s.n[draws].sum(1)
+    sx, sy = s.sx[draws].sum(1), s.sy[draws].sum(1)
+    cov = s.sxy[draws].sum(1) - sx * sy / n
+    var_x = s.sxx[draws].sum(1) - sx**2 / n
+    var_y = s.syy[draws].sum(1) - sy**2 / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pearson = np.where((var_x > 1e-12) & (var_y > 1e-12), cov / np.sqrt(var_x * var_y), 0.0)
+    if s.constant:
+        pearson = np.zeros_like(pearson)
+    confusion = s.confusion[draws].sum(1)  # (draws, k, k)
+    true_positive = np.einsum("dkk->dk", confusion)
+    predicted, actual = confusion.sum(1), confusion.sum(2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(predicted > 0, true_positive / predicted, 0.0)
+        recall = np.where(actual > 0, true_positive / actual, 0.0)
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a draw of dates without any IC
+        rank_ic = np.nanmean(s.rank_ic[draws], axis=1)
+    if s.constant:
+        rank_ic = np.zeros_like(rank_ic)
+    return {
+        "mse": s.squared_error[draws].sum(1) / n,
+        "pearson": pearson,
+        "direction_accuracy": s.direction_hits[draws].sum(1) / n,
+        "macro_f1": f1.mean(1),
+        "rank_ic": rank_ic,
+    }
+
+
+def block_length(dates: np.ndarray, horizon_days: int) -> int:
+    """Test dates per block: at least the horizon (calendar days) at the test rows' spacing,
+    and at least the rule-of-thumb T^(1/3)."""
+    days = pd.to_datetime(pd.Series(dates)).sort_values()
+    spacing = float(days.diff().dt.days.median()) if len(days) > 1 else 1.0
+    by_horizon = math.ceil(horizon_days / max(spacing, 1.0))
+    return int(max(1, min(len(days), max(by_horizon, round(len(days) ** (1 / 3))))))
+
+
+def bootstrap_draws(dates: np.ndarray, horizon_days: int, *, seed: int, draws: int = DRAWS):
+    """(1 + draws, dates) matrix of date positions: row 0 is the test period itself (each
+    date once), the others come from a circular block bootstrap."""
+    sampler = CircularBlockBootstrap(
+        block_length(dates, horizon_days), np.arange(len(dates)), seed=seed
+    )
+    resampled = [data[0][0] for data in sampler.bootstrap(draws)]
+    return np.stack([np.arange(len(dates)), *resampled])
+
+
+def interval(values: np.ndarray, blocks: float, level: float = LEVEL) -> tuple[float, float]:
+    """Percentile interval of ``values`` (row 0 the full-sample figure, then the draws),
+    widened about the full-sample figure by t(blocks - 1) / z: with only ``blocks``
+    independent blocks of dates the bootstrap spread is too narrow by about that ratio
+    (measured coverage of a known correlation: 0.93-0.95 with it, 0.82-0.92 without)."""
+    point, drawn = values[0], values[1:]
+    drawn = drawn[np.isfinite(drawn)]
+    if not len(drawn) or not np.isfinite(point):
+        return (float("nan"), float("nan"))
+    quantile = (1 + level) / 2
+    widen = stats.t.ppf(quantile, max(blocks - 1, 1)) / stats.norm.ppf(quantile)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(point + (drawn - point) * widen, [tail, 100 - tail])
+    return (float(low), float(high))
+
+
+def metric_intervals(metrics: dict[str, np.ndarray], blocks: float) -> dict[str, list[float]]:
+    """The 95 % interval of every metric of one predictor, from its ``metrics_of_draws``."""
+    return {name: list(interval(values, blocks)) for name, values in metrics.items()}
+
+
+def paired_difference(
+    model: dict[str, np.ndarray],
+    baseline: dict[str, np.ndarray],
+    metric: str,
+    blocks: float,
+    level: float = LEVEL,
+) -> dict[str, float]:
+    """Interval of the improvement of the model over a baseline, both measured on the same
+    draws (``metrics_of_draws``); for MSE baseline minus model, so positive always means the
+    model is better."""
+    a, b = model[metric], baseline[metric]
+    gain = a - b if HIGHER_IS_BETTER[metric] else b - a
+    low, high = interval(gain, blocks, level)
+    return {"low": low, "high": high}
+
+
+def ic_statistics(daily_ic: np.ndarray, horizon_dates: int) -> dict[str, float]:
+    """Mean daily IC, its Newey-West t-statistic and two-sided p-value, and ICIR."""
+    ic = np.asarray(daily_ic, float)
+    ic = ic[np.isfinite(ic)]
+    if len(ic) < 3 or ic.std() < 1e-12:
+        undefined = float("nan")
+        return {
+            "ic_mean": float(ic.mean()) if len(ic) else undefined,
+            "ic_t_nw": undefined,
+            "ic_p_nw": undefined,
+            "icir": undefined,
+            "ic_days": len(ic),
+        }
+    bandwidth = max(horizon_dates, 1)
+    long_run_variance = float(Bartlett(ic, bandwidth=bandwidth).cov.long_run[0, 0])
+    t = float(ic.mean() / math.sqrt(max(long_run_variance, 1e-18) / len(ic)))
+    return {
+        "ic_mean": float(ic.mean()),
+        "ic_t_nw": t,
+        "ic_p_nw": float(2 * stats.norm.sf(abs(t))),
+        "icir": float(ic.mean() / ic.std(ddof=1)),
+        "ic_days": len(ic),
+    }
+
+
+def sentence(
+    metric: str, horizon: str, baseline: str, point: float, low: float, high: float
+) -> tuple[str, str]:
+    """(verdict, one line): 'beats' / 'is worse than' / 'no evidence' and the sentence."""
+    name = METRIC_NAMES[metric]
+    days = f"{horizon.removesuffix('d')} days"
+    figures = f"difference {point:+.3f}, 95% interval {low:+.3f}..{high:+.3f}"
+    if low > 0:
+        return "beats", f"the model beats {baseline} on {name} at {days}: {figures}"
+    if high < 0:
+        return "worse", f"the model is worse than {baseline} on {name} at {days}: {figures}"
+    return "no evidence", f"no evidence the model beats {baseline} on {name} at {days}: {figures}"
+
+
+def overall_verdict(comparisons: list[dict[str, Any]]) -> dict[str, Any]:
+    """One verdict for the model: 'beats' when some comparison excludes zero at the
+    family-wise level (each interval at 1 - 0.05 / m for m comparisons), else 'no evidence'."""
+    family = [c for c in comparisons if "family_low" in c]
+    winners = [c for c in family if c["family_low"] > 0]
+    if not family:
+        return {"verdict": "no evidence", "sentence": "nothing to compare with", "comparisons": 0}
+    if winners:
+        best = max(winners, key=lambda c: c["family_low"])
+        text = (
+            f"the model beats the best baseline: {best['sentence']} (still above 0 at the "
+            f"{1 - 0.05 / len(family):.4f} level that keeps {len(family)} comparisons at 5 %)"
+        )
+        return {"verdict": "beats", "sentence": text, "comparisons": len(family)}
+    return {
+        "verdict": "no evidence",
+        "sentence": (
+            f"no evidence the model beats the best baseline on any of {len(family)} headline "
+            "comparisons once their number is accounted for"
+        ),
+        "comparisons": len(family),
+    }
+
+
+POINTS = {  # where each headline metric sits in a score_report section
+    "mse": ("regression", "mse"),
+    "pearson": ("regression", "pearson"),
+    "direction_accuracy": (None, "direction_accuracy"),
+    "macro_f1": ("classification", "macro_f1"),
+    "rank_ic": ("finance", "rank_ic"),
+}
+NOT_BASELINES = ("model", "oracle")  # the oracle knows the answer; it is a ceiling, not a rival
+
+
+def point(section: dict[str, Any], metric: str) -> float:
+    group, name = POINTS[metric]
+    value = section[name] if group is None else section[group][name]
+    return float(value) if value is not None else float("nan")
+
+
+def collapse_check(scored: pd.DataFrame, spec: Any, horizons: list[int]) -> dict[str, Any]:
+    """A model that learned nothing: near-constant scores (spread under 1 % of the target's),
+    or predicted classes equal to the test labels' majority class on more than 95 % of
+    rows, at any horizon. ``scored`` holds the model's score_hd / class_hd beside the
+    targets of the same rows."""
+    reasons = []
+    for h in horizons:
+        score_column, class_column = spec.target.columns(h)
+        spread = float(np.std(scored[f"score_{h}d"].to_numpy(float)))
+        target_spread = float(np.std(scored[score_column].to_numpy(float)))
+        if spread < 0.01 * max(target_spread, 1e-12):
+            reasons.append(
+                f"{h}-day scores are near constant (spread {spread:.4f} against the "
+                f"target's {target_spread:.4f})"
+            )
+        majority = np.bincount(scored[class_column].to_numpy(int)).argmax()
+        share = float(np.mean(scored[f"class_{h}d"].to_numpy(int) == majority))
+        if share > 0.95:
+            name = spec.target.class_names[majority]
+            reasons.append(f"{h}-day classes are the majority class '{name}' on {share:.0%}")
+    return {"collapsed": bool(reasons), "reasons": reasons}
+
+
+def uncertainty_report(
+    spec: Any,
+    predictors: dict[str, pd.DataFrame],
+    rows: pd.DataFrame,
+    reports: dict[str, dict[str, Any]],
+    *,
+    seed: int = 0,
+    draws: int = DRAWS,
+) -> dict[str, Any]:
+    """Intervals for every predictor and metric, IC statistics, the model against the best
+    baseline on each headline metric (95 % and family-wise), and the overall verdict.
+
+    ``predictors`` map names to (date, ticker, score_hd, class_hd) frames over the same test
+    rows; ``rows`` are the outcomes (``core.market.evaluation.outcomes``); ``reports`` their
+    point figures (``score_report``)."""
+    model = predictors["model"]
+    horizons = [int(k.removesuffix("d")) for k in reports["model"]]
+    dates = np.sort(rows["date"].unique())
+    classes = len(spec.target.class_names)
+    rivals = [n for n in predictors if n not in NOT_BASELINES]
+    family_size = len(POINTS) * len(horizons)
+    family_level = 1 - (1 - LEVEL) / family_size
+    sections: dict[str, Any] = {}
+    comparisons: list[dict[str, Any]] = []
+    for h in horizons:
+        key = f"{h}d"
+        sample = bootstrap_draws(dates, h, seed=seed, draws=draws)
+        score_column, class_column = spec.target.columns(h)
+        truth = rows[["date", "ticker", score_column, class_column, f"fwd_return_{h}d"]]
+        by_name = {}
+        for name, frame in predictors.items():
+            joined = truth.merge(frame[["date", "ticker", f"score_{h}d", f"class_{h}d"]])
+            table = pd.DataFrame(
+                {
+                    "date": joined["date"],
+                    "score": joined[f"score_{h}d"],
+                    "target": joined[score_column],
+                    "predicted": joined[f"class_{h}d"].astype(int),
+                    "actual": joined[class_column].astype(int),
+                    "forward_return": joined[f"fwd_return_{h}d"],
+                }
+            )
+            constant = bool(reports[name][key]["regression"].get("constant", 0.0))
+            by_name[name] = date_stats(table, dates, classes=classes, constant=constant)
+        horizon_dates = block_length(dates, h)
+        blocks = len(dates) / horizon_dates
+        drawn = {n: metrics_of_draws(s, sample) for n, s in by_name.items()}
+        section: dict[str, Any] = {
+            "block_dates": horizon_dates,
+            "draws": draws,
+            "intervals": {n: metric_intervals(m, blocks) for n, m in drawn.items()},
+            "rank_ic": {n: ic_statistics(s.rank_ic, horizon_dates) for n, s in by_name.items()},
+            "comparisons": [],
+        }
+        for metric, higher in HIGHER_IS_BETTER.items():
+            scored = [
+                (point(reports[n][key], metric), n)
+                for n in rivals
+                if np.isfinite(point(reports[n][key], metric))
+            ]
+            mine = point(reports["model"][key], metric)
+            if not scored or not np.isfinite(mine):
+                continue
+            best_value, best = max(scored) if higher else min(scored)
+            gain = mine - best_value if higher else best_value - mine
+            ordinary = paired_difference(drawn["model"], drawn[best], metric, blocks)
+            family = paired_difference(
+                drawn["model"], drawn[best], metric, blocks, level=family_level
+            )
+            verdict, text = sentence(metric, key, best, gain, ordinary["low"], ordinary["high"])
+            entry = {
+                "metric": metric,
+                "horizon": key,
+                "baseline": best,
+                "difference": gain,
+                "low": ordinary["low"],
+                "high": ordinary["high"],
+                "family_low": family["low"],
+                "family_high": family["high"],
+                "verdict": verdict,
+                "sentence": text,
+            }
+            section["comparisons"].append(entry)
+            comparisons.append(entry)
+        sections[key] = section
+    return {
+        "level": LEVEL,
+        "method": "circular block bootstrap over test dates, blocks at least the horizon",
+        "horizons": sections,
+        "verdict": overall_verdict(comparisons),
+        "collapse": collapse_check(model.merge(rows, on=["date", "ticker"]), spec, horizons),
+    }

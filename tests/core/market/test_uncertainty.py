@@ -1,0 +1,153 @@
+"""Intervals, IC statistics and verdicts (core.market.uncertainty) against oracles: the plain
+metrics, statsmodels' Newey-West, and the coverage of a known correlation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.market.metrics import classification_metrics, regression_metrics
+from core.market.uncertainty import (
+    bootstrap_draws,
+    date_stats,
+    ic_statistics,
+    interval,
+    metrics_of_draws,
+    overall_verdict,
+    paired_difference,
+    sentence,
+)
+
+
+def _panel(
+    rng: np.random.Generator, dates: int, tickers: int, rho: float, phi: float = 0.7
+) -> pd.DataFrame:
+    """Scores and targets with population correlation ``rho`` and AR(1) persistence ``phi``
+    along time (as overlapping labels have)."""
+
+    def ar(shape: tuple[int, int]) -> np.ndarray:
+        shocks = rng.normal(size=shape)
+        out = np.empty(shape)
+        out[0] = shocks[0]
+        for t in range(1, shape[0]):
+            out[t] = phi * out[t - 1] + np.sqrt(1 - phi**2) * shocks[t]
+        return out
+
+    x, noise = ar((dates, tickers)), ar((dates, tickers))
+    y = rho * x + np.sqrt(1 - rho**2) * noise
+    days = pd.bdate_range("2020-01-01", periods=dates)
+    frame = pd.DataFrame(
+        {
+            "date": np.repeat(days, tickers),
+            "score": x.ravel(),
+            "target": y.ravel(),
+            "forward_return": y.ravel(),
+        }
+    )
+    frame["predicted"] = (frame["score"] > 0).astype(int)
+    frame["actual"] = (frame["target"] > 0).astype(int)
+    return frame
+
+
+def _stats(frame: pd.DataFrame, constant: bool = False):
+    dates = np.sort(frame["date"].unique())
+    return date_stats(frame, dates, classes=2, constant=constant), dates
+
+
+def test_one_draw_of_every_date_reproduces_the_plain_metrics() -> None:
+    frame = _panel(np.random.default_rng(1), dates=60, tickers=5, rho=0.4)
+    stats, dates = _stats(frame)
+    row_zero = bootstrap_draws(dates, 7, seed=0, draws=3)[:1]
+    assert (row_zero == np.arange(len(dates))).all(), "row 0 is the test period itself"
+    drawn = {k: v[0] for k, v in metrics_of_draws(stats, row_zero).items()}
+    plain = regression_metrics(frame["score"], frame["target"])
+    classes = classification_metrics(frame["predicted"], frame["actual"], ("down", "up"))
+    assert drawn["mse"] == pytest.approx(plain["mse"], abs=1e-12)
+    assert drawn["pearson"] == pytest.approx(plain["pearson"], abs=1e-12)
+    assert drawn["macro_f1"] == pytest.approx(classes["macro_f1"], abs=1e-12)
+    hits = np.mean(np.sign(frame["score"]) == np.sign(frame["target"]))
+    assert drawn["direction_accuracy"] == pytest.approx(hits, abs=1e-12)
+    daily = frame.groupby("date").apply(
+        lambda d: d["score"].rank().corr(d["forward_return"].rank()), include_groups=False
+    )
+    assert drawn["rank_ic"] == pytest.approx(daily.mean(), abs=1e-12)
+
+
+def test_the_newey_west_t_statistic_matches_statsmodels() -> None:
+    import statsmodels.api as sm
+
+    rng = np.random.default_rng(0)
+    ic = np.empty(300)
+    ic[0] = rng.normal()
+    for t in range(1, 300):
+        ic[t] = 0.6 * ic[t - 1] + rng.normal()
+    ic = 0.02 + 0.05 * ic
+    ours = ic_statistics(ic, horizon_dates=8)
+    fit = sm.OLS(ic, np.ones_like(ic)).fit(
+        cov_type="HAC", cov_kwds={"maxlags": 8, "use_correction": False}
+    )
+    assert ours["ic_t_nw"] == pytest.approx(fit.tvalues[0], rel=1e-9)
+    assert ours["icir"] == pytest.approx(ic.mean() / ic.std(ddof=1), rel=1e-12)
+    naive_t = ic.mean() / (ic.std(ddof=1) / np.sqrt(len(ic)))
+    assert ours["ic_t_nw"] < naive_t, "serial correlation widens the standard error"
+
+
+def test_intervals_cover_the_true_correlation_near_the_nominal_95_percent() -> None:
+    """200 generated panels (300 dates, 6 tickers) with a known correlation of 0.3 and
+    persistent rows: the block bootstrap interval over dates contains it about 95 times in
+    100 (0.935 measured; 0.89 without the Student widening)."""
+    rng = np.random.default_rng(7)
+    hits = 0
+    trials = 200
+    for trial in range(trials):
+        frame = _panel(rng, dates=300, tickers=6, rho=0.3)
+        stats, dates = _stats(frame)
+        draws = bootstrap_draws(dates, horizon_days=14, seed=trial, draws=400)
+        low, high = interval(metrics_of_draws(stats, draws)["pearson"], blocks=300 / 14)
+        hits += low <= 0.3 <= high
+    coverage = hits / trials
+    assert 0.90 <= coverage <= 0.99, coverage
+
+
+def test_blocks_keep_whole_dates_and_span_the_horizon() -> None:
+    from core.market.uncertainty import block_length
+
+    daily = pd.bdate_range("2020-01-01", periods=500).to_numpy()
+    weekly = pd.date_range("2020-01-03", periods=120, freq="W-FRI").to_numpy()
+    assert block_length(daily, 30) == 30, "30 calendar days at one business day apart"
+    assert block_length(weekly, 30) == 5, "30 days at 7 days apart, rounded up"
+    draws = bootstrap_draws(daily, 30, seed=0, draws=50)
+    assert draws.shape == (51, 500) and draws.max() < 500
+    assert (np.diff(draws[1]) == 1).mean() > 0.9, "mostly runs of consecutive dates"
+
+
+def test_verdicts_say_beats_worse_or_no_evidence_and_correct_for_many_comparisons() -> None:
+    rng = np.random.default_rng(3)
+    frame = _panel(rng, dates=200, tickers=6, rho=0.5)
+    good, dates = _stats(frame)
+    noisy = frame.assign(score=frame["score"] + rng.normal(0, 3, len(frame)))
+    weak, _ = _stats(noisy)
+    draws = bootstrap_draws(dates, 7, seed=0, draws=500)
+    strong, feeble = metrics_of_draws(good, draws), metrics_of_draws(weak, draws)
+    gain = paired_difference(strong, feeble, "pearson", blocks=200 / 7)
+    assert gain["low"] > 0
+    assert sentence("pearson", "7d", "ridge", 0.2, gain["low"], gain["high"])[0] == "beats"
+    assert paired_difference(feeble, strong, "mse", blocks=200 / 7)["high"] < 0, "lower MSE wins"
+    verdict, text = sentence("rank_ic", "7d", "boosting", 0.01, -0.05, 0.07)
+    assert verdict == "no evidence"
+    assert text == (
+        "no evidence the model beats boosting on rank IC at 7 days: difference +0.010, "
+        "95% interval -0.050..+0.070"
+    )
+    barely = {"family_low": -0.001, "sentence": "x"}
+    assert overall_verdict([barely] * 10)["verdict"] == "no evidence"
+    assert overall_verdict([{"family_low": 0.02, "sentence": "s"}])["verdict"] == "beats"
+
+
+def test_a_constant_predictor_has_no_correlation_in_any_draw() -> None:
+    frame = _panel(np.random.default_rng(2), dates=50, tickers=4, rho=0.0)
+    frame["score"] = 0.1 + 1e-9 * frame["target"]  # constant up to noise that tracks y
+    stats, dates = _stats(frame, constant=True)
+    drawn = metrics_of_draws(stats, bootstrap_draws(dates, 7, seed=0, draws=100))
+    assert np.all(drawn["pearson"] == 0) and np.all(drawn["rank_ic"] == 0)
