@@ -10,7 +10,6 @@ import plotly.express as px
 import streamlit as st
 
 from core.market.config import DEFAULT_TICKERS, DataConfig
-from core.market.features import CONTEXT_FEATURE_GROUPS, MASK_COLUMNS
 from core.market.importers import import_market, parse_mapping
 from core.market.sources import bundled_config, bundled_data, synthetic_data
 from core.tables import ImportFailed
@@ -19,7 +18,7 @@ from pages.access import refused
 from pages.shared import data_home, engine
 from services import catalog
 from services.catalog import StorageError
-from services.datasets import store_market_dataset
+from services.datasets import coverage_of, store_market_dataset
 
 st.title("Data")
 st.caption("Datasets of context features, stock features and labels, stored in the database.")
@@ -135,6 +134,11 @@ if not refused("building or uploading datasets"):
                     "Policy events CSV (date, type, urgency, sector)", type=["csv"]
                 )
                 macro = st.file_uploader("Macro series CSV (date, series, value)", type=["csv"])
+                bundled_macro = st.checkbox(
+                    "Without a macro file, join the bundled macro series (VIX, oil, yields, "
+                    "CPI; 2014-02 to 2019-01) where the dates overlap",
+                    True,
+                )
                 mapping = st.text_input("Column mapping", placeholder="date=Date,close=Close")
                 if st.form_submit_button("Validate and store", type="primary"):
                     try:
@@ -162,6 +166,7 @@ if not refused("building or uploading datasets"):
                                 else None,
                                 macro=next((folder / "macro").iterdir(), None) if macro else None,
                                 mapping=columns,
+                                bundled_macro=bundled_macro,
                             )
                         except ImportFailed as failure:
                             show_problems(failure)
@@ -173,6 +178,8 @@ if not refused("building or uploading datasets"):
                         else:
                             for warning in warnings:
                                 st.warning(warning)
+                            for note in data.notes.get("context", []):
+                                st.info(note)
                             save(
                                 name,
                                 lambda: data,
@@ -236,21 +243,38 @@ with prices:
         shown = rows[rows["date"].between(pd.Timestamp(start), pd.Timestamp(end))]
         st.plotly_chart(charts.candlestick_figure(shown, ticker), key="candles")
 with coverage:
-    observed = (
-        frame.groupby("ticker")[MASK_COLUMNS]
-        .mean()
-        .rename(columns=lambda c: c.removeprefix("mask_"))
-    )
+    shares = coverage_of(frame)
     st.caption(
-        "Share of rows on which each context group is known (1 = always); "
-        f"groups: {', '.join(CONTEXT_FEATURE_GROUPS)}."
+        "Share of rows on which each context group is observed (mask 1: every feature of the "
+        "group known as of that date; 0: unknown, values left empty)."
     )
-    st.plotly_chart(
-        px.imshow(
-            observed, zmin=0, zmax=1, text_auto=".2f", aspect="auto", color_continuous_scale="Blues"
-        ),
-        key="coverage",
-    )
+    places = st.columns(len(shares.overall))
+    for place, (group, share) in zip(places, shares.overall.items(), strict=True):
+        place.metric(group, f"{share:.0%}")
+    macro_source = dataset.recipe.get("macro")
+    if macro_source:
+        spans = ", ".join(f"{n} {a}..{b}" for n, (a, b) in macro_source.get("series", {}).items())
+        origin = {
+            "bundled": f"the series bundled with {macro_source.get('package', 'arch')}",
+            "file": f"your file {macro_source.get('name')}",
+        }.get(macro_source["source"], "none")
+        st.caption(f"Macro context: {origin}" + (f" ({spans})." if spans else "."))
+    by_ticker, by_year = st.columns(2)
+    for place, by, key in ((by_ticker, "ticker", "coverage"), (by_year, "year", "coverage_year")):
+        table = shares.table(by)
+        table.index = table.index.astype(str)
+        place.plotly_chart(
+            px.imshow(
+                table,
+                zmin=0,
+                zmax=1,
+                text_auto=".2f",
+                aspect="auto",
+                color_continuous_scale="Blues",
+                title=f"per {by}",
+            ),
+            key=key,
+        )
 with labels:
     label_columns = [
         c for c in frame.columns if c.startswith(("trend_", "relevance_")) and "class" not in c
