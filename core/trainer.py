@@ -163,12 +163,18 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.epoch = 0
         self.stopped_because = ""
+        self.stop_reason = ""  # set by request_stop
         decay = ema_decay(settings)
         self.ema = (
             AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
             if decay > 0
             else None
         )
+
+    def request_stop(self, reason: str) -> None:
+        """Stop once the current epoch is validated and saved, ``stopped_because`` = ``reason``
+        (a callback's verdict, e.g. "pruned" for a sweep trial worse than its peers)."""
+        self.stop_reason = reason
 
     @property
     def eval_model(self) -> nn.Module:
@@ -314,6 +320,9 @@ class Trainer:
             self._save("last")
             for callback in self.callbacks:
                 callback.on_epoch_end(self, record)
+            if self.stop_reason:
+                self.stopped_because = self.stop_reason
+                break
             if self.epoch - self.best_epoch >= patience and patience > 0:
                 self.stopped_because = "early_stopping"
                 break

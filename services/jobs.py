@@ -15,6 +15,18 @@ Workers run in their own session and outlive a killed server; ``recover`` then i
 they wrote and follows them to the end. A worker is signalled only after ``is_worker`` has
 checked its command line names the job's folder: a stored PID alone may be anything.
 
+Where a worker runs is the runner's business: a local process (the default), or a Ray task
+when ``TRENDLAB_RAY_ADDRESS`` names a cluster (``services.ray_runner``, imported only then).
+Either way the job folder is the channel (events.jsonl out, ``cancel`` and ``prune`` in), so
+ingesting, cancelling, failure and resuming are the same code.
+
+Several managers may share a PostgreSQL database (several servers, a CLI sweep): a queued job
+is claimed atomically by one of them (``claim_job``), which records itself as the job's
+``owner`` and alone ingests its events; ``recover`` takes over only jobs whose owner is gone.
+
+Sweeps (``services.sweeps``) ride on the same loop: trials are ordinary jobs; each epoch event
+of a trial is reported to its study, and the verdict may write the worker's ``prune`` file.
+
 Workers (``services.worker``) never open the database; see docs/architecture.md.
 """
 
@@ -23,10 +35,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,9 +60,10 @@ from services.runs import (
 from services.worker import CANCEL, EVENTS
 from storage.db import StorageError, shared_engine
 from storage.home import DataHome
-from storage.models import Job, JobStatus
+from storage.models import Job, JobStatus, utcnow
 from storage.repository import (
     append_metrics,
+    claim_job,
     create_job,
     get_job,
     list_jobs,
@@ -58,9 +73,14 @@ from storage.repository import (
     set_run_status,
     update_job,
 )
+from storage.sweeps import mark_trial
 
 KILL_AFTER_S = 1.5  # a cancelled worker that has not exited by then is killed
 STDERR_TAIL = 4000
+HEARTBEAT_S = 30.0  # how often a manager marks its running jobs as still followed
+STALE_AFTER_S = 300.0  # a job of another host not marked for this long is taken over
+RAY_ADDRESS_ENV = "TRENDLAB_RAY_ADDRESS"
+HOST = socket.gethostname()
 
 
 @dataclass
@@ -71,31 +91,69 @@ class Worker:
     pid: int
     folder: Path
     process: subprocess.Popen | None = None
+    remote: Any = None
+    """The Ray task running it (``services.ray_runner.RayTask``), when it runs on Ray."""
     offset: int = 0
     """Bytes of events.jsonl already ingested."""
     stored_epochs: set[int] = field(default_factory=set)
     """Epochs whose metric rows are in the database (read again after a restart)."""
     cancelled_at: float | None = None
+    sweep: tuple[int, int] | None = None
+    """(sweep id, trial number) when the job is a sweep's trial."""
 
     def exit_code(self) -> int | None:
         """None while it runs; the code (negative: the signal) once it exited; 0 for an
         orphan that is gone, whose code nobody can know."""
+        if self.remote is not None:
+            return self.remote.exit_code()
         if self.process is not None:
             return self.process.poll()
         return None if is_worker(self.pid, self.folder) else 0
 
     def kill(self) -> None:
-        if self.process is not None:
+        if self.remote is not None:
+            self.remote.kill()
+        elif self.process is not None:
             self.process.kill()
         elif is_worker(self.pid, self.folder):  # never signal a process that is not ours
             os.kill(self.pid, signal.SIGKILL)
 
+    def exit_reason(self, code: int) -> str:
+        """How the worker ended, for the failed job's message."""
+        if self.remote is not None:
+            return self.remote.reason(code)
+        if self.process is None:
+            return "an unknown status (it was adopted after a server restart)"
+        if code < 0:
+            return f"signal {-code} ({signal.Signals(-code).name})"
+        return f"code {code}"
+
 
 class JobManager:
-    def __init__(self, *, engine: Engine, home: DataHome, max_running: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        home: DataHome,
+        max_running: int = 1,
+        ray_address: str | None = None,
+    ) -> None:
+        """``ray_address`` (default: ``$TRENDLAB_RAY_ADDRESS``) sends workers to that Ray
+        cluster ("local" starts one in this process); without it they are local processes."""
         self.engine, self.home, self.max_running = engine, home, max_running
         self.workers: dict[int, Worker] = {}
         self.lock = threading.Lock()
+        self.owner = f"{HOST}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.last_heartbeat = time.monotonic()
+        address = ray_address if ray_address is not None else os.environ.get(RAY_ADDRESS_ENV)
+        self.ray = None
+        if address:
+            from services.ray_runner import RayRunner
+
+            self.ray = RayRunner(address)
+        from services.sweeps import SweepDriver
+
+        self.sweeps = SweepDriver(self)
 
     def job_dir(self, job_id: int) -> Path:
         return self.home.jobs / f"job_{job_id}"
@@ -109,17 +167,22 @@ class JobManager:
         training: Config,
         model_config: Config,
         baselines: Sequence[str] = BASELINES,
+        sweep: tuple[int, int] | None = None,
     ) -> int:
         """Queue a job training ``model_name`` (any registered model: a market model, or the
         recommender on a recommender dataset) and its run; returns the job id. When training
-        ends the worker evaluates the model (market models beside ``baselines``)."""
+        ends the worker evaluates the model (market models beside ``baselines``). ``sweep``
+        = (sweep id, trial number) marks the job as a sweep's trial."""
         ensure_writable("starting training jobs")
         kind = job_kind_for(model_name)
         run_id = kind.start(
             self.engine, model_name, dataset_name, model_config, training, baselines
         )
         with session_scope(self.engine) as session:
-            return create_job(session=session, kind=kind.name, run_id=run_id).id
+            job = create_job(session=session, kind=kind.name, run_id=run_id)
+            if sweep is not None:
+                mark_trial(session=session, job_id=job.id, sweep_id=sweep[0], trial=sweep[1])
+            return job.id
 
     def cancel(self, job_id: int) -> None:
         """Ask a job to stop: a queued job ends now, a running one within about a second."""
@@ -152,7 +215,7 @@ class JobManager:
                 left = [
                     (job.id, job.run_id, job.pid)
                     for job in list_jobs(session=session, statuses=[JobStatus.RUNNING])
-                    if job.id not in self.workers
+                    if job.id not in self.workers and orphaned(job)
                 ]
             for job_id, run_id, pid in left:
                 with session_scope(self.engine) as session:
@@ -184,7 +247,18 @@ class JobManager:
         with self.lock:
             for job_id in list(self.workers):
                 self._ingest_job(job_id)
+            self.sweeps.tick()
             self._start_queued()
+            self._heartbeat()
+
+    def _heartbeat(self) -> None:
+        """Mark the jobs this manager follows as followed (other managers leave them be)."""
+        if time.monotonic() - self.last_heartbeat < HEARTBEAT_S:
+            return
+        self.last_heartbeat = time.monotonic()
+        with session_scope(self.engine) as session:
+            for job_id in self.workers:
+                update_job(session=session, job_id=job_id, heartbeat=True)
 
     def _start_queued(self) -> None:
         with session_scope(self.engine) as session:
@@ -196,6 +270,9 @@ class JobManager:
             self._launch(job)
 
     def _launch(self, job: Job) -> None:
+        with session_scope(self.engine) as session:
+            if not claim_job(session=session, job_id=job.id, owner=self.owner):
+                return  # another manager on the same database took it first
         folder = self.job_dir(job.id)
         folder.mkdir(parents=True, exist_ok=True)
         try:
@@ -205,24 +282,17 @@ class JobManager:
         except StorageError as error:
             self._end(job.id, job.run_id, JobStatus.FAILED, str(error))
             return
-        stderr = (folder / "stderr.log").open("wb")
-        process = subprocess.Popen(
-            # The job folder in the command line is the worker's identity (see is_worker).
-            [sys.executable, "-m", "services.worker", str(folder)],
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            cwd=Path(__file__).resolve().parents[1],
-            start_new_session=True,  # closing the browser or the page never signals it
-        )
-        self.workers[job.id] = Worker(process.pid, folder, process)
-        with session_scope(self.engine) as session:
-            update_job(
-                session=session,
-                job_id=job.id,
-                status=JobStatus.RUNNING,
-                pid=process.pid,
-                heartbeat=True,
-            )
+        if self.ray is not None:
+            worker = Worker(0, folder, remote=self.ray.launch(folder))
+        else:
+            worker = Worker(0, folder, launch_local(folder))
+            worker.pid = worker.process.pid
+        if job.sweep_id is not None:
+            worker.sweep = (job.sweep_id, job.trial)
+        self.workers[job.id] = worker
+        if worker.pid:
+            with session_scope(self.engine) as session:
+                update_job(session=session, job_id=job.id, pid=worker.pid, heartbeat=True)
 
     def _ingest_job(self, job_id: int, *, recovering: bool = False) -> JobStatus | None:
         """Take a worker's new events; end its job when it finished or is gone. Returns the
@@ -230,7 +300,10 @@ class JobManager:
         worker = self.workers[job_id]
         events = self._new_events(job_id)
         with session_scope(self.engine) as session:
-            run_id = get_job(session=session, job_id=job_id).run_id
+            row = get_job(session=session, job_id=job_id)
+            run_id = row.run_id
+            if row.sweep_id is not None:
+                worker.sweep = (row.sweep_id, row.trial)
         final = None
         for event in events:
             if event["type"] == "epoch":
@@ -240,6 +313,12 @@ class JobManager:
                 with session_scope(self.engine) as session:
                     append_metrics(session=session, run_id=run_id, rows=rows)
                 worker.stored_epochs.update(row.epoch for row in rows)
+                if worker.sweep is not None:
+                    self.sweeps.report(job_id, worker, event["record"])
+            elif event["type"] == "started" and worker.remote is not None:
+                worker.pid = int(event["pid"])  # where Ray placed it
+                with session_scope(self.engine) as session:
+                    update_job(session=session, job_id=job_id, pid=worker.pid)
             elif event["type"] == "progress":
                 with session_scope(self.engine) as session:
                     update_job(session=session, job_id=job_id, progress=event, heartbeat=True)
@@ -288,19 +367,16 @@ class JobManager:
         status = JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED
         with session_scope(self.engine) as session:
             update_job(session=session, job_id=job_id, status=status)
-        self.workers.pop(job_id, None)
+        worker = self.workers.pop(job_id, None)
+        if worker is not None and worker.sweep is not None:
+            self.sweeps.finished(worker.sweep, status, summary)
         return status
 
     def _died(self, job_id: int, run_id: int, code: int, worker: Worker) -> JobStatus:
         if worker.cancelled_at:
             self._end(job_id, run_id, JobStatus.CANCELLED, "Cancelled; the worker was stopped.")
             return JobStatus.CANCELLED
-        if worker.process is None:
-            reason = "an unknown status (it was adopted after a server restart)"
-        elif code < 0:
-            reason = f"signal {-code} ({signal.Signals(-code).name})"
-        else:
-            reason = f"code {code}"
+        reason = worker.exit_reason(code)
         log = self.job_dir(job_id) / "stderr.log"
         tail = log.read_bytes()[-STDERR_TAIL:] if log.exists() else b""
         message = f"The worker exited with {reason} before finishing."
@@ -312,8 +388,11 @@ class JobManager:
     def _end(self, job_id: int, run_id: int, status: JobStatus, error: str) -> None:
         fail_run(engine=self.engine, run_id=run_id, error=error, status=status)
         with session_scope(self.engine) as session:
-            update_job(session=session, job_id=job_id, status=status, error=error)
+            job = update_job(session=session, job_id=job_id, status=status, error=error)
+            sweep = (job.sweep_id, job.trial) if job.sweep_id is not None else None
         self.workers.pop(job_id, None)
+        if sweep is not None:
+            self.sweeps.finished(sweep, status, {"error": error})
 
 
 _managers: dict[str, JobManager] = {}
@@ -355,6 +434,52 @@ class JobRunner(threading.Thread):
 
     def stop(self) -> None:
         self.stopped.set()
+
+
+def launch_local(folder: Path) -> subprocess.Popen:
+    """Start ``python -m services.worker FOLDER`` in its own session."""
+    stderr = (folder / "stderr.log").open("wb")
+    return subprocess.Popen(
+        # The job folder in the command line is the worker's identity (see is_worker).
+        [sys.executable, "-m", "services.worker", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        cwd=Path(__file__).resolve().parents[1],
+        start_new_session=True,  # closing the browser or the page never signals it
+    )
+
+
+def orphaned(job: Job) -> bool:
+    """Whether no live manager follows ``job``: see ``owner_gone``; an owner on another host
+    is gone once it has not marked the job for ``STALE_AFTER_S``."""
+    heartbeat = job.heartbeat_at or job.started_at
+    stale = heartbeat is None or (utcnow() - heartbeat).total_seconds() > STALE_AFTER_S
+    return owner_gone(job.owner, elsewhere_gone=stale)
+
+
+def owner_gone(owner: str | None, *, elsewhere_gone: bool = False) -> bool:
+    """Whether the manager named ``owner`` (host:pid:tag) no longer runs: none recorded (an
+    older server), one on this host whose process is gone, or this very process (a manager
+    started again in it, as after a restart of the job runner). An owner on another host
+    cannot be checked from here: ``elsewhere_gone`` decides."""
+    if not owner:
+        return True
+    host, _, rest = owner.partition(":")
+    pid_text = rest.split(":")[0]
+    pid = int(pid_text) if pid_text.isdigit() else 0
+    if host != HOST:
+        return elsewhere_gone
+    return pid == os.getpid() or not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return pid > 0
 
 
 def is_worker(pid: int, folder: Path) -> bool:

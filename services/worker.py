@@ -8,7 +8,12 @@ one JSON object per line to ``events.jsonl``: ``started``, ``progress`` (every f
 ``epoch`` (the trainer's record), then ``finished`` (with the summary) or ``failed`` (with
 the traceback).
 The server ingests the file; a ``cancel`` file in ``JOB_DIR`` asks the worker to stop, which
-it notices within one training batch.
+it notices within one training batch. A ``prune`` file (a sweep's verdict, written by the
+server after it reported an epoch's validation loss to the study) stops training at the end of
+the epoch under way, ``stopped_because`` = "pruned".
+
+The same ``main`` runs in a local process (``python -m services.worker``) or inside a Ray
+task (``services.ray_runner``); either way the job folder is the only channel.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from typing import Any
 
 EVENTS = "events.jsonl"
 CANCEL = "cancel"
+PRUNE = "prune"
 PROGRESS_EVERY_S = 0.5
 
 
@@ -74,6 +80,21 @@ class ProgressEvents:
         self.log.write("epoch", record=record)
 
 
+class PruneCheck:
+    """Trainer callback: stop after this epoch once the server has written the ``prune``
+    verdict (it compares each epoch's validation loss with the sweep's other trials)."""
+
+    def __init__(self, job_dir: Path) -> None:
+        self.verdict = job_dir / PRUNE
+
+    def on_batch_end(self, trainer: Any, step: int, components: dict[str, float]) -> None:
+        pass
+
+    def on_epoch_end(self, trainer: Any, record: dict[str, float]) -> None:
+        if self.verdict.exists():
+            trainer.request_stop("pruned")
+
+
 def main(job_dir: Path) -> int:
     """Run the job in ``job_dir`` as its kind says (``services.job_kinds``)."""
     log = EventLog(job_dir / EVENTS)
@@ -83,7 +104,9 @@ def main(job_dir: Path) -> int:
 
         kind = json.loads((job_dir / "job.json").read_text())["kind"]
         summary = JOB_KINDS[kind].run(
-            job_dir, [ProgressEvents(log)], lambda: (job_dir / CANCEL).exists()
+            job_dir,
+            [ProgressEvents(log), PruneCheck(job_dir)],
+            lambda: (job_dir / CANCEL).exists(),
         )
     except BaseException:  # report everything, including KeyboardInterrupt
         log.write("failed", error=traceback.format_exc(limit=20))

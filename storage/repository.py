@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, delete, func, insert, select
+from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.files import file_sha256
@@ -366,6 +366,21 @@ def update_job(
         job.heartbeat_at = now
     session.flush()
     return job
+
+
+def claim_job(*, session: Session, job_id: int, owner: str) -> bool:
+    """Mark a queued job running for ``owner`` in one statement; False when it is no longer
+    queued (another job manager on the same database claimed it first, or it was cancelled)."""
+    now = utcnow()
+    claimed = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED.value)
+        .values(status=JobStatus.RUNNING.value, owner=owner, started_at=now, heartbeat_at=now)
+        .returning(Job.id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    session.expire_all()  # rows read before now show the claim
+    return claimed is not None
 
 
 def request_cancel(*, session: Session, job_id: int) -> Job:
