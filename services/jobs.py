@@ -54,6 +54,7 @@ from services.access import ensure_writable
 from services.job_kinds import JOB_KINDS, job_kind_for
 from services.runs import (
     epoch_rows,
+    experiment_seeds,
     fail_run,
     run_directory,
 )
@@ -167,22 +168,28 @@ class JobManager:
         training: Config,
         model_config: Config,
         baselines: Sequence[str] = BASELINES,
+        seeds: int = 1,
         sweep: tuple[int, int] | None = None,
     ) -> int:
         """Queue a job training ``model_name`` (any registered model: a market model, or the
-        recommender on a recommender dataset) and its run; returns the job id. When training
-        ends the worker evaluates the model (market models beside ``baselines``). ``sweep``
-        = (sweep id, trial number) marks the job as a sweep's trial."""
+        recommender on a recommender dataset) and its run; returns the job id. With ``seeds``
+        > 1, one job per seed, as one experiment; returns the first. When training ends the
+        worker evaluates the model (market models beside ``baselines``). ``sweep`` = (sweep
+        id, trial number) marks the job as a sweep's trial."""
         ensure_writable("starting training jobs")
         kind = job_kind_for(model_name)
-        run_id = kind.start(
-            self.engine, model_name, dataset_name, model_config, training, baselines
-        )
-        with session_scope(self.engine) as session:
-            job = create_job(session=session, kind=kind.name, run_id=run_id)
-            if sweep is not None:
-                mark_trial(session=session, job_id=job.id, sweep_id=sweep[0], trial=sweep[1])
-            return job.id
+        experiment, configs = experiment_seeds(training, seeds)
+        job_ids = []
+        for seeded in configs:
+            run_id = kind.start(
+                self.engine, model_name, dataset_name, model_config, seeded, baselines, experiment
+            )
+            with session_scope(self.engine) as session:
+                job = create_job(session=session, kind=kind.name, run_id=run_id)
+                if sweep is not None:
+                    mark_trial(session=session, job_id=job.id, sweep_id=sweep[0], trial=sweep[1])
+                job_ids.append(job.id)
+        return job_ids[0]
 
     def cancel(self, job_id: int) -> None:
         """Ask a job to stop: a queued job ends now, a running one within about a second."""

@@ -252,12 +252,8 @@ def start_sweep(
         )
         sweep_id, study_name = sweep.id, sweep.study
     study = create_study(manager.home, study_name, seed=int(training.seed))
-    defaults = flatten(base)
-    first = {
-        d.path: defaults[d.path.split(".", 1)[1]]
-        for d in dimensions
-        if d.contains(defaults.get(d.path.split(".", 1)[1]))
-    }
+    defaults = flatten(base)  # "model.dropout" -> 0.1, as the space names fields
+    first = {d.path: defaults[d.path] for d in dimensions if d.contains(defaults.get(d.path))}
     study.enqueue_trial(first)  # the base config is trial 0: the best is never worse
     return sweep_id
 

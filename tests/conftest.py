@@ -81,6 +81,25 @@ def engine(data_home: DataHome) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session")
+def swept(tmp_path_factory: pytest.TempPathFactory):
+    """(engine, home, result): a DuckDB home where the default config trained once and a sweep
+    of 8 trials, 2 at a time, ran to its end (tests/sweeping.py); built once, read-only."""
+    from tests.sweeping import run_default_and_sweep, store_demo
+
+    root = tmp_path_factory.mktemp("swept") / "home"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("TRENDLAB_HOME", str(root))
+        monkeypatch.delenv("TRENDLAB_DB_URL", raising=False)
+        monkeypatch.delenv("TRENDLAB_RAY_ADDRESS", raising=False)
+        home = DataHome.from_env().ensure()
+        engine = open_engine(home.database_url)
+        store_demo(engine)
+        result = run_default_and_sweep(engine, home)
+    yield engine, home, result
+    engine.dispose()
+
+
 @contextlib.contextmanager
 def running_server(home: Path, **environment: str) -> Iterator[str]:
     """`trendlab serve` on a free port with ``home`` as its data home; yields the base URL

@@ -117,9 +117,9 @@ def postgres_server() -> Iterator[PostgresServer]:
         f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
         "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
     )
+    pg_ctl = [*prefix, str(binaries / "pg_ctl"), "-D", str(data)]
     subprocess.run(
-        [*prefix, str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l"]
-        + [str(folder / "log"), "-w", "-t", "60", "start"],
+        [*pg_ctl, "-o", options, "-l", str(folder / "log"), "-w", "-t", "60", "start"],
         check=True,
         capture_output=True,
         env=environment,
