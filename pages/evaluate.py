@@ -211,3 +211,7 @@ with comparison:
         )
         right.plotly_chart(charts.parallel_figure(overview, metric), key="parallel")
         st.dataframe(overview, hide_index=True)
+
+from pages.sweeps import sweep_view  # noqa: E402
+
+sweep_view()

@@ -214,3 +214,7 @@ def live() -> None:
 
 
 live()
+
+from pages.sweeps import sweep_form  # noqa: E402
+
+sweep_form()
