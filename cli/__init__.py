@@ -12,7 +12,8 @@ import sys
 
 import typer
 
-from cli import config, data, home, recsys, runs, train
+from cli import config, data, evaluate, home, recsys, runs, train
+from cli.sweep import sweep as sweep_command
 
 app = typer.Typer(
     help="Trendlab: train, compare and serve market-trend models.", no_args_is_help=True
@@ -23,16 +24,17 @@ for command in (
     home.info,
     home.serve,
     train.train,
-    train.evaluate,
-    train.ensemble,
-    train.predict,
+    evaluate.evaluate,
+    evaluate.ensemble,
+    evaluate.predict,
 ):
     app.command()(command)
 app.command("models")(train.models_list)
+app.command("sweep")(sweep_command)
 app.add_typer(config.app, name="config")
 app.add_typer(data.app, name="data")
 app.add_typer(runs.app, name="runs")
-app.add_typer(train.export_app, name="export")
+app.add_typer(evaluate.export_app, name="export")
 app.add_typer(recsys.app, name="recsys")
 
 

@@ -1,4 +1,4 @@
-"""Market models: train, evaluate, ensemble, predict, export, and the model registry.
+"""Training market models (one run, or an experiment over seeds) and the model registry.
 
 torch and the model code are imported inside the commands, so `trendlab --help` stays fast.
 """
@@ -15,7 +15,6 @@ import typer
 from cli.common import (
     EpochsOption,
     ProgressPrinter,
-    RunArgument,
     SeedOption,
     SummaryJsonOption,
     database,
@@ -25,10 +24,6 @@ from cli.common import (
 )
 from core.config import ConfigError
 from storage import StorageError
-
-ReportJsonOption = Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")]
-
-export_app = typer.Typer(help="Export trained models.", no_args_is_help=True)
 
 
 def train(
@@ -40,8 +35,17 @@ def train(
     model_config: Annotated[
         Path | None, typer.Option("--model-config", help="Partial model-config YAML.")
     ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            help="The dual tower's targets: relevance (needs context) or trend (every row)."
+        ),
+    ] = None,
     epochs: EpochsOption = None,
     seed: SeedOption = None,
+    seeds: Annotated[
+        int, typer.Option(min=1, help="Runs with seeds seed, seed+1, ...: one experiment.")
+    ] = 1,
     device: Annotated[
         str | None, typer.Option(help="cpu or cuda; default: CUDA if present.")
     ] = None,
@@ -51,10 +55,11 @@ def train(
     ] = "all",
     as_json: SummaryJsonOption = False,
 ) -> None:
-    """Train a model on a stored dataset; prints the run id and its test metrics."""
+    """Train a model on a stored dataset; prints how many rows it can learn from, the run id
+    and its test metrics (with --seeds, one run per seed and their mean and spread)."""
     from core.market.evaluation import BASELINES
     from core.market.models import MODELS
-    from services.runs import execute_run, start_run
+    from services.runs import execute_run, experiment_seeds, label_coverage, start_run
 
     if model not in MODELS:
         raise fail(f"Unknown model {model!r}; known: {', '.join(MODELS)}.")
@@ -73,32 +78,50 @@ def train(
             {**settings, **training_overrides(epochs, seed)}, partial=True
         )
         architecture = (
-            spec.config_class.load_yaml(model_config, partial=True)
+            spec.config_class.load_yaml(model_config, partial=True).to_dict()
             if model_config
-            else spec.config_class()
+            else {}
+        )
+        architecture = spec.config_class.from_dict(
+            {**architecture, **({"target": target} if target else {})}, partial=True
         )
     except ConfigError as err:
         raise fail(str(err)) from None
+    summaries = {}
     with database() as (home, engine):
         try:
-            run_id = start_run(
-                engine=engine,
-                model_name=model,
-                dataset_name=dataset,
-                training=training,
-                model_config=architecture,
-                baselines=chosen,
+            coverage = label_coverage(
+                engine=engine, model_name=model, model_config=architecture, dataset_name=dataset
             )
-            typer.echo(f"Run {run_id}: training {model} on {dataset!r}.", err=True)
-            summary = execute_run(
-                engine=engine,
-                home=home,
-                run_id=run_id,
-                callbacks=[ProgressPrinter(sys.stderr.isatty() or not as_json)],
-                device=device,
-            )
+            typer.echo(f"Labelled rows: {coverage.sentence()}.", err=True)
+            experiment, configs = experiment_seeds(training, seeds)
+            for seeded in configs:
+                run_id = start_run(
+                    engine=engine,
+                    model_name=model,
+                    dataset_name=dataset,
+                    training=seeded,
+                    model_config=architecture,
+                    baselines=chosen,
+                    experiment=experiment,
+                )
+                typer.echo(
+                    f"Run {run_id}: training {model} on {dataset!r} (seed {seeded.seed}).",
+                    err=True,
+                )
+                summaries[run_id] = execute_run(
+                    engine=engine,
+                    home=home,
+                    run_id=run_id,
+                    callbacks=[ProgressPrinter(sys.stderr.isatty() or not as_json)],
+                    device=device,
+                )
         except (StorageError, ValueError, RuntimeError) as err:
             raise fail(f"Training failed: {err}") from None
+    if len(summaries) > 1:
+        echo_experiment(experiment, summaries, as_json=as_json)
+        return
+    run_id, summary = next(iter(summaries.items()))
     print_training_summary(run_id, summary, as_json=as_json)
     if as_json:
         return
@@ -109,115 +132,20 @@ def train(
         typer.echo(f"  test {horizon}: {shown}")
 
 
-def evaluate(
-    run: RunArgument,
-    walk_forward: Annotated[
-        int, typer.Option(help="Also retrain and score on this many expanding-window folds.")
-    ] = 0,
-    as_json: ReportJsonOption = False,
-) -> None:
-    """The run's model beside the baselines (and the oracle on synthetic data)."""
-    from core.market.evaluation import metrics_table
-    from services.runs import evaluate_run
+def echo_experiment(experiment: str, summaries: dict[int, dict], *, as_json: bool) -> None:
+    """An experiment's runs and, per horizon and headline figure, the mean and spread (std)
+    over its seeds."""
+    from services.runs import experiment_spread
 
-    with database() as (_, engine):
-        try:
-            report = evaluate_run(engine=engine, run_id=run, walk_forward=walk_forward)
-        except ValueError as err:
-            raise fail(str(err)) from None
+    spread = experiment_spread(list(summaries.values()))
     if as_json:
-        typer.echo(json.dumps(report, indent=2, default=str))
+        runs = [{"run_id": run_id, **summary} for run_id, summary in summaries.items()]
+        typer.echo(json.dumps({"experiment": experiment, "runs": runs, "over_seeds": spread}))
         return
-    typer.echo(
-        f"Run {run}: {report['model']} on {report['dataset']!r}, {report['test_rows']} test rows."
-    )
-    for horizon in ("7d", "30d"):
-        table = metrics_table(report["reports"], horizon)
-        typer.echo(f"\n{horizon}:\n" + table.to_string(index=False, float_format="%.3f"))
-    if walk_forward:
-        typer.echo(f"\nwalk-forward, {walk_forward} folds: mean (std) correlation per predictor")
-        for name, horizons in report["walk_forward"]["summary"].items():
-            shown = "  ".join(
-                f"{h} {f['pearson_mean']:.3f} ({f['pearson_std']:.3f})" for h, f in horizons.items()
-            )
-            typer.echo(f"  {name:10} {shown}")
-
-
-def ensemble(
-    runs: Annotated[list[int], typer.Argument(help="Two or more run ids with the same classes.")],
-    as_json: ReportJsonOption = False,
-) -> None:
-    """Average the runs' predictions (e.g. simple_lstm + compact_dual_tower) and compare."""
-    from services.runs import evaluate_ensemble
-
-    if len(runs) < 2:
-        raise fail("An ensemble needs at least two runs.")
-    with database() as (_, engine):
-        try:
-            report = evaluate_ensemble(engine=engine, run_ids=runs)
-        except ValueError as err:
-            raise fail(str(err)) from None
-    if as_json:
-        typer.echo(json.dumps(report, indent=2, default=str))
-        return
-    typer.echo(f"{report['rows']} shared test rows.")
-    for name, sections in report["reports"].items():
-        shown = ", ".join(
-            f"{h} accuracy {sections[h]['classification']['accuracy']:.3f} "
-            f"macro F1 {sections[h]['classification']['macro_f1']:.3f}"
-            for h in ("7d", "30d")
-        )
-        typer.echo(f"  {name:32} {shown}")
-
-
-def predict(
-    run: RunArgument,
-    input_path: Annotated[Path, typer.Option("--input", help="CSV of feature rows.")],
-    output_path: Annotated[Path, typer.Option("--output", help="CSV to write.")],
-) -> None:
-    """Score rows of features with a run's model; writes scores, classes, probabilities."""
-    from core.checkpoints import CheckpointError
-    from core.market.predict import PredictionInputError, predict_csv
-    from services.runs import run_predictor
-
-    with database() as (_, engine):
-        try:
-            predictor = run_predictor(engine=engine, run_id=run)
-        except CheckpointError as err:
-            raise fail(str(err)) from None
-    try:
-        table = predict_csv(predictor, input_path, name=input_path.name)
-    except PredictionInputError as err:
-        raise fail(str(err)) from None
-    except OSError as err:
-        raise fail(f"{input_path.name}: {err}") from None
-    temporary = output_path.with_name(f".{output_path.name}.tmp")
-    table.to_csv(temporary, index=False)
-    temporary.replace(output_path)
-    typer.echo(f"Wrote {len(table)} predictions to {output_path}.")
-
-
-@export_app.command("onnx")
-def export_onnx_command(
-    run: RunArgument,
-    path: Annotated[Path, typer.Argument(help="Where to write the .onnx file.")],
-) -> None:
-    """Export a run's model to ONNX (checked against PyTorch in the test suite)."""
-    from core.checkpoints import CheckpointError, load_checkpoint
-    from core.market.export import export_onnx
-    from core.market.models import model_spec, rebuild_model
-    from core.market.predict import Predictor
-    from services.runs import checkpoint_path
-
-    with database() as (_, engine):
-        try:
-            checkpoint = load_checkpoint(checkpoint_path(engine=engine, run_id=run))
-            spec = model_spec(checkpoint.meta["model"])
-            steps = Predictor.from_checkpoint(checkpoint).sequence_length
-            names = export_onnx(spec, rebuild_model(checkpoint), path, steps=steps)
-        except CheckpointError as err:
-            raise fail(str(err)) from None
-    typer.echo(f"Wrote {path}: inputs {', '.join(spec.inputs)}; outputs {', '.join(names)}.")
+    typer.echo(f"Experiment {experiment}: runs {', '.join(map(str, summaries))}.")
+    for horizon, figures in spread.items():
+        shown = ", ".join(f"{k} {v['mean']:.3f} ± {v['std']:.3f}" for k, v in figures.items())
+        typer.echo(f"  test {horizon} over {len(summaries)} seeds: {shown}")
 
 
 def models_list() -> None:

@@ -68,7 +68,7 @@ with details:
     except (StorageError, ValueError) as error:
         st.error(str(error))
         st.stop()
-    spec = model_spec(result.report["model"])
+    spec = model_spec(result.report["model"], targets=result.report.get("targets"))
     horizon = st.radio("Horizon", [f"{h}d" for h in result.horizons], horizontal=True)
     h = int(horizon.removesuffix("d"))
     reports = result.report["reports"]

@@ -29,8 +29,8 @@ StopCheck = Callable[[], bool]
 class JobKind:
     name: str
     start: Callable[..., int]
-    """(engine, model_name, dataset_name, model_config, training, baselines) -> run id:
-    the run row, queued."""
+    """(engine, model_name, dataset_name, model_config, training, baselines, experiment) ->
+    run id: the run row, queued."""
     prepare: Callable[[Engine, DataHome, int, Path, dict[str, Any]], None]
     """(engine, home, run_id, folder, job progress): write job.json and the data files a
     worker needs into ``folder`` (the worker never opens the database); marks the run
@@ -54,6 +54,7 @@ def _start_market(
     model_config: Config,
     training: Config,
     baselines: Sequence[str],
+    experiment: str | None,
 ) -> int:
     from services.runs import start_run
 
@@ -64,6 +65,7 @@ def _start_market(
         training=training,
         model_config=model_config,
         baselines=baselines,
+        experiment=experiment,
     )
 
 
@@ -112,6 +114,7 @@ def _start_recommender(
     model_config: Config,
     training: Config,
     baselines: Sequence[str],
+    experiment: str | None,
 ) -> int:
     from services.recsys import start_recsys_run
 

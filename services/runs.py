@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import functools
 import json
+import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -32,6 +34,7 @@ from core.market.evaluation import (
     seed_level,
     walk_forward_evaluation,
 )
+from core.market.loaders import MIN_LABELLED_ROWS, TargetCoverage, target_coverage
 from core.market.models import MODELS, model_spec
 from core.market.predict import Predictor
 from core.market.training import (
@@ -97,15 +100,25 @@ def start_run(
     training: Config,
     model_config: Config,
     baselines: Iterable[str] = BASELINES,
+    experiment: str | None = None,
 ) -> int:
-    """Create the run row (status queued) after checking the model and dataset exist; the
-    model config is fitted to the dataset (its horizons and feature widths) as it will train.
-    ``baselines`` are evaluated beside the model when training ends."""
+    """Create the run row (status queued) after checking the model and dataset exist and the
+    dataset has enough rows with the model's targets (StorageError with the counts and the
+    reasons if not); the model config is fitted to the dataset (its horizons and feature
+    widths) as it will train. ``baselines`` are evaluated beside the model when training
+    ends; runs of one ``experiment`` differ only in their seed (``experiment_seeds``)."""
+    coverage = label_coverage(
+        engine=engine, model_name=model_name, model_config=model_config, dataset_name=dataset_name
+    )
+    if not coverage.enough:
+        raise StorageError(
+            f"Too few labelled rows to train {model_name} on {dataset_name!r}: "
+            f"{coverage.sentence()}; at least {MIN_LABELLED_ROWS:,} are needed."
+            + (" Try the dual tower's target: trend." if coverage.kind == "relevance" else "")
+        )
     spec = model_spec(model_name)
     with session_scope(engine) as session:
         dataset = get_dataset(session=session, name=dataset_name)
-        if dataset is None:
-            raise StorageError(f"No dataset named {dataset_name!r}.")
         data = DataConfig.from_dict(dataset.recipe.get("data_config", DataConfig().to_dict()))
         run = create_run(
             session=session,
@@ -114,11 +127,54 @@ def start_run(
                 "model": fit_to_data(spec, model_config, data).to_dict(),
                 "training": training.to_dict(),
                 "baselines": list(baselines),
+                **({"experiment": experiment} if experiment else {}),
             },
             seed=training.seed,
             dataset_id=dataset.id,
         )
         return run.id
+
+
+def experiment_seeds(training: Config, seeds: int) -> tuple[str | None, list[Config]]:
+    """An experiment of ``seeds`` runs: its id (None for a single run) and one training config
+    per run, seeded ``training.seed``, ``training.seed + 1``, ..."""
+    if seeds < 1:
+        raise StorageError(f"seeds must be at least 1, not {seeds}.")
+    configs = [replace(training, seed=training.seed + i) for i in range(seeds)]
+    return (f"exp-{uuid.uuid4().hex[:8]}" if seeds > 1 else None), configs
+
+
+def experiment_spread(summaries: list[dict[str, Any]]) -> dict[str, dict[str, dict]]:
+    """Per horizon and headline figure, the mean and spread (standard deviation) over the
+    runs of an experiment, from their summaries' test figures."""
+    spread: dict[str, dict[str, dict]] = {}
+    for horizon in summaries[0].get("test", {}):
+        figures = [s["test"][horizon] for s in summaries if horizon in s.get("test", {})]
+        for name, value in figures[0].items():
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                continue
+            values = np.array([f[name] for f in figures], dtype=float)
+            spread.setdefault(horizon, {})[name] = {
+                "mean": float(np.nanmean(values)),
+                "std": float(np.nanstd(values, ddof=1)) if len(values) > 1 else 0.0,
+                "runs": len(values),
+            }
+    return spread
+
+
+def label_coverage(
+    *, engine: Engine, model_name: str, model_config: Config, dataset_name: str
+) -> TargetCoverage:
+    """How many rows of the dataset carry every target the model (as configured) learns, and
+    why the others do not; StorageError when the dataset does not exist."""
+    with session_scope(engine) as session:
+        dataset = get_dataset(session=session, name=dataset_name)
+        if dataset is None:
+            raise StorageError(f"No dataset named {dataset_name!r}.")
+        frame = load_dataset_frame(session=session, name=dataset_name)
+    data = DataConfig.from_dict(dataset.recipe.get("data_config", DataConfig().to_dict()))
+    targets = model_spec(model_name, model_config).targets
+    return target_coverage(frame, targets, data.horizons)
 
 
 EVALUATION_FILE = "evaluation.json"
@@ -209,7 +265,7 @@ def train_run(
     if result.stopped_because != "cancelled":
         try:
             evaluation = evaluate_model(
-                spec,
+                result.spec,
                 result.trainer.model,
                 result.loaders,
                 frame,

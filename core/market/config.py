@@ -108,6 +108,11 @@ class DualTowerModelConfig(HorizonModelConfig):
     interaction: Literal["bilinear", "concat"] = "bilinear"
     """How the towers meet: 'bilinear' adds a learned context x stock product to the
     concatenated embeddings; 'concat' uses the concatenation alone (an ablation)."""
+    target: Literal["relevance", "trend"] = "relevance"
+    """What the heads learn: 'relevance' (seed 000: how far the context moved the stock over
+    the horizon; defined only where context is observed) or 'trend' (the forward trend score
+    and its down / neutral / up class, defined on every row with a forward window, so
+    price-only data trains on every row; the masks tell the context tower what is unknown)."""
     horizons: list[int] = field(default_factory=lambda: list(DEFAULT_HORIZONS))
     """Label horizons the heads predict, in calendar days: fixed by the dataset (its
     DataConfig.horizons), which training copies here."""

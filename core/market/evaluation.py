@@ -326,13 +326,16 @@ def evaluate_model(
     rows = outcomes(spec, dataset, predicted)
     predictors = {"model": predicted[["date", "ticker", *_score_columns(predicted)]]}
     predictors.update(baseline_predictions(spec, dataset, loaders, seed=seed, names=baselines))
-    wide = rows.merge(predicted, on=["date", "ticker"])
+    clashing = {c: f"label_{c}" for c in rows.columns if c in predicted.columns}
+    clashing.pop("date"), clashing.pop("ticker")  # the 3-class label is named class_hd too
+    wide = rows.rename(columns=clashing).merge(predicted, on=["date", "ticker"])
     for name, frame in predictors.items():
         if name != "model":
             renamed = frame.rename(columns={c: f"{name}_{c}" for c in _score_columns(frame)})
             wide = wide.merge(renamed, on=["date", "ticker"], how="left")
     report: dict[str, Any] = {
         "model": spec.name,
+        "targets": spec.targets,
         "test_rows": len(wide),
         "reports": {name: score_report(spec, frame, rows) for name, frame in predictors.items()},
     }
@@ -481,7 +484,7 @@ def walk_forward_evaluation(
     from core.market.splits import walk_forward_folds
     from core.market.training import train_model
 
-    spec = model_spec(model_name)
+    spec = model_spec(model_name, model_config)
     dates = pd.to_datetime(frame["date"])
     results = []
     for train_mask, test_mask in walk_forward_folds(

@@ -42,6 +42,48 @@ def target_columns(kind: str, horizons: Sequence[int]) -> list[str]:
     return [f"{name}_{h}d" for h in horizons for name in TARGET_KINDS[kind]]
 
 
+MIN_LABELLED_ROWS = 500
+"""Fewest rows with every target a model trains on: below it the 70/15/15 split leaves too
+few dates per segment to train, stop early and test on."""
+
+
+@dataclass(frozen=True)
+class TargetCoverage:
+    """How many rows of a dataset carry every target of one kind, and why the rest do not."""
+
+    kind: str
+    rows: int
+    labelled: int
+    reasons: list[str]
+
+    @property
+    def enough(self) -> bool:
+        return self.labelled >= MIN_LABELLED_ROWS
+
+    def sentence(self) -> str:
+        text = f"{self.labelled:,} of {self.rows:,} rows have every {self.kind} target"
+        return text + (f" ({'; '.join(self.reasons)})" if self.reasons else "")
+
+
+def target_coverage(frame: pd.DataFrame, kind: str, horizons: Sequence[int]) -> TargetCoverage:
+    """Rows with every ``kind`` target at every horizon, and the reasons the others lack one:
+    the end of each ticker's history has no complete forward window, and relevance needs
+    context observed over the window."""
+    labelled = frame[target_columns(kind, horizons)].notna().all(axis=1)
+    has_trend = frame[target_columns("trend", horizons)].notna().all(axis=1)
+    reasons = []
+    if (~has_trend).any():
+        reasons.append(
+            f"the last {max(horizons)} days of each ticker have no complete forward window: "
+            f"{int((~has_trend).sum()):,} rows"
+        )
+    if kind == "relevance" and (has_trend & ~labelled).any():
+        reasons.append(
+            f"relevance needs context: {int((has_trend & ~labelled).sum()):,} rows have none"
+        )
+    return TargetCoverage(kind, len(frame), int(labelled.sum()), reasons)
+
+
 def _target_tensor(name: str, values: np.ndarray) -> torch.Tensor:
     if name.rsplit("_", 1)[0] in INTEGER_TARGETS:
         return torch.tensor(values, dtype=torch.long)

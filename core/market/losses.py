@@ -129,6 +129,13 @@ class DualTowerLoss(_HorizonLoss):
         }
 
 
+class DualTowerTrendLoss(DualTowerLoss):
+    """The dual tower learning trend targets: the score against ``trend_hd``, the direction
+    logits against the down / neutral / up class."""
+
+    score_target, class_target = "trend_{h}d", "class_{h}d"
+
+
 class WeightedDualTowerLoss(DualTowerLoss):
     default_alpha = 2.0
 

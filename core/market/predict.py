@@ -154,9 +154,10 @@ class Predictor:
         checkpoint = path if isinstance(path, Checkpoint) else load_checkpoint(Path(path))
         meta = checkpoint.meta
         scaler = meta.get("standardizer")
+        model = rebuild_model(checkpoint)
         return cls(
-            spec=model_spec(meta["model"]),
-            model=rebuild_model(checkpoint),
+            spec=model_spec(meta["model"], model.config),
+            model=model,
             standardizer=Standardizer.from_dict(scaler) if scaler else None,
             meta=meta,
         )

@@ -142,6 +142,8 @@ def check_dimensions(spec: ModelSpec, model: nn.Module, loaders: Loaders) -> Non
 
 @dataclass
 class TrainResult:
+    spec: ModelSpec
+    """The model's spec with the targets it trained on."""
     trainer: Trainer
     loaders: Loaders
     history: list[dict[str, float]]
@@ -170,9 +172,11 @@ def train_model(
     ``shuffle_labels`` permutes the training and validation targets across rows (the
     leak-detector control: a model trained so must land at chance on the test segment).
     """
-    spec = model_spec(model_name)
     data = data or DataConfig()
-    model_config = fit_to_data(spec, model_config or spec.config_class(), data)
+    model_config = fit_to_data(
+        model_spec(model_name), model_config or model_spec(model_name).config_class(), data
+    )
+    spec = model_spec(model_name, model_config)  # the targets the config asks for
     training = training or spec.training_config_class()
     seed_everything(training.seed)
     loaders = build_loaders(spec, frame, data=data, training=training, seed=training.seed)
@@ -223,7 +227,7 @@ def train_model(
     history = trainer.fit(loaders.train, loaders.val)
     best = run_dir / "best.pt" if run_dir is not None and (run_dir / "best.pt").exists() else None
     return TrainResult(
-        trainer, loaders, history, best, trainer.stopped_because, count_parameters(model)
+        spec, trainer, loaders, history, best, trainer.stopped_because, count_parameters(model)
     )
 
 
@@ -253,8 +257,9 @@ def restore_from_checkpoint(checkpoint: Any, frame: Any) -> RestoredModel:
     """Rebuild the model and its exact train / validation / test loaders over ``frame``."""
     from core.market.models import rebuild_model
 
-    spec = model_spec(checkpoint.meta["model"])
+    model = rebuild_model(checkpoint)
+    spec = model_spec(checkpoint.meta["model"], model.config)
     training = spec.training_config_class.from_dict(checkpoint.meta["training"])
     data = DataConfig.from_dict(checkpoint.meta["data_config"])
     loaders = build_loaders(spec, frame, data=data, training=training, seed=training.seed)
-    return RestoredModel(spec, rebuild_model(checkpoint), loaders, training, data)
+    return RestoredModel(spec, model, loaders, training, data)

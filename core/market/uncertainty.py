@@ -292,12 +292,12 @@ def point(section: dict[str, Any], metric: str) -> float:
 def collapse_check(scored: pd.DataFrame, spec: Any, horizons: list[int]) -> dict[str, Any]:
     """A model that learned nothing: near-constant scores (spread under 1 % of the target's),
     or predicted classes equal to the test labels' majority class on more than 95 % of
-    rows, at any horizon. ``scored`` holds the model's score_hd / class_hd beside the
-    targets of the same rows."""
+    rows, at any horizon. ``scored`` holds the model's ``model_score_hd`` /
+    ``model_class_hd`` beside the targets of the same rows."""
     reasons = []
     for h in horizons:
         score_column, class_column = spec.target.columns(h)
-        spread = float(np.std(scored[f"score_{h}d"].to_numpy(float)))
+        spread = float(np.std(scored[f"model_score_{h}d"].to_numpy(float)))
         target_spread = float(np.std(scored[score_column].to_numpy(float)))
         if spread < 0.01 * max(target_spread, 1e-12):
             reasons.append(
@@ -305,7 +305,7 @@ def collapse_check(scored: pd.DataFrame, spec: Any, horizons: list[int]) -> dict
                 f"target's {target_spread:.4f})"
             )
         majority = np.bincount(scored[class_column].to_numpy(int)).argmax()
-        share = float(np.mean(scored[f"class_{h}d"].to_numpy(int) == majority))
+        share = float(np.mean(scored[f"model_class_{h}d"].to_numpy(int) == majority))
         if share > 0.95:
             name = spec.target.class_names[majority]
             reasons.append(f"{h}-day classes are the majority class '{name}' on {share:.0%}")
@@ -343,13 +343,16 @@ def uncertainty_report(
         truth = rows[["date", "ticker", score_column, class_column, f"fwd_return_{h}d"]]
         by_name = {}
         for name, frame in predictors.items():
-            joined = truth.merge(frame[["date", "ticker", f"score_{h}d", f"class_{h}d"]])
+            predicted = frame[["date", "ticker", f"score_{h}d", f"class_{h}d"]].rename(
+                columns={f"score_{h}d": "predicted_score", f"class_{h}d": "predicted_class"}
+            )  # a label column may share the name class_hd
+            joined = truth.merge(predicted, on=["date", "ticker"])
             table = pd.DataFrame(
                 {
                     "date": joined["date"],
-                    "score": joined[f"score_{h}d"],
+                    "score": joined["predicted_score"],
                     "target": joined[score_column],
-                    "predicted": joined[f"class_{h}d"].astype(int),
+                    "predicted": joined["predicted_class"].astype(int),
                     "actual": joined[class_column].astype(int),
                     "forward_return": joined[f"fwd_return_{h}d"],
                 }
@@ -402,5 +405,11 @@ def uncertainty_report(
         "method": "circular block bootstrap over test dates, blocks at least the horizon",
         "horizons": sections,
         "verdict": overall_verdict(comparisons),
-        "collapse": collapse_check(model.merge(rows, on=["date", "ticker"]), spec, horizons),
+        "collapse": collapse_check(
+            model.rename(columns=lambda c: c if c in ("date", "ticker") else f"model_{c}").merge(
+                rows, on=["date", "ticker"]
+            ),
+            spec,
+            horizons,
+        ),
     }

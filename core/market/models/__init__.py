@@ -7,7 +7,7 @@ overrides, validated like YAML); ``MODELS`` feeds the CLI and the dashboard's mo
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -25,7 +25,7 @@ from core.market.config import (
     SimpleLSTMConfig,
     TrainingConfig,
 )
-from core.market.losses import ClassificationLoss, DualTowerLoss, LSTMLoss
+from core.market.losses import ClassificationLoss, DualTowerLoss, DualTowerTrendLoss, LSTMLoss
 from core.market.models.baselines import CompactDualTower, SimpleLSTM
 from core.market.models.dual_tower import DualTowerRelevanceModel
 from core.market.models.layers import count_parameters
@@ -153,10 +153,24 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-def model_spec(name: str) -> ModelSpec:
+def model_spec(name: str, config: Config | None = None, *, targets: str | None = None) -> ModelSpec:
+    """The registered model; with its ``config`` (or the ``targets`` kind a report names),
+    switched to the targets asked for (the dual tower's ``target: trend`` learns the trend
+    score and its 3-class label)."""
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
-    return MODELS[name]
+    spec = MODELS[name]
+    wanted = targets or getattr(config, "target", spec.targets)
+    if wanted == "trend" and spec.targets == "relevance":
+        return replace(
+            spec,
+            targets="trend",
+            target=THREE_CLASS,
+            make_loss=lambda loss, horizons: DualTowerTrendLoss(
+                loss if isinstance(loss, LossConfig) else None, horizons
+            ),
+        )
+    return spec
 
 
 def create_model(name: str, config: Config | None = None, **overrides: Any) -> nn.Module:
