@@ -32,6 +32,8 @@ class MarketData:
     recipe: dict[str, Any] = field(default_factory=dict)
     """What the data was made from; with the DataConfig it identifies a built dataset."""
     notes: dict[str, Any] = field(default_factory=dict)
+    """Sentences for the user about how the data was assembled (``"context"``: where the
+    macro context of an import came from); not part of the recipe."""
 
     def context(self) -> list[pd.DataFrame]:
         parts = []
