@@ -14,7 +14,7 @@ import math
 import os
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -25,8 +25,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.checkpoints import CheckpointError
 from core.market.predict import TABULAR_COLUMNS, PredictionInputError
 from core.recsys.serving import MAX_LIMIT, Recommendation, UnknownUser
-from services import catalog
-from services.access import Throttle
+from services import catalog, facts
+from services.access import ReadOnlyError, Throttle
 from services.home import DataHome, StorageError, data_home, database
 from services.recsys import active_run, load_serving
 from services.runs import run_predictor
@@ -69,6 +69,20 @@ class PredictRequest(BaseModel):
     )
 
 
+class SweepRequest(BaseModel):
+    """What `trendlab sweep --via-server` sends: the sweep to start on this server."""
+
+    model: str = Field(max_length=100, description="A registered market model.")
+    dataset: str = Field(max_length=200)
+    trials: int = Field(8, ge=1, le=1000)
+    parallel: int = Field(2, ge=1, le=64)
+    space: dict[str, dict[str, Any]] | None = Field(
+        None, description="Dotted path -> {low, high, log} or {choices}; default: suggested."
+    )
+    training: dict[str, Any] = Field(default_factory=dict, description="Partial training config.")
+    architecture: dict[str, Any] = Field(default_factory=dict, description="Partial model config.")
+
+
 class Health(BaseModel):
     status: str
     schema_version: int
@@ -98,6 +112,17 @@ def _answer(result: Recommendation, run_id: int | None) -> Recommendations:
             for row in result.items.to_dict("records")
         ],
     )
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with NaN and infinities as null: JSON cannot carry them."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _short(text: str, limit: int = 300) -> str:
@@ -321,6 +346,76 @@ def create_api(*, throttle: Throttle | None = None) -> FastAPI:
         except ValueError as error:
             raise HTTPException(422, _short(str(error))) from None
         return _answer(result, active_run(engine=engine))
+
+    # What the read-only CLI commands print (services.facts): `trendlab runs list` and the
+    # like ask these while this server holds the DuckDB file.
+    @api.get("/info")
+    def info() -> dict[str, Any]:
+        home, engine = _context()
+        return _plain(facts.info(home=home, engine=engine))
+
+    @api.get("/datasets")
+    def datasets() -> list[dict[str, Any]]:
+        return _plain(facts.datasets(engine=_context()[1]))
+
+    @api.get("/datasets/{name}")
+    def dataset(name: Annotated[str, Path(max_length=200)]) -> dict[str, Any]:
+        found = facts.dataset(engine=_context()[1], name=name)
+        if found is None:
+            raise HTTPException(404, "No such dataset.")
+        return _plain(found)
+
+    @api.get("/runs")
+    def runs() -> list[dict[str, Any]]:
+        return _plain(facts.runs(engine=_context()[1]))
+
+    @api.get("/runs/{run_id}")
+    def run(run_id: Annotated[int, Path(ge=1, le=MAX_RUN_ID)]) -> dict[str, Any]:
+        found = facts.run(engine=_context()[1], run_id=run_id)
+        if found is None:
+            raise HTTPException(404, f"No run {run_id}.")
+        return _plain(found)
+
+    @api.get("/sweeps/{sweep_id}")
+    def sweep(sweep_id: Annotated[int, Path(ge=1, le=MAX_RUN_ID)]) -> dict[str, Any]:
+        from services.sweeps import sweep_info
+
+        home, engine = _context()
+        found = sweep_info(engine=engine, home=home, sweep_id=sweep_id)
+        if found is None:
+            raise HTTPException(404, f"No sweep {sweep_id}.")
+        return _plain(found.to_dict())
+
+    @api.post("/sweeps", status_code=201)
+    def start_sweep(request: SweepRequest) -> dict[str, int]:
+        """Start a sweep that this server's job manager drives (403 when read-only)."""
+        from core.registry import TRAINABLE
+        from services.jobs import start_job_manager
+        from services.sweeps import SweepError, suggested_space
+        from services.sweeps import start_sweep as start
+
+        home, _ = _context()
+        spec = TRAINABLE.get(request.model)
+        if spec is None:
+            raise HTTPException(422, "Unknown model.")
+        try:
+            sweep_id = start(
+                start_job_manager(home),
+                model_name=request.model,
+                dataset_name=request.dataset,
+                space=request.space or suggested_space(request.model),
+                trials=request.trials,
+                parallel=request.parallel,
+                training=spec.training_config_class.from_dict(request.training, partial=True),
+                model_config=spec.config_class.from_dict(request.architecture, partial=True),
+            )
+        except ReadOnlyError as error:
+            raise HTTPException(403, _short(str(error))) from None
+        except (SweepError, ValueError) as error:  # a wrong space or config (ConfigError)
+            raise HTTPException(422, _short(str(error))) from None
+        except StorageError as error:  # an unknown dataset
+            raise HTTPException(404, _short(str(error))) from None
+        return {"sweep_id": sweep_id}
 
     @api.post("/predict")
     def predict(request: PredictRequest) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import typer
 
 from cli import download
 from cli.common import JsonOption, database, fail
+from cli.remote import read
 from core.config import ConfigError
 from core.market.config import DEFAULT_TICKERS, DataConfig
 from core.market.importers import ImportOptions, import_market, parse_mapping
@@ -24,7 +25,8 @@ from core.market.sources import (
 )
 from core.tables import ImportFailed
 from services import catalog
-from services.catalog import DatasetInfo, StorageError
+from services import facts as views
+from services.catalog import StorageError
 from services.datasets import ContextCoverage, context_coverage, store_market_dataset
 
 app = typer.Typer(help="Build, import and inspect datasets.", no_args_is_help=True)
@@ -147,24 +149,10 @@ def data_import(
     _save(name, data, data_config, f"import of {files}")
 
 
-def _dataset_facts(dataset: DatasetInfo) -> dict[str, object]:
-    return {
-        "name": dataset.name,
-        "kind": dataset.kind,
-        "source": dataset.source,
-        "rows": dataset.row_count,
-        "tickers": dataset.tickers,
-        "start": str(dataset.start_date),
-        "end": str(dataset.end_date),
-        "created": dataset.created_at.isoformat(timespec="seconds"),
-    }
-
-
 @app.command("list")
 def data_list(as_json: JsonOption = False) -> None:
-    """List stored datasets."""
-    with database() as (_, engine):
-        facts = [_dataset_facts(d) for d in catalog.datasets(engine=engine)]
+    """List stored datasets (works while a server holds the database)."""
+    facts = read(lambda _, engine: views.datasets(engine=engine), "/datasets")
     if as_json:
         typer.echo(json.dumps(facts, indent=2))
     elif not facts:
@@ -189,7 +177,7 @@ def data_show(
             raise fail(f"No dataset named {name!r}; known datasets: {known}.")
         coverage = None if dataset.recommender else _coverage(engine, name)
     facts = {
-        **_dataset_facts(dataset),
+        **views.dataset_facts(dataset),
         "features": len(dataset.features),
         "content_hash": dataset.content_hash,
         "recipe": dataset.recipe,

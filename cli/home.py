@@ -11,7 +11,8 @@ from typing import Annotated
 import typer
 
 from cli.common import JsonOption, database, fail
-from services import catalog
+from cli.remote import read
+from services import facts as views
 from storage.db import schema_version
 
 SERVER_SCRIPT = Path(__file__).resolve().parents[1] / "server.py"  # app.py's pages + /api
@@ -24,15 +25,9 @@ def init() -> None:
 
 
 def info(as_json: JsonOption = False) -> None:
-    """Where the data home and database are, and what the database holds."""
-    with database() as (home, engine):
-        counts = catalog.overview(engine=engine)
-    facts = {
-        "data_home": str(home.root),
-        "database_url": home.database_url,
-        "schema_version": counts.pop("schema_version"),
-        **counts,
-    }
+    """Where the data home and database are, and what the database holds (works while a
+    server holds the database)."""
+    facts = read(lambda home, engine: views.info(home=home, engine=engine), "/info")
     if as_json:
         typer.echo(json.dumps(facts, indent=2))
     else:
@@ -57,12 +52,17 @@ def serve(
                 "TRENDLAB_API_TOKEN=..., so strangers cannot use this deployment."
             )
     # Leaving the block disposes the engine: the file is free before the server opens it.
-    with database() as (_, engine):
+    with database() as (home, engine):
         if demo:
             from services.demo import store_demo_datasets
 
             for name in store_demo_datasets(engine=engine):
                 typer.echo(f"Stored the synthetic demo dataset {name!r}.")
+    # Where this server answers (exec keeps the PID): the CLI asks it while it holds the file.
+    local = "127.0.0.1" if address in ("0.0.0.0", "localhost", "") else address
+    home.server_file.write_text(
+        json.dumps({"url": f"http://{local}:{port}", "pid": os.getpid(), "address": address})
+    )
     command = [
         sys.executable,
         "-c",

@@ -30,9 +30,9 @@ Workers never open a database for this: the verdict travels through the job fold
 
 from __future__ import annotations
 
-import functools
 import math
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -296,17 +296,29 @@ def _trial_configs(
 # The Optuna side
 
 
-@functools.lru_cache(maxsize=8)
+_storages: dict[str, Any] = {}
+_storages_lock = threading.Lock()
+
+
 def study_storage(url: str) -> Any:
-    """Optuna's RDB storage at ``url`` (one per process: opening it checks its schema)."""
+    """Optuna's RDB storage at ``url``, one per process. Opening it creates Optuna's tables
+    when missing; two processes doing that at once collide, so a failed first open is retried
+    (the other's tables are there by then)."""
     import optuna
+    from sqlalchemy.exc import OperationalError, ProgrammingError
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if url.startswith("sqlite"):
         kwargs = {"connect_args": {"timeout": 60}}
     else:
         kwargs = {"pool_pre_ping": True}
-    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    with _storages_lock:
+        if url not in _storages:
+            try:
+                _storages[url] = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            except (OperationalError, ProgrammingError):
+                _storages[url] = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+        return _storages[url]
 
 
 def create_study(home: DataHome, name: str, *, seed: int) -> optuna.Study:
