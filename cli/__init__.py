@@ -31,7 +31,6 @@ for command in (
     app.command()(command)
 app.command("models")(train.models_list)
 app.command("sweep")(sweep_command)
-app.command("sweep")(sweep_command)
 app.add_typer(config.app, name="config")
 app.add_typer(data.app, name="data")
 app.add_typer(runs.app, name="runs")
