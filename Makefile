@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test test-fast lint format bench clean
+.PHONY: run test test-fast lint format bench clean postgres
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,11 +33,23 @@ $(CHROMIUM):
 	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
 	$(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y -qq chromium
 
-test: lint $(CHROMIUM)
+# The PostgreSQL tests start Debian's server binaries (initdb, pg_ctl) in a temporary folder on
+# a free port (tests/postgres.py); install the package when no initdb is found, as root or
+# through sudo. Debian keeps them in /usr/lib/postgresql/<version>/bin, off the PATH.
+INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb) $(shell command -v initdb))
+postgres:
+ifeq ($(INITDB),)
+	@echo "Installing Debian's postgresql for the PostgreSQL tests..."
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends postgresql
+endif
+
+test: lint $(CHROMIUM) postgres
 	$(BIN)/python -m pytest
 
-# Skips the slow tests (the browser flow among them) for local iteration.
-test-fast: lint
+# Skips the slow tests (the browser flow, Ray and sweeps among them) for local iteration.
+test-fast: lint postgres
 	$(BIN)/python -m pytest -m "not slow"
 
 format: $(VENV)/.installed-dev

@@ -18,9 +18,9 @@ from api import create_api
 from core.recsys.synthetic import RecsysSpec, generate_recsys
 from services.recsys import train_recsys_run
 from services.runs import run_dataset
-from storage import DataHome, open_engine
+from storage import SCHEMA_VERSION, DataHome, open_engine
 from storage.recsys import save_recsys_dataset
-from tests.conftest import running_server
+from tests.conftest import BACKENDS, running_server
 from tests.pages.conftest import TINY as MARKET_TINY
 from tests.pages.conftest import store_small_dataset, train_tiny
 
@@ -50,25 +50,42 @@ def build_api_home(root: Path) -> DataHome:
     return home
 
 
-def use_home(monkeypatch: pytest.MonkeyPatch, root: Path) -> None:
+def use_home(monkeypatch: pytest.MonkeyPatch, root: Path, db_url: str | None = None) -> None:
     monkeypatch.setenv("TRENDLAB_HOME", str(root))
-    monkeypatch.delenv("TRENDLAB_DB_URL", raising=False)
+    if db_url:
+        monkeypatch.setenv("TRENDLAB_DB_URL", db_url)
+    else:
+        monkeypatch.delenv("TRENDLAB_DB_URL", raising=False)
     monkeypatch.delenv("TRENDLAB_API_TOKEN", raising=False)
     monkeypatch.setenv("TRENDLAB_JOB_RUNNER", "0")
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def api_db_url(request: pytest.FixtureRequest) -> str | None:
+    """The API tests run on a DuckDB home and on one whose metadata is in PostgreSQL."""
+    return (
+        request.getfixturevalue("postgres").fresh_database()
+        if request.param == "postgres"
+        else None
+    )
+
+
 @pytest.fixture(scope="module")
-def api_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataHome]:
-    """Built once per module: the API only reads it."""
+def api_home(
+    tmp_path_factory: pytest.TempPathFactory, api_db_url: str | None
+) -> Iterator[DataHome]:
+    """Built once per module and backend: the API only reads it."""
     root = tmp_path_factory.mktemp("api") / "home"
     with pytest.MonkeyPatch.context() as monkeypatch:
-        use_home(monkeypatch, root)
+        use_home(monkeypatch, root, api_db_url)
         yield build_api_home(root)
 
 
 @pytest.fixture
-def client(api_home: DataHome, monkeypatch: pytest.MonkeyPatch) -> TestClient:
-    use_home(monkeypatch, api_home.root)
+def client(
+    api_home: DataHome, api_db_url: str | None, monkeypatch: pytest.MonkeyPatch
+) -> TestClient:
+    use_home(monkeypatch, api_home.root, api_db_url)
     return TestClient(create_api())
 
 
@@ -340,7 +357,7 @@ def test_a_chunked_body_without_length_is_counted_while_it_streams(
 
 def test_health_reports_the_schema_and_the_active_recommender(client: TestClient) -> None:
     body = client.get("/health").json()
-    assert body == {"status": "ok", "schema_version": 2, "active_recommender": 1}
+    assert body == {"status": "ok", "schema_version": SCHEMA_VERSION, "active_recommender": 1}
 
 
 def test_the_real_server_serves_pages_and_api_on_one_port(tmp_path: Path) -> None:
@@ -349,3 +366,23 @@ def test_the_real_server_serves_pages_and_api_on_one_port(tmp_path: Path) -> Non
             assert b'"status":"ok"' in response.read()
         with urllib.request.urlopen(f"{url}/api/openapi.json", timeout=5) as response:
             assert SEED_PATH.encode() in response.read()
+
+
+def test_the_read_routes_answer_what_the_cli_prints(client: TestClient, monkeypatch) -> None:
+    """`trendlab runs list` and the like ask these while a server holds the DuckDB file."""
+    runs = client.get("/runs").json()
+    assert [r["run_id"] for r in runs] == [SEQUENCE_RUN, TABULAR_RUN, RECOMMENDER_RUN]
+    shown = client.get(f"/runs/{TABULAR_RUN}").json()
+    assert shown["model"] == "dual_tower" and shown["artifacts"]
+    assert client.get("/runs/99").status_code == 404
+    assert {d["name"] for d in client.get("/datasets").json()} == {"rs", "small"}
+    assert client.get("/datasets/small").json()["features"] > 0
+    assert client.get("/datasets/nothing").status_code == 404
+    info = client.get("/info").json()
+    assert info["runs"] == 3 and info["schema_version"] >= 3
+    assert client.get("/sweeps/1").status_code == 404
+    bad = {"model": "no_such_model", "dataset": "small"}
+    assert client.post("/sweeps", json=bad).status_code == 422
+    monkeypatch.setenv("TRENDLAB_READ_ONLY", "1")
+    refused = client.post("/sweeps", json={"model": "compact_dual_tower", "dataset": "small"})
+    assert refused.status_code == 403
