@@ -13,7 +13,7 @@ from pages import charts
 from pages.shared import engine
 from services import catalog
 from services.catalog import JobStatus, StorageError
-from services.reports import epoch_curves, run_overview
+from services.reports import epoch_curves, evaluation_summary, run_overview
 from services.runs import checkpoint_problems, load_evaluation
 
 st.title("Evaluate")
@@ -42,7 +42,9 @@ if not finished:
 
 problems = checkpoint_problems(engine=engine())
 labels = {
-    r.id: f"run {r.id} · {r.model}" + (" · checkpoint problem" if r.id in problems else "")
+    r.id: f"run {r.id} · {r.model}"
+    + (" · collapsed" if r.summary.get("collapsed") else "")
+    + (" · checkpoint problem" if r.id in problems else "")
     for r in finished
 }
 # ?run=3&run=5 (the Train page links here) preselects runs
@@ -69,18 +71,34 @@ with details:
         st.error(str(error))
         st.stop()
     spec = model_spec(result.report["model"], targets=result.report.get("targets"))
+    summary = evaluation_summary(result.report, catalog.run(engine=engine(), run_id=run_id))
+    collapsed = result.report.get("uncertainty", {}).get("collapse", {}).get("collapsed")
+    (st.warning if collapsed else st.info)("\n\n".join(summary))
     horizon = st.radio("Horizon", [f"{h}d" for h in result.horizons], horizontal=True)
     h = int(horizon.removesuffix("d"))
     reports = result.report["reports"]
     st.subheader(f"Run {run_id}: {spec.name}, {result.report['test_rows']:,} test rows")
 
-    table = metrics_table(reports, horizon)
+    judged = result.report.get("uncertainty")
+    table = metrics_table(reports, horizon, judged)
     st.dataframe(
         table.style.format(precision=3, na_rep="-").highlight_max(
             subset=["corr", "direction acc", "macro F1"], color="#d6ecd2"
         ),
         hide_index=True,
     )
+    if judged:
+        section = judged["horizons"][horizon]
+        st.markdown(
+            f"**Against the best baseline at {horizon}** (95% intervals from a block bootstrap "
+            f"over test dates, blocks of {section['block_dates']} dates):\n"
+            + "\n".join(f"- {c['sentence']}" for c in section["comparisons"])
+        )
+        ic = section["rank_ic"]["model"]
+        st.caption(
+            f"Rank IC {ic['ic_mean']:+.3f} over {ic['ic_days']} dates: Newey-West t "
+            f"{ic['ic_t_nw']:+.2f} (p {ic['ic_p_nw']:.3f}), ICIR {ic['icir']:+.3f}."
+        )
     if table["corr vs label noise"].notna().any():
         st.caption(
             "*corr vs label noise* is a leak check: the correlation with the part of the label "

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
 
 from core.config import flatten
+from services.catalog import RunInfo
 from storage.repository import get_dataset_by_id, get_run, list_metrics, session_scope
 
 HEADLINE = ("pearson", "mse", "direction_accuracy", "macro_f1", "rank_ic", "oracle_pearson")
@@ -51,3 +53,37 @@ def epoch_curves(*, engine: Engine, run_ids: Sequence[int]) -> pd.DataFrame:
             for m in list_metrics(session=session, run_id=run_id)
         ]
     return pd.DataFrame(rows, columns=["run", "epoch", "split", "name", "value"])
+
+
+def evaluation_summary(report: dict[str, Any], run: RunInfo | None) -> list[str]:
+    """A run's evaluation in words, for the top of the Evaluate page: what was trained on
+    what, the headline figure against the best baseline with its interval, the verdict, and
+    a warning when the model collapsed. Markdown, one paragraph per item."""
+    target = report.get("targets", "")
+    trained = f"**Run {run.id}** trained **{report['model']}**" if run else report["model"]
+    on = f" on **{run.dataset}**" if run and run.dataset else ""
+    lines = [f"{trained}{on} ({target} targets); {report['test_rows']:,} test rows."]
+    judged = report.get("uncertainty")
+    if not judged:
+        lines.append("This evaluation predates intervals and verdicts; retrain to get them.")
+        return lines
+    for horizon, section in judged["horizons"].items():
+        correlation = next((c for c in section["comparisons"] if c["metric"] == "pearson"), None)
+        if correlation is None:
+            continue
+        model = report["reports"]["model"][horizon]["regression"]["pearson"]
+        low, high = section["intervals"]["model"]["pearson"]
+        best = correlation["baseline"]
+        rival = report["reports"][best][horizon]["regression"]["pearson"]
+        lines.append(
+            f"At {horizon.removesuffix('d')} days its correlation with the target is "
+            f"{model:.3f} (95% interval {low:+.3f}..{high:+.3f}); the best baseline, {best}, "
+            f"reaches {rival:.3f}."
+        )
+    lines.append(f"**Verdict:** {judged['verdict']['sentence']}.")
+    if judged["collapse"]["collapsed"]:
+        lines.append(
+            "**Collapsed:** " + "; ".join(judged["collapse"]["reasons"]) + ". Its figures "
+            "describe a near-constant predictor, not learned skill."
+        )
+    return lines

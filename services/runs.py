@@ -278,6 +278,9 @@ def train_run(
             save_evaluation(evaluation, folder)
             reports = evaluation.report["reports"]["model"]
             summary["test"] = {h: _headline(section) for h, section in reports.items()}
+            judged = evaluation.report["uncertainty"]
+            summary["verdict"] = judged["verdict"]["verdict"]
+            summary["collapsed"] = judged["collapse"]["collapsed"]
         result.trainer.plot_history(folder / "history.png")
     folder.mkdir(parents=True, exist_ok=True)  # a run cancelled in its first epoch saved nothing
     (folder / "training_summary.json").write_text(json.dumps(summary, indent=2, default=str))

@@ -351,22 +351,29 @@ def _score_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c.startswith(("score_", "class_", "prob"))]
 
 
-def metrics_table(reports: dict[str, dict[str, Any]], horizon: str) -> pd.DataFrame:
-    """One row per predictor with the headline figures of one horizon ('7d' or '30d')."""
+def metrics_table(
+    reports: dict[str, dict[str, Any]], horizon: str, uncertainty: dict[str, Any] | None = None
+) -> pd.DataFrame:
+    """One row per predictor with the headline figures of one horizon ('7d', '30d', ...);
+    with the report's ``uncertainty``, the 95 % intervals of correlation and rank IC too."""
+    intervals = (uncertainty or {}).get("horizons", {}).get(horizon, {}).get("intervals", {})
     rows = []
     for name, sections in reports.items():
         section = sections[horizon]
         finance = section["finance"]
+        bounds = intervals.get(name, {})
         rows.append(
             {
                 "predictor": name,
                 "corr": section["regression"]["pearson"],
+                **({"corr 95%": _shown_interval(bounds["pearson"])} if bounds else {}),
                 "MSE": section["regression"]["mse"],
                 "skill": section["regression"]["skill"],
                 "direction acc": section["direction_accuracy"],
                 "accuracy": section["classification"]["accuracy"],
                 "macro F1": section["classification"]["macro_f1"],
                 "rank IC": finance["rank_ic"],
+                **({"rank IC 95%": _shown_interval(bounds["rank_ic"])} if bounds else {}),
                 "hit rate": finance["hit_rate"],
                 "Sharpe (long/short)": finance["long_short"]["sharpe"],
                 "max drawdown": finance["long_short"]["max_drawdown"],
@@ -377,6 +384,11 @@ def metrics_table(reports: dict[str, dict[str, Any]], horizon: str) -> pd.DataFr
             }
         )
     return pd.DataFrame(rows)
+
+
+def _shown_interval(bounds: list[float]) -> str:
+    low, high = bounds
+    return "-" if not (np.isfinite(low) and np.isfinite(high)) else f"{low:+.3f}..{high:+.3f}"
 
 
 def seed_level(section: dict[str, Any], against: str = "vs_oracle") -> str:

@@ -41,6 +41,23 @@ def test_evaluate_shows_the_model_beside_its_baselines(trained: DataHome) -> Non
     assert at.dataframe[0].value.loc[0, "corr"] != table.loc[0, "corr"]
 
 
+def test_evaluate_opens_with_a_summary_in_words_and_shows_every_figures_uncertainty(
+    trained: DataHome,
+) -> None:
+    """Issue 16: intervals, the verdict against the best baseline, the IC's t-statistic."""
+    at = _open("evaluate.py", run="1")
+    summary = next(e.value for e in [*at.info, *at.warning] if "trained" in e.value)
+    assert summary.startswith("**Run 1** trained **dual_tower** on **small**")
+    assert "95% interval" in summary and "**Verdict:**" in summary
+    table = at.dataframe[0].value
+    assert {"corr 95%", "rank IC 95%"} <= set(table.columns)
+    low, high = (float(x) for x in table.loc[0, "corr 95%"].split(".."))
+    assert low <= table.loc[0, "corr"] <= high
+    comparisons = next(m.value for m in at.markdown if "Against the best baseline" in m.value)
+    assert comparisons.count("- ") == 5, "one line per headline metric"
+    assert any("Newey-West t" in c.value for c in at.caption)
+
+
 def test_evaluate_draws_attention_for_an_lstm_and_compares_runs(trained: DataHome) -> None:
     at = _open("evaluate.py", run="2")
     assert at.subheader[0].value.startswith("Run 2: lstm_attention")
