@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import yaml
@@ -377,3 +378,50 @@ def test_the_no_signal_control_trains_and_evaluates(data_home: DataHome) -> None
     summary = json.loads(trained.output[trained.output.index("{") :])
     assert "evaluation_error" not in summary
     assert len(summary["test"]) == 2, "both horizons were evaluated"
+
+
+def test_price_only_data_trains_the_dual_tower_on_every_trend_row(
+    data_home: DataHome, tmp_path: Path
+) -> None:
+    """Issue 16: prices without any context (dates past the bundled macro series) have no
+    relevance labels. Training says so before it starts and refuses; with the trend targets
+    the dual tower trains on every labelled row."""
+    from core.market.sources import synthetic_data
+
+    prices = synthetic_data(
+        ["AAA", "BBB", "CCC"], "2020-01-01", "2023-12-31", seed=4, signal=False, horizons=[7, 30]
+    ).prices
+    path = tmp_path / "prices.csv"
+    prices[["date", "ticker", "open", "high", "low", "close", "volume"]].to_csv(path, index=False)
+    imported = runner.invoke(app, ["data", "import", "plain", "--prices", str(path)])
+    assert imported.exit_code == 0, imported.output
+
+    refused = runner.invoke(app, ["train", "dual_tower", "--dataset", "plain", "--epochs", "1"])
+    assert refused.exit_code == 1
+    assert "relevance needs context:" in refused.output and "rows have none" in refused.output
+    assert "Try the dual tower's target: trend" in refused.output
+
+    command = ["train", "dual_tower", "--dataset", "plain", "--target", "trend"]
+    trained = runner.invoke(app, [*command, "--epochs", "1", "--baselines", "majority"])
+    assert trained.exit_code == 0, trained.output
+    counted = re.search(
+        r"Labelled rows: ([\d,]+) of ([\d,]+) rows have every trend", trained.output
+    )
+    assert counted, trained.output
+    labelled, rows = (int(g.replace(",", "")) for g in counted.groups())
+    assert labelled > 0.97 * rows, "only each ticker's last 30 days lack a forward window"
+
+    from core.market.config import DataConfig
+    from core.market.models import model_spec
+    from core.market.training import build_loaders
+    from services.runs import run_dataset
+    from storage import open_engine
+
+    engine = open_engine(data_home.database_url)
+    frame = run_dataset(engine=engine, run_id=1)
+    engine.dispose()
+    spec = model_spec("dual_tower", targets="trend")
+    training = spec.training_config_class()
+    loaders = build_loaders(spec, frame, data=DataConfig(), training=training, seed=0)
+    used = sum(part.num_rows for part in loaders)
+    assert used > 0.9 * labelled, (used, labelled)

@@ -151,3 +151,75 @@ def test_a_constant_predictor_has_no_correlation_in_any_draw() -> None:
     stats, dates = _stats(frame, constant=True)
     drawn = metrics_of_draws(stats, bootstrap_draws(dates, 7, seed=0, draws=100))
     assert np.all(drawn["pearson"] == 0) and np.all(drawn["rank_ic"] == 0)
+
+
+TINY_MODELS = {
+    "dual_tower": {
+        "context_tower": {"hidden_dims": [8], "embedding_dim": 4},
+        "stock_tower": {"hidden_dims": [8], "embedding_dim": 4},
+        "head": {"hidden_dims": [4]},
+    },
+    "lstm_attention": {"hidden_dim": 8, "num_lstm_layers": 1, "head_hidden_dims": [8]},
+    "simple_lstm": {"hidden_dim": 8, "num_layers": 1, "head_hidden_dims": [4]},
+    "compact_dual_tower": {"tower_dim": 8},
+}
+
+
+def _trained_verdict(frame: pd.DataFrame, model: str, *, epochs: int, shuffle: bool = False):
+    from core.market.evaluation import evaluate_model
+    from core.market.models import model_spec
+    from core.market.training import train_model
+
+    spec = model_spec(model)
+    training = spec.training_config_class.from_dict(
+        {"epochs": epochs, "batch_size": 64, "scheduler": {"warmup_epochs": 0}}, partial=True
+    )
+    result = train_model(
+        frame,
+        model_name=model,
+        model_config=spec.config_class.from_dict(TINY_MODELS[model], partial=True),
+        training=training,
+        shuffle_labels=shuffle,
+    )
+    evaluation = evaluate_model(
+        result.spec,
+        result.trainer.model,
+        result.loaders,
+        frame,
+        baselines=["majority", "momentum", "linear"],
+    )
+    return evaluation.report["uncertainty"]
+
+
+def _market(seed: int, *, signal: bool) -> pd.DataFrame:
+    from core.market.config import DataConfig
+    from core.market.sources import build_market_dataset, synthetic_data
+
+    data = synthetic_data(
+        ["AAA", "BBB", "CCC"],
+        "2016-01-01",
+        "2019-12-31",
+        seed=seed,
+        signal=signal,
+        horizons=[7, 30],
+    )
+    return build_market_dataset(data, DataConfig())
+
+
+def test_a_model_trained_on_shuffled_labels_is_flagged_as_collapsed() -> None:
+    judged = _trained_verdict(_market(3, signal=True), "dual_tower", epochs=3, shuffle=True)
+    assert judged["collapse"]["collapsed"], judged["collapse"]
+    assert judged["verdict"]["verdict"] == "no evidence"
+
+
+@pytest.mark.slow
+def test_without_a_signal_no_model_is_called_better_than_its_best_baseline() -> None:
+    """Issue 16: on 20 generated markets with no planted signal (the control), the verdict
+    of every model against the best baseline is "no evidence" in at least 19 of 20."""
+    verdicts = {model: [] for model in TINY_MODELS}
+    for seed in range(20):
+        frame = _market(100 + seed, signal=False)
+        for model in TINY_MODELS:
+            verdicts[model].append(_trained_verdict(frame, model, epochs=2)["verdict"]["verdict"])
+    for model, seen in verdicts.items():
+        assert seen.count("no evidence") >= 19, (model, seen)
