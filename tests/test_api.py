@@ -299,8 +299,10 @@ def test_a_validation_error_is_short_and_does_not_echo_the_input(client: TestCli
 
 
 @pytest.fixture
-def one_mb_client(api_home: DataHome, monkeypatch: pytest.MonkeyPatch) -> TestClient:
-    use_home(monkeypatch, api_home.root)
+def one_mb_client(
+    api_home: DataHome, api_db_url: str | None, monkeypatch: pytest.MonkeyPatch
+) -> TestClient:
+    use_home(monkeypatch, api_home.root, api_db_url)
     monkeypatch.setenv("TRENDLAB_API_MAX_BODY_MB", "1")
     return TestClient(create_api())
 
