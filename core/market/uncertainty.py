@@ -31,6 +31,8 @@ from arch.bootstrap import CircularBlockBootstrap
 from arch.covariance.kernel import Bartlett
 from scipy import stats
 
+from core.market.metrics import daily_information_coefficients
+
 LEVEL = 0.95
 DRAWS = 1000
 HIGHER_IS_BETTER = {
@@ -105,21 +107,10 @@ def date_stats(
 
 
 def _daily_rank_ic(frame: pd.DataFrame, dates: np.ndarray) -> np.ndarray:
-    """Spearman correlation across tickers of score and forward return, per date."""
-    ranks = frame.assign(
-        score_rank=frame.groupby("date")["score"].rank(),
-        return_rank=frame.groupby("date")["forward_return"].rank(),
-    )
-    result = np.full(len(dates), np.nan)
-    index = pd.Index(dates)
-    for date, day in ranks.groupby("date", sort=False):
-        if len(day) < 2:
-            continue
-        a, b = day["score_rank"].to_numpy(), day["return_rank"].to_numpy()
-        if a.std() < 1e-12 or b.std() < 1e-12:
-            continue
-        result[index.get_loc(date)] = float(np.corrcoef(a, b)[0, 1])
-    return result
+    """Spearman correlation across tickers of score and forward return, per date of
+    ``dates`` (NaN where it is undefined)."""
+    daily = daily_information_coefficients(frame[["date", "score", "forward_return"]])
+    return daily.set_index("date")["rank_ic"].reindex(pd.Index(dates)).to_numpy(float)
 
 
 def metrics_of_draws(s: DateStats, draws: np.ndarray) -> dict[str, np.ndarray]:

@@ -165,7 +165,14 @@ TINY_MODELS = {
 }
 
 
-def _trained_verdict(frame: pd.DataFrame, model: str, *, epochs: int, shuffle: bool = False):
+def _trained_verdict(
+    frame: pd.DataFrame,
+    model: str,
+    *,
+    epochs: int,
+    shuffle: bool = False,
+    baselines: tuple[str, ...] = ("majority", "momentum", "linear"),
+):
     from core.market.evaluation import evaluate_model
     from core.market.models import model_spec
     from core.market.training import train_model
@@ -186,7 +193,7 @@ def _trained_verdict(frame: pd.DataFrame, model: str, *, epochs: int, shuffle: b
         result.trainer.model,
         result.loaders,
         frame,
-        baselines=["majority", "momentum", "linear"],
+        baselines=baselines,
     )
     return evaluation.report["uncertainty"]
 
@@ -215,11 +222,14 @@ def test_a_model_trained_on_shuffled_labels_is_flagged_as_collapsed() -> None:
 @pytest.mark.slow
 def test_without_a_signal_no_model_is_called_better_than_its_best_baseline() -> None:
     """Issue 16: on 20 generated markets with no planted signal (the control), the verdict
-    of every model against the best baseline is "no evidence" in at least 19 of 20."""
+    of every model against the best baseline is "no evidence" in at least 19 of 20. (The
+    majority class and momentum are the baselines here: the fitted ones would triple the
+    test's time and, without a signal, know no more.)"""
     verdicts = {model: [] for model in TINY_MODELS}
     for seed in range(20):
         frame = _market(100 + seed, signal=False)
         for model in TINY_MODELS:
-            verdicts[model].append(_trained_verdict(frame, model, epochs=2)["verdict"]["verdict"])
+            judged = _trained_verdict(frame, model, epochs=2, baselines=("majority", "momentum"))
+            verdicts[model].append(judged["verdict"]["verdict"])
     for model, seen in verdicts.items():
         assert seen.count("no evidence") >= 19, (model, seen)
