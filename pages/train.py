@@ -15,7 +15,7 @@ from services import catalog
 from services.catalog import JobStatus, StorageError
 from services.job_kinds import dataset_fixed_fields
 from services.reports import epoch_curves
-from services.runs import checkpoint_problems
+from services.runs import checkpoint_problems, label_coverage
 
 st.title("Train")
 
@@ -34,6 +34,29 @@ dataset = right.selectbox(
     else "Create one with `trendlab recsys synthetic` or `recsys import`",
 )
 fixed = dataset_fixed_fields(model, stored[dataset].recipe) if dataset else {}
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def coverage_sentences(dataset: str, created: object, model: str) -> list[str]:
+    """How many rows carry the model's targets (both kinds for the dual tower, whose target
+    is a choice); ``created`` keys the cache to this build of the dataset."""
+    spec = TRAINABLE[model]
+    targets = ["relevance", "trend"] if "target" in flat_paths(spec.config_class) else [None]
+    sentences = []
+    for target in targets:
+        config = spec.config_class.from_dict({"target": target} if target else {}, partial=True)
+        try:
+            coverage = label_coverage(
+                engine=engine(), model_name=model, model_config=config, dataset_name=dataset
+            )
+        except StorageError as error:
+            return [str(error)]
+        sentences.append(coverage.sentence())
+    return sentences
+
+
+def flat_paths(config_class: type) -> set[str]:
+    return {field.path for field in flat_fields(config_class)}
 
 
 def config_inputs(config_class: type, key: str, uploaded: dict, fixed: dict) -> dict:
@@ -102,7 +125,21 @@ if not refused("starting training jobs and uploading configs"):
         except ConfigError as error:
             st.error(str(error))
 
+    if dataset and spec.domain == "market":
+        setup.caption(
+            "Rows this model can learn from: "
+            + "; ".join(coverage_sentences(dataset, stored[dataset].created_at, model))
+            + "."
+        )
     with setup, st.form("train"):
+        seeds = st.number_input(
+            "Runs (seeds)",
+            min_value=1,
+            max_value=10,
+            value=1,
+            help="One run per seed (seed, seed + 1, ...) as one experiment; Evaluate shows "
+            "their mean and spread.",
+        )
         model_tab, training_tab = st.tabs(["Model", "Training"])
         with model_tab:
             model_values = config_inputs(spec.config_class, "model", {}, fixed)
@@ -123,12 +160,17 @@ if not refused("starting training jobs and uploading configs"):
                     dataset_name=dataset,
                     training=training,
                     model_config=model_config,
+                    seeds=int(seeds),
                 )
             except StorageError as error:
                 st.error(str(error))
             else:
                 st.session_state["submitted_once"] = True
-                st.success(f"Queued job {job_id}.")
+                st.success(
+                    f"Queued job {job_id}."
+                    if seeds == 1
+                    else f"Queued jobs {job_id} to {job_id + int(seeds) - 1}: one experiment."
+                )
                 st.download_button(
                     "Download these training settings (YAML)",
                     training.to_yaml(),

@@ -14,7 +14,6 @@ from storage.models import JobStatus
 from storage.repository import (
     MetricRow,
     append_metrics,
-    create_dataset,
     create_job,
     create_run,
     session_scope,
@@ -32,20 +31,18 @@ PAGES = [
 
 
 def _fill(engine: Engine) -> None:
+    """A real (small) dataset 'demo' with one finished run on it, its metric and its job."""
+    from core.market.config import DataConfig
+    from core.market.sources import synthetic_data
+    from storage.feature_store import save_market_dataset
+
+    data = synthetic_data(
+        ["AAPL", "MSFT"], "2018-01-01", "2020-06-30", seed=1, signal=True, horizons=[7, 30]
+    )
+    dataset, _ = save_market_dataset(
+        engine=engine, name="demo", data=data, config=DataConfig(), description="generator"
+    )
     with session_scope(engine) as session:
-        dataset = create_dataset(
-            session=session,
-            name="demo",
-            kind="synthetic",
-            source="generator",
-            tickers=["AAPL"],
-            features=["f"],
-            row_count=10,
-            content_hash="h",
-            start_date=dt.date(2020, 1, 1),
-            end_date=dt.date(2020, 6, 30),
-            recipe={"seed": 1},
-        )
         run = create_run(
             session=session, model_kind="dual_tower", config={}, seed=1, dataset_id=dataset.id
         )
@@ -112,8 +109,11 @@ def test_data_page_lists_datasets_with_their_recipe(engine: Engine) -> None:
     at = _run("pages/data.py")
     table = at.dataframe[0].value
     assert list(table["name"]) == ["demo"]
-    assert list(table["rows"]) == [10]
-    assert at.json[0].value == '{"seed": 1}'
+    from services import catalog
+
+    stored = catalog.dataset(engine=engine, name="demo")
+    assert list(table["rows"]) == [stored.row_count] and stored.row_count > 500
+    assert '"seed": 1' in at.json[0].value and '"source": "synthetic"' in at.json[0].value
 
 
 def test_train_form_queues_a_job_that_the_table_shows(engine: Engine) -> None:
