@@ -14,7 +14,7 @@ from pages.shared import engine
 from services import catalog
 from services.catalog import JobStatus, StorageError
 from services.reports import epoch_curves, evaluation_summary, run_overview
-from services.runs import checkpoint_problems, load_evaluation
+from services.runs import checkpoint_problems, experiment_spread, load_evaluation
 
 st.title("Evaluate")
 st.caption(
@@ -71,9 +71,33 @@ with details:
         st.error(str(error))
         st.stop()
     spec = model_spec(result.report["model"], targets=result.report.get("targets"))
-    summary = evaluation_summary(result.report, catalog.run(engine=engine(), run_id=run_id))
+    run = catalog.run(engine=engine(), run_id=run_id)
+    summary = evaluation_summary(result.report, run)
     collapsed = result.report.get("uncertainty", {}).get("collapse", {}).get("collapsed")
     (st.warning if collapsed else st.info)("\n\n".join(summary))
+    experiment = run.config.get("experiment") if run else None
+    if experiment:
+        members = [
+            r
+            for r in catalog.runs(engine=engine())
+            if r.config.get("experiment") == experiment and r.summary.get("test")
+        ]
+        st.markdown(
+            f"**Experiment {experiment}**: runs {', '.join(str(r.id) for r in members)} "
+            f"(seeds {', '.join(str(r.seed) for r in members)}), the same settings otherwise. "
+            "Test figures over its seeds:"
+        )
+        spread = experiment_spread([r.summary for r in members])
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {"horizon": h, "figure": name, **figures}
+                    for h, by_name in spread.items()
+                    for name, figures in by_name.items()
+                ]
+            ).style.format({"mean": "{:.3f}", "std": "{:.3f}"}),
+            hide_index=True,
+        )
     horizon = st.radio("Horizon", [f"{h}d" for h in result.horizons], horizontal=True)
     h = int(horizon.removesuffix("d"))
     reports = result.report["reports"]

@@ -1,0 +1,44 @@
+"""Experiments: one run per seed from the CLI, their mean and spread on the Evaluate page."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+from typer.testing import CliRunner
+
+from cli import app
+from storage import DataHome, open_engine
+from tests.pages.conftest import store_small_dataset
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "evaluate.py")
+
+
+def test_seeds_make_one_experiment_that_evaluate_summarises(data_home: DataHome) -> None:
+    engine = open_engine(data_home.database_url)
+    store_small_dataset(engine)
+    engine.dispose()
+    command = ["train", "compact_dual_tower", "--dataset", "small", "--epochs", "1"]
+    result = CliRunner().invoke(
+        app, [*command, "--seeds", "2", "--baselines", "majority", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [r["run_id"] for r in report["runs"]] == [1, 2]
+    spread = report["over_seeds"]["7d"]["pearson"]
+    values = [r["test"]["7d"]["pearson"] for r in report["runs"]]
+    assert spread["mean"] == sum(values) / 2 and spread["runs"] == 2
+
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params["run"] = "1"
+    at.run()
+    assert not at.exception, at.exception
+    assert any(
+        m.value.startswith(f"**Experiment {report['experiment']}**: runs 2, 1")
+        or m.value.startswith(f"**Experiment {report['experiment']}**: runs 1, 2")
+        for m in at.markdown
+    )
+    over_seeds = next(d.value for d in at.dataframe if "figure" in d.value.columns)
+    row = over_seeds[(over_seeds["horizon"] == "7d") & (over_seeds["figure"] == "pearson")]
+    assert row["mean"].iloc[0] == spread["mean"]
