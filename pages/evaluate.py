@@ -10,11 +10,17 @@ from core.market.evaluation import SEED_LEVELS, Evaluation, finance_rows, metric
 from core.market.metrics import daily_information_coefficients, strategy_curve
 from core.market.models import MODELS, model_spec
 from pages import charts
-from pages.shared import engine
+from pages.access import read_only
+from pages.shared import engine, jobs
 from services import catalog
 from services.catalog import JobStatus, StorageError
 from services.reports import epoch_curves, evaluation_summary, run_overview
-from services.runs import checkpoint_problems, experiment_spread, load_evaluation
+from services.runs import (
+    checkpoint_problems,
+    experiment_spread,
+    load_evaluation,
+    load_walk_forward,
+)
 
 st.title("Evaluate")
 st.caption(
@@ -60,6 +66,56 @@ for run_id in chosen:
         st.warning(f"Run {run_id}: {problems[run_id]}. Its results cannot be recomputed.")
 if not chosen:
     st.stop()
+
+
+def walk_forward_section(run_id: int) -> None:
+    """The run's walk-forward evaluation fold by fold, or the button that starts one (a
+    background job: each fold retrains with the run's configs)."""
+    st.subheader("Walk-forward evaluation")
+    result = load_walk_forward(engine=engine(), run_id=run_id)
+    pending = [
+        j
+        for j in catalog.jobs(engine=engine(), kind="walk_forward")
+        if j.run_id == run_id and not j.finished
+    ]
+    if result:
+        folds = pd.DataFrame(
+            [
+                {
+                    "fold": index + 1,
+                    "test from": fold["test_start"],
+                    "test to": fold["test_end"],
+                    "test rows": fold["test_rows"],
+                    "predictor": name,
+                    **{
+                        f"{h} {label}": section[key][figure]
+                        for h, section in sections.items()
+                        for label, key, figure in (
+                            ("corr", "regression", "pearson"),
+                            ("rank IC", "finance", "rank_ic"),
+                        )
+                    },
+                }
+                for index, fold in enumerate(result["folds"])
+                for name, sections in fold["reports"].items()
+            ]
+        )
+        st.caption(
+            f"{len(result['folds'])} expanding windows: each fold retrains on every date "
+            "before its test block (a purge apart) and scores the block."
+        )
+        st.dataframe(folds.style.format(precision=3), hide_index=True)
+    if pending:
+        job = pending[0]
+        st.info(f"Walk-forward job {job.id}: {job.status} (fold progress on the Train page).")
+    elif not read_only():
+        folds = st.number_input("Folds", 2, 10, 3, key=f"folds-{run_id}")
+        if st.button("Run a walk-forward evaluation in the background", key=f"wf-{run_id}"):
+            try:
+                st.success(f"Queued job {jobs().submit_walk_forward(run_id=run_id, folds=folds)}.")
+            except StorageError as error:
+                st.error(str(error))
+
 
 details, comparison = st.tabs(["Details", "Comparison"])
 
@@ -204,6 +260,8 @@ with details:
                 )
             )
             right.plotly_chart(charts.embedding_figure(coloured, tower, "label"), key="embedding")
+
+    walk_forward_section(run_id)
 
     st.download_button(
         "Download the test predictions (CSV)",

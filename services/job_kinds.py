@@ -41,6 +41,10 @@ class JobKind:
     """(engine, folder, summary): record the run's files and final status."""
     resumable: bool
     """Whether an interrupted job can go on from its last checkpoint."""
+    trains_run: bool = True
+    """The job trains its run: its epochs are the run's curves and its end is the run's
+    status. False for a job that studies a finished run (walk-forward) and leaves it as it
+    is."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -167,6 +171,68 @@ def _finish_recommender(engine: Engine, folder: Path, summary: dict[str, Any]) -
     )
 
 
+# --------------------------------------------------------------------------------------------
+# Walk-forward evaluation of a finished market run
+
+
+def _no_start(*args: Any) -> int:
+    raise TypeError("walk-forward jobs are queued with JobManager.submit_walk_forward")
+
+
+def _prepare_walk_forward(
+    engine: Engine, home: DataHome, run_id: int, folder: Path, progress: dict[str, Any]
+) -> None:
+    from core.checkpoints import CheckpointError, load_checkpoint
+    from services.runs import checkpoint_path, run_dataset
+    from storage.db import StorageError
+
+    try:
+        meta = load_checkpoint(checkpoint_path(engine=engine, run_id=run_id)).meta
+    except CheckpointError as error:
+        raise StorageError(str(error)) from None
+    run_dataset(engine=engine, run_id=run_id).to_parquet(folder / "dataset.parquet")
+    spec = {
+        "run_id": run_id,
+        "folds": int(progress.get("folds", 3)),
+        "model": meta["model"],
+        "model_config": meta["config"],
+        "training": meta["training"],
+        "data_config": meta["data_config"],
+        "run_dir": str(checkpoint_path(engine=engine, run_id=run_id).parent),
+    }
+    (folder / "job.json").write_text(json.dumps({"kind": "walk_forward", "walk_forward": spec}))
+
+
+def _run_walk_forward(folder: Path, callbacks: Sequence[Callback], should_stop: StopCheck):
+    import pandas as pd
+
+    from core.market.config import DataConfig
+    from core.market.evaluation import walk_forward_evaluation
+    from core.market.models import model_spec
+
+    spec = json.loads((folder / "job.json").read_text())["walk_forward"]
+    model = model_spec(spec["model"])
+    result = walk_forward_evaluation(
+        pd.read_parquet(folder / "dataset.parquet"),
+        model_name=spec["model"],
+        model_config=model.config_class.from_dict(spec["model_config"]),
+        training=model.training_config_class.from_dict(spec["training"]),
+        data=DataConfig.from_dict(spec["data_config"]),
+        folds=spec["folds"],
+        callbacks=callbacks,
+        should_stop=should_stop,
+    )
+    return {**result, "stopped_because": "cancelled" if should_stop() else "folds"}
+
+
+def _finish_walk_forward(engine: Engine, folder: Path, summary: dict[str, Any]) -> None:
+    from services.runs import record_walk_forward
+
+    spec = json.loads((folder / "job.json").read_text())["walk_forward"]
+    if summary.get("stopped_because") != "cancelled":
+        record_walk_forward(engine=engine, run_id=spec["run_id"], result=summary)
+
+
 JOB_KINDS: dict[str, JobKind] = {
     kind.name: kind
     for kind in (
@@ -178,6 +244,15 @@ JOB_KINDS: dict[str, JobKind] = {
             _run_recommender,
             _finish_recommender,
             False,
+        ),
+        JobKind(
+            "walk_forward",
+            _no_start,
+            _prepare_walk_forward,
+            _run_walk_forward,
+            _finish_walk_forward,
+            resumable=False,
+            trains_run=False,
         ),
     )
 }

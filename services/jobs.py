@@ -53,6 +53,7 @@ from core.market.evaluation import BASELINES
 from services.access import ensure_writable
 from services.job_kinds import JOB_KINDS, job_kind_for
 from services.runs import (
+    checkpoint_path,
     epoch_rows,
     experiment_seeds,
     fail_run,
@@ -191,6 +192,19 @@ class JobManager:
                 job_ids.append(job.id)
         return job_ids[0]
 
+    def submit_walk_forward(self, *, run_id: int, folds: int = 3) -> int:
+        """Queue a walk-forward evaluation of a finished market run: ``folds`` expanding
+        windows, each retrained with the run's configs and scored on the next block beside
+        the fitted baselines; the result is kept beside the run. Returns the job id."""
+        ensure_writable("starting walk-forward evaluations")
+        if not 2 <= folds <= 10:
+            raise StorageError(f"folds must be 2 to 10, not {folds}.")
+        checkpoint_path(engine=self.engine, run_id=run_id)  # a finished market run, or why not
+        with session_scope(self.engine) as session:
+            job = create_job(session=session, kind="walk_forward", run_id=run_id)
+            update_job(session=session, job_id=job.id, progress={"folds": folds})
+            return job.id
+
     def cancel(self, job_id: int) -> None:
         """Ask a job to stop: a queued job ends now, a running one within about a second."""
         ensure_writable("cancelling jobs")
@@ -308,12 +322,12 @@ class JobManager:
         events = self._new_events(job_id)
         with session_scope(self.engine) as session:
             row = get_job(session=session, job_id=job_id)
-            run_id = row.run_id
+            run_id, kind = row.run_id, JOB_KINDS[row.kind]
             if row.sweep_id is not None:
                 worker.sweep = (row.sweep_id, row.trial)
         final = None
         for event in events:
-            if event["type"] == "epoch":
+            if event["type"] == "epoch" and kind.trains_run:
                 rows = epoch_rows(event["record"])
                 if rows and rows[0].epoch in worker.stored_epochs:
                     continue  # ingested before a restart
@@ -393,10 +407,12 @@ class JobManager:
         return JobStatus.FAILED
 
     def _end(self, job_id: int, run_id: int, status: JobStatus, error: str) -> None:
-        fail_run(engine=self.engine, run_id=run_id, error=error, status=status)
         with session_scope(self.engine) as session:
             job = update_job(session=session, job_id=job_id, status=status, error=error)
             sweep = (job.sweep_id, job.trial) if job.sweep_id is not None else None
+            trains_run = JOB_KINDS[job.kind].trains_run
+        if trains_run:  # a walk-forward that fails leaves its finished run as it was
+            fail_run(engine=self.engine, run_id=run_id, error=error, status=status)
         self.workers.pop(job_id, None)
         if sweep is not None:
             self.sweeps.finished(sweep, status, {"error": error})

@@ -460,6 +460,28 @@ def evaluate_run(
     return report
 
 
+WALK_FORWARD_FILE = "walk_forward.json"
+
+
+def record_walk_forward(*, engine: Engine, run_id: int, result: dict[str, Any]) -> None:
+    """Keep a walk-forward evaluation beside the run (a file and its artifact record)."""
+    folder = checkpoint_path(engine=engine, run_id=run_id).parent
+    (folder / WALK_FORWARD_FILE).write_text(json.dumps(result, indent=1, default=float))
+    with session_scope(engine) as session:
+        add_artifact(
+            session=session, run_id=run_id, kind="walk_forward", path=folder / WALK_FORWARD_FILE
+        )
+
+
+def load_walk_forward(*, engine: Engine, run_id: int) -> dict[str, Any] | None:
+    """The run's newest walk-forward evaluation, or None when it has none."""
+    with session_scope(engine) as session:
+        files = list_artifacts(session=session, run_id=run_id, kind="walk_forward")
+    if not files or not Path(files[-1].path).is_file():
+        return None
+    return json.loads(Path(files[-1].path).read_text())
+
+
 def save_evaluation(evaluation: Evaluation, folder: Path) -> None:
     """evaluation.json and the per-row test predictions (Parquet: no pickle to load)."""
     folder.mkdir(parents=True, exist_ok=True)

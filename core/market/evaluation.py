@@ -484,8 +484,11 @@ def walk_forward_evaluation(
     data: Any,
     folds: int = 3,
     baselines: Sequence[str] = ("linear", "boosting"),
+    callbacks: Sequence[Any] = (),
+    should_stop: Any = None,
 ) -> dict[str, Any]:
-    """Retrain on expanding windows and score each next block (model and baselines).
+    """Retrain on expanding windows and score each next block (model and baselines);
+    ``callbacks`` and ``should_stop`` reach each fold's trainer (progress, cancel).
 
     Fold k trains on every date up to its cut (the last 15 % of those dates validate, with
     the purge) and tests on the next block, ``purge_days`` later. Returns per-fold reports
@@ -519,6 +522,8 @@ def walk_forward_evaluation(
             model_config=model_config,
             training=training,
             data=fold_data,
+            callbacks=callbacks,
+            should_stop=should_stop,
         )
         predictors = {"model": model_predictions(spec, result.trainer.model, result.loaders.test)}
         predictors.update(

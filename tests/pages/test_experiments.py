@@ -42,3 +42,40 @@ def test_seeds_make_one_experiment_that_evaluate_summarises(data_home: DataHome)
     over_seeds = next(d.value for d in at.dataframe if "figure" in d.value.columns)
     row = over_seeds[(over_seeds["horizon"] == "7d") & (over_seeds["figure"] == "pearson")]
     assert row["mean"].iloc[0] == spread["mean"]
+
+
+def test_evaluate_queues_a_walk_forward_and_shows_its_folds(data_home: DataHome) -> None:
+    from services import catalog
+    from services.runs import record_walk_forward
+    from tests.pages.conftest import train_tiny
+
+    engine = open_engine(data_home.database_url)
+    store_small_dataset(engine)
+    run_id = train_tiny(engine, data_home, "dual_tower")
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params["run"] = str(run_id)
+    at.run()
+    at.button(key=f"wf-{run_id}").click().run()
+    assert not at.exception, at.exception
+    queued = catalog.jobs(engine=engine, kind="walk_forward")
+    assert [(j.run_id, j.progress["folds"]) for j in queued] == [(run_id, 3)]
+
+    fold = {
+        "test_start": "2020-01-02",
+        "test_end": "2020-06-30",
+        "test_rows": 360,
+        "reports": {
+            name: {
+                h: {"regression": {"pearson": value}, "finance": {"rank_ic": value / 2}}
+                for h in ("7d", "30d")
+            }
+            for name, value in (("model", 0.2), ("linear", 0.1))
+        },
+    }
+    record_walk_forward(engine=engine, run_id=run_id, result={"folds": [fold, fold]})
+    engine.dispose()
+    at.run()
+    table = next(d.value for d in at.dataframe if "fold" in d.value.columns)
+    assert list(table["fold"]) == [1, 1, 2, 2]
+    assert list(table["predictor"]) == ["model", "linear"] * 2
+    assert table.loc[0, "7d corr"] == 0.2 and table.loc[1, "30d rank IC"] == 0.05

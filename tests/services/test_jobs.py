@@ -300,3 +300,27 @@ def test_an_evaluation_error_keeps_the_trained_run(engine, data_home, monkeypatc
         run = get_run(session=session, run_id=run_id)
         assert run.status == "succeeded"
     assert (runs.run_directory(data_home, run_id) / "best.pt").exists()
+
+
+@pytest.mark.slow
+def test_a_walk_forward_runs_as_a_job_and_leaves_its_run_as_it_was(manager, engine) -> None:
+    """Issue 16: walk-forward evaluation, once CLI only, runs in the background fold by fold;
+    the run keeps its status and its curves, and gains the folds' results."""
+    from services.runs import load_walk_forward
+
+    job_id = submit(manager, epochs=2)
+    until(manager, lambda: job(manager, job_id).status == "succeeded", timeout=120)
+    run_id = job(manager, job_id).run_id
+    with session_scope(engine) as session:
+        curves_before = count_metrics(session=session, run_id=run_id)
+    walk = manager.submit_walk_forward(run_id=run_id, folds=2)
+    until(manager, lambda: JobStatus(job(manager, walk).status).finished, timeout=300)
+    assert job(manager, walk).status == "succeeded", job(manager, walk).error
+    with session_scope(engine) as session:
+        assert get_run(session=session, run_id=run_id).status == "succeeded"
+        assert count_metrics(session=session, run_id=run_id) == curves_before
+    result = load_walk_forward(engine=engine, run_id=run_id)
+    assert len(result["folds"]) == 2 and {"model", "linear", "boosting"} <= set(
+        result["folds"][0]["reports"]
+    )
+    assert result["folds"][0]["test_end"] < result["folds"][1]["test_start"]
