@@ -22,10 +22,17 @@ from pathlib import Path
 import numpy as np
 
 from core.market.config import DataConfig, DualTowerModelConfig, TrainingConfig
-from core.market.evaluation import baseline_predictions, model_predictions, score_report, seed_level
+from core.market.evaluation import (
+    baseline_predictions,
+    model_predictions,
+    outcomes,
+    score_report,
+    seed_level,
+)
 from core.market.models import model_spec
 from core.market.sources import build_market_dataset, synthetic_data
 from core.market.training import train_model
+from core.market.uncertainty import uncertainty_report
 
 HERE = Path(__file__).resolve().parent
 HORIZONS = ("7d", "30d")
@@ -53,6 +60,25 @@ def summary(report: dict) -> dict:
     }
 
 
+def against_ridge(spec, predictions, ridge, dataset, seed: int) -> dict:
+    """The model against ridge alone (the issue's yardstick): the overall verdict, the
+    correlation comparison per horizon, and the collapse check."""
+    rows = outcomes(spec, dataset, predictions)
+    predictors = {"model": predictions, "linear": ridge}
+    reports = {name: score_report(spec, frame, dataset) for name, frame in predictors.items()}
+    judged = uncertainty_report(spec, predictors, rows, reports, seed=seed)
+    return {
+        "verdict": judged["verdict"]["verdict"],
+        "sentence": judged["verdict"]["sentence"],
+        "pearson": {
+            h: next(c["sentence"] for c in section["comparisons"] if c["metric"] == "pearson")
+            for h, section in judged["horizons"].items()
+        },
+        "collapsed": judged["collapse"]["collapsed"],
+        "collapse_reasons": judged["collapse"]["reasons"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickers", type=int, default=100)
@@ -70,7 +96,7 @@ def main() -> None:
     spec = model_spec("dual_tower")
     base = TrainingConfig.load_yaml(CONFIG, partial=True).to_dict()
     model_config = DualTowerModelConfig.load_yaml(MODEL_CONFIG, partial=True)
-    runs, loaders = {}, None
+    runs, loaders, ridge = {}, None, None
     if args.control_only:
         previous = json.loads(OUTPUT.read_text())
         runs = previous["dual_tower"]["runs"]
@@ -88,12 +114,18 @@ def main() -> None:
             shuffle_labels=shuffled,
         )
         predictions = model_predictions(spec, result.trainer.model, result.loaders.test)
+        loaders = loaders or result.loaders
+        ridge = (
+            ridge
+            if ridge is not None
+            else baseline_predictions(spec, dataset, loaders, names=["linear"])["linear"]
+        )
         runs[str(seed)] = {
             **summary(score_report(spec, predictions, dataset)),
             "epochs": len(result.history),
             "best_epoch": result.trainer.best_epoch,
+            "against_ridge": against_ridge(spec, predictions, ridge, dataset, seed=0),
         }
-        loaders = loaders or result.loaders
         print(f"dual_tower seed {seed}: {runs[str(seed)]['7d']}", flush=True)
     if args.control_only:
         previous["dual_tower"]["runs"] = runs
@@ -168,6 +200,15 @@ def render(result: dict) -> str:
             noise = f.get("noise_pearson", float("nan"))
             cells += [corr, f"{f['mse']:.3f}", f"{f['direction_accuracy']:.3f}", f"{noise:+.3f}"]
         lines.append(f"| {name} | {' | '.join(cells)} |")
+    lines.append("")
+    for key, run in result["dual_tower"]["runs"].items():
+        judged = run.get("against_ridge")
+        if judged:
+            flag = "collapsed" if judged["collapsed"] else "not collapsed"
+            lines.append(
+                f"- run {key}, against ridge: **{judged['verdict']}** ({flag}); "
+                + "; ".join(judged["pearson"].values())
+            )
     return "\n".join(lines)
 
 
