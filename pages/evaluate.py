@@ -292,19 +292,32 @@ with comparison:
             key="compare-curves",
         )
         overview = run_overview(engine=engine(), run_ids=chosen)
-        metrics = [c for c in overview.columns if re.fullmatch(r"[0-9]+d \w+", str(c))]
+        metrics = [
+            c
+            for c in overview.columns
+            if re.fullmatch(r"[0-9]+d \w+", str(c)) and not c.endswith(("_low", "_high"))
+        ]
         preferred = [m for m in metrics if m.endswith(" pearson")]
         metric = st.selectbox(
             "Metric", metrics, index=metrics.index(preferred[0]) if preferred else 0
         )
         left, right = st.columns(2)
+        bounds = [f"{metric}_low", f"{metric}_high"]
+        ranged = set(bounds) <= set(overview.columns)
+        shown = overview.assign(run=overview["run"].astype(str))
+        if ranged:  # error bars from each run's 95 % interval
+            shown = shown.assign(
+                above=shown[bounds[1]] - shown[metric], below=shown[metric] - shown[bounds[0]]
+            )
         left.plotly_chart(
             px.bar(
-                overview.assign(run=overview["run"].astype(str)),
+                shown,
                 x="run",
                 y=metric,
                 color="model",
-                title=f"Test {metric}",
+                error_y="above" if ranged else None,
+                error_y_minus="below" if ranged else None,
+                title=f"Test {metric}" + (" with 95% intervals" if ranged else ""),
                 height=420,
             ),
             key="compare-bars",

@@ -12,7 +12,18 @@ from core.config import flatten
 from services.catalog import RunInfo
 from storage.repository import get_dataset_by_id, get_run, list_metrics, session_scope
 
-HEADLINE = ("pearson", "mse", "direction_accuracy", "macro_f1", "rank_ic", "oracle_pearson")
+HEADLINE = (
+    "pearson",
+    "pearson_low",
+    "pearson_high",
+    "mse",
+    "direction_accuracy",
+    "macro_f1",
+    "rank_ic",
+    "rank_ic_low",
+    "rank_ic_high",
+    "oracle_pearson",
+)
 
 
 def run_overview(*, engine: Engine, run_ids: Sequence[int]) -> pd.DataFrame:

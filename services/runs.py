@@ -277,8 +277,10 @@ def train_run(
         else:
             save_evaluation(evaluation, folder)
             reports = evaluation.report["reports"]["model"]
-            summary["test"] = {h: _headline(section) for h, section in reports.items()}
             judged = evaluation.report["uncertainty"]
+            summary["test"] = {
+                h: {**_headline(section), **_intervals(judged, h)} for h, section in reports.items()
+            }
             summary["verdict"] = judged["verdict"]["verdict"]
             summary["collapsed"] = judged["collapse"]["collapsed"]
         result.trainer.plot_history(folder / "history.png")
@@ -352,6 +354,17 @@ def _headline(section: dict[str, Any]) -> dict[str, Any]:
         figures["oracle_pearson"] = section["vs_oracle"]["pearson"]
         figures["level_vs_oracle"] = seed_level(section)
     return figures
+
+
+def _intervals(judged: dict[str, Any], horizon: str) -> dict[str, float]:
+    """The model's 95 % interval bounds of correlation and rank IC at one horizon, as flat
+    figures (``pearson_low`` ...) so run tables and comparisons carry them."""
+    bounds = judged["horizons"][horizon]["intervals"]["model"]
+    return {
+        f"{name}_{side}": value
+        for name in ("pearson", "rank_ic")
+        for side, value in zip(("low", "high"), bounds[name], strict=True)
+    }
 
 
 @functools.lru_cache(maxsize=1024)

@@ -70,6 +70,10 @@ def test_evaluate_draws_attention_for_an_lstm_and_compares_runs(trained: DataHom
         "lstm_attention",
     }
     assert "7d pearson" in overview.columns and "training.batch_size" in overview.columns
+    assert (overview["7d pearson_low"] <= overview["7d pearson"]).all()
+    assert (overview["7d pearson"] <= overview["7d pearson_high"]).all()
+    bars = next(c for c in _charts(at) if "Test 7d pearson" in c.proto.spec)
+    assert "with 95% intervals" in bars.proto.spec, "comparisons carry their uncertainty"
 
 
 def test_predict_slider_moves_the_score(trained: DataHome) -> None:
