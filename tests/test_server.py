@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import time
+import urllib.request
 
 import pytest
 
@@ -44,6 +45,11 @@ def _finished(home: DataHome, job_id: int) -> bool:
     return path.exists() and '"type": "finished"' in path.read_text()
 
 
+def _run_statuses(url: str) -> set[str]:
+    with urllib.request.urlopen(f"{url}/api/runs", timeout=10) as response:
+        return {run["status"] for run in json.loads(response.read())}
+
+
 def _wait(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -72,9 +78,10 @@ def test_a_server_killed_mid_job_loses_no_epoch_and_restarts_its_queue(data_home
         os.kill(server.pid, signal.SIGKILL)
         server.wait(timeout=10)
     written_while_down = _epochs_written(data_home, first)
-    with running_server(data_home.root, **environment):
+    with running_server(data_home.root, **environment) as url:
         _wait(lambda: _finished(data_home, second), 180, "the queued job to finish")
-        time.sleep(1.5)  # three ticks of the job runner to record the end
+        # The server records the end on a later tick; ask it (it holds the file) until it has.
+        _wait(lambda: _run_statuses(url) == {"succeeded"}, 60, "the server to record the ends")
     engine = open_engine(data_home.database_url)
     with session_scope(engine) as session:
         jobs = {job_id: get_job(session=session, job_id=job_id) for job_id in (first, second)}
