@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
 from sqlalchemy import Engine
+from tqdm import tqdm
 
 from services.access import ReadOnlyError
 from storage import DataHome, DataHomeError, StorageError, open_engine
@@ -66,21 +68,58 @@ def print_training_summary(run_id: int, summary: dict[str, Any], *, as_json: boo
 
 
 class ProgressPrinter:
-    """Prints one line per epoch on the terminal (the trainer's callback interface)."""
+    """Trainer callback: a progress bar on stderr (epochs, batches, loss, ETA) and one line
+    per epoch with the validation figure the trainer watches. stdout stays free, so with
+    --json it holds the JSON alone; --quiet switches both off."""
 
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
+    def __init__(self, enabled: bool = True, label: str = "training") -> None:
+        self.enabled, self.label = enabled, label
+        self.bar: tqdm | None = None
+        self.trainer: Any = None
 
-    def on_batch_end(self, trainer: object, step: int, components: dict[str, float]) -> None:
-        pass
-
-    def on_epoch_end(self, trainer: object, record: dict[str, float]) -> None:
-        if self.enabled:
-            marker = " *" if record.get("best") else ""
-            watched = getattr(trainer, "monitor", "val/total")
-            shown = watched if watched != "val/total" else "val/corr_7d"
-            typer.echo(
-                f"epoch {int(record['epoch']):3d}  train {record['train/total']:.4f}  "
-                f"val {record['val/total']:.4f}  {shown} {record.get(shown, 0):.3f}{marker}",
-                err=True,
+    def on_batch_end(self, trainer: Any, step: int, components: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None and self.trainer is not trainer:  # the next fold's training
+            self.close()
+        if self.bar is None:
+            self.trainer = trainer
+            batches = trainer.batches_per_epoch
+            self.bar = tqdm(
+                total=trainer.epochs * batches,
+                initial=trainer.epoch * batches,  # a resumed run starts where it stopped
+                desc=self.label,
+                unit="batch",
+                file=sys.stderr,
+                mininterval=0.5,
+                dynamic_ncols=True,
             )
+        self.bar.update(1)
+        if "total" in components:
+            self.bar.set_postfix(loss=f"{components['total']:.4f}", refresh=False)
+
+    def on_epoch_end(self, trainer: Any, record: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        watched = getattr(trainer, "monitor", "val/total")
+        if watched == "val/total":  # market models: also the first horizon's correlation
+            watched = next((k for k in record if k.startswith("val/corr_")), watched)
+        line = (
+            f"epoch {int(record['epoch']):3d}/{trainer.epochs}  train {record['train/total']:.4f}"
+            f"  val {record['val/total']:.4f}  {watched.removeprefix('val/')} "
+            f"{record.get(watched, 0):.3f}{'  best' if record.get('best') else ''}"
+        )
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            typer.echo(line, err=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress bar or epoch lines on stderr.")
+]

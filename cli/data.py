@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +29,7 @@ from services import catalog
 from services import facts as views
 from services.catalog import StorageError
 from services.datasets import ContextCoverage, context_coverage, store_market_dataset
+from services.reports import format_duration
 
 app = typer.Typer(help="Build, import and inspect datasets.", no_args_is_help=True)
 app.add_typer(download.app, name="download")
@@ -45,6 +47,13 @@ def _data_config(path: Path | None) -> DataConfig:
 
 
 def _save(name: str, data: MarketData, config: DataConfig, description: str) -> None:
+    tickers = data.prices["ticker"].nunique()
+    typer.echo(
+        f"Building features and labels: {len(data.prices):,} price rows of {tickers} "
+        f"tickers, horizons {', '.join(f'{h}d' for h in config.horizons)}...",
+        err=True,
+    )
+    started = time.perf_counter()
     with database() as (_, engine):
         try:
             dataset, reused = store_market_dataset(
@@ -52,6 +61,7 @@ def _save(name: str, data: MarketData, config: DataConfig, description: str) -> 
             )
         except ValueError as err:  # a recipe the data cannot fill
             raise fail(str(err)) from None
+    typer.echo(f"Built and stored in {format_duration(time.perf_counter() - started)}.", err=True)
     if reused:
         typer.echo(f"Same recipe as the stored dataset {dataset.name!r}; reused it.")
     else:

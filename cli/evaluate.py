@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import RunArgument, database, fail
+from cli.common import ProgressPrinter, QuietOption, RunArgument, database, fail
 
 ReportJsonOption = Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")]
 
@@ -25,16 +25,22 @@ def evaluate(
         int, typer.Option(help="Also retrain and score on this many expanding-window folds.")
     ] = 0,
     as_json: ReportJsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """The run's model beside the baselines (and the oracle on synthetic data)."""
     from core.market.evaluation import metrics_table
     from services.runs import evaluate_run
 
+    progress = ProgressPrinter(not quiet, label="walk-forward fold")
     with database() as (_, engine):
         try:
-            report = evaluate_run(engine=engine, run_id=run, walk_forward=walk_forward)
+            report = evaluate_run(
+                engine=engine, run_id=run, walk_forward=walk_forward, callbacks=[progress]
+            )
         except ValueError as err:
             raise fail(str(err)) from None
+        finally:
+            progress.close()
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
         return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -134,7 +133,7 @@ def recsys_train(
                 dataset_name=dataset,
                 config=two_tower,
                 training=training,
-                callbacks=[ProgressPrinter(sys.stderr.isatty() or not as_json)],
+                callbacks=[ProgressPrinter(True, label="recommender")],
             )
         except (StorageError, ValueError, RuntimeError) as err:
             raise fail(f"Training failed: {err}") from None

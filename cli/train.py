@@ -6,7 +6,6 @@ torch and the model code are imported inside the commands, so `trendlab --help` 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +14,7 @@ import typer
 from cli.common import (
     EpochsOption,
     ProgressPrinter,
+    QuietOption,
     SeedOption,
     SummaryJsonOption,
     database,
@@ -54,6 +54,7 @@ def train(
         typer.Option(help="Baselines evaluated beside the model: 'all', 'none' or a comma list."),
     ] = "all",
     as_json: SummaryJsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Train a model on a stored dataset; prints how many rows it can learn from, the run id
     and its test metrics (with --seeds, one run per seed and their mean and spread)."""
@@ -109,13 +110,17 @@ def train(
                     f"Run {run_id}: training {model} on {dataset!r} (seed {seeded.seed}).",
                     err=True,
                 )
-                summaries[run_id] = execute_run(
-                    engine=engine,
-                    home=home,
-                    run_id=run_id,
-                    callbacks=[ProgressPrinter(sys.stderr.isatty() or not as_json)],
-                    device=device,
-                )
+                progress = ProgressPrinter(not quiet, label=f"run {run_id}")
+                try:
+                    summaries[run_id] = execute_run(
+                        engine=engine,
+                        home=home,
+                        run_id=run_id,
+                        callbacks=[progress],
+                        device=device,
+                    )
+                finally:
+                    progress.close()
         except (StorageError, ValueError, RuntimeError) as err:
             raise fail(f"Training failed: {err}") from None
     if len(summaries) > 1:

@@ -26,6 +26,18 @@ HEADLINE = (
 )
 
 
+def format_duration(seconds: float) -> str:
+    """12.3 -> '12 s', 72 -> '1 min 12 s', 4000 -> '1 h 6 min': what a reader wants to know."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds} s" if seconds else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
 def run_overview(*, engine: Engine, run_ids: Sequence[int]) -> pd.DataFrame:
     """One row per run: model, dataset, status, epochs, the test headline per horizon
     ("7d pearson", ...) and every config value ("training.optimizer.base_learning_rate")."""

@@ -446,10 +446,16 @@ def run_and_dataset(*, session: Session, run_id: int) -> tuple[Run, Dataset]:
 
 
 def evaluate_run(
-    *, engine: Engine, run_id: int, baselines: bool = True, walk_forward: int = 0
+    *,
+    engine: Engine,
+    run_id: int,
+    baselines: bool = True,
+    walk_forward: int = 0,
+    callbacks: Iterable[Callback] = (),
 ) -> dict[str, Any]:
     """The run's model, every baseline and the oracle, on the run's own test rows; with
-    ``walk_forward`` = k, also k expanding-window folds retrained with the run's configs."""
+    ``walk_forward`` = k, also k expanding-window folds retrained with the run's configs
+    (``callbacks`` watch each fold's training)."""
     run = _restore(engine, run_id)
     restored, frame = run.restored, run.frame
     evaluation = evaluate_model(
@@ -469,6 +475,7 @@ def evaluate_run(
             training=restored.training,
             data=restored.data,
             folds=walk_forward,
+            callbacks=list(callbacks),
         )
     return report
 

@@ -425,3 +425,24 @@ def test_price_only_data_trains_the_dual_tower_on_every_trend_row(
     loaders = build_loaders(spec, frame, data=DataConfig(), training=training, seed=0)
     used = sum(part.num_rows for part in loaders)
     assert used > 0.9 * labelled, (used, labelled)
+
+
+def test_train_json_keeps_stdout_pure_json_and_shows_progress_on_stderr(
+    data_home: DataHome,
+) -> None:
+    """Issue 18: with --json, nothing printed for minutes, then the JSON; now a progress bar
+    and epoch lines go to stderr while stdout holds only the JSON. --quiet silences them."""
+    dates = ["--start", "2016-01-01", "--end", "2019-12-31"]
+    made = runner.invoke(app, ["data", "synthetic", "s", "--tickers", "AAA,BBB", *dates])
+    assert made.exit_code == 0, made.output
+    assert "Building features and labels" in made.stderr and "Built and stored in" in made.stderr
+    command = ["train", "compact_dual_tower", "--dataset", "s", "--epochs", "2"]
+    trained = runner.invoke(app, [*command, "--baselines", "majority", "--json"])
+    assert trained.exit_code == 0, trained.output
+    summary = json.loads(trained.stdout)  # the whole of stdout parses
+    assert summary["run_id"] == 1 and summary["epochs"] == 2
+    assert "epoch   1/2" in trained.stderr and "epoch   2/2" in trained.stderr
+    assert "batch" in trained.stderr, "the progress bar (batches, rate, ETA)"
+    quiet = runner.invoke(app, [*command, "--baselines", "majority", "--json", "--quiet"])
+    assert quiet.exit_code == 0 and "epoch" not in quiet.stderr
+    assert json.loads(quiet.stdout)["run_id"] == 2
