@@ -16,7 +16,9 @@ RUN useradd --create-home --uid 1000 trendlab \
 WORKDIR /app
 COPY --chown=trendlab:trendlab . /app
 # torch==2.13.0 is pinned in pyproject.toml; the CPU index keeps the image free of CUDA.
-RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -e . \
+# TRENDLAB_EXTRAS="[ray]" (compose.yaml) adds Ray for a team's cluster.
+ARG TRENDLAB_EXTRAS=""
+RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu -e .${TRENDLAB_EXTRAS} \
     && chown -R trendlab:trendlab /app
 
 USER trendlab

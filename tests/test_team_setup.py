@@ -15,7 +15,8 @@ def test_compose_has_postgresql_a_ray_head_and_the_app_on_one_data_home() -> Non
     app, head = services["app"], services["ray-head"]
     assert app["environment"]["TRENDLAB_DB_URL"].startswith("postgresql+psycopg://trendlab:")
     assert app["environment"]["TRENDLAB_RAY_ADDRESS"] == "ray-head:6379"
-    assert app["image"] == head["image"] == "trendlab", "one image: the same Ray and Python"
+    assert app["image"] == head["image"] == "trendlab-team", "one image: the same Ray and Python"
+    assert app["build"]["args"]["TRENDLAB_EXTRAS"] == "[ray]", "the image installs the ray extra"
     assert app["volumes"] == head["volumes"] == ["trendlab-data:/data"]
     assert "ray start --head" in " ".join(head["command"])
     assert "trendlab serve" in " ".join(app["command"])
@@ -24,8 +25,13 @@ def test_compose_has_postgresql_a_ray_head_and_the_app_on_one_data_home() -> Non
     assert not any(word in text for word in ("pip install", "curl ", "wget ", "runtime_env"))
 
 
-def test_the_team_dependencies_are_installed_with_trendlab() -> None:
+def test_the_team_dependencies_are_declared_and_ray_is_what_a_team_switches_on() -> None:
     pyproject = (ROOT / "pyproject.toml").read_text()
-    for package in ('"psycopg[binary]', '"optuna', '"ray'):
-        assert package in pyproject.split("[project.optional-dependencies]")[0], package
+    base, extras = pyproject.split("[project.optional-dependencies]")
+    for package in ('"psycopg[binary]', '"optuna'):
+        assert package in base, package
+    assert '"ray' not in base, "make run installs no Ray"
+    assert 'ray = ["ray>=2.9"]' in extras and extras.count('"ray>=2.9"') == 2, "extra and dev"
     assert '"torch==2.13.0"' in pyproject
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "-e .${TRENDLAB_EXTRAS}" in dockerfile and 'ARG TRENDLAB_EXTRAS=""' in dockerfile
