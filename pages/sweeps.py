@@ -11,6 +11,7 @@ import streamlit as st
 
 from core.registry import TRAINABLE
 from pages import charts
+from pages.config_form import label
 from pages.shared import data_home, engine, jobs
 from services import catalog
 from services.access import read_only
@@ -31,17 +32,27 @@ from services.sweeps import (
 LOSS = "best val loss"
 
 
+def field_label(path: str) -> str:
+    """'training.optimizer.base_learning_rate' -> 'Training · Learning rate'."""
+    part, _, field = path.partition(".")
+    return f"{part.capitalize()} · {label(field)}"
+
+
 def _bounds_inputs(path: str, item: object) -> dict:
     """Inputs for one searched field, prefilled with its default range."""
     start = default_dimension(path, item)
     key = f"sweep:{path}"
     if start.choices is not None:
-        picked = st.multiselect(path, list(start.choices), default=list(start.choices), key=key)
+        picked = st.multiselect(
+            field_label(path), list(start.choices), default=list(start.choices), key=key
+        )
         return {"choices": picked}
     low_cell, high_cell, log_cell = st.columns([2, 2, 1])
     number = "%d" if start.integer else "%g"
     cast = int if start.integer else float
-    low = low_cell.number_input(f"{path} from", value=cast(start.low), format=number, key=key + "<")
+    low = low_cell.number_input(
+        f"{field_label(path)}: from", value=cast(start.low), format=number, key=key + "<"
+    )
     high = high_cell.number_input("to", value=cast(start.high), format=number, key=key + ">")
     log = log_cell.checkbox("log scale", value=start.log, key=key + "~")
     return {"low": low, "high": high, "log": log}
@@ -67,6 +78,7 @@ def sweep_form() -> None:
             "Settings to search",
             list(fields),
             default=list(suggested_space(model, recipe)),
+            format_func=field_label,
             key=f"sweep:dimensions:{model}",
             help="Numeric and choice fields of the model and training configs.",
         )

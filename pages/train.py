@@ -2,6 +2,7 @@
 start a background job, watch it."""
 
 import json
+from typing import Any
 
 import pandas as pd
 import plotly.express as px
@@ -10,11 +11,13 @@ import streamlit as st
 from core.config import ConfigError, flat_fields, flatten, from_flat, parse_yaml
 from core.registry import TRAINABLE
 from pages.access import read_only, refused
+from pages.config_form import apply_preset, config_form
 from pages.shared import engine, jobs
 from services import catalog
 from services.catalog import JobStatus, StorageError
+from services.estimates import estimate_training
 from services.job_kinds import dataset_fixed_fields
-from services.reports import epoch_curves
+from services.reports import epoch_curves, format_duration
 from services.runs import checkpoint_problems, label_coverage
 
 st.title("Train")
@@ -59,79 +62,69 @@ def flat_paths(config_class: type) -> set[str]:
     return {field.path for field in flat_fields(config_class)}
 
 
-def config_inputs(config_class: type, key: str, uploaded: dict, fixed: dict) -> dict:
-    """One input per leaf field, prefilled with the default or the uploaded YAML's value;
-    fields the dataset fixes show its value and cannot be edited."""
-    values = {}
-    columns = st.columns(3)
-    for index, field in enumerate(flat_fields(config_class)):
-        locked = field.path in fixed
-        value = fixed[field.path] if locked else uploaded.get(field.path, field.default)
-        widget_key = f"{key}:{model}:{field.path}"
-        if locked:  # a new dataset's value must replace the widget's, not keep the old one
-            widget_key += f":{json.dumps(value)}"
-        cell = columns[index % 3]
-        doc = field.doc + (" Fixed by the dataset." if locked else "")
-        if field.choices:
-            values[field.path] = cell.selectbox(
-                field.path,
-                field.choices,
-                index=list(field.choices).index(value),
-                help=doc,
-                key=widget_key,
-                disabled=locked,
-            )
-        elif isinstance(field.default, bool):
-            values[field.path] = cell.checkbox(
-                field.path, value=value, help=doc, key=widget_key, disabled=locked
-            )
-        elif isinstance(field.default, int | float) and value is not None:
-            values[field.path] = cell.number_input(
-                field.path,
-                value=value,
-                help=doc,
-                key=widget_key,
-                format="%g" if isinstance(field.default, float) else "%d",
-                disabled=locked,
-            )
-        else:  # lists, mappings and nullable fields: YAML text
-            text = cell.text_input(
-                field.path, value=json.dumps(value), help=doc, key=widget_key, disabled=locked
-            )
-            try:
-                values[field.path] = parse_yaml(text, field.path) if text.strip() else None
-            except ConfigError as error:
-                st.error(str(error))
-                values[field.path] = text  # from_flat then names the field
-        if locked:
-            values[field.path] = value
-    return values
+@st.cache_data(show_spinner="Measuring a few training steps on this machine...", max_entries=32)
+def seconds_per_epoch(
+    model: str, dataset: str, created: object, model_json: str, training_json: str
+) -> tuple[float, str]:
+    """The measured calibration for these configs (epochs aside, which only scale it)."""
+    chosen = TRAINABLE[model]
+    estimate = estimate_training(
+        engine=engine(),
+        model_name=model,
+        dataset_name=dataset,
+        model_config=chosen.config_class.from_dict(json.loads(model_json)),
+        training=chosen.training_config_class.from_dict(json.loads(training_json)),
+    )
+    return estimate.seconds_per_epoch, estimate.measured
+
+
+def upload_settings(upload: Any) -> None:
+    """A YAML file of training settings fills the form once, like a preset."""
+    marker = f"uploaded:{model}:{upload.file_id}"
+    if marker in st.session_state:
+        return
+    try:
+        parsed = parse_yaml(upload.getvalue().decode("utf-8"), upload.name)
+        if not isinstance(parsed, dict):
+            raise ConfigError("file", upload.name, "a YAML mapping of config fields")
+    except UnicodeDecodeError:
+        st.error(f"{upload.name} is not UTF-8 text.")
+    except ConfigError as error:
+        st.error(str(error))
+    else:
+        apply_preset(model, {f"training.{k}": v for k, v in flatten(parsed).items()})
+        st.session_state[marker] = True
+        st.rerun()
 
 
 if not refused("starting training jobs and uploading configs"):
     setup = st.expander("New training run", expanded=not st.session_state.get("submitted_once"))
-    upload = setup.file_uploader(
-        "Start from a YAML config (training settings)", type=["yaml", "yml"]
-    )
-    uploaded: dict = {}
-    if upload is not None:
-        try:
-            parsed = parse_yaml(upload.getvalue().decode("utf-8"), upload.name)
-            if not isinstance(parsed, dict):
-                raise ConfigError("file", upload.name, "a YAML mapping of config fields")
-            uploaded = flatten(parsed)
-        except UnicodeDecodeError:
-            st.error(f"{upload.name} is not UTF-8 text.")
-        except ConfigError as error:
-            st.error(str(error))
-
-    if dataset and spec.domain == "market":
-        setup.caption(
-            "Rows this model can learn from: "
-            + "; ".join(coverage_sentences(dataset, stored[dataset].created_at, model))
-            + "."
+    with setup:
+        if dataset and spec.domain == "market":
+            st.caption(
+                "Rows this model can learn from: "
+                + "; ".join(coverage_sentences(dataset, stored[dataset].created_at, model))
+                + "."
+            )
+        st.radio(
+            "Preset",
+            list(spec.presets),
+            index=None,
+            horizontal=True,
+            key=f"preset:{model}",
+            on_change=lambda: apply_preset(
+                model, spec.presets[st.session_state[f"preset:{model}"]]
+            ),
+            help="Quick: a first look in a minute or two. Standard: the design seeds' model "
+            "with a bounded budget. Thorough: room to converge. Each sets epochs, patience, "
+            "batch size and, for quick, a smaller model; change anything afterwards.",
         )
-    with setup, st.form("train"):
+        values = config_form(
+            {"model": spec.config_class, "training": spec.training_config_class},
+            model,
+            spec.presets,
+            fixed,
+        )
         seeds = st.number_input(
             "Runs (seeds)",
             min_value=1,
@@ -140,42 +133,59 @@ if not refused("starting training jobs and uploading configs"):
             help="One run per seed (seed, seed + 1, ...) as one experiment; Evaluate shows "
             "their mean and spread.",
         )
-        model_tab, training_tab = st.tabs(["Model", "Training"])
-        with model_tab:
-            model_values = config_inputs(spec.config_class, "model", {}, fixed)
-        with training_tab:
-            training_values = config_inputs(spec.training_config_class, "training", uploaded, {})
-        submitted = st.form_submit_button("Start training", type="primary", disabled=not dataset)
-
-    if submitted:
+        upload = st.file_uploader(
+            "Or start from a YAML file of training settings", type=["yaml", "yml"]
+        )
+        if upload is not None:
+            upload_settings(upload)
         try:
-            model_config = from_flat(spec.config_class, model_values)
-            training = from_flat(spec.training_config_class, training_values)
+            model_config = from_flat(spec.config_class, values["model"])
+            training = from_flat(spec.training_config_class, values["training"])
         except ConfigError as error:
             st.error(str(error))
+            model_config = training = None
+        if model_config is not None and dataset:
+            per_epoch, measured = seconds_per_epoch(
+                model,
+                dataset,
+                stored[dataset].created_at,
+                json.dumps(model_config.to_dict(), sort_keys=True),
+                json.dumps({**training.to_dict(), "epochs": 1}, sort_keys=True),
+            )
+            runs = f" per run, {int(seeds)} runs" if seeds > 1 else ""
+            st.markdown(
+                f"**Estimated time: about {format_duration(per_epoch * training.epochs)}**"
+                f"{runs} for {training.epochs} epochs (early stopping usually ends sooner), "
+                f"plus the evaluation.",
+                help=f"Measured here just now: {measured}.",
+            )
+        start = st.button(
+            "Start training", type="primary", disabled=not dataset or model_config is None
+        )
+
+    if start:
+        try:
+            job_id = jobs().submit_training(
+                model_name=model,
+                dataset_name=dataset,
+                training=training,
+                model_config=model_config,
+                seeds=int(seeds),
+            )
+        except StorageError as error:
+            st.error(str(error))
         else:
-            try:
-                job_id = jobs().submit_training(
-                    model_name=model,
-                    dataset_name=dataset,
-                    training=training,
-                    model_config=model_config,
-                    seeds=int(seeds),
-                )
-            except StorageError as error:
-                st.error(str(error))
-            else:
-                st.session_state["submitted_once"] = True
-                st.success(
-                    f"Queued job {job_id}."
-                    if seeds == 1
-                    else f"Queued jobs {job_id} to {job_id + int(seeds) - 1}: one experiment."
-                )
-                st.download_button(
-                    "Download these training settings (YAML)",
-                    training.to_yaml(),
-                    file_name=f"{model}_training.yaml",
-                )
+            st.session_state["submitted_once"] = True
+            st.success(
+                f"Queued job {job_id}."
+                if seeds == 1
+                else f"Queued jobs {job_id} to {job_id + int(seeds) - 1}: one experiment."
+            )
+            st.download_button(
+                "Download these training settings (YAML)",
+                training.to_yaml(),
+                file_name=f"{model}_training.yaml",
+            )
 
 
 @st.fragment(run_every=2)

@@ -122,7 +122,7 @@ def test_train_form_queues_a_job_that_the_table_shows(engine: Engine) -> None:
     model = next(s for s in at.selectbox if s.label == "Model")
     model.set_value("compact_dual_tower").run()
     at.number_input(key="training:compact_dual_tower:epochs").set_value(10)
-    at.button[0].click().run()  # the form's submit button sends the edited values
+    next(b for b in at.button if b.label == "Start training").click().run()
     assert not at.exception, at.exception
     assert any("Queued job 2" in s.value for s in at.success)
     table = at.dataframe[-1].value
@@ -136,13 +136,16 @@ def test_train_form_queues_a_job_that_the_table_shows(engine: Engine) -> None:
 
 
 def test_the_train_form_shows_what_the_dataset_fixes_as_read_only(engine: Engine) -> None:
-    """Input widths and horizons come from the dataset: shown, never editable."""
+    """Issue 18: input widths and horizons come from the dataset: shown, never editable;
+    everything else keeps a plain label and its field name in the help."""
+    from pages.config_form import label
+
     _fill(engine)
     at = _run("pages/train.py")
     for model in ("dual_tower", "compact_dual_tower", "lstm_attention", "simple_lstm"):
         next(s for s in at.selectbox if s.label == "Model").set_value(model).run()
         assert not at.exception, at.exception
-        widgets = [*at.number_input, *at.text_input]
+        widgets = [*at.number_input, *at.text_input, *at.selectbox, *at.checkbox]
         locked = {w.label: w for w in widgets if w.disabled}
         fixed = {"horizons"} | (
             {"context_dim", "stock_dim"}
@@ -151,9 +154,47 @@ def test_the_train_form_shows_what_the_dataset_fixes_as_read_only(engine: Engine
             if "lstm" in model
             else {"context_tower.news_dim", "stock_tower.input_dim"}
         )
-        assert fixed <= set(locked), (model, sorted(locked))
-        assert locked["horizons"].value == "[7, 30]"
-        assert all(not w.disabled for w in widgets if w.label.endswith("dropout")), model
+        assert {label(path) for path in fixed} <= set(locked), (model, sorted(locked))
+        assert locked["Horizons (days)"].value == "[7, 30]"
+        editable = [w for w in widgets if not w.disabled]
+        dotted = [w.label for w in widgets if "." in w.label.split(" ")[0]]
+        assert not dotted, dotted
+        assert any(w.label.endswith("Dropout (share of units)") for w in editable), model
+        fields = [w for w in widgets if str(w.key).split(":")[0] in ("model", "training")]
+        named = [w for w in fields if not str(w.key).split(":")[-1].isdigit()]  # not layer i
+        assert named and all("`" in (w.help or "") for w in named), "the field name in help"
+
+
+def test_a_preset_sets_epochs_and_size_and_the_estimate_shows_before_the_job(
+    engine: Engine,
+) -> None:
+    """Issue 18: choosing a preset changes epochs and model size; a measured estimate of the
+    run's time is shown before anything starts."""
+    _fill(engine)
+    at = _run("pages/train.py")
+    epochs = at.number_input(key="training:dual_tower:epochs")
+    assert epochs.value == 100, "the seeds' default before a preset"
+    at.radio(key="preset:dual_tower").set_value("quick").run()
+    assert not at.exception, at.exception
+    assert at.number_input(key="training:dual_tower:epochs").value == 8
+    layers = [
+        at.number_input(key=f"model:dual_tower:stock_tower.hidden_dims:{i}").value
+        for i in range(at.number_input(key="model:dual_tower:stock_tower.hidden_dims:n").value)
+    ]
+    assert layers == [64, 32], "the quick preset's smaller stock tower, one number per layer"
+    estimate = next(m for m in at.markdown if "Estimated time" in m.value)
+    assert "for 8 epochs" in estimate.value and "about" in estimate.value
+    assert "training steps" in estimate.help, "what was measured"
+    assert catalog_jobs(engine) == 1, "nothing started: the estimate comes first"
+    at.radio(key="preset:dual_tower").set_value("thorough").run()
+    assert at.number_input(key="training:dual_tower:epochs").value == 150
+    assert "for 150 epochs" in next(m for m in at.markdown if "Estimated" in m.value).value
+
+
+def catalog_jobs(engine: Engine) -> int:
+    from services import catalog
+
+    return len(catalog.jobs(engine=engine))
 
 
 def test_the_train_page_starts_a_recommender_job(engine: Engine) -> None:
@@ -169,7 +210,7 @@ def test_the_train_page_starts_a_recommender_job(engine: Engine) -> None:
     next(s for s in at.selectbox if s.label == "Model").set_value("two_tower").run()
     dataset = next(s for s in at.selectbox if s.label == "Dataset")
     assert dataset.options == ["startups"], "only recommender datasets"
-    at.tabs[1].number_input(key="training:two_tower:epochs").set_value(2)
+    at.number_input(key="training:two_tower:epochs").set_value(2)
     next(b for b in at.button if b.label == "Start training").click().run()
     assert not at.exception, at.exception
     assert any("Queued job" in s.value for s in at.success)

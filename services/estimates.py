@@ -1,0 +1,110 @@
+"""How long a training run will take on this machine, before it starts.
+
+A short measured calibration, not a guess: the model is built as configured and trained for a
+few real batches of the real dataset (market models), or for one epoch (the recommender,
+whose epochs are short), and the time per batch is scaled to the run's batches and epochs.
+The figure is an upper bound in epochs (early stopping usually ends sooner) and leaves out
+the evaluation at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from core.config import Config
+from core.registry import trainable
+
+CALIBRATION_BATCHES = 6
+WARMUP_BATCHES = 2
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float
+    """Training time for every epoch the config allows."""
+    seconds_per_epoch: float
+    epochs: int
+    measured: str
+    """What was measured, in words (for the page's help text)."""
+
+
+def estimate_training(
+    *, engine: Engine, model_name: str, dataset_name: str, model_config: Config, training: Config
+) -> Estimate:
+    if trainable(model_name).domain == "recsys":
+        return _recommender(engine, dataset_name, model_config, training)
+    return _market(engine, model_name, dataset_name, model_config, training)
+
+
+def _market(
+    engine: Engine, model_name: str, dataset_name: str, model_config: Config, training: Config
+) -> Estimate:
+    import torch
+
+    from core.market.config import DataConfig
+    from core.market.models import create_model, model_spec
+    from core.market.training import build_loaders, fit_to_data
+    from core.trainer import create_optimizer
+    from services import catalog
+
+    dataset = catalog.dataset(engine=engine, name=dataset_name)
+    data = DataConfig.from_dict(dataset.recipe.get("data_config", DataConfig().to_dict()))
+    frame = catalog.dataset_frame(engine=engine, name=dataset_name)
+    config = fit_to_data(model_spec(model_name), model_config, data)
+    spec = model_spec(model_name, config)
+    loaders = build_loaders(spec, frame, data=data, training=training, seed=training.seed)
+    model = create_model(model_name, config)
+    loss_fn = spec.make_loss(getattr(training, "loss", None), data.horizons)
+    optimizer = create_optimizer(model, training.optimizer)
+    batches = iter(loaders.train)
+    elapsed, steps = 0.0, 0
+    for index in range(WARMUP_BATCHES + CALIBRATION_BATCHES):
+        batch = next(batches, None)
+        if batch is None:
+            break
+        started = time.perf_counter()
+        outputs = model(*(batch[k] for k in spec.inputs))
+        loss, _ = loss_fn(outputs, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), training.max_grad_norm or 1e9)
+        optimizer.step()
+        if index >= WARMUP_BATCHES:
+            elapsed, steps = elapsed + time.perf_counter() - started, steps + 1
+    per_batch = elapsed / max(steps, 1)
+    # Validation runs forward only over its rows, about a third of a training step each.
+    per_epoch = per_batch * (len(loaders.train) + len(loaders.val) / 3)
+    return Estimate(
+        per_epoch * training.epochs,
+        per_epoch,
+        training.epochs,
+        f"{steps} training steps of {training.batch_size} rows took {per_batch * 1000:.0f} ms "
+        f"each; an epoch is {len(loaders.train)} steps",
+    )
+
+
+def _recommender(
+    engine: Engine, dataset_name: str, model_config: Config, training: Config
+) -> Estimate:
+    from dataclasses import replace
+
+    from core.recsys.training import train_recommender
+    from storage.recsys import load_recsys_data
+    from storage.repository import session_scope
+
+    with session_scope(engine) as session:
+        data = load_recsys_data(session=session, name=dataset_name)
+    one_epoch = replace(training, epochs=1)
+    started = time.perf_counter()
+    result = train_recommender(data, model_config, one_epoch, baselines=False)
+    total = time.perf_counter() - started
+    per_epoch = result.history[0]["seconds"] if result.history else total
+    return Estimate(
+        per_epoch * training.epochs,
+        per_epoch,
+        training.epochs,
+        f"one epoch took {per_epoch:.1f} s ({total:.1f} s with the catalogue's encoding)",
+    )
