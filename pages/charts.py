@@ -1,6 +1,9 @@
-"""Plotly figures the pages draw: data in (frames, matrices), figure out; no Streamlit here."""
+"""Plotly figures the pages draw: data in (frames, matrices), figure out; no Streamlit here
+(``show`` draws through the page container it is handed, with the chart's text alternative)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -47,7 +50,11 @@ def candlestick_figure(rows: pd.DataFrame, ticker: str):
     figure.update_xaxes(rangeslider_visible=False)
     for row, title in enumerate(("price", "volume", "RSI", "MACD"), start=1):
         figure.update_yaxes(title_text=title, row=row, col=1)
-    return figure.update_layout(title=f"{ticker}", height=680, uirevision=ticker)
+    return figure.update_layout(
+        title=f"{ticker}: daily prices with SMA 20/50/200, volume, RSI 14 and MACD",
+        height=680,
+        uirevision=ticker,
+    )
 
 
 def confusion_figure(confusion: list[list[int]], class_names: tuple[str, ...], title: str):
@@ -195,3 +202,71 @@ def parallel_figure(overview: pd.DataFrame, metric: str, most: int = 8):
     line = {"color": overview[metric], "colorscale": "Viridis", "showscale": True}
     figure = go.Figure(go.Parcoords(line=line, dimensions=dimensions))
     return figure.update_layout(title=f"Settings against {metric}", height=420)
+
+
+SPLIT_COLOURS = {"train": "#1f77b4", "val": "#ff7f0e", "test": "#2ca02c"}
+"""One colour per data split on every page: training blue, validation orange, test green."""
+
+METRIC_NAMES = {
+    "total": "total loss",
+    "orthogonality": "orthogonality penalty",
+    "magnitude": "embedding magnitude penalty",
+    "grad_norm": "gradient norm",
+    "lr": "learning rate",
+    "seconds": "seconds per epoch",
+}
+METRIC_KINDS = {"mse": "MSE", "ce": "cross-entropy", "corr": "correlation", "acc": "accuracy"}
+
+
+def metric_title(name: str) -> str:
+    """'mse_7d' -> '7-day MSE', 'ce_30d' -> '30-day cross-entropy', 'ndcg@10' -> 'NDCG@10'."""
+    if name in METRIC_NAMES:
+        return METRIC_NAMES[name]
+    kind, _, horizon = name.rpartition("_")
+    if kind in METRIC_KINDS and horizon.endswith("d") and horizon[:-1].isdigit():
+        return f"{horizon[:-1]}-day {METRIC_KINDS[kind]}"
+    if "@" in name:
+        measure, _, k = name.partition("@")
+        return f"{measure.upper() if measure == 'ndcg' else measure}@{k}"
+    return name.replace("_", " ")
+
+
+def curves_figure(curves: pd.DataFrame, *, title: str, wrap: int = 4, height: int = 420):
+    """Per-epoch curves (epoch, split, name, value), one panel per metric titled in words,
+    train and validation in their page-wide colours, each panel on its own scale."""
+    figure = px.line(
+        curves.assign(metric=curves["name"].map(metric_title)),
+        x="epoch",
+        y="value",
+        color="split",
+        facet_col="metric",
+        facet_col_wrap=wrap,
+        color_discrete_map=SPLIT_COLOURS,
+        labels={"split": "data", "value": "", "epoch": "epoch"},
+        title=title,
+        height=height,
+    )
+    figure.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))
+    return figure.update_yaxes(matches=None, showticklabels=True)
+
+
+def describe(figure: go.Figure) -> str:
+    """A chart in words, shown under it for readers who cannot see it (and search engines):
+    the title, what is plotted against what, and the series."""
+    layout = figure.layout
+    x, y = layout.xaxis.title.text, layout.yaxis.title.text
+    axes = f": {y} against {x}" if x and y else (f" by {x}" if x else "")
+    names = list(dict.fromkeys(t.name for t in figure.data if t.name))
+    series = (
+        f"; series: {', '.join(names[:8])}" + ("..." if len(names) > 8 else "") if names else ""
+    )
+    return f"Chart: {layout.title.text}{axes}{series}."
+
+
+def show(container: Any, figure: go.Figure, *, key: str, alt: str | None = None) -> None:
+    """Draw a chart with its text alternative under it. Every chart has a title: one
+    without is a bug this refuses."""
+    if not figure.layout.title.text:
+        raise ValueError(f"the chart {key!r} has no title")
+    container.plotly_chart(figure, key=key)
+    container.caption(alt or describe(figure))

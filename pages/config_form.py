@@ -147,6 +147,7 @@ def field_input(container: Any, field: FlatField, part: str, model: str, fixed: 
             help=help_text,
             key=widget,
             format="%g" if isinstance(field.default, float) else "%d",
+            **({} if isinstance(field.default, float) else {"step": 1}),  # integers stay ints
             disabled=locked,
         )
     if isinstance(value, list) and all(isinstance(v, int) for v in value) and not locked:

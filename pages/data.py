@@ -241,7 +241,7 @@ with prices:
             value=(max(first, last - dt.timedelta(days=365)), last),
         )
         shown = rows[rows["date"].between(pd.Timestamp(start), pd.Timestamp(end))]
-        st.plotly_chart(charts.candlestick_figure(shown, ticker), key="candles")
+        charts.show(st, charts.candlestick_figure(shown, ticker), key="candles")
 with coverage:
     shares = coverage_of(frame)
     st.caption(
@@ -263,7 +263,8 @@ with coverage:
     for place, by, key in ((by_ticker, "ticker", "coverage"), (by_year, "year", "coverage_year")):
         table = shares.table(by)
         table.index = table.index.astype(str)
-        place.plotly_chart(
+        charts.show(
+            place,
             px.imshow(
                 table,
                 zmin=0,
@@ -271,7 +272,7 @@ with coverage:
                 text_auto=".2f",
                 aspect="auto",
                 color_continuous_scale="Blues",
-                title=f"per {by}",
+                title=f"Share of rows with each context group observed, per {by}",
             ),
             key=key,
         )
@@ -280,7 +281,17 @@ with labels:
         c for c in frame.columns if c.startswith(("trend_", "relevance_")) and "class" not in c
     ]
     long = frame[label_columns].melt(var_name="label", value_name="value").dropna()
-    st.plotly_chart(
-        px.histogram(long, x="value", facet_col="label", facet_col_wrap=2, nbins=40, height=480),
+    charts.show(
+        st,
+        px.histogram(
+            long,
+            x="value",
+            facet_col="label",
+            facet_col_wrap=2,
+            nbins=40,
+            height=480,
+            title="Distribution of each label (rows per bin)",
+            labels={"value": "label value"},
+        ),
         key="labels",
     )

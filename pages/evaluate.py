@@ -201,7 +201,8 @@ with details:
 
     names = [f"{h}d" for h in result.horizons]
     for column, name in zip(st.columns(len(names)), names, strict=True):
-        column.plotly_chart(
+        charts.show(
+            column,
             charts.confusion_figure(
                 reports["model"][name]["classification"]["confusion"],
                 spec.target.class_names,
@@ -213,7 +214,8 @@ with details:
     rows = result.predictions
     score_column, class_column = spec.target.columns(h)
     left, right = st.columns(2)
-    left.plotly_chart(
+    charts.show(
+        left,
         charts.scatter_figure(
             rows.assign(predicted=rows[f"score_{h}d"], actual=rows[score_column]),
             x="actual",
@@ -224,14 +226,14 @@ with details:
         key="scatter",
     )
     daily = daily_information_coefficients(finance_rows(rows[f"score_{h}d"], rows, h))
-    right.plotly_chart(charts.ic_figure(daily), key="ic")
+    charts.show(right, charts.ic_figure(daily), key="ic")
 
     curves = {
         name: strategy_curve(finance_rows(result.predictor(name)[f"score_{h}d"], rows, h))
         for name in result.predictors
         if name != "majority"  # a constant score trades nothing worth drawing
     }
-    st.plotly_chart(charts.strategy_figure(curves), key="strategy")
+    charts.show(st, charts.strategy_figure(curves), key="strategy")
 
     attention = rows.filter(regex=r"^attention_\d+$")
     if not attention.empty:
@@ -244,13 +246,13 @@ with details:
             ],
         )
         left, right = st.columns([2, 1])
-        left.plotly_chart(heatmap, key="attention")
-        right.plotly_chart(mean, key="attention-mean")
+        charts.show(left, heatmap, key="attention")
+        charts.show(right, mean, key="attention-mean")
 
     if "group_importance" in result.report:
         left, right = st.columns(2)
-        left.plotly_chart(
-            charts.importance_figure(result.report["group_importance"]), key="importance"
+        charts.show(
+            left, charts.importance_figure(result.report["group_importance"]), key="importance"
         )
         if "context_pc1" in rows.columns:
             tower = right.radio("Tower", ["context", "stock"], horizontal=True)
@@ -259,7 +261,7 @@ with details:
                     rows[class_column].astype(int), spec.target.class_names
                 )
             )
-            right.plotly_chart(charts.embedding_figure(coloured, tower, "label"), key="embedding")
+            charts.show(right, charts.embedding_figure(coloured, tower, "label"), key="embedding")
 
     walk_forward_section(run_id)
 
@@ -280,7 +282,8 @@ with comparison:
         name = st.selectbox(
             "Validation curve", names, index=names.index("total") if "total" in names else 0
         )
-        st.plotly_chart(
+        charts.show(
+            st,
             px.line(
                 validation[validation["name"] == name].assign(run=lambda f: f["run"].astype(str)),
                 x="epoch",
@@ -309,7 +312,8 @@ with comparison:
             shown = shown.assign(
                 above=shown[bounds[1]] - shown[metric], below=shown[metric] - shown[bounds[0]]
             )
-        left.plotly_chart(
+        charts.show(
+            left,
             px.bar(
                 shown,
                 x="run",
@@ -322,7 +326,7 @@ with comparison:
             ),
             key="compare-bars",
         )
-        right.plotly_chart(charts.parallel_figure(overview, metric), key="parallel")
+        charts.show(right, charts.parallel_figure(overview, metric), key="parallel")
         st.dataframe(overview, hide_index=True)
 
 from pages.sweeps import sweep_view  # noqa: E402

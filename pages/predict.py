@@ -10,6 +10,7 @@ from core.checkpoints import CheckpointError
 from core.market.features import CONTEXT_FEATURE_GROUPS, STOCK_FEATURES
 from core.market.models import MODELS
 from core.market.predict import PredictionInputError, Predictor, feature_ranges, predict_csv
+from pages import charts
 from pages.access import refused
 from pages.shared import MAX_UPLOAD_MB, engine
 from services import catalog
@@ -88,7 +89,8 @@ def scores(table: pd.DataFrame, base: pd.DataFrame) -> None:
                 for name in spec.target.class_names
             ]
         )
-        column.plotly_chart(
+        charts.show(
+            column,
             px.bar(
                 probabilities,
                 x="class",
@@ -97,6 +99,7 @@ def scores(table: pd.DataFrame, base: pd.DataFrame) -> None:
                 barmode="group",
                 range_y=[0, 1],
                 height=280,
+                title=f"{h}-day class probabilities: the row and the what-if",
             ),
             key=f"probabilities-{h}",
         )
@@ -176,7 +179,8 @@ with what_if:
     attention = table.filter(regex=r"^attention_\d+$")
     if not attention.empty:
         steps = len(attention.columns)
-        results.plotly_chart(
+        charts.show(
+            results,
             px.bar(
                 x=[f"t-{steps - 1 - i}" for i in range(steps)],
                 y=attention.iloc[0].to_numpy(),

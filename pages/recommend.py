@@ -1,10 +1,10 @@
 """Recommend: startups for a developer (or any items for any users), routed by history."""
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from core.recsys.serving import Recommendation, Recommender
+from pages import charts
 from pages.access import read_only
 from pages.shared import data_home, engine
 from services import catalog
@@ -153,10 +153,11 @@ with models:
         curves = epoch_curves(engine=engine(), run_ids=[chosen_run])
         if not curves.empty:
             shown = curves[curves["name"].isin(["total", "ndcg@10", "recall@10"])]
-            st.plotly_chart(
-                px.line(
-                    shown, x="epoch", y="value", color="split", facet_col="name", height=320
-                ).update_yaxes(matches=None),
+            charts.show(
+                st,
+                charts.curves_figure(
+                    shown, title=f"Run {chosen_run}: loss and ranking per epoch", height=320
+                ),
                 key="recsys-curves",
             )
 

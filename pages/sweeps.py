@@ -161,7 +161,8 @@ def sweep_view() -> None:
         frame = pd.DataFrame(
             {"setting": list(info.importance), "importance": list(info.importance.values())}
         )
-        st.plotly_chart(
+        charts.show(
+            st,
             px.bar(frame, x="setting", y="importance", title="Parameter importance (fANOVA)"),
             key="sweep-importance",
         )
@@ -175,6 +176,6 @@ def sweep_view() -> None:
             if r is not None
         }
         overview[LOSS] = overview["run"].map(losses).astype(float)
-        st.plotly_chart(charts.parallel_figure(overview, LOSS), key="sweep-parallel")
+        charts.show(st, charts.parallel_figure(overview, LOSS), key="sweep-parallel")
         query = "&".join(f"run={run_id}" for run_id in runs)
         st.markdown(f"[Compare these trials' runs](/evaluate?{query}) in the comparison view.")

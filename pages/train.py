@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.config import ConfigError, flat_fields, flatten, from_flat, parse_yaml
 from core.registry import TRAINABLE
+from pages import charts
 from pages.access import read_only, refused
 from pages.config_form import apply_preset, config_form
 from pages.shared import engine, jobs
@@ -205,7 +206,7 @@ def live() -> None:
                 "run": j.run_id,
                 "status": j.status,
                 "epoch": j.progress.get("epoch"),
-                "duration (s)": j.duration_s,
+                "duration": format_duration(j.duration_s) if j.duration_s else "",
                 "evaluate": f"/evaluate?run={j.run_id}"
                 if j.status == JobStatus.SUCCEEDED
                 else None,
@@ -235,25 +236,26 @@ def live() -> None:
         st.success(f"Queued job {jobs().resume(current.id)}.")
     if not metrics.empty:
         losses = metrics[metrics["split"].isin(["train", "val"])]
-        st.plotly_chart(
-            px.line(
-                losses,
-                x="epoch",
-                y="value",
-                color="split",
-                facet_col="name",
-                facet_col_wrap=4,
-                height=420,
-            )
-            .update_yaxes(matches=None)
-            .update_layout(uirevision=f"losses-{current.run_id}"),
+        charts.show(
+            st,
+            charts.curves_figure(
+                losses, title=f"Run {current.run_id}: training and validation per epoch"
+            ).update_layout(uirevision=f"losses-{current.run_id}"),
             key="losses",
+            alt=f"Chart: run {current.run_id}'s loss components and validation figures per "
+            "epoch, one panel each; training in blue, validation in orange.",
         )
         rate = metrics[metrics["name"] == "lr"]
-        st.plotly_chart(
-            px.line(rate, x="epoch", y="value", title="learning rate", height=250).update_layout(
-                uirevision=f"lr-{current.run_id}"
-            ),
+        charts.show(
+            st,
+            px.line(
+                rate,
+                x="epoch",
+                y="value",
+                title="Learning rate per epoch",
+                labels={"value": "learning rate", "epoch": "epoch"},
+                height=250,
+            ).update_layout(uirevision=f"lr-{current.run_id}"),
             key="lr",
         )
     st.dataframe(

@@ -188,6 +188,8 @@ def test_a_preset_sets_epochs_and_size_and_the_estimate_shows_before_the_job(
     assert catalog_jobs(engine) == 1, "nothing started: the estimate comes first"
     at.radio(key="preset:dual_tower").set_value("thorough").run()
     assert at.number_input(key="training:dual_tower:epochs").value == 150
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
     assert "for 150 epochs" in next(m for m in at.markdown if "Estimated" in m.value).value
 
 
@@ -260,3 +262,44 @@ def test_data_page_bad_upload_shows_the_problem_and_stores_nothing(data_home: Da
     with session_scope(engine) as session:
         assert count_rows(session=session)["datasets"] == 0
     engine.dispose()
+
+
+def test_charts_read_like_a_report() -> None:
+    """Issue 18: panel titles in words, train and validation in the same colours everywhere,
+    a title and a text alternative on every chart."""
+    import pandas as pd
+
+    from pages import charts
+
+    assert charts.metric_title("mse_7d") == "7-day MSE"
+    assert charts.metric_title("ce_30d") == "30-day cross-entropy"
+    assert charts.metric_title("orthogonality") == "orthogonality penalty"
+    assert charts.metric_title("ndcg@10") == "NDCG@10"
+    curves = pd.DataFrame(
+        {
+            "epoch": [1, 1, 2, 2],
+            "split": ["train", "val", "train", "val"],
+            "name": ["mse_7d"] * 4,
+            "value": [1.0, 1.2, 0.8, 1.1],
+        }
+    )
+    figure = charts.curves_figure(curves, title="Run 1")
+    assert [a.text for a in figure.layout.annotations] == ["7-day MSE"], "no 'name=' prefix"
+    assert {t.name: t.line.color for t in figure.data} == {"train": "#1f77b4", "val": "#ff7f0e"}
+    assert charts.describe(figure).startswith("Chart: Run 1")
+
+    class Page:
+        def __init__(self) -> None:
+            self.drawn: list = []
+
+        def plotly_chart(self, figure, key):
+            self.drawn.append(key)
+
+        def caption(self, text):
+            self.drawn.append(text)
+
+    page = Page()
+    charts.show(page, figure, key="k")
+    assert page.drawn == ["k", charts.describe(figure)]
+    with pytest.raises(ValueError, match="no title"):
+        charts.show(page, figure.update_layout(title=None), key="untitled")
