@@ -41,6 +41,14 @@ def serve(
     demo: Annotated[
         bool, typer.Option("--demo/--no-demo", help="Store the demo dataset if none exists.")
     ] = True,
+    demo_jobs: Annotated[
+        bool,
+        typer.Option(
+            "--demo-jobs/--no-demo-jobs",
+            envvar="TRENDLAB_DEMO_JOBS",
+            help="With the demo data of a first start, queue one quick training per kind.",
+        ),
+    ] = True,
 ) -> None:
     """Start the dashboard and the HTTP API (/api); this process then owns the database."""
     if os.environ.get("TRENDLAB_REQUIRE_AUTH", "").lower() in ("1", "true", "yes"):
@@ -54,10 +62,14 @@ def serve(
     # Leaving the block disposes the engine: the file is free before the server opens it.
     with database() as (home, engine):
         if demo:
-            from services.demo import store_demo_datasets
+            from services.demo import queue_demo_training, store_demo_datasets
 
-            for name in store_demo_datasets(engine=engine):
+            stored = store_demo_datasets(engine=engine)
+            for name in stored:
                 typer.echo(f"Stored the synthetic demo dataset {name!r}.")
+            if demo_jobs:
+                for job_id in queue_demo_training(engine=engine, datasets=stored):
+                    typer.echo(f"Queued demo training job {job_id}.")
     # Where this server answers (exec keeps the PID): the CLI asks it while it holds the file.
     local = "127.0.0.1" if address in ("0.0.0.0", "localhost", "") else address
     home.server_file.write_text(

@@ -35,3 +35,29 @@ def store_demo_datasets(*, engine: Engine) -> list[str]:
         )
         stored.append("startups")
     return stored
+
+
+DEMO_JOBS = (("two_tower", "startups"), ("dual_tower", "demo"))
+"""What a first start trains, recommender first (the quicker): one model per kind."""
+
+
+def queue_demo_training(*, engine: Engine, datasets: list[str]) -> list[int]:
+    """On a first start, queue one quick training job per kind on the demo datasets just
+    stored (``datasets``), so Evaluate, Predict and Recommend show a real trained model
+    within minutes; returns the job ids. The server's own action, like storing the demo
+    data, so it happens in a read-only deployment too."""
+    from core.market.evaluation import BASELINES
+    from core.registry import preset_configs
+    from services.job_kinds import job_kind_for
+    from storage.repository import create_job
+
+    queued = []
+    for model, dataset in DEMO_JOBS:
+        if dataset not in datasets:
+            continue
+        config, training = preset_configs(model, "quick")
+        kind = job_kind_for(model)
+        run_id = kind.start(engine, model, dataset, config, training, BASELINES, None)
+        with session_scope(engine) as session:
+            queued.append(create_job(session=session, kind=kind.name, run_id=run_id).id)
+    return queued

@@ -114,7 +114,8 @@ def server_process(home: Path, **environment: str) -> Iterator[tuple[str, subpro
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {**os.environ, "TRENDLAB_HOME": str(home), **environment}
+    # No demo training unless a test asks: it would compete for the CPU with the test's own.
+    env = {**os.environ, "TRENDLAB_HOME": str(home), "TRENDLAB_DEMO_JOBS": "0", **environment}
     command = [sys.executable, "-c", "import cli; cli.main()", "serve", "--port", str(port)]
     server = subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE

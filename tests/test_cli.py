@@ -161,6 +161,33 @@ def test_serve_stores_the_demo_datasets_once_then_starts_pages_and_api(
     assert started[0][started[0].index("run") + 1].endswith("server.py"), "pages and /api"
 
 
+def test_a_first_start_queues_one_quick_demo_training_per_kind(data_home: DataHome, monkeypatch):
+    """Issue 18: a fresh server has data and, minutes later, trained models to show."""
+    import cli
+    from core.registry import preset_configs
+    from services import catalog
+    from storage import open_engine
+
+    monkeypatch.setattr(cli.os, "execv", lambda _exe, command: None)
+    first = runner.invoke(app, ["serve", "--demo-jobs"])
+    assert first.exit_code == 0 and "Queued demo training job 2." in first.output
+    again = runner.invoke(app, ["serve", "--demo-jobs"])
+    assert "Queued demo" not in again.output, "only on the start that stored the demo data"
+    engine = open_engine(data_home.database_url)
+    jobs = sorted(catalog.jobs(engine=engine), key=lambda j: j.id)
+    runs = [catalog.run(engine=engine, run_id=j.run_id) for j in jobs]
+    engine.dispose()
+    assert [(j.kind, j.status) for j in jobs] == [
+        ("train_recommender", "queued"),
+        ("train", "queued"),
+    ]
+    assert [(r.model, r.dataset) for r in runs] == [
+        ("two_tower", "startups"),
+        ("dual_tower", "demo"),
+    ]
+    assert runs[1].config["training"]["epochs"] == preset_configs("dual_tower", "quick")[1].epochs
+
+
 def _tiny_configs(tmp_path: Path) -> list[str]:
     training = tmp_path / "training.yaml"
     training.write_text("epochs: 2\nbatch_size: 128\nscheduler:\n  warmup_epochs: 0\n")
