@@ -7,13 +7,78 @@ from services import catalog
 from services.runs import checkpoint_problems
 
 st.title("Trendlab")
-st.caption("Train, compare and serve market-trend models. Start on the Data page.")
+st.caption("Train, compare and serve market-trend models.")
 
 home = data_home()
 db = engine()
 counts = catalog.overview(engine=db)
 recent = catalog.runs(engine=db)[:10]
 problems = checkpoint_problems(engine=db)
+
+
+@st.fragment(run_every=5)
+def path() -> None:
+    """Data -> Train -> Evaluate -> Predict (and Recommend): what exists at each step, and a
+    link to the step that comes next. Refreshes while the first-start demo jobs train."""
+    markets = catalog.datasets(engine=db, recommender=False)
+    shops = catalog.datasets(engine=db, recommender=True)
+    runs = catalog.runs(engine=db)
+    working = [j for j in catalog.jobs(engine=db) if not j.finished]
+    market = [r for r in runs if r.model != "two_tower" and r.status == "succeeded"]
+    served = [r for r in runs if r.model == "two_tower" and r.status == "succeeded"]
+    steps = [
+        (
+            "Data",
+            "/data",
+            bool(markets),
+            f"{len(markets)} market and {len(shops)} recommender datasets"
+            if markets or shops
+            else "no dataset yet: build or import one",
+        ),
+        (
+            "Train",
+            "/train",
+            bool(runs),
+            f"{len(working)} jobs queued or training, "
+            f"{len([r for r in runs if r.status == 'succeeded'])} runs finished"
+            if runs
+            else "no model trained yet",
+        ),
+        (
+            "Evaluate",
+            "/evaluate",
+            bool(market),
+            f"{len(market)} market runs to evaluate beside the baselines"
+            if market
+            else "waiting for a finished market run",
+        ),
+        (
+            "Predict",
+            "/predict",
+            bool(market),
+            "what-if scores of any finished run" if market else "waiting for a finished market run",
+        ),
+        (
+            "Recommend",
+            "/recommend",
+            bool(served),
+            f"serving recommender run {served[0].id}"
+            if served
+            else "content-based until a recommender is trained",
+        ),
+    ]
+    columns = st.columns(len(steps))
+    for column, (name, link, ready, status) in zip(columns, steps, strict=True):
+        column.markdown(f"{'✅' if ready else '⏳'} **[{name}]({link})**  \n{status}")
+    upcoming = next((s for s in steps if not s[2]), None)
+    if upcoming:
+        waiting = " (a demo job is training)" if working else ""
+        st.markdown(f"**Next:** [{upcoming[0]}]({upcoming[1]}){waiting}")
+    else:
+        st.markdown("**Next:** compare runs on [Evaluate](/evaluate) or try [Predict](/predict).")
+
+
+path()
 
 left, middle, right = st.columns(3)
 left.metric("Datasets", counts["datasets"])

@@ -303,3 +303,23 @@ def test_charts_read_like_a_report() -> None:
     assert page.drawn == ["k", charts.describe(figure)]
     with pytest.raises(ValueError, match="no title"):
         charts.show(page, figure.update_layout(title=None), key="untitled")
+
+
+def test_home_shows_the_path_from_data_to_predict_and_the_next_step(engine: Engine) -> None:
+    """Issue 18: what exists at each step and a link to the next one."""
+    at = _run()
+    steps = [m.value for m in at.markdown if m.value.startswith(("✅", "⏳"))]
+    assert [s.split("**")[1] for s in steps] == [
+        "[Data](/data)",
+        "[Train](/train)",
+        "[Evaluate](/evaluate)",
+        "[Predict](/predict)",
+        "[Recommend](/recommend)",
+    ]
+    assert all(s.startswith("⏳") for s in steps), "an empty home: nothing done yet"
+    assert any(m.value.startswith("**Next:** [Data](/data)") for m in at.markdown)
+    _fill(engine)
+    at = _run()
+    steps = [m.value for m in at.markdown if m.value.startswith(("✅", "⏳"))]
+    assert steps[0].startswith("✅") and "1 market and 0 recommender datasets" in steps[0]
+    assert steps[1].startswith("✅") and "1 jobs queued or training" in steps[1]
