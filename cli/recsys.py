@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,6 +13,7 @@ from cli.common import (
     EpochsOption,
     JsonOption,
     ProgressPrinter,
+    QuietOption,
     SeedOption,
     SummaryJsonOption,
     database,
@@ -63,20 +65,54 @@ def recsys_import(
     events: Annotated[
         str, typer.Option(help="Values to seed types: watched=view,5=favorite,1=dislike.")
     ] = "",
+    positive_threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="Ratings at or above it are positives (like), those below are left out "
+            "(unless --events names them): the usual 'rating >= 4 is positive' protocol."
+        ),
+    ] = None,
+    sep: Annotated[
+        str | None,
+        typer.Option(help="Field separator: ',', ';', '|' or 'tab' (default: from the header)."),
+    ] = None,
 ) -> None:
-    """Import users, items and interactions (any item domain); problems name file, line, column."""
+    """Import users, items and interactions (any item domain): CSV, TSV, Parquet or RecBole
+    atomic files (an .inter file brings the .user and .item beside it); problems name file,
+    line, column."""
     from core.recsys.importers import INTERACTION_COLUMNS, import_recsys, parse_events
+    from core.tables import SEPARATORS, ReadOptions
 
+    separator = {"tab": "\t", "\\t": "\t"}.get(sep or "", sep)
+    if separator is not None and separator not in SEPARATORS:
+        raise fail(f"--sep {sep!r} is not one of ',', ';', '|', 'tab'.")
     try:
         mapping = parse_mapping(column_map, allowed=INTERACTION_COLUMNS)
         data = import_recsys(
-            interactions, users=users, items=items, mapping=mapping, events=parse_events(events)
+            interactions,
+            users=users,
+            items=items,
+            mapping=mapping,
+            events=parse_events(events),
+            positive_threshold=positive_threshold,
+            options=ReadOptions(sep=separator),
         )
     except ImportFailed as failure:
         raise fail(str(failure)) from None
     except ValueError as err:
         raise fail(str(err)) from None
     _store_recsys(name, data, f"import of {interactions.name}")
+    recipe = data.recipe
+    shown = {"\t": "tab", None: "-"}.get(recipe["separator"], recipe["separator"])
+    typer.echo(
+        f"Read {', '.join(recipe['files'])}: separator {shown!r}, "
+        f"timestamps as {recipe['timestamp_format']}."
+    )
+    if recipe.get("below_threshold"):
+        typer.echo(
+            f"Left out {recipe['below_threshold']:,} ratings below {positive_threshold:g}; "
+            f"the rest are positives (like)."
+        )
 
 
 def _store_recsys(name: str, data: RecsysData, description: str) -> None:
@@ -107,9 +143,18 @@ def recsys_train(
     ] = None,
     epochs: EpochsOption = None,
     seed: SeedOption = None,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            help="time (70/15/15 by one clock), user (each user's timeline) or random "
+            "(each user's events 80/10/10, RecBole's protocol)."
+        ),
+    ] = None,
     as_json: SummaryJsonOption = False,
+    quiet: QuietOption = False,
 ) -> None:
-    """Train the two-tower recommender; prints its test metrics beside the baselines."""
+    """Train the two-tower recommender; prints its test metrics beside the baselines. A
+    progress bar and one line per epoch (with validation NDCG@10) go to stderr."""
     from core.config import parse_yaml
     from core.recsys.config import recsys_configs
     from services.recsys import train_recsys_run
@@ -118,13 +163,24 @@ def recsys_train(
         settings = parse_yaml(config.read_text(), str(config)) if config else {}
         if not isinstance(settings, dict):
             raise ConfigError("file", str(config), "a YAML mapping of settings")
+        overrides = training_overrides(epochs, seed) | ({"split": split} if split else {})
         two_tower, training = recsys_configs(
-            {**settings, **training_overrides(epochs, seed)}, source=str(config or "--epochs")
+            {**settings, **overrides}, source=str(config or "the options")
         )
     except OSError as err:
         raise fail(f"Cannot read {config}: {err.strerror}.") from None
     except ConfigError as err:
         raise fail(str(err)) from None
+    progress = ProgressPrinter(not quiet, label="recommender")
+
+    def stage(line: str) -> None:
+        if quiet:
+            return
+        if progress.bar is not None:
+            progress.bar.write(line, file=sys.stderr)
+        else:
+            typer.echo(line, err=True)
+
     with database() as (home, engine):
         try:
             run_id, summary = train_recsys_run(
@@ -133,10 +189,13 @@ def recsys_train(
                 dataset_name=dataset,
                 config=two_tower,
                 training=training,
-                callbacks=[ProgressPrinter(True, label="recommender")],
+                callbacks=[progress],
+                report=stage,
             )
         except (StorageError, ValueError, RuntimeError) as err:
             raise fail(f"Training failed: {err}") from None
+        finally:
+            progress.close()
     print_training_summary(run_id, summary, as_json=as_json)
     if as_json:
         return

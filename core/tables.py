@@ -136,6 +136,8 @@ class Table:
     """Declared field types of an atomic file's columns (``token``, ``float``, ...)."""
     date_formats: dict[str, str] = field(default_factory=dict)
     """The format each timestamp column was read in (a value of ``TIMESTAMP_FORMATS``)."""
+    separator: str | None = None
+    """The field separator a text file was read with (None for Parquet)."""
 
     def problem(self, message: str, row: int | None = None, column: str | None = None) -> None:
         self.total += 1
@@ -306,10 +308,9 @@ def read_table(path: Path, options: ReadOptions, mapping: dict[str, str] | None 
     if size == 0:
         raise ImportFailed([Problem(name, "the file is empty")])
     csv = path.suffix.lower() != ".parquet"
+    sep = (options.sep or sniff_separator(path)) if csv else None
     try:
-        frame = (
-            _read_csv(path, options.sep or sniff_separator(path)) if csv else _read_parquet(path)
-        )
+        frame = _read_csv(path, sep) if sep is not None else _read_parquet(path)
     except ImportFailed:
         raise
     except Exception as error:  # a parser's own message says what and where
@@ -318,7 +319,7 @@ def read_table(path: Path, options: ReadOptions, mapping: dict[str, str] | None 
         raise ImportFailed([Problem(name, "the file is empty")])
     names, types = _atomic_names([str(c).strip() for c in frame.columns])
     frame.columns = names
-    table = Table(name, frame, csv, types=types)
+    table = Table(name, frame, csv, types=types, separator=sep)
     _apply_mapping(table, mapping or {})
     if table.frame.empty:
         table.problem("the file has a header but no data rows")

@@ -114,8 +114,11 @@ def train_recsys_files(
     callbacks: Iterable[Callback] = (),
     should_stop: Callable[[], bool] | None = None,
     device: str | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Train, evaluate and write the run's files; touches no database (a worker runs it)."""
+    """Train, evaluate and write the run's files; touches no database (a worker runs it).
+    ``report`` hears a line as each stage (split, encoding, training, each engine's
+    evaluation) begins."""
     result = train_recommender(
         data,
         config,
@@ -124,6 +127,7 @@ def train_recsys_files(
         callbacks=callbacks,
         should_stop=should_stop,
         device=device,
+        report=report,
     )
     return save_recommender(result, folder, config)
 
@@ -154,6 +158,7 @@ def train_recsys_run(
     training: RecsysTrainingConfig | None = None,
     callbacks: list[Callback] | None = None,
     device: str | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Train and evaluate a recommender in this process (the CLI), recording everything."""
     training = training or RecsysTrainingConfig()
@@ -172,6 +177,7 @@ def train_recsys_run(
             folder,
             callbacks=[MetricWriter(engine, run_id), *(callbacks or [])],
             device=device,
+            report=report,
         )
     except BaseException as error:
         fail_run(
@@ -257,7 +263,7 @@ def _untrained(engine: Engine) -> Recommender:
         data = load_recsys_data(session=session, name=datasets[0].name)
     config = TwoTowerConfig()
     encoder = RecsysEncoder.fit(data.users, data.items, seed=RecsysTrainingConfig().seed)
-    catalogue = Catalogue.build(data, encoder, config.id_features)
+    catalogue = Catalogue.build(data, encoder)
     return Recommender(None, catalogue, data.interactions, config)
 
 
@@ -269,7 +275,7 @@ def _serving(engine: Engine, home: DataHome, run_id: int) -> Recommender:
             raise StorageError(f"Run {run_id} is not a recommender run.")
         data = load_recsys_data(session=session, name=dataset.name)
     model, encoder, config = load_recommender(run_directory(home, run_id))
-    catalogue = Catalogue.build(data, encoder, config.id_features)
+    catalogue = Catalogue.build(data, encoder)
     return Recommender(model, catalogue, data.interactions, config)
 
 

@@ -64,7 +64,15 @@ def load_recommender(folder: Path) -> tuple[TwoTowerRecommender, RecsysEncoder, 
         encoder = RecsysEncoder.from_json((folder / FILES["encoder"]).read_text())
     except (ValueError, KeyError, TypeError) as error:
         raise CheckpointError(f"{folder / FILES['encoder']} is not readable: {error}") from None
-    model = TwoTowerRecommender(config, checkpoint.meta["user_dim"], checkpoint.meta["item_dim"])
+    meta = checkpoint.meta
+    if config.id_embeddings and "items" not in meta:
+        raise CheckpointError(
+            f"{checkpoint.path} was trained by an earlier Trendlab with one-hot identity "
+            "features, which this version replaced by ID embeddings; train the run again."
+        )
+    model = TwoTowerRecommender(
+        config, meta["user_dim"], meta["item_dim"], meta.get("users", 0), meta.get("items", 0)
+    )
     try:
         model.load_state_dict(checkpoint.state_dict)
     except RuntimeError as error:

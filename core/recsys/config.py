@@ -31,10 +31,22 @@ class TwoTowerConfig(Config):
     """Dropout after the later hidden layers."""
     use_case: str = "developer_startup"
     """Which user and item kinds the model pairs."""
-    id_features: bool = False
-    """Add item identity (one-hot) to the item tower, and so to the user's history mean: the
-    collaborative signal profiles miss. Its width grows with the catalogue; turn it off for
-    catalogues past about 50,000 items."""
+    id_embeddings: bool = True
+    """Learn an embedding per user id and per item id (``id_dim`` wide) beside the towers,
+    the user's being their id's plus the mean of their history items' (an EmbeddingBag): the
+    collaborative signal that profiles miss. Each side's embedding is its tower's output and
+    this id part side by side. Memory grows with users plus items, never with their product.
+    Off: profiles and the history's mean profile only."""
+    id_dim: int = 64
+    """Width of the user, item and history id embeddings (added to embedding_dim)."""
+    max_history: int = 50
+    """A training pair's history bag holds at most this many of the user's positive items
+    (a fresh random draw every epoch for longer histories); evaluation and serving read the
+    whole history."""
+    search: Literal["auto", "exact", "faiss_flat", "ivf", "hnsw"] = "auto"
+    """How serving finds the top items: exact inner products (numpy), a FAISS flat index, or
+    an approximate FAISS index (IVF or HNSW, needs faiss-cpu); auto is exact below
+    100,000 items and HNSW from there when FAISS is installed."""
     text_backend: Literal["tfidf", "sentence_transformers"] = "tfidf"
     """Text embeddings: TF-IDF + SVD, or a sentence-transformer model already on disk."""
     sentence_model_path: str | None = None
@@ -50,6 +62,8 @@ class TwoTowerConfig(Config):
         self.require("first_dropout", is_dropout(self.first_dropout), "a number in [0, 1)")
         self.require("dropout", is_dropout(self.dropout), "a number in [0, 1)")
         self.require("use_case", bool(self.use_case.strip()), "a non-empty name")
+        self.require("id_dim", self.id_dim > 0, "an integer > 0")
+        self.require("max_history", self.max_history > 0, "an integer > 0")
         self.require(
             "sentence_model_path",
             self.text_backend == "tfidf" or bool(self.sentence_model_path),
@@ -61,6 +75,17 @@ class TwoTowerConfig(Config):
             self.hot_min_interactions >= self.cold_max_interactions,
             f"at least cold_max_interactions ({self.cold_max_interactions})",
         )
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Configs stored before ID embeddings held ``id_features`` (one-hot identity, off by
+        default): they load with ``id_embeddings`` set as it was, so their weights still fit."""
+        if "id_features" in data:
+            data["id_embeddings"] = bool(data.pop("id_features"))
+            data.setdefault("id_dim", 64)
+            data.setdefault("max_history", 50)
+            data.setdefault("search", "auto")
+        return data
 
 
 def _recsys_optimizer() -> OptimizerConfig:
@@ -97,13 +122,21 @@ class RecsysTrainingConfig(BaseTrainingConfig):
     """Users with fewer interactions are left out of training."""
     objective: Literal["weighted_bce", "in_batch_softmax"] = "weighted_bce"
     """Pointwise weighted BCE, or in-batch sampled softmax with logQ correction."""
-    split: Literal["time", "user"] = "time"
-    """70/15/15 by one global clock, or by each user's own timeline."""
+    threads: int = 1
+    """Torch threads while training (0 keeps torch's own setting). The recommender's batches
+    are small, so a second thread gains little, and where other processes share the cores
+    two threads spin against them: 50 times slower per step on the 2-core benchmark
+    machine."""
+    split: Literal["time", "user", "random"] = "time"
+    """time: 70/15/15 by one global clock; user: each user's own timeline cut at 70/15/15;
+    random: each user's events shuffled and cut 80/10/10 (RecBole's default protocol, for
+    comparing with published tables; the seed picks the cut)."""
 
     def validate(self) -> None:
         super().validate()
         self.require("negatives_per_positive", self.negatives_per_positive >= 0, ">= 0")
         self.require("min_interactions", self.min_interactions >= 0, ">= 0")
+        self.require("threads", self.threads >= 0, "an integer >= 0 (0 = torch's setting)")
 
 
 def split_settings(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -3,9 +3,10 @@
 A profile table (users or items) has an id column and fields of four roles, inferred from
 the data (``infer_fields``) or given:
 
-- categorical (one value per row) -> one-hot over the values seen when fitting, plus an
-  "other" slot for values never seen;
-- multi (';'-separated values, e.g. skills) -> multi-hot over the values seen;
+- categorical (one value per row) -> one-hot over the values seen when fitting (the
+  ``MAX_VALUES`` most frequent), plus an "other" slot for the rest;
+- multi (';'-separated values, e.g. skills) -> multi-hot over the values seen (the
+  ``MAX_VALUES`` most frequent);
 - numeric -> log1p if every value is >= 0 and the spread is wide, then standardised;
 - text (one free-text column) -> TF-IDF (unigrams, sublinear tf, L2) projected by a
   truncated SVD to ``text_dim`` components.
@@ -25,8 +26,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 TOKEN = re.compile(r"(?u)\b\w[\w-]+\b")
+MAX_VALUES = 1000
+"""Most values one-hot or multi-hot encoded per column; rarer values share the other slot."""
+NEAR_UNIQUE = 0.5
+"""A text column with more distinct values than this share of its rows names each row (a
+title, a zip code): free text when it has words, else left out, never one-hot."""
 
 
 @dataclass
@@ -41,28 +48,40 @@ class Fields:
 
 
 def infer_fields(frame: pd.DataFrame, id_column: str) -> Fields:
-    """Numbers are numeric; text with ';' lists is multi; the column with the longest
-    free text (mean over 4 words) is text; other text columns are categorical."""
+    """Numbers are numeric; text with ';' lists is multi (free text when the lists hold more
+    than ``MAX_VALUES`` distinct values); the column with the longest free text (mean over 4
+    words) is text; other text columns are categorical, unless nearly every row has its own
+    value (``NEAR_UNIQUE``): such a column is text when it has words (titles) and left out
+    when it has none (zip codes). ``name`` is for display only."""
     fields = Fields(id=id_column)
     words: dict[str, float] = {}
+    near_unique = set()
     for column in frame.columns:
-        if column == id_column:
+        if column in (id_column, "name"):
             continue
         values = frame[column]
         if pd.api.types.is_numeric_dtype(values):
             fields.numeric.append(column)
             continue
         text = values.fillna("").astype(str)
+        count = text.str.split().str.len().mean() if len(text) else 0.0
         if text.str.contains(";").mean() > 0.2:
-            fields.multi.append(column)
-        elif text.str.split().str.len().mean() > 4:
-            words[column] = text.str.split().str.len().mean()
+            distinct = {v for cell in text for v in split_values(cell)}
+            if len(distinct) <= MAX_VALUES:
+                fields.multi.append(column)
+            else:
+                words[column] = count + 4  # a long list of tokens reads as words
+        elif count > 4:
+            words[column] = count
+        elif text.nunique() > NEAR_UNIQUE * len(text) and len(text) > 20:
+            near_unique.add(column)
+            if count >= 2:
+                words[column] = count
         else:
             fields.categorical.append(column)
     if words:
         fields.text = max(words, key=words.get)
-        fields.categorical += [c for c in words if c != fields.text and c != "name"]
-    fields.categorical = [c for c in fields.categorical if c != "name"]  # display only
+        fields.categorical += [c for c in words if c != fields.text and c not in near_unique]
     return fields
 
 
@@ -97,17 +116,22 @@ class TextEmbedder:
         return len(self.components)
 
     def transform(self, texts: list[str]) -> np.ndarray:
-        """(n, dim) unit-length rows (zeros for a text with no known word)."""
+        """(n, dim) unit-length rows (zeros for a text with no known word). The TF-IDF
+        matrix is sparse, so a catalogue of any size fits."""
         index = {word: i for i, word in enumerate(self.vocabulary)}
-        idf = np.asarray(self.idf)
-        tfidf = np.zeros((len(texts), len(self.vocabulary)))
+        rows, columns = [], []
         for row, text in enumerate(texts):
             for word in TOKEN.findall(str(text).lower()):
                 if word in index:
-                    tfidf[row, index[word]] += 1
-        tfidf = np.where(tfidf > 0, 1 + np.log(np.maximum(tfidf, 1)), 0) * idf
-        tfidf /= np.maximum(np.linalg.norm(tfidf, axis=1, keepdims=True), 1e-12)
-        embedded = tfidf @ np.asarray(self.components).T
+                    rows.append(row)
+                    columns.append(index[word])
+        counts = sparse.csr_matrix(
+            (np.ones(len(rows)), (rows, columns)), shape=(len(texts), len(self.vocabulary))
+        )  # duplicates are summed: term counts
+        counts.data = (1 + np.log(counts.data)) * np.asarray(self.idf)[counts.indices]
+        norms = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+        tfidf = sparse.diags(1 / np.maximum(norms, 1e-12)) @ counts
+        embedded = np.asarray(tfidf @ np.asarray(self.components).T)
         return embedded / np.maximum(np.linalg.norm(embedded, axis=1, keepdims=True), 1e-12)
 
 
@@ -147,9 +171,10 @@ class ProfileEncoder:
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, fields: Fields) -> ProfileEncoder:
-        values = {c: sorted(frame[c].dropna().astype(str).unique()) for c in fields.categorical}
+        values = {c: _most_frequent(frame[c].dropna().astype(str)) for c in fields.categorical}
         for column in fields.multi:
-            values[column] = sorted({v for cell in frame[column] for v in split_values(cell)})
+            listed = pd.Series([v for cell in frame[column] for v in split_values(cell)])
+            values[column] = _most_frequent(listed)
         scaling = {}
         for column in fields.numeric:
             raw = frame[column].astype(float).fillna(frame[column].median())
@@ -193,6 +218,15 @@ class ProfileEncoder:
             shown = np.log1p(np.maximum(raw, 0)) if use_log else raw
             blocks.append(((shown - mean) / std).astype(np.float32)[:, None])
         return np.hstack(blocks) if blocks else np.zeros((len(frame), 0), dtype=np.float32)
+
+
+def _most_frequent(values: pd.Series) -> list[str]:
+    """The ``MAX_VALUES`` most frequent values (ties by value), sorted."""
+    counts = values.value_counts()
+    if len(counts) > MAX_VALUES:
+        order = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
+        return sorted(value for value, _ in order[:MAX_VALUES])
+    return sorted(counts.index)
 
 
 @dataclass

@@ -10,8 +10,12 @@ Interactions need ``user_id``, ``item_id``, ``timestamp`` (ISO 8601, Unix second
 milliseconds; one format per column, detected) and either ``interaction`` (an event type) or
 ``rating``. ``events`` maps the file's values to seed 004's types (``watched=view``; ratings
 too: ``1=dislike,3=click,5=favorite``); values that already are seed types pass unchanged.
-``positive_threshold`` reads ratings the field's usual way: a rating at or above it is a
-positive (``like``), one below an explicit negative (``dislike``): seen, never relevant.
+``positive_threshold`` reads ratings the field's usual way (RecBole keeps ratings from 3 up,
+many papers from 4 up): a rating at or above it is a positive (``like``), one below is left
+out, as if never given (``recipe["below_threshold"]`` counts them); ``events`` may still name
+types for values below it (``1=dislike``). Kept as explicit negatives instead, low ratings
+teach a pointwise model that rated (popular) items are negatives, and every model ranks
+worse for it.
 Users and items files need their id column; every other column becomes a profile field (roles
 inferred by ``core.recsys.features``). Any item domain works, not only startups.
 
@@ -32,8 +36,10 @@ from core.recsys.synthetic import RecsysData
 from core.tables import ImportFailed, Problem, ProblemLog, ReadOptions, Table, read_table
 
 INTERACTION_COLUMNS = ("user_id", "item_id", "interaction", "rating", "timestamp")
-POSITIVE, NEGATIVE = "like", "dislike"
-"""The types ``positive_threshold`` gives ratings at or above it, and below it."""
+POSITIVE = "like"
+"""The type ``positive_threshold`` gives ratings at or above it."""
+BELOW = "_below_threshold"
+"""Marks the rows a positive threshold leaves out."""
 
 
 def parse_events(text: str) -> dict[str, str]:
@@ -94,6 +100,9 @@ def import_recsys(
         )
         repeated = frame.duplicated(["user_id", "item_id", "timestamp"], keep="first")
         table.flag(repeated, None, lambda _: "the same (user_id, item_id, timestamp) appears twice")
+    below = int((frame["interaction"] == BELOW).sum()) if not frame.empty else 0
+    if below:
+        frame = frame[frame["interaction"] != BELOW]
     log.extend(table)
 
     profiles = {}
@@ -139,7 +148,9 @@ def import_recsys(
         "mapping": mapping or {},
         "events": events,
         "positive_threshold": positive_threshold,
+        "below_threshold": below,
         "timestamp_format": table.date_formats.get("timestamp"),
+        "separator": table.separator,
     }
     interactions_frame = frame.sort_values(["timestamp", "user_id"], ignore_index=True)
     return RecsysData(user_frame, item_frame, interactions_frame, recipe)
@@ -154,7 +165,7 @@ def _event_types(
     kinds = raw.map(events).astype(raw.dtype)
     if threshold is not None:
         rating = pd.to_numeric(raw, errors="coerce")
-        by_rating = pd.Series(np.where(rating >= threshold, POSITIVE, NEGATIVE), index=raw.index)
+        by_rating = pd.Series(np.where(rating >= threshold, POSITIVE, BELOW), index=raw.index)
         kinds = kinds.fillna(by_rating.where(rating.notna()))
     kinds = kinds.fillna(raw)
     if threshold is None:
@@ -162,7 +173,7 @@ def _event_types(
     else:
         expected = f"a number to compare with the positive threshold {threshold:g}"
     table.flag(
-        ~kinds.isin(list(INTERACTION_LABELS)) & (raw != ""),
+        ~kinds.isin([*INTERACTION_LABELS, BELOW]) & (raw != ""),
         column,
         lambda i: f"{raw.iloc[i]!r} is not {expected}; map it with --events value=type",
     )

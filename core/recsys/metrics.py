@@ -28,13 +28,27 @@ import numpy as np
 def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.ndarray:
     """(users, items) scores -> (users, k) item indices, best first; ``exclude`` (a boolean
     mask of the same shape) removes items. Excluded items never appear; if fewer than k
-    remain, the row is padded with -1."""
-    scores = np.array(scores, dtype=float, copy=True)
+    remain, the row is padded with -1. A partial selection first (linear in the items), then
+    a sort of the few candidates: ties rank the lower index first, as a stable full sort."""
+    scores = np.array(scores, dtype=np.float64, copy=True)
     if exclude is not None:
         scores[exclude] = -np.inf
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    ranked = np.take_along_axis(scores, order, axis=1)
-    return np.where(np.isfinite(ranked), order, -1)
+    users, items = scores.shape
+    k = min(k, items)
+    if k == 0:
+        return np.full((users, 0), -1, dtype=int)
+    if k < items:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+        threshold = np.take_along_axis(scores, part, axis=1).min(axis=1, keepdims=True)
+        tied = (scores >= threshold).sum(axis=1) > k  # ties at the cut: pick by index
+        part[tied] = np.argsort(-scores[tied], axis=1, kind="stable")[:, :k]
+    else:
+        part = np.broadcast_to(np.arange(items), (users, items)).copy()
+    values = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -values), axis=1)  # by score, then by index
+    order_items = np.take_along_axis(part, order, axis=1)
+    ranked = np.take_along_axis(values, order, axis=1)
+    return np.where(np.isfinite(ranked), order_items, -1)
 
 
 def ranking_metrics(

@@ -2,6 +2,21 @@
 
 User and item features each pass an MLP tower ([512, 256] by default; dropout 0.3 after the
 first layer, 0.2 after later ones) to a 128-d embedding; the score is sigmoid(<u, i>).
+
+With ID embeddings (the default) each side's embedding gains an id part beside its tower's
+output: the item's is a learned embedding of its id; the user's the embedding of their id plus
+the mean of the id embeddings of the items in their history (the item table read as an
+embedding bag: a sum over a flat list of item ids with offsets, as PyTorch takes sparse
+inputs, divided by the count). Sharing the item table, the history part scores an item by
+its similarity to what the user liked, as item-kNN does; a separate history table learned
+more slowly and ranked worse (validation NDCG@10 0.185 against 0.192).
+So u = [tower(user features); e_user + mean e_history], i = [tower(item features); e_item],
+and the score <u, i> = <towers> + <id parts>: profiles and ids both count, and each side is
+still one vector, so serving and approximate search work as without ids. The ids sit beside
+the towers, not inside them: fed through a ReLU tower, id embeddings learned about as slowly
+as popularity on MovieLens-shaped data (validation NDCG@10 0.09 against 0.21 beside it, same
+epochs), and the towers' first layers stay as narrow as the profiles. Parameters grow with
+users + items, never with their product.
 """
 
 from __future__ import annotations
@@ -24,17 +39,72 @@ def _tower(input_dim: int, config: TwoTowerConfig) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+ID_INIT_STD = 0.05
+"""Standard deviation of the id embeddings at initialisation: small, so the first scores are
+near 0 (a sigmoid of 0.5) and the towers and ids start on an equal footing."""
+
+
 class TwoTowerRecommender(nn.Module):
-    def __init__(self, config: TwoTowerConfig, user_dim: int, item_dim: int) -> None:
+    def __init__(
+        self, config: TwoTowerConfig, user_dim: int, item_dim: int, users: int = 0, items: int = 0
+    ) -> None:
         super().__init__()
         self.config = config
         self.user_dim, self.item_dim = user_dim, item_dim
+        ids = config.id_dim if config.id_embeddings else 0
         self.user_tower = _tower(user_dim, config)
         self.item_tower = _tower(item_dim, config)
+        self.output_dim = config.embedding_dim + ids
+        if config.id_embeddings:
+            self.user_ids = nn.Embedding(max(users, 1), ids)
+            self.item_ids = nn.Embedding(max(items, 1), ids)
+            for table in (self.user_ids, self.item_ids):
+                nn.init.normal_(table.weight, std=ID_INIT_STD)
 
-    def forward(self, user: torch.Tensor, item: torch.Tensor) -> dict[str, torch.Tensor]:
-        """(B, Du), (B, Di) -> logit and score (B,), embeddings (B, E)."""
-        user_embedding, item_embedding = self.user_tower(user), self.item_tower(item)
+    def users(
+        self,
+        user: torch.Tensor,
+        user_index: torch.Tensor | None = None,
+        history: torch.Tensor | None = None,
+        history_offsets: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """(B, Du) features, (B,) ids, a flat (N,) list of history item ids and the (B,)
+        offsets where each user's starts -> (B, E + id_dim) user embeddings."""
+        embedding = self.user_tower(user)
+        if not self.config.id_embeddings:
+            return embedding
+        # the mean as sum / count: the bag's own mean mode is slow to differentiate on the CPU;
+        # an empty bag is 0
+        sizes = torch.diff(history_offsets, append=history_offsets.new_tensor([len(history)]))
+        bags = F.embedding_bag(history, self.item_ids.weight, history_offsets, mode="sum")
+        bags = bags / sizes.clamp_min(1)[:, None]
+        return torch.cat([embedding, self.user_ids(user_index) + bags], dim=-1)
+
+    def items(self, item: torch.Tensor, item_index: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, Di) features and (B,) ids -> (B, E + id_dim) item embeddings."""
+        embedding = self.item_tower(item)
+        if not self.config.id_embeddings:
+            return embedding
+        return torch.cat([embedding, self.item_ids(item_index)], dim=-1)
+
+    def forward(
+        self,
+        user: torch.Tensor,
+        item: torch.Tensor,
+        user_index: torch.Tensor | None = None,
+        item_index: torch.Tensor | None = None,
+        history: torch.Tensor | None = None,
+        history_offsets: torch.Tensor | None = None,
+        pair_user: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """(G, Du) user and (B, Di) item features and the ids (see ``users`` and ``items``)
+        -> logit and score (B,), embeddings (B, E). ``pair_user`` (B,) says which user row
+        each pair has, when users are shared (a positive and its negatives); without it
+        G = B, row for row."""
+        user_embedding = self.users(user, user_index, history, history_offsets)
+        if pair_user is not None:
+            user_embedding = user_embedding[pair_user]
+        item_embedding = self.items(item, item_index)
         logit = (user_embedding * item_embedding).sum(-1)
         return {
             "logit": logit,

@@ -1,4 +1,5 @@
-"""Serving: precomputed item embeddings, top-k, and cold / warm / hot routing (seed 004).
+"""Serving: precomputed item embeddings, top-k (exact, or approximate with FAISS IVF or HNSW
+for large catalogues), and cold / warm / hot routing (seed 004).
 
 Routing by the number of interactions a user has (thresholds from the config):
 - cold (< ``cold_max_interactions``, 5): content-based, from stated preferences and words;
@@ -15,12 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 
-from core.recsys.baselines import ContentModel, Popularity, interaction_matrix
+from core.recsys.baselines import ContentModel, Popularity
 from core.recsys.config import TwoTowerConfig
 from core.recsys.model import TwoTowerRecommender
-from core.recsys.training import Catalogue
+from core.recsys.training import Catalogue, item_embeddings, user_embeddings
 
 ENGINES = ("auto", "two_tower", "content", "popularity")
 MAX_LIMIT = 100
@@ -31,35 +31,92 @@ class UnknownUser(KeyError):
         return f"unknown user {self.args[0]!r}"
 
 
+EXACT_BELOW = 100_000
+"""Catalogues smaller than this are searched exactly when the config says ``auto``."""
+
+
+def search_kind(setting: str, items: int) -> str:
+    """The index a config's ``search`` setting means for a catalogue of ``items``: ``auto`` is
+    exact below ``EXACT_BELOW`` items and HNSW from there when FAISS is installed."""
+    if setting != "auto":
+        return setting
+    if items < EXACT_BELOW:
+        return "exact"
+    try:
+        import faiss  # noqa: F401  (optional extra)
+    except ImportError:
+        return "exact"
+    return "hnsw"
+
+
 class ItemIndex:
-    """Item embeddings searched by exact inner product (numpy), or by a FAISS flat
-    inner-product index when ``use_faiss`` and the package is installed."""
+    """Item embeddings searched by inner product: exactly (numpy, or a FAISS flat index), or
+    approximately with FAISS (``ivf``: an inverted file of ``lists`` k-means cells, ``probes``
+    of them searched; ``hnsw``: a graph of ``links`` neighbours per node, searched with a
+    candidate list of ``breadth``). Seen or filtered items are dropped after the search, which
+    asks for more results until ``k`` allowed ones are found."""
 
-    def __init__(self, embeddings: np.ndarray, *, use_faiss: bool = False) -> None:
+    KINDS = ("exact", "faiss_flat", "ivf", "hnsw")
+
+    def __init__(
+        self,
+        embeddings: np.ndarray,
+        *,
+        kind: str = "exact",
+        lists: int | None = None,
+        probes: int = 32,
+        links: int = 32,
+        breadth: int = 64,
+        seed: int = 0,
+    ) -> None:
+        if kind not in self.KINDS:
+            raise ValueError(f"search {kind!r} is not one of {', '.join(self.KINDS)}")
         self.embeddings = np.ascontiguousarray(embeddings, dtype=np.float32)
+        self.kind, self.breadth = kind, breadth
         self.faiss_index = None
-        if use_faiss:
-            import faiss  # optional extra: pip install faiss-cpu
+        if kind == "exact":
+            return
+        import faiss  # optional extra: pip install faiss-cpu
 
-            self.faiss_index = faiss.IndexFlatIP(self.embeddings.shape[1])
-            self.faiss_index.add(self.embeddings)
+        size, width = self.embeddings.shape
+        if kind == "faiss_flat":
+            self.faiss_index = faiss.IndexFlatIP(width)
+        elif kind == "ivf":
+            lists = lists or max(1, min(size // 39, int(4 * np.sqrt(size))))
+            quantizer = faiss.IndexFlatIP(width)
+            self.faiss_index = faiss.IndexIVFFlat(
+                quantizer, width, lists, faiss.METRIC_INNER_PRODUCT
+            )
+            sample = np.random.default_rng(seed).permutation(size)[: 64 * lists]
+            self.faiss_index.train(self.embeddings[np.sort(sample)])
+            self.faiss_index.nprobe = min(probes, lists)
+            self._quantizer = quantizer  # the index keeps a pointer to it, not a reference
+        else:
+            self.faiss_index = faiss.IndexHNSWFlat(width, links, faiss.METRIC_INNER_PRODUCT)
+            self.faiss_index.hnsw.efConstruction = max(breadth, 2 * links)
+        self.faiss_index.add(self.embeddings)
 
     def search(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The k best allowed items for one query vector: (indices, scores), best first."""
         query = np.asarray(query, dtype=np.float32).reshape(1, -1)
-        if self.faiss_index is not None:
-            wanted = k if allowed is None else k + int((~allowed).sum())
-            scores, indices = self.faiss_index.search(query, min(wanted, len(self.embeddings)))
-            keep = [
-                (i, s)
-                for i, s in zip(indices[0], scores[0], strict=True)
-                if i >= 0 and (allowed is None or allowed[i])
-            ][:k]
-            return np.array([i for i, _ in keep], dtype=int), np.array([s for _, s in keep])
-        scores = self.embeddings @ query[0]
-        return best(scores, k, allowed)
+        if self.faiss_index is None:
+            return best(self.embeddings @ query[0], k, allowed)
+        size = len(self.embeddings)
+        excluded = 0 if allowed is None else int(size - allowed.sum())
+        wanted = min(size, k + excluded if self.kind == "faiss_flat" else 2 * k)
+        while True:
+            if self.kind == "hnsw":
+                self.faiss_index.hnsw.efSearch = max(self.breadth, wanted)
+            scores, indices = self.faiss_index.search(query, wanted)
+            keep = (indices[0] >= 0) & (
+                True if allowed is None else allowed[np.maximum(indices[0], 0)]
+            )
+            if keep.sum() >= k or wanted >= size:
+                break
+            wanted = min(size, 4 * wanted)
+        return indices[0][keep][:k].astype(int), scores[0][keep][:k]
 
 
 def best(
@@ -94,22 +151,20 @@ class Recommender:
         interactions: pd.DataFrame,
         config: TwoTowerConfig,
         *,
-        use_faiss: bool = False,
+        search: str | None = None,
     ) -> None:
         self.model, self.catalogue, self.config = model, catalogue, config
         self.items = catalogue.data.items.reset_index(drop=True)
         self.users = catalogue.data.users.reset_index(drop=True)
         self.history = catalogue.history(interactions)
-        self.seen = interaction_matrix(interactions, catalogue.user_index, catalogue.item_index) > 0
+        self.seen = catalogue.matrix(interactions)
         self.counts = interactions.groupby("user_id").size()
         self.content = ContentModel(catalogue.encoder, self.items)
-        self.popularity = Popularity(self.history).counts
+        self.popularity = Popularity(self.history.matrix).counts
         self.index = None
         if model is not None:
-            model.eval()
-            with torch.no_grad():
-                embeddings = model.item_tower(torch.from_numpy(catalogue.item_features)).numpy()
-            self.index = ItemIndex(embeddings, use_faiss=use_faiss)
+            kind = search_kind(search or config.search, len(self.items))
+            self.index = ItemIndex(item_embeddings(model, catalogue), kind=kind)
 
     def route(self, user_id: str) -> tuple[str, str]:
         count = int(self.counts.get(user_id, 0))
@@ -140,22 +195,21 @@ class Recommender:
     ) -> Recommendation:
         if user_id not in self.catalogue.user_index:
             raise UnknownUser(user_id)
-        row = self.catalogue.user_index[user_id]
+        row = int(self.catalogue.user_index.get_loc(user_id))
         if engine == "auto":
             engine, reason = self.route(user_id)
         else:
             reason = f"{engine} engine chosen by the caller"
-        allowed = self.allowed(filters, self.seen[row])
+        allowed = self.allowed(filters, self.seen[[row]].toarray()[0] > 0)
         user = self.users.iloc[[row]]
         if engine == "two_tower":
             if self.index is None or self.model is None:
                 raise ValueError("no trained two-tower model is active")
-            with torch.no_grad():
-                inputs = torch.from_numpy(self.catalogue.user_inputs(np.array([row]), self.history))
-                query = self.model.user_tower(inputs).numpy()[0]
+            query = user_embeddings(self.model, self.catalogue, self.history, np.array([row]))[0]
             indices, scores = self.index.search(query, _bounded(limit), allowed)
             return self._answer(user_id, engine, reason, user, indices, scores)
-        return self._by_scores(user_id, engine, reason, user, self.history[[row]], limit, allowed)
+        history = self.history.matrix[[row]]
+        return self._by_scores(user_id, engine, reason, user, history, limit, allowed)
 
     def recommend_profile(
         self, profile: dict[str, str], *, limit: int = 10, filters: dict[str, str] | None = None

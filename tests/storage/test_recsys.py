@@ -67,3 +67,83 @@ def test_runs_are_registered_and_one_is_active(engine, data_home: DataHome) -> N
     serving = load_serving(engine=engine, home=data_home)
     user = data.interactions["user_id"].iloc[0]
     assert len(serving.recommend(user, limit=5).items) == 5
+
+
+def _atomic_files(folder) -> None:
+    """A small RecBole-style data set: tab separated, typed headers, Unix seconds."""
+    data = generate_recsys(RecsysSpec(users=40, items=30, interactions=600, seed=3))
+    stars = {"view": 3, "click": 3, "like": 4, "favorite": 5, "apply": 5, "interest": 5}
+    events = data.interactions[data.interactions["interaction"] != "dislike"]
+    pd.DataFrame(
+        {
+            "user_id:token": events["user_id"],
+            "item_id:token": events["item_id"],
+            "rating:float": events["interaction"].map(stars),
+            "timestamp:float": events["timestamp"].astype("int64") // 10**6,
+        }
+    ).to_csv(folder / "tiny.inter", sep="\t", index=False)
+    pd.DataFrame(
+        {
+            "item_id:token": data.items["item_id"],
+            "sector:token": data.items["sector"],
+            "skills:token_seq": data.items["skills"].str.replace(";", " "),
+        }
+    ).to_csv(folder / "tiny.item", sep="\t", index=False)
+
+
+def test_the_cli_imports_atomic_files_and_trains_with_json_on_stdout_only(
+    data_home: DataHome, tmp_path
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    runner = CliRunner()
+    _atomic_files(tmp_path)
+    args = ["recsys", "import", "tiny", "--interactions", str(tmp_path / "tiny.inter")]
+    imported = runner.invoke(app, [*args, "--positive-threshold", "4"])
+    assert imported.exit_code == 0, imported.output
+    assert "tiny.inter, tiny.item: separator 'tab', timestamps as Unix seconds (UTC)" in (
+        imported.stdout
+    )
+    assert "Left out 310 ratings below 4" in imported.stdout
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text("hidden_dims: [16]\nembedding_dim: 8\nid_dim: 8\nepochs: 2\n")
+    train = ["recsys", "train", "--dataset", "tiny", "--config", str(tiny), "--split", "random"]
+    trained = runner.invoke(app, [*train, "--json"])
+    assert trained.exit_code == 0, trained.output
+    summary = json.loads(trained.stdout)  # stdout holds the JSON and nothing else
+    assert summary["epochs"] == 2 and "ndcg@10" in summary["test"]
+    assert "split by random" in trained.stderr
+    assert "epoch   1/2" in trained.stderr and "ndcg@10" in trained.stderr
+    assert "batch" in trained.stderr, "the progress bar"
+
+
+def test_the_cli_refuses_a_mixed_timestamp_column_and_stores_nothing(
+    data_home: DataHome, engine, tmp_path
+) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+    from storage.repository import count_rows
+
+    events = tmp_path / "events.csv"
+    events.write_text(
+        "user_id;item_id;rating;timestamp\n"
+        "u1;m1;5;1700000000\n"
+        "u1;m2;4;2023-11-15T10:00:00\n"
+        "u2;m1;3;1700000100\n"
+    )
+    result = CliRunner().invoke(
+        app,
+        ["recsys", "import", "mixed", "--interactions", str(events), "--positive-threshold", "4"],
+    )
+    assert result.exit_code == 1
+    assert (
+        "events.csv, line 3, column 'timestamp': '2023-11-15T10:00:00' reads as ISO 8601 dates, "
+        "but the column holds Unix seconds (UTC) (line 2: '1700000000')" in result.stderr
+    )
+    with session_scope(engine) as session:
+        assert count_rows(session=session)["datasets"] == 0, "nothing stored"

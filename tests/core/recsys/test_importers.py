@@ -122,7 +122,7 @@ def test_a_recbole_atomic_file_with_unix_seconds_imports_with_its_companions(
         "ml.inter",
         "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
         "196\t242\t3\t881250949\n"
-        "186\t302\t3\t891717742\n"
+        "186\t302\t4\t891717742\n"
         "196\t377\t5\t878887116.0\n",
     )
     _write(
@@ -143,7 +143,8 @@ def test_a_recbole_atomic_file_with_unix_seconds_imports_with_its_companions(
     assert data.recipe["timestamp_format"] == "Unix seconds (UTC)"
     assert set(data.recipe["files"]) == {"ml.inter", "ml.user", "ml.item"}
     by_item = data.interactions.set_index("item_id")["interaction"]
-    assert (by_item["377"], by_item["242"]) == ("like", "dislike"), "rating >= 4 is positive"
+    assert by_item.to_dict() == {"302": "like", "377": "like"}, "rating >= 4 is positive"
+    assert data.recipe["below_threshold"] == 1, "the rating of 3 is left out, and counted"
     assert data.users["age"].dtype == float and data.users["zip_code"].tolist() == [
         "55105",
         "00000",
@@ -159,16 +160,18 @@ def test_a_semicolon_file_with_unix_milliseconds_imports(tmp_path: Path) -> None
         "user_id;item_id;rating;timestamp\n"
         "a;m1;5;1700000000000\n"
         "a;m2;2;1700000000500\n"
+        "a;m3;1;1700000000600\n"
         "b;m1;4;1700086400000\n",
     )
-    data = import_recsys(events, events=parse_events("5=favorite"), positive_threshold=4)
+    data = import_recsys(events, events=parse_events("5=favorite,1=dislike"), positive_threshold=4)
     assert data.recipe["timestamp_format"] == "Unix milliseconds (UTC)"
     assert data.interactions["timestamp"].tolist() == [
         pd.Timestamp("2023-11-14 22:13:20"),
-        pd.Timestamp("2023-11-14 22:13:20.500"),
+        pd.Timestamp("2023-11-14 22:13:20.600"),
         pd.Timestamp("2023-11-15 22:13:20"),
     ]
     assert data.interactions["interaction"].tolist() == ["favorite", "dislike", "like"]
+    assert data.recipe["below_threshold"] == 1, "the 2 is left out; the 1 is mapped"
 
 
 def test_a_timestamp_column_of_mixed_formats_is_refused_with_its_line(tmp_path: Path) -> None:

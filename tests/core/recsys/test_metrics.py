@@ -47,3 +47,58 @@ def test_ties_rank_the_lower_index_first_and_excluded_items_never_appear() -> No
 
 def test_coverage_counts_distinct_items_shown() -> None:
     assert catalogue_coverage(np.array([[0, 1], [1, 2], [2, -1]]), 10) == 0.3
+
+
+def test_popularity_metrics_match_an_independent_implementation() -> None:
+    """NDCG@10, Recall@10 and HR@10 of popularity through the evaluation (sparse masks, user
+    blocks, partial top-k) against a few plain lines on a fixed data set, to 1e-9."""
+    import pandas as pd
+
+    from core.recsys.baselines import Popularity
+    from core.recsys.features import RecsysEncoder
+    from core.recsys.synthetic import RecsysData
+    from core.recsys.training import Catalogue, Segment
+
+    rng = np.random.default_rng(7)
+    items = [f"i{n:02d}" for n in range(30)]
+    users = [f"u{n}" for n in range(12)]
+    weights = np.linspace(3, 0.2, len(items))  # a popularity skew, with ties among counts
+    rows = []
+    for user in users:
+        chosen = rng.choice(len(items), size=12, replace=False, p=weights / weights.sum())
+        for rank, item in enumerate(chosen):
+            segment = "train" if rank < 8 else ("val" if rank < 9 else "test")
+            kind = "like" if rng.random() < 0.8 else "view"  # views are seen, never relevant
+            rows.append((user, items[item], kind, segment))
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "interaction", "segment"])
+    frame["timestamp"] = pd.Timestamp("2024-01-01")
+    train, val, test = (frame[frame["segment"] == s] for s in ("train", "val", "test"))
+    data = RecsysData(pd.DataFrame({"user_id": users}), pd.DataFrame({"item_id": items}), frame, {})
+    catalogue = Catalogue.build(data, RecsysEncoder.fit(data.users, data.items))
+    before = pd.concat([train, val])
+    history = catalogue.history(before)
+    figures = Segment(catalogue, test, before).metrics(Popularity(history.matrix).scores)
+
+    # the few lines: count liked-or-viewed events per item, rank unseen items by count
+    # (ties: the lower item index first), compare the top 10 with the liked test items
+    counts = {item: 0 for item in items}
+    for item in before["item_id"]:
+        counts[item] += 1
+    ndcg, recall, hit, evaluated = [], [], [], 0
+    for user in users:
+        relevant = set(test[(test["user_id"] == user) & (test["interaction"] == "like")]["item_id"])
+        if not relevant:
+            continue
+        evaluated += 1
+        seen = set(before[before["user_id"] == user]["item_id"])
+        ranked = sorted((i for i in items if i not in seen), key=lambda i: (-counts[i], i))[:10]
+        gains = [1.0 if item in relevant else 0.0 for item in ranked]
+        dcg = sum(g / math.log2(r + 2) for r, g in enumerate(gains))
+        ideal = sum(1 / math.log2(r + 2) for r in range(min(len(relevant), 10)))
+        ndcg.append(dcg / ideal)
+        recall.append(sum(gains) / len(relevant))
+        hit.append(float(sum(gains) > 0))
+    assert figures["users_evaluated"] == evaluated > 5 and 0 < np.mean(ndcg) < 1
+    assert abs(figures["ndcg@10"] - np.mean(ndcg)) < 1e-9
+    assert abs(figures["recall@10"] - np.mean(recall)) < 1e-9
+    assert abs(figures["hit_rate@10"] - np.mean(hit)) < 1e-9

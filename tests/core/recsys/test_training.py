@@ -60,21 +60,28 @@ def test_the_evaluation_reports_every_engine_for_all_and_cold_users(trained) -> 
 def test_the_training_history_never_shows_the_target_item(trained) -> None:
     result = trained[2]
     catalogue = result.catalogue
-    history = catalogue.history(result.split.train)
-    user = int(np.flatnonzero(history.sum(axis=1) >= 2)[0])
-    item = int(np.flatnonzero(history[user])[0])
-    with_item = catalogue.user_inputs(np.array([user]), history)
-    without = catalogue.user_inputs(np.array([user]), history, np.array([item]))
-    assert not np.allclose(with_item, without)
-    reduced = history.copy()
-    reduced[user, item] = 0
-    np.testing.assert_allclose(without, catalogue.user_inputs(np.array([user]), reduced))
+    train = result.split.train
+    history = catalogue.history(train)
+    user = int(np.flatnonzero(history.counts >= 2)[0])
+    item = int(history.matrix[user].indices[0])
+    users, target = np.array([user]), np.array([item])
+    with_item = catalogue.user_batch(users, history)
+    without = catalogue.user_batch(users, history, target)
+    assert not np.allclose(with_item["user"], without["user"])
+    assert item in with_item["history"].tolist() and item not in without["history"].tolist()
+    user_id, item_id = catalogue.user_ids[user], catalogue.item_ids[item]
+    dropped = train[~((train["user_id"] == user_id) & (train["item_id"] == item_id))]
+    reduced = catalogue.user_batch(users, catalogue.history(dropped))
+    for key in ("user", "history", "history_offsets"):
+        np.testing.assert_allclose(without[key], reduced[key], rtol=1e-5, atol=1e-6)
+    sampled = catalogue.user_batch(users, history, target, limit=1, rng=np.random.default_rng(0))
+    assert len(sampled["history"]) <= 1 and item not in sampled["history"].tolist()
 
 
 def test_artifacts_rebuild_the_model(trained) -> None:
     data, _, result, folder = trained
-    model, encoder, config = load_recommender(folder)
-    catalogue = Catalogue.build(data, encoder, config.id_features)
+    model, encoder, _ = load_recommender(folder)
+    catalogue = Catalogue.build(data, encoder)
     np.testing.assert_allclose(catalogue.item_features, result.catalogue.item_features, atol=1e-6)
     rows = np.arange(3)
     history = catalogue.history(data.interactions)
@@ -167,6 +174,6 @@ def test_the_faiss_index_returns_the_exact_top_k() -> None:
     embeddings, query = rng.normal(size=(5000, 16)).astype(np.float32), rng.normal(size=16)
     allowed = rng.random(5000) > 0.3
     exact = ItemIndex(embeddings).search(query, 10, allowed)
-    indexed = ItemIndex(embeddings, use_faiss=True).search(query, 10, allowed)
+    indexed = ItemIndex(embeddings, kind="faiss_flat").search(query, 10, allowed)
     assert indexed[0].tolist() == exact[0].tolist()
     np.testing.assert_allclose(indexed[1], exact[1], rtol=1e-4)
