@@ -47,9 +47,9 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "quick": {
             **_lengths(8, 3, 256),
             "training.scheduler.warmup_epochs": 1,
-            "model.context_tower.hidden_dims": [32, 16],
+            "model.context_tower.hidden_dims": [32, 16, 8],
             "model.context_tower.embedding_dim": 16,
-            "model.stock_tower.hidden_dims": [64, 32],
+            "model.stock_tower.hidden_dims": [64, 32, 16],
             "model.stock_tower.embedding_dim": 32,
         },
         "standard": {**_lengths(40, 8, 64), "training.scheduler.warmup_epochs": 3},

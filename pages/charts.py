@@ -231,9 +231,12 @@ def metric_title(name: str) -> str:
     return name.replace("_", " ")
 
 
-def curves_figure(curves: pd.DataFrame, *, title: str, wrap: int = 4, height: int = 420):
+def curves_figure(curves: pd.DataFrame, *, title: str, wrap: int = 4, height: int | None = None):
     """Per-epoch curves (epoch, split, name, value), one panel per metric titled in words,
-    train and validation in their page-wide colours, each panel on its own scale."""
+    train and validation in their page-wide colours, each panel on its own scale; 220 px of
+    height per row of panels unless ``height`` says otherwise."""
+    rows = -(-curves["name"].nunique() // wrap)
+    height = height or 120 + 220 * rows
     figure = px.line(
         curves.assign(metric=curves["name"].map(metric_title)),
         x="epoch",
@@ -241,6 +244,7 @@ def curves_figure(curves: pd.DataFrame, *, title: str, wrap: int = 4, height: in
         color="split",
         facet_col="metric",
         facet_col_wrap=wrap,
+        facet_row_spacing=0.5 / max(rows, 1) * 0.25,
         color_discrete_map=SPLIT_COLOURS,
         labels={"split": "data", "value": "", "epoch": "epoch"},
         title=title,

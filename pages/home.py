@@ -16,6 +16,10 @@ recent = catalog.runs(engine=db)[:10]
 problems = checkpoint_problems(engine=db)
 
 
+def count(things: list, noun: str) -> str:
+    return f"{len(things)} {noun}{'' if len(things) == 1 else 's'}"
+
+
 @st.fragment(run_every=5)
 def path() -> None:
     """Data -> Train -> Evaluate -> Predict (and Recommend): what exists at each step, and a
@@ -31,7 +35,7 @@ def path() -> None:
             "Data",
             "/data",
             bool(markets),
-            f"{len(markets)} market and {len(shops)} recommender datasets"
+            f"{count(markets, 'market dataset')}, {count(shops, 'recommender dataset')}"
             if markets or shops
             else "no dataset yet: build or import one",
         ),
@@ -39,8 +43,8 @@ def path() -> None:
             "Train",
             "/train",
             bool(runs),
-            f"{len(working)} jobs queued or training, "
-            f"{len([r for r in runs if r.status == 'succeeded'])} runs finished"
+            f"{count(working, 'job')} queued or training, "
+            f"{count([r for r in runs if r.status == 'succeeded'], 'run')} finished"
             if runs
             else "no model trained yet",
         ),
@@ -48,7 +52,7 @@ def path() -> None:
             "Evaluate",
             "/evaluate",
             bool(market),
-            f"{len(market)} market runs to evaluate beside the baselines"
+            f"{count(market, 'market run')} to evaluate beside the baselines"
             if market
             else "waiting for a finished market run",
         ),
@@ -69,7 +73,8 @@ def path() -> None:
     ]
     columns = st.columns(len(steps))
     for column, (name, link, ready, status) in zip(columns, steps, strict=True):
-        column.markdown(f"{'✅' if ready else '⏳'} **[{name}]({link})**  \n{status}")
+        icon = ":material/check_circle:" if ready else ":material/hourglass_empty:"
+        column.markdown(f"{icon} **[{name}]({link})**  \n{status}")
     upcoming = next((s for s in steps if not s[2]), None)
     if upcoming:
         waiting = " (a demo job is training)" if working else ""

@@ -39,6 +39,9 @@ def store_demo_datasets(*, engine: Engine) -> list[str]:
 
 DEMO_JOBS = (("two_tower", "startups"), ("dual_tower", "demo"))
 """What a first start trains, recommender first (the quicker): one model per kind."""
+DEMO_BASELINES = ("majority", "momentum", "linear", "oracle")
+"""The demo's yardsticks: every kind of baseline but gradient boosting, which would take
+longer to fit than the quick model takes to train."""
 
 
 def queue_demo_training(*, engine: Engine, datasets: list[str]) -> list[int]:
@@ -46,7 +49,6 @@ def queue_demo_training(*, engine: Engine, datasets: list[str]) -> list[int]:
     stored (``datasets``), so Evaluate, Predict and Recommend show a real trained model
     within minutes; returns the job ids. The server's own action, like storing the demo
     data, so it happens in a read-only deployment too."""
-    from core.market.evaluation import BASELINES
     from core.registry import preset_configs
     from services.job_kinds import job_kind_for
     from storage.repository import create_job
@@ -57,7 +59,7 @@ def queue_demo_training(*, engine: Engine, datasets: list[str]) -> list[int]:
             continue
         config, training = preset_configs(model, "quick")
         kind = job_kind_for(model)
-        run_id = kind.start(engine, model, dataset, config, training, BASELINES, None)
+        run_id = kind.start(engine, model, dataset, config, training, DEMO_BASELINES, None)
         with session_scope(engine) as session:
             queued.append(create_job(session=session, kind=kind.name, run_id=run_id).id)
     return queued

@@ -96,8 +96,11 @@ def test_a_new_user_walks_every_page(tmp_path: Path, browser_page) -> None:
         # Train: a dual tower for 12 epochs; the chart gains points while it runs.
         page.get_by_role("link", name="Train").click()
         page.get_by_text("New training run").wait_for(timeout=WAIT_MS)
-        page.get_by_role("tab", name="Training").click()
-        page.get_by_label("epochs", exact=True).fill("12")
+        page.get_by_text("Estimated time").first.wait_for(timeout=WAIT_MS)
+        epochs = page.get_by_role("spinbutton", name="Epochs (at most)")
+        epochs.fill("12")
+        epochs.press("Enter")
+        page.get_by_text("for 12 epochs").first.wait_for(timeout=WAIT_MS)
         page.get_by_role("button", name="Start training").click()
         page.get_by_text("Queued job 1.").wait_for(timeout=WAIT_MS)
         page.get_by_text(re.compile(r"Job 1 \(run 1\): running")).wait_for(timeout=WAIT_MS)
@@ -110,7 +113,7 @@ def test_a_new_user_walks_every_page(tmp_path: Path, browser_page) -> None:
 
         # Evaluate: the metrics table beside the baselines and the confusion matrices.
         page.get_by_role("link", name="Evaluate").click()
-        page.get_by_text("Confusion matrix, 7d").wait_for(timeout=WAIT_MS)
+        page.get_by_text("Confusion matrix, 7d", exact=True).wait_for(timeout=WAIT_MS)
         table = page.get_by_test_id("stDataFrame").first.locator("table")
         assert table.get_attribute("aria-rowcount") == "7", "header + model + 5 baselines"
         _shot(page, "evaluate")
@@ -243,3 +246,71 @@ def test_a_read_only_visitor_finds_no_control_that_changes_state(
     assert found <= READ_ONLY_CONTROLS, seen
     assert "Recommend" in found, "the read-only controls are really there"
     assert "recommend:Models" in seen, "the tab with the registry was opened"
+
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth + 1"
+
+
+def _until_shown(page, url: str, text: str, deadline: float) -> None:
+    """Reload ``url`` until ``text`` is on the page (a page does not refresh on its own)."""
+    import time
+
+    while True:
+        page.goto(url)
+        page.get_by_test_id("stMainBlockContainer").wait_for(timeout=WAIT_MS)
+        try:
+            page.get_by_text(text).first.wait_for(timeout=10_000)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not on {url} in time") from None
+
+
+def _settled(page) -> None:
+    """The script run is over (no "running" widget) and nothing is still loading."""
+    page.wait_for_load_state("networkidle")
+    page.get_by_test_id("stStatusWidget").wait_for(state="hidden", timeout=WAIT_MS)
+    page.wait_for_timeout(500)
+
+
+def _screenshots(page, url: str, name: str, ready: str) -> None:
+    """The page at 1280 px and at a 390 px phone width, with no sideways scrolling."""
+    for size, suffix in ((DESKTOP, "1280"), (PHONE, "390")):
+        page.set_viewport_size(size)
+        page.goto(url)
+        page.get_by_text(ready).first.wait_for(timeout=WAIT_MS)
+        _settled(page)
+        assert page.evaluate(NO_SIDEWAYS_SCROLL), f"{name} scrolls sideways at {suffix} px"
+        _shot(page, f"first_run_{name}_{suffix}")
+
+
+def test_a_fresh_server_shows_trained_models_without_a_click(tmp_path: Path, browser_page):
+    """Issue 18: a fresh server on an empty home stores the demo data and trains one quick
+    model per kind by itself; within 3 minutes Evaluate shows a trained dual tower and
+    Recommend a two-tower engine. Screenshots of the first-run pages at 1280 and 390 px."""
+    import time
+
+    page = browser_page
+    started = time.monotonic()
+    with running_server(tmp_path / "home", TRENDLAB_DEMO_JOBS="1") as url:
+        deadline = started + 180
+        _until_shown(page, f"{url}/recommend", "Serving recommender run", deadline)
+        _until_shown(page, f"{url}/evaluate", "trained dual_tower", deadline)
+        elapsed = time.monotonic() - started
+        _screenshots(page, f"{url}/", "home", "Next:")
+        _screenshots(page, f"{url}/evaluate", "evaluate", "Verdict:")
+        page.set_viewport_size(DESKTOP)
+        page.goto(f"{url}/train")
+        page.get_by_text("New training run").first.wait_for(timeout=WAIT_MS)
+        page.get_by_text("quick", exact=True).first.click()
+        page.get_by_text("Estimated time").first.wait_for(timeout=WAIT_MS)
+        _settled(page)
+        _shot(page, "first_run_train_1280")
+        page.set_viewport_size(PHONE)
+        page.get_by_text("Estimated time").first.wait_for(timeout=WAIT_MS)
+        _settled(page)
+        assert page.evaluate(NO_SIDEWAYS_SCROLL), "Train scrolls sideways at 390 px"
+        _shot(page, "first_run_train_390")
+    assert elapsed < 180, elapsed

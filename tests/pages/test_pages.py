@@ -181,7 +181,7 @@ def test_a_preset_sets_epochs_and_size_and_the_estimate_shows_before_the_job(
         at.number_input(key=f"model:dual_tower:stock_tower.hidden_dims:{i}").value
         for i in range(at.number_input(key="model:dual_tower:stock_tower.hidden_dims:n").value)
     ]
-    assert layers == [64, 32], "the quick preset's smaller stock tower, one number per layer"
+    assert layers == [64, 32, 16], "the quick preset's smaller stock tower, a number per layer"
     estimate = next(m for m in at.markdown if "Estimated time" in m.value)
     assert "for 8 epochs" in estimate.value and "about" in estimate.value
     assert "training steps" in estimate.help, "what was measured"
@@ -308,7 +308,7 @@ def test_charts_read_like_a_report() -> None:
 def test_home_shows_the_path_from_data_to_predict_and_the_next_step(engine: Engine) -> None:
     """Issue 18: what exists at each step and a link to the next one."""
     at = _run()
-    steps = [m.value for m in at.markdown if m.value.startswith(("✅", "⏳"))]
+    steps = [m.value for m in at.markdown if m.value.startswith(":material/")]
     assert [s.split("**")[1] for s in steps] == [
         "[Data](/data)",
         "[Train](/train)",
@@ -316,10 +316,11 @@ def test_home_shows_the_path_from_data_to_predict_and_the_next_step(engine: Engi
         "[Predict](/predict)",
         "[Recommend](/recommend)",
     ]
-    assert all(s.startswith("⏳") for s in steps), "an empty home: nothing done yet"
+    assert all(s.startswith(":material/hourglass") for s in steps), "nothing done yet"
     assert any(m.value.startswith("**Next:** [Data](/data)") for m in at.markdown)
     _fill(engine)
     at = _run()
-    steps = [m.value for m in at.markdown if m.value.startswith(("✅", "⏳"))]
-    assert steps[0].startswith("✅") and "1 market and 0 recommender datasets" in steps[0]
-    assert steps[1].startswith("✅") and "1 jobs queued or training" in steps[1]
+    steps = [m.value for m in at.markdown if m.value.startswith(":material/")]
+    done = ":material/check_circle:"
+    assert steps[0].startswith(done) and "1 market dataset, 0 recommender datasets" in steps[0]
+    assert steps[1].startswith(done) and "1 job queued or training" in steps[1]
