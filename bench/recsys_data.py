@@ -64,15 +64,17 @@ ACTIVITY_SPREAD = 1.0
 MIN_PER_USER = 20
 MAX_SHARE = 0.45
 RATING_SHARES = (0.06, 0.11, 0.27, 0.34, 0.22)
-GENRES = (
+_GENRE_NAMES = (
     "Action Adventure Animation Children Comedy Crime Documentary Drama Fantasy Film-Noir "
     "Horror Musical Mystery Romance Sci-Fi Thriller War Western"
-).split()
-OCCUPATIONS = (
+)
+GENRES = tuple(_GENRE_NAMES.split())
+_OCCUPATION_NAMES = (
     "administrator artist doctor educator engineer entertainment executive healthcare "
     "homemaker lawyer librarian marketing none other programmer retired salesman scientist "
     "student technician writer"
-).split()
+)
+OCCUPATIONS = tuple(_OCCUPATION_NAMES.split())
 BLOCK = 512
 
 
@@ -203,10 +205,7 @@ def describe(inter: pd.DataFrame) -> dict[str, float]:
         "item_median": float(per_item.median()),
         "item_max": float(per_item.max()),
         "top_10pct_items_share": float(top),
-        **{
-            f"rating_{r}": float((inter.iloc[:, 2] == r).mean())
-            for r in range(1, 6)
-        },
+        **{f"rating_{r}": float((inter.iloc[:, 2] == r).mean()) for r in range(1, 6)},
     }
 
 
