@@ -99,7 +99,7 @@ def _random_split(ordered: pd.DataFrame, fractions: tuple[float, float], seed: i
     )
     size = shuffled.groupby("user_id")["user_id"].transform("size").to_numpy()
     rank = shuffled.groupby("user_id").cumcount().to_numpy()
-    val_share, test_share = fractions[1], 1 - fractions[0] - fractions[1]
+    val_share, test_share = fractions[1], round(1 - fractions[0] - fractions[1], 12)
     val = np.floor(val_share * size + 1e-9).astype(int)
     test = np.floor(test_share * size + 1e-9).astype(int)
     train = size - val - test

@@ -54,7 +54,14 @@ class ItemIndex:
     approximately with FAISS (``ivf``: an inverted file of ``lists`` k-means cells, ``probes``
     of them searched; ``hnsw``: a graph of ``links`` neighbours per node, searched with a
     candidate list of ``breadth``). Seen or filtered items are dropped after the search, which
-    asks for more results until ``k`` allowed ones are found."""
+    asks for more results until ``k`` allowed ones are found.
+
+    The approximate indexes search Euclidean distance over the items with one coordinate
+    added, sqrt(M^2 - |x|^2) for M the largest norm, and the query with 0 there: the nearest
+    item is then the one of largest inner product (Bachrach et al., 2014). Searched by inner
+    product directly, items of unequal norms (popular items grow longer) defeat k-means cells
+    and graph neighbours alike: on 200k model-shaped items IVF found 0.48 of the exact top 10.
+    Returned scores are the exact inner products of the items found."""
 
     KINDS = ("exact", "faiss_flat", "ivf", "hnsw")
 
@@ -81,20 +88,23 @@ class ItemIndex:
         size, width = self.embeddings.shape
         if kind == "faiss_flat":
             self.faiss_index = faiss.IndexFlatIP(width)
-        elif kind == "ivf":
+            self.faiss_index.add(self.embeddings)
+            return
+        squares = np.einsum("ij,ij->i", self.embeddings, self.embeddings)
+        extra = np.sqrt(np.maximum(squares.max() - squares, 0.0))
+        points = np.hstack([self.embeddings, extra[:, None].astype(np.float32)])
+        if kind == "ivf":
             lists = lists or max(1, min(size // 39, int(4 * np.sqrt(size))))
-            quantizer = faiss.IndexFlatIP(width)
-            self.faiss_index = faiss.IndexIVFFlat(
-                quantizer, width, lists, faiss.METRIC_INNER_PRODUCT
-            )
+            quantizer = faiss.IndexFlatL2(width + 1)
+            self.faiss_index = faiss.IndexIVFFlat(quantizer, width + 1, lists)
             sample = np.random.default_rng(seed).permutation(size)[: 64 * lists]
-            self.faiss_index.train(self.embeddings[np.sort(sample)])
+            self.faiss_index.train(points[np.sort(sample)])
             self.faiss_index.nprobe = min(probes, lists)
             self._quantizer = quantizer  # the index keeps a pointer to it, not a reference
         else:
-            self.faiss_index = faiss.IndexHNSWFlat(width, links, faiss.METRIC_INNER_PRODUCT)
+            self.faiss_index = faiss.IndexHNSWFlat(width + 1, links)
             self.faiss_index.hnsw.efConstruction = max(breadth, 2 * links)
-        self.faiss_index.add(self.embeddings)
+        self.faiss_index.add(points)
 
     def search(
         self, query: np.ndarray, k: int, allowed: np.ndarray | None = None
@@ -104,19 +114,24 @@ class ItemIndex:
         if self.faiss_index is None:
             return best(self.embeddings @ query[0], k, allowed)
         size = len(self.embeddings)
-        excluded = 0 if allowed is None else int(size - allowed.sum())
-        wanted = min(size, k + excluded if self.kind == "faiss_flat" else 2 * k)
+        if self.kind == "faiss_flat":  # exact: ask for as many as could be excluded
+            wanted = min(size, k + (0 if allowed is None else int(size - allowed.sum())))
+        else:
+            query = np.hstack([query, np.zeros((1, 1), dtype=np.float32)])
+            wanted = min(size, 2 * k)
         while True:
             if self.kind == "hnsw":
                 self.faiss_index.hnsw.efSearch = max(self.breadth, wanted)
-            scores, indices = self.faiss_index.search(query, wanted)
-            keep = (indices[0] >= 0) & (
-                True if allowed is None else allowed[np.maximum(indices[0], 0)]
-            )
-            if keep.sum() >= k or wanted >= size:
+            _, indices = self.faiss_index.search(query, wanted)
+            found = indices[0][indices[0] >= 0]
+            if allowed is not None:
+                found = found[allowed[found]]
+            if len(found) >= k or wanted >= size:
                 break
             wanted = min(size, 4 * wanted)
-        return indices[0][keep][:k].astype(int), scores[0][keep][:k]
+        scores = self.embeddings[found] @ query[0, : self.embeddings.shape[1]]
+        order = np.argsort(-scores, kind="stable")[:k]
+        return found[order].astype(int), scores[order]
 
 
 def best(

@@ -67,6 +67,11 @@ def test_runs_are_registered_and_one_is_active(engine, data_home: DataHome) -> N
     serving = load_serving(engine=engine, home=data_home)
     user = data.interactions["user_id"].iloc[0]
     assert len(serving.recommend(user, limit=5).items) == 5
+    from services.reports import epoch_curves
+
+    curves = epoch_curves(engine=engine, run_ids=[first])  # what the Train page's live view plots
+    ndcg = curves[(curves["split"] == "val") & (curves["name"] == "ndcg@10")]
+    assert sorted(ndcg["epoch"]) == [1, 2], "validation NDCG@10 for every epoch"
 
 
 def _atomic_files(folder) -> None:

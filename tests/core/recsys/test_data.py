@@ -81,3 +81,34 @@ def test_relevance_means_a_click_or_stronger(data) -> None:
     views = data.interactions[data.interactions["interaction"] == "view"]
     user, item = views.iloc[0]["user_id"], views.iloc[0]["item_id"]
     assert item not in relevant.get(user, set())
+
+
+def test_the_random_split_cuts_each_user_80_10_10_with_recboles_rounding() -> None:
+    sizes = {"a": 1, "b": 2, "c": 3, "d": 10, "e": 15, "f": 40}
+    rows = [
+        (user, f"i{n}", "like", pd.Timestamp("2024-01-01") + pd.Timedelta(minutes=n))
+        for user, size in sizes.items()
+        for n in range(size)
+    ]
+    events = pd.DataFrame(rows, columns=["user_id", "item_id", "interaction", "timestamp"])
+    split = split_interactions(events, by="random", seed=3)
+    counts = {
+        name: getattr(split, name).groupby("user_id").size().reindex(list(sizes), fill_value=0)
+        for name in ("train", "val", "test")
+    }
+    # RecBole's _calcu_split_ids: floor of each share, then a segment short of one event gets
+    # one while training keeps more than one, test first
+    expected = {"a": (1, 0, 0), "b": (1, 0, 1), "c": (1, 1, 1), "d": (8, 1, 1)}
+    expected |= {"e": (13, 1, 1), "f": (32, 4, 4)}
+    for user, (train, val, test) in expected.items():
+        assert (counts["train"][user], counts["val"][user], counts["test"][user]) == (
+            train,
+            val,
+            test,
+        ), user
+    again = split_interactions(events, by="random", seed=3)
+    pd.testing.assert_frame_equal(split.test, again.test)
+    other = split_interactions(events, by="random", seed=4)
+    assert not split.test.equals(other.test), "the seed draws the cut"
+    with pytest.raises(ValueError, match="split by 'time' or 'user' or 'random'"):
+        split_interactions(events, by="clock")

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from core.checkpoints import CheckpointError
 from core.recsys.artifacts import load_recommender, save_recommender
@@ -177,3 +178,27 @@ def test_the_faiss_index_returns_the_exact_top_k() -> None:
     indexed = ItemIndex(embeddings, kind="faiss_flat").search(query, 10, allowed)
     assert indexed[0].tolist() == exact[0].tolist()
     np.testing.assert_allclose(indexed[1], exact[1], rtol=1e-4)
+
+
+def test_runs_stored_before_id_embeddings_still_load(tmp_path: Path) -> None:
+    """A config.json written before ID embeddings holds ``id_features`` (off by default):
+    such a run's weights fit a model without ids, and it loads; one trained with one-hot
+    identity features is refused with a sentence, not a shape error."""
+    import json
+
+    data = generate_recsys(RecsysSpec(users=30, items=40, interactions=400, seed=4))
+    config, training = recsys_configs({**TINY, "epochs": 1, "id_embeddings": False})
+    result = train_recommender(data, config, training, run_dir=tmp_path, baselines=False)
+    save_recommender(result, tmp_path, config)
+    old = {k: v for k, v in config.to_dict().items() if k not in ("id_embeddings", "id_dim")}
+    old = {k: v for k, v in old.items() if k not in ("max_history", "search")}
+    (tmp_path / "config.json").write_text(json.dumps({**old, "id_features": False}))
+    model, _, loaded = load_recommender(tmp_path)
+    assert not loaded.id_embeddings and model.output_dim == config.embedding_dim
+    (tmp_path / "config.json").write_text(json.dumps({**old, "id_features": True}))
+    checkpoint = torch.load(tmp_path / "best.pt", weights_only=True)
+    meta = json.loads(checkpoint["meta_json"])
+    meta.pop("items")  # earlier checkpoints did not record the catalogue's size
+    torch.save({**checkpoint, "meta_json": json.dumps(meta)}, tmp_path / "best.pt")
+    with pytest.raises(CheckpointError, match="one-hot identity features"):
+        load_recommender(tmp_path)

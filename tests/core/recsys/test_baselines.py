@@ -1,0 +1,62 @@
+"""The sparse baselines against plain dense computations, and the approximate item index."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from core.recsys import baselines
+from core.recsys.baselines import BPR, ItemKNN, Popularity
+from core.recsys.serving import ItemIndex, search_kind
+
+
+@pytest.fixture
+def matrix() -> sparse.csr_matrix:
+    rng = np.random.default_rng(0)
+    dense = (rng.random((40, 25)) < rng.random(25) * 0.5).astype(np.float32)
+    return sparse.csr_matrix(dense)
+
+
+def test_item_knn_in_blocks_matches_the_dense_formula(matrix, monkeypatch) -> None:
+    monkeypatch.setattr(baselines, "BLOCK_CELLS", 7 * 25)  # blocks of 7 items
+    dense = matrix.toarray()
+    norms = np.linalg.norm(dense, axis=0)
+    similarity = dense.T @ dense / np.maximum(np.outer(norms, norms), 1e-12)
+    np.fill_diagonal(similarity, 0.0)
+    for row in similarity:  # keep each item's 5 nearest neighbours, ties to the lower index
+        row[np.argsort(-row, kind="stable")[5:]] = 0.0
+    knn = ItemKNN(matrix, neighbours=5)
+    np.testing.assert_allclose(knn.similarity.toarray(), similarity, rtol=1e-5, atol=1e-7)
+    users = np.array([0, 3, 39])
+    np.testing.assert_allclose(knn.scores(users), dense[users] @ similarity.T, rtol=1e-5)
+    np.testing.assert_allclose(Popularity(matrix).scores(users)[1], dense.sum(axis=0))
+
+
+def test_bpr_learns_from_a_sparse_matrix_and_ranks_seen_items_up(matrix) -> None:
+    scores = BPR(matrix, epochs=30, seed=1).scores(np.arange(40))
+    dense = matrix.toarray() > 0
+    seen, unseen = scores[dense].mean(), scores[~dense].mean()
+    assert scores.shape == (40, 25) and seen > unseen
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_approximate_search_finds_most_of_the_exact_top_10(kind) -> None:
+    pytest.importorskip("faiss")
+    rng = np.random.default_rng(2)
+    centres = rng.normal(size=(20, 16))
+    embeddings = (centres[rng.integers(20, size=3000)] + 0.3 * rng.normal(size=(3000, 16))).astype(
+        np.float32
+    )
+    allowed = rng.random(3000) > 0.05
+    exact, approximate = ItemIndex(embeddings), ItemIndex(embeddings, kind=kind, probes=8)
+    found = []
+    for query in rng.normal(size=(30, 16)):
+        truth = set(exact.search(query, 10, allowed)[0].tolist())
+        indices, scores = approximate.search(query, 10, allowed)
+        assert len(indices) == 10 and allowed[indices].all() and np.all(np.diff(scores) <= 1e-6)
+        found.append(len(truth & set(indices.tolist())) / 10)
+    assert np.mean(found) >= 0.9
+    assert search_kind("auto", 99_999) == "exact" and search_kind("auto", 100_000) == "hnsw"
+    with pytest.raises(ValueError, match="is not one of"):
+        ItemIndex(embeddings, kind="lsh")
