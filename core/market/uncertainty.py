@@ -2,8 +2,8 @@
 
 Test rows share dates, and labels over a horizon overlap from one date to the next, so rows
 are not independent draws. Every interval here comes from a circular block bootstrap over the
-test *dates* (``arch.bootstrap``): a draw resamples whole dates in blocks at least as long as
-the horizon, so the serial dependence of overlapping labels stays inside the blocks. Each
+test *dates* (``arch.bootstrap``): a draw resamples whole dates in blocks at least two
+horizons long, so the serial dependence of overlapping labels stays inside the blocks. Each
 metric is computed from per-date sums, so a draw costs one gather and one sum.
 
 - ``metric_intervals``: the 95 % interval of MSE, correlation, direction accuracy, macro F1
@@ -145,12 +145,21 @@ def metrics_of_draws(s: DateStats, draws: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+BLOCK_HORIZONS = 2
+"""Blocks span this many horizons. Labels over overlapping windows of h dates are correlated
+up to lag h - 1 (linearly falling, 1 - k/h); a block of b dates keeps the pairs inside it and
+loses those across its ends, so its variance is short by about h / 3b: a third at b = h
+(intervals 18 % too narrow, and a no-signal model called better than momentum in 2 of 20
+control markets), a sixth at b = 2h. Longer blocks are fewer, which the Student widening in
+``interval`` pays for."""
+
+
 def block_length(dates: np.ndarray, horizon_days: int) -> int:
-    """Test dates per block: at least the horizon (calendar days) at the test rows' spacing,
-    and at least the rule-of-thumb T^(1/3)."""
+    """Test dates per block: at least two horizons (calendar days) at the test rows' spacing
+    (``BLOCK_HORIZONS``), and at least the rule-of-thumb T^(1/3)."""
     days = pd.to_datetime(pd.Series(dates)).sort_values()
     spacing = float(days.diff().dt.days.median()) if len(days) > 1 else 1.0
-    by_horizon = math.ceil(horizon_days / max(spacing, 1.0))
+    by_horizon = math.ceil(BLOCK_HORIZONS * horizon_days / max(spacing, 1.0))
     return int(max(1, min(len(days), max(by_horizon, round(len(days) ** (1 / 3))))))
 
 
@@ -393,7 +402,7 @@ def uncertainty_report(
         sections[key] = section
     return {
         "level": LEVEL,
-        "method": "circular block bootstrap over test dates, blocks at least the horizon",
+        "method": "circular block bootstrap over test dates, blocks at least two horizons",
         "horizons": sections,
         "verdict": overall_verdict(comparisons),
         "collapse": collapse_check(
