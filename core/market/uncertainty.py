@@ -42,6 +42,13 @@ HIGHER_IS_BETTER = {
     "rank_ic": True,
     "mse": False,
 }
+RANGES = {  # what each metric can be: the widened intervals are cut to it
+    "pearson": (-1.0, 1.0),
+    "direction_accuracy": (0.0, 1.0),
+    "macro_f1": (0.0, 1.0),
+    "rank_ic": (-1.0, 1.0),
+    "mse": (0.0, math.inf),
+}
 METRIC_NAMES = {
     "pearson": "correlation",
     "direction_accuracy": "direction accuracy",
@@ -173,11 +180,18 @@ def bootstrap_draws(dates: np.ndarray, horizon_days: int, *, seed: int, draws: i
     return np.stack([np.arange(len(dates)), *resampled])
 
 
-def interval(values: np.ndarray, blocks: float, level: float = LEVEL) -> tuple[float, float]:
+def interval(
+    values: np.ndarray,
+    blocks: float,
+    level: float = LEVEL,
+    bounds: tuple[float, float] = (-math.inf, math.inf),
+) -> tuple[float, float]:
     """Percentile interval of ``values`` (row 0 the full-sample figure, then the draws),
     widened about the full-sample figure by t(blocks - 1) / z: with only ``blocks``
     independent blocks of dates the bootstrap spread is too narrow by about that ratio
-    (measured coverage of a known correlation: 0.93-0.95 with it, 0.82-0.92 without)."""
+    (measured coverage of a known correlation: 0.93-0.95 with it, 0.82-0.92 without). The
+    widened interval is cut to ``bounds``, what the figure can be (a correlation stays in
+    [-1, 1] even over four blocks)."""
     point, drawn = values[0], values[1:]
     drawn = drawn[np.isfinite(drawn)]
     if not len(drawn) or not np.isfinite(point):
@@ -186,12 +200,15 @@ def interval(values: np.ndarray, blocks: float, level: float = LEVEL) -> tuple[f
     widen = stats.t.ppf(quantile, max(blocks - 1, 1)) / stats.norm.ppf(quantile)
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(point + (drawn - point) * widen, [tail, 100 - tail])
-    return (float(low), float(high))
+    return (float(max(low, bounds[0])), float(min(high, bounds[1])))
 
 
 def metric_intervals(metrics: dict[str, np.ndarray], blocks: float) -> dict[str, list[float]]:
     """The 95 % interval of every metric of one predictor, from its ``metrics_of_draws``."""
-    return {name: list(interval(values, blocks)) for name, values in metrics.items()}
+    return {
+        name: list(interval(values, blocks, bounds=RANGES[name]))
+        for name, values in metrics.items()
+    }
 
 
 def paired_difference(
@@ -206,7 +223,8 @@ def paired_difference(
     model is better."""
     a, b = model[metric], baseline[metric]
     gain = a - b if HIGHER_IS_BETTER[metric] else b - a
-    low, high = interval(gain, blocks, level)
+    least, most = RANGES[metric]
+    low, high = interval(gain, blocks, level, bounds=(least - most, most - least))
     return {"low": low, "high": high}
 
 

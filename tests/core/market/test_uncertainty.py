@@ -234,3 +234,19 @@ def test_without_a_signal_no_model_is_called_better_than_its_best_baseline() -> 
             verdicts[model].append(judged["verdict"]["verdict"])
     for model, seen in verdicts.items():
         assert seen.count("no evidence") >= 19, (model, seen)
+
+
+def test_widened_intervals_stay_within_what_each_metric_can_be() -> None:
+    """Few blocks widen the draws a lot (t with 3 degrees of freedom is 1.6 times z); a
+    correlation's interval still stays in [-1, 1] and an accuracy's in [0, 1]."""
+    from core.market.uncertainty import RANGES, metric_intervals
+
+    frame = _panel(np.random.default_rng(1), dates=60, tickers=3, rho=0.9)
+    stats, dates = _stats(frame)
+    drawn = metrics_of_draws(stats, bootstrap_draws(dates, horizon_days=7, seed=0, draws=300))
+    unclipped = interval(drawn["pearson"], blocks=2)
+    assert unclipped[1] > 1, "the widening alone leaves the metric's range"
+    for name, (low, high) in metric_intervals(drawn, blocks=2).items():
+        assert RANGES[name][0] <= low <= high <= RANGES[name][1], name
+    gain = paired_difference(drawn, {**drawn, "pearson": -drawn["pearson"]}, "pearson", 2)
+    assert -2 <= gain["low"] <= gain["high"] <= 2
