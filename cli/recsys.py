@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -176,10 +175,8 @@ def recsys_train(
     def stage(line: str) -> None:
         if quiet:
             return
-        if progress.bar is not None:
-            progress.bar.write(line, file=sys.stderr)
-        else:
-            typer.echo(line, err=True)
+        progress.close()  # stages come before training and after it, never during
+        typer.echo(line, err=True)
 
     with database() as (home, engine):
         try:

@@ -586,10 +586,14 @@ def _train(
         maximize=True,
     )
     say(
-        f"training on {train_loader.num_rows:,} pairs a epoch ({len(train_loader):,} batches), "
-        f"at most {training.epochs} epochs"
+        f"training on {train_loader.num_rows:,} pairs per epoch ({len(train_loader):,} "
+        f"batches), at most {training.epochs} epochs"
     )
     history = trainer.fit(train_loader, val_loader)
+    say(
+        f"stopped after {len(history)} epochs ({trainer.stopped_because.replace('_', ' ')}); "
+        f"the best, epoch {trainer.best_epoch}, is kept"
+    )
     evaluation = evaluate_recommender(
         trainer.model, catalogue, split, config, baselines=baselines, seed=seed, report=say
     )
