@@ -12,6 +12,7 @@ all of them.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,7 +162,14 @@ class Table:
         missing = [c for c in columns if c not in self.frame.columns]
         if missing:
             found = ", ".join(map(str, self.frame.columns)) or "none"
-            self.problem(f"missing column(s) {', '.join(missing)}; the file has: {found}")
+            message = f"missing column(s) {', '.join(missing)}; the file has: {found}"
+            if self.csv and _looks_like_data(self.frame.columns):
+                message += (
+                    ". Line 1 holds values, not column names: the file has no header line "
+                    "(MovieLens's u.data has none). Add one that names each column in the "
+                    "file's order, with the same separator"
+                )
+            self.problem(message)
         return not missing
 
     def text(self, column: str) -> pd.Series:
@@ -325,6 +333,12 @@ def read_table(path: Path, options: ReadOptions, mapping: dict[str, str] | None 
         table.problem("the file has a header but no data rows")
     table.raise_if_any()
     return table
+
+
+def _looks_like_data(names: Iterable[object]) -> bool:
+    """A header line of numbers only (ids, ratings, Unix times) is the first data row."""
+    names = [str(n).strip() for n in names]
+    return bool(names) and all(re.fullmatch(_NUMBER, n) for n in names)
 
 
 def sniff_separator(path: Path) -> str:

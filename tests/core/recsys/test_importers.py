@@ -205,3 +205,20 @@ def test_a_rating_that_is_no_number_under_a_threshold_is_a_row_problem(tmp_path:
     )
     with pytest.raises(ImportFailed, match=r"r\.csv, line 3, column 'rating': 'good' is not a num"):
         import_recsys(events, positive_threshold=4)
+
+
+def test_a_file_without_a_header_line_is_named_as_such(tmp_path: Path) -> None:
+    """MovieLens's u.data: tab separated, no header. The refusal says the first line is data
+    and what to add, not only that the columns are missing."""
+    path = tmp_path / "u.data"
+    path.write_text("196\t242\t3\t881250949\n186\t302\t3\t891717742\n")
+    with pytest.raises(ImportFailed) as failed:
+        import_recsys(path, positive_threshold=4)
+    text = str(failed.value)
+    assert "u.data: missing column(s) user_id, item_id, timestamp, rating" in text
+    assert "Line 1 holds values, not column names: the file has no header line" in text
+    named = tmp_path / "named.csv"
+    named.write_text("user,item,stars,time\n1,2,3,881250949\n")
+    with pytest.raises(ImportFailed) as failed:
+        import_recsys(named, positive_threshold=4)
+    assert "no header line" not in str(failed.value), "a header of names is a header"
