@@ -251,10 +251,12 @@ def start_sweep(
             driver=manager.owner,
         )
         sweep_id, study_name = sweep.id, sweep.study
-    study = create_study(manager.home, study_name, seed=int(training.seed))
-    defaults = flatten(base)  # "model.dropout" -> 0.1, as the space names fields
-    first = {d.path: defaults[d.path] for d in dimensions if d.contains(defaults.get(d.path))}
-    study.enqueue_trial(first)  # the base config is trial 0: the best is never worse
+        # The study exists before the sweep row is committed: a driver that saw the row
+        # first could fail the sweep with Optuna's "Record does not exist." (seen once in CI).
+        study = create_study(manager.home, study_name, seed=int(training.seed))
+        defaults = flatten(base)  # "model.dropout" -> 0.1, as the space names fields
+        first = {d.path: defaults[d.path] for d in dimensions if d.contains(defaults.get(d.path))}
+        study.enqueue_trial(first)  # the base config is trial 0: the best is never worse
     return sweep_id
 
 
