@@ -32,7 +32,7 @@ from core.market.evaluation import (
 from core.market.models import model_spec
 from core.market.sources import build_market_dataset, synthetic_data
 from core.market.training import train_model
-from core.market.uncertainty import uncertainty_report
+from core.market.verdict import uncertainty_report
 
 HERE = Path(__file__).resolve().parent
 HORIZONS = ("7d", "30d")

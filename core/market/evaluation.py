@@ -30,10 +30,10 @@ from core.market.metrics import (
     hit_rate,
     information_coefficients,
     regression_metrics,
-    strategy_metrics,
 )
 from core.market.models import ModelSpec, model_spec
-from core.market.uncertainty import uncertainty_report
+from core.market.strategy import StrategyConfig, strategy_figures
+from core.market.verdict import EvaluationConfig, declare_primary, uncertainty_report
 
 
 def horizons_in(frame: pd.DataFrame) -> list[int]:
@@ -235,9 +235,16 @@ def noise_correlation(score: np.ndarray, label: np.ndarray, oracle: np.ndarray) 
 
 
 def score_report(
-    spec: ModelSpec, predictions: pd.DataFrame, dataset: pd.DataFrame, *, cost: float = 0.001
+    spec: ModelSpec,
+    predictions: pd.DataFrame,
+    dataset: pd.DataFrame,
+    *,
+    strategy: StrategyConfig | None = None,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """Metrics of one predictor per horizon: vs labels, vs the oracle, finance."""
+    """Metrics of one predictor per horizon: vs labels, vs the oracle, finance (IC and the
+    trading figures of ``core.market.strategy``)."""
+    strategy = strategy or StrategyConfig()
     rows = outcomes(spec, dataset, predictions)
     report: dict[str, Any] = {}
     for h in horizons_in(predictions):
@@ -268,8 +275,7 @@ def score_report(
         section["finance"] = {
             **information_coefficients(finance),
             "hit_rate": hit_rate(score, finance["forward_return"].to_numpy()),
-            "long_short": strategy_metrics(finance, long_short=True, cost=cost),
-            "long_flat": strategy_metrics(finance, long_short=False, cost=cost),
+            **strategy_figures(finance, strategy, horizon_days=h, seed=seed),
         }
         report[f"{h}d"] = section
     return report
@@ -320,8 +326,12 @@ def evaluate_model(
     *,
     baselines: Sequence[str] = BASELINES,
     seed: int = 0,
+    config: EvaluationConfig | None = None,
 ) -> Evaluation:
-    """The model and each baseline on the test rows, with per-row predictions kept."""
+    """The model and each baseline on the test rows, with per-row predictions kept; the
+    primary metric is declared from ``config`` and the test rows before any is scored."""
+    config = config or EvaluationConfig()
+    primary = declare_primary(config, loaders.test.meta)
     predicted = model_predictions(spec, model, loaders.test, extras=True)
     rows = outcomes(spec, dataset, predicted)
     predictors = {"model": predicted[["date", "ticker", *_score_columns(predicted)]]}
@@ -337,9 +347,15 @@ def evaluate_model(
         "model": spec.name,
         "targets": spec.targets,
         "test_rows": len(wide),
-        "reports": {name: score_report(spec, frame, rows) for name, frame in predictors.items()},
+        "evaluation_config": config.to_dict(),
+        "reports": {
+            name: score_report(spec, frame, rows, strategy=config.strategy, seed=seed)
+            for name, frame in predictors.items()
+        },
     }
-    report["uncertainty"] = uncertainty_report(spec, predictors, rows, report["reports"], seed=seed)
+    report["uncertainty"] = uncertainty_report(
+        spec, predictors, rows, report["reports"], primary=primary, seed=seed
+    )
     if "context" in spec.inputs:
         report["group_importance"] = context_group_importance(
             spec, model, loaders.test, horizons=loaders.horizons, seed=seed
@@ -375,8 +391,7 @@ def metrics_table(
                 "rank IC": finance["rank_ic"],
                 **({"rank IC 95%": _shown_interval(bounds["rank_ic"])} if bounds else {}),
                 "hit rate": finance["hit_rate"],
-                "Sharpe (long/short)": finance["long_short"]["sharpe"],
-                "max drawdown": finance["long_short"]["max_drawdown"],
+                **strategy_columns(finance),
                 "corr vs oracle": section.get("vs_oracle", {}).get("pearson", np.nan),
                 # Leak check: correlation with the label's unforeseeable part, ~0 when clean
                 "corr vs label noise": section.get("vs_oracle", {}).get("noise_pearson", np.nan),
@@ -384,6 +399,21 @@ def metrics_table(
             }
         )
     return pd.DataFrame(rows)
+
+
+def strategy_columns(finance: dict[str, Any]) -> dict[str, Any]:
+    """The market-neutral Sharpe with its interval, net return and turnover, and the
+    long-only excess return (NaN for evaluations older than these figures)."""
+    neutral, excess = finance.get("market_neutral", {}), finance.get("long_only", {})
+    bounds = [neutral.get("sharpe_low", np.nan), neutral.get("sharpe_high", np.nan)]
+    return {
+        "Sharpe (market-neutral)": neutral.get("sharpe", np.nan),
+        "Sharpe 95%": _shown_interval(bounds),
+        "net return": neutral.get("net_return", np.nan),
+        "turnover": neutral.get("turnover", np.nan),
+        "max drawdown": neutral.get("max_drawdown", np.nan),
+        "long-only excess": excess.get("net_return", np.nan),
+    }
 
 
 def _shown_interval(bounds: list[float]) -> str:

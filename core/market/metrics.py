@@ -4,10 +4,10 @@ Finance metrics read a frame of (date, ticker, score, forward return):
 - IC: per date, the Pearson correlation across tickers of score and forward return; rank IC
   the Spearman one; ICIR = mean IC / std IC. Dates with fewer than 2 tickers are skipped.
 - hit rate: share of rows where sign(score) == sign(forward return).
-- strategy: each day, each ticker's position is sign(score) (long/short) or 1[score > 0]
-  (long/flat), equally weighted; the day's return is the mean of position x the ticker's
-  next-day return, minus ``cost`` x turnover (sum of |position change| / tickers).
-  Sharpe is annualised with sqrt(252); max drawdown is on the cumulative log return.
+- ``daily_skill``: the primary metric as a daily series whose mean is the metric, the loss
+  the SPA, MCS and Diebold-Mariano tests compare (``core.market.overfitting``).
+
+The trading figures are in ``core.market.strategy``.
 """
 
 from __future__ import annotations
@@ -118,55 +118,23 @@ def hit_rate(score: np.ndarray, forward_return: np.ndarray) -> float:
     return float(np.mean(np.sign(score[moved]) == np.sign(forward_return[moved])))
 
 
-def strategy_curve(
-    frame: pd.DataFrame, *, long_short: bool = True, cost: float = 0.001
-) -> pd.DataFrame:
-    """The daily-rebalanced signal strategy day by day: return after costs, turnover,
-    cumulative log return and drawdown from its running peak. ``frame`` has date, ticker,
-    score and next_return."""
-    positions = frame.pivot(index="date", columns="ticker", values="score").sort_index()
-    positions = np.sign(positions) if long_short else (positions > 0).astype(float)
-    positions = positions.fillna(0.0)
-    returns = frame.pivot(index="date", columns="ticker", values="next_return")
-    returns = returns.reindex_like(positions).fillna(0.0)
-    tickers = max(positions.shape[1], 1)
-    turnover = positions.diff().abs().sum(axis=1) / tickers
-    if len(turnover):
-        turnover.iloc[0] = positions.iloc[0].abs().sum() / tickers
-    daily = (positions * returns).sum(axis=1) / tickers - cost * turnover
-    cumulative = daily.cumsum()
-    return (
-        pd.DataFrame(
-            {
-                "return": daily,
-                "turnover": turnover,
-                "cumulative": cumulative,
-                "drawdown": cumulative - cumulative.cummax(),
-            }
-        )
-        .rename_axis("date")
-        .reset_index()
-    )
+def daily_skill(frame: pd.DataFrame, metric: str, *, constant: bool = False) -> pd.Series:
+    """The primary metric day by day, indexed by date, for the tests that compare daily losses.
 
-
-def strategy_metrics(
-    frame: pd.DataFrame, *, long_short: bool = True, cost: float = 0.001
-) -> dict[str, float]:
-    """Summary of ``strategy_curve``: cumulative return, annualised Sharpe, max drawdown."""
-    curve = strategy_curve(frame, long_short=long_short, cost=cost)
-    if curve.empty:
-        return {
-            "cumulative_return": 0.0,
-            "sharpe": 0.0,
-            "max_drawdown": 0.0,
-            "turnover": 0.0,
-            "days": 0,
-        }
-    spread = curve["return"].std()
-    return {
-        "cumulative_return": float(np.expm1(curve["cumulative"].iloc[-1])),
-        "sharpe": float(curve["return"].mean() / spread * np.sqrt(252)) if spread > 0 else 0.0,
-        "max_drawdown": float(np.expm1(curve["drawdown"].min())),
-        "turnover": float(curve["turnover"].mean()),
-        "days": len(curve),
-    }
+    ``pearson``: each day's sum of z(score) x z(target), the z-scores over the whole test
+    period, divided by the mean rows per day, so the days' mean is the pooled correlation.
+    ``rank_ic``: the day's rank IC against the forward return (0 where undefined). A constant
+    predictor (``constant``) scores 0 every day, as its correlations do. ``frame`` has date,
+    score, target and forward_return."""
+    dates = pd.Index(np.sort(frame["date"].unique()))
+    if constant:
+        return pd.Series(0.0, index=dates)
+    if metric == "rank_ic":
+        daily = daily_information_coefficients(frame).set_index("date")["rank_ic"]
+        return daily.reindex(dates).fillna(0.0)
+    x, y = frame["score"].to_numpy(float), frame["target"].to_numpy(float)
+    if x.std() < 1e-12 or y.std() < 1e-12:
+        return pd.Series(0.0, index=dates)
+    product = (x - x.mean()) / x.std() * (y - y.mean()) / y.std()
+    sums = pd.Series(product).groupby(frame["date"].to_numpy()).sum()
+    return (sums / (len(frame) / len(dates))).reindex(dates).fillna(0.0)

@@ -10,11 +10,12 @@ from sklearn import metrics as sk
 
 from core.market.metrics import (
     classification_metrics,
+    daily_skill,
     hit_rate,
     information_coefficients,
     regression_metrics,
-    strategy_metrics,
 )
+from core.market.strategy import StrategyConfig, strategy_curve, strategy_figures
 
 rng = np.random.default_rng(0)
 
@@ -59,22 +60,42 @@ def test_information_coefficient_and_hit_rate_by_hand() -> None:
 
 
 def test_strategy_returns_costs_and_drawdown_by_hand() -> None:
+    """Issue 22: the long/short is market-neutral (A long, B short at 0.5 each), not the
+    sign of each score; the long-only figure is the excess over holding A and B equally."""
     frame = pd.DataFrame(
         {
-            "date": ["d1", "d1", "d2", "d2"],
+            "date": pd.to_datetime(["2021-01-04"] * 2 + ["2021-01-05"] * 2),
             "ticker": ["A", "B", "A", "B"],
             "score": [1.0, -1.0, 1.0, 1.0],
             "next_return": [0.02, -0.01, -0.03, 0.01],
         }
     )
-    got = strategy_metrics(frame, long_short=True, cost=0.001)
-    day1 = (0.02 + 0.01) / 2 - 0.001 * 1.0  # both positions opened
-    day2 = (-0.03 + 0.01) / 2 - 0.001 * 1.0  # B flips from -1 to +1: |2| / 2 tickers
-    assert got["cumulative_return"] == pytest.approx(np.expm1(day1 + day2))
-    assert got["max_drawdown"] == pytest.approx(np.expm1(day2))
+    got = strategy_figures(frame, StrategyConfig(cost_bps=10))["market_neutral"]
+    day1 = 0.5 * 0.02 + 0.5 * 0.01 - 0.001 * 1.0  # both legs opened from cash
+    day2 = 0.0 - 0.001 * 1.0  # equal scores: both legs closed, nothing held
+    assert got["net_return"] == pytest.approx(day1 + day2)
+    assert got["gross_return"] == pytest.approx(0.015)
+    assert got["max_drawdown"] == pytest.approx(day2)
     assert got["turnover"] == pytest.approx(1.0)
-    flat = strategy_metrics(frame, long_short=False, cost=0.0)
-    assert flat["cumulative_return"] == pytest.approx(np.expm1(0.02 / 2 + (-0.03 + 0.01) / 2))
+    flat = strategy_curve(frame, "long_only", StrategyConfig(cost_bps=0))
+    excess = [0.02 - (0.02 - 0.01) / 2, 0.0]  # A alone against A and B; then both held
+    assert flat["return"].tolist() == pytest.approx(excess)
+
+
+def test_the_daily_skill_series_averages_to_the_primary_metric() -> None:
+    frame = pd.DataFrame(
+        {
+            "date": np.repeat(pd.bdate_range("2021-01-01", periods=40), [3, 4] * 20),
+            "score": rng.normal(size=140),
+        }
+    )
+    frame["target"] = 0.5 * frame["score"] + rng.normal(size=140)
+    frame["forward_return"] = frame["target"]
+    pooled = np.corrcoef(frame["score"], frame["target"])[0, 1]
+    assert daily_skill(frame, "pearson").mean() == pytest.approx(pooled, rel=1e-12)
+    ic = information_coefficients(frame.assign(ticker=0))["rank_ic"]
+    assert daily_skill(frame, "rank_ic").mean() == pytest.approx(ic, rel=1e-12)
+    assert (daily_skill(frame, "pearson", constant=True) == 0).all()
 
 
 def test_a_collapsed_prediction_is_flagged_constant_with_its_raw_correlation() -> None:

@@ -1,5 +1,6 @@
-"""Intervals, IC statistics and verdicts (core.market.uncertainty) against oracles: the plain
-metrics, statsmodels' Newey-West, and the coverage of a known correlation."""
+"""Intervals, IC statistics (core.market.uncertainty) and verdicts (core.market.verdict)
+against oracles: the plain metrics, statsmodels' Newey-West, and the coverage of a known
+correlation."""
 
 from __future__ import annotations
 
@@ -15,10 +16,9 @@ from core.market.uncertainty import (
     ic_statistics,
     interval,
     metrics_of_draws,
-    overall_verdict,
     paired_difference,
-    sentence,
 )
+from core.market.verdict import headline_verdict, sentence
 
 
 def _panel(
@@ -141,9 +141,19 @@ def test_verdicts_say_beats_worse_or_no_evidence_and_correct_for_many_comparison
         "no evidence the model beats boosting on rank IC at 7 days: difference +0.010, "
         "95% interval -0.050..+0.070"
     )
-    barely = {"family_low": -0.001, "sentence": "x"}
-    assert overall_verdict([barely] * 10)["verdict"] == "no evidence"
-    assert overall_verdict([{"family_low": 0.02, "sentence": "s"}])["verdict"] == "beats"
+    primary = {"metric": "pearson", "name": "correlation"}
+    fine = {"collapsed": False, "reasons": []}
+    entry = {"horizon": "7d", "baseline": "linear", "difference": 0.01, "low": 0.001}
+    barely = {**entry, "high": 0.02, "family_low": -0.001, "spa_pvalue": 0.04, "sentence": "x"}
+    assert headline_verdict(primary, [barely] * 2, fine)["verdict"] == "no evidence"
+    clear = {**barely, "family_low": 0.02, "sentence": "the model beats linear"}
+    beats = headline_verdict(primary, [clear, barely], fine)
+    assert beats["verdict"] == "beats" and "primary metric" in beats["sentence"]
+    assert "SPA p-value 0.040" in beats["sentence"]
+    collapsed = {"collapsed": True, "reasons": ["7-day classes are the majority class"]}
+    judged = headline_verdict(primary, [clear], collapsed)
+    assert judged["verdict"] == "collapsed" and "beats" not in judged["sentence"]
+    assert judged["sentence"].startswith("collapsed: no skill")
 
 
 def test_a_constant_predictor_has_no_correlation_in_any_draw() -> None:
@@ -217,13 +227,14 @@ def _market(seed: int, *, signal: bool) -> pd.DataFrame:
 def test_a_model_trained_on_shuffled_labels_is_flagged_as_collapsed() -> None:
     judged = _trained_verdict(_market(3, signal=True), "dual_tower", epochs=3, shuffle=True)
     assert judged["collapse"]["collapsed"], judged["collapse"]
-    assert judged["verdict"]["verdict"] == "no evidence"
+    assert judged["verdict"]["verdict"] == "collapsed", "never 'beats', whatever the intervals"
+    assert "beats" not in judged["verdict"]["sentence"]
 
 
 @pytest.mark.slow
 def test_without_a_signal_no_model_is_called_better_than_its_best_baseline() -> None:
     """Issue 16: on 20 generated markets with no planted signal (the control), the verdict
-    of every model against the best baseline is "no evidence" in at least 19 of 20. (The
+    of every model against the best baseline is not "beats" in at least 19 of 20. (The
     majority class and momentum are the baselines here: the fitted ones would triple the
     test's time and, without a signal, know no more.)"""
     verdicts = {model: [] for model in TINY_MODELS}
@@ -233,7 +244,7 @@ def test_without_a_signal_no_model_is_called_better_than_its_best_baseline() -> 
             judged = _trained_verdict(frame, model, epochs=2, baselines=("majority", "momentum"))
             verdicts[model].append(judged["verdict"]["verdict"])
     for model, seen in verdicts.items():
-        assert seen.count("no evidence") >= 19, (model, seen)
+        assert seen.count("beats") <= 1, (model, seen)
 
 
 def test_widened_intervals_stay_within_what_each_metric_can_be() -> None:

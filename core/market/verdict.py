@@ -1,0 +1,284 @@
+"""The headline verdict: one primary metric, declared before evaluation, against the best rival.
+
+- ``EvaluationConfig`` declares the primary metric (``declare_primary`` resolves 'auto':
+  correlation with the target, or rank IC where the test cross-section holds at least
+  ``MIN_RANK_IC_TICKERS`` tickers) and the trading figures' costs.
+- The rivals on a metric are the baselines (never the oracle: it knows the answer) and, for
+  correlation, MSE and rank IC, the constant-mean predictor (``mean``, the skill column's
+  reference: correlation 0, MSE the target's variance), so no model "beats" a baseline by
+  being less wrong than a bad one.
+- The headline verdict rests on the primary metric alone: "beats" when the paired interval of
+  (model - best rival) excludes zero at one horizon at the family-wise level over the
+  horizons (Bonferroni); "collapsed: no skill" whenever the collapse check fires, whatever
+  the intervals say; "no evidence" otherwise. Hansen's SPA p-value of the model against the
+  best rival on the primary metric's daily series stands beside it.
+- The other metrics are secondary lines, each a 95 % comparison in its own words.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.config import Config
+from core.market.metrics import daily_skill
+from core.market.overfitting import superior_predictive_ability
+from core.market.strategy import StrategyConfig
+from core.market.uncertainty import (
+    DRAWS,
+    HIGHER_IS_BETTER,
+    LEVEL,
+    METRIC_NAMES,
+    block_length,
+    bootstrap_draws,
+    date_stats,
+    ic_statistics,
+    metric_intervals,
+    metrics_of_draws,
+    paired_difference,
+)
+
+MIN_RANK_IC_TICKERS = 20
+"""'auto' takes rank IC as the primary metric where the median test date has at least this
+many tickers. With fewer, a day's rank correlation takes a handful of values (+1 or -1 with
+two tickers) and the pooled correlation with the target says more."""
+PRIMARY_METRICS = ("pearson", "rank_ic")
+NOT_BASELINES = ("model", "oracle")
+MEAN = "mean"
+"""The constant-mean predictor: every row scored with the test target's mean."""
+MEAN_RIVALS = ("pearson", "mse", "rank_ic")
+
+
+@dataclass
+class EvaluationConfig(Config):
+    primary: str = "auto"
+    """The metric the headline verdict rests on, declared before anything is computed:
+    'pearson' (correlation with the target), 'rank_ic' (mean daily rank IC against the
+    forward return), or 'auto' (rank IC where the median test date has at least 20
+    tickers, correlation otherwise)."""
+    strategy: StrategyConfig = field(default_factory=StrategyConfig)
+    """The trading figures: costs in basis points, weighting, TopkDropout."""
+
+    def validate(self) -> None:
+        allowed = ("auto", *PRIMARY_METRICS)
+        self.require("primary", self.primary in allowed, "'auto', 'pearson' or 'rank_ic'")
+
+
+def declare_primary(config: EvaluationConfig, keys: pd.DataFrame) -> dict[str, Any]:
+    """The primary metric for test rows ``keys`` (date, ticker), and why."""
+    tickers = int(keys.groupby("date")["ticker"].nunique().median()) if len(keys) else 0
+    if config.primary != "auto":
+        metric, reason = config.primary, "declared in the evaluation config"
+    elif tickers >= MIN_RANK_IC_TICKERS:
+        metric = "rank_ic"
+        reason = f"{tickers} tickers per test date, at least {MIN_RANK_IC_TICKERS}"
+    else:
+        metric = "pearson"
+        reason = f"{tickers} tickers per test date, fewer than {MIN_RANK_IC_TICKERS} for rank IC"
+    return {"metric": metric, "name": METRIC_NAMES[metric], "reason": reason, "tickers": tickers}
+
+
+def sentence(
+    metric: str, horizon: str, baseline: str, point: float, low: float, high: float
+) -> tuple[str, str]:
+    """(verdict, one line): 'beats' / 'worse' / 'no evidence' and the sentence."""
+    name = METRIC_NAMES[metric]
+    days = f"{horizon.removesuffix('d')} days"
+    figures = f"difference {point:+.3f}, 95% interval {low:+.3f}..{high:+.3f}"
+    if low > 0:
+        return "beats", f"the model beats {baseline} on {name} at {days}: {figures}"
+    if high < 0:
+        return "worse", f"the model is worse than {baseline} on {name} at {days}: {figures}"
+    return "no evidence", f"no evidence the model beats {baseline} on {name} at {days}: {figures}"
+
+
+def collapse_check(scored: pd.DataFrame, spec: Any, horizons: list[int]) -> dict[str, Any]:
+    """A model that learned nothing: near-constant scores (spread under 1 % of the target's),
+    or predicted classes equal to the test labels' majority class on more than 95 % of
+    rows, at any horizon. ``scored`` holds the model's ``model_score_hd`` /
+    ``model_class_hd`` beside the targets of the same rows."""
+    reasons = []
+    for h in horizons:
+        score_column, class_column = spec.target.columns(h)
+        spread = float(np.std(scored[f"model_score_{h}d"].to_numpy(float)))
+        target_spread = float(np.std(scored[score_column].to_numpy(float)))
+        if spread < 0.01 * max(target_spread, 1e-12):
+            reasons.append(
+                f"{h}-day scores are near constant (spread {spread:.4f} against the "
+                f"target's {target_spread:.4f})"
+            )
+        majority = np.bincount(scored[class_column].to_numpy(int)).argmax()
+        share = float(np.mean(scored[f"model_class_{h}d"].to_numpy(int) == majority))
+        if share > 0.95:
+            name = spec.target.class_names[majority]
+            reasons.append(f"{h}-day classes are the majority class '{name}' on {share:.0%}")
+    return {"collapsed": bool(reasons), "reasons": reasons}
+
+
+def headline_verdict(
+    primary: dict[str, Any], entries: list[dict[str, Any]], collapse: dict[str, Any]
+) -> dict[str, Any]:
+    """'collapsed', 'beats' or 'no evidence', from the primary metric's comparisons (one per
+    horizon, with family-wise bounds and the SPA p-value) and the collapse check."""
+    name = primary["name"]
+    count = len(entries)
+    if collapse["collapsed"]:
+        text = "collapsed: no skill (" + "; ".join(collapse["reasons"]) + ")"
+        return {"verdict": "collapsed", "sentence": text, "comparisons": count}
+    if not entries:
+        return {"verdict": "no evidence", "sentence": "nothing to compare with", "comparisons": 0}
+    level = 1 - (1 - LEVEL) / count
+    winners = [e for e in entries if e["family_low"] > 0]
+    if winners:
+        best = max(winners, key=lambda e: e["family_low"])
+        text = (
+            f"{best['sentence']}, {name} being the primary metric (still above 0 at the "
+            f"{level:.4f} level that keeps {count} horizons at 5 %; SPA p-value "
+            f"{best['spa_pvalue']:.3f})"
+        )
+        return {"verdict": "beats", "sentence": text, "comparisons": count}
+    shown = "; ".join(
+        f"at {e['horizon'].removesuffix('d')} days against {e['baseline']} "
+        f"{e['difference']:+.3f} ({e['low']:+.3f}..{e['high']:+.3f}, SPA p-value "
+        f"{e['spa_pvalue']:.3f})"
+        for e in entries
+    )
+    text = f"no evidence the model beats the best baseline on {name}, the primary metric: {shown}"
+    return {"verdict": "no evidence", "sentence": text, "comparisons": count}
+
+
+def _tables(spec: Any, predictors: dict[str, pd.DataFrame], rows: pd.DataFrame, h: int):
+    """(date, score, target, predicted, actual, forward_return) per predictor at horizon h,
+    and the constant-mean predictor's."""
+    score_column, class_column = spec.target.columns(h)
+    truth = rows[["date", "ticker", score_column, class_column, f"fwd_return_{h}d"]]
+    tables = {}
+    for name, frame in predictors.items():
+        predicted = frame[["date", "ticker", f"score_{h}d", f"class_{h}d"]].rename(
+            columns={f"score_{h}d": "predicted_score", f"class_{h}d": "predicted_class"}
+        )  # a label column may share the name class_hd
+        joined = truth.merge(predicted, on=["date", "ticker"])
+        tables[name] = pd.DataFrame(
+            {
+                "date": joined["date"],
+                "score": joined["predicted_score"],
+                "target": joined[score_column],
+                "predicted": joined["predicted_class"].astype(int),
+                "actual": joined[class_column].astype(int),
+                "forward_return": joined[f"fwd_return_{h}d"],
+            }
+        )
+    model = tables["model"]
+    majority = int(np.bincount(model["actual"].to_numpy(int)).argmax())
+    tables[MEAN] = model.assign(score=model["target"].mean(), predicted=majority)
+    return tables
+
+
+def uncertainty_report(
+    spec: Any,
+    predictors: dict[str, pd.DataFrame],
+    rows: pd.DataFrame,
+    reports: dict[str, dict[str, Any]],
+    *,
+    primary: dict[str, Any] | None = None,
+    seed: int = 0,
+    draws: int = DRAWS,
+) -> dict[str, Any]:
+    """Intervals for every predictor and metric, IC statistics, the model against the best
+    rival on the primary metric (headline, family-wise over horizons, with SPA) and on each
+    other metric (secondary), the collapse check and the verdict.
+
+    ``predictors`` map names to (date, ticker, score_hd, class_hd) frames over the same test
+    rows; ``rows`` are the outcomes (``core.market.evaluation.outcomes``); ``reports`` their
+    point figures (``score_report``); ``primary`` what ``declare_primary`` declared."""
+    primary = primary or declare_primary(EvaluationConfig(), rows)
+    horizons = [int(k.removesuffix("d")) for k in reports["model"]]
+    dates = np.sort(rows["date"].unique())
+    classes = len(spec.target.class_names)
+    family_level = 1 - (1 - LEVEL) / len(horizons)
+    sections: dict[str, Any] = {}
+    headline: list[dict[str, Any]] = []
+    for h in horizons:
+        key = f"{h}d"
+        sample = bootstrap_draws(dates, h, seed=seed, draws=draws)
+        tables = _tables(spec, predictors, rows, h)
+        constant = {MEAN: True}
+        for name in predictors:
+            constant[name] = bool(reports[name][key]["regression"].get("constant", 0.0))
+        stats = {
+            n: date_stats(t, dates, classes=classes, constant=constant[n])
+            for n, t in tables.items()
+        }
+        block = block_length(dates, h)
+        blocks = len(dates) / block
+        drawn = {n: metrics_of_draws(s, sample) for n, s in stats.items()}
+        shown = [n for n in tables if n != MEAN]
+        section: dict[str, Any] = {
+            "block_dates": block,
+            "draws": draws,
+            "intervals": {n: metric_intervals(drawn[n], blocks) for n in shown},
+            "rank_ic": {n: ic_statistics(stats[n].rank_ic, block) for n in shown},
+            "comparisons": [],
+        }
+        for metric, higher in HIGHER_IS_BETTER.items():
+            rivals = [n for n in tables if n not in NOT_BASELINES]
+            if metric not in MEAN_RIVALS:
+                rivals.remove(MEAN)
+            scored = [(drawn[n][metric][0], n) for n in rivals if np.isfinite(drawn[n][metric][0])]
+            mine = drawn["model"][metric][0]
+            if not scored or not np.isfinite(mine):
+                continue
+            best_value, best = max(scored) if higher else min(scored)
+            gain = float(mine - best_value if higher else best_value - mine)
+            is_primary = metric == primary["metric"]
+            ordinary = paired_difference(drawn["model"], drawn[best], metric, blocks)
+            verdict, text = sentence(metric, key, best, gain, ordinary["low"], ordinary["high"])
+            entry = {
+                "metric": metric,
+                "horizon": key,
+                "baseline": best,
+                "difference": gain,
+                "low": ordinary["low"],
+                "high": ordinary["high"],
+                "role": "primary" if is_primary else "secondary",
+                "verdict": verdict,
+                "sentence": text,
+            }
+            if is_primary:
+                family = paired_difference(
+                    drawn["model"], drawn[best], metric, blocks, level=family_level
+                )
+                skill = {
+                    n: daily_skill(tables[n], metric, constant=constant[n]) for n in ("model", best)
+                }
+                spa = superior_predictive_ability(
+                    -skill[best].to_numpy(), -skill["model"].to_numpy(), block=block, seed=seed
+                )
+                entry.update(
+                    family_low=family["low"],
+                    family_high=family["high"],
+                    spa_pvalue=spa["consistent"],
+                )
+                section["primary"] = entry
+                headline.append(entry)
+            section["comparisons"].append(entry)
+        sections[key] = section
+    model = predictors["model"]
+    collapse = collapse_check(
+        model.rename(columns=lambda c: c if c in ("date", "ticker") else f"model_{c}").merge(
+            rows, on=["date", "ticker"]
+        ),
+        spec,
+        horizons,
+    )
+    return {
+        "level": LEVEL,
+        "method": "circular block bootstrap over test dates, blocks at least two horizons",
+        "primary": primary,
+        "horizons": sections,
+        "verdict": headline_verdict(primary, headline, collapse),
+        "collapse": collapse,
+    }
