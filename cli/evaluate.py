@@ -1,5 +1,5 @@
 """A trained market model afterwards: evaluate it (with intervals and a verdict against the
-best baseline), ensemble runs, score new rows, export to ONNX.
+best baseline) or a sweep's trials together, ensemble runs, score new rows, export to ONNX.
 
 torch and the model code are imported inside the commands, so `trendlab --help` stays fast.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -19,23 +19,64 @@ ReportJsonOption = Annotated[bool, typer.Option("--json", help="Print the full r
 export_app = typer.Typer(help="Export trained models.", no_args_is_help=True)
 
 
+def _evaluation_config(primary: str, cost_bps: float, topk: int, n_drop: int) -> Any:
+    from core.config import ConfigError
+    from core.market.strategy import StrategyConfig
+    from core.market.verdict import EvaluationConfig
+
+    try:
+        strategy = StrategyConfig(cost_bps=cost_bps, topk=topk, n_drop=n_drop)
+        return EvaluationConfig(primary=primary, strategy=strategy)
+    except ConfigError as err:
+        raise fail(str(err)) from None
+
+
 def evaluate(
-    run: RunArgument,
+    run: Annotated[int | None, typer.Argument(help="Run id (or give --sweep).")] = None,
+    sweep: Annotated[
+        int | None,
+        typer.Option(help="Judge a sweep's trials together: deflated Sharpe, PBO and SPA."),
+    ] = None,
+    primary: Annotated[
+        str,
+        typer.Option(
+            help="The verdict's metric: auto (correlation; rank IC from 20 tickers), "
+            "pearson or rank_ic."
+        ),
+    ] = "auto",
+    cost_bps: Annotated[
+        float, typer.Option(help="Trading cost in basis points per unit of turnover.")
+    ] = 10.0,
+    topk: Annotated[
+        int, typer.Option(help="Also TopkDropout over this many tickers (0: off).")
+    ] = 0,
+    n_drop: Annotated[int, typer.Option(help="TopkDropout: tickers swapped per day.")] = 1,
     walk_forward: Annotated[
         int, typer.Option(help="Also retrain and score on this many expanding-window folds.")
     ] = 0,
     as_json: ReportJsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """The run's model beside the baselines (and the oracle on synthetic data)."""
+    """The run's model beside the baselines (and the oracle on synthetic data), or a sweep's
+    trials judged together."""
     from core.market.evaluation import metrics_table
     from services.runs import evaluate_run
 
+    config = _evaluation_config(primary, cost_bps, topk, n_drop)
+    if sweep is not None:
+        evaluate_sweep(sweep, config, as_json=as_json)
+        return
+    if run is None:
+        raise fail("Give a run id, or --sweep with a sweep id.")
     progress = ProgressPrinter(not quiet, label="walk-forward fold")
     with database() as (_, engine):
         try:
             report = evaluate_run(
-                engine=engine, run_id=run, walk_forward=walk_forward, callbacks=[progress]
+                engine=engine,
+                run_id=run,
+                walk_forward=walk_forward,
+                callbacks=[progress],
+                config=config,
             )
         except ValueError as err:
             raise fail(str(err)) from None
@@ -61,22 +102,71 @@ def evaluate(
             typer.echo(f"  {name:10} {shown}")
 
 
+def evaluate_sweep(sweep_id: int, config: Any, *, as_json: bool) -> None:
+    """A sweep's trials as tries of one search: per horizon the best trial against the best
+    baseline (SPA), the highest raw Sharpe beside its deflated Sharpe, the PBO, the verdict."""
+    from services.tries import sweep_tries
+
+    with database() as (home, engine):
+        try:
+            report = sweep_tries(engine=engine, home=home, sweep_id=sweep_id, config=config)
+        except ValueError as err:
+            raise fail(str(err)) from None
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+        return
+    typer.echo(
+        f"Sweep {sweep_id}: {report['model']} on {report['dataset']!r}, {report['trials']} "
+        f"trials; primary metric {report['primary']['name']} ({report['primary']['reason']})."
+    )
+    typer.echo(f"Verdict: {report['verdict']['sentence']}.")
+    for line in tries_lines(report):
+        typer.echo(f"  {line}")
+
+
+def tries_lines(report: dict) -> list[str]:
+    """One line per horizon: SPA, raw and deflated Sharpe, PBO."""
+    lines = []
+    for horizon, s in report["horizons"].items():
+        pbo = s["pbo"]["pbo"] if s["pbo"] else float("nan")
+        lines.append(
+            f"{horizon}: best trial {s['best_trial']} {s['best_trial_skill']:+.3f} against "
+            f"{s['best_baseline']} {s['best_baseline_skill']:+.3f}, SPA p-value "
+            f"{s['spa_pvalue']:.3f}; highest Sharpe {s['sharpe']:+.2f} ({s['sharpe_trial']}), "
+            f"deflated Sharpe {s['deflated_sharpe']:.3f} (luck alone: "
+            f"{s['expected_max_sharpe']:+.2f}); PBO {pbo:.2f}"
+        )
+    return lines
+
+
 def echo_judgement(report: dict) -> None:
-    """The overall verdict against the best baseline, and the collapse flag if raised."""
+    """The headline verdict on the primary metric, and the collapse flag if raised."""
     judged = report.get("uncertainty")
     if not judged:
         return
+    primary = judged.get("primary")
+    if primary:
+        typer.echo(f"Primary metric: {primary['name']} ({primary['reason']}).")
     typer.echo(f"Verdict: {judged['verdict']['sentence']}.")
     if judged["collapse"]["collapsed"]:
         typer.secho(
             "Collapsed: " + "; ".join(judged["collapse"]["reasons"]) + ".",
             fg=typer.colors.YELLOW,
         )
+    tries = report.get("tries")
+    if tries:
+        for horizon, s in tries["horizons"].items():
+            typer.echo(
+                f"  {horizon}: market-neutral Sharpe {s['sharpe']:+.2f} after "
+                f"{tries['cost_bps']:g} bp costs, deflated (probabilistic, 1 try) "
+                f"{s['deflated_sharpe']:.3f}; SPA p-value {s['spa_pvalue']:.3f} against "
+                f"{s['best_baseline']}"
+            )
 
 
 def echo_intervals(report: dict, horizon: str) -> None:
     """95 % intervals of correlation and rank IC per predictor, the IC's Newey-West t, and
-    the model against the best baseline on each metric."""
+    the model against the best baseline: the primary metric first, then the secondary."""
     section = report.get("uncertainty", {}).get("horizons", {}).get(horizon)
     if not section:
         return
@@ -88,8 +178,9 @@ def echo_intervals(report: dict, horizon: str) -> None:
             f"  rank IC {bounds['rank_ic'][0]:+.3f}..{bounds['rank_ic'][1]:+.3f}"
             f"  (t_NW {ic['ic_t_nw']:+.2f}, ICIR {ic['icir']:+.3f})"
         )
-    for comparison in section["comparisons"]:
-        typer.echo(f"  - {comparison['sentence']}")
+    ordered = sorted(section["comparisons"], key=lambda c: c.get("role") != "primary")
+    for comparison in ordered:
+        typer.echo(f"  - {comparison.get('role', 'secondary')}: {comparison['sentence']}")
 
 
 def ensemble(

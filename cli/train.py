@@ -138,8 +138,8 @@ def train(
 
 
 def echo_experiment(experiment: str, summaries: dict[int, dict], *, as_json: bool) -> None:
-    """An experiment's runs and, per horizon and headline figure, the mean and spread (std)
-    over its seeds."""
+    """An experiment's runs and, per horizon and headline figure, the mean ± std over its
+    seeds and the 95 % interval of the mean across them."""
     from services.runs import experiment_spread
 
     spread = experiment_spread(list(summaries.values()))
@@ -149,7 +149,10 @@ def echo_experiment(experiment: str, summaries: dict[int, dict], *, as_json: boo
         return
     typer.echo(f"Experiment {experiment}: runs {', '.join(map(str, summaries))}.")
     for horizon, figures in spread.items():
-        shown = ", ".join(f"{k} {v['mean']:.3f} ± {v['std']:.3f}" for k, v in figures.items())
+        shown = ", ".join(
+            f"{k} {v['mean']:.3f} ± {v['std']:.3f} ({v['low']:.3f}..{v['high']:.3f})"
+            for k, v in figures.items()
+        )
         typer.echo(f"  test {horizon} over {len(summaries)} seeds: {shown}")
 
 

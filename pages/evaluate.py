@@ -7,8 +7,9 @@ import plotly.express as px
 import streamlit as st
 
 from core.market.evaluation import SEED_LEVELS, Evaluation, finance_rows, metrics_table, seed_level
-from core.market.metrics import daily_information_coefficients, strategy_curve
+from core.market.metrics import daily_information_coefficients
 from core.market.models import MODELS, model_spec
+from core.market.strategy import StrategyConfig, strategy_curve, strategy_figures
 from pages import charts
 from pages.access import read_only
 from pages.shared import engine, jobs
@@ -21,6 +22,7 @@ from services.runs import (
     load_evaluation,
     load_walk_forward,
 )
+from services.tries import compare_runs, comparison_lines
 
 st.title("Evaluate")
 st.caption(
@@ -33,6 +35,13 @@ st.caption(
 def evaluation(database_url: str, run_id: int) -> Evaluation:
     """A finished run's evaluation never changes, so one copy per run serves every session."""
     return load_evaluation(engine=engine(), run_id=run_id)
+
+
+@st.cache_data(show_spinner="Comparing the runs day by day...", max_entries=16)
+def comparison_report(database_url: str, run_ids: tuple[int, ...]) -> dict:
+    """The model confidence set and Diebold-Mariano test of the runs (finished runs' test
+    predictions never change)."""
+    return compare_runs(engine=engine(), run_ids=list(run_ids))
 
 
 finished = [
@@ -141,7 +150,7 @@ with details:
         st.markdown(
             f"**Experiment {experiment}**: runs {', '.join(str(r.id) for r in members)} "
             f"(seeds {', '.join(str(r.seed) for r in members)}), the same settings otherwise. "
-            "Test figures over its seeds:"
+            "Test figures over its seeds (mean ± sd, and the 95% interval of the mean):"
         )
         spread = experiment_spread([r.summary for r in members])
         st.dataframe(
@@ -151,7 +160,7 @@ with details:
                     for h, by_name in spread.items()
                     for name, figures in by_name.items()
                 ]
-            ).style.format({"mean": "{:.3f}", "std": "{:.3f}"}),
+            ).style.format({k: "{:.3f}" for k in ("mean", "std", "low", "high")}, na_rep="-"),
             hide_index=True,
         )
     horizon = st.radio("Horizon", [f"{h}d" for h in result.horizons], horizontal=True)
@@ -169,10 +178,12 @@ with details:
     )
     if judged:
         section = judged["horizons"][horizon]
+        ordered = sorted(section["comparisons"], key=lambda c: c.get("role") != "primary")
         st.markdown(
             f"**Against the best baseline at {horizon}** (95% intervals from a block bootstrap "
-            f"over test dates, blocks of {section['block_dates']} dates):\n"
-            + "\n".join(f"- {c['sentence']}" for c in section["comparisons"])
+            f"over test dates, blocks of {section['block_dates']} dates; the verdict rests on "
+            "the primary line alone):\n"
+            + "\n".join(f"- {c.get('role', 'secondary')}: {c['sentence']}" for c in ordered)
         )
         ic = section["rank_ic"]["model"]
         st.caption(
@@ -228,9 +239,34 @@ with details:
     daily = daily_information_coefficients(finance_rows(rows[f"score_{h}d"], rows, h))
     charts.show(right, charts.ic_figure(daily), key="ic")
 
-    curves = {
-        name: strategy_curve(finance_rows(result.predictor(name)[f"score_{h}d"], rows, h))
+    cost = st.number_input(
+        "Trading cost (basis points per unit of turnover)", 0.0, 1000.0, 10.0, step=5.0
+    )
+    strategy = StrategyConfig(cost_bps=float(cost))
+    traded = {
+        name: finance_rows(result.predictor(name)[f"score_{h}d"], rows, h)
         for name in result.predictors
+    }
+    trading = pd.DataFrame(
+        [
+            {"predictor": name, "portfolio": kind.replace("_", "-"), **figures[kind]}
+            for name, frame in traded.items()
+            for figures in [strategy_figures(frame, strategy, horizon_days=h)]
+            for kind in ("market_neutral", "long_only")
+        ]
+    ).drop(columns=["annual_return"])
+    st.caption(
+        f"Trading each predictor's {horizon} scores, daily, after {cost:g} bp per unit of "
+        "turnover: **market-neutral** ranks the day's tickers, long the top half and short the "
+        "bottom half at equal gross (a constant predictor holds nothing: Sharpe 0); "
+        "**long-only** holds the tickers scored above the day's mean and is shown as the "
+        "excess over holding every ticker equally. Returns are sums of daily returns; the "
+        "Sharpe ratio is annualised, with its 95% block-bootstrap interval."
+    )
+    st.dataframe(trading.style.format(precision=3), hide_index=True)
+    curves = {
+        name: strategy_curve(frame, "market_neutral", strategy)
+        for name, frame in traded.items()
         if name != "majority"  # a constant score trades nothing worth drawing
     }
     charts.show(st, charts.strategy_figure(curves), key="strategy")
@@ -327,6 +363,16 @@ with comparison:
             key="compare-bars",
         )
         charts.show(right, charts.parallel_figure(overview, metric), key="parallel")
+        try:
+            compared = comparison_report(str(engine().url), tuple(chosen))
+        except (StorageError, ValueError) as error:
+            st.info(f"No day-by-day comparison: {error}")
+        else:
+            st.markdown(
+                "**Which runs are best, day by day** (model confidence set of Hansen, Lunde "
+                "and Nason; Diebold-Mariano with a Newey-West variance):\n"
+                + "\n".join(f"- {line}" for line in comparison_lines(compared))
+            )
         st.dataframe(overview, hide_index=True)
 
 from pages.sweeps import sweep_view  # noqa: E402

@@ -28,6 +28,7 @@ from services.sweeps import (
     sweep_info,
     sweeps,
 )
+from services.tries import sweep_tries
 
 LOSS = "best val loss"
 
@@ -131,6 +132,58 @@ def _trials_table(info: SweepInfo) -> pd.DataFrame:
     )
 
 
+@st.cache_data(show_spinner="Judging the trials together...", max_entries=8)
+def tries(database_url: str, sweep_id: int, finished: int) -> dict:
+    """The sweep's verdict over its tries (recomputed when more trials have finished)."""
+    return sweep_tries(engine=engine(), home=data_home(), sweep_id=sweep_id)
+
+
+def tries_section(info: SweepInfo) -> None:
+    """The verdict over the trials: SPA of the best against the best baseline, the highest
+    raw Sharpe beside its deflated Sharpe, and the PBO, per horizon."""
+    finished = sum(t.state in ("complete", "pruned") and t.run_id is not None for t in info.results)
+    if not finished:
+        return
+    try:
+        report = tries(str(engine().url), info.id, finished)
+    except (StorageError, ValueError) as error:
+        st.info(f"No verdict over the trials yet: {error}")
+        return
+    st.subheader(f"Verdict over {report['trials']} tries")
+    st.markdown(f"**Verdict:** {report['verdict']['sentence']}.")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "horizon": horizon,
+                    "best trial": s["best_trial"],
+                    f"its {report['primary']['name']}": s["best_trial_skill"],
+                    "best baseline": s["best_baseline"],
+                    "baseline's": s["best_baseline_skill"],
+                    "SPA p-value": s["spa_pvalue"],
+                    "highest Sharpe": s["sharpe"],
+                    "of": s["sharpe_trial"],
+                    "deflated Sharpe": s["deflated_sharpe"],
+                    "luck alone": s["expected_max_sharpe"],
+                    "PBO": s["pbo"]["pbo"] if s["pbo"] else None,
+                }
+                for horizon, s in report["horizons"].items()
+            ]
+        ).style.format(precision=3, na_rep="-"),
+        hide_index=True,
+    )
+    st.caption(
+        f"The primary metric is {report['primary']['name']} ({report['primary']['reason']}). "
+        "SPA (Hansen): the chance that the best baseline is not beaten by any of the trials, "
+        "every trial counted. Highest Sharpe: the trial whose market-neutral portfolio did "
+        f"best after {report['cost_bps']:g} bp costs, annualised; luck alone is the Sharpe "
+        "ratio the best of this many skill-less trials reaches, and the deflated Sharpe the "
+        "probability that the true Sharpe beats it (Bailey and Lopez de Prado). PBO: how often "
+        "the trial best on half of the test days lands at or below the median on the other "
+        "half (combinatorially symmetric cross-validation)."
+    )
+
+
 def sweep_view() -> None:
     """The sweeps: the best trial, parameter importance, every trial, and the trials' runs in
     the parallel-coordinates and comparison views."""
@@ -157,6 +210,7 @@ def sweep_view() -> None:
     if best is not None:
         st.subheader(f"Best: trial {best.number} (run {best.run_id})")
         st.json(json.dumps(best.params))
+    tries_section(info)
     if info.importance:
         frame = pd.DataFrame(
             {"setting": list(info.importance), "importance": list(info.importance.values())}

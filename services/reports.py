@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from core.config import flatten
+from core.market.uncertainty import METRIC_NAMES
 from services.catalog import RunInfo
 from storage.repository import get_dataset_by_id, get_run, list_metrics, session_scope
 
@@ -90,19 +91,40 @@ def evaluation_summary(report: dict[str, Any], run: RunInfo | None) -> list[str]
     if not judged:
         lines.append("This evaluation predates intervals and verdicts; retrain to get them.")
         return lines
-    for horizon, section in judged["horizons"].items():
-        correlation = next((c for c in section["comparisons"] if c["metric"] == "pearson"), None)
-        if correlation is None:
-            continue
-        model = report["reports"]["model"][horizon]["regression"]["pearson"]
-        low, high = section["intervals"]["model"]["pearson"]
-        best = correlation["baseline"]
-        rival = report["reports"][best][horizon]["regression"]["pearson"]
+    primary = judged.get("primary")
+    if primary:
         lines.append(
-            f"At {horizon.removesuffix('d')} days its correlation with the target is "
-            f"{model:.3f} (95% interval {low:+.3f}..{high:+.3f}); the best baseline, {best}, "
-            f"reaches {rival:.3f}."
+            f"The verdict rests on **{primary['name']}**, the primary metric declared before "
+            f"evaluation ({primary['reason']}); the other metrics are secondary."
         )
+    metric = primary["metric"] if primary else "pearson"
+    for horizon, section in judged["horizons"].items():
+        headline = section.get("primary") or next(
+            (c for c in section["comparisons"] if c["metric"] == metric), None
+        )
+        if headline is None:
+            continue
+        days = horizon.removesuffix("d")
+        model = section["intervals"]["model"][metric]
+        mine = headline["difference"]
+        spa = headline.get("spa_pvalue")
+        lines.append(
+            f"At {days} days, against the best rival on {METRIC_NAMES[metric]} "
+            f"({headline['baseline']}): difference {mine:+.3f} (95% interval "
+            f"{headline['low']:+.3f}..{headline['high']:+.3f}); the model's own 95% interval "
+            f"{model[0]:+.3f}..{model[1]:+.3f}"
+            + (f"; SPA p-value {spa:.3f}." if spa is not None else ".")
+        )
+        finance = report["reports"]["model"][horizon]["finance"]
+        if "market_neutral" in finance:
+            neutral, excess = finance["market_neutral"], finance["long_only"]
+            lines.append(
+                f"Trading it at {days} days after {finance['cost_bps']:g} bp costs: "
+                f"market-neutral Sharpe {neutral['sharpe']:+.2f} (95% interval "
+                f"{neutral['sharpe_low']:+.2f}..{neutral['sharpe_high']:+.2f}), net return "
+                f"{neutral['net_return']:+.2%} at turnover {neutral['turnover']:.2f} a day; "
+                f"long-only excess over equal weight {excess['net_return']:+.2%}."
+            )
     lines.append(f"**Verdict:** {judged['verdict']['sentence']}.")
     if judged["collapse"]["collapsed"]:
         lines.append(

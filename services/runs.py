@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,7 @@ from core.market.evaluation import (
     ensemble_predictions,
     evaluate_model,
     model_predictions,
+    outcomes,
     score_report,
     seed_level,
     walk_forward_evaluation,
@@ -43,6 +45,8 @@ from core.market.training import (
     restore_from_checkpoint,
     train_model,
 )
+from core.market.tries import tries_report
+from core.market.verdict import EvaluationConfig
 from core.trainer import Callback, Trainer
 from storage.db import StorageError
 from storage.feature_store import load_dataset_frame
@@ -145,18 +149,31 @@ def experiment_seeds(training: Config, seeds: int) -> tuple[str | None, list[Con
 
 
 def experiment_spread(summaries: list[dict[str, Any]]) -> dict[str, dict[str, dict]]:
-    """Per horizon and headline figure, the mean and spread (standard deviation) over the
-    runs of an experiment, from their summaries' test figures."""
+    """Per horizon and headline figure, over the runs of an experiment (one per seed): the
+    mean, the standard deviation, and the 95 % interval of the mean across seeds (Student t
+    with runs - 1 degrees of freedom), from their summaries' test figures."""
     spread: dict[str, dict[str, dict]] = {}
     for horizon in summaries[0].get("test", {}):
         figures = [s["test"][horizon] for s in summaries if horizon in s.get("test", {})]
         for name, value in figures[0].items():
             if not isinstance(value, int | float) or isinstance(value, bool):
                 continue
-            values = np.array([f[name] for f in figures], dtype=float)
+            values = np.array([f.get(name, np.nan) for f in figures], dtype=float)
+            values = values[np.isfinite(values)]
+            if not len(values):
+                continue
+            mean = float(values.mean())
+            std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+            half = (
+                float(stats.t.ppf(0.975, len(values) - 1) * std / np.sqrt(len(values)))
+                if len(values) > 1
+                else float("nan")
+            )
             spread.setdefault(horizon, {})[name] = {
-                "mean": float(np.nanmean(values)),
-                "std": float(np.nanstd(values, ddof=1)) if len(values) > 1 else 0.0,
+                "mean": mean,
+                "std": std,
+                "low": mean - half,
+                "high": mean + half,
                 "runs": len(values),
             }
     return spread
@@ -349,6 +366,9 @@ def _headline(section: dict[str, Any]) -> dict[str, Any]:
         "accuracy": section["classification"]["accuracy"],
         "macro_f1": section["classification"]["macro_f1"],
         "rank_ic": section["finance"]["rank_ic"],
+        "sharpe_market_neutral": section["finance"]["market_neutral"]["sharpe"],
+        "net_return_market_neutral": section["finance"]["market_neutral"]["net_return"],
+        "excess_long_only": section["finance"]["long_only"]["net_return"],
     }
     if "vs_oracle" in section:
         figures["oracle_pearson"] = section["vs_oracle"]["pearson"]
@@ -452,10 +472,13 @@ def evaluate_run(
     baselines: bool = True,
     walk_forward: int = 0,
     callbacks: Iterable[Callback] = (),
+    config: EvaluationConfig | None = None,
 ) -> dict[str, Any]:
-    """The run's model, every baseline and the oracle, on the run's own test rows; with
-    ``walk_forward`` = k, also k expanding-window folds retrained with the run's configs
-    (``callbacks`` watch each fold's training)."""
+    """The run's model, every baseline and the oracle, on the run's own test rows, with the
+    run counted as one try (``tries``: its deflated Sharpe and SPA against the baselines);
+    with ``walk_forward`` = k, also k expanding-window folds retrained with the run's
+    configs (``callbacks`` watch each fold's training)."""
+    config = config or EvaluationConfig()
     run = _restore(engine, run_id)
     restored, frame = run.restored, run.frame
     evaluation = evaluate_model(
@@ -465,8 +488,21 @@ def evaluate_run(
         frame,
         baselines=BASELINES if baselines else (),
         seed=restored.training.seed,
+        config=config,
     )
     report = {"run_id": run_id, "dataset": run.dataset, **evaluation.report}
+    rivals = [n for n in evaluation.predictors if n not in ("model", "oracle")]
+    if rivals:
+        model = evaluation.predictor("model")
+        report["tries"] = tries_report(
+            restored.spec,
+            {"model": model},
+            {n: evaluation.predictor(n) for n in rivals},
+            outcomes(restored.spec, frame, model),
+            primary=evaluation.report["uncertainty"]["primary"],
+            strategy=config.strategy,
+            seed=restored.training.seed,
+        )
     if walk_forward:
         report["walk_forward"] = walk_forward_evaluation(
             frame,

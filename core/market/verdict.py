@@ -150,9 +150,11 @@ def headline_verdict(
     return {"verdict": "no evidence", "sentence": text, "comparisons": count}
 
 
-def _tables(spec: Any, predictors: dict[str, pd.DataFrame], rows: pd.DataFrame, h: int):
+def predictor_tables(
+    spec: Any, predictors: dict[str, pd.DataFrame], rows: pd.DataFrame, h: int
+) -> dict[str, pd.DataFrame]:
     """(date, score, target, predicted, actual, forward_return) per predictor at horizon h,
-    and the constant-mean predictor's."""
+    and the constant-mean predictor's (``MEAN``) on the first predictor's rows."""
     score_column, class_column = spec.target.columns(h)
     truth = rows[["date", "ticker", score_column, class_column, f"fwd_return_{h}d"]]
     tables = {}
@@ -171,9 +173,9 @@ def _tables(spec: Any, predictors: dict[str, pd.DataFrame], rows: pd.DataFrame, 
                 "forward_return": joined[f"fwd_return_{h}d"],
             }
         )
-    model = tables["model"]
-    majority = int(np.bincount(model["actual"].to_numpy(int)).argmax())
-    tables[MEAN] = model.assign(score=model["target"].mean(), predicted=majority)
+    first = next(iter(tables.values()))
+    majority = int(np.bincount(first["actual"].to_numpy(int)).argmax())
+    tables[MEAN] = first.assign(score=first["target"].mean(), predicted=majority)
     return tables
 
 
@@ -204,7 +206,7 @@ def uncertainty_report(
     for h in horizons:
         key = f"{h}d"
         sample = bootstrap_draws(dates, h, seed=seed, draws=draws)
-        tables = _tables(spec, predictors, rows, h)
+        tables = predictor_tables(spec, predictors, rows, h)
         constant = {MEAN: True}
         for name in predictors:
             constant[name] = bool(reports[name][key]["regression"].get("constant", 0.0))

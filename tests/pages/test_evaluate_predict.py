@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from storage import DataHome, open_engine
@@ -55,7 +56,38 @@ def test_evaluate_opens_with_a_summary_in_words_and_shows_every_figures_uncertai
     assert low <= table.loc[0, "corr"] <= high
     comparisons = next(m.value for m in at.markdown if "Against the best baseline" in m.value)
     assert comparisons.count("- ") == 5, "one line per headline metric"
+    lines = [line for line in comparisons.splitlines() if line.startswith("- ")]
+    assert lines[0].startswith("- primary: ") and "correlation" in lines[0]
+    assert all(line.startswith("- secondary: ") for line in lines[1:])
     assert any("Newey-West t" in c.value for c in at.caption)
+
+
+def test_evaluate_states_the_primary_metric_and_market_neutral_figures_at_a_chosen_cost(
+    trained: DataHome,
+) -> None:
+    """Issue 22: the verdict rests on a declared primary metric; the trading figures are
+    market-neutral and long-only excess, after a cost the user sets."""
+    at = _open("evaluate.py", run="1")
+    summary = next(e.value for e in [*at.info, *at.warning] if "trained" in e.value)
+    assert "**correlation**, the primary metric" in summary and "SPA p-value" in summary
+    assert "market-neutral Sharpe" in summary and "long-only excess" in summary
+    verdict = summary.split("**Verdict:**")[1]
+    assert verdict.strip().startswith(("the model beats", "no evidence", "collapsed: no skill"))
+    trading = next(d.value for d in at.dataframe if "portfolio" in d.value.columns)
+    assert set(trading["portfolio"]) == {"market-neutral", "long-only"}
+    majority = trading[trading["predictor"] == "majority"]
+    assert (majority["sharpe"] == 0).all() and (majority["net_return"] == 0).all()
+    model = trading[(trading["predictor"] == "model") & (trading["portfolio"] == "market-neutral")]
+    cost = next(n for n in at.number_input if n.label.startswith("Trading cost"))
+    assert cost.value == 10.0, "the default is stated and used"
+    cost.set_value(20.0).run()
+    assert not at.exception, at.exception
+    dearer = next(d.value for d in at.dataframe if "portfolio" in d.value.columns)
+    dearer = dearer[(dearer["predictor"] == "model") & (dearer["portfolio"] == "market-neutral")]
+    before, after = model.iloc[0], dearer.iloc[0]
+    added = 0.001 * before["turnover"] * before["days"]  # 10 bp more on every unit traded
+    assert after["net_return"] == pytest.approx(before["net_return"] - added, abs=1e-9)
+    assert after["gross_return"] == pytest.approx(before["gross_return"])
 
 
 def test_evaluate_draws_attention_for_an_lstm_and_compares_runs(trained: DataHome) -> None:

@@ -1,0 +1,93 @@
+"""Issue 22: honest verdicts on the bundled real S&P 500 / NASDAQ data. A constant predictor
+and a model trained on shuffled labels get "no evidence" or "collapsed", never "beats"; the
+constant predictor's market-neutral Sharpe and long-only excess return are 0."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.market.evaluation import baseline_predictions, evaluate_model, outcomes, score_report
+from core.market.models import model_spec
+from core.market.sources import build_market_dataset, bundled_config, bundled_data
+from core.market.training import train_model
+from core.market.verdict import (
+    MIN_RANK_IC_TICKERS,
+    EvaluationConfig,
+    declare_primary,
+    uncertainty_report,
+)
+
+TINY = {
+    "context_tower": {"hidden_dims": [8], "embedding_dim": 4},
+    "stock_tower": {"hidden_dims": [8], "embedding_dim": 4},
+    "head": {"hidden_dims": [4]},
+}
+RIVALS = ("majority", "momentum", "linear")
+
+
+@pytest.fixture(scope="module")
+def shuffled():
+    """A tiny dual tower trained on shuffled labels of the bundled indices, and its data."""
+    frame = build_market_dataset(bundled_data(), bundled_config())
+    spec = model_spec("dual_tower")
+    training = spec.training_config_class.from_dict(
+        {"epochs": 2, "batch_size": 64, "scheduler": {"warmup_epochs": 0}, "seed": 3}, partial=True
+    )
+    result = train_model(
+        frame,
+        model_name="dual_tower",
+        model_config=spec.config_class.from_dict(TINY, partial=True),
+        training=training,
+        shuffle_labels=True,
+    )
+    return frame, result
+
+
+def test_the_primary_metric_is_declared_from_the_cross_section() -> None:
+    dates = np.repeat(pd.bdate_range("2021-01-01", periods=5), MIN_RANK_IC_TICKERS)
+    wide = pd.DataFrame({"date": dates, "ticker": np.tile(range(MIN_RANK_IC_TICKERS), 5)})
+    narrow = wide[wide["ticker"] < 2]
+    assert declare_primary(EvaluationConfig(), wide)["metric"] == "rank_ic"
+    auto = declare_primary(EvaluationConfig(), narrow)
+    assert auto["metric"] == "pearson" and "2 tickers" in auto["reason"]
+    assert declare_primary(EvaluationConfig(primary="rank_ic"), narrow)["metric"] == "rank_ic"
+
+
+def test_a_shuffled_label_model_on_the_bundled_indices_never_beats(shuffled) -> None:
+    frame, result = shuffled
+    evaluation = evaluate_model(
+        result.spec, result.trainer.model, result.loaders, frame, baselines=RIVALS
+    )
+    judged = evaluation.report["uncertainty"]
+    assert judged["primary"]["metric"] == "pearson", "two tickers: correlation, not rank IC"
+    assert judged["verdict"]["verdict"] in ("no evidence", "collapsed"), judged["verdict"]
+    assert "beats" not in judged["verdict"]["sentence"]
+    for section in judged["horizons"].values():
+        assert section["primary"]["role"] == "primary"
+        assert sum(c["role"] == "primary" for c in section["comparisons"]) == 1
+        assert 0 <= section["primary"]["spa_pvalue"] <= 1
+
+
+def test_a_constant_predictor_on_the_bundled_indices_is_collapsed_and_earns_nothing(
+    shuffled,
+) -> None:
+    frame, result = shuffled
+    spec = result.spec
+    rivals = baseline_predictions(spec, frame, result.loaders, names=RIVALS)
+    predictors = {"model": rivals["majority"], **rivals}
+    rows = outcomes(spec, frame, predictors["model"])
+    reports = {name: score_report(spec, p, rows) for name, p in predictors.items()}
+    judged = uncertainty_report(spec, predictors, rows, reports)
+    assert judged["verdict"]["verdict"] == "collapsed", judged["verdict"]
+    assert judged["verdict"]["sentence"].startswith("collapsed: no skill")
+    for section in reports["model"].values():
+        finance = section["finance"]
+        assert finance["market_neutral"]["sharpe"] == pytest.approx(0.0, abs=1e-12)
+        assert finance["market_neutral"]["net_return"] == pytest.approx(0.0, abs=1e-12)
+        assert finance["long_only"]["net_return"] == pytest.approx(0.0, abs=1e-12)
+        assert finance["long_only"]["sharpe"] == pytest.approx(0.0, abs=1e-12)
+    for section in judged["horizons"].values():
+        primary = section["primary"]
+        assert primary["difference"] <= 1e-12, "a constant never beats the mean on correlation"
