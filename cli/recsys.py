@@ -54,7 +54,12 @@ def recsys_synthetic(
 def recsys_import(
     name: Annotated[str, typer.Argument(help="Name to store the dataset under.")],
     interactions: Annotated[
-        Path, typer.Option(help="CSV/Parquet: user_id, item_id, timestamp, interaction|rating.")
+        Path,
+        typer.Option(
+            help="CSV (or .csv.gz), Parquet or .inter: user_id, item_id, timestamp, and "
+            "optionally interaction or rating (without either, every row is a purchase) and "
+            "quantity."
+        ),
     ],
     users: Annotated[Path | None, typer.Option(help="Users file (user_id + fields).")] = None,
     items: Annotated[Path | None, typer.Option(help="Items file (item_id + fields).")] = None,
@@ -107,10 +112,13 @@ def recsys_import(
         f"Read {', '.join(recipe['files'])}: separator {shown!r}, "
         f"timestamps as {recipe['timestamp_format']}."
     )
-    if recipe.get("below_threshold"):
+    typer.echo(f"Read {recipe['events_read_as']}.")
+    for reason, count in recipe["left_out"].items():
+        typer.echo(f"Left out {count:,} {reason}.")
+    if recipe["merged_repeats"]:
         typer.echo(
-            f"Left out {recipe['below_threshold']:,} ratings below {positive_threshold:g}; "
-            f"the rest are positives (like)."
+            f"Merged {recipe['merged_repeats']:,} rows repeating a (user_id, item_id, timestamp) "
+            "into the row before them (amounts summed, the strongest type kept)."
         )
 
 

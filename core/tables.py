@@ -12,10 +12,12 @@ all of them.
 
 from __future__ import annotations
 
+import gzip
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -315,6 +317,8 @@ def read_table(path: Path, options: ReadOptions, mapping: dict[str, str] | None 
         )
     if size == 0:
         raise ImportFailed([Problem(name, "the file is empty")])
+    if is_gzip(path):
+        _check_decompressed_size(path, options.max_file_bytes)
     csv = path.suffix.lower() != ".parquet"
     sep = (options.sep or sniff_separator(path)) if csv else None
     try:
@@ -323,7 +327,7 @@ def read_table(path: Path, options: ReadOptions, mapping: dict[str, str] | None 
         raise
     except Exception as error:  # a parser's own message says what and where
         raise ImportFailed([Problem(name, f"cannot be read: {error}")]) from error
-    if csv and frame.empty and not path.read_bytes().decode("utf-8-sig", "replace").strip():
+    if csv and frame.empty and not file_bytes(path).decode("utf-8-sig", "replace").strip():
         raise ImportFailed([Problem(name, "the file is empty")])
     names, types = _atomic_names([str(c).strip() for c in frame.columns])
     frame.columns = names
@@ -341,10 +345,51 @@ def _looks_like_data(names: Iterable[object]) -> bool:
     return bool(names) and all(re.fullmatch(_NUMBER, n) for n in names)
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def is_gzip(path: Path) -> bool:
+    """Whether the file is gzip-compressed (by its first bytes, whatever its name)."""
+    with Path(path).open("rb") as handle:
+        return handle.read(2) == GZIP_MAGIC
+
+
+def open_bytes(path: Path) -> IO[bytes]:
+    """The file's bytes, decompressed when it is gzip."""
+    return gzip.open(path, "rb") if is_gzip(path) else Path(path).open("rb")
+
+
+def file_bytes(path: Path) -> bytes:
+    with open_bytes(path) as handle:
+        return handle.read()
+
+
+def _check_decompressed_size(path: Path, limit: int) -> None:
+    """Refuse a compressed file whose content exceeds ``limit`` bytes, reading no more than
+    the limit (a small file that unpacks to gigabytes never fills memory)."""
+    try:
+        with gzip.open(path, "rb") as handle:
+            read = 0
+            while chunk := handle.read(1 << 20):
+                read += len(chunk)
+                if read > limit:
+                    raise ImportFailed(
+                        [
+                            Problem(
+                                path.name,
+                                f"the file unpacks to more than {limit / 1024**2:g} MB, "
+                                "the limit for its content",
+                            )
+                        ]
+                    )
+    except (OSError, EOFError) as error:
+        raise ImportFailed([Problem(path.name, f"is not a readable gzip file: {error}")]) from None
+
+
 def sniff_separator(path: Path) -> str:
     """The separator of ``SEPARATORS`` that the header line holds most of (a comma when it
     holds none: a one-column file)."""
-    with Path(path).open("rb") as handle:
+    with open_bytes(path) as handle:
         head = handle.read(1 << 16).decode("utf-8-sig", "replace")
     header = next((line for line in head.splitlines() if line.strip()), "")
     counts = {sep: header.count(sep) for sep in SEPARATORS}
@@ -371,7 +416,13 @@ def _read_csv(path: Path, sep: str = ",") -> pd.DataFrame:
     Python objects, so a large file costs a fraction of the memory; files it refuses (ragged
     rows, a header without a final newline) go to pandas' C reader, which reads short rows
     with empty cells and names the line of a row with too many."""
-    text_only = {"dtype": str, "keep_default_na": False, "encoding": "utf-8-sig", "sep": sep}
+    text_only = {
+        "dtype": str,
+        "keep_default_na": False,
+        "encoding": "utf-8-sig",
+        "sep": sep,
+        "compression": "gzip" if is_gzip(path) else None,
+    }
     try:
         try:
             frame = pd.read_csv(path, engine="pyarrow", **text_only)
@@ -395,7 +446,7 @@ def _read_csv(path: Path, sep: str = ",") -> pd.DataFrame:
 
 
 def _not_utf8(path: Path) -> ImportFailed:
-    data = path.read_bytes()
+    data = file_bytes(path)
     try:
         data.decode("utf-8-sig")
     except UnicodeDecodeError as error:

@@ -19,6 +19,7 @@ import pandas as pd
 from scipy import sparse
 
 INTERACTION_LABELS: dict[str, tuple[float, float]] = {  # type: (label, weight)
+    "purchase": (1.0, 3.0),
     "apply": (1.0, 3.0),
     "interest": (1.0, 3.5),
     "favorite": (0.9, 2.5),

@@ -47,20 +47,87 @@ def test_every_problem_is_reported_with_file_line_and_column(tmp_path: Path) -> 
         "user_id,item_id,interaction,timestamp\n"
         "u1,s1,apply,2024-01-01\n"
         "u1,s2,share,2024-01-02\n"
-        ",s1,view,2024-01-03\n"
-        "u2,s3,view,yesterday\n"
-        "u1,s1,apply,2024-01-01\n",
+        "u1,s3,,2024-01-03\n"
+        "u2,s3,view,yesterday\n",
     )
     users = _write(tmp_path, "users.csv", "user_id,skills\nu1,python\nu1,go\n")
     with pytest.raises(ImportFailed) as caught:
         import_recsys(events, users=users)
     text = str(caught.value)
     assert "events.csv, line 3, column 'interaction': 'share' is not an interaction type" in text
-    assert "events.csv, line 4, column 'user_id': missing value" in text
+    assert "events.csv, line 4, column 'interaction': missing value" in text
     assert "events.csv, line 5, column 'timestamp': 'yesterday' is not a date" in text
-    assert "events.csv, line 6: the same (user_id, item_id, timestamp) appears twice" in text
     assert "users.csv, line 3, column 'user_id': user_id 'u1' appears twice" in text
     assert "user_id(s) not in users.csv" in text and "'u2'" in text
+
+
+def test_a_purchase_log_imports_as_it_comes(tmp_path: Path) -> None:
+    """No rating or interaction column: every row is a purchase; the quantity is kept; a
+    repeated (user, item, timestamp) is merged with its quantities summed, never refused;
+    the same item bought again later stays a second event."""
+    log = _write(
+        tmp_path,
+        "orders.csv",
+        "user_id,item_id,timestamp,quantity\n"
+        "17850,21730,2010-12-01T08:26:00,6\n"
+        "17850,21730,2010-12-01T08:26:00,2\n"
+        "17850,21730,2010-12-02T10:00:00,1\n"
+        "13047,22752,2010-12-01T09:00:00,3\n",
+    )
+    data = import_recsys(log)
+    frame = data.interactions
+    assert frame["interaction"].eq("purchase").all()
+    assert data.recipe["events_read_as"].startswith("every row as one purchase")
+    assert data.recipe["merged_repeats"] == 1
+    repeated = frame[(frame["user_id"] == "17850") & (frame["timestamp"].dt.day == 1)]
+    assert repeated["amount"].tolist() == [8.0], "the two rows of one minute are one event"
+    assert len(frame) == 3 and data.recipe["left_out"] == {}
+
+
+def test_the_raw_retail_log_leaves_out_what_is_no_purchase_and_counts_it(tmp_path: Path) -> None:
+    """The UCI log's shape, gzip-compressed: anonymous rows, a cancellation (C invoice,
+    negative quantity), a zero quantity; customer ids written as 17850.0."""
+    import gzip
+
+    text = (
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+        "536365,85123A,WHITE HEART,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom\n"
+        "536365,71053,WHITE LANTERN,6,2010-12-01 08:26:00,3.39,17850.0,United Kingdom\n"
+        "536366,22633,HAND WARMER,6,2010-12-01 08:28:00,1.85,,United Kingdom\n"
+        "C536379,85123A,WHITE HEART,-1,2010-12-01 09:41:00,2.55,17850.0,United Kingdom\n"
+        "536380,22139,RETROSPOT,0,2010-12-01 09:45:00,4.25,13047.0,United Kingdom\n"
+        "536381,22139,RETROSPOT,2,2010-12-01 09:46:00,4.25,13047.0,United Kingdom\n"
+    )
+    path = tmp_path / "transactions-raw.csv.gz"
+    path.write_bytes(gzip.compress(text.encode()))
+    data = import_recsys(
+        path, mapping={"user_id": "CustomerID", "item_id": "StockCode", "timestamp": "InvoiceDate"}
+    )
+    assert data.recipe["left_out"] == {
+        "rows without a user or an item": 1,
+        "cancellations": 1,
+        "rows with quantity 0 or below (returns)": 1,
+    }
+    assert sorted(data.interactions["user_id"].unique()) == ["13047", "17850"]
+    assert data.interactions["amount"].tolist() == [6.0, 6.0, 2.0]
+
+
+def test_a_ratings_file_without_options_reads_every_rating_as_an_interaction(
+    tmp_path: Path,
+) -> None:
+    """RecBole's way: a tab-separated atomic ratings file, no --events, no threshold."""
+    inter = _write(
+        tmp_path,
+        "ml.inter",
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+        "196\t242\t3\t881250949\n"
+        "186\t302\t1\t891717742\n"
+        "22\t377\t5\t878887116\n",
+    )
+    data = import_recsys(inter)
+    assert data.interactions["interaction"].eq("like").all() and len(data.interactions) == 3
+    assert "every rating as one positive interaction" in data.recipe["events_read_as"]
+    assert "--positive-threshold" in data.recipe["events_read_as"]
 
 
 def test_missing_columns_and_bad_event_mappings_are_named(tmp_path: Path) -> None:
@@ -215,7 +282,7 @@ def test_a_file_without_a_header_line_is_named_as_such(tmp_path: Path) -> None:
     with pytest.raises(ImportFailed) as failed:
         import_recsys(path, positive_threshold=4)
     text = str(failed.value)
-    assert "u.data: missing column(s) user_id, item_id, timestamp, rating" in text
+    assert "u.data: missing column(s) user_id, item_id, timestamp;" in text
     assert "Line 1 holds values, not column names: the file has no header line" in text
     named = tmp_path / "named.csv"
     named.write_text("user,item,stars,time\n1,2,3,881250949\n")
