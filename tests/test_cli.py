@@ -4,6 +4,7 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -319,6 +320,29 @@ def test_bundled_data_trains_and_evaluates_end_to_end(data_home: DataHome, tmp_p
     assert {"model", "linear", "boosting", "majority", "momentum"} <= set(report["reports"])
     assert "oracle" not in report["reports"], "real data has no latent truth"
     assert "vs_oracle" not in report["reports"]["model"]["7d"]
+    judged = report["uncertainty"]
+    assert judged["primary"]["metric"] == "pearson", "two indices: correlation, not rank IC"
+    assert judged["verdict"]["verdict"] in ("beats", "no evidence", "collapsed")
+    if judged["collapse"]["collapsed"]:
+        assert judged["verdict"]["verdict"] == "collapsed"
+    assert "spa_pvalue" in judged["horizons"]["7d"]["primary"]
+    tries = report["tries"]["horizons"]["7d"]
+    assert {"sharpe", "deflated_sharpe", "expected_max_sharpe", "spa_pvalue"} <= set(tries)
+    assert (
+        report["tries"]["trials"] == 1 and report["evaluation_config"]["strategy"]["cost_bps"] == 10
+    )
+    majority = report["reports"]["majority"]["7d"]["finance"]
+    assert (
+        majority["market_neutral"]["sharpe"] == 0.0 and majority["long_only"]["net_return"] == 0.0
+    )
+    neutral = report["reports"]["model"]["7d"]["finance"]["market_neutral"]
+    dearer = json.loads(runner.invoke(app, ["evaluate", "1", "--json", "--cost-bps", "20"]).output)
+    doubled = dearer["reports"]["model"]["7d"]["finance"]["market_neutral"]
+    added = neutral["turnover"] * neutral["days"] * 0.001
+    assert doubled["net_return"] == pytest.approx(neutral["net_return"] - added, abs=1e-9)
+    text = runner.invoke(app, ["evaluate", "1"]).output
+    assert "Primary metric: correlation" in text and "- primary: " in text
+    assert "market-neutral Sharpe" in text and "SPA p-value" in text
 
 
 def test_recsys_commands_end_to_end(data_home: DataHome, tmp_path: Path) -> None:
@@ -473,3 +497,25 @@ def test_train_json_keeps_stdout_pure_json_and_shows_progress_on_stderr(
     quiet = runner.invoke(app, [*command, "--baselines", "majority", "--json", "--quiet"])
     assert quiet.exit_code == 0 and "epoch" not in quiet.stderr
     assert json.loads(quiet.stdout)["run_id"] == 2
+
+
+@pytest.mark.slow
+def test_evaluate_a_sweep_judges_its_trials_together(swept, monkeypatch) -> None:
+    """Issue 22: `trendlab evaluate --sweep S --json` carries the verdict over the tries, and
+    per horizon the SPA p-value, the highest raw Sharpe beside its deflated Sharpe, the PBO."""
+    _, home, result = swept
+    monkeypatch.setenv("TRENDLAB_HOME", str(home.root))
+    shown = runner.invoke(app, ["evaluate", "--sweep", str(result.sweep_id), "--json"])
+    assert shown.exit_code == 0, shown.output
+    report = json.loads(shown.output)
+    assert report["trials"] >= 2 and report["sweep_id"] == result.sweep_id
+    assert report["verdict"]["verdict"] in ("beats", "no evidence", "collapsed")
+    assert f"the best of {report['trials']} trials" in report["verdict"]["sentence"]
+    for section in report["horizons"].values():
+        assert 0 <= section["spa_pvalue"] <= 1 and 0 <= section["deflated_sharpe"] <= 1
+        assert section["pbo"]["splits"] > 0
+        assert section["expected_max_sharpe"] > 0
+    text = runner.invoke(app, ["evaluate", "--sweep", str(result.sweep_id)]).output
+    assert "Verdict: " in text and "deflated Sharpe" in text and "PBO" in text
+    missing = runner.invoke(app, ["evaluate"])
+    assert missing.exit_code == 1 and "--sweep" in missing.output

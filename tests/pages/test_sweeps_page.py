@@ -33,6 +33,26 @@ def test_evaluate_shows_the_sweep_its_best_trial_importance_and_trials(swept, mo
     trials = at.dataframe[-1].value
     assert len(trials) == 8 and {"state", "val loss", "run"} <= set(trials.columns)
     assert any("/evaluate?run=" in m.value for m in at.markdown), "the comparison link"
+    assert any(s.value == "Verdict over 8 tries" for s in at.subheader)
+    verdict = next(m.value for m in at.markdown if m.value.startswith("**Verdict:**"))
+    assert "the best of 8 trials" in verdict, verdict
+    tries = next(d.value for d in at.dataframe if "SPA p-value" in d.value.columns)
+    assert list(tries["horizon"]) == ["7d", "30d"]
+    assert {"highest Sharpe", "deflated Sharpe", "PBO"} <= set(tries.columns)
+
+
+@pytest.mark.slow
+def test_the_comparison_view_names_the_model_confidence_set(swept, monkeypatch) -> None:
+    _, home, _ = swept
+    monkeypatch.setenv("TRENDLAB_HOME", str(home.root))
+    monkeypatch.delenv("TRENDLAB_DB_URL", raising=False)
+    monkeypatch.setenv("TRENDLAB_JOB_RUNNER", "0")
+    at = AppTest.from_file(str(PAGES / "evaluate.py"), default_timeout=180)
+    at.query_params["run"] = ["2", "3", "4"]
+    at.run()
+    assert not at.exception, at.exception
+    lines = next(m.value for m in at.markdown if "Which runs are best" in m.value)
+    assert lines.count("model confidence set holds") == 2 and "Diebold-Mariano run 2" in lines
 
 
 def test_the_train_page_starts_a_sweep(data_home, monkeypatch) -> None:
