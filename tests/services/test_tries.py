@@ -79,6 +79,8 @@ def search_in_process(engine, home, *, dataset: str, trials: int, seed: int = 11
 
 @pytest.mark.slow
 def test_twenty_tries_on_the_no_signal_control_are_no_evidence(engine, data_home) -> None:
+    """Seen (trial seed 11, control seed 5): 7 d best raw Sharpe +1.14, deflated 0.364, SPA
+    0.368, PBO 0.76; 30 d +2.09, deflated 0.673, SPA 0.060, PBO 0.45; about 2 minutes."""
     _control()
     run_ids = search_in_process(engine, data_home, dataset="ctl", trials=20)
     report = runs_tries(engine=engine, run_ids=run_ids, baselines=RIVALS)
@@ -86,19 +88,12 @@ def test_twenty_tries_on_the_no_signal_control_are_no_evidence(engine, data_home
     assert report["verdict"]["verdict"] == "no evidence", report["verdict"]
     assert report["verdict"]["sentence"].startswith("no evidence: the best of 20 trials is")
     assert "% of the time" in report["verdict"]["sentence"]
-    for horizon, section in report["horizons"].items():
-        assert section["spa_pvalue"] > 0.05, (horizon, section["spa_pvalue"])
+    assert report["verdict"]["pvalue"] > 0.05, "the smallest SPA p-value times 2 horizons"
+    for section in report["horizons"].values():
         assert section["pbo"]["splits"] > 0 and 0 <= section["pbo"]["pbo"] <= 1
         assert section["deflated_sharpe"] < 0.95, "the luckiest trial's Sharpe is deflated"
         assert section["expected_max_sharpe"] > 0, "20 tries of luck give a positive Sharpe"
         assert section["sharpe_trial"] in {f"run {r}" for r in run_ids}
-    print(
-        {
-            h: {k: s[k] for k in ("sharpe", "deflated_sharpe", "spa_pvalue")}
-            | {"pbo": s["pbo"]["pbo"]}
-            for h, s in report["horizons"].items()
-        }
-    )
 
 
 @pytest.mark.slow
