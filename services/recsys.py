@@ -17,11 +17,12 @@ from typing import Any
 from sqlalchemy import Engine
 
 from core.recsys.artifacts import FILES, load_recommender, save_recommender
+from core.recsys.catalogue import Catalogue
 from core.recsys.config import RecsysTrainingConfig, TwoTowerConfig, recsys_configs
 from core.recsys.features import RecsysEncoder
 from core.recsys.serving import Recommender
 from core.recsys.synthetic import RecsysData
-from core.recsys.training import MODEL_NAME, Catalogue, train_recommender
+from core.recsys.training import MODEL_NAME, train_recommender
 from core.trainer import Callback
 from services.access import ensure_writable
 from services.runs import MetricWriter, fail_run, run_and_dataset, run_directory

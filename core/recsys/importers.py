@@ -213,9 +213,7 @@ def _events(
         )
         leave_out(amount <= 0, f"rows with {found.amount_column} 0 or below (returns)")
         amount = amount.fillna(1.0)
-    if "interaction" in columns or (
-        "rating" in columns and (events or threshold is not None)
-    ):
+    if "interaction" in columns or ("rating" in columns and (events or threshold is not None)):
         column = "interaction" if "interaction" in columns else "rating"
         kinds = _event_types(table, column, events, threshold, keep)
         leave_out(kinds == BELOW, BELOW_REASON)

@@ -51,32 +51,42 @@ def top_k(scores: np.ndarray, k: int, exclude: np.ndarray | None = None) -> np.n
     return np.where(np.isfinite(ranked), order_items, -1)
 
 
+METRICS = ("precision", "recall", "f1", "hit_rate", "ndcg", "map")
+
+
+def per_user_metrics(
+    ranked: Sequence[Sequence[int]], relevant: Sequence[set[int]], k: int
+) -> dict[str, np.ndarray]:
+    """Each metric per evaluated user (users with at least one relevant item, in order),
+    the draws that intervals resample (see the module docstring)."""
+    values: dict[str, list[float]] = {name: [] for name in METRICS}
+    discounts = 1 / np.log2(np.arange(2, k + 2))
+    for items, wanted in zip(ranked, relevant, strict=True):
+        if not wanted:
+            continue
+        hits = np.array([item in wanted for item in list(items)[:k] if item >= 0], dtype=float)
+        found = hits.sum()
+        precision, recall = found / k, found / len(wanted)
+        values["precision"].append(precision)
+        values["recall"].append(recall)
+        values["f1"].append(2 * precision * recall / (precision + recall) if found else 0.0)
+        values["hit_rate"].append(float(found > 0))
+        ideal = discounts[: min(len(wanted), k)].sum()
+        values["ndcg"].append(float((hits * discounts[: len(hits)]).sum() / ideal))
+        precision_at = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+        values["map"].append(float((precision_at * hits).sum() / min(len(wanted), k)))
+    return {f"{name}@{k}": np.asarray(v, dtype=float) for name, v in values.items()}
+
+
 def ranking_metrics(
     ranked: Sequence[Sequence[int]], relevant: Sequence[set[int]], k: int
 ) -> dict[str, float]:
     """Mean metrics over users with at least one relevant item (see the module docstring)."""
-    totals = dict.fromkeys(("precision", "recall", "f1", "hit_rate", "ndcg", "map"), 0.0)
-    evaluated = skipped = 0
-    discounts = 1 / np.log2(np.arange(2, k + 2))
-    for items, wanted in zip(ranked, relevant, strict=True):
-        if not wanted:
-            skipped += 1
-            continue
-        evaluated += 1
-        hits = np.array([item in wanted for item in list(items)[:k] if item >= 0], dtype=float)
-        found = hits.sum()
-        precision, recall = found / k, found / len(wanted)
-        totals["precision"] += precision
-        totals["recall"] += recall
-        totals["f1"] += 2 * precision * recall / (precision + recall) if found else 0.0
-        totals["hit_rate"] += float(found > 0)
-        ideal = discounts[: min(len(wanted), k)].sum()
-        totals["ndcg"] += float((hits * discounts[: len(hits)]).sum() / ideal)
-        precision_at = np.cumsum(hits) / np.arange(1, len(hits) + 1)
-        totals["map"] += float((precision_at * hits).sum() / min(len(wanted), k))
-    result = {f"{name}@{k}": value / max(evaluated, 1) for name, value in totals.items()}
+    per_user = per_user_metrics(ranked, relevant, k)
+    evaluated = len(per_user[f"ndcg@{k}"])
+    result = {name: float(v.mean()) if evaluated else 0.0 for name, v in per_user.items()}
     result["users_evaluated"] = float(evaluated)
-    result["users_skipped"] = float(skipped)
+    result["users_skipped"] = float(len(relevant) - evaluated)
     return result
 
 

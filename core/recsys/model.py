@@ -54,12 +54,16 @@ class TwoTowerRecommender(nn.Module):
         ids = config.id_dim if config.id_embeddings else 0
         self.user_tower = _tower(user_dim, config)
         self.item_tower = _tower(item_dim, config)
-        self.output_dim = config.embedding_dim + ids
+        self.bias = 1 if config.item_bias else 0
+        self.output_dim = config.embedding_dim + ids + self.bias
         if config.id_embeddings:
             self.user_ids = nn.Embedding(max(users, 1), ids)
             self.item_ids = nn.Embedding(max(items, 1), ids)
             for table in (self.user_ids, self.item_ids):
                 nn.init.normal_(table.weight, std=ID_INIT_STD)
+        if config.item_bias:
+            self.item_bias = nn.Embedding(max(items, 1), 1)
+            nn.init.zeros_(self.item_bias.weight)
 
     def users(
         self,
@@ -69,23 +73,28 @@ class TwoTowerRecommender(nn.Module):
         history_offsets: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """(B, Du) features, (B,) ids, a flat (N,) list of history item ids and the (B,)
-        offsets where each user's starts -> (B, E + id_dim) user embeddings."""
-        embedding = self.user_tower(user)
-        if not self.config.id_embeddings:
-            return embedding
-        # the mean as sum / count: the bag's own mean mode is slow to differentiate on the CPU;
-        # an empty bag is 0
-        sizes = torch.diff(history_offsets, append=history_offsets.new_tensor([len(history)]))
-        bags = F.embedding_bag(history, self.item_ids.weight, history_offsets, mode="sum")
-        bags = bags / sizes.clamp_min(1)[:, None]
-        return torch.cat([embedding, self.user_ids(user_index) + bags], dim=-1)
+        offsets where each user's starts -> (B, output_dim) user embeddings: the tower's
+        output, the id part, and 1 facing the item bias."""
+        parts = [self.user_tower(user)]
+        if self.config.id_embeddings:
+            # the mean as sum / count: the bag's own mean mode is slow to differentiate on
+            # the CPU; an empty bag is 0
+            sizes = torch.diff(history_offsets, append=history_offsets.new_tensor([len(history)]))
+            bags = F.embedding_bag(history, self.item_ids.weight, history_offsets, mode="sum")
+            parts.append(self.user_ids(user_index) + bags / sizes.clamp_min(1)[:, None])
+        if self.bias:
+            parts.append(parts[0].new_ones(len(user), 1))
+        return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
 
     def items(self, item: torch.Tensor, item_index: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, Di) features and (B,) ids -> (B, E + id_dim) item embeddings."""
-        embedding = self.item_tower(item)
-        if not self.config.id_embeddings:
-            return embedding
-        return torch.cat([embedding, self.item_ids(item_index)], dim=-1)
+        """(B, Di) features and (B,) ids -> (B, output_dim) item embeddings: the tower's
+        output, the id embedding, and the item's bias."""
+        parts = [self.item_tower(item)]
+        if self.config.id_embeddings:
+            parts.append(self.item_ids(item_index))
+        if self.bias:
+            parts.append(self.item_bias(item_index))
+        return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
 
     def forward(
         self,
@@ -100,12 +109,16 @@ class TwoTowerRecommender(nn.Module):
         """(G, Du) user and (B, Di) item features and the ids (see ``users`` and ``items``)
         -> logit and score (B,), embeddings (B, E). ``pair_user`` (B,) says which user row
         each pair has, when users are shared (a positive and its negatives); without it
-        G = B, row for row."""
+        G = B, row for row. An empty ``pair_user`` scores every user against every item:
+        logit and score (G, B), embeddings (G, E) and (B, E)."""
         user_embedding = self.users(user, user_index, history, history_offsets)
-        if pair_user is not None:
-            user_embedding = user_embedding[pair_user]
         item_embedding = self.items(item, item_index)
-        logit = (user_embedding * item_embedding).sum(-1)
+        if pair_user is not None and len(pair_user) == 0:
+            logit = user_embedding @ item_embedding.T  # (G, B)
+        else:
+            if pair_user is not None:
+                user_embedding = user_embedding[pair_user]
+            logit = (user_embedding * item_embedding).sum(-1)
         return {
             "logit": logit,
             "score": torch.sigmoid(logit),
@@ -124,6 +137,30 @@ class WeightedBCELoss(nn.Module):
         weight = batch["weight"].abs()
         loss = (per_pair * weight).sum() / weight.sum().clamp_min(1e-12)
         return loss, {"total": loss.item(), "bce": loss.item()}
+
+
+class MaskedSoftmaxLoss(nn.Module):
+    """Softmax over candidate items of the items held out of each user's history.
+
+    ``outputs["logit"]`` is (users, candidates): every user of the batch against every
+    candidate (the whole catalogue, or a sample: see ``core.recsys.batches.UserBatches``).
+    The items the user tower read are masked, so the model learns to rank what the user has
+    not shown it, which is what evaluation and serving ask of it; a sampled candidate set
+    subtracts each candidate's log inclusion probability (the logQ correction). Each user
+    weighs 1, shared between their held-out items (the multinomial likelihood of Mult-VAE,
+    Liang et al. 2018, with the seed's towers).
+    """
+
+    def forward(self, outputs: dict, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        logits = outputs["logit"] - batch["log_q"][None, :]
+        visible = torch.zeros_like(logits, dtype=torch.bool)
+        visible[batch["visible_rows"], batch["visible_cols"]] = True
+        log_p = torch.log_softmax(logits.masked_fill(visible, -1e9), dim=-1)
+        rows = batch["target_rows"]
+        per_target = log_p[rows, batch["target_cols"]]
+        share = torch.bincount(rows, minlength=len(logits)).clamp_min(1).float()[rows]
+        loss = -(per_target / share).sum() / len(logits)
+        return loss, {"total": loss.item(), "softmax": loss.item()}
 
 
 class InBatchSoftmaxLoss(nn.Module):

@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from core.recsys.baselines import ContentModel, Popularity
+from core.recsys.catalogue import Catalogue
 from core.recsys.config import TwoTowerConfig
 from core.recsys.model import TwoTowerRecommender
-from core.recsys.training import Catalogue, item_embeddings, user_embeddings
+from core.recsys.scoring import item_embeddings, user_embeddings
 
 ENGINES = ("auto", "two_tower", "content", "popularity")
 MAX_LIMIT = 100

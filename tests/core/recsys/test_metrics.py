@@ -55,9 +55,10 @@ def test_popularity_metrics_match_an_independent_implementation() -> None:
     import pandas as pd
 
     from core.recsys.baselines import Popularity
+    from core.recsys.catalogue import Catalogue
+    from core.recsys.evaluation import Segment
     from core.recsys.features import RecsysEncoder
     from core.recsys.synthetic import RecsysData
-    from core.recsys.training import Catalogue, Segment
 
     rng = np.random.default_rng(7)
     items = [f"i{n:02d}" for n in range(30)]

@@ -11,10 +11,11 @@ import torch
 
 from core.checkpoints import CheckpointError
 from core.recsys.artifacts import load_recommender, save_recommender
+from core.recsys.catalogue import Catalogue
 from core.recsys.config import recsys_configs
 from core.recsys.serving import ItemIndex, Recommender, UnknownUser, best
 from core.recsys.synthetic import RecsysSpec, generate_recsys
-from core.recsys.training import Catalogue, train_recommender
+from core.recsys.training import train_recommender
 
 TINY = {"hidden_dims": [32], "embedding_dim": 16, "epochs": 6, "early_stopping_patience": 3}
 
@@ -41,10 +42,17 @@ def test_training_tracks_validation_ndcg_and_keeps_the_best_epoch(trained) -> No
 def test_the_evaluation_reports_every_engine_for_all_and_cold_users(trained) -> None:
     _, _, result, _ = trained
     report = result.evaluation
-    assert set(report["all_users"]) == {"two_tower", "popularity", "item_knn", "content", "bpr"}
+    assert set(report["all_users"]) == {
+        "two_tower",
+        "popularity",
+        "item_knn",
+        "ease",
+        "content",
+        "bpr",
+    }
     model = report["all_users"]["two_tower"]
     assert model["users_evaluated"] > 0 and 0 <= model["ndcg@10"] <= 1
-    from core.recsys.training import rank_segment
+    from core.recsys.evaluation import rank_segment
 
     before = pd.concat([result.split.train, result.split.val])
     rng = np.random.default_rng(0)
@@ -86,7 +94,7 @@ def test_artifacts_rebuild_the_model(trained) -> None:
     np.testing.assert_allclose(catalogue.item_features, result.catalogue.item_features, atol=1e-6)
     rows = np.arange(3)
     history = catalogue.history(data.interactions)
-    from core.recsys.training import tower_scores
+    from core.recsys.scoring import tower_scores
 
     np.testing.assert_allclose(
         tower_scores(model, catalogue, rows, history),
@@ -165,8 +173,16 @@ def test_exact_top_k_matches_a_full_sort() -> None:
 
 
 def test_label_distribution_is_reported(trained) -> None:
+    """masked_softmax: held-out items (1) and read ones (0); the seed's weighted BCE: its
+    labels, views (0.4) and sampled negatives (0) among them."""
     table = trained[2].label_distribution
-    assert isinstance(table, pd.DataFrame) and set(table["label"]) >= {1.0, 0.4, 0.0}
+    assert set(table["label"]) == {1.0, 0.0} and table["share"].sum() == pytest.approx(1.0)
+    held = table.loc[table["label"] == 1.0, "share"].iloc[0]
+    assert 0.2 < held < 0.5, "about mask_share (0.3) of the training items are targets"
+    data = generate_recsys(RecsysSpec(users=30, items=40, interactions=400, seed=4))
+    config, training = recsys_configs({**TINY, "epochs": 1, "objective": "weighted_bce"})
+    seed_pairs = train_recommender(data, config, training, baselines=False).label_distribution
+    assert isinstance(seed_pairs, pd.DataFrame) and set(seed_pairs["label"]) >= {1.0, 0.4, 0.0}
 
 
 def test_the_faiss_index_returns_the_exact_top_k() -> None:
@@ -187,11 +203,13 @@ def test_runs_stored_before_id_embeddings_still_load(tmp_path: Path) -> None:
     import json
 
     data = generate_recsys(RecsysSpec(users=30, items=40, interactions=400, seed=4))
-    config, training = recsys_configs({**TINY, "epochs": 1, "id_embeddings": False})
+    config, training = recsys_configs(
+        {**TINY, "epochs": 1, "id_embeddings": False, "item_bias": False}
+    )
     result = train_recommender(data, config, training, run_dir=tmp_path, baselines=False)
     save_recommender(result, tmp_path, config)
     old = {k: v for k, v in config.to_dict().items() if k not in ("id_embeddings", "id_dim")}
-    old = {k: v for k, v in old.items() if k not in ("max_history", "search")}
+    old = {k: v for k, v in old.items() if k not in ("max_history", "search", "item_bias")}
     (tmp_path / "config.json").write_text(json.dumps({**old, "id_features": False}))
     model, _, loaded = load_recommender(tmp_path)
     assert not loaded.id_embeddings and model.output_dim == config.embedding_dim
