@@ -38,7 +38,7 @@ from core.market.verdict import MEAN, collapse_check, predictor_tables
 MIN_SPA_BLOCKS = 4
 """A horizon whose test period holds fewer independent blocks than this (30 days on a year of
 test dates: about two) is reported but left out of the verdict: the SPA bootstrap cannot
-widen for so few blocks, and on the no-signal control it gave p = 0.06 at 2.5 blocks."""
+widen for so few blocks, and on the no-signal control it gave p = 0.06 at 1.6 blocks."""
 
 
 def _constant(table: pd.DataFrame) -> bool:

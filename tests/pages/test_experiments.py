@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+from scipy import stats
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
@@ -29,6 +31,10 @@ def test_seeds_make_one_experiment_that_evaluate_summarises(data_home: DataHome)
     spread = report["over_seeds"]["7d"]["pearson"]
     values = [r["test"]["7d"]["pearson"] for r in report["runs"]]
     assert spread["mean"] == sum(values) / 2 and spread["runs"] == 2
+    half = stats.t.ppf(0.975, 1) * spread["std"] / 2**0.5  # the mean's interval over 2 seeds
+    assert spread["low"] == pytest.approx(spread["mean"] - half)
+    assert spread["high"] == pytest.approx(spread["mean"] + half)
+    assert {"sharpe_market_neutral", "excess_long_only"} <= set(report["over_seeds"]["7d"])
 
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.query_params["run"] = "1"
@@ -41,7 +47,7 @@ def test_seeds_make_one_experiment_that_evaluate_summarises(data_home: DataHome)
     )
     over_seeds = next(d.value for d in at.dataframe if "figure" in d.value.columns)
     row = over_seeds[(over_seeds["horizon"] == "7d") & (over_seeds["figure"] == "pearson")]
-    assert row["mean"].iloc[0] == spread["mean"]
+    assert row["mean"].iloc[0] == spread["mean"] and row["high"].iloc[0] == spread["high"]
 
 
 def test_evaluate_queues_a_walk_forward_and_shows_its_folds(data_home: DataHome) -> None:
