@@ -28,7 +28,7 @@ from core.recsys.serving import MAX_LIMIT, Recommendation, UnknownUser
 from services import catalog, facts
 from services.access import ReadOnlyError, Throttle
 from services.home import DataHome, StorageError, data_home, database
-from services.recsys import active_run, load_serving
+from services.recsys import active_run, load_serving, recommender_report
 from services.runs import run_predictor
 
 MAX_RUN_ID = 2**63 - 1  # the database's BIGINT
@@ -300,7 +300,8 @@ def create_api(*, throttle: Throttle | None = None) -> FastAPI:
         user_id: str,
         limit: Limit = 10,
         engine_name: Annotated[
-            str, Query(alias="engine", pattern="^(auto|two_tower|content|popularity)$")
+            str,
+            Query(alias="engine", pattern="^(auto|two_tower|ease|item_knn|content|popularity)$"),
         ] = "auto",
         type: Annotated[str | None, Query(description="collaboration, job, investment")] = None,
         sector: str | None = None,
@@ -331,6 +332,36 @@ def create_api(*, throttle: Throttle | None = None) -> FastAPI:
         except ValueError as error:
             raise HTTPException(422, _short(str(error))) from None
         return _answer(result, active_run(engine=engine))
+
+    @api.get("/recommendations/engines")
+    def engines() -> dict[str, Any]:
+        """The serving run's engines on its test users: every metric with its 95 % interval,
+        the paired verdict of the two-tower model against each baseline, and which engine
+        serves warm and hot users, and why."""
+        _, engine = _context()
+        run_id = active_run(engine=engine)
+        if run_id is None:
+            raise HTTPException(404, "No recommender is trained yet.")
+        try:
+            report = recommender_report(engine=engine, run_id=run_id)
+        except StorageError as error:
+            raise HTTPException(503, _short(str(error))) from None
+        return _plain(
+            {
+                "run_id": run_id,
+                "primary_metric": report.get("primary_metric"),
+                "engines": {
+                    name: {
+                        "metrics": figures,
+                        "intervals": report.get("intervals", {}).get("all_users", {}).get(name),
+                        "verdict": report.get("comparison", {}).get("against", {}).get(name),
+                    }
+                    for name, figures in report["all_users"].items()
+                },
+                "comparison": report.get("comparison"),
+                "serve": report.get("serve"),
+            }
+        )
 
     @api.post("/recommendations")
     def for_profile(request: ProfileRequest) -> Recommendations:

@@ -211,15 +211,16 @@ def recsys_train(
 
 
 def _print_recsys_metrics(home: DataHome, run_id: int) -> None:
-    import pandas as pd
-
+    from services.recsys import metrics_table, verdict_lines
     from services.runs import run_directory
 
     report = json.loads((run_directory(home, run_id) / "test_metrics.json").read_text())
     for segment in ("all_users", "cold_users"):
-        table = pd.DataFrame(report[segment]).T
-        typer.echo(f"\n{segment.replace('_', ' ')} (test, k={report['k']}):")
-        typer.echo(table.to_string(float_format="%.3f"))
+        typer.echo(f"\n{segment.replace('_', ' ')} (test, k={report['k']}; low .. high: 95 %):")
+        typer.echo(metrics_table(report, segment).to_string(float_format="%.3f"))
+    typer.echo("")
+    for line in verdict_lines(report):
+        typer.echo(line)
 
 
 @app.command("evaluate")
@@ -227,7 +228,8 @@ def recsys_evaluate(
     run: Annotated[int, typer.Argument(help="Recommender run id.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """The run's test metrics: the model beside popularity, item-kNN, content and BPR."""
+    """The run's test metrics with 95 % intervals: the model beside popularity, item-kNN,
+    EASE, BPR and content, its paired verdict against each and the engine that serves."""
     from services.runs import run_directory
 
     # Opening the database first creates the data home and schema, as every command does.

@@ -12,9 +12,11 @@ from services.catalog import StorageError
 from services.recsys import (
     active_run,
     load_serving,
+    metrics_table,
     recommender_report,
     recommender_runs,
     set_active_run,
+    verdict_lines,
 )
 from services.reports import epoch_curves
 
@@ -27,8 +29,8 @@ except StorageError as error:
     st.stop()
 active = active_run(engine=engine())
 st.caption(
-    f"Serving recommender run {active} (two-tower for warm and hot users, content-based for "
-    "cold ones)."
+    f"Serving recommender run {active}: {recommender.served} for warm and hot users "
+    f"({recommender.served_because or 'the trained model'}), content-based for cold ones."
     if active
     else "No trained model yet: content-based and popularity only. Train one under Models."
 )
@@ -78,7 +80,10 @@ with known:
         ),
         key="user",
     )
-    engine_name = middle.selectbox("Engine", ["auto", "two_tower", "content", "popularity"])
+    choices = ["auto", "two_tower", "ease", "item_knn", "content", "popularity"]
+    if not active:
+        choices = ["auto", "content", "popularity"]
+    engine_name = middle.selectbox("Engine", choices)
     limit = right.slider("How many", 1, 50, 10)
     chosen = filters_from(st, "known")
     try:
@@ -123,6 +128,8 @@ with new:
 with compare:
     st.write(f"The engines side by side for **{user}** (chosen under Known user).")
     engines = ["two_tower", "content", "popularity"] if active else ["content", "popularity"]
+    if active and recommender.served not in engines:
+        engines.insert(0, recommender.served)
     lists = {}
     for column, name in zip(st.columns(len(engines)), engines, strict=True):
         answer = recommender.recommend(user, limit=10, engine=name)
@@ -147,9 +154,21 @@ with models:
             set_active_run(engine=engine(), run_id=chosen_run)
             st.rerun()
         report = recommender_report(engine=engine(), run_id=chosen_run)
+        for line in verdict_lines(report):
+            st.markdown(line.strip() if line.startswith("  ") else f"**{line}**")
         for segment in ("all_users", "cold_users"):
-            st.markdown(f"**Test metrics, {segment.replace('_', ' ')}** (k = {report['k']})")
-            st.dataframe(pd.DataFrame(report[segment]).T, key=f"report-{segment}")
+            st.markdown(
+                f"**Test metrics, {segment.replace('_', ' ')}** (k = {report['k']}; "
+                "low .. high: 95 % interval, bootstrap over test users)"
+            )
+            table = metrics_table(report, segment)
+            st.dataframe(
+                table,
+                key=f"report-{segment}",
+                column_config={
+                    c: st.column_config.NumberColumn(format="%.3f") for c in table.columns
+                },
+            )
         curves = epoch_curves(engine=engine(), run_ids=[chosen_run])
         if not curves.empty:
             shown = curves[curves["name"].isin(["total", "ndcg@10", "recall@10"])]

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Engine
 
 from core.recsys.artifacts import FILES, load_recommender, save_recommender
@@ -275,9 +276,12 @@ def _serving(engine: Engine, home: DataHome, run_id: int) -> Recommender:
         if run.model_kind != MODEL_NAME:
             raise StorageError(f"Run {run_id} is not a recommender run.")
         data = load_recsys_data(session=session, name=dataset.name)
-    model, encoder, config = load_recommender(run_directory(home, run_id))
+    folder = run_directory(home, run_id)
+    model, encoder, config = load_recommender(folder)
     catalogue = Catalogue.build(data, encoder)
-    return Recommender(model, catalogue, data.interactions, config)
+    metrics = folder / FILES["test_metrics"]
+    report = json.loads(metrics.read_text()) if metrics.is_file() else {}
+    return Recommender(model, catalogue, data.interactions, config, report=report)
 
 
 def recommender_report(*, engine: Engine, run_id: int) -> dict[str, Any]:
@@ -289,3 +293,42 @@ def recommender_report(*, engine: Engine, run_id: int) -> dict[str, Any]:
     if not files or not Path(files[-1].path).is_file():
         raise StorageError(f"Run {run_id} has no test metrics file.")
     return json.loads(Path(files[-1].path).read_text())
+
+
+def metrics_table(report: dict[str, Any], segment: str = "all_users") -> pd.DataFrame:
+    """One row per engine: each metric's mean with its 95 % interval beside it
+    (``ndcg@10 low`` and ``ndcg@10 high``), best NDCG@10 first."""
+    table = pd.DataFrame(report[segment]).T
+    bounds = report.get("intervals", {}).get(segment, {})
+    columns = []
+    for metric in table.columns:
+        columns.append(table[metric].rename(metric))
+        found = {e: bounds.get(e, {}).get(metric) for e in table.index}
+        if any(found.values()):
+            for side, position in (("low", 0), ("high", 1)):
+                values = {e: (v[position] if v else None) for e, v in found.items()}
+                columns.append(pd.Series(values, name=f"{metric} {side}", dtype=float))
+    primary = report.get("primary_metric", "ndcg@10")
+    result = pd.concat(columns, axis=1)
+    return result.sort_values(primary, ascending=False) if primary in result else result
+
+
+def verdict_lines(report: dict[str, Any]) -> list[str]:
+    """The headline verdict, the paired comparison with each baseline and the engine that
+    serves, in words (the CLI and the Recommend page print the same lines)."""
+    comparison = report.get("comparison") or {}
+    if not comparison.get("verdict"):
+        return ["No verdict: this run was evaluated without baselines (or before verdicts)."]
+    lines = [f"Verdict: {comparison['sentence']}."]
+    for baseline, found in comparison["against"].items():
+        low, high = found["interval"]
+        lines.append(
+            f"  against {baseline}: {found['verdict']} (difference {found['difference']:+.3f}, "
+            f"95 % interval {low:+.3f} .. {high:+.3f})"
+        )
+    for engine, why in (report.get("skipped") or {}).items():
+        lines.append(f"  {engine}: {why}")
+    serve = report.get("serve")
+    if serve:
+        lines.append(f"Serves warm and hot users: {serve['engine']}, because {serve['reason']}.")
+    return lines

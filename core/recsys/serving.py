@@ -3,8 +3,10 @@ for large catalogues), and cold / warm / hot routing (seed 004).
 
 Routing by the number of interactions a user has (thresholds from the config):
 - cold (< ``cold_max_interactions``, 5): content-based, from stated preferences and words;
-- warm (5 .. ``hot_min_interactions``, 20): two-tower, or content-based without a model;
-- hot (> 20): two-tower.
+- warm (5 .. ``hot_min_interactions``, 20) and hot (> 20): the engine the run's evaluation
+  favours (``report["serve"]``, ``core.recsys.evaluation.serving_choice``): the two-tower
+  model unless a baseline the server can rebuild (EASE, item-kNN, popularity) ranked its
+  test users better, the reason saying so; content-based without a trained model.
 Popularity is the last fallback (a profile with nothing to match). Items the user has
 interacted with are never recommended; filters (``type=collaboration``) keep only matching
 items. Every answer names its engine, why it was chosen, and per item what matched.
@@ -17,13 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.recsys.baselines import ContentModel, Popularity
+from core.recsys.baselines import EASE, ContentModel, ItemKNN, Popularity
 from core.recsys.catalogue import Catalogue
 from core.recsys.config import TwoTowerConfig
 from core.recsys.model import TwoTowerRecommender
 from core.recsys.scoring import item_embeddings, user_embeddings
 
-ENGINES = ("auto", "two_tower", "content", "popularity")
+ENGINES = ("auto", "two_tower", "ease", "item_knn", "content", "popularity")
+NEIGHBOURHOOD = ("ease", "item_knn")
+"""Engines rebuilt at serving from all known interactions with the run's tuned settings."""
 MAX_LIMIT = 100
 
 
@@ -177,8 +181,14 @@ class Recommender:
         config: TwoTowerConfig,
         *,
         search: str | None = None,
+        report: dict | None = None,
     ) -> None:
         self.model, self.catalogue, self.config = model, catalogue, config
+        self.report = report or {}
+        choice = self.report.get("serve") or {}
+        self.served = choice.get("engine", "two_tower")
+        self.served_because = choice.get("reason", "")
+        self.neighbourhood: dict[str, EASE | ItemKNN] = {}
         self.items = catalogue.data.items.reset_index(drop=True)
         self.users = catalogue.data.users.reset_index(drop=True)
         self.history = catalogue.history(interactions)
@@ -199,7 +209,24 @@ class Recommender:
         tier = "hot" if count > hot else "warm"
         if self.index is None:
             return "content", f"{tier}: {count} interactions, but no trained model is active"
+        if self.served != "two_tower":
+            return self.served, f"{tier}: {count} interactions; {self.served_because}"
         return "two_tower", f"{tier}: {count} interactions, enough history for the two-tower model"
+
+    def neighbours(self, engine: str) -> EASE | ItemKNN:
+        """EASE or item-kNN fitted on every known interaction with the run's settings (built
+        on first use)."""
+        if engine not in self.neighbourhood:
+            settings = self.report.get("settings", {}).get(engine, {})
+            matrix = self.history.matrix
+            self.neighbourhood[engine] = (
+                EASE(matrix, settings.get("regularisation", 100.0))
+                if engine == "ease"
+                else ItemKNN(
+                    matrix, int(settings.get("neighbours", 50)), settings.get("shrinkage", 0.0)
+                )
+            )
+        return self.neighbourhood[engine]
 
     def allowed(self, filters: dict[str, str] | None, seen: np.ndarray | None) -> np.ndarray:
         allowed = np.ones(len(self.items), dtype=bool) if seen is None else ~seen
@@ -233,6 +260,10 @@ class Recommender:
             query = user_embeddings(self.model, self.catalogue, self.history, np.array([row]))[0]
             indices, scores = self.index.search(query, _bounded(limit), allowed)
             return self._answer(user_id, engine, reason, user, indices, scores)
+        if engine in NEIGHBOURHOOD:
+            scores = self.neighbours(engine).scores(np.array([row]), self.history.matrix)[0]
+            indices, values = best(scores, _bounded(limit), allowed)
+            return self._answer(user_id, engine, reason, user, indices, values)
         history = self.history.matrix[[row]]
         return self._by_scores(user_id, engine, reason, user, history, limit, allowed)
 
@@ -266,6 +297,8 @@ class Recommender:
         why = [self.content.reasons(profile, int(i)) for i in indices]
         if engine == "popularity":
             why = [f"popular: {int(self.popularity[i])} interactions" for i in indices]
+        elif engine in NEIGHBOURHOOD:
+            why = [f"often with items in this history ({engine}); {w}" for w in why]
         table = self.items.iloc[indices].reset_index(drop=True)
         table.insert(0, "why", why)
         table.insert(0, "score", np.round(np.asarray(scores, dtype=float), 4))
