@@ -142,13 +142,30 @@ def test_the_seed_endpoint_answers_with_the_documented_schema(client: TestClient
     response = client.get(f"{SEED_PATH}/u0003", params={"limit": 5, "type": "collaboration"})
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["engine"] in {"two_tower", "content"} and body["reason"] and body["run_id"] == 1
+    assert body["engine"] in {"two_tower", "ease", "item_knn", "popularity", "content"}
+    assert body["reason"] and body["run_id"] == 1
     assert 1 <= len(body["items"]) <= 5
     assert {item["details"]["type"] for item in body["items"]} == {"collaboration"}
     document = client.get("/openapi.json").json()
     operation = document["paths"][f"{SEED_PATH}/{{user_id}}"]["get"]
     schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
     _conforms(body, schema, document)
+
+
+def test_the_engine_list_carries_intervals_verdicts_and_the_served_engine(
+    client: TestClient,
+) -> None:
+    body = client.get("/recommendations/engines").json()
+    assert body["run_id"] == 1 and body["primary_metric"] == "ndcg@10"
+    engines = body["engines"]
+    assert {"two_tower", "ease", "item_knn", "bpr", "popularity"} <= set(engines)
+    for name, found in engines.items():
+        low, high = found["intervals"]["ndcg@10"]
+        assert low <= found["metrics"]["ndcg@10"] <= high
+        if name != "two_tower":
+            assert found["verdict"]["verdict"] in ("beats", "no evidence", "worse")
+    assert body["serve"]["engine"] in engines and body["serve"]["reason"]
+    assert body["comparison"]["best_baseline"] in engines
 
 
 def test_unknown_users_get_404_and_bad_parameters_422(client: TestClient) -> None:

@@ -59,7 +59,9 @@ def test_known_user_new_user_and_engine_comparison(home: DataHome) -> None:
     assert f"Serving recommender run {run_id}" in at.caption[0].value
     busiest = max(at.selectbox(key="user").options, key=lambda o: int(o.split(" · ")[1].split()[0]))
     at.selectbox(key="user").set_value(busiest.split(" · ")[0]).run()
-    assert _engines(at)[0].startswith("**Engine: two_tower**")
+    served = _report(home, run_id)["serve"]["engine"]
+    assert f": {served} for warm and hot users" in at.caption[0].value
+    assert _engines(at)[0].startswith(f"**Engine: {served}**")
     first = _tables(at, "why")[0]
     assert list(first["rank"]) == list(range(1, 11)) and first["why"].map(bool).all()
     at.selectbox(key="known:type").set_value("job").run()
@@ -77,12 +79,26 @@ def test_known_user_new_user_and_engine_comparison(home: DataHome) -> None:
     assert new_table["why"].str.len().gt(0).all()
 
     compared = [d.value for d in at.dataframe if list(d.value.columns) == ["rank", "name", "score"]]
-    assert len(compared) == 3 and all(len(table) == 10 for table in compared), "3 engines"
+    expected = 3 if served in ("two_tower", "popularity") else 4  # the served engine joins
+    assert len(compared) == expected and all(len(table) == 10 for table in compared)
     assert any("share" in c.value for c in at.caption)
     registry = _tables(at, "active")[0]
     assert list(registry["run"]) == [run_id] and registry["active"].all()
     report = _tables(at, "ndcg@10")[-2]  # all users, then cold users
-    assert {"two_tower", "popularity", "item_knn"} <= set(report.index)
+    assert {"two_tower", "popularity", "item_knn", "ease", "bpr"} <= set(report.index)
+    assert report["ndcg@10 low"].le(report["ndcg@10"]).all()
+    assert report["ndcg@10 high"].ge(report["ndcg@10"]).all()
+    verdict = next(m.value for m in at.markdown if m.value.startswith("**Verdict: "))
+    assert _report(home, run_id)["comparison"]["sentence"] in verdict
+    assert any(m.value.startswith("**Serves warm and hot users: ") for m in at.markdown)
+
+
+def _report(home: DataHome, run_id: int) -> dict:
+    import json
+
+    from services.runs import run_directory
+
+    return json.loads((run_directory(home, run_id) / "test_metrics.json").read_text())
 
 
 def home_items(home: DataHome, kind: str) -> list[str]:

@@ -7,7 +7,7 @@ import pytest
 from scipy import sparse
 
 from core.recsys import baselines
-from core.recsys.baselines import BPR, ItemKNN, Popularity
+from core.recsys.baselines import BPR, EASE, ItemKNN, Popularity
 from core.recsys.serving import ItemIndex, search_kind
 
 
@@ -31,6 +31,35 @@ def test_item_knn_in_blocks_matches_the_dense_formula(matrix, monkeypatch) -> No
     users = np.array([0, 3, 39])
     np.testing.assert_allclose(knn.scores(users), dense[users] @ similarity.T, rtol=1e-5)
     np.testing.assert_allclose(Popularity(matrix).scores(users)[1], dense.sum(axis=0))
+
+
+def test_item_knn_shrinkage_divides_by_the_norms_plus_it(matrix) -> None:
+    dense = matrix.toarray()
+    norms = np.linalg.norm(dense, axis=0)
+    shrunk = dense.T @ dense / (np.outer(norms, norms) + 10.0)
+    np.fill_diagonal(shrunk, 0.0)
+    knn = ItemKNN(matrix, neighbours=24, shrinkage=10.0)
+    np.testing.assert_allclose(knn.similarity.toarray(), shrunk, rtol=1e-5, atol=1e-7)
+
+
+def test_ease_matches_its_closed_form_and_reads_the_history_it_is_given(matrix) -> None:
+    """Steck (2019): B = I - P diag(1 / diag(P)), P = (X^T X + lambda I)^-1, diag(B) = 0;
+    scores X_u B, for the history rows given at scoring time."""
+    dense = matrix.toarray().astype(np.float64)
+    inverse = np.linalg.inv(dense.T @ dense + 5.0 * np.eye(25))
+    weights = np.eye(25) - inverse / np.diag(inverse)[None, :]
+    np.fill_diagonal(weights, 0.0)
+    ease = EASE(matrix, regularisation=5.0)
+    np.testing.assert_allclose(ease.weights, weights, rtol=1e-4, atol=1e-5)
+    other = sparse.csr_matrix(np.eye(40, 25, dtype=np.float32))
+    np.testing.assert_allclose(ease.scores(np.array([2]), other)[0], weights[2], atol=1e-5)
+    monkey = baselines.EASE_MAX_ITEMS
+    try:
+        baselines.EASE_MAX_ITEMS = 10
+        with pytest.raises(ValueError, match="at most 10 items"):
+            EASE(matrix)
+    finally:
+        baselines.EASE_MAX_ITEMS = monkey
 
 
 def test_bpr_learns_from_a_sparse_matrix_and_ranks_seen_items_up(matrix) -> None:

@@ -133,6 +133,34 @@ def test_routing_follows_the_interaction_count(trained, count, engine) -> None:
     assert answer.items["score"].is_monotonic_decreasing
 
 
+def test_warm_users_get_the_engine_the_evaluation_favours(trained) -> None:
+    """A report whose verdict favours EASE: warm and hot users are served EASE, rebuilt from
+    every known interaction with the tuned lambda, and the reason says why; cold users still
+    get content; EASE's scores are its closed form over the whole history."""
+    data, config, result, _ = trained
+    report = {
+        "serve": {"engine": "ease", "reason": "ease ranks better than the two-tower model"},
+        "settings": {"ease": {"regularisation": 50.0}},
+    }
+    recommender = Recommender(
+        result.model, result.catalogue, data.interactions, config, report=report
+    )
+    user = data.interactions.groupby("user_id").size().idxmax()
+    answer = recommender.recommend(user, limit=5)
+    assert answer.engine == "ease" and "ease ranks better" in answer.reason
+    assert all("(ease)" in why for why in answer.items["why"])
+    ease = recommender.neighbours("ease")
+    assert ease.weights.shape == (len(result.catalogue.item_ids),) * 2
+    row = result.catalogue.user_index.get_loc(user)
+    expected = ease.scores(np.array([row]), recommender.history.matrix)[0]
+    top = result.catalogue.item_index.get_indexer(answer.items["item_id"])
+    np.testing.assert_allclose(answer.items["score"], np.round(expected[top], 4), atol=1e-4)
+    counts = data.interactions.groupby("user_id").size()
+    cold = counts[counts < config.cold_max_interactions].index
+    if len(cold):
+        assert recommender.recommend(cold[0], limit=3).engine in ("content", "popularity")
+
+
 def test_a_stranger_is_unknown(recommender) -> None:
     with pytest.raises(UnknownUser, match="unknown user 'nobody'"):
         recommender.recommend("nobody")
