@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -24,7 +25,8 @@ WARMUP_BATCHES = 2
 @dataclass(frozen=True)
 class Estimate:
     seconds: float
-    """Training time for every epoch the config allows."""
+    """Time for every epoch the config allows, and (recommenders) the baselines' tuning and
+    evaluation."""
     seconds_per_epoch: float
     epochs: int
     measured: str
@@ -102,9 +104,34 @@ def _recommender(
     result = train_recommender(data, model_config, one_epoch, baselines=False)
     total = time.perf_counter() - started
     per_epoch = result.history[0]["seconds"] if result.history else total
+    baselines = _baseline_seconds(result.catalogue.history(result.split.train).matrix)
     return Estimate(
-        per_epoch * training.epochs,
+        per_epoch * training.epochs + baselines,
         per_epoch,
         training.epochs,
-        f"one epoch took {per_epoch:.1f} s ({total:.1f} s with the catalogue's encoding)",
+        f"one epoch took {per_epoch:.1f} s ({total:.1f} s with the catalogue's encoding); "
+        f"tuning and evaluating the baselines about {baselines:.0f} s more",
     )
+
+
+BPR_EPOCHS_EXPECTED = 70
+"""Epochs BPR usually trains before validation stops improving (55 to 85 on the
+online-retail log): the estimate's multiplier for one measured BPR epoch."""
+
+
+def _baseline_seconds(train: Any) -> float:
+    """The baselines' cost from one fit of each, times the fits evaluation makes (item-kNN's
+    and EASE's grids, BPR's usual epochs)."""
+    from core.recsys.baselines import BPR, EASE, EASE_MAX_ITEMS, ItemKNN
+    from core.recsys.evaluation import EASE_LAMBDAS, KNN_NEIGHBOURS, KNN_SHRINKAGE
+
+    started = time.perf_counter()
+    ItemKNN(train)
+    seconds = (time.perf_counter() - started) * len(KNN_NEIGHBOURS) * len(KNN_SHRINKAGE)
+    if train.shape[1] <= EASE_MAX_ITEMS:
+        started = time.perf_counter()
+        EASE(train)
+        seconds += (time.perf_counter() - started) * len(EASE_LAMBDAS)
+    started = time.perf_counter()
+    BPR(train, epochs=1)
+    return seconds + (time.perf_counter() - started) * BPR_EPOCHS_EXPECTED
