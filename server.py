@@ -8,15 +8,16 @@ import streamlit as st
 from starlette.routing import Mount
 
 from api import create_api
+from services.home import data_home
 from services.jobs import start_job_manager
-from storage import DataHome
 
 
 @asynccontextmanager
 async def lifespan(app: st.App) -> AsyncIterator[None]:
     """At start-up, before any page runs: recover jobs a dead server left and start the
-    queue (a restarted server must not wait for a visitor to resume its work)."""
-    start_job_manager(DataHome.from_env().ensure())
+    queue (a restarted server must not wait for a visitor to resume its work). The data home
+    is checked here, once; requests only read that it is still there."""
+    start_job_manager(data_home())
     yield
 
 

@@ -6,13 +6,16 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from storage import DataHome, DataHomeError, StorageError, shared_engine
+from storage.home import checked_home
 
 __all__ = ["DataHome", "DataHomeError", "StorageError", "data_home", "database"]
 
 
 def data_home() -> DataHome:
-    """The data home named by the environment, created if missing (DataHomeError if not)."""
-    return DataHome.from_env().ensure()
+    """The data home named by the environment, created and checked once per process
+    (DataHomeError if it cannot be written); what every request and page asks, so it writes
+    nothing once the home has been checked."""
+    return checked_home()
 
 
 def database(home: DataHome) -> Engine:

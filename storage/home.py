@@ -10,6 +10,8 @@ tables, checkpoints and job files stay files here.
 from __future__ import annotations
 
 import os
+import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,12 +88,17 @@ class DataHome:
     def logs(self) -> Path:
         return self.root / "logs"
 
+    @property
+    def folders(self) -> tuple[Path, ...]:
+        return (self.root, self.checkpoints, self.uploads, self.jobs, self.logs)
+
     def ensure(self) -> DataHome:
         """Create the folders, or say in one sentence why that is impossible."""
         try:
-            for folder in (self.root, self.checkpoints, self.uploads, self.jobs, self.logs):
+            for folder in self.folders:
                 folder.mkdir(parents=True, exist_ok=True)
-            probe = self.root / f".write-test-{os.getpid()}"  # a shared home has many writers
+            # Unique per call: threads of one process and processes sharing the home probe at once.
+            probe = self.root / f".write-test-{os.getpid()}-{uuid.uuid4().hex}"
             probe.write_text("ok")
             probe.unlink()
         except OSError as err:
@@ -100,3 +107,20 @@ class DataHome:
                 f"Set {HOME_ENV} to a writable folder."
             ) from None
         return self
+
+
+_checked: set[Path] = set()
+_checked_lock = threading.Lock()
+
+
+def checked_home() -> DataHome:
+    """The data home from the environment, created and probed once per process (the first call,
+    at start-up for a server); later calls, one per request, only look that it is still there
+    and write nothing. A home removed since is made again."""
+    home = DataHome.from_env()
+    if home.root in _checked and all(folder.is_dir() for folder in home.folders):
+        return home
+    with _checked_lock:
+        home.ensure()
+        _checked.add(home.root)
+    return home
