@@ -243,3 +243,100 @@ def ml100k_end_to_end(scratch: Path) -> Timed:
 )
 def ml1m_end_to_end(scratch: Path) -> Timed:
     return _end_to_end("ml1m-shape", scratch, memory_cap_mb=8192, time_cap_s=300)
+
+
+RETAIL = ROOT.parent / "shared" / "data" / "online-retail"
+PREVIOUS_DEFAULTS = {
+    "objective": "weighted_bce",
+    "batch_size": 256,
+    "epochs": 50,
+    "learning_rate": 0.001,
+    "weight_decay": 0.01,
+    "id_dim": 64,
+    "item_bias": False,
+    "max_history": 50,
+}
+"""The recommender's defaults before the masked softmax (the path the issue timed)."""
+PREVIOUS_EPOCHS = 11
+"""Epochs early stopping took with the previous defaults on the retail log (issue 21's run:
+best epoch 6, 855 s and 950 MB for training and evaluation)."""
+PREVIOUS = """
+import json, sys, time
+from pathlib import Path
+from core.recsys.config import recsys_configs
+from core.recsys.importers import import_recsys
+from core.recsys.training import train_recommender
+folder = Path(sys.argv[1])
+data = import_recsys(folder / "interactions.csv", users=folder / "users.csv",
+                     items=folder / "items.csv")
+settings = json.loads(sys.argv[2])
+result = train_recommender(data, *recsys_configs(settings), baselines=False)
+print(json.dumps({"epoch_s": [r["seconds"] for r in result.history],
+                  "val_ndcg@10": [r["val/ndcg@10"] for r in result.history]}))
+"""
+
+
+@case(
+    "recsys.retail_end_to_end",
+    repeats=1,
+    description="the real online-retail purchase log (../shared/data/online-retail: 4,334 "
+    "customers x 3,659 products x 386,245 purchases): import of the three files with no "
+    "option into the data home, default training (time split, masked softmax, early stopping "
+    "on validation NDCG@10) and evaluation beside popularity, item-kNN, EASE, BPR and content "
+    "(tuned on validation) with intervals and verdicts; then the previous defaults (weighted "
+    "BCE pairs) for 2 epochs in a child process, projected to the 11 epochs they took",
+    target="under 5 minutes and 2 GB peak RSS on 2 cores",
+)
+def retail_end_to_end(scratch: Path) -> Timed:
+    def measure() -> dict[str, float]:
+        import json
+
+        from core.recsys.config import recsys_configs
+        from core.recsys.importers import import_recsys
+        from services.datasets import store_recsys_dataset
+        from services.recsys import train_recsys_run
+        from storage import DataHome, open_engine
+
+        started = time.perf_counter()
+        home = DataHome.from_env().ensure()
+        engine = open_engine(home.database_url)
+        data = import_recsys(
+            RETAIL / "interactions.csv", users=RETAIL / "users.csv", items=RETAIL / "items.csv"
+        )
+        store_recsys_dataset(engine=engine, name="retail", data=data, description="retail")
+        imported = time.perf_counter() - started
+        del data
+        run_id, summary = train_recsys_run(
+            engine=engine, home=home, dataset_name="retail", config=recsys_configs({})[0]
+        )
+        total = time.perf_counter() - started
+        engine.dispose()
+        from services.runs import run_directory
+
+        report = json.loads((run_directory(home, run_id) / "test_metrics.json").read_text())
+        figures = {
+            "import_s": imported,
+            "train_and_evaluate_s": total - imported,
+            "total_s": total,
+            "epochs": float(summary["epochs"]),
+            **{f"{e}_ndcg@10": m["ndcg@10"] for e, m in report["all_users"].items()},
+        }
+        previous = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                PREVIOUS,
+                str(RETAIL),
+                json.dumps({**PREVIOUS_DEFAULTS, "epochs": 2, "early_stopping_patience": 0}),
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        epochs = json.loads(previous.stdout.strip().splitlines()[-1])["epoch_s"]
+        figures["previous_epoch_s"] = float(np.mean(epochs))
+        figures["previous_projected_training_s"] = float(np.mean(epochs)) * PREVIOUS_EPOCHS
+        return figures
+
+    return measure

@@ -70,14 +70,15 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "standard": _lengths(40, 8, 64),
         "thorough": _lengths(150, 20, 32),
     },
-    RECOMMENDER: {
+    RECOMMENDER: {  # batches of users (the masked softmax)
         "quick": {
-            **_lengths(10, 3, 256),
+            **_lengths(10, 3, 1024),
             "model.hidden_dims": [128],
             "model.embedding_dim": 32,
+            "model.id_dim": 128,
         },
-        "standard": _lengths(50, 5, 256),
-        "thorough": _lengths(100, 10, 256),
+        "standard": _lengths(30, 5, 1024),
+        "thorough": _lengths(60, 10, 512),
     },
 }
 
