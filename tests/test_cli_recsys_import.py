@@ -1,0 +1,51 @@
+"""`trendlab recsys import` on logs as they come: what it read, left out and merged."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cli import app
+from storage import DataHome
+
+runner = CliRunner()
+
+
+def test_a_raw_purchase_log_imports_with_a_column_map_alone_and_says_what_it_left_out(
+    data_home: DataHome, tmp_path: Path
+) -> None:
+    log = tmp_path / "transactions-raw.csv.gz"
+    log.write_bytes(
+        gzip.compress(
+            b"InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+            b"536365,85123A,HEART,6,2010-12-01 08:26:00,2.55,17850.0,United Kingdom\n"
+            b"536365,85123A,HEART,2,2010-12-01 08:26:00,2.55,17850.0,United Kingdom\n"
+            b"536366,22633,WARMER,6,2010-12-01 08:28:00,1.85,,United Kingdom\n"
+            b"C536379,85123A,HEART,-1,2010-12-01 09:41:00,2.55,17850.0,United Kingdom\n"
+            b"536381,22139,RETROSPOT,2,2010-12-01 09:46:00,4.25,13047.0,United Kingdom\n"
+        )
+    )
+    mapping = "user_id=CustomerID,item_id=StockCode,timestamp=InvoiceDate"
+    result = runner.invoke(
+        app, ["recsys", "import", "raw", "--interactions", str(log), "--map", mapping]
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 users, 2 items, 2 interactions" in result.output
+    assert "Read every row as one purchase" in result.output
+    assert "Left out 1 rows without a user or an item." in result.output
+    assert "Left out 1 cancellations." in result.output
+    assert "Merged 1 rows repeating a (user_id, item_id, timestamp)" in result.output
+
+
+def test_a_ratings_file_says_how_it_read_the_ratings(data_home: DataHome, tmp_path: Path) -> None:
+    inter = tmp_path / "ml.inter"
+    inter.write_text(
+        "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
+        "196\t242\t3\t881250949\n186\t302\t1\t891717742\n"
+    )
+    result = runner.invoke(app, ["recsys", "import", "ml", "--interactions", str(inter)])
+    assert result.exit_code == 0, result.output
+    assert "every rating as one positive interaction (like)" in result.output
+    assert "--positive-threshold 4" in result.output
