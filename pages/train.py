@@ -2,7 +2,6 @@
 start a background job, watch it."""
 
 import json
-from typing import Any
 
 import pandas as pd
 import plotly.express as px
@@ -79,23 +78,25 @@ def seconds_per_epoch(
     return estimate.seconds_per_epoch, estimate.measured
 
 
-def upload_settings(upload: Any) -> None:
-    """A YAML file of training settings fills the form once, like a preset."""
-    marker = f"uploaded:{model}:{upload.file_id}"
-    if marker in st.session_state:
+def upload_settings(model: str, widget: str) -> None:
+    """The YAML uploader's callback: a file of training settings fills the form, like a preset.
+    Callbacks run before the page draws the form, the one moment its widgets' state may be
+    written; a problem is kept for the page to show under the uploader."""
+    problem = f"{widget}:problem"
+    st.session_state.pop(problem, None)
+    upload = st.session_state.get(widget)
+    if upload is None:
         return
     try:
         parsed = parse_yaml(upload.getvalue().decode("utf-8"), upload.name)
         if not isinstance(parsed, dict):
             raise ConfigError("file", upload.name, "a YAML mapping of config fields")
     except UnicodeDecodeError:
-        st.error(f"{upload.name} is not UTF-8 text.")
+        st.session_state[problem] = f"{upload.name} is not UTF-8 text."
     except ConfigError as error:
-        st.error(str(error))
+        st.session_state[problem] = str(error)
     else:
         apply_preset(model, {f"training.{k}": v for k, v in flatten(parsed).items()})
-        st.session_state[marker] = True
-        st.rerun()
 
 
 if not refused("starting training jobs and uploading configs"):
@@ -134,11 +135,16 @@ if not refused("starting training jobs and uploading configs"):
             help="One run per seed (seed, seed + 1, ...) as one experiment; Evaluate shows "
             "their mean and spread.",
         )
-        upload = st.file_uploader(
-            "Or start from a YAML file of training settings", type=["yaml", "yml"]
+        uploader = f"settings-upload:{model}"
+        st.file_uploader(
+            "Or start from a YAML file of training settings",
+            type=["yaml", "yml"],
+            key=uploader,
+            on_change=upload_settings,
+            args=(model, uploader),
         )
-        if upload is not None:
-            upload_settings(upload)
+        if problem := st.session_state.get(f"{uploader}:problem"):
+            st.error(problem)
         try:
             model_config = from_flat(spec.config_class, values["model"])
             training = from_flat(spec.training_config_class, values["training"])
