@@ -6,6 +6,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from core.exports import spreadsheet_csv
 from core.market.evaluation import SEED_LEVELS, Evaluation, finance_rows, metrics_table, seed_level
 from core.market.metrics import daily_information_coefficients
 from core.market.models import MODELS, model_spec
@@ -303,7 +304,7 @@ with details:
 
     st.download_button(
         "Download the test predictions (CSV)",
-        rows.to_csv(index=False),
+        spreadsheet_csv(rows),
         file_name=f"run_{run_id}_test_predictions.csv",
         mime="text/csv",
     )

@@ -7,6 +7,7 @@ import plotly.express as px
 import streamlit as st
 
 from core.checkpoints import CheckpointError
+from core.exports import spreadsheet_csv
 from core.market.features import CONTEXT_FEATURE_GROUPS, STOCK_FEATURES
 from core.market.models import MODELS
 from core.market.predict import PredictionInputError, Predictor, feature_ranges, predict_csv
@@ -211,7 +212,7 @@ with batch:
                 st.dataframe(table, hide_index=True)
                 st.download_button(
                     "Download predictions (CSV)",
-                    table.to_csv(index=False),
+                    spreadsheet_csv(table),
                     file_name=f"run_{run_id}_predictions_{dt.date.today()}.csv",
                     mime="text/csv",
                 )
