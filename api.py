@@ -140,7 +140,8 @@ def require_token(
 ) -> None:
     """With TRENDLAB_API_TOKEN set, every route needs `Authorization: Bearer <token>`. A client
     address that sends five wrong tokens within a minute is refused (429) for a minute,
-    whatever it sends; the right token clears its count."""
+    whatever it sends; the right token clears its count. The address is the connection's, or
+    what a proxy in TRENDLAB_TRUSTED_PROXIES forwards (services.access.trusted_proxies)."""
     expected = os.environ.get(TOKEN_ENV)
     if not expected:
         return

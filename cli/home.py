@@ -13,6 +13,7 @@ import typer
 from cli.common import JsonOption, database, fail
 from cli.remote import read
 from services import facts as views
+from services.access import trusted_proxies
 from storage.db import schema_version
 
 SERVER_SCRIPT = Path(__file__).resolve().parents[1] / "server.py"  # app.py's pages + /api
@@ -59,6 +60,12 @@ def serve(
                 "is not: set it, e.g. docker run -e TRENDLAB_PASSWORD=... -e "
                 "TRENDLAB_API_TOKEN=..., so strangers cannot use this deployment."
             )
+    # uvicorn trusts X-Forwarded-For from loopback unless told otherwise: only the listed
+    # proxies may name the client (the lockouts key on that address).
+    try:
+        os.environ["FORWARDED_ALLOW_IPS"] = trusted_proxies()
+    except ValueError as error:
+        raise fail(str(error)) from None
     # Leaving the block disposes the engine: the file is free before the server opens it.
     with database() as (home, engine):
         if demo:

@@ -29,7 +29,8 @@ def signed_in() -> bool:
 
 PASSWORD_GUESSES = Throttle()
 """Shared by every session of this server: after 5 wrong passwords in a minute from one
-address, that address waits a minute."""
+address, that address waits a minute. The address is the connection's (loopback ones count as
+one), or what a proxy in TRENDLAB_TRUSTED_PROXIES forwards (services.access.trusted_proxies)."""
 
 
 def require_password() -> None:

@@ -6,11 +6,15 @@ hide is still refused where it happens:
 - ``TRENDLAB_READ_ONLY=1`` forbids every action that changes state (see ``ensure_writable``
   and docs/deploy.md for the list); browsing, what-if prediction and recommendations stay;
 - ``Throttle`` slows password and token guessing: after a few failures a client is locked out
-  for a while, whatever it sends.
+  for a while, whatever it sends;
+- ``TRENDLAB_TRUSTED_PROXIES`` names the reverse proxies whose ``X-Forwarded-For`` says who
+  the client is (``trusted_proxies``); from anyone else the connection's own address counts,
+  so a guesser cannot escape its lockout by writing another address in a header.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import threading
 import time
@@ -18,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 READ_ONLY_ENV = "TRENDLAB_READ_ONLY"
+TRUSTED_PROXIES_ENV = "TRENDLAB_TRUSTED_PROXIES"
 
 
 class ReadOnlyError(PermissionError):
@@ -33,6 +38,28 @@ def ensure_writable(action: str) -> None:
     """Raise ``ReadOnlyError`` naming ``action`` when the deployment is read-only."""
     if read_only():
         raise ReadOnlyError(f"Read-only deployment: {action} is switched off.")
+
+
+def trusted_proxies() -> str:
+    """``TRENDLAB_TRUSTED_PROXIES`` checked and normalised: comma-separated addresses or
+    networks (``10.0.0.2,192.168.0.0/24``), "" when unset. `trendlab serve` hands it to
+    uvicorn (``FORWARDED_ALLOW_IPS``), which then takes the client's address from
+    ``X-Forwarded-For`` only on connections from these; the API's token lockout and the
+    pages' password lockout both key on the address uvicorn gives. ValueError names the
+    variable when an entry is not an address ("*" included: trusting everyone is the bug)."""
+    raw = os.environ.get(TRUSTED_PROXIES_ENV, "").strip()
+    if not raw:
+        return ""
+    entries = [entry.strip() for entry in raw.split(",")]
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"{TRUSTED_PROXIES_ENV} lists {entry!r}, which is not an IP address or "
+                "network; list the reverse proxies' addresses, e.g. 10.0.0.2,192.168.0.0/24."
+            ) from None
+    return ",".join(entries)
 
 
 @dataclass
