@@ -25,7 +25,10 @@ st.title("Recommend")
 try:
     recommender: Recommender = load_serving(engine=engine(), home=data_home())
 except StorageError as error:
-    st.info(f"{error} `trendlab serve` stores a demo one on first start.")
+    if active_run(engine=engine()) is None:
+        st.info(f"{error} `trendlab serve` stores a demo one on first start.")
+    else:
+        st.error(str(error))
     st.stop()
 active = active_run(engine=engine())
 st.caption(

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
+from core.checkpoints import CheckpointError
 from core.recsys.artifacts import FILES, load_recommender, save_recommender
 from core.recsys.catalogue import Catalogue
 from core.recsys.config import RecsysTrainingConfig, TwoTowerConfig, recsys_configs
@@ -26,7 +27,13 @@ from core.recsys.synthetic import RecsysData
 from core.recsys.training import MODEL_NAME, train_recommender
 from core.trainer import Callback
 from services.access import ensure_writable
-from services.runs import MetricWriter, fail_run, run_and_dataset, run_directory
+from services.runs import (
+    MetricWriter,
+    artifact_problem,
+    fail_run,
+    run_and_dataset,
+    run_directory,
+)
 from storage.db import StorageError
 from storage.home import DataHome
 from storage.models import JobStatus
@@ -250,7 +257,44 @@ def load_serving(*, engine: Engine, home: DataHome, run_id: int | None = None) -
     run_id = run_id if run_id is not None else active_run(engine=engine)
     if run_id is None:
         return _untrained(engine)
-    return _serving(engine, home, run_id)
+    problem = _file_problem(engine, run_id)
+    if problem:
+        raise StorageError(
+            f"Recommender run {run_id} cannot serve: its {problem}; train it again or serve "
+            "another run."
+        )
+    try:
+        return _serving(engine, home, run_id, _fingerprint(engine, run_id))
+    except CheckpointError as error:
+        raise StorageError(f"Recommender run {run_id} cannot serve: {error}") from None
+
+
+def _file_problem(engine: Engine, run_id: int) -> str | None:
+    """What is wrong with the run's recorded model files (checkpoint, encoder, config), by
+    file name: missing, or not the bytes training recorded (size and SHA-256)."""
+    with session_scope(engine) as session:
+        recorded = [
+            a
+            for a in list_artifacts(session=session, run_id=run_id)
+            if a.kind in ("checkpoint", "encoder", "config")
+        ]
+    if not any(a.kind == "checkpoint" for a in recorded):
+        return "checkpoint was never recorded (the run did not finish)"
+    for artifact in recorded:
+        if artifact_problem(artifact):
+            name = Path(artifact.path).name
+            exists = Path(artifact.path).is_file()
+            return f"{artifact.kind} file {name} is " + (
+                "not the file training wrote (corrupt or replaced)" if exists else "missing"
+            )
+    return None
+
+
+def _fingerprint(engine: Engine, run_id: int) -> tuple[str, ...]:
+    """The recorded checksums of the run's files: the serving cache's key, so a run whose
+    files were replaced (and recorded again) is loaded afresh, never served from memory."""
+    with session_scope(engine) as session:
+        return tuple(sorted(a.sha256 for a in list_artifacts(session=session, run_id=run_id)))
 
 
 @functools.lru_cache(maxsize=2)
@@ -270,7 +314,9 @@ def _untrained(engine: Engine) -> Recommender:
 
 
 @functools.lru_cache(maxsize=4)
-def _serving(engine: Engine, home: DataHome, run_id: int) -> Recommender:
+def _serving(
+    engine: Engine, home: DataHome, run_id: int, fingerprint: tuple[str, ...]
+) -> Recommender:
     with session_scope(engine) as session:
         run, dataset = run_and_dataset(session=session, run_id=run_id)
         if run.model_kind != MODEL_NAME:

@@ -110,3 +110,28 @@ def home_items(home: DataHome, kind: str) -> list[str]:
         items = load_recsys_data(session=session, name="rs").items
     engine.dispose()
     return items.loc[items["type"] == kind, "item_id"].tolist()
+
+
+def test_a_truncated_checkpoint_is_named_by_run_not_path_and_the_page_keeps_working(
+    home: DataHome,
+) -> None:
+    """Issue 23, item 8: a truncated best.pt stopped the whole page with an uncaught
+    CheckpointError, and serving never checked the recorded checksum."""
+    from services.recsys import load_serving
+    from services.runs import run_directory
+    from storage.db import StorageError
+
+    engine = open_engine(home.database_url)
+    run_id, _ = train_recsys_run(
+        engine=engine, home=home, dataset_name="rs", config=TINY, training=TINY_TRAINING
+    )
+    checkpoint = run_directory(home, run_id) / "best.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:100])
+    with pytest.raises(StorageError) as refused:
+        load_serving(engine=engine, home=home)
+    engine.dispose()
+    message = str(refused.value)
+    assert f"run {run_id}" in message.lower() and str(home.root) not in message
+    at = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not at.exception, at.exception
+    assert any(f"run {run_id}" in i.value.lower() for i in [*at.info, *at.error])
