@@ -167,6 +167,69 @@ def require_token(
 MAX_ERRORS_SHOWN = 10
 
 
+def lone_surrogates(value: Any, where: tuple[str | int, ...]) -> list[dict[str, Any]]:
+    """Problems, as RequestValidationError lists them, for each text in ``value`` (keys
+    included) that is not Unicode: JSON's \\ud800 escapes decode to lone surrogates, which
+    nothing downstream can encode (pyarrow, the database, the answer itself). Stops after
+    MAX_ERRORS_SHOWN + 1; walks with a stack, since bodies nest as deep as JSON parses."""
+    problems: list[dict[str, Any]] = []
+    stack: list[tuple[tuple[str | int, ...], Any]] = [(where, value)]
+    while stack and len(problems) <= MAX_ERRORS_SHOWN:
+        loc, item = stack.pop()
+        if isinstance(item, str):
+            texts = [(loc, item, "text")]
+        elif isinstance(item, dict):
+            texts = [(loc, key, "a key") for key in item if isinstance(key, str)]
+            stack.extend(((*loc, key), v) for key, v in reversed(item.items()) if _text(key))
+        elif isinstance(item, list):
+            texts = []
+            stack.extend(((*loc, i), v) for i, v in reversed(list(enumerate(item))))
+        else:
+            continue
+        problems.extend(
+            {
+                "type": "string_unicode",
+                "loc": at,
+                "msg": f"{what} that is not valid Unicode (a lone surrogate, \\ud800-\\udfff)",
+                "input": None,
+            }
+            for at, text, what in texts
+            if not _text(text)
+        )
+    return problems[: MAX_ERRORS_SHOWN + 1]
+
+
+def _text(value: object) -> bool:
+    """True unless ``value`` is a str that UTF-8 cannot encode (it holds a lone surrogate)."""
+    if not isinstance(value, str):
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+async def decoded_input(request: Request) -> None:
+    """Every route's input through one check before any handler sees it: path and query
+    parameters and a JSON body hold only Unicode text, or the request gets 422 naming where
+    (as any other malformed input does; see answer_validation_error). The body is the one
+    FastAPI has already parsed for the route (Starlette keeps it on the request)."""
+    problems = [
+        *lone_surrogates(dict(request.path_params), ("path",)),
+        *lone_surrogates(dict(request.query_params), ("query",)),
+    ]
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if request.method in ("POST", "PUT", "PATCH") and kind.endswith("json"):
+        try:
+            body = await request.json()
+        except ValueError:  # FastAPI has answered it already, or the route takes no body
+            body = None
+        problems += lone_surrogates(body, ("body",))
+    if problems:
+        raise RequestValidationError(problems)
+
+
 def _message(problem: dict[str, Any]) -> str:
     reason = (problem.get("ctx") or {}).get("error")  # what the JSON parser tripped on
     return f"{problem['msg']}: {reason}" if isinstance(reason, str) else str(problem["msg"])
@@ -273,7 +336,7 @@ def create_api(*, throttle: Throttle | None = None) -> FastAPI:
         title="Trendlab API",
         version="1",
         description="Recommendations and market-model predictions from the Trendlab server.",
-        dependencies=[Depends(require_token)],
+        dependencies=[Depends(require_token), Depends(decoded_input)],
         # FastAPI's own document and pages would answer without the token (below, with it).
         openapi_url=None,
         docs_url=None,
