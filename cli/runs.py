@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import typer
 
@@ -23,12 +24,24 @@ def runs_list(as_json: JsonOption = False) -> None:
     if not facts:
         typer.echo("No runs yet; try `trendlab train dual_tower --dataset demo`.")
     for item in facts:
-        first = next(iter(item["test"].items()), None)  # the shortest horizon
-        corr = first[1].get("pearson") if first else None
-        shown = f"test corr {first[0]} {corr:.3f}" if corr is not None else ""
+        shown = headline(item["test"])
         typer.echo(
             f"{item['run_id']:5} {item['model']:20} {item['status']:10} {item['created']}  {shown}"
         )
+
+
+def headline(test: dict[str, Any]) -> str:
+    """A run's test figure in a few words. A market run's test metrics are nested per horizon
+    (the shortest first: its correlation); a recommender's are flat (ndcg@10 when present)."""
+    if not test:
+        return ""
+    name, value = next(iter(test.items()))
+    if isinstance(value, dict):
+        corr = value.get("pearson")
+        return f"test corr {name} {corr:.3f}" if isinstance(corr, int | float) else ""
+    name = "ndcg@10" if "ndcg@10" in test else name
+    value = test[name]
+    return f"test {name} {value:.3f}" if isinstance(value, int | float) else ""
 
 
 @app.command("show")
