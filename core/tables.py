@@ -37,6 +37,13 @@ class ReadOptions:
     sep: str | None = None
     """Field separator of text files (",", "\\t", ";" or "|"); None sniffs it from the
     header line."""
+    max_columns: int = 1_000
+    """Most columns: a CSV's from its header line, a Parquet's from its metadata."""
+    max_rows: int = 2_000_000
+    """Most data rows: a CSV's lines (a quoted cell's line breaks count too), a Parquet's
+    row count from its metadata, which a few kB of compressed repeats can make millions."""
+    max_cells: int = 20_000_000
+    """Most cells (rows x columns), about a gigabyte once read as text."""
 
 
 SEPARATORS = (",", "\t", ";", "|")
@@ -321,6 +328,7 @@ def read_table(path: Path, options: ReadOptions, mapping: dict[str, str] | None 
         _check_decompressed_size(path, options.max_file_bytes)
     csv = path.suffix.lower() != ".parquet"
     sep = (options.sep or sniff_separator(path)) if csv else None
+    _check_shape(path, options, sep)
     try:
         frame = _read_csv(path, sep) if sep is not None else _read_parquet(path)
     except ImportFailed:
@@ -337,6 +345,58 @@ def read_table(path: Path, options: ReadOptions, mapping: dict[str, str] | None 
         table.problem("the file has a header but no data rows")
     table.raise_if_any()
     return table
+
+
+def _check_shape(path: Path, options: ReadOptions, sep: str | None) -> None:
+    """Refuse a table wider, longer or larger than ``options`` allow, before it is parsed:
+    a CSV's columns from its header line and rows from its line count (one streamed pass, no
+    cells built), a Parquet's from its metadata."""
+    if sep is None:
+        import pyarrow.parquet as pq
+
+        try:
+            metadata = pq.ParquetFile(path).metadata
+        except Exception as error:  # not Parquet: the reader below says so
+            raise ImportFailed([Problem(path.name, f"cannot be read: {error}")]) from error
+        columns, rows = metadata.num_columns, metadata.num_rows
+    else:
+        columns, rows = _csv_shape(path, sep)
+    problems = []
+    if columns > options.max_columns:
+        problems.append(f"the file has {columns} columns; the limit is {options.max_columns}")
+    if rows > options.max_rows:
+        problems.append(f"the file has {rows} rows; the limit is {options.max_rows}")
+    if columns * rows > options.max_cells and not problems:
+        problems.append(
+            f"the file has {columns * rows} cells ({rows} rows x {columns} columns); "
+            f"the limit is {options.max_cells}"
+        )
+    if problems:
+        raise ImportFailed([Problem(path.name, message) for message in problems])
+
+
+def _csv_shape(path: Path, sep: str) -> tuple[int, int]:
+    """(columns in the header line, lines after it), read in 1 MB chunks: an upper bound,
+    since blank lines and quoted separators or line breaks count too."""
+    header, lines, tail = None, 0, b""
+    with open_bytes(path) as handle:
+        while chunk := handle.read(1 << 20):
+            if header is None:
+                tail += chunk
+                end = tail.find(b"\n")
+                if end < 0 or not tail[:end].strip():
+                    if end >= 0:
+                        tail = tail[end + 1 :]
+                    continue
+                header, chunk, tail = tail[:end], tail[end + 1 :], b""
+            lines += chunk.count(b"\n")
+            tail = chunk[-1:] if chunk else tail
+    if header is None:  # a header without a final newline, or nothing
+        header = tail
+    elif tail and tail != b"\n":
+        lines += 1  # the last line has no newline
+    columns = header.decode("utf-8-sig", "replace").count(sep) + 1 if header.strip() else 0
+    return columns, lines
 
 
 def _looks_like_data(names: Iterable[object]) -> bool:

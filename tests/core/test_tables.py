@@ -1,0 +1,76 @@
+"""Upload limits read before parsing (issue 23, items 3 and 4): a CSV's columns from its header
+line, its rows from its line count, a Parquet's from its metadata."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from core.tables import ImportFailed, ReadOptions, read_table
+
+
+def _refused(path: Path, options: ReadOptions, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The refusal, with the parsers switched off: a limit must hold before any parse."""
+
+    def no_parse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the file was parsed before its limits were checked")
+
+    monkeypatch.setattr(pd, "read_csv", no_parse)
+    monkeypatch.setattr(pd, "read_parquet", no_parse)
+    with pytest.raises(ImportFailed) as caught:
+        read_table(path, options)
+    return str(caught.value)
+
+
+def test_a_csv_wider_than_the_column_limit_is_refused_from_its_header(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(f"c{i}" for i in range(5000)) + "\n" + ",".join(["1"] * 5000) + "\n")
+    message = _refused(path, ReadOptions(max_columns=1000), monkeypatch)
+    assert "5000 columns" in message and "1000" in message
+
+
+def test_a_gzip_csv_longer_than_the_row_limit_is_refused_before_parsing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "tall.csv.gz"
+    path.write_bytes(gzip.compress(b"user_id,item_id\n" + b"1,2\n" * 3000))
+    message = _refused(path, ReadOptions(max_rows=1000), monkeypatch)
+    assert "3000 rows" in message and "1000" in message
+
+
+def test_a_compressed_parquet_of_many_rows_is_refused_from_its_metadata(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "tall.parquet"
+    frame = pd.DataFrame({"user_id": ["u"] * 400_000, "item_id": ["i"] * 400_000})
+    frame.to_parquet(path, compression="zstd")
+    assert path.stat().st_size < 100_000, "small on disk: only the file size was checked"
+    message = _refused(path, ReadOptions(max_rows=100_000), monkeypatch)
+    assert "400000 rows" in message and "100000" in message
+
+
+def test_a_parquet_of_too_many_cells_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "cells.parquet"
+    pd.DataFrame({f"c{i}": [1] * 2000 for i in range(20)}).to_parquet(path)
+    message = _refused(path, ReadOptions(max_cells=10_000), monkeypatch)
+    assert "40000 cells" in message
+
+
+def test_files_within_the_limits_are_read(tmp_path: Path) -> None:
+    csv = tmp_path / "ok.csv"
+    csv.write_text("user_id,item_id\n1,2\n3,4\n")
+    parquet = tmp_path / "ok.parquet"
+    pd.DataFrame({"user_id": ["1", "3"], "item_id": ["2", "4"]}).to_parquet(parquet)
+    options = ReadOptions(max_columns=2, max_rows=2, max_cells=4)
+    for path in (csv, parquet):
+        assert read_table(path, options).frame.to_dict("list") == {
+            "user_id": ["1", "3"],
+            "item_id": ["2", "4"],
+        }
