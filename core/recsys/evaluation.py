@@ -253,6 +253,7 @@ def evaluate_recommender(
         ),
     }
     result["serve"] = serving_choice(result)
+    result["serve_cold"] = serving_choice(result, "cold_users")
     return result
 
 
@@ -337,27 +338,34 @@ def compare(
     }
 
 
-def serving_choice(result: dict[str, Any]) -> dict[str, str]:
-    """The engine warm and hot users get: the best on test NDCG@10 among those serving can
-    rebuild, the two-tower model unless a baseline ranks better, and why."""
+def serving_choice(result: dict[str, Any], segment: str = "all_users") -> dict[str, str]:
+    """The engine a tier of users gets: the best on test NDCG@10 among those serving can
+    rebuild (content too for cold users), the two-tower model on a tie, and why.
+    ``all_users`` picks for warm and hot users, ``cold_users`` for cold ones (on the
+    online-retail time split content ranks cold users at 0.005, popularity at 0.063)."""
+    servable = SERVABLE if segment == "all_users" else (*SERVABLE, "content")
     figures = {
         engine: values[PRIMARY]
-        for engine, values in result["all_users"].items()
-        if engine in SERVABLE and PRIMARY in values
+        for engine, values in result[segment].items()
+        if engine in servable and PRIMARY in values and values.get("users_evaluated", 1) > 0
     }
-    comparison = result["comparison"]
+    if not figures:
+        return {"engine": "two_tower" if segment == "all_users" else "content", "reason": ""}
+    comparison = result["comparison" if segment == "all_users" else "cold_comparison"]
     chosen = max(figures, key=lambda e: (figures[e], e == "two_tower"))
+    who = "test users" if segment == "all_users" else "cold test users"
     if chosen == "two_tower":
         reason = (
-            f"the two-tower model ranks best on this run's test users ({PRIMARY} "
+            f"the two-tower model ranks best on this run's {who} ({PRIMARY} "
             f"{figures[chosen]:.3f}; verdict against {comparison.get('best_baseline')}: "
             f"{comparison.get('verdict')})"
         )
     else:
-        verdict = comparison["against"].get(chosen, {}).get("verdict")
+        verdict = comparison.get("against", {}).get(chosen, {}).get("verdict")
+        model = figures.get("two_tower")
+        against = f" against the two-tower model's {model:.3f}" if model is not None else ""
         reason = (
-            f"{chosen} ranks better than the two-tower model on this run's test users "
-            f"({PRIMARY} {figures[chosen]:.3f} against {figures['two_tower']:.3f}; the "
-            f"two-tower model's verdict against it: {verdict})"
+            f"{chosen} ranks best on this run's {who} ({PRIMARY} {figures[chosen]:.3f}"
+            f"{against}; the two-tower model's verdict against it: {verdict})"
         )
     return {"engine": chosen, "reason": reason}

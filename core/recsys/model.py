@@ -163,6 +163,28 @@ class MaskedSoftmaxLoss(nn.Module):
         return loss, {"total": loss.item(), "softmax": loss.item()}
 
 
+class ImplicitSquaredLoss(nn.Module):
+    """Squared error on the same masked examples as ``MaskedSoftmaxLoss``: each held-out
+    item's score pulled to 1, every other unread candidate's to 0 with weight ``gravity``
+    (the implicit-feedback regression of iALS, Hu et al. 2008, Rendle et al. 2021, fitted
+    by gradient steps through the towers). Per user, summed over items, mean over users."""
+
+    def __init__(self, gravity: float) -> None:
+        super().__init__()
+        self.gravity = gravity
+
+    def forward(self, outputs: dict, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        scores = outputs["logit"]
+        rows, columns = batch["target_rows"], batch["target_cols"]
+        unread = torch.ones_like(scores, dtype=torch.bool)
+        unread[batch["visible_rows"], batch["visible_cols"]] = False
+        unread[rows, columns] = False
+        hits = (1 - scores[rows, columns]).pow(2).sum()
+        rest = scores.pow(2).masked_fill(~unread, 0.0).sum()
+        loss = (hits + self.gravity * rest) / len(scores)
+        return loss, {"total": loss.item(), "squared": loss.item()}
+
+
 class InBatchSoftmaxLoss(nn.Module):
     """Sampled softmax over the batch's items, with the logQ correction.
 

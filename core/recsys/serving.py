@@ -2,7 +2,9 @@
 for large catalogues), and cold / warm / hot routing (seed 004).
 
 Routing by the number of interactions a user has (thresholds from the config):
-- cold (< ``cold_max_interactions``, 5): content-based, from stated preferences and words;
+- cold (< ``cold_max_interactions``, 5): content-based, from stated preferences and words,
+  unless the run's evaluation found another engine ranks its cold test users better
+  (``report["serve_cold"]``: popularity on the online-retail time split);
 - warm (5 .. ``hot_min_interactions``, 20) and hot (> 20): the engine the run's evaluation
   favours (``report["serve"]``, ``core.recsys.evaluation.serving_choice``): the two-tower
   model unless a baseline the server can rebuild (EASE, item-kNN, popularity) ranked its
@@ -188,6 +190,9 @@ class Recommender:
         choice = self.report.get("serve") or {}
         self.served = choice.get("engine", "two_tower")
         self.served_because = choice.get("reason", "")
+        cold = self.report.get("serve_cold") or {}
+        self.served_cold = cold.get("engine", "content")
+        self.served_cold_because = cold.get("reason", "")
         self.neighbourhood: dict[str, EASE | ItemKNN] = {}
         self.items = catalogue.data.items.reset_index(drop=True)
         self.users = catalogue.data.users.reset_index(drop=True)
@@ -205,7 +210,12 @@ class Recommender:
         count = int(self.counts.get(user_id, 0))
         cold, hot = self.config.cold_max_interactions, self.config.hot_min_interactions
         if count < cold:
-            return "content", f"cold start: {count} interactions (fewer than {cold})"
+            start = f"cold start: {count} interactions (fewer than {cold})"
+            if self.served_cold == "content" or (
+                self.index is None and self.served_cold == "two_tower"
+            ):
+                return "content", start
+            return self.served_cold, f"{start}; {self.served_cold_because}"
         tier = "hot" if count > hot else "warm"
         if self.index is None:
             return "content", f"{tier}: {count} interactions, but no trained model is active"

@@ -26,6 +26,7 @@ from core.recsys.data import Split, distinct_pairs, labelled, split_interactions
 from core.recsys.evaluation import K, Segment, evaluate_recommender
 from core.recsys.features import RecsysEncoder
 from core.recsys.model import (
+    ImplicitSquaredLoss,
     InBatchSoftmaxLoss,
     MaskedSoftmaxLoss,
     TwoTowerRecommender,
@@ -36,6 +37,8 @@ from core.recsys.synthetic import RecsysData
 from core.trainer import Callback, Trainer, create_optimizer, create_scheduler, seed_everything
 
 MODEL_NAME = "two_tower"
+USER_OBJECTIVES = ("masked_softmax", "implicit_squared")
+"""Objectives trained on users with held-out items (``UserBatches``), not pairs."""
 
 
 @dataclass
@@ -127,6 +130,8 @@ def _train(
     )
     if training.objective == "masked_softmax":
         loss = MaskedSoftmaxLoss()
+    elif training.objective == "implicit_squared":
+        loss = ImplicitSquaredLoss(training.gravity)
     elif training.objective == "in_batch_softmax":
         positives = train_loader.items[train_loader.labels > 0]
         share = np.bincount(positives, minlength=len(catalogue.item_ids)) + 1.0
@@ -165,7 +170,7 @@ def _train(
         monitor=f"val/ndcg@{K}",
         maximize=True,
     )
-    unit = "users" if training.objective == "masked_softmax" else "pairs"
+    unit = "users" if training.objective in USER_OBJECTIVES else "pairs"
     say(
         f"training on {train_loader.num_rows:,} {unit} per epoch ({len(train_loader):,} "
         f"batches), at most {training.epochs} epochs"
@@ -200,7 +205,7 @@ def _loaders(
     (masked_softmax) or labelled pairs with sampled negatives (the others)."""
     train_history = catalogue.history(split.train)
     seed = training.seed
-    if training.objective == "masked_softmax":
+    if training.objective in USER_OBJECTIVES:
         val = catalogue.history(split.val).matrix
         common = {"seed": seed, "softmax_items": training.softmax_items}
         return (

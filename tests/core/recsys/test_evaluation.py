@@ -56,6 +56,28 @@ def test_a_model_worse_than_a_servable_baseline_does_not_serve() -> None:
     }
     chosen = serving_choice(report)
     assert chosen["engine"] == "ease", "BPR ranks best but its factors are not kept for serving"
-    assert "0.220 against 0.150" in chosen["reason"] and "worse" in chosen["reason"]
+    assert "0.220 against the two-tower model's 0.150" in chosen["reason"]
+    assert "worse" in chosen["reason"]
     figures["two_tower"]["ndcg@10"] = 0.22
     assert serving_choice(report)["engine"] == "two_tower", "a tie goes to the model"
+
+
+def test_cold_users_get_the_engine_that_ranks_cold_test_users_best() -> None:
+    """The online-retail time split: content ranks cold users at 0.005 and popularity at
+    0.063, so cold users are served popularity; without a cold segment, content stays."""
+    report = {
+        "all_users": {"two_tower": {"ndcg@10": 0.066}},
+        "cold_users": {
+            "two_tower": {"ndcg@10": 0.030},
+            "popularity": {"ndcg@10": 0.063},
+            "content": {"ndcg@10": 0.005},
+            "bpr": {"ndcg@10": 0.2},
+        },
+        "comparison": {},
+        "cold_comparison": {"against": {"popularity": {"verdict": "worse"}}},
+    }
+    chosen = serving_choice(report, "cold_users")
+    assert chosen["engine"] == "popularity" and "cold test users" in chosen["reason"]
+    assert "worse" in chosen["reason"]
+    report["cold_users"] = {}
+    assert serving_choice(report, "cold_users")["engine"] == "content"

@@ -159,6 +159,12 @@ def test_warm_users_get_the_engine_the_evaluation_favours(trained) -> None:
     cold = counts[counts < config.cold_max_interactions].index
     if len(cold):
         assert recommender.recommend(cold[0], limit=3).engine in ("content", "popularity")
+    report["serve_cold"] = {"engine": "popularity", "reason": "popularity ranks best"}
+    events = data.interactions
+    known = pd.concat([events[events["user_id"] != user], events[events["user_id"] == user][:1]])
+    cold_served = Recommender(result.model, result.catalogue, known, config, report=report)
+    answer = cold_served.recommend(user, limit=3)
+    assert answer.engine == "popularity" and "cold start" in answer.reason
 
 
 def test_a_stranger_is_unknown(recommender) -> None:
