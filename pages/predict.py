@@ -57,6 +57,9 @@ run_id = st.selectbox(
     format_func=names.get,
 )
 url = str(engine().url)
+if run_id in problems:  # checked on every visit: the cached model may be of other bytes
+    st.error(f"Run {run_id}: {problems[run_id]}.")
+    st.stop()
 try:
     model = predictor(url, run_id)
 except (StorageError, CheckpointError) as error:

@@ -161,6 +161,24 @@ def test_a_damaged_checkpoint_is_flagged(data_home: DataHome) -> None:
     assert any("is missing" in e.value for e in _open("predict.py").error)
 
 
+def test_predict_stops_serving_a_run_whose_checkpoint_was_truncated_after_loading(
+    data_home: DataHome,
+) -> None:
+    """Issue 23, item 9: the page cached the loaded model by run id, so a checkpoint
+    truncated after the first visit kept being served (the API said 409) until a restart."""
+    engine = open_engine(data_home.database_url)
+    store_small_dataset(engine)
+    run_id = train_tiny(engine, data_home, "dual_tower")
+    engine.dispose()
+    first = _open("predict.py")
+    assert not first.error, "the intact run loads and is cached"
+    checkpoint = data_home.checkpoints / f"run_{run_id}" / "best.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:200])
+    again = _open("predict.py")
+    assert any("not the file training wrote" in e.value for e in again.error)
+    assert not again.tabs, "nothing is scored with the cached model"
+
+
 def test_evaluations_of_older_runs_are_computed_once_and_kept(data_home: DataHome) -> None:
     from services.runs import load_evaluation
     from storage.repository import list_artifacts, session_scope
