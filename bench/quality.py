@@ -9,7 +9,9 @@ seeds, and three more times on shuffled training labels (a control that must lan
 chance). Baselines are fit on the same training rows and scored on the same test rows,
 against the latent (oracle) relevance. Every predictor also gets its correlation with the
 label's noise (``noise_pearson``, the leak detector
-``core.market.evaluation.noise_correlation``).
+``core.market.evaluation.noise_correlation``). Each run is also judged against every fitted
+baseline at once: the headline verdict on the primary metric (``uncertainty_report``) and
+the run as one try (``tries_report``: the SPA p-value per horizon and its verdict).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from core.market.evaluation import (
 from core.market.models import model_spec
 from core.market.sources import build_market_dataset, synthetic_data
 from core.market.training import train_model
-from core.market.verdict import uncertainty_report
+from core.market.tries import tries_report
+from core.market.verdict import NOT_BASELINES, uncertainty_report
 
 HERE = Path(__file__).resolve().parent
 HORIZONS = ("7d", "30d")
@@ -79,6 +82,35 @@ def against_ridge(spec, predictions, ridge, dataset, seed: int) -> dict:
     }
 
 
+def against_baselines(spec, predictions, fitted, dataset, seed: int) -> dict:
+    """The model against every fitted baseline (and the constant mean): the headline verdict
+    on the primary metric, and the run as one try (SPA p-value per horizon, its verdict)."""
+    rows = outcomes(spec, dataset, predictions)
+    predictors = {"model": predictions, **fitted}
+    reports = {name: score_report(spec, frame, dataset) for name, frame in predictors.items()}
+    judged = uncertainty_report(spec, predictors, rows, reports, seed=seed)
+    tries = tries_report(
+        spec, {"dual tower": predictions}, fitted, rows, primary=judged["primary"], seed=seed
+    )
+    return {
+        "primary": judged["primary"]["name"],
+        "verdict": judged["verdict"]["verdict"],
+        "sentence": judged["verdict"]["sentence"],
+        "collapsed": judged["collapse"]["collapsed"],
+        "horizons": {
+            h: {
+                "spa_pvalue": section["spa_pvalue"],
+                "best_baseline": section["best_baseline"],
+                "blocks": section["blocks"],
+                "primary": judged["horizons"][h]["primary"]["sentence"],
+            }
+            for h, section in tries["horizons"].items()
+        },
+        "tries_verdict": tries["verdict"]["verdict"],
+        "tries_sentence": tries["verdict"]["sentence"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickers", type=int, default=100)
@@ -96,7 +128,7 @@ def main() -> None:
     spec = model_spec("dual_tower")
     base = TrainingConfig.load_yaml(CONFIG, partial=True).to_dict()
     model_config = DualTowerModelConfig.load_yaml(MODEL_CONFIG, partial=True)
-    runs, loaders, ridge = {}, None, None
+    runs, loaders, fitted = {}, None, None
     if args.control_only:
         previous = json.loads(OUTPUT.read_text())
         runs = previous["dual_tower"]["runs"]
@@ -115,16 +147,14 @@ def main() -> None:
         )
         predictions = model_predictions(spec, result.trainer.model, result.loaders.test)
         loaders = loaders or result.loaders
-        ridge = (
-            ridge
-            if ridge is not None
-            else baseline_predictions(spec, dataset, loaders, names=["linear"])["linear"]
-        )
+        fitted = fitted or baseline_predictions(spec, dataset, loaders)
+        rivals = {name: frame for name, frame in fitted.items() if name not in NOT_BASELINES}
         runs[str(seed)] = {
             **summary(score_report(spec, predictions, dataset)),
             "epochs": len(result.history),
             "best_epoch": result.trainer.best_epoch,
-            "against_ridge": against_ridge(spec, predictions, ridge, dataset, seed=0),
+            "against_ridge": against_ridge(spec, predictions, fitted["linear"], dataset, seed=0),
+            "against_baselines": against_baselines(spec, predictions, rivals, dataset, seed=0),
         }
         print(f"dual_tower seed {seed}: {runs[str(seed)]['7d']}", flush=True)
     if args.control_only:
@@ -133,8 +163,7 @@ def main() -> None:
         print(render(previous))
         return
     baselines = {
-        name: summary(score_report(spec, frame, dataset))
-        for name, frame in baseline_predictions(spec, dataset, loaders).items()
+        name: summary(score_report(spec, frame, dataset)) for name, frame in fitted.items()
     }
     seeded = [runs[str(s)] for s in args.seeds]
     aggregate = {
@@ -208,6 +237,17 @@ def render(result: dict) -> str:
             lines.append(
                 f"- run {key}, against ridge: **{judged['verdict']}** ({flag}); "
                 + "; ".join(judged["pearson"].values())
+            )
+        judged = run.get("against_baselines")
+        if judged:
+            spa = ", ".join(
+                f"{h} {s['spa_pvalue']:.3f} (vs {s['best_baseline']}, {s['blocks']:.1f} blocks)"
+                for h, s in judged["horizons"].items()
+            )
+            lines.append(
+                f"- run {key}, against all baselines on {judged['primary']}: headline "
+                f"**{judged['verdict']}** ({judged['sentence']}); as one try "
+                f"**{judged['tries_verdict']}** ({judged['tries_sentence']}); SPA p-value {spa}"
             )
     return "\n".join(lines)
 
