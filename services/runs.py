@@ -48,6 +48,7 @@ from core.market.training import (
 from core.market.tries import tries_report
 from core.market.verdict import EvaluationConfig
 from core.trainer import Callback, Trainer
+from services.access import ReadOnlyError, ensure_writable
 from storage.db import StorageError
 from storage.feature_store import load_dataset_frame
 from storage.home import DataHome
@@ -557,6 +558,13 @@ def load_evaluation(*, engine: Engine, run_id: int) -> Evaluation:
     report_file, predictions_file = files.get("evaluation"), files.get("predictions")
     if report_file and predictions_file and report_file.exists() and predictions_file.exists():
         return Evaluation(json.loads(report_file.read_text()), pd.read_parquet(predictions_file))
+    try:
+        ensure_writable(f"evaluating and storing run {run_id}")
+    except ReadOnlyError as error:
+        raise StorageError(
+            f"Run {run_id} is not evaluated yet. {error} Evaluate it where writes are allowed "
+            f"(`trendlab evaluate {run_id}`)."
+        ) from None
     run = _restore(engine, run_id)
     evaluation = evaluate_model(
         run.restored.spec,

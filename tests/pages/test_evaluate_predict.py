@@ -179,6 +179,29 @@ def test_predict_stops_serving_a_run_whose_checkpoint_was_truncated_after_loadin
     assert not again.tabs, "nothing is scored with the cached model"
 
 
+def test_read_only_evaluate_never_computes_and_stores_on_view(
+    data_home: DataHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 23, item 11: with a run's evaluation.json missing, a read-only Evaluate page
+    re-evaluated the run, rewrote its files and added artifact rows."""
+    from storage.repository import list_artifacts, session_scope
+
+    engine = open_engine(data_home.database_url)
+    store_small_dataset(engine)
+    run_id = train_tiny(engine, data_home, "dual_tower")
+    folder = data_home.checkpoints / f"run_{run_id}"
+    (folder / "evaluation.json").unlink()
+    with session_scope(engine) as session:
+        before = len(list_artifacts(session=session, run_id=run_id))
+    monkeypatch.setenv("TRENDLAB_READ_ONLY", "1")
+    at = _open("evaluate.py")
+    assert any("not evaluated yet" in e.value for e in at.error), [e.value for e in at.error]
+    assert not (folder / "evaluation.json").exists(), "nothing written on view"
+    with session_scope(engine) as session:
+        assert len(list_artifacts(session=session, run_id=run_id)) == before
+    engine.dispose()
+
+
 def test_evaluations_of_older_runs_are_computed_once_and_kept(data_home: DataHome) -> None:
     from services.runs import load_evaluation
     from storage.repository import list_artifacts, session_scope
