@@ -8,6 +8,7 @@ points called from outside: ``main`` (the console script) and ``run_streamlit`` 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import typer
@@ -55,17 +56,31 @@ def run_streamlit() -> None:
     streamlit_main()
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is, so a training run is marked cancelled (as for
+    Ctrl-C) instead of dying with its run left 'running'."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated(f"stopped by signal {signal.Signals(signum).name}")
+
+
 def main() -> None:
     """Console entry point: run the command, then leave without interpreter teardown.
 
     duckdb's nanobind bindings print pages of "leaked instance" warnings at a normal
     interpreter exit; the command's work is complete and flushed by then, so skip it.
+    SIGTERM stops the command like Ctrl-C: its run is recorded as cancelled.
     """
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         app()
         code = 0
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    except KeyboardInterrupt as stopped:
+        sys.stderr.write(f"Stopped ({stopped or 'interrupted'}).\n")
+        code = 130
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

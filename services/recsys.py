@@ -189,11 +189,12 @@ def train_recsys_run(
             report=report,
         )
     except BaseException as error:
+        stopped = isinstance(error, KeyboardInterrupt)  # Ctrl-C, or SIGTERM (cli.Terminated)
         fail_run(
             engine=engine,
             run_id=run_id,
             error=f"{type(error).__name__}: {error}",
-            status=JobStatus.FAILED,
+            status=JobStatus.CANCELLED if stopped else JobStatus.FAILED,
         )
         raise
     finish_recsys_run(engine=engine, run_id=run_id, folder=folder, summary=summary)

@@ -1,0 +1,45 @@
+"""A CLI training run stopped with SIGTERM (or Ctrl-C) is recorded as cancelled, never left
+'running' (issue 23, item 13)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TRENDLAB = [sys.executable, "-c", "from cli import main; main()"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_training_run_stopped_by_a_signal_is_cancelled(tmp_path: Path, stop: int) -> None:
+    env = {**os.environ, "TRENDLAB_HOME": str(tmp_path / "home"), "TRENDLAB_JOB_RUNNER": "0"}
+    env.pop("TRENDLAB_DB_URL", None)
+    made = [*TRENDLAB, "recsys", "synthetic", "rs", "--users", "60", "--interactions", "900"]
+    subprocess.run(made, env=env, check=True, capture_output=True, timeout=120)
+    train = subprocess.Popen(
+        [*TRENDLAB, "recsys", "train", "--dataset", "rs", "--epochs", "500"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    for line in train.stderr:  # the stage line printed once epochs begin
+        if "training on" in line or time.monotonic() > deadline:
+            break
+    time.sleep(1.0)
+    train.send_signal(stop)
+    train.communicate(timeout=60)
+    assert train.returncode not in (0, -stop), train.returncode  # stopped, not killed
+    listed = subprocess.run(
+        [*TRENDLAB, "runs", "list", "--json"], env=env, capture_output=True, text=True, timeout=60
+    )
+    runs = json.loads(listed.stdout)
+    assert [run["status"] for run in runs] == ["cancelled"], listed.stdout
