@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from tqdm import tqdm
 
 from services.access import ReadOnlyError
+from services.run_owners import recover_stale_runs
 from storage import DataHome, DataHomeError, StorageError, open_engine
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -39,6 +40,7 @@ def database() -> Iterator[tuple[DataHome, Engine]]:
         home = DataHome.from_env().ensure()
         engine = open_engine(home.database_url)
         try:
+            recover_stale_runs(engine=engine)  # runs a killed command left 'running'
             yield home, engine
         finally:
             engine.dispose()

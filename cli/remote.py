@@ -23,6 +23,7 @@ from typing import Any
 
 from cli.common import fail
 from services.access import ReadOnlyError
+from services.run_owners import recover_stale_runs
 from storage import DataHome, DataHomeError, StorageError, open_engine
 from storage.db import DatabaseLocked
 
@@ -40,6 +41,7 @@ def read(local: Callable[[DataHome, Any], Any], route: str) -> Any:
     except (DataHomeError, StorageError) as err:
         raise fail(str(err)) from None
     try:
+        recover_stale_runs(engine=engine)  # runs a killed command left 'running'
         return local(home, engine)
     except (StorageError, ReadOnlyError) as err:
         raise fail(str(err)) from None

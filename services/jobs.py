@@ -52,6 +52,7 @@ from core.config import Config
 from core.market.evaluation import BASELINES
 from services.access import ensure_writable
 from services.job_kinds import JOB_KINDS, job_kind_for
+from services.run_owners import recover_stale_runs
 from services.runs import (
     checkpoint_path,
     epoch_rows,
@@ -434,6 +435,7 @@ def start_job_manager(home: DataHome) -> JobManager:
                 max_running=int(os.environ.get("TRENDLAB_MAX_JOBS", "1")),
             )
             manager.recover()
+            recover_stale_runs(engine=manager.engine)  # CLI runs of a killed process
             if os.environ.get("TRENDLAB_JOB_RUNNER", "1") != "0":
                 JobRunner(manager).start()
             _managers[str(home.root)] = manager

@@ -27,6 +27,7 @@ from core.recsys.synthetic import RecsysData
 from core.recsys.training import MODEL_NAME, train_recommender
 from core.trainer import Callback
 from services.access import ensure_writable
+from services.run_owners import mark_running
 from services.runs import (
     MetricWriter,
     artifact_problem,
@@ -176,7 +177,7 @@ def train_recsys_run(
     )
     with session_scope(engine) as session:
         data = load_recsys_data(session=session, name=dataset_name)
-        set_run_status(session=session, run_id=run_id, status=JobStatus.RUNNING)
+        mark_running(session=session, run_id=run_id)
     folder = run_directory(home, run_id)
     try:
         summary = train_recsys_files(

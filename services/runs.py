@@ -49,6 +49,7 @@ from core.market.tries import tries_report
 from core.market.verdict import EvaluationConfig
 from core.trainer import Callback, Trainer
 from services.access import ReadOnlyError, ensure_writable
+from services.run_owners import mark_running
 from storage.db import StorageError
 from storage.feature_store import load_dataset_frame
 from storage.home import DataHome
@@ -231,7 +232,7 @@ def run_inputs(*, engine: Engine, home: DataHome, run_id: int) -> tuple[RunInput
     with session_scope(engine) as session:
         run, dataset = run_and_dataset(session=session, run_id=run_id)
         frame = load_dataset_frame(session=session, name=dataset.name)
-        set_run_status(session=session, run_id=run_id, status=JobStatus.RUNNING)
+        mark_running(session=session, run_id=run_id)
     inputs = RunInputs(
         run_id=run_id,
         model=run.model_kind,

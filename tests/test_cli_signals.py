@@ -43,3 +43,32 @@ def test_a_training_run_stopped_by_a_signal_is_cancelled(tmp_path: Path, stop: i
     )
     runs = json.loads(listed.stdout)
     assert [run["status"] for run in runs] == ["cancelled"], listed.stdout
+
+
+@pytest.mark.slow
+def test_a_run_whose_process_was_killed_is_marked_interrupted_by_the_next_command(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL leaves no chance to record anything: the next command finds the run
+    'running' with a process that is gone, and marks it interrupted."""
+    env = {**os.environ, "TRENDLAB_HOME": str(tmp_path / "home"), "TRENDLAB_JOB_RUNNER": "0"}
+    env.pop("TRENDLAB_DB_URL", None)
+    made = [*TRENDLAB, "recsys", "synthetic", "rs", "--users", "60", "--interactions", "900"]
+    subprocess.run(made, env=env, check=True, capture_output=True, timeout=120)
+    train = subprocess.Popen(
+        [*TRENDLAB, "recsys", "train", "--dataset", "rs", "--epochs", "500"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in train.stderr:
+        if "training on" in line:
+            break
+    train.kill()
+    train.communicate(timeout=60)
+    listed = subprocess.run(
+        [*TRENDLAB, "runs", "list", "--json"], env=env, capture_output=True, text=True, timeout=60
+    )
+    runs = json.loads(listed.stdout)
+    assert [run["status"] for run in runs] == ["interrupted"], listed.stdout

@@ -1,0 +1,65 @@
+"""Which process trains a run outside the job manager (a CLI command), and runs whose
+process is gone: a command killed with SIGKILL, or a machine that lost power, leaves its
+run 'running' with nothing left to finish it. Light on imports: every command calls
+``recover_stale_runs`` when it opens the database."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from services.access import read_only
+from storage.models import JobStatus
+from storage.repository import list_jobs, list_runs, session_scope, set_run_status
+
+
+def mark_running(*, session: Session, run_id: int) -> None:
+    """The run is training in this process: its status, and the process that owns it (so a
+    run whose process died can be told from one still training: ``recover_stale_runs``)."""
+    owner = {"pid": os.getpid(), "host": socket.gethostname()}
+    set_run_status(session=session, run_id=run_id, status=JobStatus.RUNNING, summary_metrics=owner)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_stale_runs(*, engine: Engine) -> list[int]:
+    """Mark interrupted every run left 'running' by a process of this machine that is gone
+    (a CLI run killed with SIGKILL, or a machine that lost power); runs of the job manager
+    are its own to recover (``services.jobs.JobManager.recover``). Returns those marked.
+    Skipped in a read-only deployment, which writes nothing."""
+    if read_only():
+        return []
+    marked = []
+    with session_scope(engine) as session:
+        owned_by_jobs = {job.run_id for job in list_jobs(session=session)}
+        for run in list_runs(session=session):
+            owner = run.summary_metrics or {}
+            if (
+                run.status != JobStatus.RUNNING
+                or run.id in owned_by_jobs
+                or owner.get("host") != socket.gethostname()
+                or not isinstance(owner.get("pid"), int)
+                or _alive(owner["pid"])
+            ):
+                continue
+            set_run_status(
+                session=session,
+                run_id=run.id,
+                status=JobStatus.INTERRUPTED,
+                summary_metrics={
+                    "error": f"the process that trained it (pid {owner['pid']}) is gone"
+                },
+            )
+            marked.append(run.id)
+    return marked
