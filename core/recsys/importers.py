@@ -57,7 +57,13 @@ POSITIVE = "like"
 """The type ``positive_threshold`` gives ratings at or above it."""
 BELOW = "_below_threshold"
 """Marks the rows a positive threshold leaves out."""
-BELOW_REASON = "ratings below the positive threshold"
+
+
+def below_reason(threshold: float | None) -> str:
+    """How the output counts the ratings a positive threshold leaves out."""
+    return f"ratings below {threshold:g} (the positive threshold)" if threshold else "ratings"
+
+
 IMPLICIT = "purchase"
 """The type of every row of a log with neither a rating nor an interaction column."""
 AMOUNT_COLUMNS = ("quantity", "count", "plays", "weight")
@@ -161,7 +167,7 @@ def import_recsys(
         "events_read_as": found.read_as,
         "amount_column": found.amount_column,
         "left_out": found.left_out,
-        "below_threshold": found.left_out.get(BELOW_REASON, 0),
+        "below_threshold": found.left_out.get(below_reason(positive_threshold), 0),
         "merged_repeats": found.merged,
         "timestamp_format": table.date_formats.get("timestamp"),
         "separator": table.separator,
@@ -216,8 +222,12 @@ def _events(
     if "interaction" in columns or ("rating" in columns and (events or threshold is not None)):
         column = "interaction" if "interaction" in columns else "rating"
         kinds = _event_types(table, column, events, threshold, keep)
-        leave_out(kinds == BELOW, BELOW_REASON)
-        found.read_as = f"{column} values as event types"
+        leave_out(kinds == BELOW, below_reason(threshold))
+        found.read_as = (
+            f"ratings of {threshold:g} and up as positives (like)"
+            if threshold is not None and column == "rating"
+            else f"{column} values as event types"
+        )
     elif "rating" in columns:
         rating = pd.to_numeric(table.frame["rating"], errors="coerce")
         table.flag(
