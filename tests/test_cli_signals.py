@@ -16,9 +16,8 @@ import pytest
 TRENDLAB = [sys.executable, "-c", "from cli import main; main()"]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
-def test_a_training_run_stopped_by_a_signal_is_cancelled(tmp_path: Path, stop: int) -> None:
+def _training(tmp_path: Path) -> tuple[dict[str, str], subprocess.Popen]:
+    """A data home with a small recommender dataset, and a long CLI training on it."""
     env = {**os.environ, "TRENDLAB_HOME": str(tmp_path / "home"), "TRENDLAB_JOB_RUNNER": "0"}
     env.pop("TRENDLAB_DB_URL", None)
     made = [*TRENDLAB, "recsys", "synthetic", "rs", "--users", "60", "--interactions", "900"]
@@ -30,6 +29,13 @@ def test_a_training_run_stopped_by_a_signal_is_cancelled(tmp_path: Path, stop: i
         stderr=subprocess.PIPE,
         text=True,
     )
+    return env, train
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_a_training_run_stopped_by_a_signal_is_cancelled(tmp_path: Path, stop: int) -> None:
+    env, train = _training(tmp_path)
     deadline = time.monotonic() + 120
     for line in train.stderr:  # the stage line printed once epochs begin
         if "training on" in line or time.monotonic() > deadline:
@@ -51,17 +57,7 @@ def test_a_run_whose_process_was_killed_is_marked_interrupted_by_the_next_comman
 ) -> None:
     """SIGKILL leaves no chance to record anything: the next command finds the run
     'running' with a process that is gone, and marks it interrupted."""
-    env = {**os.environ, "TRENDLAB_HOME": str(tmp_path / "home"), "TRENDLAB_JOB_RUNNER": "0"}
-    env.pop("TRENDLAB_DB_URL", None)
-    made = [*TRENDLAB, "recsys", "synthetic", "rs", "--users", "60", "--interactions", "900"]
-    subprocess.run(made, env=env, check=True, capture_output=True, timeout=120)
-    train = subprocess.Popen(
-        [*TRENDLAB, "recsys", "train", "--dataset", "rs", "--epochs", "500"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    env, train = _training(tmp_path)
     for line in train.stderr:
         if "training on" in line:
             break
