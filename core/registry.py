@@ -70,15 +70,16 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "standard": _lengths(40, 8, 64),
         "thorough": _lengths(150, 20, 32),
     },
-    RECOMMENDER: {  # batches of users (the masked softmax)
+    RECOMMENDER: {  # least-squares sweeps of the ids, then epochs of the towers
         "quick": {
-            **_lengths(10, 3, 1024),
+            **_lengths(3, 2, 1024),
+            "training.als_sweeps": 4,
             "model.hidden_dims": [128],
             "model.embedding_dim": 32,
             "model.id_dim": 128,
         },
-        "standard": _lengths(30, 5, 1024),
-        "thorough": _lengths(60, 10, 512),
+        "standard": {**_lengths(10, 3, 1024), "training.als_sweeps": 10},
+        "thorough": {**_lengths(30, 5, 512), "training.als_sweeps": 20},
     },
 }
 

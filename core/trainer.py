@@ -171,6 +171,13 @@ class Trainer:
             else None
         )
 
+    def start_from(self, value: float) -> None:
+        """Count the model as it is (fitted before the epochs, a warm start) as validated at
+        ``value`` of ``monitor``: it is the best (epoch 0) until an epoch beats it."""
+        self.best_loss, self.best_epoch = value, 0
+        self.best_state = {k: v.detach().clone() for k, v in self.eval_model.state_dict().items()}
+        self._save("best")
+
     def request_stop(self, reason: str) -> None:
         """Stop once the current epoch is validated and saved, ``stopped_because`` = ``reason``
         (a callback's verdict, e.g. "pruned" for a sweep trial worse than its peers)."""

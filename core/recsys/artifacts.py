@@ -41,6 +41,7 @@ def save_recommender(result: RecsysResult, folder: Path, config: TwoTowerConfig)
     return {
         "model": MODEL_NAME,
         "epochs": len(result.history),
+        "least_squares_sweeps": len(result.sweeps),
         "best_epoch": result.best_epoch,
         "stopped_because": result.stopped_because,
         "test": {name: model[name] for name in model if "@" in name},

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from core.config import ConfigError
+from core.recsys.als import fit_id_tables
 from core.recsys.batches import INPUTS, PairBatches, UserBatches
 from core.recsys.catalogue import Catalogue
 from core.recsys.config import RecsysTrainingConfig, TwoTowerConfig
@@ -37,7 +39,7 @@ from core.recsys.synthetic import RecsysData
 from core.trainer import Callback, Trainer, create_optimizer, create_scheduler, seed_everything
 
 MODEL_NAME = "two_tower"
-USER_OBJECTIVES = ("masked_softmax", "implicit_squared")
+USER_OBJECTIVES = ("implicit_als", "masked_softmax", "implicit_squared")
 """Objectives trained on users with held-out items (``UserBatches``), not pairs."""
 
 
@@ -51,6 +53,8 @@ class RecsysResult:
     best_epoch: int
     label_distribution: pd.DataFrame
     evaluation: dict[str, Any]
+    sweeps: list[dict[str, float]]
+    """implicit_als: one record per least-squares sweep of the id tables, before the epochs."""
 
 
 @contextmanager
@@ -98,6 +102,15 @@ def _train(
     report: Callable[[str], None] | None,
 ) -> RecsysResult:
     say = report or (lambda _: None)
+    if training.objective == "implicit_als" and not (
+        config.id_embeddings and config.history_pooling == "least_squares"
+    ):
+        raise ConfigError(
+            "objective",
+            training.objective,
+            "another objective, or id_embeddings on with history_pooling least_squares "
+            "(implicit_als solves the id tables)",
+        )
     seed = training.seed
     seed_everything(seed)
     split = split_interactions(distinct_pairs(data.interactions), by=training.split, seed=seed)
@@ -132,6 +145,8 @@ def _train(
         loss = MaskedSoftmaxLoss()
     elif training.objective == "implicit_squared":
         loss = ImplicitSquaredLoss(training.gravity)
+    elif training.objective == "implicit_als":  # the towers fit what the solved ids leave
+        loss = ImplicitSquaredLoss(config.pooling_gravity)
     elif training.objective == "in_batch_softmax":
         positives = train_loader.items[train_loader.labels > 0]
         share = np.bincount(positives, minlength=len(catalogue.item_ids)) + 1.0
@@ -170,16 +185,34 @@ def _train(
         monitor=f"val/ndcg@{K}",
         maximize=True,
     )
+    sweeps: list[dict[str, float]] = []
+    if training.objective == "implicit_als":
+        say(f"solving the id tables by least squares, at most {training.als_sweeps} sweeps")
+        sweeps, best = fit_id_tables(
+            model,
+            train_seen,
+            sweeps=training.als_sweeps,
+            validate=validate,
+            monitor=f"ndcg@{K}",
+            report=say,
+            should_stop=should_stop,
+        )
+        for table in (model.user_ids, model.item_ids):
+            table.weight.requires_grad_(False)
+        trainer.start_from(best)  # epochs must beat the solved ids to be kept
     unit = "users" if training.objective in USER_OBJECTIVES else "pairs"
     say(
         f"training on {train_loader.num_rows:,} {unit} per epoch ({len(train_loader):,} "
         f"batches), at most {training.epochs} epochs"
     )
     history = trainer.fit(train_loader, val_loader)
-    say(
-        f"stopped after {len(history)} epochs ({trainer.stopped_because.replace('_', ' ')}); "
-        f"the best, epoch {trainer.best_epoch}, is kept"
+    kept = (
+        "no epoch beat the least-squares ids, which are kept"
+        if sweeps and trainer.best_epoch == 0
+        else f"the best, epoch {trainer.best_epoch}, is kept"
     )
+    why = trainer.stopped_because.replace("_", " ")
+    say(f"stopped after {len(history)} epochs ({why}); {kept}")
     evaluation = evaluate_recommender(
         trainer.model, catalogue, split, config, baselines=baselines, seed=seed, report=say
     )
@@ -192,6 +225,7 @@ def _train(
         trainer.best_epoch,
         train_loader.label_distribution(),
         evaluation,
+        sweeps,
     )
 
 

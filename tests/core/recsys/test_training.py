@@ -32,9 +32,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
 
 def test_training_tracks_validation_ndcg_and_keeps_the_best_epoch(trained) -> None:
     _, _, result, folder = trained
+    """implicit_als: the best least-squares sweep counts as epoch 0; an epoch is kept only
+    where it beats it."""
+    solved = max(record["val/ndcg@10"] for record in result.sweeps)
     ndcg = [record["val/ndcg@10"] for record in result.history]
-    assert 1 <= len(ndcg) <= 6 and all(0 <= v <= 1 for v in ndcg)
-    assert result.best_epoch == int(np.argmax(ndcg)) + 1
+    assert 1 <= len(ndcg) <= 6 and all(0 <= v <= 1 for v in [solved, *ndcg])
+    assert result.best_epoch == int(np.argmax([solved, *ndcg]))
     assert {"train/total", "val/total", "val/recall@10", "lr"} <= set(result.history[0])
     assert (folder / "best.pt").exists() and (folder / "encoder.json").exists()
 
@@ -238,12 +241,19 @@ def test_runs_stored_before_id_embeddings_still_load(tmp_path: Path) -> None:
 
     data = generate_recsys(RecsysSpec(users=30, items=40, interactions=400, seed=4))
     config, training = recsys_configs(
-        {**TINY, "epochs": 1, "id_embeddings": False, "item_bias": False}
+        {
+            **TINY,
+            "epochs": 1,
+            "id_embeddings": False,
+            "item_bias": False,
+            "objective": "masked_softmax",
+        }
     )
     result = train_recommender(data, config, training, run_dir=tmp_path, baselines=False)
     save_recommender(result, tmp_path, config)
     old = {k: v for k, v in config.to_dict().items() if k not in ("id_embeddings", "id_dim")}
-    old = {k: v for k, v in old.items() if k not in ("max_history", "search", "item_bias")}
+    later = ("max_history", "search", "item_bias", "history_pooling", "pooling_gravity")
+    old = {k: v for k, v in old.items() if k not in (*later, "pooling_l2")}
     (tmp_path / "config.json").write_text(json.dumps({**old, "id_features": False}))
     model, _, loaded = load_recommender(tmp_path)
     assert not loaded.id_embeddings and model.output_dim == config.embedding_dim
