@@ -18,6 +18,12 @@ from core.config import (
     positive_dims,
 )
 
+STORED_FIELDS = frozenset(
+    {"hidden_dims", "embedding_dim", "id_dim", "use_case", "search", "cold_max_interactions"}
+)
+"""Fields every stored TwoTowerConfig since ID embeddings holds: a mapping with all of them
+is a whole config of some version, not a file of overrides."""
+
 
 @dataclass
 class TwoTowerConfig(Config):
@@ -108,7 +114,7 @@ class TwoTowerConfig(Config):
             data.setdefault("id_dim", 64)
             data.setdefault("max_history", 50)
             data.setdefault("search", "auto")
-        if {"hidden_dims", "embedding_dim", "id_dim"} <= data.keys():  # a whole stored config
+        if data.keys() >= STORED_FIELDS:  # a whole config stored by an earlier version
             data.setdefault("item_bias", False)  # of a version before the bias: none learned
             data.setdefault("history_pooling", "mean")  # and before least-squares pooling
             data.setdefault("pooling_gravity", 0.1)
@@ -140,7 +146,8 @@ class RecsysTrainingConfig(BaseTrainingConfig):
     (docs/recommender.md)."""
 
     batch_size: int = 1024
-    """Users per optimisation step (masked_softmax), pairs per step (the other objectives)."""
+    """Users per optimisation step (implicit_als, masked_softmax, implicit_squared), pairs
+    per step (weighted_bce, in_batch_softmax)."""
     epochs: int = 10
     """Upper bound on epochs (the cosine schedule anneals over them)."""
     early_stopping_patience: int = 3

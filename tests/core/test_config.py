@@ -110,12 +110,21 @@ def test_defaults_are_the_seed_numbers() -> None:
     assert (two.cold_max_interactions, two.hot_min_interactions) == (5, 20)
     training = RecsysTrainingConfig()
     optimizer = training.optimizer
-    # the masked softmax's defaults (docs/recommender.md says why they left the seed's
-    # pairwise 1e-3 / 0.01 / 256 / 50, which objective weighted_bce still trains with)
+    # least-squares ids, then the towers' epochs (docs/recommender.md says why they left the
+    # seed's pairwise 1e-3 / 0.01 / 256 / 50, which objective weighted_bce still trains with)
     assert (optimizer.optimizer_type, optimizer.base_learning_rate) == ("adamw", 0.005)
-    assert (optimizer.weight_decay, training.batch_size, training.epochs) == (0.0, 1024, 30)
-    assert (training.objective, training.mask_share) == ("masked_softmax", 0.3)
-    assert (training.early_stopping_patience, training.negatives_per_positive) == (5, 2)
+    assert (optimizer.weight_decay, training.batch_size, training.epochs) == (0.0, 1024, 10)
+    assert (training.objective, training.mask_share, training.als_sweeps) == (
+        "implicit_als",
+        0.3,
+        10,
+    )
+    assert (training.early_stopping_patience, training.negatives_per_positive) == (3, 2)
+    assert (two.history_pooling, two.pooling_gravity, two.pooling_l2) == (
+        "least_squares",
+        0.05,
+        0.01,
+    )
     assert training.scheduler.scheduler_type == "cosine" and training.scheduler.warmup_epochs == 0
 
 
@@ -293,3 +302,17 @@ def test_the_train_page_refuses_an_alias_bomb_upload(data_home) -> None:
     at.file_uploader[0].upload("bomb.yaml", _alias_bomb(5).encode(), "application/yaml").run()
     assert not at.exception, at.exception
     assert any("bomb.yaml" in e.value and "aliases" in e.value for e in at.error)
+
+
+def test_a_file_of_recommender_overrides_is_not_read_as_an_old_stored_config() -> None:
+    """Only a mapping with every field stored configs hold gets the earlier versions'
+    defaults (no item bias, mean pooling); a file naming a few widths keeps today's."""
+    from core.recsys.config import STORED_FIELDS, TwoTowerConfig
+
+    widths = TwoTowerConfig.from_dict(
+        {"hidden_dims": [16], "embedding_dim": 8, "id_dim": 8}, partial=True
+    )
+    assert widths.item_bias and widths.history_pooling == "least_squares"
+    stored = {k: v for k, v in TwoTowerConfig().to_dict().items() if k in STORED_FIELDS}
+    old = TwoTowerConfig.from_dict(stored, partial=True)
+    assert not old.item_bias and old.history_pooling == "mean"

@@ -124,7 +124,11 @@ def test_the_cli_imports_atomic_files_and_trains_with_json_on_stdout_only(
     assert "split by random" in trained.stderr
     assert "epoch   1/2" in trained.stderr and "ndcg@10" in trained.stderr
     assert "batch" in trained.stderr, "the progress bar"
-    assert "stopped after 2 epochs (epochs); the best, epoch" in trained.stderr
+    assert "least-squares sweep 1/10: validation ndcg@10" in trained.stderr
+    assert "stopped after 2 epochs (epochs); " in trained.stderr
+    assert "the best, epoch" in trained.stderr or "the least-squares ids, which are kept" in (
+        trained.stderr
+    )
     after = trained.stderr.split("stopped after 2 epochs")[1]
     assert "evaluating two_tower" in after and "batch/s" not in after, "the bar ends with training"
 
