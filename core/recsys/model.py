@@ -1,22 +1,21 @@
-"""The two-tower recommender (seed 004) and its two training objectives.
+"""The two-tower recommender (seed 004), its history pooling and its training losses.
 
 User and item features each pass an MLP tower ([512, 256] by default; dropout 0.3 after the
-first layer, 0.2 after later ones) to a 128-d embedding; the score is sigmoid(<u, i>).
+first layer, 0.2 after later ones) to a 128-d embedding.
 
 With ID embeddings (the default) each side's embedding gains an id part beside its tower's
 output: the item's is a learned embedding of its id; the user's the embedding of their id plus
-the mean of the id embeddings of the items in their history (the item table read as an
-embedding bag: a sum over a flat list of item ids with offsets, as PyTorch takes sparse
-inputs, divided by the count). Sharing the item table, the history part scores an item by
-its similarity to what the user liked, as item-kNN does; a separate history table learned
-more slowly and ranked worse (validation NDCG@10 0.185 against 0.192).
-So u = [tower(user features); e_user + mean e_history], i = [tower(item features); e_item],
-and the score <u, i> = <towers> + <id parts>: profiles and ids both count, and each side is
-still one vector, so serving and approximate search work as without ids. The ids sit beside
-the towers, not inside them: fed through a ReLU tower, id embeddings learned about as slowly
-as popularity on MovieLens-shaped data (validation NDCG@10 0.09 against 0.21 beside it, same
-epochs), and the towers' first layers stay as narrow as the profiles. Parameters grow with
-users + items, never with their product.
+a pooling of the id embeddings of the items in their history (a flat list of item ids with
+offsets, as PyTorch takes sparse inputs). The default pooling is least squares
+(``least_squares_rows``): the vector that best scores the history's items 1 and every item
+0, iALS's user step, so a user's vector follows their latest history without retraining;
+the alternative is the mean (an EmbeddingBag). So u = [tower(user features); e_user +
+pool(history); 1], i = [tower(item features); e_item; bias], and the score <u, i> =
+<towers> + <id parts> + bias: profiles and ids both count, and each side is still one
+vector, so serving and approximate search work as without ids. The ids sit beside the
+towers, not inside them: fed through a ReLU tower, id embeddings learned about as slowly
+as popularity on MovieLens-shaped data (validation NDCG@10 0.09 against 0.21 beside it,
+same epochs). Parameters grow with users + items, never with their product.
 """
 
 from __future__ import annotations

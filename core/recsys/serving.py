@@ -4,7 +4,7 @@ for large catalogues), and cold / warm / hot routing (seed 004).
 Routing by the number of interactions a user has (thresholds from the config):
 - cold (< ``cold_max_interactions``, 5): content-based, from stated preferences and words,
   unless the run's evaluation found another engine ranks its cold test users better
-  (``report["serve_cold"]``: popularity on the online-retail time split);
+  (``report["serve_cold"]``: the two-tower model on the online-retail splits);
 - warm (5 .. ``hot_min_interactions``, 20) and hot (> 20): the engine the run's evaluation
   favours (``report["serve"]``, ``core.recsys.evaluation.serving_choice``): the two-tower
   model unless a baseline the server can rebuild (EASE, item-kNN, popularity) ranked its
