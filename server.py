@@ -1,15 +1,19 @@
 """The server `trendlab serve` and `make run` start: the dashboard (app.py) and the HTTP API
-(api.py, under /api) on one port, one process, one database engine, one job manager."""
+(api.py, under /api) on one port, one process, one database engine, one job manager. With a
+password set, Streamlit's media, upload and metrics routes answer signed-in browsers only
+(sign_ins.py)."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import streamlit as st
+from starlette.middleware import Middleware
 from starlette.routing import Mount
 
 from api import create_api
 from services.home import data_home
 from services.jobs import start_job_manager
+from sign_ins import SignInGate
 
 
 @asynccontextmanager
@@ -21,4 +25,9 @@ async def lifespan(app: st.App) -> AsyncIterator[None]:
     yield
 
 
-app = st.App("app.py", routes=[Mount("/api", app=create_api())], lifespan=lifespan)
+app = st.App(
+    "app.py",
+    routes=[Mount("/api", app=create_api())],
+    middleware=[Middleware(SignInGate)],
+    lifespan=lifespan,
+)

@@ -3,7 +3,9 @@
 Both are off unless their environment variables are set (the container requires them):
 
 - ``TRENDLAB_PASSWORD``: every page asks for it once per browser session (app.py calls
-  ``require_password`` before any page runs);
+  ``require_password`` before any page runs); a session that gave it records its browser's
+  cookie, so Streamlit's media, upload and metrics routes answer that browser alone
+  (sign_ins.py);
 - ``TRENDLAB_READ_ONLY=1``: browsing, what-if prediction and recommendations stay; building
   or uploading datasets, uploads of configs or rows, and starting jobs are switched off.
 
@@ -16,10 +18,10 @@ import hmac
 import os
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from services.access import Throttle, read_only
-
-PASSWORD_ENV = "TRENDLAB_PASSWORD"
+from services.access import PASSWORD_ENV, Throttle, read_only
+from sign_ins import SIGN_INS, browser_token
 
 
 def signed_in() -> bool:
@@ -37,6 +39,8 @@ def require_password() -> None:
     """Show the sign-in form and stop the page until this session has given the password."""
     expected = os.environ.get(PASSWORD_ENV)
     if signed_in():
+        if expected:
+            _admit_this_browser()
         return
     st.title("Trendlab")
     st.caption("This deployment is private.")
@@ -52,11 +56,21 @@ def require_password() -> None:
         elif hmac.compare_digest(given.encode(), (expected or "").encode()):
             PASSWORD_GUESSES.succeeded(client)
             st.session_state["signed_in"] = True
+            _admit_this_browser()
             st.rerun()
         else:
             PASSWORD_GUESSES.failed(client)
             st.error("That password is not right.")
     st.stop()
+
+
+def _admit_this_browser() -> None:
+    """Let this session's browser fetch its downloads. Every gated run records it, so a
+    WebSocket that reconnects with a new cookie keeps them; without the cookie (AppTest,
+    cookies blocked) the pages work and downloads get 403."""
+    context = get_script_run_ctx()
+    if context is not None:
+        SIGN_INS.add(browser_token(st.context.cookies), context.session_id)
 
 
 def refused(action: str) -> bool:

@@ -5,6 +5,8 @@ hide is still refused where it happens:
 
 - ``TRENDLAB_READ_ONLY=1`` forbids every action that changes state (see ``ensure_writable``
   and docs/deploy.md for the list); browsing, what-if prediction and recommendations stay;
+- ``TRENDLAB_PASSWORD`` gates the pages (pages/access.py) and Streamlit's media, upload and
+  metrics routes (sign_ins.py);
 - ``Throttle`` slows password and token guessing: after a few failures a client is locked out
   for a while, whatever it sends;
 - ``TRENDLAB_TRUSTED_PROXIES`` names the reverse proxies whose ``X-Forwarded-For`` says who
@@ -21,6 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+PASSWORD_ENV = "TRENDLAB_PASSWORD"
 READ_ONLY_ENV = "TRENDLAB_READ_ONLY"
 TRUSTED_PROXIES_ENV = "TRENDLAB_TRUSTED_PROXIES"
 

@@ -100,6 +100,34 @@ def swept(tmp_path_factory: pytest.TempPathFactory):
     engine.dispose()
 
 
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser_page() -> Iterator:
+    """A page in Debian's Chromium driven by Playwright (its browser download does not work
+    here), in a fresh browser context."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing; `make test` installs Debian's chromium package")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=FLAGS, chromium_sandbox=False
+        )
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        yield context.new_page()
+        browser.close()
+
+
 @contextlib.contextmanager
 def running_server(home: Path, **environment: str) -> Iterator[str]:
     """`trendlab serve` on a free port with ``home`` as its data home; yields the base URL

@@ -1,8 +1,11 @@
-"""Access control for demos: the password gate, the API token, read-only mode, and the
-container's refusal to start without them."""
+"""Access control for demos: the password gate (pages, and Streamlit's media and metrics
+routes), the API token, read-only mode, and the container's refusal to start without them."""
 
 from __future__ import annotations
 
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from typer.testing import CliRunner
 from api import create_api
 from cli import app as cli_app
 from storage import DataHome
+from tests.conftest import running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -122,3 +126,45 @@ def test_the_container_refuses_to_start_without_its_secrets(data_home, monkeypat
     monkeypatch.setenv("TRENDLAB_API_TOKEN", "t")
     refused = CliRunner().invoke(cli_app, ["serve", "--no-demo"])
     assert refused.exit_code == 1 and "TRENDLAB_PASSWORD is not" in refused.output
+
+
+def _status_without_cookie(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+@pytest.mark.slow
+def test_media_and_metrics_answer_only_a_signed_in_browser(tmp_path: Path, browser_page) -> None:
+    """Issue 23, item 12: a signed-in session's download (/media/<id>) answered 200 to a
+    request without any cookie, also after the tab closed, and /_stcore/metrics was open."""
+    page = browser_page
+    environment = {"TRENDLAB_PASSWORD": "s3cret", "TRENDLAB_JOB_RUNNER": "0"}
+    with running_server(tmp_path / "home", **environment) as url:
+        metrics = f"{url}/_stcore/metrics"
+        page.goto(f"{url}/train")
+        page.get_by_label("Password", exact=True).fill("s3cret")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("Estimated time").first.wait_for(timeout=120_000)
+        page.get_by_role("button", name="Start training").click()
+        with page.expect_download(timeout=120_000) as started:
+            page.get_by_role("button", name="Download these training settings (YAML)").click()
+        media = started.value.url
+        assert "/media/" in media and "epochs" in Path(started.value.path()).read_text()
+
+        browser = page.context.request  # the browser's cookies, outside the page
+        assert browser.get(media).status == 200, "the signed-in browser gets its download"
+        assert browser.get(metrics).status == 200
+        statuses = {
+            "media, no cookie": _status_without_cookie(media),
+            "metrics, no cookie": _status_without_cookie(metrics),
+        }
+        page.close()  # the session's WebSocket closes: its browser is signed out
+        deadline = time.monotonic() + 30
+        while browser.get(media).status != 403 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        statuses["media, tab closed"] = browser.get(media).status
+        statuses["metrics, tab closed"] = browser.get(metrics).status
+        assert statuses == dict.fromkeys(statuses, 403)

@@ -23,16 +23,6 @@ from tests.conftest import ROOT, running_server
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 WAIT_MS = 120_000
 PASSWORD, TOKEN = "demo-password", "demo-token"
@@ -42,20 +32,6 @@ CHART_POINTS = (
     " if (!g || !g.calcdata) return 0;"
     " return g.calcdata.reduce((n, c) => Math.max(n, c.length || 0), 0); }"
 )
-
-
-@pytest.fixture
-def browser_page(tmp_path: Path):
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing; `make test` installs Debian's chromium package")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=FLAGS, chromium_sandbox=False
-        )
-        context = browser.new_context(viewport={"width": 1400, "height": 1000})
-        yield context.new_page()
-        browser.close()
 
 
 def _shot(page, name: str) -> None:
