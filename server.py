@@ -1,7 +1,7 @@
 """The server `trendlab serve` and `make run` start: the dashboard (app.py) and the HTTP API
 (api.py, under /api) on one port, one process, one database engine, one job manager. With a
 password set, Streamlit's media, upload and metrics routes answer signed-in browsers only
-(sign_ins.py)."""
+(pages/sign_ins.py)."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,9 +11,9 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 
 from api import create_api
+from pages.sign_ins import SignInGate
 from services.home import data_home
 from services.jobs import start_job_manager
-from sign_ins import SignInGate
 
 
 @asynccontextmanager

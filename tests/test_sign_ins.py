@@ -10,7 +10,7 @@ from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from sign_ins import BROWSER_COOKIE, SignInGate, SignIns, browser_token
+from pages.sign_ins import BROWSER_COOKIE, SignInGate, SignIns, browser_token
 
 PATHS = ["/", "/media/abc.csv", "/_stcore/metrics", "/_stcore/upload_file/s/f", "/_stcore/health"]
 
