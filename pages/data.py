@@ -1,16 +1,13 @@
 """Data: build a dataset (synthetic, bundled or uploaded files), then explore what is stored."""
 
 import datetime as dt
-import shutil
-import uuid
-from pathlib import Path
 
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from core.market.config import DEFAULT_TICKERS, DataConfig
-from core.market.importers import import_market, parse_mapping
+from core.market.importers import parse_mapping
 from core.market.sources import bundled_config, bundled_data, synthetic_data
 from core.tables import ImportFailed
 from pages import charts
@@ -18,7 +15,7 @@ from pages.access import refused
 from pages.shared import data_home, engine
 from services import catalog
 from services.catalog import StorageError
-from services.datasets import coverage_of, store_market_dataset
+from services.datasets import coverage_of, import_market_uploads, store_market_dataset
 
 st.title("Data")
 st.caption("Datasets of context features, stock features and labels, stored in the database.")
@@ -47,15 +44,9 @@ def save(name: str, build, config: DataConfig, description: str) -> None:
         st.success(f"Stored {dataset.name!r}: {dataset.row_count:,} rows.")
 
 
-def stage_uploads(files: dict[str, list]) -> Path:
-    """Uploaded files written under the data home's uploads folder, one folder per import."""
-    folder = data_home().uploads / uuid.uuid4().hex
-    folder.mkdir(parents=True)
-    for role, uploads in files.items():
-        for upload in uploads:
-            (folder / role).mkdir(exist_ok=True)
-            (folder / role / Path(upload.name).name).write_bytes(upload.getvalue())
-    return folder
+def named(upload) -> tuple[str, bytes]:
+    """An uploaded file as the importer takes it: its name and its bytes."""
+    return upload.name, upload.getvalue()
 
 
 def show_problems(failure: ImportFailed) -> None:
@@ -149,22 +140,13 @@ if not refused("building or uploading datasets"):
                     if not prices:
                         st.error("Add at least one prices file.")
                     elif columns is not None:
-                        folder = stage_uploads(
-                            {
-                                "prices": prices,
-                                "news": [news] if news else [],
-                                "policy": [policy] if policy else [],
-                                "macro": [macro] if macro else [],
-                            }
-                        )
                         try:
-                            data, warnings = import_market(
-                                sorted((folder / "prices").iterdir()),
-                                news=next((folder / "news").iterdir(), None) if news else None,
-                                policy=next((folder / "policy").iterdir(), None)
-                                if policy
-                                else None,
-                                macro=next((folder / "macro").iterdir(), None) if macro else None,
+                            data, warnings = import_market_uploads(
+                                home=data_home(),
+                                prices=[named(p) for p in prices],
+                                news=named(news) if news else None,
+                                policy=named(policy) if policy else None,
+                                macro=named(macro) if macro else None,
                                 mapping=columns,
                                 bundled_macro=bundled_macro,
                             )
@@ -186,8 +168,6 @@ if not refused("building or uploading datasets"):
                                 DataConfig(),
                                 f"import of {', '.join(p.name for p in prices)}",
                             )
-                        finally:
-                            shutil.rmtree(folder, ignore_errors=True)
 
 datasets = catalog.datasets(engine=engine(), recommender=False)
 

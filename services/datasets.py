@@ -1,10 +1,12 @@
 """Storing the datasets users build or import: the write actions of the Data page, the CLI's
-`data` and `recsys` commands, refused in a read-only deployment. (The demo data that
-`trendlab serve` stores on a first start goes through ``services.demo``.) Also the context
-coverage of a stored market dataset, which the Data page and `data show` report."""
+`data` and `recsys` commands, refused in a read-only deployment; the Data page's import of
+uploaded files, staged in the data home's uploads folder only while they are read. (The demo
+data that `trendlab serve` stores on a first start goes through ``services.demo``.) Also the
+context coverage of a stored market dataset, which the Data page and `data show` report."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,12 +15,15 @@ from sqlalchemy import Engine
 
 from core.market.config import DataConfig
 from core.market.features import CONTEXT_FEATURE_GROUPS, MASK_COLUMNS
+from core.market.importers import import_market
 from core.market.sources import MarketData
 from core.recsys.synthetic import RecsysData
 from services.access import ensure_writable
 from services.catalog import DatasetInfo, dataset_frame
+from storage import DataHome
 from storage.feature_store import save_market_dataset
 from storage.recsys import save_recsys_dataset
+from storage.uploads import staged_uploads
 
 GROUPS = list(CONTEXT_FEATURE_GROUPS)
 
@@ -33,6 +38,33 @@ def store_market_dataset(
         engine=engine, name=name, data=data, config=config, description=description
     )
     return DatasetInfo.of(dataset), reused
+
+
+def import_market_uploads(
+    *,
+    home: DataHome,
+    prices: Sequence[tuple[str, bytes]],
+    news: tuple[str, bytes] | None = None,
+    policy: tuple[str, bytes] | None = None,
+    macro: tuple[str, bytes] | None = None,
+    mapping: dict[str, str] | None = None,
+    bundled_macro: bool = True,
+) -> tuple[MarketData, list[str]]:
+    """Uploaded files, each a (name, content) pair, imported as ``import_market`` reads files
+    (``ImportFailed`` lists every problem). They are staged in the home's uploads folder for
+    the readers and removed again however the import ends; the uploads a killed process left
+    go at the next start (``storage.uploads.remove_stale_uploads``)."""
+    ensure_writable("building or importing datasets")
+    others = {"news": news, "policy": policy, "macro": macro}
+    files = {"prices": list(prices)} | {role: [f] for role, f in others.items() if f is not None}
+    with staged_uploads(home, files) as folder:
+        staged = {role: next((folder / role).iterdir()) for role in files if role != "prices"}
+        return import_market(
+            sorted((folder / "prices").iterdir()),
+            **staged,
+            mapping=mapping,
+            bundled_macro=bundled_macro,
+        )
 
 
 def store_recsys_dataset(

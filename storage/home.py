@@ -15,6 +15,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.uploads import remove_stale_uploads
+
 HOME_ENV = "TRENDLAB_HOME"
 DB_URL_ENV = "TRENDLAB_DB_URL"
 DEFAULT_HOME = ".trendlab"
@@ -116,11 +118,13 @@ _checked_lock = threading.Lock()
 def checked_home() -> DataHome:
     """The data home from the environment, created and probed once per process (the first call,
     at start-up for a server); later calls, one per request, only look that it is still there
-    and write nothing. A home removed since is made again."""
+    and write nothing. A home removed since is made again. The check also removes the uploads
+    that killed processes left mid-import (``storage.uploads.remove_stale_uploads``)."""
     home = DataHome.from_env()
     if home.root in _checked and all(folder.is_dir() for folder in home.folders):
         return home
     with _checked_lock:
         home.ensure()
+        remove_stale_uploads(home)
         _checked.add(home.root)
     return home

@@ -1,15 +1,45 @@
-"""The Data page lists an upload's problems in its problems table, whatever the file holds."""
+"""The Data page lists an upload's problems in its problems table, whatever the file holds,
+and leaves nothing in the data home's uploads folder, even when its process is killed."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from storage import DataHome, open_engine
 from storage.repository import count_rows, session_scope
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+PRICES = b"date,ticker,open,high,low,close,volume\n2020-01-02,AAA,1,2,1,1.5,10\n"
+BLOCKED_UPLOAD = """
+import os, sys, time
+from pathlib import Path
+
+import core.market.importers
+
+def blocked(*args, **kwargs):
+    Path(os.environ["IMPORTING_MARKER"]).write_text("importing")
+    time.sleep(300)
+
+core.market.importers.import_market = blocked
+from streamlit.testing.v1 import AppTest
+
+at = AppTest.from_file(sys.argv[1], default_timeout=300)
+at.run()
+at.switch_page("pages/data.py").run()
+at.radio[0].set_value("Upload files").run()
+at.file_uploader[0].upload("prices.csv", sys.stdin.buffer.read(), "text/csv")
+at.button[0].click().run()
+"""
+"""The Data page in a process of its own, its import stuck until the test kills it."""
 
 
 def _upload(prices: bytes) -> AppTest:
@@ -47,12 +77,12 @@ def test_mixed_utc_offsets_show_in_the_problems_table(data_home: DataHome) -> No
 def test_an_unexpected_reader_error_is_not_called_a_mapping_problem(
     data_home: DataHome, monkeypatch
 ) -> None:
-    import core.market.importers
+    import services.datasets
 
     def broken_reader(*args: object, **kwargs: object) -> None:
         raise ValueError("a reader bug")
 
-    monkeypatch.setattr(core.market.importers, "import_market", broken_reader)
+    monkeypatch.setattr(services.datasets, "import_market", broken_reader)
     at = _upload(b"date,ticker,open,high,low,close,volume\n2020-01-02,AAA,1,2,1,1.5,10\n")
     errors = [e.value for e in at.error]
     assert not any("Column mapping" in e for e in errors), errors
@@ -70,3 +100,44 @@ def test_a_bad_mapping_is_named_as_such(data_home: DataHome) -> None:
     at.text_input[1].set_value("close")
     at.button[0].click().run()
     assert any("Column mapping: mapping entry 'close'" in e.value for e in at.error)
+
+
+@pytest.mark.slow
+def test_an_upload_whose_process_was_killed_mid_import_is_removed_at_start_up(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL runs no ``finally``: the staged upload stays until the next process checks the
+    data home, which removes it (issue 23)."""
+    home, marker = tmp_path / "home", tmp_path / "importing"
+    env = {**os.environ, "TRENDLAB_HOME": str(home), "TRENDLAB_JOB_RUNNER": "0"}
+    env["IMPORTING_MARKER"] = str(marker)
+    env.pop("TRENDLAB_DB_URL", None)
+    with (tmp_path / "stderr.log").open("wb") as stderr:
+        page = subprocess.Popen(
+            [sys.executable, "-c", BLOCKED_UPLOAD, APP],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stderr=stderr,
+        )
+    page.stdin.write(PRICES)
+    page.stdin.close()
+    deadline = time.monotonic() + 120
+    while not marker.exists() and page.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        assert marker.exists(), (tmp_path / "stderr.log").read_text()
+        staged = list((home / "uploads").iterdir())
+        assert staged, "the upload is staged while it is imported"
+    finally:
+        os.kill(page.pid, signal.SIGKILL)
+        page.wait(timeout=60)
+    assert list((home / "uploads").iterdir()) == staged, "a killed import cleans nothing up"
+    subprocess.run(
+        [sys.executable, "-c", "from services.home import data_home; data_home()"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    assert list((home / "uploads").iterdir()) == [], "start-up removes the killed import's files"
