@@ -441,12 +441,27 @@ def run_predictor(*, engine: Engine, run_id: int) -> Predictor:
     """The run's model ready to score rows; StorageError names a missing or altered file."""
     with session_scope(engine) as session:
         run = get_run(session=session, run_id=run_id)
-        if run is not None and run.model_kind not in MODELS:
+        if run is None:
+            raise StorageError(f"No run {run_id}.")
+        if run.model_kind not in MODELS:
             raise StorageError(f"Run {run_id} is a {run.model_kind} run, not a market model.")
-    problem = checkpoint_problem(engine=engine, run_id=run_id)
+        recorded = list_artifacts(session=session, run_id=run_id, kind="checkpoint")
+    problem = (
+        artifact_problem(recorded[-1])
+        if recorded
+        else "it has no checkpoint (it did not finish training)"
+    )
     if problem:
         raise StorageError(f"Run {run_id}: {problem}.")
-    return Predictor.from_checkpoint(checkpoint_path(engine=engine, run_id=run_id))
+    return _predictor(recorded[-1].path, recorded[-1].sha256)
+
+
+@functools.lru_cache(maxsize=8)
+def _predictor(path: str, sha256: str) -> Predictor:
+    """A checkpoint's Predictor, built once per file and content: the key is the digest the
+    caller has just checked against the bytes on disk, so a replaced file loads afresh.
+    A Predictor keeps no state between calls, so requests can share it."""
+    return Predictor.from_checkpoint(Path(path))
 
 
 def run_dataset(*, engine: Engine, run_id: int) -> pd.DataFrame:

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from storage import DataHome, open_engine
+from storage.db import StorageError
 from tests.pages.conftest import store_small_dataset, train_tiny
 
 PAGES = Path(__file__).resolve().parents[2] / "pages"
@@ -177,6 +178,24 @@ def test_predict_stops_serving_a_run_whose_checkpoint_was_truncated_after_loadin
     again = _open("predict.py")
     assert any("not the file training wrote" in e.value for e in again.error)
     assert not again.tabs, "nothing is scored with the cached model"
+
+
+def test_requests_share_one_predictor_until_the_checkpoint_changes(data_home: DataHome) -> None:
+    """The API and pages build a run's Predictor once per checked checkpoint (under load
+    every /api/predict loaded the checkpoint again); altered bytes are refused, never
+    served from memory."""
+    from services.runs import run_predictor
+
+    engine = open_engine(data_home.database_url)
+    store_small_dataset(engine)
+    run_id = train_tiny(engine, data_home, "dual_tower")
+    first = run_predictor(engine=engine, run_id=run_id)
+    assert run_predictor(engine=engine, run_id=run_id) is first
+    checkpoint = data_home.checkpoints / f"run_{run_id}" / "best.pt"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:200])
+    with pytest.raises(StorageError, match="not the file training wrote"):
+        run_predictor(engine=engine, run_id=run_id)
+    engine.dispose()
 
 
 def test_read_only_evaluate_never_computes_and_stores_on_view(
