@@ -320,6 +320,11 @@ class JobManager:
         """Take a worker's new events; end its job when it finished or is gone. Returns the
         status the job ended with, or None while it runs."""
         worker = self.workers[job_id]
+        # the exit code first: a worker that had exited before its events were read wrote
+        # them all, while one that exits during the (slow, under load) ingestion below may
+        # have written its last events after the read; asked afterwards, that exit looked
+        # like a death before the finish (a 100-epoch job "failed" under 20 clients)
+        code = worker.exit_code()
         events = self._new_events(job_id)
         with session_scope(self.engine) as session:
             row = get_job(session=session, job_id=job_id)
@@ -346,7 +351,6 @@ class JobManager:
                     update_job(session=session, job_id=job_id, progress=event, heartbeat=True)
             elif event["type"] in ("finished", "failed"):
                 final = event
-        code = worker.exit_code()
         if final is not None:
             if worker.process is not None:
                 worker.process.wait()
