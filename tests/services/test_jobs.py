@@ -92,6 +92,26 @@ def test_a_short_job_succeeds_with_every_metric_stored(manager: JobManager) -> N
     assert stored == sum(len(r) - 1 for r in records), "every value of every epoch"
 
 
+def test_a_worker_that_finishes_while_its_events_are_read_succeeds(
+    manager: JobManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load the manager's ingestion is slow: the worker can write its last events and
+    exit between the manager's read and its look at the exit code. Asked after the read,
+    that clean exit looked like a death before the finish ("exited with code 0")."""
+    job_id = submit(manager, epochs=3)
+    read = manager._new_events
+
+    def slow_read(running: int) -> list:
+        events = read(running)
+        manager.workers[running].process.wait(timeout=120)  # it finishes meanwhile
+        return events
+
+    monkeypatch.setattr(manager, "_new_events", slow_read)
+    until(manager, lambda: job(manager, job_id).status in ("succeeded", "failed"), 180)
+    assert job(manager, job_id).status == "succeeded", job(manager, job_id).error
+    assert epochs_seen(manager, job_id) == 3
+
+
 def test_cancel_ends_a_running_job_within_two_seconds(manager: JobManager) -> None:
     job_id = submit(manager, epochs=500)
     until(manager, lambda: epochs_seen(manager, job_id) >= 1)
