@@ -51,6 +51,7 @@ def least_squares_rows(
     gravity: float,
     l2: float,
     block: int = 1 << 14,
+    spectrum: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Each row's vector x that best scores its items 1 and every item 0, given fixed item
     ``factors`` (N, d): a row reading the n ids in ``indices`` from its offset gets
@@ -62,11 +63,11 @@ def least_squares_rows(
     fewer items than d solves an n x n system (the Woodbury identity) instead of d x d;
     longer rows solve theirs directly. Rows go in order of length, in groups padded to
     their longest row, at most ``block`` read items a group. An empty row gets 0.
+    ``spectrum``: ``gram_spectrum(factors, gravity)`` computed once for many calls.
     -> (rows, d)."""
     rows, (count, width) = len(offsets), factors.shape
     sizes = torch.diff(offsets, append=offsets.new_tensor([len(indices)]))
-    values, basis = torch.linalg.eigh(gravity * factors.T @ factors)
-    rotated = torch.cat([factors @ basis, factors.new_zeros(1, width)])  # row N: padding
+    values, basis, rotated = spectrum or gram_spectrum(factors, gravity)
     order = torch.argsort(sizes).tolist()
     lengths = sizes.tolist()
     out = factors.new_zeros(rows, width)
@@ -97,6 +98,17 @@ def least_squares_rows(
             solution = torch.cholesky_solve(rhs[:, :, None], torch.linalg.cholesky(system))[:, :, 0]
         out[group] = solution @ basis.T
     return out
+
+
+def gram_spectrum(
+    factors: torch.Tensor, gravity: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Eigenvalues (d,) and eigenvectors (d, d) of gravity F^T F, and the (N + 1, d) factors
+    in that basis with a zero padding row: what every ``least_squares_rows`` call on the
+    same factors shares (about 2 N d^2 flops, the bulk of a one-user call)."""
+    values, basis = torch.linalg.eigh(gravity * factors.T @ factors)
+    rotated = torch.cat([factors @ basis, factors.new_zeros(1, factors.shape[1])])
+    return values, basis, rotated
 
 
 class TwoTowerRecommender(nn.Module):
@@ -144,17 +156,35 @@ class TwoTowerRecommender(nn.Module):
         ``least_squares_rows``). An empty history is 0."""
         table = self.item_ids.weight
         if self.config.history_pooling == "least_squares":
+            gravity = self.config.pooling_gravity
             return least_squares_rows(
                 table,
                 history,
                 offsets,
-                gravity=self.config.pooling_gravity,
+                gravity=gravity,
                 l2=self.config.pooling_l2,
+                spectrum=self._spectrum(table, gravity),
             )
         # the mean as sum / count: the bag's own mean mode is slow to differentiate on the CPU
         sizes = torch.diff(offsets, append=offsets.new_tensor([len(history)]))
         bags = F.embedding_bag(history, table, offsets, mode="sum")
         return bags / sizes.clamp_min(1)[:, None]
+
+    def _spectrum(
+        self, table: torch.Tensor, gravity: float
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """The item table's ``gram_spectrum``, kept while the table is unchanged (its
+        storage and version counter) and no gradient flows through it: serving and
+        evaluation then pay it once, not per request or block of users."""
+        if table.requires_grad and torch.is_grad_enabled():
+            return None
+        key = (table.data_ptr(), table._version, gravity)
+        cached = getattr(self, "_spectrum_cache", None)
+        if cached is None or cached[0] != key:
+            with torch.no_grad():
+                cached = (key, gram_spectrum(table.detach(), gravity))
+            self._spectrum_cache = cached
+        return cached[1]
 
     def items(self, item: torch.Tensor, item_index: torch.Tensor | None = None) -> torch.Tensor:
         """(B, Di) features and (B,) ids -> (B, output_dim) item embeddings: the tower's

@@ -100,3 +100,20 @@ def test_mean_pooling_is_refused() -> None:
             validate=lambda _: {"n": 0.0},
             monitor="n",
         )
+
+
+def test_the_pooling_reuses_the_spectrum_until_the_item_table_changes() -> None:
+    """Serving pays the item table's eigendecomposition once; a changed table (a sweep, a
+    loaded checkpoint) is never pooled with the old one."""
+    config = TwoTowerConfig(hidden_dims=[4], id_dim=4, pooling_gravity=GRAVITY, pooling_l2=L2)
+    model = TwoTowerRecommender(config, 5, 5, users=3, items=9).double().eval()
+    rows = [np.array([0, 3, 5]), np.array([2])]
+    history, offsets = flat(rows)
+    with torch.no_grad():
+        first = model.pool(history, offsets)
+        assert model._spectrum(model.item_ids.weight, GRAVITY) is model._spectrum_cache[1]
+        model.item_ids.weight.mul_(2.0)
+        again = model.pool(history, offsets)
+    expected = direct(model.item_ids.weight.detach().numpy(), rows)
+    np.testing.assert_allclose(again.numpy(), expected, rtol=1e-8)
+    assert not np.allclose(first.numpy(), again.numpy())
