@@ -29,7 +29,7 @@ from services import catalog, facts
 from services.access import ReadOnlyError, Throttle
 from services.home import DataHome, StorageError, data_home, database
 from services.recsys import active_run, load_serving, recommender_report
-from services.runs import run_predictor
+from services.runs import UnknownRun, run_predictor
 
 MAX_RUN_ID = 2**63 - 1  # the database's BIGINT
 MODEL_COLUMNS = frozenset(["date", "ticker", *TABULAR_COLUMNS])  # all any market model reads
@@ -134,14 +134,15 @@ TOKEN_ENV = "TRENDLAB_API_TOKEN"
 bearer = HTTPBearer(auto_error=False)
 
 
-def require_token(
+async def require_token(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
     """With TRENDLAB_API_TOKEN set, every route needs `Authorization: Bearer <token>`. A client
     address that sends five wrong tokens within a minute is refused (429) for a minute,
     whatever it sends; the right token clears its count. The address is the connection's, or
-    what a proxy in TRENDLAB_TRUSTED_PROXIES forwards (services.access.trusted_proxies)."""
+    what a proxy in TRENDLAB_TRUSTED_PROXIES forwards (services.access.trusted_proxies).
+    Async: it only compares strings, so it runs on the event loop, not a pool thread."""
     expected = os.environ.get(TOKEN_ENV)
     if not expected:
         return
@@ -355,7 +356,7 @@ def create_api(*, throttle: Throttle | None = None) -> FastAPI:
         _, engine = _context()
         return Health(
             status="ok",
-            schema_version=catalog.overview(engine=engine)["schema_version"],
+            schema_version=catalog.schema(engine=engine),
             active_recommender=active_run(engine=engine),
         )
 
@@ -384,8 +385,9 @@ def create_api(*, throttle: Throttle | None = None) -> FastAPI:
             }.items()
             if v
         }
+        run_id = active_run(engine=engine)
         try:
-            recommender = load_serving(engine=engine, home=home)
+            recommender = load_serving(engine=engine, home=home, run_id=run_id)
             result = recommender.recommend(
                 user_id, limit=limit, engine=engine_name, filters=filters
             )
@@ -395,7 +397,7 @@ def create_api(*, throttle: Throttle | None = None) -> FastAPI:
             raise HTTPException(503, _short(str(error))) from None
         except ValueError as error:
             raise HTTPException(422, _short(str(error))) from None
-        return _answer(result, active_run(engine=engine))
+        return _answer(result, run_id)
 
     @api.get("/recommendations/engines")
     def engines() -> dict[str, Any]:
@@ -431,8 +433,9 @@ def create_api(*, throttle: Throttle | None = None) -> FastAPI:
     def for_profile(request: ProfileRequest) -> Recommendations:
         """A new user described by a profile: content-based (the cold-start route)."""
         home, engine = _context()
+        run_id = active_run(engine=engine)
         try:
-            recommender = load_serving(engine=engine, home=home)
+            recommender = load_serving(engine=engine, home=home, run_id=run_id)
             result = recommender.recommend_profile(
                 request.profile, limit=request.limit, filters=request.filters
             )
@@ -440,7 +443,7 @@ def create_api(*, throttle: Throttle | None = None) -> FastAPI:
             raise HTTPException(503, _short(str(error))) from None
         except ValueError as error:
             raise HTTPException(422, _short(str(error))) from None
-        return _answer(result, active_run(engine=engine))
+        return _answer(result, run_id)
 
     # What the read-only CLI commands print (services.facts): `trendlab runs list` and the
     # like ask these while this server holds the DuckDB file.
@@ -518,10 +521,10 @@ def create_api(*, throttle: Throttle | None = None) -> FastAPI:
         import pandas as pd
 
         _, engine = _context()
-        if catalog.run(engine=engine, run_id=request.run_id) is None:
-            raise HTTPException(404, f"No run {request.run_id}.")
         try:
             predictor = run_predictor(engine=engine, run_id=request.run_id)
+        except UnknownRun:
+            raise HTTPException(404, f"No run {request.run_id}.") from None
         except (StorageError, CheckpointError) as error:  # unfinished, missing or altered
             raise HTTPException(409, _short(str(error))) from None
         # Only the columns a model reads: 10,000 rows of one made-up key each would otherwise

@@ -254,6 +254,11 @@ def job(*, engine: Engine, job_id: int) -> JobInfo | None:
         return JobInfo.of(row) if row else None
 
 
+def schema(*, engine: Engine) -> int:
+    """The database's schema version."""
+    return schema_version(engine)
+
+
 def overview(*, engine: Engine) -> dict[str, int]:
     """How many datasets, runs and jobs are stored, and the schema version."""
     with session_scope(engine) as session:

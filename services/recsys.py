@@ -37,7 +37,7 @@ from services.runs import (
 )
 from storage.db import StorageError
 from storage.home import DataHome
-from storage.models import JobStatus
+from storage.models import Artifact, JobStatus
 from storage.recsys import load_recsys_data
 from storage.repository import (
     RECOMMENDER_KIND,
@@ -50,6 +50,7 @@ from storage.repository import (
     list_artifacts,
     list_datasets,
     list_runs,
+    run_ids,
     session_scope,
     set_run_status,
     set_setting,
@@ -232,11 +233,7 @@ ACTIVE = "active_recommender"
 def active_run(*, engine: Engine) -> int | None:
     """The run marked active, else the newest finished recommender run."""
     with session_scope(engine) as session:
-        finished = [
-            r.id
-            for r in list_runs(session=session, model_kind=MODEL_NAME)
-            if r.status == JobStatus.SUCCEEDED
-        ]
+        finished = run_ids(session=session, model_kind=MODEL_NAME, status=JobStatus.SUCCEEDED)
         chosen = (get_setting(session=session, key=ACTIVE) or {}).get("run_id")
     if chosen in finished:
         return chosen
@@ -259,27 +256,27 @@ def load_serving(*, engine: Engine, home: DataHome, run_id: int | None = None) -
     run_id = run_id if run_id is not None else active_run(engine=engine)
     if run_id is None:
         return _untrained(engine)
-    problem = _file_problem(engine, run_id)
+    with session_scope(engine) as session:
+        recorded = list_artifacts(session=session, run_id=run_id)
+    problem = _file_problem(recorded)
     if problem:
         raise StorageError(
             f"Recommender run {run_id} cannot serve: its {problem}; train it again or serve "
             "another run."
         )
+    # The recorded checksums key the cache: a run whose files were replaced (and recorded
+    # again) is loaded afresh, never served from memory.
+    fingerprint = tuple(sorted(a.sha256 for a in recorded))
     try:
-        return _serving(engine, home, run_id, _fingerprint(engine, run_id))
+        return _serving(engine, home, run_id, fingerprint)
     except CheckpointError as error:
         raise StorageError(f"Recommender run {run_id} cannot serve: {error}") from None
 
 
-def _file_problem(engine: Engine, run_id: int) -> str | None:
-    """What is wrong with the run's recorded model files (checkpoint, encoder, config), by
+def _file_problem(artifacts: list[Artifact]) -> str | None:
+    """What is wrong with a run's recorded model files (checkpoint, encoder, config), by
     file name: missing, or not the bytes training recorded (size and SHA-256)."""
-    with session_scope(engine) as session:
-        recorded = [
-            a
-            for a in list_artifacts(session=session, run_id=run_id)
-            if a.kind in ("checkpoint", "encoder", "config")
-        ]
+    recorded = [a for a in artifacts if a.kind in ("checkpoint", "encoder", "config")]
     if not any(a.kind == "checkpoint" for a in recorded):
         return "checkpoint was never recorded (the run did not finish)"
     for artifact in recorded:
@@ -290,13 +287,6 @@ def _file_problem(engine: Engine, run_id: int) -> str | None:
                 "not the file training wrote (corrupt or replaced)" if exists else "missing"
             )
     return None
-
-
-def _fingerprint(engine: Engine, run_id: int) -> tuple[str, ...]:
-    """The recorded checksums of the run's files: the serving cache's key, so a run whose
-    files were replaced (and recorded again) is loaded afresh, never served from memory."""
-    with session_scope(engine) as session:
-        return tuple(sorted(a.sha256 for a in list_artifacts(session=session, run_id=run_id)))
 
 
 @functools.lru_cache(maxsize=2)

@@ -63,6 +63,7 @@ from storage.repository import (
     get_dataset_by_id,
     get_run,
     list_artifacts,
+    run_kind,
     session_scope,
     set_run_status,
 )
@@ -437,14 +438,19 @@ def checkpoint_path(*, engine: Engine, run_id: int) -> Path:
     return Path(paths[-1])
 
 
+class UnknownRun(StorageError):
+    """No run has the id asked for."""
+
+
 def run_predictor(*, engine: Engine, run_id: int) -> Predictor:
-    """The run's model ready to score rows; StorageError names a missing or altered file."""
+    """The run's model ready to score rows; UnknownRun when there is no such run, and
+    StorageError names a missing or altered file."""
     with session_scope(engine) as session:
-        run = get_run(session=session, run_id=run_id)
-        if run is None:
-            raise StorageError(f"No run {run_id}.")
-        if run.model_kind not in MODELS:
-            raise StorageError(f"Run {run_id} is a {run.model_kind} run, not a market model.")
+        kind = run_kind(session=session, run_id=run_id)
+        if kind is None:
+            raise UnknownRun(f"No run {run_id}.")
+        if kind not in MODELS:
+            raise StorageError(f"Run {run_id} is a {kind} run, not a market model.")
         recorded = list_artifacts(session=session, run_id=run_id, kind="checkpoint")
     problem = (
         artifact_problem(recorded[-1])

@@ -177,6 +177,21 @@ def list_runs(*, session: Session, model_kind: str | None = None) -> list[Run]:
     return list(session.scalars(query))
 
 
+def run_kind(*, session: Session, run_id: int) -> str | None:
+    """The run's model kind, None when there is no such run (the row itself is not loaded)."""
+    return session.scalar(select(Run.model_kind).where(Run.id == run_id))
+
+
+def run_ids(*, session: Session, model_kind: str, status: JobStatus) -> list[int]:
+    """Ids of the runs of ``model_kind`` in ``status``, newest first (no row is loaded)."""
+    query = (
+        select(Run.id)
+        .where(Run.model_kind == model_kind, Run.status == status.value)
+        .order_by(Run.id.desc())
+    )
+    return list(session.scalars(query))
+
+
 def set_run_status(
     *,
     session: Session,

@@ -74,14 +74,20 @@ def _cell_number(cell: object) -> float | None:
 def _numeric_features(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """``frame`` with the feature ``columns`` it has as floats; the first cell that is not a
     number or empty is refused by row and column."""
-    converted = {}
-    for column in [c for c in columns if c in frame.columns]:
-        series = frame[column]
-        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
-            converted[column] = series.astype(float)
-            continue
-        numbers = np.empty(len(series))
-        for position, cell in enumerate(series.tolist()):
+    present = [c for c in columns if c in frame.columns]
+    dtypes = frame.dtypes
+    numeric = [
+        c
+        for c in present
+        if pd.api.types.is_numeric_dtype(dtypes[c]) and not pd.api.types.is_bool_dtype(dtypes[c])
+    ]
+    # The numeric columns in one block, not one conversion per feature (87 of them).
+    converted = pd.DataFrame(
+        frame[numeric].to_numpy(dtype=float), columns=numeric, index=frame.index
+    )
+    for column in [c for c in present if c not in set(numeric)]:
+        numbers = np.empty(len(frame))
+        for position, cell in enumerate(frame[column].tolist()):
             number = _cell_number(cell)
             if number is None:
                 raise PredictionInputError(
@@ -89,8 +95,8 @@ def _numeric_features(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
                     f"not {_shown(cell)}"
                 )
             numbers[position] = number
-        converted[column] = pd.Series(numbers, index=frame.index)
-    return frame.assign(**converted)
+        converted[column] = numbers
+    return pd.concat([frame.drop(columns=present), converted], axis=1)
 
 
 LABEL_FORMS = {"date": "a date as text (YYYY-MM-DD)", "ticker": "text"}
