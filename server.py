@@ -13,21 +13,25 @@ from starlette.routing import Mount
 
 from api import create_api
 from pages.sign_ins import SignInGate
-from services.home import data_home
+from services.home import data_home, database
 from services.jobs import start_job_manager
+from services.recsys import warm_serving
 
 
 @asynccontextmanager
 async def lifespan(app: st.App) -> AsyncIterator[None]:
     """At start-up, before any page runs: recover jobs a dead server left and start the
     queue (a restarted server must not wait for a visitor to resume its work). The data home
-    is checked here, once; requests only read that it is still there.
+    is checked here, once; requests only read that it is still there. The recommender the
+    API serves is built now, not by the first twenty requests at once.
 
     Then everything loaded so far (torch, pandas, Streamlit: some 400,000 objects) leaves the
     garbage collector's view: none of it is garbage, and a full collection that walks it
     holds the GIL for about 250 ms, which every request in flight waits out (the load
     test's p99)."""
-    start_job_manager(data_home())
+    home = data_home()
+    start_job_manager(home)
+    warm_serving(engine=database(home), home=home)
     gc.freeze()
     yield
 

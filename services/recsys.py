@@ -27,6 +27,7 @@ from core.recsys.synthetic import RecsysData
 from core.recsys.training import MODEL_NAME, train_recommender
 from core.trainer import Callback
 from services.access import ensure_writable
+from services.built_once import built_once
 from services.run_owners import mark_running
 from services.runs import (
     MetricWriter,
@@ -273,6 +274,16 @@ def load_serving(*, engine: Engine, home: DataHome, run_id: int | None = None) -
         raise StorageError(f"Recommender run {run_id} cannot serve: {error}") from None
 
 
+def warm_serving(*, engine: Engine, home: DataHome) -> None:
+    """Build the recommender the API serves before the first request asks for it (server
+    start-up); a home with nothing to serve yet, or a run that cannot, is left to the
+    request that asks, which says why."""
+    try:
+        load_serving(engine=engine, home=home)
+    except StorageError:
+        pass
+
+
 def _file_problem(artifacts: list[Artifact]) -> str | None:
     """What is wrong with a run's recorded model files (checkpoint, encoder, config), by
     file name: missing, or not the bytes training recorded (size and SHA-256)."""
@@ -305,7 +316,7 @@ def _untrained(engine: Engine) -> Recommender:
     return Recommender(None, catalogue, data.interactions, config)
 
 
-@functools.lru_cache(maxsize=4)
+@built_once(maxsize=4)
 def _serving(
     engine: Engine, home: DataHome, run_id: int, fingerprint: tuple[str, ...]
 ) -> Recommender:

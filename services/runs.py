@@ -49,6 +49,7 @@ from core.market.tries import tries_report
 from core.market.verdict import EvaluationConfig
 from core.trainer import Callback, Trainer
 from services.access import ReadOnlyError, ensure_writable
+from services.built_once import built_once
 from services.run_owners import mark_running
 from storage.db import StorageError
 from storage.feature_store import load_dataset_frame
@@ -462,7 +463,7 @@ def run_predictor(*, engine: Engine, run_id: int) -> Predictor:
     return _predictor(recorded[-1].path, recorded[-1].sha256)
 
 
-@functools.lru_cache(maxsize=8)
+@built_once(maxsize=8)
 def _predictor(path: str, sha256: str) -> Predictor:
     """A checkpoint's Predictor, built once per file and content: the key is the digest the
     caller has just checked against the bytes on disk, so a replaced file loads afresh.

@@ -1,0 +1,47 @@
+"""services.built_once: concurrent first callers of one key share a single build."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from services.built_once import built_once
+
+
+def test_concurrent_first_calls_build_once_and_share_the_result() -> None:
+    builds: list[str] = []
+
+    @built_once(maxsize=4)
+    def build(key: str) -> object:
+        builds.append(key)
+        time.sleep(0.2)  # long enough for every thread to arrive while it builds
+        return object()
+
+    results: list[object] = []
+    threads = [threading.Thread(target=lambda: results.append(build("a"))) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert builds == ["a"]
+    assert len(results) == 8 and all(r is results[0] for r in results)
+    assert build("b") is not results[0]
+    assert builds == ["a", "b"]
+
+
+def test_a_failed_build_is_not_kept() -> None:
+    calls: list[int] = []
+
+    @built_once(maxsize=2)
+    def build(key: int) -> int:
+        calls.append(key)
+        if len(calls) == 1:
+            raise OSError("disk hiccup")
+        return key * 2
+
+    try:
+        build(3)
+    except OSError:
+        pass
+    assert build(3) == 6
+    assert calls == [3, 3]
