@@ -327,7 +327,7 @@ class Trainer:
             self._save("last")
             for callback in self.callbacks:
                 callback.on_epoch_end(self, record)
-            if self.stop_reason:
+            if self.stop_reason and self.epoch < epochs:  # after the last epoch it stops nothing
                 self.stopped_because = self.stop_reason
                 break
             if self.epoch - self.best_epoch >= patience and patience > 0:

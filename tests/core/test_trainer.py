@@ -332,3 +332,43 @@ def test_weight_average_follows_the_formula_and_is_what_gets_kept(tmp_path: Path
 def test_weight_average_decay_is_validated() -> None:
     with pytest.raises(ValueError, match="ema_decay"):
         quick(ema_decay=1.0)
+
+
+def test_a_stop_asked_after_the_last_epoch_leaves_a_run_that_ran_every_epoch() -> None:
+    """A sweep's prune verdict is written by the server while the worker trains on; when it
+    lands after the last epoch the trial ran in full and counts as complete, not pruned
+    (tests/services/test_sweeps.py saw a 'pruned' trial with all 6 epochs)."""
+    from core.trainer import Trainer
+
+    torch.manual_seed(0)
+    x = torch.randn(32, 3)
+    batches = [{"x": x[i : i + 16], "y": x[i : i + 16].sum(-1)} for i in range(0, 32, 16)]
+
+    class StopAt:
+        def __init__(self, epoch: int) -> None:
+            self.epoch = epoch
+
+        def on_batch_end(self, trainer, step, components) -> None: ...
+
+        def on_epoch_end(self, trainer, record) -> None:
+            if record["epoch"] >= self.epoch:
+                trainer.request_stop("pruned")
+
+    def fitted(stop_at: int) -> Trainer:
+        model = _Line()
+        trainer = Trainer(
+            model,
+            _squared_error,
+            torch.optim.SGD(model.parameters(), lr=0.05),
+            inputs=["x"],
+            settings=quick(epochs=3, early_stopping_patience=0),
+            device="cpu",
+            callbacks=[StopAt(stop_at)],
+        )
+        trainer.fit(batches, batches)
+        return trainer
+
+    early = fitted(2)
+    assert early.stopped_because == "pruned" and len(early.history) == 2
+    late = fitted(3)
+    assert late.stopped_because == "epochs" and len(late.history) == 3
