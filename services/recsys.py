@@ -8,6 +8,7 @@ page and the API. Its datasets are stored by ``storage.recsys``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from collections.abc import Callable, Iterable
@@ -278,10 +279,8 @@ def warm_serving(*, engine: Engine, home: DataHome) -> None:
     """Build the recommender the API serves before the first request asks for it (server
     start-up); a home with nothing to serve yet, or a run that cannot, is left to the
     request that asks, which says why."""
-    try:
+    with contextlib.suppress(StorageError):
         load_serving(engine=engine, home=home)
-    except StorageError:
-        pass
 
 
 def _file_problem(artifacts: list[Artifact]) -> str | None:
