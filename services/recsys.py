@@ -8,9 +8,9 @@ page and the API. Its datasets are stored by ``storage.recsys``.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
+import logging
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -278,9 +278,14 @@ def load_serving(*, engine: Engine, home: DataHome, run_id: int | None = None) -
 def warm_serving(*, engine: Engine, home: DataHome) -> None:
     """Build the recommender the API serves before the first request asks for it (server
     start-up); a home with nothing to serve yet, or a run that cannot, is left to the
-    request that asks, which says why."""
-    with contextlib.suppress(StorageError):
+    request that asks, which says why. Never stops the server from starting: anything else
+    that goes wrong is logged, and the first request meets it again."""
+    try:
         load_serving(engine=engine, home=home)
+    except StorageError:
+        pass
+    except Exception:  # a warm-up is an optimisation, not a start-up check
+        logging.getLogger(__name__).exception("Could not build the serving recommender early")
 
 
 def _file_problem(artifacts: list[Artifact]) -> str | None:

@@ -45,3 +45,22 @@ def test_a_failed_build_is_not_kept() -> None:
         build(3)
     assert build(3) == 6
     assert calls == [3, 3]
+
+
+def test_the_start_up_warm_up_never_stops_the_server(monkeypatch, caplog) -> None:
+    """services.recsys.warm_serving: nothing to serve is quiet, anything else is logged."""
+    import services.recsys as recsys
+    from storage import StorageError
+
+    def nothing(**_) -> None:
+        raise StorageError("No recommender dataset yet")
+
+    def broken(**_) -> None:
+        raise ValueError("an unreadable catalogue")
+
+    monkeypatch.setattr(recsys, "load_serving", nothing)
+    recsys.warm_serving(engine=None, home=None)
+    assert not caplog.records
+    monkeypatch.setattr(recsys, "load_serving", broken)
+    recsys.warm_serving(engine=None, home=None)
+    assert "an unreadable catalogue" in caplog.text
