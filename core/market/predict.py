@@ -85,7 +85,8 @@ def _numeric_features(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     converted = pd.DataFrame(
         frame[numeric].to_numpy(dtype=float), columns=numeric, index=frame.index
     )
-    for column in [c for c in present if c not in set(numeric)]:
+    numeric_set = set(numeric)
+    for column in [c for c in present if c not in numeric_set]:
         numbers = np.empty(len(frame))
         for position, cell in enumerate(frame[column].tolist()):
             number = _cell_number(cell)
