@@ -29,7 +29,7 @@ from core.recsys.training import MODEL_NAME, train_recommender
 from core.trainer import Callback
 from services.access import ensure_writable
 from services.built_once import built_once
-from services.run_owners import mark_running
+from services.run_owners import mark_running, stop_signals_held
 from services.runs import (
     MetricWriter,
     artifact_problem,
@@ -194,14 +194,16 @@ def train_recsys_run(
         )
     except BaseException as error:
         stopped = isinstance(error, KeyboardInterrupt)  # Ctrl-C, or SIGTERM (cli.Terminated)
-        fail_run(
-            engine=engine,
-            run_id=run_id,
-            error=f"{type(error).__name__}: {error}",
-            status=JobStatus.CANCELLED if stopped else JobStatus.FAILED,
-        )
+        with stop_signals_held():
+            fail_run(
+                engine=engine,
+                run_id=run_id,
+                error=f"{type(error).__name__}: {error}",
+                status=JobStatus.CANCELLED if stopped else JobStatus.FAILED,
+            )
         raise
-    finish_recsys_run(engine=engine, run_id=run_id, folder=folder, summary=summary)
+    with stop_signals_held():
+        finish_recsys_run(engine=engine, run_id=run_id, folder=folder, summary=summary)
     return run_id, summary
 
 

@@ -6,7 +6,11 @@ run 'running' with nothing left to finish it. Light on imports: every command ca
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -21,6 +25,29 @@ def mark_running(*, session: Session, run_id: int) -> None:
     run whose process died can be told from one still training: ``recover_stale_runs``)."""
     owner = {"pid": os.getpid(), "host": socket.gethostname()}
     set_run_status(session=session, run_id=run_id, status=JobStatus.RUNNING, summary_metrics=owner)
+
+
+@contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait while the block records a run's outcome, then stop the command:
+    a stop that lands while the final status is written would roll that write back and
+    leave the run 'running'. Only the main thread can hold signals; elsewhere (a worker's
+    thread) the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    before = {
+        number: signal.signal(number, lambda number, _: caught.append(number)) for number in held
+    }
+    try:
+        yield
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
+    if caught:
+        signal.raise_signal(caught[0])
 
 
 def _alive(pid: int) -> bool:

@@ -50,7 +50,7 @@ from core.market.verdict import EvaluationConfig
 from core.trainer import Callback, Trainer
 from services.access import ReadOnlyError, ensure_writable
 from services.built_once import built_once
-from services.run_owners import mark_running
+from services.run_owners import mark_running, stop_signals_held
 from storage.db import StorageError
 from storage.feature_store import load_dataset_frame
 from storage.home import DataHome
@@ -354,11 +354,16 @@ def execute_run(
         )
     except BaseException as error:
         status = JobStatus.CANCELLED if isinstance(error, KeyboardInterrupt) else JobStatus.FAILED
-        fail_run(
-            engine=engine, run_id=run_id, error=f"{type(error).__name__}: {error}", status=status
-        )
+        with stop_signals_held():
+            fail_run(
+                engine=engine,
+                run_id=run_id,
+                error=f"{type(error).__name__}: {error}",
+                status=status,
+            )
         raise
-    finish_run(engine=engine, inputs=inputs, summary=summary)
+    with stop_signals_held():
+        finish_run(engine=engine, inputs=inputs, summary=summary)
     return summary
 
 

@@ -22,8 +22,14 @@ def _training(tmp_path: Path) -> tuple[dict[str, str], subprocess.Popen]:
     env.pop("TRENDLAB_DB_URL", None)
     made = [*TRENDLAB, "recsys", "synthetic", "rs", "--users", "60", "--interactions", "900"]
     subprocess.run(made, env=env, check=True, capture_output=True, timeout=120)
+    # 500 gradient epochs without early stopping (about a minute here): the default
+    # objective's closed-form solve and early stop end in a second or two on a fast machine,
+    # before the test's signal lands
+    settings = tmp_path / "long.yaml"
+    settings.write_text("objective: masked_softmax\nearly_stopping_patience: 500\n")
+    command = ["recsys", "train", "--dataset", "rs", "--epochs", "500", "--config", str(settings)]
     train = subprocess.Popen(
-        [*TRENDLAB, "recsys", "train", "--dataset", "rs", "--epochs", "500"],
+        [*TRENDLAB, *command],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
