@@ -23,7 +23,7 @@ def _demo_home() -> None:
     """Store the demo dataset and train one run per model family (a few epochs each)."""
     from core.market.models import model_spec
     from services.demo import store_demo_datasets
-    from services.runs import execute_run, start_run
+    from services.market_runs import execute_run, start_run
     from storage import DataHome, open_engine
 
     home = DataHome.from_env().ensure()

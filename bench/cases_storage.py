@@ -40,7 +40,7 @@ def metric_ingest(scratch: Path) -> Timed:
 
 @case("config.yaml_round_trip", repeats=20, description="save and load the full ConfigManager")
 def yaml_round_trip(scratch: Path) -> Timed:
-    from core.configs import ConfigManager
+    from services.config_index import ConfigManager
 
     path = scratch / "config.yaml"
 

@@ -27,8 +27,10 @@ from core.market.sources import synthetic_data
 from core.recsys.config import recsys_configs
 from core.recsys.synthetic import RecsysSpec, generate_recsys
 from services.jobs import JobManager
-from services.recsys import train_recsys_run
-from services.runs import epoch_rows, execute_run, run_dataset, start_run
+from services.market_evaluation import run_dataset
+from services.market_runs import execute_run, start_run
+from services.recsys_runs import train_recsys_run
+from services.runs import epoch_rows
 from services.worker import EVENTS
 from storage import DataHome, open_engine
 from storage.feature_store import save_market_dataset

@@ -24,14 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from core.market.config import DataConfig, DualTowerModelConfig, TrainingConfig
-from core.market.evaluation import (
-    baseline_predictions,
-    model_predictions,
-    outcomes,
-    score_report,
-    seed_level,
-)
+from core.market.evaluation import score_report, seed_level
 from core.market.models import model_spec
+from core.market.predictions import baseline_predictions, model_predictions, outcomes
 from core.market.sources import build_market_dataset, synthetic_data
 from core.market.training import train_model
 from core.market.tries import tries_report

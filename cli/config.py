@@ -9,7 +9,7 @@ import typer
 
 from cli.common import fail
 from core.config import Config, ConfigError, field_docs
-from core.configs import CONFIG_CLASSES, config_reference
+from services.config_index import CONFIG_CLASSES, config_reference
 
 app = typer.Typer(help="Show and check YAML configs.", no_args_is_help=True)
 

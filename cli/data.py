@@ -13,6 +13,7 @@ from cli import download
 from cli.common import JsonOption, database, fail
 from cli.remote import read
 from core.config import ConfigError
+from core.import_problems import ImportFailed
 from core.market.config import DEFAULT_TICKERS, DataConfig
 from core.market.importers import ImportOptions, import_market, parse_mapping
 from core.market.sources import (
@@ -24,7 +25,6 @@ from core.market.sources import (
     bundled_data,
     synthetic_data,
 )
-from core.tables import ImportFailed
 from services import catalog
 from services import facts as views
 from services.catalog import StorageError

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from cli.common import fail
+from core.import_problems import ImportFailed
 from core.market.connectors import (
     ALLOW_ENV,
     FRED_SERIES,
@@ -18,7 +19,6 @@ from core.market.connectors import (
     download_macro,
     download_prices,
 )
-from core.tables import ImportFailed
 from storage import DataHome, DataHomeError
 
 app = typer.Typer(

@@ -60,7 +60,7 @@ def evaluate(
     """The run's model beside the baselines (and the oracle on synthetic data), or a sweep's
     trials judged together."""
     from core.market.evaluation import metrics_table
-    from services.runs import evaluate_run
+    from services.market_evaluation import evaluate_run
 
     config = _evaluation_config(primary, cost_bps, topk, n_drop)
     if sweep is not None:
@@ -188,7 +188,7 @@ def ensemble(
     as_json: ReportJsonOption = False,
 ) -> None:
     """Average the runs' predictions (e.g. simple_lstm + compact_dual_tower) and compare."""
-    from services.runs import evaluate_ensemble
+    from services.market_evaluation import evaluate_ensemble
 
     if len(runs) < 2:
         raise fail("An ensemble needs at least two runs.")
@@ -218,7 +218,7 @@ def predict(
     """Score rows of features with a run's model; writes scores, classes, probabilities."""
     from core.checkpoints import CheckpointError
     from core.market.predict import PredictionInputError, predict_csv
-    from services.runs import run_predictor
+    from services.market_evaluation import run_predictor
 
     with database() as (_, engine):
         try:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import sys
-from pathlib import Path
+from importlib.machinery import PathFinder
 from typing import Annotated
 
 import typer
@@ -16,7 +17,16 @@ from services import facts as views
 from services.access import trusted_proxies
 from storage.db import schema_version
 
-SERVER_SCRIPT = Path(__file__).resolve().parents[1] / "server.py"  # app.py's pages + /api
+
+def server_script() -> str:
+    """The file `streamlit run` serves (app.py's pages + /api): api.server's, wherever the
+    package is installed. Found, not imported: looking up ``api.server`` itself would run
+    the package's __init__ (FastAPI, torch: seconds) in this process, which then execs."""
+    package = importlib.util.find_spec("api")
+    found = package and PathFinder.find_spec("api.server", package.submodule_search_locations)
+    if not (found and found.origin):
+        raise fail("The api package (api/server.py) is not installed.")
+    return found.origin
 
 
 def init() -> None:
@@ -87,7 +97,7 @@ def serve(
         "-c",
         "import cli; cli.run_streamlit()",
         "run",
-        str(SERVER_SCRIPT),
+        server_script(),
         f"--server.port={port}",
         f"--server.address={address}",
         "--server.headless=true",

@@ -21,8 +21,8 @@ from cli.common import (
     training_overrides,
 )
 from core.config import ConfigError
+from core.import_problems import ImportFailed
 from core.market.importers import parse_mapping
-from core.tables import ImportFailed
 from storage import DataHome, StorageError
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def recsys_import(
     atomic files (an .inter file brings the .user and .item beside it); problems name file,
     line, column."""
     from core.recsys.importers import INTERACTION_COLUMNS, import_recsys, parse_events
-    from core.tables import SEPARATORS, ReadOptions
+    from core.table_files import SEPARATORS, ReadOptions
 
     separator = {"tab": "\t", "\\t": "\t"}.get(sep or "", sep)
     if separator is not None and separator not in SEPARATORS:
@@ -164,7 +164,7 @@ def recsys_train(
     progress bar and one line per epoch (with validation NDCG@10) go to stderr."""
     from core.config import parse_yaml
     from core.recsys.config import recsys_configs
-    from services.recsys import train_recsys_run
+    from services.recsys_runs import train_recsys_run
 
     try:
         settings = parse_yaml(config.read_text(), str(config)) if config else {}

@@ -76,7 +76,7 @@ def sweep(
 ) -> None:
     """Search a model's settings with Optuna: trials run as jobs, the median pruner stops the
     weak ones, the first trial is the given (or default) config."""
-    from core.registry import TRAINABLE
+    from services.registry import TRAINABLE
 
     if model not in TRAINABLE:
         raise fail(f"Unknown model {model!r}; known: {', '.join(TRAINABLE)}.")

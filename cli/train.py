@@ -1,4 +1,5 @@
-"""Training market models (one run, or an experiment over seeds) and the model registry.
+"""Training any registered model (a market model: one run, or an experiment over seeds; the
+recommender: as `trendlab recsys train`) and the model registry.
 
 torch and the model code are imported inside the commands, so `trendlab --help` stays fast.
 """
@@ -22,6 +23,7 @@ from cli.common import (
     print_training_summary,
     training_overrides,
 )
+from cli.recsys import recsys_train
 from core.config import ConfigError
 from storage import StorageError
 
@@ -57,13 +59,33 @@ def train(
     quiet: QuietOption = False,
 ) -> None:
     """Train a model on a stored dataset; prints how many rows it can learn from, the run id
-    and its test metrics (with --seeds, one run per seed and their mean and spread)."""
+    and its test metrics (with --seeds, one run per seed and their mean and spread). The
+    recommender (two_tower) trains on a recommender dataset as `trendlab recsys train` does."""
     from core.market.evaluation import BASELINES
     from core.market.models import MODELS
-    from services.runs import execute_run, experiment_seeds, label_coverage, start_run
+    from services.market_runs import execute_run, experiment_seeds, label_coverage, start_run
+    from services.registry import TRAINABLE
 
-    if model not in MODELS:
-        raise fail(f"Unknown model {model!r}; known: {', '.join(MODELS)}.")
+    if model not in TRAINABLE:
+        raise fail(f"Unknown model {model!r}; known: {', '.join(TRAINABLE)}.")
+    if TRAINABLE[model].domain == "recsys":
+        given = {
+            "--model-config": model_config is not None,
+            "--target": target is not None,
+            "--seeds": seeds != 1,
+            "--device": device is not None,
+            "--baselines": baselines != "all",
+        }
+        refused = [option for option, set_ in given.items() if set_]
+        if refused:
+            raise fail(
+                f"{', '.join(refused)}: not options of the recommender, whose model and "
+                "training settings are one --config file and whose baselines are all of its own."
+            )
+        recsys_train(
+            dataset=dataset, config=config, epochs=epochs, seed=seed, as_json=as_json, quiet=quiet
+        )
+        return
     chosen = {"all": list(BASELINES), "none": []}.get(
         baselines.strip(), [b.strip() for b in baselines.split(",")]
     )
@@ -140,7 +162,7 @@ def train(
 def echo_experiment(experiment: str, summaries: dict[int, dict], *, as_json: bool) -> None:
     """An experiment's runs and, per horizon and headline figure, the mean ± std over its
     seeds and the 95 % interval of the mean across them."""
-    from services.runs import experiment_spread
+    from services.market_runs import experiment_spread
 
     spread = experiment_spread(list(summaries.values()))
     if as_json:
@@ -160,7 +182,7 @@ def models_list() -> None:
     """List the registered models: market models with their default size, and the
     recommender (its size follows the catalogue)."""
     from core.market.models import count_parameters, create_model
-    from core.registry import TRAINABLE
+    from services.registry import TRAINABLE
 
     for name, model in TRAINABLE.items():
         size = (

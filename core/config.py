@@ -13,15 +13,14 @@ import dataclasses
 import functools
 import inspect
 import itertools
-import math
 import textwrap
-import types
-import typing
 from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Self, get_args, get_origin
 
 import yaml
+
+from core.type_checks import coerce, describe, matches, type_hints
 
 
 class ConfigError(ValueError):
@@ -50,7 +49,7 @@ class Config:
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, f.name)
-            _check_type(f.name, value, _type_hints(type(self))[f.name])
+            _check_type(f.name, value, type_hints(type(self))[f.name])
         self.validate()
 
     def validate(self) -> None:
@@ -78,7 +77,7 @@ class Config:
         if not isinstance(data, dict):
             raise ConfigError(prefix or cls.__name__, data, "a mapping of field names to values")
         data = cls.upgrade(dict(data))
-        hints = _type_hints(cls)
+        hints = type_hints(cls)
         names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         for key in data:
             if key not in names:
@@ -101,7 +100,7 @@ class Config:
                     # may differ from the section class's defaults (AdamW for the recommender)
                     value = _merged(f.default_factory().to_dict(), value)
                 value = nested.from_dict(value, partial=partial, prefix=path)
-            kwargs[f.name] = _coerce(value, hints[f.name])
+            kwargs[f.name] = coerce(value, hints[f.name])
         try:
             return cls(**kwargs)
         except ConfigError as err:
@@ -216,82 +215,13 @@ def _write_text_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-@functools.cache
-def _type_hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 def _config_class(hint: Any) -> type[Config] | None:
     return hint if isinstance(hint, type) and issubclass(hint, Config) else None
 
 
-def _describe(hint: Any) -> str:
-    origin = get_origin(hint)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in get_args(hint))
-    if origin in (types.UnionType, typing.Union):
-        return " or ".join(_describe(a) for a in get_args(hint))
-    if origin is list:
-        return f"a list of {_describe(get_args(hint)[0])}"
-    if origin is dict:
-        key, value = get_args(hint)
-        return f"a mapping of {_describe(key)} to {_describe(value)}"
-    if hint is type(None):
-        return "null"
-    if hint is float:
-        return "a number"
-    if hint is int:
-        return "an integer"
-    if hint is bool:
-        return "true or false"
-    if hint is str:
-        return "a string"
-    return getattr(hint, "__name__", str(hint))
-
-
-def _matches(value: Any, hint: Any) -> bool:
-    origin = get_origin(hint)
-    if origin is Literal:
-        return value in get_args(hint)
-    if origin in (types.UnionType, typing.Union):
-        return any(_matches(value, a) for a in get_args(hint))
-    if origin is list:
-        return isinstance(value, list) and all(_matches(v, get_args(hint)[0]) for v in value)
-    if origin is dict:
-        key, item = get_args(hint)
-        return isinstance(value, dict) and all(
-            _matches(k, key) and _matches(v, item) for k, v in value.items()
-        )
-    if hint is type(None):
-        return value is None
-    if hint is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        return ok and math.isfinite(value)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, hint)
-
-
 def _check_type(name: str, value: Any, hint: Any) -> None:
-    if not _matches(value, hint):
-        raise ConfigError(name, value, _describe(hint))
-
-
-def _coerce(value: Any, hint: Any) -> Any:
-    """Lenient reading of YAML scalars: PyYAML reads ``1e-5`` as a string, ints stand for floats."""
-    if hint is float and isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if get_origin(hint) is list and isinstance(value, list):
-        return [_coerce(v, get_args(hint)[0]) for v in value]
-    if get_origin(hint) is dict and isinstance(value, dict):
-        key, item = get_args(hint)
-        return {_coerce(k, key): _coerce(v, item) for k, v in value.items()}
-    return value
+    if not matches(value, hint):
+        raise ConfigError(name, value, describe(hint))
 
 
 @functools.cache
@@ -435,7 +365,7 @@ def flat_fields(cls: type[Config], prefix: str = "") -> list[FlatField]:
     defaults = cls()
     docs = field_docs(cls)
     result: list[FlatField] = []
-    for name, hint in _type_hints(cls).items():
+    for name, hint in type_hints(cls).items():
         if name.startswith("_") or name not in {f.name for f in dataclasses.fields(cls)}:
             continue
         nested = _config_class(hint)

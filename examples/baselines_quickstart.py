@@ -10,8 +10,9 @@ import argparse
 import json
 
 from core.market.config import LSTMTrainingConfig, TrainingConfig
-from core.market.evaluation import model_predictions, score_report
+from core.market.evaluation import score_report
 from core.market.models import model_spec
+from core.market.predictions import model_predictions
 from core.market.sources import build_market_dataset, synthetic_data
 from core.market.training import train_model
 

@@ -10,10 +10,11 @@ import argparse
 import torch
 
 from core.market.config import DualTowerModelConfig, LossConfig, TrainingConfig
-from core.market.evaluation import model_predictions, score_report, seed_level
+from core.market.evaluation import score_report, seed_level
 from core.market.loaders import create_data_loaders
 from core.market.losses import DualTowerLoss
 from core.market.models import create_model, model_spec
+from core.market.predictions import model_predictions
 from core.market.sources import build_market_dataset, synthetic_data
 from core.trainer import Trainer, choose_device, create_optimizer, create_scheduler
 

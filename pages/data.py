@@ -6,10 +6,10 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from core.import_problems import ImportFailed
 from core.market.config import DEFAULT_TICKERS, DataConfig
 from core.market.importers import parse_mapping
 from core.market.sources import bundled_config, bundled_data, synthetic_data
-from core.tables import ImportFailed
 from pages import charts
 from pages.access import refused
 from pages.shared import data_home, engine

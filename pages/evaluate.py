@@ -9,20 +9,18 @@ import streamlit as st
 from core.exports import spreadsheet_csv
 from core.market.evaluation import SEED_LEVELS, Evaluation, finance_rows, metrics_table, seed_level
 from core.market.metrics import daily_information_coefficients
-from core.market.models import MODELS, model_spec
+from core.market.models import model_spec
 from core.market.strategy import StrategyConfig, strategy_curve, strategy_figures
 from pages import charts
 from pages.access import read_only
 from pages.shared import engine, jobs
 from services import catalog
 from services.catalog import JobStatus, StorageError
+from services.market_evaluation import load_evaluation, load_walk_forward
+from services.market_runs import experiment_spread
+from services.registry import models_of
 from services.reports import epoch_curves, evaluation_summary, run_overview
-from services.runs import (
-    checkpoint_problems,
-    experiment_spread,
-    load_evaluation,
-    load_walk_forward,
-)
+from services.runs import checkpoint_problems
 from services.tries import compare_runs, comparison_lines
 
 st.title("Evaluate")
@@ -45,10 +43,11 @@ def comparison_report(database_url: str, run_ids: tuple[int, ...]) -> dict:
     return compare_runs(engine=engine(), run_ids=list(run_ids))
 
 
+MARKET_MODELS = models_of("market")  # recommenders are judged on the Recommend page
 finished = [
     r
     for r in catalog.runs(engine=engine())
-    if r.model in MODELS
+    if r.model in MARKET_MODELS
     and r.status in (JobStatus.SUCCEEDED, JobStatus.CANCELLED)
     and r.summary.get("best_epoch", -1) > 0  # it kept a best checkpoint
 ]

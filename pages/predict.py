@@ -9,14 +9,15 @@ import streamlit as st
 from core.checkpoints import CheckpointError
 from core.exports import spreadsheet_csv
 from core.market.features import CONTEXT_FEATURE_GROUPS, STOCK_FEATURES
-from core.market.models import MODELS
 from core.market.predict import PredictionInputError, Predictor, feature_ranges, predict_csv
 from pages import charts
 from pages.access import refused
 from pages.shared import MAX_UPLOAD_MB, engine
 from services import catalog
 from services.catalog import StorageError
-from services.runs import checkpoint_problems, run_dataset, run_predictor
+from services.market_evaluation import run_dataset, run_predictor
+from services.registry import models_of
+from services.runs import checkpoint_problems
 
 st.title("Predict")
 st.caption(
@@ -38,7 +39,7 @@ def dataset(database_url: str, run_id: int) -> pd.DataFrame:
 runs = [
     (r.id, r.model)
     for r in catalog.runs_with_checkpoint(engine=engine())
-    if r.model in MODELS  # market models; recommenders live on the Recommend page
+    if r.model in models_of("market")  # recommenders live on the Recommend page
 ]
 if not runs:
     st.info("No run with a checkpoint yet. Train a model on the Train page.")

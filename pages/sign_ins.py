@@ -6,7 +6,7 @@ offers for download or shows as a file (``st.download_button``, ``st.image``: ``
 uploads (``/_stcore/upload_file/...``) and ``/_stcore/metrics`` are plain HTTP requests that
 Streamlit answers to anyone who has the URL. So, with ``TRENDLAB_PASSWORD`` set:
 
-- ``SignInGate`` (server.py) gives every browser an HttpOnly cookie holding a random token;
+- ``SignInGate`` (api/server.py) gives every browser an HttpOnly cookie holding a random token;
 - a session that gives the password records that token, which its WebSocket carried, here
   (``SIGN_INS.add``, from pages/access.py);
 - those routes then answer only a request whose token belongs to a signed-in session that is

@@ -9,13 +9,13 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.registry import TRAINABLE
 from pages import charts
 from pages.config_form import label
 from pages.shared import data_home, engine, jobs
 from services import catalog
 from services.access import read_only
 from services.catalog import StorageError
+from services.registry import TRAINABLE
 from services.reports import run_overview
 from services.sweeps import (
     SweepError,

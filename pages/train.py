@@ -8,7 +8,6 @@ import plotly.express as px
 import streamlit as st
 
 from core.config import ConfigError, flat_fields, flatten, from_flat, parse_yaml
-from core.registry import TRAINABLE
 from pages import charts
 from pages.access import read_only, refused
 from pages.config_form import apply_preset, config_form
@@ -17,8 +16,10 @@ from services import catalog
 from services.catalog import JobStatus, StorageError
 from services.estimates import estimate_training
 from services.job_kinds import dataset_fixed_fields
+from services.market_runs import label_coverage
+from services.registry import TRAINABLE
 from services.reports import epoch_curves, format_duration
-from services.runs import checkpoint_problems, label_coverage
+from services.runs import checkpoint_problems
 
 st.title("Train")
 

@@ -49,8 +49,8 @@ def queue_demo_training(*, engine: Engine, datasets: list[str]) -> list[int]:
     stored (``datasets``), so Evaluate, Predict and Recommend show a real trained model
     within minutes; returns the job ids. The server's own action, like storing the demo
     data, so it happens in a read-only deployment too."""
-    from core.registry import preset_configs
     from services.job_kinds import job_kind_for
+    from services.registry import preset_configs
     from storage.repository import create_job
 
     queued = []

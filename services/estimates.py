@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from core.config import Config
-from core.registry import trainable
+from services.registry import trainable
 
 CALIBRATION_BATCHES = 6
 WARMUP_BATCHES = 2

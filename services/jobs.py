@@ -9,7 +9,7 @@ the server calls it every half second):
    OOM killer, SIGKILL) and mark their job failed with the exit code and the stderr tail;
 3. start queued jobs, oldest first, while fewer than ``max_running`` run.
 
-The server creates its manager at start-up (``start_job_manager``, from server.py), so jobs a
+The server creates its manager at start-up (``start_job_manager``, from api/server.py), so jobs a
 dead server left behind are recovered and queued jobs start before anyone opens a page.
 Workers run in their own session and outlive a killed server; ``recover`` then ingests what
 they wrote and follows them to the end. A worker is signalled only after ``is_worker`` has
@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -52,14 +51,10 @@ from core.config import Config
 from core.market.evaluation import BASELINES
 from services.access import ensure_writable
 from services.job_kinds import JOB_KINDS, job_kind_for
-from services.run_owners import recover_stale_runs
-from services.runs import (
-    checkpoint_path,
-    epoch_rows,
-    experiment_seeds,
-    fail_run,
-    run_directory,
-)
+from services.market_runs import experiment_seeds
+from services.run_owners import HOST, owner_gone, recover_stale_runs
+from services.runs import checkpoint_path, epoch_rows, fail_run, run_directory
+from services.sweeps import SweepDriver
 from services.worker import CANCEL, EVENTS
 from storage.db import StorageError, shared_engine
 from storage.home import DataHome
@@ -83,7 +78,6 @@ STDERR_TAIL = 4000
 HEARTBEAT_S = 30.0  # how often a manager marks its running jobs as still followed
 STALE_AFTER_S = 300.0  # a job of another host not marked for this long is taken over
 RAY_ADDRESS_ENV = "TRENDLAB_RAY_ADDRESS"
-HOST = socket.gethostname()
 
 
 @dataclass
@@ -150,12 +144,10 @@ class JobManager:
         self.last_heartbeat = time.monotonic()
         address = ray_address if ray_address is not None else os.environ.get(RAY_ADDRESS_ENV)
         self.ray = None
-        if address:
+        if address:  # Ray is optional and heavy: loaded only when a cluster is named
             from services.ray_runner import RayRunner
 
             self.ray = RayRunner(address)
-        from services.sweeps import SweepDriver
-
         self.sweeps = SweepDriver(self)
 
     def job_dir(self, job_id: int) -> Path:
@@ -484,31 +476,6 @@ def orphaned(job: Job) -> bool:
     heartbeat = job.heartbeat_at or job.started_at
     stale = heartbeat is None or (utcnow() - heartbeat).total_seconds() > STALE_AFTER_S
     return owner_gone(job.owner, elsewhere_gone=stale)
-
-
-def owner_gone(owner: str | None, *, elsewhere_gone: bool = False) -> bool:
-    """Whether the manager named ``owner`` (host:pid:tag) no longer runs: none recorded (an
-    older server), one on this host whose process is gone, or this very process (a manager
-    started again in it, as after a restart of the job runner). An owner on another host
-    cannot be checked from here: ``elsewhere_gone`` decides."""
-    if not owner:
-        return True
-    host, _, rest = owner.partition(":")
-    pid_text = rest.split(":")[0]
-    pid = int(pid_text) if pid_text.isdigit() else 0
-    if host != HOST:
-        return elsewhere_gone
-    return pid == os.getpid() or not _alive(pid)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return pid > 0
 
 
 def is_worker(pid: int, folder: Path) -> bool:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +18,16 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from core.checkpoints import CheckpointError
-from core.recsys.artifacts import FILES, load_recommender, save_recommender
+from core.recsys.artifacts import FILES, load_recommender
 from core.recsys.catalogue import Catalogue
-from core.recsys.config import RecsysTrainingConfig, TwoTowerConfig, recsys_configs
+from core.recsys.config import RecsysTrainingConfig, TwoTowerConfig
 from core.recsys.features import RecsysEncoder
 from core.recsys.serving import Recommender
-from core.recsys.synthetic import RecsysData
-from core.recsys.training import MODEL_NAME, train_recommender
-from core.trainer import Callback
+from core.recsys.training import MODEL_NAME
 from services.access import ensure_writable
 from services.built_once import built_once
-from services.run_owners import mark_running, stop_signals_held
 from services.runs import (
-    MetricWriter,
     artifact_problem,
-    fail_run,
     run_and_dataset,
     run_directory,
 )
@@ -42,10 +36,6 @@ from storage.home import DataHome
 from storage.models import Artifact, JobStatus
 from storage.recsys import load_recsys_data
 from storage.repository import (
-    RECOMMENDER_KIND,
-    add_artifact,
-    create_run,
-    get_dataset,
     get_dataset_by_id,
     get_run,
     get_setting,
@@ -54,157 +44,8 @@ from storage.repository import (
     list_runs,
     run_ids,
     session_scope,
-    set_run_status,
     set_setting,
 )
-
-
-def start_recsys_run(
-    *,
-    engine: Engine,
-    dataset_name: str,
-    config: TwoTowerConfig,
-    training: RecsysTrainingConfig | None = None,
-) -> int:
-    """The run row (queued) for training a recommender on a stored dataset."""
-    training = training or RecsysTrainingConfig()
-    with session_scope(engine) as session:
-        dataset = get_dataset(session=session, name=dataset_name)
-        if dataset is None or dataset.kind != RECOMMENDER_KIND:
-            known = ", ".join(d.name for d in list_datasets(session=session, recommender=True))
-            raise StorageError(
-                f"No recommender dataset named {dataset_name!r}; known: {known or 'none yet'}."
-            )
-        return create_run(
-            session=session,
-            model_kind=MODEL_NAME,
-            config={
-                "model": config.to_dict(),
-                "training": training.to_dict(),
-                "dataset": dataset_name,
-            },
-            seed=training.seed,
-            dataset_id=dataset.id,
-        ).id
-
-
-def recsys_run_inputs(
-    *, engine: Engine, home: DataHome, run_id: int
-) -> tuple[RecsysData, dict[str, Any]]:
-    """A queued recommender run's data and settings, for a worker; marks the run running."""
-    with session_scope(engine) as session:
-        run = get_run(session=session, run_id=run_id)
-        data = load_recsys_data(session=session, name=run.config["dataset"])
-        set_run_status(session=session, run_id=run_id, status=JobStatus.RUNNING)
-    model, training = stored_configs(run.config)
-    spec = {
-        "run_id": run_id,
-        "config": model.to_dict(),
-        "training": training.to_dict(),
-        "recipe": data.recipe,
-        "run_dir": str(run_directory(home, run_id)),
-    }
-    return data, spec
-
-
-def stored_configs(config: dict[str, Any]) -> tuple[TwoTowerConfig, RecsysTrainingConfig]:
-    """A recommender run's model and training configs as stored (runs of earlier versions
-    stored one config holding both)."""
-    if "training" in config:
-        return (
-            TwoTowerConfig.from_dict(config["model"]),
-            RecsysTrainingConfig.from_dict(config["training"]),
-        )
-    return recsys_configs(config["model"], partial=False)
-
-
-def train_recsys_files(
-    data: RecsysData,
-    config: TwoTowerConfig,
-    training: RecsysTrainingConfig,
-    folder: Path,
-    *,
-    callbacks: Iterable[Callback] = (),
-    should_stop: Callable[[], bool] | None = None,
-    device: str | None = None,
-    report: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Train, evaluate and write the run's files; touches no database (a worker runs it).
-    ``report`` hears a line as each stage (split, encoding, training, each engine's
-    evaluation) begins."""
-    result = train_recommender(
-        data,
-        config,
-        training,
-        run_dir=folder,
-        callbacks=callbacks,
-        should_stop=should_stop,
-        device=device,
-        report=report,
-    )
-    return save_recommender(result, folder, config)
-
-
-def finish_recsys_run(
-    *, engine: Engine, run_id: int, folder: Path, summary: dict[str, Any]
-) -> None:
-    """Record the run's files as artifacts and its final status and summary."""
-    with session_scope(engine) as session:
-        for kind, filename in FILES.items():
-            if (folder / filename).exists():
-                add_artifact(session=session, run_id=run_id, kind=kind, path=folder / filename)
-        cancelled = summary.get("stopped_because") == "cancelled"
-        set_run_status(
-            session=session,
-            run_id=run_id,
-            status=JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED,
-            summary_metrics=summary,
-        )
-
-
-def train_recsys_run(
-    *,
-    engine: Engine,
-    home: DataHome,
-    dataset_name: str,
-    config: TwoTowerConfig,
-    training: RecsysTrainingConfig | None = None,
-    callbacks: list[Callback] | None = None,
-    device: str | None = None,
-    report: Callable[[str], None] | None = None,
-) -> tuple[int, dict[str, Any]]:
-    """Train and evaluate a recommender in this process (the CLI), recording everything."""
-    training = training or RecsysTrainingConfig()
-    run_id = start_recsys_run(
-        engine=engine, dataset_name=dataset_name, config=config, training=training
-    )
-    with session_scope(engine) as session:
-        data = load_recsys_data(session=session, name=dataset_name)
-        mark_running(session=session, run_id=run_id)
-    folder = run_directory(home, run_id)
-    try:
-        summary = train_recsys_files(
-            data,
-            config,
-            training,
-            folder,
-            callbacks=[MetricWriter(engine, run_id), *(callbacks or [])],
-            device=device,
-            report=report,
-        )
-    except BaseException as error:
-        stopped = isinstance(error, KeyboardInterrupt)  # Ctrl-C, or SIGTERM (cli.Terminated)
-        with stop_signals_held():
-            fail_run(
-                engine=engine,
-                run_id=run_id,
-                error=f"{type(error).__name__}: {error}",
-                status=JobStatus.CANCELLED if stopped else JobStatus.FAILED,
-            )
-        raise
-    with stop_signals_held():
-        finish_recsys_run(engine=engine, run_id=run_id, folder=folder, summary=summary)
-    return run_id, summary
 
 
 def recommender_runs(*, engine: Engine) -> list[dict[str, Any]]:

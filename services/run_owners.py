@@ -19,11 +19,13 @@ from services.access import read_only
 from storage.models import JobStatus
 from storage.repository import list_jobs, list_runs, session_scope, set_run_status
 
+HOST = socket.gethostname()
+
 
 def mark_running(*, session: Session, run_id: int) -> None:
     """The run is training in this process: its status, and the process that owns it (so a
     run whose process died can be told from one still training: ``recover_stale_runs``)."""
-    owner = {"pid": os.getpid(), "host": socket.gethostname()}
+    owner = {"pid": os.getpid(), "host": HOST}
     set_run_status(session=session, run_id=run_id, status=JobStatus.RUNNING, summary_metrics=owner)
 
 
@@ -50,14 +52,30 @@ def stop_signals_held() -> Iterator[None]:
         signal.raise_signal(caught[0])
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs (someone else's process counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return pid > 0
+
+
+def owner_gone(owner: str | None, *, elsewhere_gone: bool = False) -> bool:
+    """Whether the manager named ``owner`` (host:pid:tag) no longer runs: none recorded (an
+    older server), one on this host whose process is gone, or this very process (a manager
+    started again in it, as after a restart of the job runner). An owner on another host
+    cannot be checked from here: ``elsewhere_gone`` decides."""
+    if not owner:
+        return True
+    host, _, rest = owner.partition(":")
+    pid_text = rest.split(":")[0]
+    pid = int(pid_text) if pid_text.isdigit() else 0
+    if host != HOST:
+        return elsewhere_gone
+    return pid == os.getpid() or not alive(pid)
 
 
 def recover_stale_runs(*, engine: Engine) -> list[int]:
@@ -75,9 +93,9 @@ def recover_stale_runs(*, engine: Engine) -> list[int]:
             if (
                 run.status != JobStatus.RUNNING
                 or run.id in owned_by_jobs
-                or owner.get("host") != socket.gethostname()
+                or owner.get("host") != HOST
                 or not isinstance(owner.get("pid"), int)
-                or _alive(owner["pid"])
+                or alive(owner["pid"])
             ):
                 continue
             set_run_status(

@@ -33,16 +33,18 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Engine
 
 from core.config import Config, ConfigError, flat_fields, flatten, from_flat
-from core.registry import trainable
 from services.access import ensure_writable
 from services.job_kinds import dataset_fixed_fields
+from services.registry import trainable
+from services.run_owners import owner_gone
 from services.worker import PRUNE
 from storage.db import StorageError
 from storage.home import DataHome
@@ -58,8 +60,6 @@ from storage.sweeps import (
 
 if TYPE_CHECKING:
     import optuna
-
-    from services.jobs import JobManager, Worker
 
 OBJECTIVE = "val/total"
 """What a trial minimises: the validation loss the trainer early-stops on (market models)."""
@@ -204,6 +204,38 @@ def parse_space(
     return dimensions
 
 
+class TrialQueue(Protocol):
+    """What a sweep needs of the job manager that drives it (``services.jobs.JobManager``):
+    where its data is, who it is, and a way to queue, cancel and advance trial jobs."""
+
+    engine: Engine
+    home: DataHome
+    owner: str
+    """The manager's name (host:pid:tag), the ``driver`` of the sweeps it drives."""
+
+    def submit_training(
+        self,
+        *,
+        model_name: str,
+        dataset_name: str,
+        training: Config,
+        model_config: Config,
+        baselines: Sequence[str],
+        sweep: tuple[int, int] | None = None,
+    ) -> int: ...
+
+    def cancel(self, job_id: int) -> None: ...
+
+    def tick(self) -> None: ...
+
+
+class TrialWorker(Protocol):
+    """A running trial as the manager follows it: which trial it is, and its job folder."""
+
+    sweep: tuple[int, int] | None
+    folder: Path
+
+
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -213,7 +245,7 @@ def _number(value: Any) -> bool:
 
 
 def start_sweep(
-    manager: JobManager,
+    manager: TrialQueue,
     *,
     model_name: str,
     dataset_name: str,
@@ -260,7 +292,7 @@ def start_sweep(
     return sweep_id
 
 
-def cancel_sweep(manager: JobManager, sweep_id: int) -> None:
+def cancel_sweep(manager: TrialQueue, sweep_id: int) -> None:
     """Stop asking for trials and cancel the sweep's queued and running jobs."""
     ensure_writable("cancelling sweeps")
     with session_scope(manager.engine) as session:
@@ -357,7 +389,7 @@ def _pruner() -> Any:
 class SweepDriver:
     """The job manager's sweep duties (see the module docstring); called under its lock."""
 
-    def __init__(self, manager: JobManager) -> None:
+    def __init__(self, manager: TrialQueue) -> None:
         self.manager = manager
         self.studies: dict[str, optuna.Study] = {}
 
@@ -368,8 +400,6 @@ class SweepDriver:
 
     def tick(self) -> None:
         """Ask for trials for the sweeps this manager drives; end those whose trials ended."""
-        from services.jobs import owner_gone
-
         with session_scope(self.manager.engine) as session:
             active = list_sweeps(session=session, statuses=[JobStatus.QUEUED, JobStatus.RUNNING])
             mine = []
@@ -438,7 +468,7 @@ class SweepDriver:
             trial.set_user_attr("job_id", job_id)
             running += 1
 
-    def report(self, job_id: int, worker: Worker, record: Mapping[str, float]) -> None:
+    def report(self, job_id: int, worker: TrialWorker, record: Mapping[str, float]) -> None:
         """An epoch of a trial was ingested: report it, and pass on a prune verdict."""
         import optuna
 
@@ -611,7 +641,7 @@ def sweep_info(*, engine: Engine, home: DataHome, sweep_id: int) -> SweepInfo | 
     return SweepInfo(**row, results=results, importance=dict(importance))
 
 
-def run_sweep_here(manager: JobManager, sweep_id: int, *, poll_s: float = 0.5) -> JobStatus:
+def run_sweep_here(manager: TrialQueue, sweep_id: int, *, poll_s: float = 0.5) -> JobStatus:
     """Tick ``manager`` until the sweep ends (the CLI's foreground driver)."""
     import time
 

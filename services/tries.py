@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from core.market.evaluation import baseline_predictions, horizons_in, outcomes
 from core.market.metrics import daily_skill, regression_metrics
 from core.market.overfitting import diebold_mariano, model_confidence_set
+from core.market.predictions import baseline_predictions, horizons_in, outcomes
 from core.market.tries import tries_report
 from core.market.uncertainty import block_length
 from core.market.verdict import MEAN, EvaluationConfig, declare_primary, predictor_tables
-from services.runs import _restore, load_evaluation
+from services.market_evaluation import _restore, load_evaluation
 from services.sweeps import sweep_info
 from storage.db import StorageError
 from storage.home import DataHome

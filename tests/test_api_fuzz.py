@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -48,7 +48,8 @@ class RouteShape:
 
 def route_shapes(api: FastAPI) -> list[RouteShape]:
     shapes = []
-    for route in api.routes:
+    for context in iter_route_contexts(api.routes):  # the routes of included routers too
+        route = context.original_route
         if not isinstance(route, APIRoute):
             continue
         dependant = route.dependant

@@ -9,8 +9,8 @@ import yaml
 from typer.testing import CliRunner
 
 from cli import app
-from core.configs import ConfigManager
 from core.market.config import TrainingConfig
+from services.config_index import ConfigManager
 from storage import SCHEMA_VERSION, DataHome
 
 runner = CliRunner()
@@ -159,14 +159,14 @@ def test_serve_stores_the_demo_datasets_once_then_starts_pages_and_api(
     kinds = {d["name"]: d["kind"] for d in listed}
     assert kinds == {"demo": "synthetic", "startups": "recsys"}, "each stored once"
     assert "--server.port=8999" in started[0] and len(started) == 2
-    assert started[0][started[0].index("run") + 1].endswith("server.py"), "pages and /api"
+    assert started[0][started[0].index("run") + 1].endswith("api/server.py"), "pages and /api"
 
 
 def test_a_first_start_queues_one_quick_demo_training_per_kind(data_home: DataHome, monkeypatch):
     """Issue 18: a fresh server has data and, minutes later, trained models to show."""
     import cli
-    from core.registry import preset_configs
     from services import catalog
+    from services.registry import preset_configs
     from storage import open_engine
 
     monkeypatch.setattr(cli.os, "execv", lambda _exe, command: None)
@@ -482,7 +482,7 @@ def test_price_only_data_trains_the_dual_tower_on_every_trend_row(
     from core.market.config import DataConfig
     from core.market.models import model_spec
     from core.market.training import build_loaders
-    from services.runs import run_dataset
+    from services.market_evaluation import run_dataset
     from storage import open_engine
 
     engine = open_engine(data_home.database_url)
@@ -536,3 +536,21 @@ def test_evaluate_a_sweep_judges_its_trials_together(swept, monkeypatch) -> None
     assert "Verdict: " in text and "deflated Sharpe" in text and "PBO" in text
     missing = runner.invoke(app, ["evaluate"])
     assert missing.exit_code == 1 and "--sweep" in missing.output
+
+
+def test_train_trains_the_recommender_named_in_the_registry(data_home: DataHome) -> None:
+    """`trendlab train two_tower` is `trendlab recsys train`: the run is listed; options
+    only market models have are refused by name."""
+    made = runner.invoke(
+        app, ["recsys", "synthetic", "startups", "--users", "50", "--interactions", "700"]
+    )
+    assert made.exit_code == 0, made.output
+    trained = runner.invoke(app, ["train", "two_tower", "--dataset", "startups", "--epochs", "2"])
+    assert trained.exit_code == 0, trained.output
+    assert "Serves warm and hot users:" in trained.output, trained.output
+    listed = json.loads(runner.invoke(app, ["runs", "list", "--json"]).output)
+    assert [(run["model"], run["status"]) for run in listed] == [("two_tower", "succeeded")]
+    refused = runner.invoke(
+        app, ["train", "two_tower", "--dataset", "startups", "--seeds", "2", "--target", "trend"]
+    )
+    assert refused.exit_code != 0 and "--target, --seeds: not options" in refused.output

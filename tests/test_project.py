@@ -109,16 +109,104 @@ def test_the_market_and_recommender_domains_do_not_load_each_other() -> None:
     assert "core.market" not in _loaded_submodules(_modules(ROOT, "core/recsys"))
 
 
-def _loaded_submodules(modules: list[str]) -> set[str]:
+def _loaded_submodules(modules: list[str], root: Path = ROOT) -> set[str]:
     code = (
         "import importlib, sys\n"
         f"for name in {modules!r}: importlib.import_module(name)\n"
         "print(' '.join(sorted('.'.join(m.split('.')[:2]) for m in sys.modules)))"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return set(result.stdout.split())
+
+
+SHARED_CORE_FORBIDDEN = {"core.market", "core.recsys"}
+
+
+def shared_core_violations(root: Path) -> set[str]:
+    """Domain packages that the shared core modules (core/*.py: config, trainer,
+    checkpoints, ...) load, directly or through anything they import."""
+    shared = [
+        f"core.{p.stem}" for p in sorted((root / "core").glob("*.py")) if p.stem != "__init__"
+    ]
+    return _loaded_submodules(shared, root) & SHARED_CORE_FORBIDDEN
+
+
+def test_the_shared_core_loads_no_domain() -> None:
+    assert shared_core_violations(ROOT) == set()
+
+
+def test_the_shared_core_check_catches_a_domain_import_planted_in_the_trainer(
+    tmp_path: Path,
+) -> None:
+    for package in ("core", "core/market"):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+    (tmp_path / "core" / "trainer.py").write_text("import core.market\n")
+    assert shared_core_violations(tmp_path) == {"core.market"}
+
+
+def service_imports(root: Path) -> dict[str, set[str]]:
+    """services module -> the services modules it imports anywhere in its source: at the
+    top, inside functions, or under TYPE_CHECKING."""
+    modules = {path.stem for path in (root / "services").glob("*.py")} - {"__init__"}
+    graph: dict[str, set[str]] = {}
+    for name in modules:
+        found: set[str] = set()
+        for node in ast.walk(ast.parse((root / "services" / f"{name}.py").read_text())):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module == "services":
+                targets = [f"services.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                targets = [node.module]
+            else:
+                continue
+            found |= {t.split(".")[1] for t in targets if t.startswith("services.")}
+        graph[name] = (found & modules) - {name}
+    return graph
+
+
+def import_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of the graph (its modules in order, the first repeated at the end), or
+    None."""
+    state: dict[str, str] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = "open"
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        state[node] = "done"
+        path.pop()
+        return None
+
+    for start in sorted(graph):
+        if start not in state and (cycle := visit(start)):
+            return cycle
+    return None
+
+
+def test_no_import_cycle_among_the_services_modules() -> None:
+    assert import_cycle(service_imports(ROOT)) is None
+
+
+def test_the_cycle_check_sees_an_import_inside_a_function(tmp_path: Path) -> None:
+    (tmp_path / "services").mkdir()
+    (tmp_path / "services" / "jobs.py").write_text("from services.sweeps import SweepDriver\n")
+    (tmp_path / "services" / "sweeps.py").write_text("def tick():\n    from services import jobs\n")
+    (tmp_path / "services" / "runs.py").write_text("import services.jobs\n")
+    assert import_cycle(service_imports(tmp_path)) == ["jobs", "sweeps", "jobs"]
 
 
 def test_pages_hold_no_torch_sql_or_storage() -> None:

@@ -106,7 +106,7 @@ def test_start_up_takes_what_it_loaded_out_of_the_collectors_view(data_home: Dat
 
     from starlette.testclient import TestClient
 
-    from server import app
+    from api.server import app
 
     gc.unfreeze()
     try:

@@ -1,19 +1,14 @@
 """Evaluation: a model beside baselines and (on synthetic data) the oracle, on the same rows.
 
-Every predictor, model or baseline, becomes a frame of (date, ticker, score_hd, class_hd)
-on the test rows; ``score_report`` then computes the same metrics for each against the
-realised labels and, when the dataset has oracle columns, against the latent truth. Direction
-accuracy in the seed's sense (seed 000: "positive if relevance > 0") compares signs; the
-3-class accuracy is reported beside it.
-
-Baselines, fit on the training rows the model saw (features standardised on them):
-majority class, momentum sign (sign of the 21-day return), ridge and logistic regression,
-HistGradientBoosting regressor and classifier, and the oracle on synthetic data.
+Every predictor's frame of (date, ticker, score_hd, class_hd) on the test rows
+(``core.market.predictions``) goes to ``score_report``, which computes the same metrics for
+each against the realised labels and, when the dataset has oracle columns, against the latent
+truth. Direction accuracy in the seed's sense (seed 000: "positive if relevance > 0") compares
+signs; the 3-class accuracy is reported beside it.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +18,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from core.market.features import CONTEXT_FEATURES, FEATURES, MASK_COLUMNS
+from core.market.features import CONTEXT_FEATURES
 from core.market.loaders import Loaders
 from core.market.metrics import (
     classification_metrics,
@@ -32,178 +27,43 @@ from core.market.metrics import (
     regression_metrics,
 )
 from core.market.models import ModelSpec, model_spec
+from core.market.predictions import (
+    baseline_predictions,
+    horizons_in,
+    model_predictions,
+    oracle_classes,
+    oracle_column,
+    outcomes,
+)
 from core.market.strategy import StrategyConfig, strategy_figures
 from core.market.verdict import EvaluationConfig, declare_primary, uncertainty_report
 
-
-def horizons_in(frame: pd.DataFrame) -> list[int]:
-    """The horizons a predictions frame holds scores for (``score_7d`` -> 7), in order."""
-    found = (re.fullmatch(r"score_([0-9]+)d", str(c)) for c in frame.columns)
-    return [int(m.group(1)) for m in found if m]
-
+__all__ = [
+    "BASELINES",
+    "SEED_LEVELS",
+    "Evaluation",
+    "baseline_predictions",
+    "context_group_importance",
+    "divergent_predictions",
+    "ensemble_predictions",
+    "evaluate_model",
+    "finance_rows",
+    "horizons_in",
+    "metrics_table",
+    "model_predictions",
+    "noise_correlation",
+    "outcomes",
+    "score_report",
+    "seed_level",
+    "strategy_columns",
+    "walk_forward_evaluation",
+]
 
 SEED_LEVELS = {  # seed 000's targets for relevance: (max MSE, min correlation, min direction acc)
     "excellent": (0.08, 0.85, 0.75),
     "good": (0.10, 0.75, 0.70),
     "reasonable": (0.15, 0.60, 0.65),
 }
-
-
-@torch.no_grad()
-def model_predictions(
-    spec: ModelSpec,
-    model: nn.Module,
-    loader: Any,
-    device: str | torch.device = "cpu",
-    *,
-    extras: bool = False,
-) -> pd.DataFrame:
-    """Scores and classes of ``model`` on every row of ``loader``, with the row's date/ticker.
-
-    With ``extras``: the attention weights per input step (``attention_0`` ...) of sequence
-    models, and a 2-D principal-component projection of each tower's embedding
-    (``context_pc1``, ``context_pc2``, ``stock_pc1``, ...) of dual-tower models.
-    """
-    model = model.to(device).eval()
-    columns: dict[str, list[np.ndarray]] = {}
-    for batch in loader:
-        outputs = model(*(batch[k].to(device) for k in spec.inputs))
-        for h in model.config.horizons:
-            score, probs = spec.readout(outputs, h)
-            columns.setdefault(f"score_{h}d", []).append(score.cpu().numpy())
-            columns.setdefault(f"class_{h}d", []).append(probs.argmax(-1).cpu().numpy())
-            for i in range(probs.shape[-1]):
-                columns.setdefault(f"prob{i}_{h}d", []).append(probs[:, i].cpu().numpy())
-        if extras:
-            for name in ("attention_weights", "context_embedding", "stock_embedding"):
-                if name in outputs:
-                    columns.setdefault(name, []).append(outputs[name].cpu().numpy())
-    frame = loader.meta[["date", "ticker"]].reset_index(drop=True).copy()
-    matrices = {}
-    for name, parts in columns.items():
-        if parts[0].ndim == 1:
-            frame[name] = np.concatenate(parts)
-        else:
-            matrices[name] = np.concatenate(parts)
-    if "attention_weights" in matrices:
-        for step, weights in enumerate(matrices.pop("attention_weights").T):
-            frame[f"attention_{step}"] = weights
-    for name, embedding in matrices.items():
-        tower = name.removesuffix("_embedding")
-        for component, values in enumerate(project_2d(embedding).T, start=1):
-            frame[f"{tower}_pc{component}"] = values
-    return frame
-
-
-def project_2d(matrix: np.ndarray) -> np.ndarray:
-    """(N, D) -> (N, 2): the rows on their first two principal components (zeros when the
-    rows do not span two directions)."""
-    centred = matrix - matrix.mean(axis=0)
-    _, _, components = np.linalg.svd(centred, full_matrices=False)
-    projection = centred @ components[:2].T
-    return np.pad(projection, ((0, 0), (0, 2 - projection.shape[1])))
-
-
-def _rows(dataset: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
-    return meta[["date", "ticker"]].merge(dataset, on=["date", "ticker"], how="left")
-
-
-def baseline_predictions(
-    spec: ModelSpec,
-    dataset: pd.DataFrame,
-    loaders: Loaders,
-    *,
-    seed: int = 0,
-    names: Sequence[str] = ("majority", "momentum", "linear", "boosting", "oracle"),
-) -> dict[str, pd.DataFrame]:
-    """Each baseline's predictions on the test rows, fit on the training rows."""
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-    from sklearn.linear_model import LogisticRegression, Ridge
-
-    train, test = _rows(dataset, loaders.train.meta), _rows(dataset, loaders.test.meta)
-    columns = [*FEATURES, *MASK_COLUMNS]
-    mean = train[columns].mean()
-    spread = train[columns].std().replace(0, 1).fillna(1)
-
-    def features(frame: pd.DataFrame) -> np.ndarray:
-        return ((frame[columns] - mean) / spread).fillna(0.0).to_numpy()
-
-    x_train, x_test = features(train), features(test)
-    results: dict[str, pd.DataFrame] = {}
-    for name in names:
-        frame = test[["date", "ticker"]].copy()
-        for h in loaders.horizons:
-            score_column, class_column = spec.target.columns(h)
-            y_score = train[score_column].to_numpy()
-            y_class = train[class_column].to_numpy().astype(int)
-            if name == "majority":
-                majority = np.bincount(y_class).argmax()
-                frame[f"score_{h}d"] = np.full(len(test), y_score.mean())
-                frame[f"class_{h}d"] = majority
-            elif name == "momentum":
-                sign = np.sign(test["ret_21d"].to_numpy())
-                frame[f"score_{h}d"] = sign
-                frame[f"class_{h}d"] = _class_from_sign(sign, len(spec.target.class_names))
-            elif name == "linear":
-                frame[f"score_{h}d"] = np.clip(
-                    Ridge(alpha=10.0).fit(x_train, y_score).predict(x_test), -1, 1
-                )
-                classifier = LogisticRegression(max_iter=500, C=0.1)
-                frame[f"class_{h}d"] = classifier.fit(x_train, y_class).predict(x_test)
-            elif name == "boosting":
-                regressor = HistGradientBoostingRegressor(max_iter=200, random_state=seed)
-                frame[f"score_{h}d"] = np.clip(
-                    regressor.fit(x_train, y_score).predict(x_test), -1, 1
-                )
-                classifier = HistGradientBoostingClassifier(max_iter=200, random_state=seed)
-                frame[f"class_{h}d"] = classifier.fit(x_train, y_class).predict(x_test)
-            elif name == "oracle":
-                oracle = oracle_column(spec, h)
-                if oracle not in test.columns:
-                    break
-                frame[f"score_{h}d"] = test[oracle].to_numpy()
-                frame[f"class_{h}d"] = oracle_classes(spec, test[oracle].to_numpy())
-            else:
-                raise ValueError(f"unknown baseline {name!r}")
-        else:
-            results[name] = frame
-    return results
-
-
-def _class_from_sign(sign: np.ndarray, classes: int) -> np.ndarray:
-    """+1 -> the last class (up / positive), -1 -> the first, 0 -> the middle (or up)."""
-    if classes == 2:
-        return (sign > 0).astype(int)
-    return np.select([sign < 0, sign > 0], [0, classes - 1], classes // 2)
-
-
-def oracle_classes(spec: ModelSpec, oracle: np.ndarray, threshold: float = 0.25) -> np.ndarray:
-    if spec.targets == "relevance":
-        return np.select([oracle < -threshold, oracle > threshold], [0, 2], 1)
-    return _class_from_sign(np.sign(oracle), len(spec.target.class_names))
-
-
-def oracle_column(spec: ModelSpec, h: int) -> str:
-    return f"oracle_{'relevance' if spec.targets == 'relevance' else 'trend'}_{h}d"
-
-
-def outcomes(spec: ModelSpec, dataset: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
-    """What predictions are scored against, per (date, ticker) of ``keys``: the targets, the
-    oracle (synthetic data), the forward return per horizon, and the next day's return that
-    the strategy earns. ``dataset`` is the dataset frame or outcomes already drawn from it."""
-    if "next_return" not in dataset.columns:
-        dataset = dataset.sort_values(["ticker", "date"]).assign(
-            next_return=lambda f: f.groupby("ticker")["ret_1d"].shift(-1)
-        )
-    columns = ["date", "ticker"]
-    for h in horizons_in(keys):
-        columns += [*spec.target.columns(h), f"fwd_return_{h}d"]
-        if oracle_column(spec, h) in dataset.columns:
-            columns.append(oracle_column(spec, h))
-    rows = keys[["date", "ticker"]].merge(
-        dataset[[*columns, "next_return"]], on=["date", "ticker"], how="left"
-    )
-    return rows.fillna({"next_return": 0.0})
 
 
 def finance_rows(score: np.ndarray, rows: pd.DataFrame, h: int) -> pd.DataFrame:

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from core.files import file_sha256
+from core.import_problems import ImportFailed, Problem
 from core.market.bundled import bundled_macro_series, bundled_macro_source
 from core.market.config import DEFAULT_HORIZONS
 from core.market.context import (
@@ -46,14 +47,8 @@ from core.market.context import (
 )
 from core.market.features import PRICE_COLUMNS, STOCK_FEATURES, WARMUP_DAYS, ticker_features
 from core.market.sources import MarketData
-from core.tables import (
-    ImportFailed,
-    Problem,
-    ProblemLog,
-    ReadOptions,
-    read_table,
-    return_freed_arrow_memory,
-)
+from core.table_files import ReadOptions, return_freed_arrow_memory
+from core.user_tables import ProblemLog, read_table
 
 MAX_GAP_WARNINGS = 10
 """Date-gap warnings listed per ticker; beyond it they are counted."""

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from core.market.evaluation import finance_rows, horizons_in
+from core.market.evaluation import finance_rows
 from core.market.metrics import daily_skill, regression_metrics
 from core.market.overfitting import (
     backtest_overfitting,
@@ -31,6 +31,7 @@ from core.market.overfitting import (
     deflated_sharpe,
     superior_predictive_ability,
 )
+from core.market.predictions import horizons_in
 from core.market.strategy import YEAR, StrategyConfig, strategy_curve
 from core.market.uncertainty import LEVEL, block_length
 from core.market.verdict import MEAN, collapse_check, predictor_tables

@@ -48,9 +48,11 @@ import numpy as np
 import pandas as pd
 
 from core.files import file_sha256
+from core.import_problems import ImportFailed, Problem
 from core.recsys.data import INTERACTION_LABELS
 from core.recsys.synthetic import RecsysData
-from core.tables import ImportFailed, Problem, ProblemLog, ReadOptions, Table, read_table
+from core.table_files import ReadOptions
+from core.user_tables import ProblemLog, Table, read_table
 
 INTERACTION_COLUMNS = ("user_id", "item_id", "interaction", "rating", "timestamp")
 POSITIVE = "like"

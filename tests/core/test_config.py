@@ -8,7 +8,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.config import ConfigError, OptimizerConfig, SchedulerConfig, field_docs
-from core.configs import CONFIG_CLASSES, ConfigManager
 from core.market.config import (
     ContextTowerConfig,
     DataConfig,
@@ -22,6 +21,7 @@ from core.market.config import (
     TrainingConfig,
 )
 from core.recsys.config import RecsysTrainingConfig, TwoTowerConfig
+from services.config_index import CONFIG_CLASSES, ConfigManager
 
 
 @pytest.mark.parametrize("name", sorted(CONFIG_CLASSES))

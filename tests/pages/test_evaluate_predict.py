@@ -131,7 +131,7 @@ def test_predict_shows_the_attention_of_an_lstm(trained: DataHome) -> None:
 
 def test_batch_prediction_scores_a_csv_and_names_a_bad_one(trained: DataHome) -> None:
     engine = open_engine(trained.database_url)
-    from services.runs import run_dataset
+    from services.market_evaluation import run_dataset
 
     rows = run_dataset(engine=engine, run_id=1).tail(4)
     engine.dispose()
@@ -184,7 +184,7 @@ def test_requests_share_one_predictor_until_the_checkpoint_changes(data_home: Da
     """The API and pages build a run's Predictor once per checked checkpoint (under load
     every /api/predict loaded the checkpoint again); altered bytes are refused, never
     served from memory."""
-    from services.runs import run_predictor
+    from services.market_evaluation import run_predictor
 
     engine = open_engine(data_home.database_url)
     store_small_dataset(engine)
@@ -222,7 +222,7 @@ def test_read_only_evaluate_never_computes_and_stores_on_view(
 
 
 def test_evaluations_of_older_runs_are_computed_once_and_kept(data_home: DataHome) -> None:
-    from services.runs import load_evaluation
+    from services.market_evaluation import load_evaluation
     from storage.repository import list_artifacts, session_scope
 
     engine = open_engine(data_home.database_url)
@@ -250,3 +250,22 @@ def test_read_only_mode_keeps_what_if_and_hides_batch_uploads(trained, monkeypat
     assert len(at.metric) == 2, "what-if scores still work"
     assert not at.get("file_uploader")
     assert any("uploading rows to score" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("page", ["predict.py", "evaluate.py"])
+def test_the_pages_list_the_runs_of_the_models_the_registry_calls_market_models(
+    trained: DataHome, page: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run 1 is a dual tower, run 2 an attention LSTM: both listed while the registry says
+    both are market models, only run 1 once it says the LSTM is not."""
+    from services import registry
+
+    def listed() -> set[str]:
+        at = _open(page)
+        picker = at.selectbox[0] if page == "predict.py" else at.multiselect[0]
+        return {" · ".join(label.split(" · ")[:2]) for label in picker.options}
+
+    assert listed() == {"run 1 · dual_tower", "run 2 · lstm_attention"}
+    market_only = {k: v for k, v in registry.TRAINABLE.items() if k != "lstm_attention"}
+    monkeypatch.setattr(registry, "TRAINABLE", market_only)
+    assert listed() == {"run 1 · dual_tower"}

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.recsys.config import recsys_configs
 from core.recsys.synthetic import RecsysSpec, generate_recsys
-from services.recsys import train_recsys_run
+from services.recsys_runs import train_recsys_run
 from storage import DataHome, open_engine
 from storage.recsys import save_recsys_dataset
 

@@ -258,7 +258,7 @@ def test_recovery_never_signals_a_process_that_is_not_the_worker(manager, engine
 
 def test_cancelling_before_the_first_epoch_ends_cancelled_not_failed(engine, data_home) -> None:
     """Item 5: the run folder did not exist yet, and writing the summary failed."""
-    from services.runs import run_inputs, start_run, train_run
+    from services.market_runs import run_inputs, start_run, train_run
 
     data = synthetic_data(
         ["AAA", "BBB"], "2016-01-01", "2019-12-31", seed=3, signal=True, horizons=[7, 30]
@@ -326,7 +326,7 @@ def test_an_evaluation_error_keeps_the_trained_run(engine, data_home, monkeypatc
 def test_a_walk_forward_runs_as_a_job_and_leaves_its_run_as_it_was(manager, engine) -> None:
     """Issue 16: walk-forward evaluation, once CLI only, runs in the background fold by fold;
     the run keeps its status and its curves, and gains the folds' results."""
-    from services.runs import load_walk_forward
+    from services.market_evaluation import load_walk_forward
 
     job_id = submit(manager, epochs=2)
     until(manager, lambda: job(manager, job_id).status == "succeeded", timeout=120)

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from cli import app
 from core.config import flatten
-from core.registry import trainable
-from services.runs import execute_run, start_run
+from services.market_runs import execute_run, start_run
+from services.registry import trainable
 from services.sweeps import _trial_configs, create_study, parse_space
 from services.tries import compare_runs, comparison_lines, runs_tries
 from tests.sweeping import MODEL, SPACE

@@ -26,8 +26,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from core.import_problems import ImportFailed
 from core.market.config import DataConfig
-from core.tables import ImportFailed, ReadOptions
+from core.table_files import ReadOptions
 from services import catalog
 from services.datasets import import_market_uploads, store_market_dataset
 from storage import DataHome, open_engine

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from core.import_problems import ImportFailed
 from core.market.connectors import (
     ALLOW_ENV,
     FRED_SERIES,
@@ -27,7 +28,6 @@ from core.market.connectors import (
     yahoo_chart_url,
 )
 from core.market.importers import import_market, read_macro_series
-from core.tables import ImportFailed
 
 RECORDED = Path(__file__).parent / "recorded"
 PRICE_SPAN = ("2016-10-01", "2018-01-31")

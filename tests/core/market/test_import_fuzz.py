@@ -24,11 +24,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from core.import_problems import ImportFailed
 from core.market.config import DataConfig
 from core.market.importers import ImportOptions, import_market
 from core.recsys.data import INTERACTION_LABELS
 from core.recsys.importers import import_recsys
-from core.tables import ImportFailed
 from storage.feature_store import save_market_dataset
 from storage.recsys import save_recsys_dataset
 from storage.repository import count_rows, session_scope

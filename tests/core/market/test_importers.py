@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.import_problems import ImportFailed
 from core.market.importers import (
     ImportOptions,
     import_market,
@@ -20,7 +21,6 @@ from core.market.importers import (
     read_policy_events,
     read_prices,
 )
-from core.tables import ImportFailed
 
 
 def _write(tmp_path: Path, frame: pd.DataFrame, name: str = "prices.csv") -> Path:

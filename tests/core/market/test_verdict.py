@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.market.evaluation import baseline_predictions, evaluate_model, outcomes, score_report
+from core.market.evaluation import evaluate_model, score_report
 from core.market.models import model_spec
+from core.market.predictions import baseline_predictions, outcomes
 from core.market.sources import build_market_dataset, bundled_config, bundled_data
 from core.market.training import train_model
 from core.market.verdict import (

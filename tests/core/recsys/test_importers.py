@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from core.import_problems import ImportFailed
 from core.recsys.importers import import_recsys, parse_events
-from core.tables import ImportFailed
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:

@@ -9,7 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.tables import ImportFailed, ReadOptions, read_table
+from core.import_problems import ImportFailed
+from core.table_files import ReadOptions
+from core.user_tables import read_table
 
 
 def _refused(path: Path, options: ReadOptions, monkeypatch: pytest.MonkeyPatch) -> str:

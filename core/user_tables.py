@@ -1,53 +1,38 @@
-"""Users' tables (CSV or Parquet) read as text and checked cell by cell.
+"""Users' tables read as text and checked cell by cell.
 
-What every importer shares, market and recommender alike: size and encoding checks, the
-field separator (comma, tab, semicolon or bar, sniffed from the header line unless given),
-RecBole's atomic-file headers (``user_id:token``: the name is kept, the type recorded in
-``Table.types``), the column mapping, parsers for text, numbers, timestamps (ISO 8601, Unix
-seconds or milliseconds, detected per column) and choices that turn each bad cell into a
-``Problem`` naming the file, the line (CSV, the header is line 1) or row (Parquet) and the
-column, and ``ImportFailed``, which carries the first problems of each file and the count of
-all of them.
+What every importer shares, market and recommender alike: the file read as stripped strings
+(``core.table_files``), RecBole's atomic-file headers (``user_id:token``: the name is kept, the
+type recorded in ``Table.types``), the column mapping, parsers for text, numbers, timestamps
+(ISO 8601, Unix seconds or milliseconds, detected per column) and choices that turn each bad
+cell into a ``Problem`` (``core.import_problems``), and ``ProblemLog``, which gathers the
+problems of several files.
 """
 
 from __future__ import annotations
 
-import gzip
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
+
+from core.import_problems import ImportFailed, Problem
+from core.table_files import (
+    ReadOptions,
+    check_decompressed_size,
+    check_shape,
+    file_bytes,
+    is_gzip,
+    read_csv_text,
+    read_parquet_text,
+    sniff_separator,
+)
 
 FIRST_DATE, LAST_DATE = pd.Timestamp("1700-01-01"), pd.Timestamp("2200-12-31")
 """Accepted dates: pandas holds nanoseconds from 1677 to 2262, and market labels look up to
 the longest horizon past the last date."""
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """Limits applied to every file read."""
-
-    max_file_bytes: int = 50 * 1024 * 1024
-    """Largest accepted file (the dashboard's upload limit is the same 50 MB)."""
-    sep: str | None = None
-    """Field separator of text files (",", "\\t", ";" or "|"); None sniffs it from the
-    header line."""
-    max_columns: int = 1_000
-    """Most columns: a CSV's from its header line, a Parquet's from its metadata."""
-    max_rows: int = 2_000_000
-    """Most data rows: a CSV's lines (a quoted cell's line breaks count too), a Parquet's
-    row count from its metadata, which a few kB of compressed repeats can make millions."""
-    max_cells: int = 20_000_000
-    """Most cells (rows x columns), about a gigabyte once read as text."""
-
-
-SEPARATORS = (",", "\t", ";", "|")
-"""Separators a text file may use; the one the header line holds most of is chosen."""
 
 ATOMIC_TYPES = ("token", "token_seq", "float", "float_seq")
 """The field types of RecBole's atomic files, written after the name: ``rating:float``."""
@@ -61,11 +46,6 @@ TIMESTAMP_FORMATS = {1: "ISO 8601 dates", 2: "Unix seconds (UTC)", 3: "Unix mill
 _BAD, _ISO, _SECONDS, _MILLISECONDS = 0, 1, 2, 3
 _NUMBER = r"[+-]?[0-9]+(?:\.[0-9]*)?"
 
-
-MAX_LISTED_PROBLEMS = 20
-"""Problems written out in an ``ImportFailed`` message; the rest are counted."""
-
-
 MAX_PROBLEMS_PER_FILE = 50
 """Problems described per file; beyond it they are only counted (a million bad rows would
 otherwise cost a million messages)."""
@@ -76,38 +56,6 @@ _UTC_OFFSET = (
     r"^([0-9]{4}-?[0-9]{2}-?[0-9]{2}[T ][0-9]{2}(?::?[0-9]{2}(?::?[0-9]{2}(?:[.,][0-9]+)?)?)?)"
     r" *(?:[Zz]|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)$"
 )
-
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    message: str
-    row: int | None = None  # 1-based data row
-    column: str | None = None
-    csv: bool = True
-
-    def __str__(self) -> str:
-        where = [self.file]
-        if self.row is not None:
-            where.append(f"line {self.row + 1}" if self.csv else f"row {self.row}")
-        if self.column is not None:
-            where.append(f"column {self.column!r}")
-        return f"{', '.join(where)}: {self.message}"
-
-
-class ImportFailed(ValueError):
-    """One or more problems in the imported files; nothing was built or stored.
-
-    ``problems`` are the described ones; ``total`` counts every problem found, described or not.
-    """
-
-    def __init__(self, problems: Sequence[Problem], total: int | None = None) -> None:
-        self.problems = list(problems)
-        self.total = max(total or 0, len(self.problems))
-        lines = [str(p) for p in self.problems[:MAX_LISTED_PROBLEMS]]
-        if self.total > len(lines):
-            lines.append(f"... and {self.total - len(lines)} more problems")
-        super().__init__("The import failed; nothing was stored.\n" + "\n".join(lines))
 
 
 @dataclass
@@ -325,12 +273,12 @@ def read_table(path: Path, options: ReadOptions, mapping: dict[str, str] | None 
     if size == 0:
         raise ImportFailed([Problem(name, "the file is empty")])
     if is_gzip(path):
-        _check_decompressed_size(path, options.max_file_bytes)
+        check_decompressed_size(path, options.max_file_bytes)
     csv = path.suffix.lower() != ".parquet"
     sep = (options.sep or sniff_separator(path)) if csv else None
-    _check_shape(path, options, sep)
+    check_shape(path, options, sep)
     try:
-        frame = _read_csv(path, sep) if sep is not None else _read_parquet(path)
+        frame = read_csv_text(path, sep) if sep is not None else read_parquet_text(path)
     except ImportFailed:
         raise
     except Exception as error:  # a parser's own message says what and where
@@ -347,114 +295,10 @@ def read_table(path: Path, options: ReadOptions, mapping: dict[str, str] | None 
     return table
 
 
-def _check_shape(path: Path, options: ReadOptions, sep: str | None) -> None:
-    """Refuse a table wider, longer or larger than ``options`` allow, before it is parsed:
-    a CSV's columns from its header line and rows from its line count (one streamed pass, no
-    cells built), a Parquet's from its metadata."""
-    if sep is None:
-        import pyarrow.parquet as pq
-
-        try:
-            metadata = pq.ParquetFile(path).metadata
-        except Exception as error:  # not Parquet: the reader below says so
-            raise ImportFailed([Problem(path.name, f"cannot be read: {error}")]) from error
-        columns, rows = metadata.num_columns, metadata.num_rows
-    else:
-        columns, rows = _csv_shape(path, sep)
-    problems = []
-    if columns > options.max_columns:
-        problems.append(f"the file has {columns} columns; the limit is {options.max_columns}")
-    if rows > options.max_rows:
-        problems.append(f"the file has {rows} rows; the limit is {options.max_rows}")
-    if columns * rows > options.max_cells and not problems:
-        problems.append(
-            f"the file has {columns * rows} cells ({rows} rows x {columns} columns); "
-            f"the limit is {options.max_cells}"
-        )
-    if problems:
-        raise ImportFailed([Problem(path.name, message) for message in problems])
-
-
-def _csv_shape(path: Path, sep: str) -> tuple[int, int]:
-    """(columns in the header line, lines after it), read in 1 MB chunks: an upper bound,
-    since blank lines and quoted separators or line breaks count too."""
-    header, lines, tail = None, 0, b""
-    with open_bytes(path) as handle:
-        while chunk := handle.read(1 << 20):
-            if header is None:
-                tail += chunk
-                end = tail.find(b"\n")
-                if end < 0 or not tail[:end].strip():
-                    if end >= 0:
-                        tail = tail[end + 1 :]
-                    continue
-                header, chunk, tail = tail[:end], tail[end + 1 :], b""
-            lines += chunk.count(b"\n")
-            tail = chunk[-1:] if chunk else tail
-    if header is None:  # a header without a final newline, or nothing
-        header = tail
-    elif tail and tail != b"\n":
-        lines += 1  # the last line has no newline
-    columns = header.decode("utf-8-sig", "replace").count(sep) + 1 if header.strip() else 0
-    return columns, lines
-
-
 def _looks_like_data(names: Iterable[object]) -> bool:
     """A header line of numbers only (ids, ratings, Unix times) is the first data row."""
     names = [str(n).strip() for n in names]
     return bool(names) and all(re.fullmatch(_NUMBER, n) for n in names)
-
-
-GZIP_MAGIC = b"\x1f\x8b"
-
-
-def is_gzip(path: Path) -> bool:
-    """Whether the file is gzip-compressed (by its first bytes, whatever its name)."""
-    with Path(path).open("rb") as handle:
-        return handle.read(2) == GZIP_MAGIC
-
-
-def open_bytes(path: Path) -> IO[bytes]:
-    """The file's bytes, decompressed when it is gzip."""
-    return gzip.open(path, "rb") if is_gzip(path) else Path(path).open("rb")
-
-
-def file_bytes(path: Path) -> bytes:
-    with open_bytes(path) as handle:
-        return handle.read()
-
-
-def _check_decompressed_size(path: Path, limit: int) -> None:
-    """Refuse a compressed file whose content exceeds ``limit`` bytes, reading no more than
-    the limit (a small file that unpacks to gigabytes never fills memory)."""
-    try:
-        with gzip.open(path, "rb") as handle:
-            read = 0
-            while chunk := handle.read(1 << 20):
-                read += len(chunk)
-                if read > limit:
-                    raise ImportFailed(
-                        [
-                            Problem(
-                                path.name,
-                                f"the file unpacks to more than {limit / 1024**2:g} MB, "
-                                "the limit for its content",
-                            )
-                        ]
-                    )
-    except (OSError, EOFError) as error:
-        raise ImportFailed([Problem(path.name, f"is not a readable gzip file: {error}")]) from None
-
-
-def sniff_separator(path: Path) -> str:
-    """The separator of ``SEPARATORS`` that the header line holds most of (a comma when it
-    holds none: a one-column file)."""
-    with open_bytes(path) as handle:
-        head = handle.read(1 << 16).decode("utf-8-sig", "replace")
-    header = next((line for line in head.splitlines() if line.strip()), "")
-    counts = {sep: header.count(sep) for sep in SEPARATORS}
-    chosen = max(counts, key=counts.get)
-    return chosen if counts[chosen] else ","
 
 
 def _atomic_names(columns: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -469,72 +313,6 @@ def _atomic_names(columns: list[str]) -> tuple[list[str], dict[str, str]]:
         else:
             names.append(column)
     return names, types
-
-
-def _read_csv(path: Path, sep: str = ",") -> pd.DataFrame:
-    """Every cell as a stripped string. Arrow's reader comes first: its strings are not
-    Python objects, so a large file costs a fraction of the memory; files it refuses (ragged
-    rows, a header without a final newline) go to pandas' C reader, which reads short rows
-    with empty cells and names the line of a row with too many."""
-    text_only = {
-        "dtype": str,
-        "keep_default_na": False,
-        "encoding": "utf-8-sig",
-        "sep": sep,
-        "compression": "gzip" if is_gzip(path) else None,
-    }
-    try:
-        try:
-            frame = pd.read_csv(path, engine="pyarrow", **text_only)
-        except UnicodeDecodeError:
-            raise
-        except Exception:  # the C reader below reports what is wrong, and where
-            frame = pd.read_csv(path, skipinitialspace=True, **text_only)
-    except UnicodeDecodeError as error:
-        raise _not_utf8(path) from error
-    except pd.errors.EmptyDataError as error:  # blank lines only: not even a header
-        raise ImportFailed([Problem(path.name, "the file is empty")]) from error
-    if not isinstance(frame.index, pd.RangeIndex):  # the C reader's implicit index column
-        raise ImportFailed(
-            [
-                Problem(
-                    path.name, "the first data row has more fields than the header (line 1) names"
-                )
-            ]
-        )
-    return _stripped_text(frame)
-
-
-def _not_utf8(path: Path) -> ImportFailed:
-    data = file_bytes(path)
-    try:
-        data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data[: error.start].count(b"\n") + 1
-        return ImportFailed(
-            [Problem(path.name, f"line {line}: the file is not UTF-8 text (byte {error.start})")]
-        )
-    return ImportFailed([Problem(path.name, "the file is not UTF-8 text")])
-
-
-def _read_parquet(path: Path) -> pd.DataFrame:
-    return _stripped_text(pd.read_parquet(path))
-
-
-def _stripped_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """Cells as strings without surrounding blanks, missing cells as "" (column by column, so
-    only one column is ever copied at a time)."""
-    for position in range(frame.shape[1]):
-        column = frame.iloc[:, position]
-        frame.isetitem(position, column.astype(str).where(column.notna(), "").str.strip())
-    return_freed_arrow_memory()
-    return frame
-
-
-def return_freed_arrow_memory() -> None:
-    """Arrow's allocator keeps freed blocks for reuse; the parse's scratch space is not needed
-    again, and handing it back lowers the peak of the build that follows an import."""
-    pa.default_memory_pool().release_unused()
 
 
 def _apply_mapping(table: Table, mapping: dict[str, str]) -> None:

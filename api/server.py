@@ -1,11 +1,15 @@
 """The server `trendlab serve` and `make run` start: the dashboard (app.py) and the HTTP API
-(api.py, under /api) on one port, one process, one database engine, one job manager. With a
+(api, under /api) on one port, one process, one database engine, one job manager. With a
 password set, Streamlit's media, upload and metrics routes answer signed-in browsers only
-(pages/sign_ins.py)."""
+(pages/sign_ins.py).
+
+`streamlit run` is given this file's path (cli/home.py finds it with importlib), so here it
+is imported as the top-level module ``server``; tests import it as ``api.server``."""
 
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import streamlit as st
 from starlette.middleware import Middleware
@@ -16,6 +20,10 @@ from pages.sign_ins import SignInGate
 from services.home import data_home, database
 from services.jobs import start_job_manager
 from services.recsys import warm_serving
+
+# The dashboard's script, beside this package. Absolute: under `streamlit run` a relative
+# path would be resolved against this file's folder (api/), not the repository's root.
+DASHBOARD = Path(__file__).resolve().parents[1] / "app.py"
 
 
 @asynccontextmanager
@@ -37,7 +45,7 @@ async def lifespan(app: st.App) -> AsyncIterator[None]:
 
 
 app = st.App(
-    "app.py",
+    str(DASHBOARD),
     routes=[Mount("/api", app=create_api())],
     middleware=[Middleware(SignInGate)],
     lifespan=lifespan,

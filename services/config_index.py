@@ -1,6 +1,6 @@
 """Every config of the project by name (the CLI's `config show`, the reference in
 docs/config.md, parametrised tests) and seed 001's ConfigManager, which holds them all in one
-YAML file."""
+YAML file. Above the domains, since it names the configs of both."""
 
 from __future__ import annotations
 

@@ -1,0 +1,20 @@
+"""/info: where the data home and database are, and what the database holds. What
+`trendlab info` prints (services.facts); the CLI asks it while this server holds the DuckDB
+file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from api.shared import context, plain
+from services import facts
+
+router = APIRouter()
+
+
+@router.get("/info")
+def info() -> dict[str, Any]:
+    home, engine = context()
+    return plain(facts.info(home=home, engine=engine))

@@ -1,0 +1,124 @@
+"""The recommender's routes: startups for a known developer, for a new user's profile, and
+how the serving run's engines compare."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+
+from api.schemas import Item, ProfileRequest, Recommendations
+from api.shared import context, plain, short
+from core.recsys.serving import MAX_LIMIT, Recommendation, UnknownUser
+from services.home import StorageError
+from services.recsys import active_run, load_serving, recommender_report
+
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many items (1-100).")]
+
+router = APIRouter()
+
+
+def _answer(result: Recommendation, run_id: int | None) -> Recommendations:
+    fields = [c for c in result.items.columns if c not in ("rank", "item_id", "score", "why")]
+    return Recommendations(
+        user_id=result.user_id,
+        engine=result.engine,
+        reason=result.reason,
+        run_id=run_id,
+        items=[
+            Item(
+                rank=int(row["rank"]),
+                item_id=str(row["item_id"]),
+                score=float(row["score"]),
+                why=str(row["why"]),
+                details={c: row[c] for c in fields},
+            )
+            for row in result.items.to_dict("records")
+        ],
+    )
+
+
+@router.get("/recommendations/startups/for-developer/{user_id}")
+def for_developer(
+    user_id: str,
+    limit: Limit = 10,
+    engine_name: Annotated[
+        str,
+        Query(alias="engine", pattern="^(auto|two_tower|ease|item_knn|content|popularity)$"),
+    ] = "auto",
+    type: Annotated[str | None, Query(description="collaboration, job, investment")] = None,
+    sector: str | None = None,
+    stage: str | None = None,
+    location: str | None = None,
+) -> Recommendations:
+    """Seed 004's endpoint: the top startups for a known developer, routed by history."""
+    home, engine = context()
+    filters = {
+        k: v
+        for k, v in {
+            "type": type,
+            "sector": sector,
+            "stage": stage,
+            "location": location,
+        }.items()
+        if v
+    }
+    run_id = active_run(engine=engine)
+    try:
+        recommender = load_serving(engine=engine, home=home, run_id=run_id)
+        result = recommender.recommend(user_id, limit=limit, engine=engine_name, filters=filters)
+    except UnknownUser as error:
+        raise HTTPException(404, short(str(error))) from None
+    except StorageError as error:
+        raise HTTPException(503, short(str(error))) from None
+    except ValueError as error:
+        raise HTTPException(422, short(str(error))) from None
+    return _answer(result, run_id)
+
+
+@router.get("/recommendations/engines")
+def engines() -> dict[str, Any]:
+    """The serving run's engines on its test users: every metric with its 95 % interval,
+    the paired verdict of the two-tower model against each baseline, and which engine
+    serves warm and hot users, and why."""
+    _, engine = context()
+    run_id = active_run(engine=engine)
+    if run_id is None:
+        raise HTTPException(404, "No recommender is trained yet.")
+    try:
+        report = recommender_report(engine=engine, run_id=run_id)
+    except StorageError as error:
+        raise HTTPException(503, short(str(error))) from None
+    return plain(
+        {
+            "run_id": run_id,
+            "primary_metric": report.get("primary_metric"),
+            "engines": {
+                name: {
+                    "metrics": figures,
+                    "intervals": report.get("intervals", {}).get("all_users", {}).get(name),
+                    "verdict": report.get("comparison", {}).get("against", {}).get(name),
+                }
+                for name, figures in report["all_users"].items()
+            },
+            "comparison": report.get("comparison"),
+            "serve": report.get("serve"),
+        }
+    )
+
+
+@router.post("/recommendations")
+def for_profile(request: ProfileRequest) -> Recommendations:
+    """A new user described by a profile: content-based (the cold-start route)."""
+    home, engine = context()
+    run_id = active_run(engine=engine)
+    try:
+        recommender = load_serving(engine=engine, home=home, run_id=run_id)
+        result = recommender.recommend_profile(
+            request.profile, limit=request.limit, filters=request.filters
+        )
+    except StorageError as error:
+        raise HTTPException(503, short(str(error))) from None
+    except ValueError as error:
+        raise HTTPException(422, short(str(error))) from None
+    return _answer(result, run_id)
