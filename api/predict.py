@@ -11,7 +11,7 @@ from api.schemas import PredictRequest
 from api.shared import context, short
 from core.checkpoints import CheckpointError
 from core.market.predict import TABULAR_COLUMNS, PredictionInputError
-from services.home import StorageError
+from services.database import StorageError
 from services.market_evaluation import run_predictor
 from services.runs import UnknownRun
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query
 from api.schemas import Item, ProfileRequest, Recommendations
 from api.shared import context, plain, short
 from core.recsys.serving import MAX_LIMIT, Recommendation, UnknownUser
-from services.home import StorageError
+from services.database import StorageError
 from services.recsys import active_run, load_serving, recommender_report
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many items (1-100).")]

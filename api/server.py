@@ -3,7 +3,7 @@
 password set, Streamlit's media, upload and metrics routes answer signed-in browsers only
 (pages/sign_ins.py).
 
-`streamlit run` is given this file's path (cli/home.py finds it with importlib), so here it
+`streamlit run` is given this file's path (cli/serve.py finds it with importlib), so here it
 is imported as the top-level module ``server``; tests import it as ``api.server``."""
 
 import gc
@@ -17,7 +17,7 @@ from starlette.routing import Mount
 
 from api import create_api
 from pages.sign_ins import SignInGate
-from services.home import data_home, database
+from services.database import data_home, database
 from services.jobs import start_job_manager
 from services.recsys import warm_serving
 

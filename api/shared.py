@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from services.home import DataHome, data_home, database
+from services.database import DataHome, data_home, database
 
 
 def context() -> tuple[DataHome, Engine]:

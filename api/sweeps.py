@@ -10,11 +10,12 @@ from fastapi import APIRouter, HTTPException, Path
 from api.schemas import MAX_RUN_ID, SweepRequest
 from api.shared import context, plain, short
 from services.access import ReadOnlyError
-from services.home import StorageError
+from services.database import StorageError
 from services.jobs import start_job_manager
 from services.registry import TRAINABLE
-from services.sweeps import SweepError, suggested_space, sweep_info
+from services.sweep_space import SweepError, suggested_space
 from services.sweeps import start_sweep as start
+from services.sweeps import sweep_info
 
 router = APIRouter()
 

@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from cli import config, data, evaluate, home, recsys, runs, train
+from cli import config, data, evaluate, recsys, runs, serve, train
 from cli.sweep import sweep as sweep_command
 
 app = typer.Typer(
@@ -21,9 +21,9 @@ app = typer.Typer(
 )
 # Typer lists commands in the order they are registered, so this is `trendlab --help`'s order.
 for command in (
-    home.init,
-    home.info,
-    home.serve,
+    serve.init,
+    serve.info,
+    serve.serve,
     train.train,
     evaluate.evaluate,
     evaluate.ensemble,

@@ -87,7 +87,8 @@ def sweep(
         _via_server(model, dataset, trials, parallel, raw_space, training, architecture, as_json)
         return
     from services.jobs import JobManager
-    from services.sweeps import SweepError, run_sweep_here, start_sweep, suggested_space
+    from services.sweep_space import SweepError, suggested_space
+    from services.sweeps import run_sweep_here, start_sweep
 
     spec = TRAINABLE[model]
     try:

@@ -188,7 +188,6 @@ class Trainer:
         """The weights that are validated and checkpointed: the average when there is one."""
         return self.ema.module if self.ema is not None else self.model
 
-    # ---------------------------------------------------------------------------- batches
     def _forward(self, batch: Batch, model: nn.Module | None = None) -> dict[str, torch.Tensor]:
         return (model or self.model)(*(batch[key] for key in self.inputs))
 
@@ -212,7 +211,6 @@ class Trainer:
                     "rebuild the dataset or drop those rows before training."
                 )
 
-    # ---------------------------------------------------------------------------- epochs
     def train_epoch(self, loader: Iterable[Batch]) -> Record:
         self.model.train()
         sums: dict[str, float] = {}
@@ -345,7 +343,6 @@ class Trainer:
         else:
             self.scheduler.step()
 
-    # ---------------------------------------------------------------------------- state
     def state(self) -> dict[str, Any]:
         return {
             "epoch": self.epoch,
@@ -378,7 +375,6 @@ class Trainer:
             trainer_state=self.state() if kind == "last" else None,
         )
 
-    # ---------------------------------------------------------------------------- outputs
     @torch.no_grad()
     def predict(self, loader: Iterable[Batch]) -> dict[str, torch.Tensor]:
         """Every output of the model over ``loader``, concatenated, on the CPU."""

@@ -6,17 +6,17 @@ from __future__ import annotations
 import streamlit as st
 from sqlalchemy import Engine
 
-from services import home
+from services import database
 from services.jobs import JobManager, start_job_manager
 
 MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))  # .streamlit/config.toml
 
 
-def data_home() -> home.DataHome:
+def data_home() -> database.DataHome:
     """The data home from the environment, created if missing; stops the page on failure."""
     try:
-        return home.data_home()
-    except home.DataHomeError as err:
+        return database.data_home()
+    except database.DataHomeError as err:
         st.error(str(err))
         st.stop()
 
@@ -24,8 +24,8 @@ def data_home() -> home.DataHome:
 def engine() -> Engine:
     """The server's engine (this process is the one that writes the database)."""
     try:
-        return home.database(data_home())
-    except home.StorageError as err:
+        return database.database(data_home())
+    except database.StorageError as err:
         st.error(str(err))
         st.stop()
 

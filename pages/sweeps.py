@@ -17,17 +17,8 @@ from services.access import read_only
 from services.catalog import StorageError
 from services.registry import TRAINABLE
 from services.reports import run_overview
-from services.sweeps import (
-    SweepError,
-    SweepInfo,
-    default_dimension,
-    max_parallel,
-    searchable_fields,
-    start_sweep,
-    suggested_space,
-    sweep_info,
-    sweeps,
-)
+from services.sweep_space import SweepError, default_dimension, searchable_fields, suggested_space
+from services.sweeps import SweepInfo, max_parallel, start_sweep, sweep_info, sweeps
 from services.tries import sweep_tries
 
 LOSS = "best val loss"

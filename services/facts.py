@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 
 from services import catalog
 from services.catalog import DatasetInfo, RunInfo
-from storage.home import DataHome
+from storage.data_home import DataHome
 
 
 def dataset_facts(dataset: DatasetInfo) -> dict[str, Any]:

@@ -34,14 +34,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +51,10 @@ from services.job_kinds import JOB_KINDS, job_kind_for
 from services.market_runs import experiment_seeds
 from services.run_owners import HOST, owner_gone, recover_stale_runs
 from services.runs import checkpoint_path, epoch_rows, fail_run, run_directory
-from services.sweeps import SweepDriver
-from services.worker import CANCEL, EVENTS
+from services.sweep_driver import SweepDriver
+from services.worker import CANCEL, EVENTS, Worker, launch_local
+from storage.data_home import DataHome
 from storage.db import StorageError, shared_engine
-from storage.home import DataHome
 from storage.models import Job, JobStatus, utcnow
 from storage.repository import (
     append_metrics,
@@ -78,52 +75,6 @@ STDERR_TAIL = 4000
 HEARTBEAT_S = 30.0  # how often a manager marks its running jobs as still followed
 STALE_AFTER_S = 300.0  # a job of another host not marked for this long is taken over
 RAY_ADDRESS_ENV = "TRENDLAB_RAY_ADDRESS"
-
-
-@dataclass
-class Worker:
-    """A worker process the manager follows: its own child, or an orphan adopted at start-up
-    (left running by a server that died; not our child, so its exit code is unknown)."""
-
-    pid: int
-    folder: Path
-    process: subprocess.Popen | None = None
-    remote: Any = None
-    """The Ray task running it (``services.ray_runner.RayTask``), when it runs on Ray."""
-    offset: int = 0
-    """Bytes of events.jsonl already ingested."""
-    stored_epochs: set[int] = field(default_factory=set)
-    """Epochs whose metric rows are in the database (read again after a restart)."""
-    cancelled_at: float | None = None
-    sweep: tuple[int, int] | None = None
-    """(sweep id, trial number) when the job is a sweep's trial."""
-
-    def exit_code(self) -> int | None:
-        """None while it runs; the code (negative: the signal) once it exited; 0 for an
-        orphan that is gone, whose code nobody can know."""
-        if self.remote is not None:
-            return self.remote.exit_code()
-        if self.process is not None:
-            return self.process.poll()
-        return None if is_worker(self.pid, self.folder) else 0
-
-    def kill(self) -> None:
-        if self.remote is not None:
-            self.remote.kill()
-        elif self.process is not None:
-            self.process.kill()
-        elif is_worker(self.pid, self.folder):  # never signal a process that is not ours
-            os.kill(self.pid, signal.SIGKILL)
-
-    def exit_reason(self, code: int) -> str:
-        """How the worker ended, for the failed job's message."""
-        if self.remote is not None:
-            return self.remote.reason(code)
-        if self.process is None:
-            return "an unknown status (it was adopted after a server restart)"
-        if code < 0:
-            return f"signal {-code} ({signal.Signals(-code).name})"
-        return f"code {code}"
 
 
 class JobManager:
@@ -153,7 +104,6 @@ class JobManager:
     def job_dir(self, job_id: int) -> Path:
         return self.home.jobs / f"job_{job_id}"
 
-    # ------------------------------------------------------------------------ submitting
     def submit_training(
         self,
         *,
@@ -256,7 +206,6 @@ class JobManager:
             update_job(session=session, job_id=new.id, progress={"resume_from": str(last)})
             return new.id
 
-    # ------------------------------------------------------------------------ the loop
     def tick(self) -> None:
         with self.lock:
             for job_id in list(self.workers):
@@ -457,32 +406,9 @@ class JobRunner(threading.Thread):
         self.stopped.set()
 
 
-def launch_local(folder: Path) -> subprocess.Popen:
-    """Start ``python -m services.worker FOLDER`` in its own session."""
-    stderr = (folder / "stderr.log").open("wb")
-    return subprocess.Popen(
-        # The job folder in the command line is the worker's identity (see is_worker).
-        [sys.executable, "-m", "services.worker", str(folder)],
-        stdout=subprocess.DEVNULL,
-        stderr=stderr,
-        cwd=Path(__file__).resolve().parents[1],
-        start_new_session=True,  # closing the browser or the page never signals it
-    )
-
-
 def orphaned(job: Job) -> bool:
     """Whether no live manager follows ``job``: see ``owner_gone``; an owner on another host
     is gone once it has not marked the job for ``STALE_AFTER_S``."""
     heartbeat = job.heartbeat_at or job.started_at
     stale = heartbeat is None or (utcnow() - heartbeat).total_seconds() > STALE_AFTER_S
     return owner_gone(job.owner, elsewhere_gone=stale)
-
-
-def is_worker(pid: int, folder: Path) -> bool:
-    """True when ``pid`` is alive and is the worker of ``folder`` (its command line names the
-    job folder). A PID alone is not enough: after a reboot it may belong to anything."""
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:  # gone, or no /proc (then nothing is ever signalled)
-        return False
-    return str(folder).encode() in command

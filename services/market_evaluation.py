@@ -44,9 +44,9 @@ from services.runs import (
     checkpoint_problem,
     run_and_dataset,
 )
+from storage.data_home import DataHome
 from storage.db import StorageError
 from storage.feature_store import load_dataset_frame
-from storage.home import DataHome
 from storage.repository import (
     add_artifact,
     list_artifacts,

@@ -45,9 +45,9 @@ from services.runs import (
     run_and_dataset,
     run_directory,
 )
+from storage.data_home import DataHome
 from storage.db import StorageError
 from storage.feature_store import load_dataset_frame
-from storage.home import DataHome
 from storage.models import JobStatus
 from storage.repository import (
     add_artifact,

@@ -31,8 +31,8 @@ from services.runs import (
     run_and_dataset,
     run_directory,
 )
+from storage.data_home import DataHome
 from storage.db import StorageError
-from storage.home import DataHome
 from storage.models import Artifact, JobStatus
 from storage.recsys import load_recsys_data
 from storage.repository import (

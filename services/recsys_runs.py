@@ -26,8 +26,8 @@ from services.runs import (
     fail_run,
     run_directory,
 )
+from storage.data_home import DataHome
 from storage.db import StorageError
-from storage.home import DataHome
 from storage.models import JobStatus
 from storage.recsys import load_recsys_data
 from storage.repository import (

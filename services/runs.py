@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from core.files import file_sha256
 from core.trainer import Callback, Trainer
+from storage.data_home import DataHome
 from storage.db import StorageError
-from storage.home import DataHome
 from storage.models import Artifact, Dataset, JobStatus, Run
 from storage.repository import (
     MetricRow,

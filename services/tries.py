@@ -23,8 +23,8 @@ from core.market.uncertainty import block_length
 from core.market.verdict import MEAN, EvaluationConfig, declare_primary, predictor_tables
 from services.market_evaluation import _restore, load_evaluation
 from services.sweeps import sweep_info
+from storage.data_home import DataHome
 from storage.db import StorageError
-from storage.home import DataHome
 
 RIVALS = ("majority", "momentum", "linear", "boosting")
 

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +116,75 @@ def main(job_dir: Path) -> int:
         return 1
     log.write("finished", summary=summary)
     return 0
+
+
+@dataclass
+class Worker:
+    """A worker process the manager follows: its own child, or an orphan adopted at start-up
+    (left running by a server that died; not our child, so its exit code is unknown)."""
+
+    pid: int
+    folder: Path
+    process: subprocess.Popen | None = None
+    remote: Any = None
+    """The Ray task running it (``services.ray_runner.RayTask``), when it runs on Ray."""
+    offset: int = 0
+    """Bytes of events.jsonl already ingested."""
+    stored_epochs: set[int] = field(default_factory=set)
+    """Epochs whose metric rows are in the database (read again after a restart)."""
+    cancelled_at: float | None = None
+    sweep: tuple[int, int] | None = None
+    """(sweep id, trial number) when the job is a sweep's trial."""
+
+    def exit_code(self) -> int | None:
+        """None while it runs; the code (negative: the signal) once it exited; 0 for an
+        orphan that is gone, whose code nobody can know."""
+        if self.remote is not None:
+            return self.remote.exit_code()
+        if self.process is not None:
+            return self.process.poll()
+        return None if is_worker(self.pid, self.folder) else 0
+
+    def kill(self) -> None:
+        if self.remote is not None:
+            self.remote.kill()
+        elif self.process is not None:
+            self.process.kill()
+        elif is_worker(self.pid, self.folder):  # never signal a process that is not ours
+            os.kill(self.pid, signal.SIGKILL)
+
+    def exit_reason(self, code: int) -> str:
+        """How the worker ended, for the failed job's message."""
+        if self.remote is not None:
+            return self.remote.reason(code)
+        if self.process is None:
+            return "an unknown status (it was adopted after a server restart)"
+        if code < 0:
+            return f"signal {-code} ({signal.Signals(-code).name})"
+        return f"code {code}"
+
+
+def launch_local(folder: Path) -> subprocess.Popen:
+    """Start ``python -m services.worker FOLDER`` in its own session."""
+    stderr = (folder / "stderr.log").open("wb")
+    return subprocess.Popen(
+        # The job folder in the command line is the worker's identity (see is_worker).
+        [sys.executable, "-m", "services.worker", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        cwd=Path(__file__).resolve().parents[1],
+        start_new_session=True,  # closing the browser or the page never signals it
+    )
+
+
+def is_worker(pid: int, folder: Path) -> bool:
+    """True when ``pid`` is alive and is the worker of ``folder`` (its command line names the
+    job folder). A PID alone is not enough: after a reboot it may belong to anything."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:  # gone, or no /proc (then nothing is ever signalled)
+        return False
+    return str(folder).encode() in command
 
 
 if __name__ == "__main__":

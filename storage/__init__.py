@@ -3,8 +3,8 @@
 Imports neither streamlit nor torch; core/ does not import this package.
 """
 
+from storage.data_home import DataHome, DataHomeError
 from storage.db import SCHEMA_VERSION, StorageError, open_engine, shared_engine
-from storage.home import DataHome, DataHomeError
 
 __all__ = [
     "SCHEMA_VERSION",

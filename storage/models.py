@@ -128,7 +128,7 @@ class Sweep(Base):
 
     id: Mapped[int] = mapped_column(Integer, Sequence("sweeps_id_seq"), primary_key=True)
     study: Mapped[str] = mapped_column(String, unique=True)
-    """The Optuna study's name in the sweep storage (``services.sweeps.study_storage``)."""
+    """The Optuna study's name in the sweep storage (``services.sweep_driver.study_storage``)."""
     model_kind: Mapped[str] = mapped_column(String)
     dataset_id: Mapped[int]
     space: Mapped[dict[str, Any]]

@@ -36,10 +36,6 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         yield session
 
 
-# --------------------------------------------------------------------------------------------
-# Datasets
-
-
 MAX_NAME_LENGTH = 64
 
 
@@ -135,10 +131,6 @@ def delete_dataset(*, session: Session, name: str) -> bool:
     session.delete(dataset)
     session.flush()
     return True
-
-
-# --------------------------------------------------------------------------------------------
-# Runs and their metrics
 
 
 def create_run(
@@ -269,10 +261,6 @@ def delete_run(*, session: Session, run_id: int) -> bool:
     return True
 
 
-# --------------------------------------------------------------------------------------------
-# Artifacts
-
-
 def add_artifact(*, session: Session, run_id: int, kind: str, path: Path) -> Artifact:
     """Record a file a run produced, with its size and SHA-256 read from disk."""
     _require(session.get(Run, run_id), "run", run_id)
@@ -308,10 +296,6 @@ def list_artifacts(
     return list(session.scalars(query))
 
 
-# --------------------------------------------------------------------------------------------
-# Settings
-
-
 def get_setting(*, session: Session, key: str) -> Any:
     setting = session.get(Setting, key)
     return None if setting is None else setting.value
@@ -324,10 +308,6 @@ def set_setting(*, session: Session, key: str, value: Any) -> None:
     else:
         setting.value = value
     session.flush()
-
-
-# --------------------------------------------------------------------------------------------
-# Jobs
 
 
 def create_job(*, session: Session, kind: str, run_id: int | None = None) -> Job:
@@ -403,10 +383,6 @@ def request_cancel(*, session: Session, job_id: int) -> Job:
     job.cancel_requested = True
     session.flush()
     return job
-
-
-# --------------------------------------------------------------------------------------------
-# Overview
 
 
 def count_rows(*, session: Session) -> dict[str, int]:

@@ -15,7 +15,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from storage.home import DataHome
+from storage.data_home import DataHome
 
 
 def feature_files(session: Session) -> Path | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from storage.home import DataHome
+    from storage.data_home import DataHome
 
 STAGING_PATTERN = re.compile(r"import-(?P<host>[A-Za-z0-9._]+)-(?P<pid>[0-9]{1,10})-[0-9a-f]{32}")
 """The name of a staging folder: host, process id and a random token."""

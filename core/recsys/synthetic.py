@@ -104,7 +104,7 @@ def generate_recsys(spec: RecsysSpec = RecsysSpec()) -> RecsysData:
     sectors, skills = list(SECTORS), list(SKILLS)
     skill_sectors = {s: SKILLS[s].split() for s in skills}
 
-    # --- users
+    # Users.
     preference = rng.dirichlet(np.full(len(sectors), 0.4), size=spec.users)
     preferred_type = rng.integers(len(TYPES), size=spec.users)
     user_hidden = rng.normal(0, 1, (spec.users, 4)) / 2
@@ -135,7 +135,7 @@ def generate_recsys(spec: RecsysSpec = RecsysSpec()) -> RecsysData:
             }
         )
 
-    # --- items
+    # Items.
     item_hidden = rng.normal(0, 1, (spec.items, 4)) / 2
     popularity = rng.lognormal(0, 1.0, spec.items)
     items, item_skills, item_sector, item_type, item_stage = [], [], [], [], []
@@ -171,7 +171,7 @@ def generate_recsys(spec: RecsysSpec = RecsysSpec()) -> RecsysData:
         )
     users_frame, items_frame = pd.DataFrame(users), pd.DataFrame(items)
 
-    # --- affinity (users x items)
+    # Affinity (users x items).
     sector_term = preference[:, item_sector] * len(sectors) / 3
     jaccard = np.array(
         [[len(a & b) / len(a | b) for b in item_skills] for a in user_skills], dtype=float
@@ -194,7 +194,7 @@ def generate_recsys(spec: RecsysSpec = RecsysSpec()) -> RecsysData:
         + 0.6 * user_hidden @ item_hidden.T
     )
 
-    # --- interactions
+    # Interactions.
     activity = rng.lognormal(0, 0.9, spec.users)
     counts = 1 + rng.multinomial(spec.interactions - spec.users, activity / activity.sum())
     cap = spec.items // 2

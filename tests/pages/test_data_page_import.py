@@ -134,7 +134,7 @@ def test_an_upload_whose_process_was_killed_mid_import_is_removed_at_start_up(
         page.wait(timeout=60)
     assert list((home / "uploads").iterdir()) == staged, "a killed import cleans nothing up"
     subprocess.run(
-        [sys.executable, "-c", "from services.home import data_home; data_home()"],
+        [sys.executable, "-c", "from services.database import data_home; data_home()"],
         cwd=ROOT,
         env=env,
         check=True,

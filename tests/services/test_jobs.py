@@ -294,7 +294,7 @@ def test_the_eta_of_a_resumed_job_counts_only_the_epochs_left() -> None:
 
 def test_an_evaluation_error_keeps_the_trained_run(engine, data_home, monkeypatch) -> None:
     """Item 15: the model trained; a failure while scoring it must not discard it."""
-    import services.runs as runs
+    import services.market_runs as runs
 
     data = synthetic_data(
         ["AAA", "BBB"], "2016-01-01", "2019-12-31", seed=3, signal=True, horizons=[7, 30]

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from services.jobs import JobManager
-from services.sweeps import SweepError, parse_space, start_sweep, suggested_space, sweep_info
+from services.sweep_space import SweepError, parse_space, suggested_space
+from services.sweeps import start_sweep, sweep_info
 from storage import DataHome
 from storage.repository import get_run, list_jobs, session_scope
 from tests.sweeping import MODEL, SPACE, run_default_and_sweep, store_demo

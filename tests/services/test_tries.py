@@ -3,7 +3,7 @@ control is "no evidence" with its raw Sharpe beside the deflated one, the SPA p-
 PBO; the runs of the Comparison view get a model confidence set and a Diebold-Mariano test.
 
 The 20 trials are made as the sweep driver makes them (``services.sweeps``: the study's TPE
-sampler with the sweep's seed, trial 0 the base config, ``_trial_configs``) and trained by the
+sampler with the sweep's seed, trial 0 the base config, ``trial_configs``) and trained by the
 same ``train_run`` a worker calls, but in this process: 20 worker processes would each spend
 seconds importing torch, and CI has 20 minutes for everything."""
 
@@ -16,7 +16,8 @@ from cli import app
 from core.config import flatten
 from services.market_runs import execute_run, start_run
 from services.registry import trainable
-from services.sweeps import _trial_configs, create_study, parse_space
+from services.sweep_driver import create_study
+from services.sweep_space import parse_space, trial_configs
 from services.tries import compare_runs, comparison_lines, runs_tries
 from tests.sweeping import MODEL, SPACE
 
@@ -62,7 +63,7 @@ def search_in_process(engine, home, *, dataset: str, trials: int, seed: int = 11
     run_ids = []
     for _ in range(trials):
         trial = study.ask(distributions)
-        model_config, trial_training = _trial_configs(spec, base, trial.params)
+        model_config, trial_training = trial_configs(spec, base, trial.params)
         run_id = start_run(
             engine=engine,
             model_name=MODEL,

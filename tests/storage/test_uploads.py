@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from storage import DataHome
-from storage.home import checked_home
+from storage.data_home import checked_home
 from storage.uploads import STAGING_PATTERN, host_name, remove_stale_uploads, staged_uploads
 
 TOKEN = "0123456789abcdef0123456789abcdef"

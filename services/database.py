@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from storage import DataHome, DataHomeError, StorageError, shared_engine
-from storage.home import checked_home
+from storage.data_home import checked_home
 
 __all__ = ["DataHome", "DataHomeError", "StorageError", "data_home", "database"]
 

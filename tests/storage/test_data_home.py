@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.home import data_home
+from services.database import data_home
 from storage import DataHome, DataHomeError
 
 
