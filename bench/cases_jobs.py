@@ -23,9 +23,9 @@ def jobs_throughput(scratch: Path) -> Timed:
     from core.market.config import DataConfig
     from core.market.models import model_spec
     from core.market.sources import synthetic_data
+    from services.datasets import save_market_dataset
     from services.jobs import JobManager
     from storage import DataHome, open_engine
-    from storage.feature_store import save_market_dataset
     from storage.models import JobStatus
     from storage.repository import get_job, session_scope
 

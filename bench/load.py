@@ -26,6 +26,7 @@ from core.market.models import model_spec
 from core.market.sources import synthetic_data
 from core.recsys.config import recsys_configs
 from core.recsys.synthetic import RecsysSpec, generate_recsys
+from services.datasets import save_market_dataset
 from services.jobs import JobManager
 from services.market_evaluation import run_dataset
 from services.market_runs import execute_run, start_run
@@ -33,7 +34,6 @@ from services.recsys_runs import train_recsys_run
 from services.runs import epoch_rows
 from services.worker import EVENTS
 from storage import DataHome, open_engine
-from storage.feature_store import save_market_dataset
 from storage.recsys import save_recsys_dataset
 from storage.repository import count_metrics, get_job, get_run, session_scope
 from tests.conftest import running_server

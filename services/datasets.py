@@ -1,8 +1,9 @@
 """Storing the datasets users build or import: the write actions of the Data page, the CLI's
 `data` and `recsys` commands, refused in a read-only deployment; the Data page's import of
 uploaded files, staged in the data home's uploads folder only while they are read. (The demo
-data that `trendlab serve` stores on a first start goes through ``services.demo``.) Also the
-context coverage of a stored market dataset, which the Data page and `data show` report."""
+data that `trendlab serve` stores on a first start goes through ``services.demo``.) A market
+dataset's features are built here and handed to storage as a frame. Also the context
+coverage of a stored market dataset, which the Data page and `data show` report."""
 
 from __future__ import annotations
 
@@ -14,15 +15,18 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from core.market.config import DataConfig
-from core.market.features import CONTEXT_FEATURE_GROUPS, MASK_COLUMNS
+from core.market.features import CONTEXT_FEATURE_GROUPS, FEATURES, MASK_COLUMNS
 from core.market.importers import import_market
-from core.market.sources import MarketData
+from core.market.sources import MarketData, build_market_dataset
 from core.recsys.synthetic import RecsysData
 from services.access import ensure_writable
 from services.catalog import DatasetInfo, dataset_frame
 from storage import DataHome
-from storage.feature_store import save_market_dataset
+from storage.db import StorageError
+from storage.feature_store import find_dataset_by_recipe, store_dataset
+from storage.models import Dataset
 from storage.recsys import save_recsys_dataset
+from storage.repository import check_dataset_name, get_dataset, session_scope
 from storage.uploads import staged_uploads
 
 GROUPS = list(CONTEXT_FEATURE_GROUPS)
@@ -123,3 +127,38 @@ def coverage_of(frame: pd.DataFrame) -> ContextCoverage:
         by_ticker={str(t): shares(rows) for t, rows in masks.groupby(frame["ticker"].to_numpy())},
         by_year={int(y): shares(rows) for y, rows in masks.groupby(years)},
     )
+
+
+def save_market_dataset(
+    *,
+    engine: Engine,
+    name: str,
+    data: MarketData,
+    config: DataConfig,
+    description: str,
+) -> tuple[Dataset, bool]:
+    """Build ``data`` into a dataset and store it as ``name``; reuse a stored identical build.
+
+    Returns the dataset and whether it was reused. The build runs outside any transaction
+    (it is the slow part); registration and table are then written in one.
+    """
+    recipe = {**data.recipe, "data_config": config.to_dict()}
+    check_dataset_name(name)  # before the build, which is the slow part
+    with session_scope(engine) as session:
+        existing = find_dataset_by_recipe(session=session, recipe=recipe)
+        if existing is not None:
+            return existing, True
+        if get_dataset(session=session, name=name) is not None:
+            raise StorageError(f"A dataset named {name!r} exists already; choose another name.")
+    frame = build_market_dataset(data, config)
+    with session_scope(engine) as session:
+        dataset = store_dataset(
+            session=session,
+            name=name,
+            kind=str(recipe.get("source", "custom")),
+            source=description,
+            frame=frame,
+            features=FEATURES,
+            recipe=recipe,
+        )
+    return dataset, False

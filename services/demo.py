@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 from core.market.config import DataConfig
 from core.market.sources import DEMO_SEED, demo_data
 from core.recsys.synthetic import generate_recsys
-from storage.feature_store import save_market_dataset
+from services.datasets import save_market_dataset
 from storage.recsys import save_recsys_dataset
 from storage.repository import list_datasets, session_scope
 

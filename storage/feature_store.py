@@ -21,20 +21,14 @@ import json
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from core.market.config import DataConfig
-from core.market.features import FEATURES
-from core.market.sources import MarketData, build_market_dataset
 from storage.db import StorageError
 from storage.models import Dataset
 from storage.repository import (
-    check_dataset_name,
     create_dataset,
     get_dataset,
     list_datasets,
-    session_scope,
 )
 from storage.tables import read_table, write_table
 
@@ -106,38 +100,3 @@ def load_dataset_frame(*, session: Session, name: str) -> pd.DataFrame:
             "missing; delete it and build it again."
         )
     return frame
-
-
-def save_market_dataset(
-    *,
-    engine: Engine,
-    name: str,
-    data: MarketData,
-    config: DataConfig,
-    description: str,
-) -> tuple[Dataset, bool]:
-    """Build ``data`` into a dataset and store it as ``name``; reuse a stored identical build.
-
-    Returns the dataset and whether it was reused. The build runs outside any transaction
-    (it is the slow part); registration and table are then written in one.
-    """
-    recipe = {**data.recipe, "data_config": config.to_dict()}
-    check_dataset_name(name)  # before the build, which is the slow part
-    with session_scope(engine) as session:
-        existing = find_dataset_by_recipe(session=session, recipe=recipe)
-        if existing is not None:
-            return existing, True
-        if get_dataset(session=session, name=name) is not None:
-            raise StorageError(f"A dataset named {name!r} exists already; choose another name.")
-    frame = build_market_dataset(data, config)
-    with session_scope(engine) as session:
-        dataset = store_dataset(
-            session=session,
-            name=name,
-            kind=str(recipe.get("source", "custom")),
-            source=description,
-            frame=frame,
-            features=FEATURES,
-            recipe=recipe,
-        )
-    return dataset, False

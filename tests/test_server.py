@@ -13,10 +13,10 @@ import pytest
 from core.market.config import DataConfig
 from core.market.models import model_spec
 from core.market.sources import synthetic_data
+from services.datasets import save_market_dataset
 from services.jobs import JobManager
 from services.worker import is_worker
 from storage import DataHome, open_engine
-from storage.feature_store import save_market_dataset
 from storage.repository import get_job, list_metrics, session_scope
 from tests.conftest import running_server, server_process
 

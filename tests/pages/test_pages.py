@@ -34,7 +34,7 @@ def _fill(engine: Engine) -> None:
     """A real (small) dataset 'demo' with one finished run on it, its metric and its job."""
     from core.market.config import DataConfig
     from core.market.sources import synthetic_data
-    from storage.feature_store import save_market_dataset
+    from services.datasets import save_market_dataset
 
     data = synthetic_data(
         ["AAPL", "MSFT"], "2018-01-01", "2020-06-30", seed=1, signal=True, horizons=[7, 30]

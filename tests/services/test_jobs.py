@@ -15,8 +15,8 @@ import pytest
 from core.market.config import DataConfig, TrainingConfig
 from core.market.models import model_spec
 from core.market.sources import synthetic_data
+from services.datasets import save_market_dataset
 from services.jobs import JobManager
-from storage.feature_store import save_market_dataset
 from storage.models import JobStatus
 from storage.repository import count_metrics, get_job, get_run, list_metrics, session_scope
 

@@ -95,21 +95,3 @@ def test_dropping_a_dataset_removes_its_table(engine: Engine) -> None:
     with session_scope(engine) as session:
         assert delete_dataset(session=session, name="demo")
     assert f"dataset_{dataset.id}" not in inspect(engine).get_table_names()
-
-
-def test_a_build_that_fails_stores_nothing(engine: Engine, monkeypatch) -> None:
-    import storage.feature_store as feature_store
-    from core.market.config import DataConfig
-    from core.market.sources import MarketData
-
-    def broken(*_args, **_kwargs):
-        raise RuntimeError("disk full")
-
-    monkeypatch.setattr(feature_store, "build_market_dataset", broken)
-    data = MarketData(prices=pd.DataFrame(), recipe={"source": "synthetic", "seed": 1})
-    with pytest.raises(RuntimeError):
-        feature_store.save_market_dataset(
-            engine=engine, name="x", data=data, config=DataConfig(), description="test"
-        )
-    with session_scope(engine) as session:
-        assert count_rows(session=session)["datasets"] == 0

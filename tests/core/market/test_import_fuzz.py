@@ -29,7 +29,7 @@ from core.market.config import DataConfig
 from core.market.importers import ImportOptions, import_market
 from core.recsys.data import INTERACTION_LABELS
 from core.recsys.importers import import_recsys
-from storage.feature_store import save_market_dataset
+from services.datasets import save_market_dataset
 from storage.recsys import save_recsys_dataset
 from storage.repository import count_rows, session_scope
 
