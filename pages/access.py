@@ -9,7 +9,7 @@ Both are off unless their environment variables are set (the container requires 
 - ``TRENDLAB_READ_ONLY=1``: browsing, what-if prediction and recommendations stay; building
   or uploading datasets, uploads of configs or rows, and starting jobs are switched off.
 
-The HTTP API takes its own bearer token (``TRENDLAB_API_TOKEN``, see api.py).
+The HTTP API takes its own bearer token (``TRENDLAB_API_TOKEN``, see api/dependencies.py).
 """
 
 from __future__ import annotations

@@ -194,7 +194,7 @@ def uncertainty_report(
     other metric (secondary), the collapse check and the verdict.
 
     ``predictors`` map names to (date, ticker, score_hd, class_hd) frames over the same test
-    rows; ``rows`` are the outcomes (``core.market.evaluation.outcomes``); ``reports`` their
+    rows; ``rows`` are the outcomes (``core.market.predictions.outcomes``); ``reports`` their
     point figures (``score_report``); ``primary`` what ``declare_primary`` declared."""
     primary = primary or declare_primary(EvaluationConfig(), rows)
     horizons = [int(k.removesuffix("d")) for k in reports["model"]]
