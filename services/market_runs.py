@@ -36,25 +36,23 @@ from core.market.training import (
 )
 from core.trainer import Callback
 from services.market_evaluation import EVALUATION_FILE, PREDICTIONS_FILE, save_evaluation
-from services.run_owners import mark_running, stop_signals_held
+from services.run_owners import mark_running
 from services.runs import (
     JobKind,
     MetricWriter,
     StopCheck,
-    fail_run,
+    record_finished_run,
     run_and_dataset,
     run_directory,
+    train_here,
 )
 from storage.data_home import DataHome
 from storage.db import StorageError
 from storage.feature_store import load_dataset_frame
-from storage.models import JobStatus
 from storage.repository import (
-    add_artifact,
     create_run,
     get_dataset,
     session_scope,
-    set_run_status,
 )
 
 
@@ -268,18 +266,13 @@ def train_run(
 
 def finish_run(*, engine: Engine, inputs: RunInputs, summary: dict[str, Any]) -> None:
     """Record the run's files as artifacts and its final status and summary."""
-    folder = Path(inputs.run_dir)
-    cancelled = summary.get("stopped_because") == "cancelled"
-    with session_scope(engine) as session:
-        for kind, name in RUN_FILES:
-            if (folder / name).exists():
-                add_artifact(session=session, run_id=inputs.run_id, kind=kind, path=folder / name)
-        set_run_status(
-            session=session,
-            run_id=inputs.run_id,
-            status=JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED,
-            summary_metrics=summary,
-        )
+    record_finished_run(
+        engine=engine,
+        run_id=inputs.run_id,
+        folder=Path(inputs.run_dir),
+        files=RUN_FILES,
+        summary=summary,
+    )
 
 
 def execute_run(
@@ -293,27 +286,18 @@ def execute_run(
 ) -> dict[str, Any]:
     """Train a created run in this process (the CLI), recording everything as it goes."""
     inputs, frame = run_inputs(engine=engine, home=home, run_id=run_id)
-    try:
-        summary = train_run(
+    return train_here(
+        engine=engine,
+        run_id=run_id,
+        train=lambda: train_run(
             inputs,
             frame,
             callbacks=[MetricWriter(engine, run_id), *callbacks],
             should_stop=should_stop,
             device=device,
-        )
-    except BaseException as error:
-        status = JobStatus.CANCELLED if isinstance(error, KeyboardInterrupt) else JobStatus.FAILED
-        with stop_signals_held():
-            fail_run(
-                engine=engine,
-                run_id=run_id,
-                error=f"{type(error).__name__}: {error}",
-                status=status,
-            )
-        raise
-    with stop_signals_held():
-        finish_run(engine=engine, inputs=inputs, summary=summary)
-    return summary
+        ),
+        finish=lambda summary: finish_run(engine=engine, inputs=inputs, summary=summary),
+    )
 
 
 def _headline(section: dict[str, Any]) -> dict[str, Any]:

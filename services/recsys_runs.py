@@ -18,13 +18,14 @@ from core.recsys.config import RecsysTrainingConfig, TwoTowerConfig, recsys_conf
 from core.recsys.synthetic import RecsysData
 from core.recsys.training import MODEL_NAME, train_recommender
 from core.trainer import Callback
-from services.run_owners import mark_running, stop_signals_held
+from services.run_owners import mark_running
 from services.runs import (
     JobKind,
     MetricWriter,
     StopCheck,
-    fail_run,
+    record_finished_run,
     run_directory,
+    train_here,
 )
 from storage.data_home import DataHome
 from storage.db import StorageError
@@ -32,7 +33,6 @@ from storage.models import JobStatus
 from storage.recsys import load_recsys_data
 from storage.repository import (
     RECOMMENDER_KIND,
-    add_artifact,
     create_run,
     get_dataset,
     get_run,
@@ -132,17 +132,9 @@ def finish_recsys_run(
     *, engine: Engine, run_id: int, folder: Path, summary: dict[str, Any]
 ) -> None:
     """Record the run's files as artifacts and its final status and summary."""
-    with session_scope(engine) as session:
-        for kind, filename in FILES.items():
-            if (folder / filename).exists():
-                add_artifact(session=session, run_id=run_id, kind=kind, path=folder / filename)
-        cancelled = summary.get("stopped_because") == "cancelled"
-        set_run_status(
-            session=session,
-            run_id=run_id,
-            status=JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED,
-            summary_metrics=summary,
-        )
+    record_finished_run(
+        engine=engine, run_id=run_id, folder=folder, files=FILES.items(), summary=summary
+    )
 
 
 def train_recsys_run(
@@ -165,8 +157,10 @@ def train_recsys_run(
         data = load_recsys_data(session=session, name=dataset_name)
         mark_running(session=session, run_id=run_id)
     folder = run_directory(home, run_id)
-    try:
-        summary = train_recsys_files(
+    summary = train_here(
+        engine=engine,
+        run_id=run_id,
+        train=lambda: train_recsys_files(
             data,
             config,
             training,
@@ -174,19 +168,11 @@ def train_recsys_run(
             callbacks=[MetricWriter(engine, run_id), *(callbacks or [])],
             device=device,
             report=report,
-        )
-    except BaseException as error:
-        stopped = isinstance(error, KeyboardInterrupt)  # Ctrl-C, or SIGTERM (cli.Terminated)
-        with stop_signals_held():
-            fail_run(
-                engine=engine,
-                run_id=run_id,
-                error=f"{type(error).__name__}: {error}",
-                status=JobStatus.CANCELLED if stopped else JobStatus.FAILED,
-            )
-        raise
-    with stop_signals_held():
-        finish_recsys_run(engine=engine, run_id=run_id, folder=folder, summary=summary)
+        ),
+        finish=lambda summary: finish_recsys_run(
+            engine=engine, run_id=run_id, folder=folder, summary=summary
+        ),
+    )
     return run_id, summary
 
 

@@ -9,7 +9,7 @@ Each domain's lifecycle builds on these: ``services.market_runs`` and
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,13 @@ from sqlalchemy.orm import Session
 
 from core.files import file_sha256
 from core.trainer import Callback, Trainer
+from services.run_owners import stop_signals_held
 from storage.data_home import DataHome
 from storage.db import StorageError
 from storage.models import Artifact, Dataset, JobStatus, Run
 from storage.repository import (
     MetricRow,
+    add_artifact,
     append_metrics,
     get_dataset_by_id,
     get_run,
@@ -68,6 +70,58 @@ def fail_run(*, engine: Engine, run_id: int, error: str, status: JobStatus) -> N
         set_run_status(
             session=session, run_id=run_id, status=status, summary_metrics={"error": error}
         )
+
+
+def record_finished_run(
+    *,
+    engine: Engine,
+    run_id: int,
+    folder: Path,
+    files: Iterable[tuple[str, str]],
+    summary: dict[str, Any],
+) -> None:
+    """The run's files (kind, file name in ``folder``) that exist, recorded as artifacts with
+    size and SHA-256, and its final status with the summary: cancelled when training was
+    stopped, succeeded otherwise."""
+    cancelled = summary.get("stopped_because") == "cancelled"
+    with session_scope(engine) as session:
+        for kind, name in files:
+            if (folder / name).exists():
+                add_artifact(session=session, run_id=run_id, kind=kind, path=folder / name)
+        set_run_status(
+            session=session,
+            run_id=run_id,
+            status=JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED,
+            summary_metrics=summary,
+        )
+
+
+def train_here(
+    *,
+    engine: Engine,
+    run_id: int,
+    train: Callable[[], dict[str, Any]],
+    finish: Callable[[dict[str, Any]], None],
+) -> dict[str, Any]:
+    """Train a created run in this process (the CLI): ``train`` gives the summary and
+    ``finish`` records it. A failure leaves the run failed, Ctrl-C or SIGTERM
+    (``cli.Terminated``) cancelled; a stop that lands while the outcome is written waits for
+    the write."""
+    try:
+        summary = train()
+    except BaseException as error:
+        stopped = isinstance(error, KeyboardInterrupt)
+        with stop_signals_held():
+            fail_run(
+                engine=engine,
+                run_id=run_id,
+                error=f"{type(error).__name__}: {error}",
+                status=JobStatus.CANCELLED if stopped else JobStatus.FAILED,
+            )
+        raise
+    with stop_signals_held():
+        finish(summary)
+    return summary
 
 
 @functools.lru_cache(maxsize=1024)

@@ -55,13 +55,14 @@ def _modules(root: Path, package: str) -> list[str]:
     return names
 
 
-def loaded_by(root: Path, modules: list[str]) -> set[str]:
-    """Top-level packages a fresh interpreter holds after importing ``modules`` from
-    ``root``: what they load transitively, not only what they name."""
+def loaded_by(root: Path, modules: list[str], depth: int = 1) -> set[str]:
+    """Packages a fresh interpreter holds after importing ``modules`` from ``root``, named to
+    ``depth`` parts ('core', or 'core.market' at depth 2): what they load transitively, not
+    only what they name."""
     code = (
         "import importlib, sys\n"
         f"for name in {modules!r}: importlib.import_module(name)\n"
-        "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+        f"print(' '.join(sorted({{'.'.join(m.split('.')[:{depth}]) for m in sys.modules}})))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -105,25 +106,8 @@ def test_the_layer_check_catches_a_violation_planted_two_imports_deep(tmp_path: 
 
 
 def test_the_market_and_recommender_domains_do_not_load_each_other() -> None:
-    assert "core.recsys" not in _loaded_submodules(_modules(ROOT, "core/market"))
-    assert "core.market" not in _loaded_submodules(_modules(ROOT, "core/recsys"))
-
-
-def _loaded_submodules(modules: list[str], root: Path = ROOT) -> set[str]:
-    code = (
-        "import importlib, sys\n"
-        f"for name in {modules!r}: importlib.import_module(name)\n"
-        "print(' '.join(sorted('.'.join(m.split('.')[:2]) for m in sys.modules)))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return set(result.stdout.split())
+    assert "core.recsys" not in loaded_by(ROOT, _modules(ROOT, "core/market"), depth=2)
+    assert "core.market" not in loaded_by(ROOT, _modules(ROOT, "core/recsys"), depth=2)
 
 
 SHARED_CORE_FORBIDDEN = {"core.market", "core.recsys"}
@@ -135,7 +119,7 @@ def shared_core_violations(root: Path) -> set[str]:
     shared = [
         f"core.{p.stem}" for p in sorted((root / "core").glob("*.py")) if p.stem != "__init__"
     ]
-    return _loaded_submodules(shared, root) & SHARED_CORE_FORBIDDEN
+    return loaded_by(root, shared, depth=2) & SHARED_CORE_FORBIDDEN
 
 
 def test_the_shared_core_loads_no_domain() -> None:
