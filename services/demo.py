@@ -8,8 +8,10 @@ from core.market.config import DataConfig
 from core.market.sources import DEMO_SEED, demo_data
 from core.recsys.synthetic import generate_recsys
 from services.datasets import save_market_dataset
+from services.job_kinds import job_kind_for
+from services.registry import preset_configs
 from storage.recsys import save_recsys_dataset
-from storage.repository import list_datasets, session_scope
+from storage.repository import create_job, list_datasets, session_scope
 
 
 def store_demo_datasets(*, engine: Engine) -> list[str]:
@@ -49,10 +51,6 @@ def queue_demo_training(*, engine: Engine, datasets: list[str]) -> list[int]:
     stored (``datasets``), so Evaluate, Predict and Recommend show a real trained model
     within minutes; returns the job ids. The server's own action, like storing the demo
     data, so it happens in a read-only deployment too."""
-    from services.job_kinds import job_kind_for
-    from services.registry import preset_configs
-    from storage.repository import create_job
-
     queued = []
     for model, dataset in DEMO_JOBS:
         if dataset not in datasets:

@@ -10,13 +10,24 @@ the evaluation at the end.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import torch
 from sqlalchemy import Engine
 
 from core.config import Config
+from core.market.config import DataConfig
+from core.market.models import create_model, model_spec
+from core.market.training import build_loaders, fit_to_data
+from core.recsys.baselines import BPR, EASE, EASE_MAX_ITEMS, ItemKNN
+from core.recsys.evaluation import EASE_LAMBDAS, KNN_NEIGHBOURS, KNN_SHRINKAGE
+from core.recsys.training import train_recommender
+from core.trainer import create_optimizer
+from services import catalog
 from services.registry import trainable
+from storage.recsys import load_recsys_data
+from storage.repository import session_scope
 
 CALIBRATION_BATCHES = 6
 WARMUP_BATCHES = 2
@@ -44,14 +55,6 @@ def estimate_training(
 def _market(
     engine: Engine, model_name: str, dataset_name: str, model_config: Config, training: Config
 ) -> Estimate:
-    import torch
-
-    from core.market.config import DataConfig
-    from core.market.models import create_model, model_spec
-    from core.market.training import build_loaders, fit_to_data
-    from core.trainer import create_optimizer
-    from services import catalog
-
     dataset = catalog.dataset(engine=engine, name=dataset_name)
     data = DataConfig.from_dict(dataset.recipe.get("data_config", DataConfig().to_dict()))
     frame = catalog.dataset_frame(engine=engine, name=dataset_name)
@@ -91,12 +94,6 @@ def _market(
 def _recommender(
     engine: Engine, dataset_name: str, model_config: Config, training: Config
 ) -> Estimate:
-    from dataclasses import replace
-
-    from core.recsys.training import train_recommender
-    from storage.recsys import load_recsys_data
-    from storage.repository import session_scope
-
     with session_scope(engine) as session:
         data = load_recsys_data(session=session, name=dataset_name)
     one_epoch = replace(training, epochs=1, als_sweeps=1)
@@ -129,9 +126,6 @@ online-retail log): the estimate's multiplier for one measured BPR epoch."""
 def _baseline_seconds(train: Any) -> float:
     """The baselines' cost from one fit of each, times the fits evaluation makes (item-kNN's
     and EASE's grids, BPR's usual epochs)."""
-    from core.recsys.baselines import BPR, EASE, EASE_MAX_ITEMS, ItemKNN
-    from core.recsys.evaluation import EASE_LAMBDAS, KNN_NEIGHBOURS, KNN_SHRINKAGE
-
     started = time.perf_counter()
     ItemKNN(train)
     seconds = (time.perf_counter() - started) * len(KNN_NEIGHBOURS) * len(KNN_SHRINKAGE)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from services import catalog
 from services.catalog import DatasetInfo, RunInfo
@@ -82,8 +83,6 @@ def run(*, engine: Engine, run_id: int) -> dict[str, Any] | None:
 
 def info(*, home: DataHome, engine: Engine) -> dict[str, Any]:
     """Where the data home and database are (no password), and what the database holds."""
-    from sqlalchemy.engine import make_url
-
     counts = catalog.overview(engine=engine)
     return {
         "data_home": str(home.root),

@@ -31,6 +31,7 @@ Workers never open a database for this: the verdict travels through the job fold
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -235,8 +236,6 @@ def sweep_info(*, engine: Engine, home: DataHome, sweep_id: int) -> SweepInfo | 
 
 def run_sweep_here(manager: TrialQueue, sweep_id: int, *, poll_s: float = 0.5) -> JobStatus:
     """Tick ``manager`` until the sweep ends (the CLI's foreground driver)."""
-    import time
-
     while True:
         manager.tick()
         with session_scope(manager.engine) as session:
