@@ -20,6 +20,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 RunArgument = Annotated[int, typer.Argument(help="Run id.")]
 EpochsOption = Annotated[int | None, typer.Option(help="Override the epochs.")]
 SeedOption = Annotated[int | None, typer.Option(help="Override the seed.")]
+DeviceOption = Annotated[
+    str, typer.Option(help="auto, cpu, cuda or cuda:N (auto: CUDA when this machine has it).")
+]
 SummaryJsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
 
 
@@ -27,6 +30,17 @@ def fail(message: str) -> typer.Exit:
     """Print ``message`` in red on stderr; the caller raises the returned exit (code 1)."""
     typer.secho(message, err=True, fg=typer.colors.RED)
     return typer.Exit(code=1)
+
+
+def chosen_device(name: str) -> str:
+    """The ``--device`` a training command was given, resolved once before any work: 'cpu' or
+    'cuda[:N]'; an unusable one stops the command with the reason."""
+    from core.devices import DeviceError, resolve_device  # torch: only commands that train
+
+    try:
+        return str(resolve_device(name))
+    except DeviceError as err:
+        raise fail(str(err)) from None
 
 
 @contextmanager

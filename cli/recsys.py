@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cli.common import (
+    DeviceOption,
     EpochsOption,
     JsonOption,
     ProgressPrinter,
     QuietOption,
     SeedOption,
     SummaryJsonOption,
+    chosen_device,
     database,
     fail,
     print_training_summary,
@@ -157,6 +159,7 @@ def recsys_train(
             "(each user's events 80/10/10, RecBole's protocol)."
         ),
     ] = None,
+    device: DeviceOption = "auto",
     as_json: SummaryJsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -166,6 +169,7 @@ def recsys_train(
     from core.recsys.config import recsys_configs
     from services.recsys_runs import train_recsys_run
 
+    resolved = chosen_device(device)
     try:
         settings = parse_yaml(config.read_text(), str(config)) if config else {}
         if not isinstance(settings, dict):
@@ -195,6 +199,7 @@ def recsys_train(
                 config=two_tower,
                 training=training,
                 callbacks=[progress],
+                device=resolved,
                 report=stage,
             )
         except (StorageError, ValueError, RuntimeError) as err:

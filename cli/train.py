@@ -13,11 +13,13 @@ from typing import Annotated
 import typer
 
 from cli.common import (
+    DeviceOption,
     EpochsOption,
     ProgressPrinter,
     QuietOption,
     SeedOption,
     SummaryJsonOption,
+    chosen_device,
     database,
     fail,
     print_training_summary,
@@ -48,9 +50,7 @@ def train(
     seeds: Annotated[
         int, typer.Option(min=1, help="Runs with seeds seed, seed+1, ...: one experiment.")
     ] = 1,
-    device: Annotated[
-        str | None, typer.Option(help="cpu or cuda; default: CUDA if present.")
-    ] = None,
+    device: DeviceOption = "auto",
     baselines: Annotated[
         str,
         typer.Option(help="Baselines evaluated beside the model: 'all', 'none' or a comma list."),
@@ -66,6 +66,7 @@ def train(
     from services.market_runs import execute_run, experiment_seeds, label_coverage, start_run
     from services.registry import TRAINABLE
 
+    resolved = chosen_device(device)
     if model not in TRAINABLE:
         raise fail(f"Unknown model {model!r}; known: {', '.join(TRAINABLE)}.")
     if TRAINABLE[model].domain == "recsys":
@@ -73,7 +74,6 @@ def train(
             "--model-config": model_config is not None,
             "--target": target is not None,
             "--seeds": seeds != 1,
-            "--device": device is not None,
             "--baselines": baselines != "all",
         }
         refused = [option for option, set_ in given.items() if set_]
@@ -83,7 +83,13 @@ def train(
                 "training settings are one --config file and whose baselines are all of its own."
             )
         recsys_train(
-            dataset=dataset, config=config, epochs=epochs, seed=seed, as_json=as_json, quiet=quiet
+            dataset=dataset,
+            config=config,
+            epochs=epochs,
+            seed=seed,
+            device=resolved,
+            as_json=as_json,
+            quiet=quiet,
         )
         return
     chosen = {"all": list(BASELINES), "none": []}.get(
@@ -139,7 +145,7 @@ def train(
                         home=home,
                         run_id=run_id,
                         callbacks=[progress],
-                        device=device,
+                        device=resolved,
                     )
                 finally:
                     progress.close()

@@ -60,13 +60,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def choose_device(preferred: str | None = None) -> torch.device:
-    """The device named, else CUDA when present, else the CPU."""
-    if preferred:
-        return torch.device(preferred)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def create_optimizer(
     model: nn.Module, config: OptimizerConfig | None = None
 ) -> torch.optim.Optimizer:
@@ -142,7 +135,8 @@ class Trainer:
         monitor: str = "val/total",
         maximize: bool = False,
     ) -> None:
-        self.device = choose_device(str(device) if device else None)
+        # The device the entry point resolved (core.devices.resolve_device); never picked here.
+        self.device = torch.device(device or "cpu")
         self.model = model.to(self.device)
         self.loss_fn = loss_fn
         self.optimizer = optimizer

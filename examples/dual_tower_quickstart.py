@@ -9,6 +9,7 @@ import argparse
 
 import torch
 
+from core.devices import resolve_device
 from core.market.config import DualTowerModelConfig, LossConfig, TrainingConfig
 from core.market.evaluation import score_report, seed_level
 from core.market.loaders import create_data_loaders
@@ -16,7 +17,7 @@ from core.market.losses import DualTowerLoss
 from core.market.models import create_model, model_spec
 from core.market.predictions import model_predictions
 from core.market.sources import build_market_dataset, synthetic_data
-from core.trainer import Trainer, choose_device, create_optimizer, create_scheduler
+from core.trainer import Trainer, create_optimizer, create_scheduler
 
 
 def main(
@@ -49,7 +50,7 @@ def main(
         scheduler,
         inputs=spec.inputs,
         settings=settings,
-        device=choose_device(),
+        device=resolve_device("auto"),
     )
     history = trainer.fit(train_loader, val_loader)
     print(f"Trained {len(history)} epochs; best validation loss {trainer.best_loss:.4f}")

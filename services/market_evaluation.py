@@ -279,7 +279,9 @@ def _prepare_walk_forward(
     (folder / "job.json").write_text(json.dumps({"kind": "walk_forward", "walk_forward": spec}))
 
 
-def _run_walk_forward(folder: Path, callbacks: Sequence[Callback], should_stop: StopCheck):
+def _run_walk_forward(
+    folder: Path, callbacks: Sequence[Callback], should_stop: StopCheck, device: str
+) -> dict:
     spec = json.loads((folder / "job.json").read_text())["walk_forward"]
     model = model_spec(spec["model"])
     result = walk_forward_evaluation(
@@ -291,6 +293,7 @@ def _run_walk_forward(folder: Path, callbacks: Sequence[Callback], should_stop: 
         folds=spec["folds"],
         callbacks=callbacks,
         should_stop=should_stop,
+        device=device,
     )
     return {**result, "stopped_because": "cancelled" if should_stop() else "folds"}
 

@@ -358,7 +358,9 @@ def _prepare_market(
     (folder / "job.json").write_text(json.dumps({"kind": "train", "inputs": inputs.to_dict()}))
 
 
-def _run_market(folder: Path, callbacks: Sequence[Callback], should_stop: StopCheck) -> dict:
+def _run_market(
+    folder: Path, callbacks: Sequence[Callback], should_stop: StopCheck, device: str
+) -> dict:
     spec = json.loads((folder / "job.json").read_text())
     frame = pd.read_parquet(folder / "dataset.parquet")
     return train_run(
@@ -366,7 +368,7 @@ def _run_market(folder: Path, callbacks: Sequence[Callback], should_stop: StopCh
         frame,
         callbacks=callbacks,
         should_stop=should_stop,
-        device=spec.get("device"),
+        device=device,
     )
 
 

@@ -201,8 +201,9 @@ def _prepare_recommender(
     )
 
 
-def _run_recommender(folder: Path, callbacks: Sequence[Callback], should_stop: StopCheck) -> dict:
-
+def _run_recommender(
+    folder: Path, callbacks: Sequence[Callback], should_stop: StopCheck, device: str
+) -> dict:
     spec = json.loads((folder / "job.json").read_text())["recommender"]
     parts = {
         p: pd.read_parquet(folder / f"{p}.parquet") for p in ("users", "items", "interactions")
@@ -215,6 +216,7 @@ def _run_recommender(folder: Path, callbacks: Sequence[Callback], should_stop: S
         Path(spec["run_dir"]),
         callbacks=callbacks,
         should_stop=should_stop,
+        device=device,
     )
 
 

@@ -203,8 +203,9 @@ class JobKind:
     """(engine, home, run_id, folder, job progress): write job.json and the data files a
     worker needs into ``folder`` (the worker never opens the database); marks the run
     running."""
-    run: Callable[[Path, Sequence[Callback], StopCheck], dict[str, Any]]
-    """(folder, callbacks, should_stop) -> the run's summary: the worker's part."""
+    run: Callable[[Path, Sequence[Callback], StopCheck, str], dict[str, Any]]
+    """(folder, callbacks, should_stop, device) -> the run's summary: the worker's part, on
+    the device the worker resolved."""
     finish: Callable[[Engine, Path, dict[str, Any]], None]
     """(engine, folder, summary): record the run's files and final status."""
     resumable: bool

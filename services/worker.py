@@ -99,17 +99,22 @@ class PruneCheck:
 
 
 def main(job_dir: Path) -> int:
-    """Run the job in ``job_dir`` as its kind says (``services.job_kinds``)."""
+    """Run the job in ``job_dir`` as its kind says (``services.job_kinds``), on the device
+    its job.json names (``auto`` when it names none), resolved here once."""
     log = EventLog(job_dir / EVENTS)
     log.write("started", pid=os.getpid())
     try:
+        # Loaded after the "started" event: the job kinds bring torch and the models (seconds).
+        from core.devices import resolve_device
         from services.job_kinds import JOB_KINDS
 
-        kind = json.loads((job_dir / "job.json").read_text())["kind"]
-        summary = JOB_KINDS[kind].run(
+        job = json.loads((job_dir / "job.json").read_text())
+        device = resolve_device(job.get("device", "auto"))  # once, for the whole job
+        summary = JOB_KINDS[job["kind"]].run(
             job_dir,
             [ProgressEvents(log), PruneCheck(job_dir)],
             lambda: (job_dir / CANCEL).exists(),
+            str(device),
         )
     except BaseException:  # report everything, including KeyboardInterrupt
         log.write("failed", error=traceback.format_exc(limit=20))

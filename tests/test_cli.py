@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from typer.testing import CliRunner
 
@@ -554,3 +555,16 @@ def test_train_trains_the_recommender_named_in_the_registry(data_home: DataHome)
         app, ["train", "two_tower", "--dataset", "startups", "--seeds", "2", "--target", "trend"]
     )
     assert refused.exit_code != 0 and "--target, --seeds: not options" in refused.output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal needs a machine without CUDA")
+def test_device_cuda_without_a_gpu_stops_before_any_work(data_home: DataHome) -> None:
+    for command in (
+        ["train", "dual_tower", "--dataset", "missing", "--device", "cuda"],
+        ["train", "two_tower", "--dataset", "missing", "--device", "cuda"],
+        ["recsys", "train", "--dataset", "missing", "--device", "cuda"],
+    ):
+        refused = runner.invoke(app, command)
+        assert refused.exit_code == 1, refused.output
+        assert "no CUDA GPU" in refused.output and "missing" not in refused.output, command
+    assert json.loads(runner.invoke(app, ["runs", "list", "--json"]).output) == []

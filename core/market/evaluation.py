@@ -376,9 +376,11 @@ def walk_forward_evaluation(
     baselines: Sequence[str] = ("linear", "boosting"),
     callbacks: Sequence[Any] = (),
     should_stop: Any = None,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Retrain on expanding windows and score each next block (model and baselines);
-    ``callbacks`` and ``should_stop`` reach each fold's trainer (progress, cancel).
+    ``callbacks``, ``should_stop`` and ``device`` reach each fold's trainer (progress,
+    cancel, where it trains).
 
     Fold k trains on every date up to its cut (the last 15 % of those dates validate, with
     the purge) and tests on the next block, ``purge_days`` later. Returns per-fold reports
@@ -414,6 +416,7 @@ def walk_forward_evaluation(
             data=fold_data,
             callbacks=callbacks,
             should_stop=should_stop,
+            device=device,
         )
         predictors = {"model": model_predictions(spec, result.trainer.model, result.loaders.test)}
         predictors.update(

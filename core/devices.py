@@ -1,0 +1,39 @@
+"""Which device training runs on, resolved once where a command or a job starts (the CLI,
+the worker), never inside a model file or the trainer, which take the device they are
+given."""
+
+from __future__ import annotations
+
+import torch
+
+DEVICES = ("auto", "cpu", "cuda")
+"""What a user may ask for; ``cuda:N`` names one GPU of several."""
+
+
+class DeviceError(ValueError):
+    """A device that cannot be used here (an unknown name, or CUDA on a machine without it)."""
+
+
+def resolve_device(name: str | None = "auto") -> torch.device:
+    """``auto`` (or None): CUDA when this machine has it, else the CPU; ``cpu``; ``cuda`` or
+    ``cuda:N``, refused with a DeviceError on a machine without CUDA or without that GPU, so
+    the refusal comes before any work starts."""
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise DeviceError(
+                f"Device {name!r} was asked for, but this machine has no CUDA GPU that torch "
+                "can use (torch.cuda.is_available() is False); use --device cpu or auto."
+            )
+        index = int(name[5:]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise DeviceError(
+                f"Device {name!r} was asked for, but this machine has "
+                f"{torch.cuda.device_count()} CUDA GPU(s)."
+            )
+        return torch.device(name)
+    raise DeviceError(f"Unknown device {name!r}; use one of {', '.join(DEVICES)} or cuda:N.")

@@ -1,0 +1,63 @@
+"""core/devices.py: the device is resolved once, at the entry point; nothing below picks one."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.devices import DeviceError, resolve_device
+
+ROOT = Path(__file__).resolve().parents[2]
+PICKS_A_DEVICE = re.compile(r"\.cuda\(|torch\.cuda\.|[\"']cuda[\"']")
+
+
+def test_auto_is_cuda_when_present_and_the_cpu_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == torch.device("cpu")
+    assert resolve_device(None) == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("auto") == torch.device("cuda")
+    assert resolve_device("CUDA:1") == torch.device("cuda:1")
+
+
+def test_cuda_without_a_gpu_and_unknown_names_are_refused_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(DeviceError, match="no CUDA GPU"):
+        resolve_device("cuda")
+    with pytest.raises(DeviceError, match="Unknown device 'tpu'"):
+        resolve_device("tpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(DeviceError, match="has 1 CUDA GPU"):
+        resolve_device("cuda:3")
+
+
+def device_pickers(root: Path) -> list[str]:
+    """Modules of core/ other than core/devices.py whose code names CUDA: a model file or the
+    trainer that moves itself or picks a device."""
+    found = []
+    for path in sorted((root / "core").rglob("*.py")):
+        if path.name == "devices.py" and path.parent.name == "core":
+            continue
+        if PICKS_A_DEVICE.search(path.read_text()):
+            found.append(str(path.relative_to(root)))
+    return found
+
+
+def test_no_model_file_and_not_the_trainer_picks_a_device() -> None:
+    assert device_pickers(ROOT) == []
+
+
+def test_the_check_finds_a_trainer_that_picks_cuda_itself(tmp_path: Path) -> None:
+    (tmp_path / "core" / "market" / "models").mkdir(parents=True)
+    (tmp_path / "core" / "trainer.py").write_text("device = 'cuda'\n")
+    (tmp_path / "core" / "market" / "models" / "tower.py").write_text("model.cuda()\n")
+    (tmp_path / "core" / "plots.py").write_text("x = 1\n")
+    assert device_pickers(tmp_path) == ["core/market/models/tower.py", "core/trainer.py"]
