@@ -37,3 +37,12 @@ def resolve_device(name: str | None = "auto") -> torch.device:
             )
         return torch.device(name)
     raise DeviceError(f"Unknown device {name!r}; use one of {', '.join(DEVICES)} or cuda:N.")
+
+
+def available_devices() -> list[str]:
+    """What this machine can train on, for a picker: auto, cpu, and cuda (cuda:N for each GPU
+    when there are several) where torch sees CUDA."""
+    if not torch.cuda.is_available():
+        return ["auto", "cpu"]
+    count = torch.cuda.device_count()
+    return ["auto", "cpu", "cuda", *(f"cuda:{i}" for i in range(count) if count > 1)]

@@ -8,6 +8,7 @@ import plotly.express as px
 import streamlit as st
 
 from core.config import ConfigError, flat_fields, flatten, from_flat, parse_yaml
+from core.devices import available_devices
 from pages import charts
 from pages.access import read_only, refused
 from pages.config_form import apply_preset, config_form
@@ -136,6 +137,11 @@ if not refused("starting training jobs and uploading configs"):
             help="One run per seed (seed, seed + 1, ...) as one experiment; Evaluate shows "
             "their mean and spread.",
         )
+        device = st.selectbox(
+            "Device",
+            available_devices(),
+            help="Where the job trains. Auto: a CUDA GPU when this machine has one, else the CPU.",
+        )
         uploader = f"settings-upload:{model}"
         st.file_uploader(
             "Or start from a YAML file of training settings",
@@ -179,6 +185,7 @@ if not refused("starting training jobs and uploading configs"):
                 training=training,
                 model_config=model_config,
                 seeds=int(seeds),
+                device=device,
             )
         except StorageError as error:
             st.error(str(error))

@@ -45,6 +45,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from core.config import Config
+from core.devices import DeviceError, resolve_device
 from core.market.evaluation import BASELINES
 from services.access import ensure_writable
 from services.job_kinds import JOB_KINDS, job_kind_for
@@ -114,13 +115,20 @@ class JobManager:
         baselines: Sequence[str] = BASELINES,
         seeds: int = 1,
         sweep: tuple[int, int] | None = None,
+        device: str = "auto",
     ) -> int:
         """Queue a job training ``model_name`` (any registered model: a market model, or the
         recommender on a recommender dataset) and its run; returns the job id. With ``seeds``
         > 1, one job per seed, as one experiment; returns the first. When training ends the
         worker evaluates the model (market models beside ``baselines``). ``sweep`` = (sweep
-        id, trial number) marks the job as a sweep's trial."""
+        id, trial number) marks the job as a sweep's trial. ``device`` (auto, cpu, cuda) is
+        checked here, so an unusable one is refused before anything is queued, and resolved
+        again by the worker that runs the job."""
         ensure_writable("starting training jobs")
+        try:
+            resolve_device(device)
+        except DeviceError as error:
+            raise StorageError(str(error)) from None
         kind = job_kind_for(model_name)
         experiment, configs = experiment_seeds(training, seeds)
         job_ids = []
@@ -130,6 +138,7 @@ class JobManager:
             )
             with session_scope(self.engine) as session:
                 job = create_job(session=session, kind=kind.name, run_id=run_id)
+                update_job(session=session, job_id=job.id, progress={"device": device})
                 if sweep is not None:
                     mark_trial(session=session, job_id=job.id, sweep_id=sweep[0], trial=sweep[1])
                 job_ids.append(job.id)
@@ -203,7 +212,12 @@ class JobManager:
                 raise StorageError(f"Job {job_id} saved no checkpoint to resume from.")
             set_run_status(session=session, run_id=job.run_id, status=JobStatus.QUEUED)
             new = create_job(session=session, kind=job.kind, run_id=job.run_id)
-            update_job(session=session, job_id=new.id, progress={"resume_from": str(last)})
+            before = self.job_dir(job_id) / "job.json"  # resumed on the device it ran on
+            device = (
+                json.loads(before.read_text()).get("device", "auto") if before.exists() else "auto"
+            )
+            progress = {"resume_from": str(last), "device": device}
+            update_job(session=session, job_id=new.id, progress=progress)
             return new.id
 
     def tick(self) -> None:

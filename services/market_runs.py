@@ -355,7 +355,8 @@ def _prepare_market(
     inputs, frame = run_inputs(engine=engine, home=home, run_id=run_id)
     inputs.resume_from = progress.get("resume_from")
     frame.to_parquet(folder / "dataset.parquet")
-    (folder / "job.json").write_text(json.dumps({"kind": "train", "inputs": inputs.to_dict()}))
+    job = {"kind": "train", "device": progress.get("device", "auto"), "inputs": inputs.to_dict()}
+    (folder / "job.json").write_text(json.dumps(job))
 
 
 def _run_market(

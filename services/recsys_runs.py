@@ -197,7 +197,14 @@ def _prepare_recommender(
     for part in ("users", "items", "interactions"):
         getattr(data, part).to_parquet(folder / f"{part}.parquet")
     (folder / "job.json").write_text(
-        json.dumps({"kind": "train_recommender", "recommender": spec}, default=str)
+        json.dumps(
+            {
+                "kind": "train_recommender",
+                "device": progress.get("device", "auto"),
+                "recommender": spec,
+            },
+            default=str,
+        )
     )
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+import torch
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
@@ -324,3 +325,20 @@ def test_home_shows_the_path_from_data_to_predict_and_the_next_step(engine: Engi
     done = ":material/check_circle:"
     assert steps[0].startswith(done) and "1 market dataset, 0 recommender datasets" in steps[0]
     assert steps[1].startswith(done) and "1 job queued or training" in steps[1]
+
+
+def test_the_train_form_queues_the_job_on_the_device_chosen(engine: Engine) -> None:
+    """The Device picker offers what this machine has; the job carries the choice to the
+    worker (its job.json names it once the manager prepares the job)."""
+    _fill(engine)
+    at = _run("pages/train.py")
+    device = next(s for s in at.selectbox if s.label == "Device")
+    assert device.options[:2] == ["auto", "cpu"]
+    assert ("cuda" in device.options) == torch.cuda.is_available()
+    device.set_value("cpu").run()
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception, at.exception
+    with session_scope(engine) as session:
+        from storage.repository import get_job
+
+        assert get_job(session=session, job_id=2).progress == {"device": "cpu"}

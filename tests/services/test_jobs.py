@@ -11,14 +11,23 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from core.market.config import DataConfig, TrainingConfig
 from core.market.models import model_spec
 from core.market.sources import synthetic_data
 from services.datasets import save_market_dataset
 from services.jobs import JobManager
+from storage.db import StorageError
 from storage.models import JobStatus
-from storage.repository import count_metrics, get_job, get_run, list_metrics, session_scope
+from storage.repository import (
+    count_metrics,
+    get_job,
+    get_run,
+    list_jobs,
+    list_metrics,
+    session_scope,
+)
 
 
 @pytest.fixture
@@ -344,3 +353,33 @@ def test_a_walk_forward_runs_as_a_job_and_leaves_its_run_as_it_was(manager, engi
         result["folds"][0]["reports"]
     )
     assert result["folds"][0]["test_end"] < result["folds"][1]["test_start"]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the refusal needs a machine without CUDA")
+def test_a_job_on_a_device_this_machine_lacks_is_refused_before_it_is_queued(
+    manager: JobManager,
+) -> None:
+    with pytest.raises(StorageError, match="no CUDA GPU"):
+        manager.submit_training(
+            model_name="compact_dual_tower",
+            dataset_name="small",
+            training=TrainingConfig(),
+            model_config=model_spec("compact_dual_tower").config_class(),
+            device="cuda",
+        )
+    with session_scope(manager.engine) as session:
+        assert list_jobs(session=session) == []
+
+
+def test_the_worker_trains_on_the_device_its_job_names(manager: JobManager) -> None:
+    job_id = manager.submit_training(
+        model_name="compact_dual_tower",
+        dataset_name="small",
+        training=TrainingConfig.from_dict({"epochs": 1, "batch_size": 32}, partial=True),
+        model_config=model_spec("compact_dual_tower").config_class(),
+        baselines=["majority"],
+        device="cpu",
+    )
+    until(manager, lambda: JobStatus(job(manager, job_id).status).finished, 180)
+    assert json.loads((manager.job_dir(job_id) / "job.json").read_text())["device"] == "cpu"
+    assert job(manager, job_id).status == "succeeded", job(manager, job_id).error
