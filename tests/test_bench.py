@@ -1,9 +1,16 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import torch
+
+from bench import gpu_check
 from bench.harness import CASES, render, run_case, save
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_a_case_runs_in_its_own_process_and_lands_in_results(tmp_path: Path) -> None:
@@ -29,3 +36,18 @@ def test_every_registered_case_has_a_description() -> None:
 
     assert CASES
     assert all(c.description for c in CASES.values())
+
+
+def test_the_gpu_check_says_no_gpu_on_a_cpu_only_machine_and_compares_curves() -> None:
+    """bench/gpu_check.py exits 0 with one clear line without CUDA; its comparison, run CPU
+    against CPU on the smallest model, finds the two curves in agreement."""
+    if not torch.cuda.is_available():
+        ran = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "gpu_check.py")],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert ran.returncode == 0 and ran.stdout.startswith("no GPU:"), ran.stdout + ran.stderr
+    train = gpu_check._market_trainer("compact_dual_tower", epochs=2)
+    assert gpu_check.check("compact_dual_tower", train, devices=("cpu", "cpu"))
