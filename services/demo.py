@@ -57,7 +57,15 @@ def queue_demo_training(*, engine: Engine, datasets: list[str]) -> list[int]:
             continue
         config, training = preset_configs(model, "quick")
         kind = job_kind_for(model)
-        run_id = kind.start(engine, model, dataset, config, training, DEMO_BASELINES, None)
+        run_id = kind.start(
+            engine=engine,
+            model_name=model,
+            dataset_name=dataset,
+            model_config=config,
+            training=training,
+            baselines=DEMO_BASELINES,
+            experiment=None,
+        )
         with session_scope(engine) as session:
             queued.append(create_job(session=session, kind=kind.name, run_id=run_id).id)
     return queued

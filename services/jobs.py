@@ -134,7 +134,13 @@ class JobManager:
         job_ids = []
         for seeded in configs:
             run_id = kind.start(
-                self.engine, model_name, dataset_name, model_config, seeded, baselines, experiment
+                engine=self.engine,
+                model_name=model_name,
+                dataset_name=dataset_name,
+                model_config=model_config,
+                training=seeded,
+                baselines=baselines,
+                experiment=experiment,
             )
             with session_scope(self.engine) as session:
                 job = create_job(session=session, kind=kind.name, run_id=run_id)

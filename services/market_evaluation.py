@@ -254,7 +254,7 @@ def evaluate_ensemble(*, engine: Engine, run_ids: list[int]) -> dict[str, Any]:
     return {"run_ids": run_ids, "rows": len(combined), "reports": reports}
 
 
-def _no_start(*args: Any) -> int:
+def _no_start(**_: Any) -> int:
     raise TypeError("walk-forward jobs are queued with JobManager.submit_walk_forward")
 
 

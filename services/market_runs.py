@@ -329,26 +329,6 @@ def _intervals(judged: dict[str, Any], horizon: str) -> dict[str, float]:
     }
 
 
-def _start_market(
-    engine: Engine,
-    model_name: str,
-    dataset_name: str,
-    model_config: Config,
-    training: Config,
-    baselines: Sequence[str],
-    experiment: str | None,
-) -> int:
-    return start_run(
-        engine=engine,
-        model_name=model_name,
-        dataset_name=dataset_name,
-        training=training,
-        model_config=model_config,
-        baselines=baselines,
-        experiment=experiment,
-    )
-
-
 def _prepare_market(
     engine: Engine, home: DataHome, run_id: int, folder: Path, progress: dict[str, Any]
 ) -> None:
@@ -379,7 +359,7 @@ def _finish_market(engine: Engine, folder: Path, summary: dict[str, Any]) -> Non
 
 
 MARKET_TRAINING = JobKind(
-    "train", _start_market, _prepare_market, _run_market, _finish_market, resumable=True
+    "train", start_run, _prepare_market, _run_market, _finish_market, resumable=True
 )
 """A market model trained as a background job; an interrupted one resumes from its last
 checkpoint."""

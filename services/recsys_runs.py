@@ -177,14 +177,9 @@ def train_recsys_run(
 
 
 def _start_recommender(
-    engine: Engine,
-    model_name: str,
-    dataset_name: str,
-    model_config: Config,
-    training: Config,
-    baselines: Sequence[str],
-    experiment: str | None,
+    *, engine: Engine, dataset_name: str, model_config: Config, training: Config, **_: Any
 ) -> int:
+    """The job kind's start: the recommender takes no baselines list or experiment."""
     return start_recsys_run(
         engine=engine, dataset_name=dataset_name, config=model_config, training=training
     )

@@ -197,8 +197,8 @@ class JobKind:
 
     name: str
     start: Callable[..., int]
-    """(engine, model_name, dataset_name, model_config, training, baselines, experiment) ->
-    run id: the run row, queued."""
+    """Keywords engine, model_name, dataset_name, model_config, training, baselines and
+    experiment -> run id: the run row, queued."""
     prepare: Callable[[Engine, DataHome, int, Path, dict[str, Any]], None]
     """(engine, home, run_id, folder, job progress): write job.json and the data files a
     worker needs into ``folder`` (the worker never opens the database); marks the run
