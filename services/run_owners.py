@@ -39,7 +39,8 @@ def stop_signals_held() -> Iterator[None]:
         yield
         return
     caught: list[int] = []
-    held = (signal.SIGINT, signal.SIGTERM)
+    # a stop this process ignores (SIGINT under nohup) stays ignored
+    held = [n for n in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(n) != signal.SIG_IGN]
     before = {
         number: signal.signal(number, lambda number, _: caught.append(number)) for number in held
     }

@@ -31,6 +31,9 @@ def _training(tmp_path: Path) -> tuple[dict[str, str], subprocess.Popen]:
     train = subprocess.Popen(
         [*TRENDLAB, *command],
         env=env,
+        # a test run started in the background ignores SIGINT, and so would the command:
+        # give it the default disposition, as a terminal does, so Python turns it into Ctrl-C
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

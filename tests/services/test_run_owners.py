@@ -17,6 +17,8 @@ def test_a_stop_during_the_record_waits_for_it_then_stops(stop: int) -> None:
         raise KeyboardInterrupt(signal.Signals(number).name)
 
     before = signal.signal(signal.SIGTERM, stopped)
+    # A test run started in the background inherits SIGINT ignored; Ctrl-C's own handler here
+    interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
     steps: list[str] = []
     try:
         # SIGINT stops through Python's own handler, SIGTERM through the command's
@@ -28,6 +30,7 @@ def test_a_stop_during_the_record_waits_for_it_then_stops(stop: int) -> None:
         assert signal.getsignal(signal.SIGTERM) is stopped  # the command's handler is back
     finally:
         signal.signal(signal.SIGTERM, before)
+        signal.signal(signal.SIGINT, interrupt)
 
 
 def test_a_record_without_a_stop_changes_nothing() -> None:
