@@ -71,7 +71,9 @@ from storage.repository import (
 )
 from storage.sweeps import mark_trial
 
-KILL_AFTER_S = 1.5  # a cancelled worker that has not exited by then is killed
+# A cancelled worker that has not exited by then is killed. The worker checks the cancel file
+# every batch; a busy machine can take a few seconds to write its last checkpoint.
+KILL_AFTER_S = 5.0
 STDERR_TAIL = 4000
 HEARTBEAT_S = 30.0  # how often a manager marks its running jobs as still followed
 STALE_AFTER_S = 300.0  # a job of another host not marked for this long is taken over
@@ -164,7 +166,8 @@ class JobManager:
             return job.id
 
     def cancel(self, job_id: int) -> None:
-        """Ask a job to stop: a queued job ends now, a running one within about a second."""
+        """Ask a job to stop: a queued job ends now, a running one at its next batch
+        (usually well under a second; a worker still running after KILL_AFTER_S is killed)."""
         ensure_writable("cancelling jobs")
         with self.lock, session_scope(self.engine) as session:
             job = get_job(session=session, job_id=job_id)

@@ -121,15 +121,21 @@ def test_a_worker_that_finishes_while_its_events_are_read_succeeds(
     assert epochs_seen(manager, job_id) == 3
 
 
-def test_cancel_ends_a_running_job_within_two_seconds(manager: JobManager) -> None:
+def test_cancel_stops_a_running_job_at_its_next_step_and_keeps_the_best_checkpoint(
+    manager: JobManager, monkeypatch
+) -> None:
+    # The kill fallback is pushed out of reach: the worker must stop by itself, however
+    # loaded the machine is (no wall-clock bound is asserted; that belongs in bench/).
+    monkeypatch.setattr("services.jobs.KILL_AFTER_S", 600.0)
     job_id = submit(manager, epochs=500)
     until(manager, lambda: epochs_seen(manager, job_id) >= 1)
-    started = time.monotonic()
     manager.cancel(job_id)
-    until(manager, lambda: JobStatus(job(manager, job_id).status).finished, timeout=10)
-    assert time.monotonic() - started < 2.0
-    assert job(manager, job_id).status == "cancelled"
-    run_dir = manager.home.checkpoints / f"run_{job(manager, job_id).run_id}"
+    until(manager, lambda: JobStatus(job(manager, job_id).status).finished)
+    ended = job(manager, job_id)
+    assert ended.status == "cancelled"
+    assert "worker was stopped" not in (ended.error or ""), "the trainer stopped, not a kill"
+    assert epochs_seen(manager, job_id) < 500, "training ended before its last epoch"
+    run_dir = manager.home.checkpoints / f"run_{ended.run_id}"
     assert (run_dir / "best.pt").exists(), "the best checkpoint is kept"
 
 
