@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,6 +25,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from core.checkpoints import save_checkpoint
 from core.config import OptimizerConfig, SchedulerConfig
+from core.step_timer import SectionTimer
 
 Batch = dict[str, torch.Tensor]
 Record = dict[str, float]
@@ -134,6 +136,7 @@ class Trainer:
         validate: Callable[[nn.Module], dict[str, float]] | None = None,
         monitor: str = "val/total",
         maximize: bool = False,
+        timer: SectionTimer | None = None,
     ) -> None:
         # The device the entry point resolved (core.devices.resolve_device); never picked here.
         self.device = torch.device(device or "cpu")
@@ -151,6 +154,7 @@ class Trainer:
         self.feature_names = feature_names or {}
         self.validate = validate
         self.monitor, self.maximize = monitor, maximize
+        self.timer = timer  # times each training step's sections (bench/), or None
         self.history: list[Record] = []
         self.best_loss = -math.inf if maximize else math.inf  # best value of ``monitor``
         self.best_epoch = -1
@@ -205,36 +209,56 @@ class Trainer:
                     "rebuild the dataset or drop those rows before training."
                 )
 
+    def _section(self, name: str) -> AbstractContextManager[None]:
+        return self.timer.section(name) if self.timer is not None else nullcontext()
+
+    def _batches(self, loader: Iterable[Batch]) -> Iterator[Batch]:
+        """The loader's batches on the device, the fetch and the copy timed as "data"."""
+        iterator = iter(loader)
+        while True:
+            with self._section("data"):
+                batch = next(iterator, None)
+                if batch is not None:
+                    batch = self._to_device(batch)
+            if batch is None:
+                return
+            yield batch
+
     def train_epoch(self, loader: Iterable[Batch]) -> Record:
         self.model.train()
         sums: dict[str, float] = {}
         norms: list[float] = []
         count = 0
-        for step, batch in enumerate(loader):
+        max_norm = self.settings.max_grad_norm or math.inf
+        for step, batch in enumerate(self._batches(loader)):
             if self.should_stop():  # checked per batch so a cancel lands within one step
                 self.stopped_because = "cancelled"
                 break
-            batch = self._to_device(batch)
-            outputs = self._forward(batch)
-            loss, components = self.loss_fn(outputs, batch)
+            with self._section("forward"):
+                outputs = self._forward(batch)
+            with self._section("loss"):
+                loss, components = self.loss_fn(outputs, batch)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"The loss became {float(loss)} at epoch {self.epoch + 1}, step {step + 1}; "
                     "lower the learning rate or check the data."
                 )
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            max_norm = self.settings.max_grad_norm or math.inf
-            norms.append(float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)))
-            self.optimizer.step()
-            if self.ema is not None:
-                self.ema.update_parameters(self.model)
-            size = len(next(iter(batch.values())))
-            for name, value in components.items():
-                sums[name] = sums.get(name, 0.0) + value * size
-            count += size
-            for callback in self.callbacks:
-                callback.on_batch_end(self, step, components)
+            with self._section("backward"):
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+            with self._section("optimizer"):
+                norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+                norms.append(float(norm))
+                self.optimizer.step()
+                if self.ema is not None:
+                    self.ema.update_parameters(self.model)
+            with self._section("callbacks"):
+                size = len(next(iter(batch.values())))
+                for name, value in components.items():
+                    sums[name] = sums.get(name, 0.0) + value * size
+                count += size
+                for callback in self.callbacks:
+                    callback.on_batch_end(self, step, components)
         record = {f"train/{k}": v / max(count, 1) for k, v in sums.items()}
         record["grad_norm"] = float(np.mean(norms)) if norms else 0.0
         return record

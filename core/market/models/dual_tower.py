@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from core.market.config import DualTowerModelConfig
-from core.market.models.layers import mlp
+from core.market.models.layers import Bilinear, mlp
 
 MASK_GROUPS = 3  # news, policy, macro
 POSITIVE = 2  # index of "positive" among (negative, none, positive)
@@ -61,7 +61,7 @@ class DualTowerRelevanceModel(nn.Module):
         self.bilinear = None
         if config.interaction == "bilinear":
             width = min(context.embedding_dim, stock.embedding_dim)
-            self.bilinear = nn.Bilinear(context.embedding_dim, stock.embedding_dim, width)
+            self.bilinear = Bilinear(context.embedding_dim, stock.embedding_dim, width)
             joint += width
         self.heads = nn.ModuleDict(
             {
