@@ -216,6 +216,107 @@ def step_profile(scratch: Path) -> Timed:
     return measure
 
 
+SPEEDUP_EPOCHS = {"dual_tower": 4, "lstm_attention": 2}
+
+
+def _todays_modules(model):
+    """The model as it trained before issue 26: torch's own Bilinear and Dropout in place of
+    the faster ones (same weights; the layers' oracle tests show the same function)."""
+    from torch import nn
+
+    from core.dropout import Dropout
+    from core.market.models.layers import Bilinear
+
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, Bilinear):
+                old = nn.Bilinear(child.in1_features, child.in2_features, child.out_features)
+                old.load_state_dict(child.state_dict())
+                setattr(parent, name, old)
+            elif isinstance(child, Dropout):
+                setattr(parent, name, nn.Dropout(child.p))
+    return model
+
+
+def _fit_timed(name: str, loaders, training, *, today: bool) -> tuple[float, float]:
+    """(training samples/s over the fit, last validation loss): the real Trainer for a fixed
+    number of epochs from seed 0, early stopping off."""
+    import torch
+
+    from core.market.models import create_model, model_spec
+    from core.step_timer import StepTimer
+    from core.trainer import Trainer, create_optimizer
+
+    spec = model_spec(name)
+    torch.manual_seed(0)
+    model = create_model(name)
+    if today:
+        _todays_modules(model)
+    timer = StepTimer()
+    trainer = Trainer(
+        model,
+        spec.make_loss(getattr(training, "loss", None), loaders.horizons),
+        create_optimizer(model, training.optimizer),
+        inputs=spec.inputs,
+        settings=training,
+        timer=timer,
+    )
+    trainer.fit(loaders.train, loaders.val)
+    samples = loaders.train.num_rows * len(trainer.history)
+    return samples / sum(timer.seconds.values()), trainer.history[-1]["val/total"]
+
+
+@case(
+    "models.train_speedup",
+    repeats=1,
+    description=(
+        "training samples/s at batch 1024 through the Trainer, today's path (torch's Bilinear "
+        "and Dropout, as before issue 26) beside the current one in the same run, alternating "
+        f"(each twice; medians), {SPEEDUP_EPOCHS} epochs from seed 0 without early stopping, "
+        f"and the validation loss each ends with ({TICKERS} synthetic tickers x 10 years)"
+    ),
+    target="dual tower at least 2x, LSTM at least 1.5x, validation loss within 1 %",
+)
+def train_speedup(scratch: Path) -> Timed:
+    import statistics
+
+    from core.market.config import DataConfig
+    from core.market.models import model_spec
+    from core.market.training import build_loaders
+
+    frame = _dataset()
+
+    def measure() -> dict[str, float]:
+        figures: dict[str, float] = {}
+        for name, epochs in SPEEDUP_EPOCHS.items():
+            spec = model_spec(name)
+            training = spec.training_config_class.from_dict(
+                {"batch_size": 1024, "epochs": epochs, "early_stopping_patience": 0},
+                partial=True,
+            )
+            loaders = build_loaders(spec, frame, data=DataConfig(), training=training, seed=0)
+            runs: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+            for _ in range(2):
+                for today in (True, False):
+                    runs[today].append(_fit_timed(name, loaders, training, today=today))
+            before = statistics.median(rate for rate, _ in runs[True])
+            after = statistics.median(rate for rate, _ in runs[False])
+            loss_before, loss_after = runs[True][0][1], runs[False][0][1]
+            figures.update(
+                {
+                    f"{name}_today_per_s": before,
+                    f"{name}_now_per_s": after,
+                    f"{name}_speedup": after / before,
+                    f"{name}_val_loss_today": loss_before,
+                    f"{name}_val_loss_now": loss_after,
+                    f"{name}_val_loss_change_pct": 100 * (loss_after / loss_before - 1),
+                }
+            )
+        return figures
+
+    return measure
+
+
 @case(
     "models.dual_tower_train_throughput",
     repeats=1,
