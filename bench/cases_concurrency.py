@@ -34,7 +34,9 @@ def _store_dataset(home: Path) -> None:
     data_home = DataHome(home).ensure()
     engine = open_engine(data_home.database_url)
     tickers = [f"T{i}" for i in range(8)]
-    data = synthetic_data(tickers, "2014-01-01", "2020-12-31", seed=5, signal=True)
+    data = synthetic_data(
+        tickers, "2014-01-01", "2020-12-31", seed=5, signal=True, horizons=[7, 30]
+    )
     save_market_dataset(engine=engine, name="small", data=data, config=DataConfig(), description="")
     engine.dispose()
 
@@ -156,6 +158,81 @@ def concurrent_training(scratch: Path) -> Timed:
                 }
             )
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        return figures
+
+    return measure
+
+
+STEP_LOOP = """
+import os, sys, time
+from itertools import islice
+import core
+import torch
+from bench.cases_models import _dataset
+from core.market.config import DataConfig
+from core.market.models import create_model, model_spec
+from core.market.training import build_loaders
+from core.step_timer import StepTimer
+from core.trainer import Trainer, create_optimizer
+
+name, batch, threads, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+torch.set_num_threads(threads)
+spec = model_spec(name)
+training = spec.training_config_class.from_dict({"batch_size": batch}, partial=True)
+loaders = build_loaders(spec, _dataset(), data=DataConfig(), training=training, seed=0)
+torch.manual_seed(0)
+model = create_model(name)
+trainer = Trainer(model, spec.make_loss(None, loaders.horizons),
+                  create_optimizer(model, training.optimizer), inputs=spec.inputs,
+                  settings=training)
+trainer.train_epoch(islice(loaders.train, 3))
+trainer.timer = timer = StepTimer()
+trainer.train_epoch(islice(loaders.train, steps))
+print(steps * batch / sum(timer.seconds.values()))
+"""
+SETTINGS = {"passive_1": ("PASSIVE", 1), "passive_2": ("PASSIVE", 2), "spinning_2": ("", 2)}
+STEPS = {("dual_tower", 32): 300, ("dual_tower", 1024): 30, ("lstm_attention", 32): 60}
+
+
+def _samples_per_s(name: str, batch: int, policy: str, threads: int) -> float:
+    env = {**os.environ, "OMP_WAIT_POLICY": policy}  # "" leaves libgomp's default spin
+    done = subprocess.run(
+        [sys.executable, "-c", STEP_LOOP, name, *map(str, (batch, threads, STEPS[name, batch]))],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+@case(
+    "models.thread_settings",
+    repeats=1,
+    description=(
+        "training samples/s through the Trainer (current layers) in a fresh process per "
+        "setting: OpenMP threads sleeping when idle with 1 and 2 torch threads, and spinning "
+        "(libgomp's default) with 2; on a quiet machine and beside two processes doing 1024^2 "
+        "matrix products on torch's default threads; dual tower at batch 32 and 1024, LSTM "
+        "at batch 32"
+    ),
+    target="the setting Trendlab ships is within 10 % of the best on each line",
+)
+def thread_settings(scratch: Path) -> Timed:
+    def measure() -> dict[str, float]:
+        figures: dict[str, float] = {}
+        for load in ("quiet", "busy"):
+            hogs = _hogs("") if load == "busy" else []
+            try:
+                for name, batch in STEPS:
+                    for label, (policy, threads) in SETTINGS.items():
+                        rate = _samples_per_s(name, batch, policy, threads)
+                        figures[f"{load}_{name}_b{batch}_{label}_per_s"] = rate
+            finally:
+                for hog in hogs:
+                    hog.kill()
+                    hog.wait()
         return figures
 
     return measure
