@@ -220,11 +220,10 @@ SPEEDUP_EPOCHS = {"dual_tower": 4, "lstm_attention": 2}
 
 
 def _todays_modules(model):
-    """The model as it trained before issue 26: torch's own Bilinear and Dropout in place of
-    the faster ones (same weights; the layers' oracle tests show the same function)."""
+    """The model as it trained before issue 26: torch's own Bilinear in place of the faster
+    one (same weights; tests/core/market/test_layers.py shows the same function)."""
     from torch import nn
 
-    from core.dropout import Dropout
     from core.market.models.layers import Bilinear
 
     for parent in list(model.modules()):
@@ -233,8 +232,6 @@ def _todays_modules(model):
                 old = nn.Bilinear(child.in1_features, child.in2_features, child.out_features)
                 old.load_state_dict(child.state_dict())
                 setattr(parent, name, old)
-            elif isinstance(child, Dropout):
-                setattr(parent, name, nn.Dropout(child.p))
     return model
 
 
@@ -270,8 +267,8 @@ def _fit_timed(name: str, loaders, training, *, today: bool) -> tuple[float, flo
     "models.train_speedup",
     repeats=1,
     description=(
-        "training samples/s at batch 1024 through the Trainer, today's path (torch's Bilinear "
-        "and Dropout, as before issue 26) beside the current one in the same run, alternating "
+        "training samples/s at batch 1024 through the Trainer, today's path (torch's Bilinear, "
+        "as before issue 26) beside the current one in the same run, alternating "
         f"(each twice; medians), {SPEEDUP_EPOCHS} epochs from seed 0 without early stopping, "
         f"and the validation loss each ends with ({TICKERS} synthetic tickers x 10 years)"
     ),

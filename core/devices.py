@@ -46,3 +46,10 @@ def available_devices() -> list[str]:
         return ["auto", "cpu"]
     count = torch.cuda.device_count()
     return ["auto", "cpu", "cuda", *(f"cuda:{i}" for i in range(count) if count > 1)]
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the work queued on ``device`` (a CUDA GPU runs it asynchronously; the CPU
+    has nothing to wait for), so a timer around it measures the work itself."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

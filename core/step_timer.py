@@ -12,6 +12,8 @@ from typing import Protocol
 
 import torch
 
+from core.devices import synchronize
+
 
 class SectionTimer(Protocol):
     def section(self, name: str) -> AbstractContextManager[None]: ...
@@ -25,18 +27,16 @@ class StepTimer:
     def __init__(self, device: torch.device | str = "cpu") -> None:
         self.seconds: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()
-        self.synchronize = torch.device(device).type == "cuda"
+        self.device = torch.device(device)
 
     @contextmanager
     def section(self, name: str) -> Iterator[None]:
-        if self.synchronize:
-            torch.cuda.synchronize()
+        synchronize(self.device)
         started = time.perf_counter()
         try:
             yield
         finally:
-            if self.synchronize:
-                torch.cuda.synchronize()
+            synchronize(self.device)
             self.seconds[name] += time.perf_counter() - started
             self.calls[name] += 1
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.dropout import Dropout
-
 
 def mlp(input_dim: int, hidden_dims: list[int], dropout: float) -> tuple[nn.Sequential, int]:
     """Linear -> ReLU -> Dropout per hidden width; returns the stack and its output width."""
     layers: list[nn.Module] = []
     width = input_dim
     for hidden in hidden_dims:
-        layers += [nn.Linear(width, hidden), nn.ReLU(), Dropout(dropout)]
+        layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
         width = hidden
     return nn.Sequential(*layers), width
 
