@@ -4,6 +4,9 @@ per-sample DataLoader) and the prediction latency of the path the Predict page u
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -235,16 +238,25 @@ def _todays_modules(model):
     return model
 
 
-def _fit_timed(name: str, loaders, training, *, today: bool) -> tuple[float, float]:
-    """(training samples/s over the fit, last validation loss): the real Trainer for a fixed
-    number of epochs from seed 0, early stopping off."""
+def _fit_timed(name: str, *, today: bool, threads: int) -> tuple[float, float]:
+    """(training samples/s over the fit, last validation loss): the real Trainer at batch
+    1024 for SPEEDUP_EPOCHS[name] epochs from seed 0, early stopping off, on ``threads``
+    torch threads (0: torch's own)."""
     import torch
 
+    from core.devices import torch_threads
+    from core.market.config import DataConfig
     from core.market.models import create_model, model_spec
+    from core.market.training import build_loaders
     from core.step_timer import StepTimer
     from core.trainer import Trainer, create_optimizer
 
     spec = model_spec(name)
+    training = spec.training_config_class.from_dict(
+        {"batch_size": 1024, "epochs": SPEEDUP_EPOCHS[name], "early_stopping_patience": 0},
+        partial=True,
+    )
+    loaders = build_loaders(spec, _dataset(), data=DataConfig(), training=training, seed=0)
     torch.manual_seed(0)
     model = create_model(name)
     if today:
@@ -258,57 +270,80 @@ def _fit_timed(name: str, loaders, training, *, today: bool) -> tuple[float, flo
         settings=training,
         timer=timer,
     )
-    trainer.fit(loaders.train, loaders.val)
+    with torch_threads(threads):
+        trainer.fit(loaders.train, loaders.val)
     samples = loaders.train.num_rows * len(trainer.history)
     return samples / sum(timer.seconds.values()), trainer.history[-1]["val/total"]
+
+
+FIT_ONCE = """
+import sys
+import core
+from bench.cases_models import _fit_timed
+rate, loss = _fit_timed(sys.argv[1], today=sys.argv[2] == "today", threads=int(sys.argv[3]))
+print(rate, loss)
+"""
+SPEEDUP_PATHS = {
+    "today": ("today", "", 0),
+    "now": ("now", "PASSIVE", None),
+    "now_2_threads": ("now", "PASSIVE", 0),
+}
+"""label: (layers, OpenMP wait policy, torch threads; None = the training config's own).
+Today's path is the one before issue 26: torch's Bilinear, libgomp's default wait policy
+("" is read as unset: idle threads spin a while, then sleep), torch's own thread count."""
+
+
+def _fit_in_process(name: str, layers: str, policy: str, threads: int) -> tuple[float, float]:
+    """``_fit_timed`` in a fresh process, since OpenMP reads its wait policy once."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", FIT_ONCE, name, layers, str(threads)],
+        cwd=root,
+        env={**os.environ, "OMP_WAIT_POLICY": policy},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rate, loss = done.stdout.split()[-2:]
+    return float(rate), float(loss)
 
 
 @case(
     "models.train_speedup",
     repeats=1,
     description=(
-        "training samples/s at batch 1024 through the Trainer, today's path (torch's Bilinear, "
-        "as before issue 26) beside the current one in the same run, alternating "
-        f"(each twice; medians), {SPEEDUP_EPOCHS} epochs from seed 0 without early stopping, "
-        f"and the validation loss each ends with ({TICKERS} synthetic tickers x 10 years)"
+        "training samples/s at batch 1024 through the Trainer, each path in a fresh process, "
+        "alternating (each twice; medians): today's (torch's Bilinear, spinning OpenMP "
+        "threads, torch's 2 threads, as before issue 26), now's as shipped (the Bilinear "
+        "layer, sleeping threads, the training config's threads: 1) and now's on torch's 2 "
+        f"threads; {SPEEDUP_EPOCHS} epochs from seed 0 without early stopping, and the "
+        f"validation loss each ends with ({TICKERS} synthetic tickers x 10 years)"
     ),
     target="dual tower at least 2x, LSTM at least 1.5x, validation loss within 1 %",
 )
 def train_speedup(scratch: Path) -> Timed:
     import statistics
 
-    from core.market.config import DataConfig
     from core.market.models import model_spec
-    from core.market.training import build_loaders
-
-    frame = _dataset()
 
     def measure() -> dict[str, float]:
         figures: dict[str, float] = {}
-        for name, epochs in SPEEDUP_EPOCHS.items():
-            spec = model_spec(name)
-            training = spec.training_config_class.from_dict(
-                {"batch_size": 1024, "epochs": epochs, "early_stopping_patience": 0},
-                partial=True,
-            )
-            loaders = build_loaders(spec, frame, data=DataConfig(), training=training, seed=0)
-            runs: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+        for name in SPEEDUP_EPOCHS:
+            shipped = model_spec(name).training_config_class().threads
+            runs: dict[str, list[tuple[float, float]]] = {label: [] for label in SPEEDUP_PATHS}
             for _ in range(2):
-                for today in (True, False):
-                    runs[today].append(_fit_timed(name, loaders, training, today=today))
-            before = statistics.median(rate for rate, _ in runs[True])
-            after = statistics.median(rate for rate, _ in runs[False])
-            loss_before, loss_after = runs[True][0][1], runs[False][0][1]
-            figures.update(
-                {
-                    f"{name}_today_per_s": before,
-                    f"{name}_now_per_s": after,
-                    f"{name}_speedup": after / before,
-                    f"{name}_val_loss_today": loss_before,
-                    f"{name}_val_loss_now": loss_after,
-                    f"{name}_val_loss_change_pct": 100 * (loss_after / loss_before - 1),
-                }
-            )
+                for label, (layers, policy, threads) in SPEEDUP_PATHS.items():
+                    count = shipped if threads is None else threads
+                    runs[label].append(_fit_in_process(name, layers, policy, count))
+            rates = {label: statistics.median(r for r, _ in runs[label]) for label in runs}
+            losses = {label: runs[label][0][1] for label in runs}
+            for label in SPEEDUP_PATHS:
+                figures[f"{name}_{label}_per_s"] = rates[label]
+                figures[f"{name}_val_loss_{label}"] = losses[label]
+                if label != "today":
+                    figures[f"{name}_{label}_speedup"] = rates[label] / rates["today"]
+                    change = 100 * (losses[label] / losses["today"] - 1)
+                    figures[f"{name}_{label}_val_loss_change_pct"] = change
         return figures
 
     return measure

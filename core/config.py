@@ -331,6 +331,14 @@ class BaseTrainingConfig(Config):
     decay per step (e.g. 0.995; 0 = off): a smoother estimate than the last step's weights."""
     seed: int = 42
     """Seeds torch, numpy and the data split so runs are reproducible."""
+    threads: int = 1
+    """Torch threads while training (0 keeps torch's own setting: one per core, or what
+    Ray reserved for the job). One is the default because it was as fast or faster on
+    nearly every line measured on the 2-core benchmark machine (bench
+    models.thread_settings), and where other processes share the cores (the server's job,
+    a CLI run, a browser) a second thread waits on them: beside two busy processes a
+    dual-tower step at batch 32 ran at about half the speed on two threads. More threads
+    pay on a quiet machine with many cores and large batches (the LSTM at batch 1024)."""
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     """Optimiser and per-component learning rates."""
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
@@ -344,6 +352,7 @@ class BaseTrainingConfig(Config):
         self.require("max_grad_norm", self.max_grad_norm >= 0, "a number >= 0 (0 = off)")
         self.require("ema_decay", 0 <= self.ema_decay < 1, "a number in [0, 1) (0 = off)")
         self.require("seed", self.seed >= 0, "an integer >= 0")
+        self.require("threads", self.threads >= 0, "an integer >= 0 (0 = torch's setting)")
 
 
 @dataclass(frozen=True)

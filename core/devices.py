@@ -4,6 +4,9 @@ given."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -53,3 +56,17 @@ def synchronize(device: torch.device) -> None:
     has nothing to wait for), so a timer around it measures the work itself."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Torch's intra-op threads set to ``count`` inside the block (0: left as they are), and
+    put back after it, so a setting of one run does not leak into the next in the same
+    process (the server's page tests, a notebook)."""
+    before = torch.get_num_threads()
+    if count > 0:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

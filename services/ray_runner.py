@@ -16,8 +16,8 @@ at the same path (a shared volume; see docs/deploy.md). Addresses:
   all), or use the one already started with ``ray.init``;
 - ``auto`` or ``ray://host:10001`` / ``host:6379``: connect to that cluster.
 
-``TRENDLAB_RAY_CPUS_PER_JOB`` (default 1) is how many CPUs each job reserves; torch then uses
-that many threads.
+``TRENDLAB_RAY_CPUS_PER_JOB`` (default 1) is how many CPUs each job reserves; a training
+whose config sets ``threads: 0`` then uses that many torch threads (the default, 1, uses one).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from core.config import Config, flatten, from_flat
+from core.devices import torch_threads
 from core.market.config import DataConfig, DualTowerModelConfig, LSTMTrainingConfig
 from core.market.features import CONTEXT_FEATURE_GROUPS, CONTEXT_FEATURES, STOCK_FEATURES
 from core.market.loaders import Loaders, create_data_loaders, create_lstm_data_loaders
@@ -224,7 +225,8 @@ def train_model(
             raise TrainingError(f"{resume_from} holds no trainer state; resume from last.pt.")
         model.load_state_dict(state.state_dict)
         trainer.load_state(state.trainer_state)
-    history = trainer.fit(loaders.train, loaders.val)
+    with torch_threads(training.threads):
+        history = trainer.fit(loaders.train, loaders.val)
     best = run_dir / "best.pt" if run_dir is not None and (run_dir / "best.pt").exists() else None
     return TrainResult(
         spec, trainer, loaders, history, best, trainer.stopped_because, count_parameters(model)

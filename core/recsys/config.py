@@ -190,11 +190,6 @@ class RecsysTrainingConfig(BaseTrainingConfig):
     """masked_softmax: catalogues up to this many items are scored whole every step; larger
     ones against this many items drawn uniformly plus the batch's targets, each corrected
     by the log of its chance to be drawn."""
-    threads: int = 1
-    """Torch threads while training (0 keeps torch's own setting). The recommender's batches
-    are small, so a second thread gains little, and where other processes share the cores
-    two threads spin against them: 50 times slower per step on the 2-core benchmark
-    machine."""
     split: Literal["time", "user", "random"] = "time"
     """time: 70/15/15 by one global clock; user: each user's own timeline cut at 70/15/15;
     random: each user's events shuffled and cut 80/10/10 (RecBole's default protocol, for
@@ -204,7 +199,6 @@ class RecsysTrainingConfig(BaseTrainingConfig):
         super().validate()
         self.require("negatives_per_positive", self.negatives_per_positive >= 0, ">= 0")
         self.require("min_interactions", self.min_interactions >= 0, ">= 0")
-        self.require("threads", self.threads >= 0, "an integer >= 0 (0 = torch's setting)")
         self.require("mask_share", 0 < self.mask_share < 1, "a share in (0, 1)")
         self.require("softmax_items", self.softmax_items > 0, "an integer > 0")
         self.require("gravity", self.gravity > 0, "a number > 0")

@@ -9,8 +9,7 @@ training plus validation; at serving, everything known. Batches come from
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pandas as pd
 import torch
 
 from core.config import ConfigError
+from core.devices import torch_threads
 from core.recsys.als import fit_id_tables
 from core.recsys.batches import INPUTS, PairBatches, UserBatches
 from core.recsys.catalogue import Catalogue
@@ -55,18 +55,6 @@ class RecsysResult:
     evaluation: dict[str, Any]
     sweeps: list[dict[str, float]]
     """implicit_als: one record per least-squares sweep of the id tables, before the epochs."""
-
-
-@contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Torch's intra-op threads set to ``count`` inside the block (0: left as they are)."""
-    before = torch.get_num_threads()
-    if count > 0:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def train_recommender(

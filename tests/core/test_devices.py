@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.devices import DeviceError, resolve_device
+from core.devices import DeviceError, resolve_device, torch_threads
 
 ROOT = Path(__file__).resolve().parents[2]
 PICKS_A_DEVICE = re.compile(r"\.cuda\(|torch\.cuda\.|[\"']cuda[\"']")
@@ -61,3 +61,16 @@ def test_the_check_finds_a_trainer_that_picks_cuda_itself(tmp_path: Path) -> Non
     (tmp_path / "core" / "market" / "models" / "tower.py").write_text("model.cuda()\n")
     (tmp_path / "core" / "plots.py").write_text("x = 1\n")
     assert device_pickers(tmp_path) == ["core/market/models/tower.py", "core/trainer.py"]
+
+
+def test_torch_threads_holds_the_count_inside_the_block_and_restores_it_after() -> None:
+    before = torch.get_num_threads()
+    target = 1 if before != 1 else 2
+    with torch_threads(target):
+        assert torch.get_num_threads() == target
+    assert torch.get_num_threads() == before
+    with torch_threads(0):  # 0 leaves torch's own setting
+        assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), torch_threads(target):
+        raise RuntimeError("a failing fit")
+    assert torch.get_num_threads() == before

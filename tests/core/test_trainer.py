@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from core.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
-from core.config import OptimizerConfig, SchedulerConfig
+from core.config import ConfigError, OptimizerConfig, SchedulerConfig
 from core.market.config import (
     DataConfig,
     DualTowerModelConfig,
@@ -123,6 +123,34 @@ def test_bad_checkpoints_are_explained(tmp_path: Path) -> None:
     save_checkpoint(tmp_path / "unknown.pt", model=model, meta={"model": "gpt", "config": {}})
     with pytest.raises(CheckpointError, match="'gpt'"):
         rebuild_model(load_checkpoint(tmp_path / "unknown.pt"))
+
+
+def test_training_runs_on_the_configured_torch_threads_and_restores_them(market_dataset) -> None:
+    seen: list[int] = []
+    record = {"on_batch_end": lambda *_: seen.append(torch.get_num_threads())}
+    counter = type("ThreadCounter", (Recorder,), record)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train_model(
+            market_dataset,
+            model_name="compact_dual_tower",
+            training=quick(epochs=1, threads=1),
+            callbacks=[counter()],
+        )
+        assert seen and set(seen) == {1} and torch.get_num_threads() == 2
+        seen.clear()
+        train_model(
+            market_dataset,
+            model_name="compact_dual_tower",
+            training=quick(epochs=1, threads=0),
+            callbacks=[counter()],
+        )
+        assert set(seen) == {2}
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ConfigError, match="threads"):
+        quick(threads=-1)
 
 
 def test_early_stopping_and_cancel(market_dataset) -> None:
