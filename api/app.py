@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 
-from api import datasets, health, info, predict, recommendations, runs, sweeps
+from api import datasets, forecasts, health, info, predict, recommendations, runs, sweeps
 from api.dependencies import (
     BodySizeLimit,
     answer_validation_error,
@@ -17,7 +17,7 @@ from api.dependencies import (
 from services.access import Throttle
 
 # In this order, the order of the OpenAPI document's paths.
-ROUTERS = (health, recommendations, info, datasets, runs, sweeps, predict)
+ROUTERS = (health, recommendations, info, datasets, runs, sweeps, predict, forecasts)
 
 
 def create_api(*, throttle: Throttle | None = None) -> FastAPI:

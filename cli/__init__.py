@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from cli import config, data, evaluate, recsys, runs, serve, train
+from cli import config, data, evaluate, forecast, recsys, runs, serve, train
 from cli.sweep import sweep as sweep_command
 
 app = typer.Typer(
@@ -28,6 +28,8 @@ for command in (
     evaluate.evaluate,
     evaluate.ensemble,
     evaluate.predict,
+    forecast.forecast,
+    forecast.follow,
 ):
     app.command()(command)
 app.command("models")(train.models_list)

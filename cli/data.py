@@ -159,6 +159,63 @@ def data_import(
     _save(name, data, data_config, f"import of {files}")
 
 
+@app.command("update")
+def data_update(
+    name: Annotated[str, typer.Argument(help="The stored market dataset to update.")],
+    prices: Annotated[
+        list[Path], typer.Option(help="Newer OHLCV CSV/Parquet; repeat for one file per ticker.")
+    ],
+    news: Annotated[Path | None, typer.Option(help="Newer headlines CSV.")] = None,
+    policy: Annotated[Path | None, typer.Option(help="Newer policy events CSV.")] = None,
+    macro: Annotated[Path | None, typer.Option(help="Newer macro series CSV.")] = None,
+    mapping: Annotated[
+        str, typer.Option("--map", help="Column mapping, e.g. date=Date,close=Close.")
+    ] = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Add newer rows to a stored market dataset: read as an import reads them, merged with
+    what it was built from and rebuilt as its next version (the previous one stays as
+    NAME@vK for the runs trained on it)."""
+    from services.dataset_updates import update_market_dataset
+
+    try:
+        columns = parse_mapping(mapping)
+    except ValueError as err:
+        raise fail(f"--map: {err}") from None
+    try:
+        data, warnings = import_market(
+            prices, news=news, policy=policy, macro=macro, mapping=columns, bundled_macro=False
+        )
+    except ImportFailed as err:
+        raise fail(str(err)) from None
+    for warning in warnings:
+        typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
+    started = time.perf_counter()
+    with database() as (_, engine):
+        try:
+            result = update_market_dataset(engine=engine, name=name, data=data)
+        except ValueError as err:
+            raise fail(str(err)) from None
+    if as_json:
+        dataset = result["dataset"]
+        shown = {**result, "dataset": dataset.name, "dataset_id": dataset.id}
+        typer.echo(json.dumps(shown, indent=2, default=str))
+        return
+    typer.echo(
+        f"Updated {name!r} to version {result['version']} in "
+        f"{format_duration(time.perf_counter() - started)}: {result['rows_before']:,} -> "
+        f"{result['rows_after']:,} rows, through {result['end_after']} (was "
+        f"{result['end_before']}); {result['replaced_price_rows']} stored price rows replaced. "
+        f"The previous version is kept as {result['archived_as']!r}."
+    )
+    for part, count in result["left_out"].items():
+        typer.secho(
+            f"left out: {count} {part.replace('_', ' ')} dated on or before the last stored one",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
+
+
 @app.command("list")
 def data_list(as_json: JsonOption = False) -> None:
     """List stored datasets (works while a server holds the database)."""

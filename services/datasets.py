@@ -23,7 +23,7 @@ from services.access import ensure_writable
 from services.catalog import DatasetInfo, dataset_frame
 from storage import DataHome
 from storage.db import StorageError
-from storage.feature_store import find_dataset_by_recipe, store_dataset
+from storage.feature_store import find_dataset_by_recipe, store_dataset, store_raw_inputs
 from storage.models import Dataset
 from storage.recsys import save_recsys_dataset
 from storage.repository import check_dataset_name, get_dataset, session_scope
@@ -161,4 +161,16 @@ def save_market_dataset(
             features=FEATURES,
             recipe=recipe,
         )
+        store_raw_inputs(session=session, dataset=dataset, parts=raw_parts(data))
     return dataset, False
+
+
+def raw_parts(data: MarketData) -> dict[str, pd.DataFrame | None]:
+    """What ``storage.feature_store.store_raw_inputs`` keeps of ``data``."""
+    return {
+        "prices": data.prices,
+        "headlines": data.headlines,
+        "policy_events": data.policy_events,
+        "macro_series": data.macro_series,
+        "oracle": data.oracle,
+    }

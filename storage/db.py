@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from storage.models import Base, SchemaVersion
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema this code reads and writes. Bump it with a migration in ``MIGRATIONS``."""
 
 Migration = Callable[[Connection], None]
@@ -45,7 +45,14 @@ def _add_sweeps(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE jobs ADD COLUMN {column} {kind}"))
 
 
-MIGRATIONS: dict[int, Migration] = {1: _add_settings, 2: _add_sweeps}
+def _add_forecasts(conn: Connection) -> None:
+    """3 -> 4: the forecasts table (what a run said as of a date, per ticker and horizon)."""
+    from storage.models import Forecast
+
+    Forecast.__table__.create(conn, checkfirst=True)
+
+
+MIGRATIONS: dict[int, Migration] = {1: _add_settings, 2: _add_sweeps, 3: _add_forecasts}
 """``MIGRATIONS[v]`` upgrades a database at schema ``v`` to ``v + 1`` in place."""
 
 

@@ -100,3 +100,34 @@ def load_dataset_frame(*, session: Session, name: str) -> pd.DataFrame:
             "missing; delete it and build it again."
         )
     return frame
+
+
+RAW_PARTS = ("prices", "headlines", "policy_events", "macro_series", "oracle")
+"""The raw inputs kept beside a market dataset's rows (``{table}_{part}``), so an update can
+rebuild its features from everything it was made from."""
+
+
+def store_raw_inputs(
+    *, session: Session, dataset: Dataset, parts: dict[str, pd.DataFrame | None]
+) -> None:
+    """Keep a market dataset's raw inputs (parts that are None or empty are not stored)."""
+    for part, frame in parts.items():
+        if part not in RAW_PARTS:
+            raise StorageError(f"{part!r} is not a raw input of a market dataset.")
+        if frame is not None and not frame.empty:
+            write_table(session=session, table=f"{dataset.table_name}_{part}", frame=frame)
+
+
+def load_raw_inputs(*, session: Session, dataset: Dataset) -> dict[str, pd.DataFrame | None]:
+    """The raw inputs kept for ``dataset``; StorageError when it was stored before they were
+    kept (its prices are missing)."""
+    parts = {
+        part: read_table(session=session, table=f"{dataset.table_name}_{part}", order="date")
+        for part in RAW_PARTS
+    }
+    if parts["prices"] is None:
+        raise StorageError(
+            f"Dataset {dataset.name!r} was stored before Trendlab kept raw inputs beside the "
+            "features, so it cannot be updated; build or import it again."
+        )
+    return parts

@@ -16,7 +16,7 @@ import datetime as dt
 import enum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Integer, Sequence, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, Sequence, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -165,3 +165,26 @@ class Job(Base):
     sweep_id: Mapped[int | None]
     trial: Mapped[int | None]
     """The Optuna trial number when the job is a sweep's trial."""
+
+
+class Forecast(Base):
+    """One stored forecast: what run ``run_id`` said as of ``as_of`` about ``ticker`` at one
+    horizon, on one version of a dataset (its id and content hash), with the band from
+    the run's test errors. Its outcome is not stored: it is read from the dataset once a
+    newer version holds it (``services.forecasts``)."""
+
+    __tablename__ = "forecasts"
+    id: Mapped[int] = mapped_column(Integer, Sequence("forecasts_id_seq"), primary_key=True)
+    run_id: Mapped[int] = mapped_column(index=True)
+    dataset_id: Mapped[int]
+    dataset_hash: Mapped[str] = mapped_column(String)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    ticker: Mapped[str] = mapped_column(String)
+    horizon: Mapped[int]
+    target_date: Mapped[dt.date] = mapped_column(Date)
+    score: Mapped[float] = mapped_column(Float)
+    predicted_class: Mapped[str] = mapped_column(String)
+    probabilities: Mapped[dict[str, Any]]
+    band_low: Mapped[float] = mapped_column(Float)
+    band_high: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -20,7 +20,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.files import file_sha256
 from storage.db import StorageError
-from storage.models import Artifact, Dataset, Job, JobStatus, Run, RunMetric, Setting, utcnow
+from storage.models import (
+    Artifact,
+    Dataset,
+    Forecast,
+    Job,
+    JobStatus,
+    Run,
+    RunMetric,
+    Setting,
+    utcnow,
+)
 from storage.tables import drop_tables
 
 T = TypeVar("T")
@@ -126,7 +136,8 @@ def delete_dataset(*, session: Session, name: str) -> bool:
     if users:
         runs = ", ".join(str(run_id) for run_id in users)
         raise StorageError(f"Dataset {name!r} is used by runs {runs}; delete those runs first.")
-    suffixes = ("", "_users", "_items", "_interactions")  # market, or recommender tables
+    raw = ("_prices", "_headlines", "_policy_events", "_macro_series", "_oracle")
+    suffixes = ("", *raw, "_users", "_items", "_interactions")  # market, or recommender
     drop_tables(session=session, tables=[f"{dataset.table_name}{s}" for s in suffixes])
     session.delete(dataset)
     session.flush()
@@ -252,10 +263,11 @@ def count_metrics(*, session: Session, run_id: int | None = None) -> int:
 
 
 def delete_run(*, session: Session, run_id: int) -> bool:
-    """Delete a run with its metrics, artifacts records and jobs (files stay on disk)."""
+    """Delete a run with its metrics, artifacts records, jobs and forecasts (files stay on
+    disk)."""
     if session.get(Run, run_id) is None:
         return False
-    for table in (RunMetric, Artifact, Job):
+    for table in (RunMetric, Artifact, Job, Forecast):
         session.execute(delete(table).where(table.run_id == run_id))
     session.execute(delete(Run).where(Run.id == run_id))
     return True

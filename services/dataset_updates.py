@@ -1,0 +1,144 @@
+"""Appending newer data to a stored market dataset (`trendlab data update`, the Data page).
+
+The new rows go through the same readers as an import; they are merged with the raw inputs
+kept beside the dataset (a price row for a (date, ticker) already stored replaces it, and
+the update says how many did), and the whole dataset is rebuilt from them: features read
+only the past, so every earlier row comes out as it was, the rows whose forward windows
+the new prices complete get their labels, and the new rows get features and masks.
+
+The result is a new version under the same name; the version it replaces stays, renamed
+``NAME@vK`` with its id, rows and content hash unchanged, so every run trained on it stays
+reproducible and is still listed against it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine
+
+from core.market.config import DataConfig
+from core.market.features import FEATURES
+from core.market.sources import MarketData, build_market_dataset
+from services.access import ensure_writable
+from services.catalog import DatasetInfo
+from services.datasets import raw_parts
+from storage.db import StorageError
+from storage.feature_store import load_raw_inputs, store_dataset, store_raw_inputs
+from storage.repository import get_dataset, session_scope
+
+KEYS = {"prices": ["date", "ticker"], "macro_series": ["date", "series"]}
+"""Prices and macro observations with a stored key are replaced by the update's row.
+Headlines and policy events have no key (two equal headlines on a day are two headlines),
+so only the update's records dated after the last stored one are added; earlier ones are
+left out and counted (correcting past records is a new import)."""
+
+
+def _merged(
+    old: pd.DataFrame | None, new: pd.DataFrame | None, part: str
+) -> tuple[pd.DataFrame | None, int]:
+    """The stored part with the update's rows merged in, and how many update rows were
+    left out (records without a key dated on or before the last stored one)."""
+    if new is None or new.empty:
+        return old, 0
+    new = new.assign(date=pd.to_datetime(new["date"]))
+    if old is None or old.empty:
+        return new.reset_index(drop=True), 0
+    old = old.assign(date=pd.to_datetime(old["date"]))
+    keys = KEYS.get(part)
+    if keys is None:
+        later = new[new["date"] > old["date"].max()]
+        both = pd.concat([old, later], ignore_index=True)
+        return both.sort_values("date", kind="stable").reset_index(drop=True), len(new) - len(later)
+    both = pd.concat([old, new], ignore_index=True).drop_duplicates(subset=keys, keep="last")
+    return both.sort_values(keys).reset_index(drop=True), 0
+
+
+def _replaced_prices(old: pd.DataFrame, new: pd.DataFrame) -> int:
+    keys = old[["date", "ticker"]].assign(date=lambda f: pd.to_datetime(f["date"]))
+    incoming = new[["date", "ticker"]].assign(date=lambda f: pd.to_datetime(f["date"]))
+    return len(incoming.merge(keys, on=["date", "ticker"]))
+
+
+def update_market_dataset(*, engine: Engine, name: str, data: MarketData) -> dict[str, Any]:
+    """Merge ``data`` (read as an import reads files) into dataset ``name`` and store the
+    rebuilt dataset as its next version; returns what changed."""
+    ensure_writable("updating datasets")
+    with session_scope(engine) as session:
+        current = get_dataset(session=session, name=name)
+        if current is None:
+            raise StorageError(f"No dataset named {name!r}.")
+        if current.kind == "recommender":
+            raise StorageError(f"Dataset {name!r} is a recommender dataset; update a market one.")
+        raw = load_raw_inputs(session=session, dataset=current)
+        recipe = dict(current.recipe)
+        old_id, old_rows, old_end = current.id, current.row_count, current.end_date
+        kind, source = current.kind, current.source
+    config = DataConfig.from_dict(recipe.get("data_config", {}), partial=True)
+    if config.end_date is not None:  # the update is what moves the end
+        config = replace(config, end_date=None)
+    merging = {part: _merged(raw[part], getattr(data, part), part) for part in raw}
+    parts = {part: frame for part, (frame, _) in merging.items()}
+    left_out = {part: n for part, (_, n) in merging.items() if n}
+    version = int(recipe.get("version", 1))
+    update = {
+        "price_rows": len(data.prices),
+        "replaced_price_rows": _replaced_prices(raw["prices"], data.prices),
+        "through": str(pd.to_datetime(data.prices["date"]).max().date()),
+        "left_out": left_out,
+        "files": data.recipe.get("files", {}),
+        "previous_id": old_id,
+    }
+    merged = MarketData(
+        prices=parts["prices"],
+        headlines=parts["headlines"],
+        policy_events=parts["policy_events"],
+        macro_series=parts["macro_series"],
+        oracle=parts["oracle"],
+    )
+    frame = build_market_dataset(merged, config)  # the slow part, outside any transaction
+    new_recipe = {
+        **recipe,
+        "data_config": config.to_dict(),
+        "version": version + 1,
+        "updates": [*recipe.get("updates", []), update],
+    }
+    archived = f"{name}@v{version}"
+    with session_scope(engine) as session:
+        if get_dataset(session=session, name=archived) is not None:
+            raise StorageError(f"A dataset named {archived!r} exists already; rename it first.")
+        old = get_dataset(session=session, name=name)
+        if old is None or old.id != old_id:
+            raise StorageError(f"Dataset {name!r} changed while the update was built; retry.")
+        old.name = archived
+    try:
+        with session_scope(engine) as session:
+            dataset = store_dataset(
+                session=session,
+                name=name,
+                kind=kind,
+                source=f"{source}; updated through {update['through']}",
+                frame=frame,
+                features=FEATURES,
+                recipe=new_recipe,
+            )
+            store_raw_inputs(session=session, dataset=dataset, parts=raw_parts(merged))
+            info = DatasetInfo.of(dataset)
+    except BaseException:
+        with session_scope(engine) as session:  # nothing half-written: the old name back
+            restored = get_dataset(session=session, name=archived)
+            if restored is not None:
+                restored.name = name
+        raise
+    return {
+        "dataset": info,
+        "version": version + 1,
+        "archived_as": archived,
+        "rows_before": old_rows,
+        "rows_after": len(frame),
+        "end_before": str(old_end),
+        "end_after": str(pd.to_datetime(frame["date"]).max().date()),
+        **update,
+    }

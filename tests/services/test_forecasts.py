@@ -1,0 +1,223 @@
+"""Forecasts on the bundled real S&P 500 / NASDAQ series: made as of a date D, followed once
+an update brings the prices after D (every forecast whose horizon has passed joined, the live
+IC equal to a direct computation from the stored forecasts and the prices), the same whether
+or not rows after D are stored, and readable but not writable in a read-only deployment."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import Engine
+
+from core.market.config import DataConfig
+from core.market.forecast import BAND
+from core.market.models import model_spec
+from core.market.sources import MarketData, bundled_config, bundled_data
+from services.access import ReadOnlyError
+from services.dataset_updates import update_market_dataset
+from services.datasets import save_market_dataset
+from services.forecasts import follow_run, forecast_run, latest_forecasts
+from services.market_evaluation import load_evaluation
+from services.market_runs import execute_run, start_run
+from storage import DataHome
+from storage.db import StorageError
+from storage.feature_store import load_dataset_frame
+from storage.forecasts import list_forecasts
+from storage.repository import list_datasets, session_scope
+
+D = pd.Timestamp("2018-06-29")
+LATER_TRADING_DAYS = 40
+TINY = {
+    "context_tower": {"hidden_dims": [8], "embedding_dim": 4},
+    "stock_tower": {"hidden_dims": [8], "embedding_dim": 4},
+    "head": {"hidden_dims": [4]},
+}
+
+
+@pytest.fixture
+def backend() -> str:
+    return "duckdb"  # one backend: the PostgreSQL path of these tables is the same SQL
+
+
+def bundled_until(end: pd.Timestamp) -> MarketData:
+    """The bundled series with prices up to ``end`` (the macro series as bundled)."""
+    data = bundled_data()
+    prices = data.prices[pd.to_datetime(data.prices["date"]) <= end]
+    recipe = {**data.recipe, "prices_until": str(end.date())}  # not the full series' recipe
+    return MarketData(prices=prices, macro_series=data.macro_series, recipe=recipe)
+
+
+def train_small(engine: Engine, home: DataHome, dataset: str) -> int:
+    spec = model_spec("dual_tower")
+    run_id = start_run(
+        engine=engine,
+        model_name="dual_tower",
+        dataset_name=dataset,
+        training=spec.training_config_class.from_dict(
+            {"epochs": 2, "batch_size": 64, "scheduler": {"warmup_epochs": 0}}, partial=True
+        ),
+        model_config=spec.config_class.from_dict(TINY, partial=True),
+        baselines=["majority"],
+    )
+    execute_run(engine=engine, home=home, run_id=run_id, device="cpu")
+    return run_id
+
+
+def store(engine: Engine, name: str, data: MarketData) -> None:
+    save_market_dataset(
+        engine=engine, name=name, data=data, config=bundled_config(DataConfig()), description=""
+    )
+
+
+def direct_ic(forecasts: pd.DataFrame, prices: pd.DataFrame, horizon: int) -> float:
+    """Mean over as-of dates of the Pearson correlation across tickers of the score and the
+    log return from the as-of close to the last close on or before as-of + horizon days."""
+    closes = prices.assign(date=pd.to_datetime(prices["date"])).set_index(["ticker", "date"])
+    correlations = []
+    for as_of, group in forecasts[forecasts["horizon"] == horizon].groupby("as_of"):
+        returns = []
+        for ticker in group["ticker"]:
+            series = closes.loc[ticker]["close"]
+            end = series[series.index <= pd.Timestamp(as_of) + pd.Timedelta(days=horizon)]
+            returns.append(np.log(end.iloc[-1] / series.loc[pd.Timestamp(as_of)]))
+        if np.ptp(group["score"]) > 0 and np.ptp(returns) > 0:  # dates without spread: no IC
+            correlations.append(np.corrcoef(group["score"], returns)[0, 1])
+    return float(np.mean(correlations)) if correlations else float("nan")
+
+
+@pytest.mark.slow
+def test_forecasts_at_d_are_joined_to_their_outcomes_after_an_update(
+    engine: Engine, data_home: DataHome
+) -> None:
+    store(engine, "spx", bundled_until(D))
+    run_id = train_small(engine, data_home, "spx")
+    made = forecast_run(engine=engine, run_id=run_id)
+    with session_scope(engine) as session:
+        frame = load_dataset_frame(session=session, name="spx")
+    assert made["as_of"] == str(pd.to_datetime(frame["date"]).max().date()) == str(D.date())
+    assert frame.loc[pd.to_datetime(frame["date"]) == D, "relevance_7d"].isna().all()
+    assert {(r["ticker"], r["horizon"]) for r in made["forecasts"]} == {
+        (t, h) for t in ("IXIC", "SPX") for h in (7, 30)
+    }
+    errors = load_evaluation(engine=engine, run_id=run_id).predictions
+    for row in made["forecasts"]:  # the band is the score plus the test errors' quantiles
+        h = row["horizon"]
+        low, high = np.quantile((errors[f"relevance_{h}d"] - errors[f"score_{h}d"]).dropna(), BAND)
+        assert row["band_low"] == pytest.approx(row["score"] + low)
+        assert row["band_high"] == pytest.approx(row["score"] + high)
+        assert row["target_date"] == str((D + pd.Timedelta(days=row["horizon"])).date())
+    earlier = sorted(pd.to_datetime(frame["date"]).unique())[-60:-5:5]
+    for as_of in earlier:  # forecasts made as of earlier dates, each reading only its past
+        forecast_run(engine=engine, run_id=run_id, as_of=pd.Timestamp(as_of).date())
+
+    full = bundled_data().prices
+    after = sorted(pd.to_datetime(full["date"])[pd.to_datetime(full["date"]) > D].unique())
+    end = pd.Timestamp(after[LATER_TRADING_DAYS - 1])
+    newer = full[(pd.to_datetime(full["date"]) > D) & (pd.to_datetime(full["date"]) <= end)]
+    update = update_market_dataset(engine=engine, name="spx", data=MarketData(prices=newer))
+    assert update["archived_as"] == "spx@v1" and update["end_after"] == str(end.date())
+    with session_scope(engine) as session:
+        names = {d.name for d in list_datasets(session=session)}
+        stored = list_forecasts(session=session, run_id=run_id)
+    assert {"spx", "spx@v1"} <= names
+
+    followed = follow_run(engine=engine, run_id=run_id)
+    joined = pd.DataFrame(followed["joined"])
+    passed = pd.to_datetime(joined["target_date"]) <= end
+    assert passed.all(), "40 trading days cover every 30-day window after D"
+    assert joined["outcome"].notna().all() and joined["forward_return"].notna().all()
+    assert len(joined) == len(stored) == 2 * 2 * (1 + len(earlier))
+    forecasts = pd.DataFrame(
+        [
+            {"as_of": f.as_of, "ticker": f.ticker, "horizon": f.horizon, "score": f.score}
+            for f in stored
+        ]
+    )
+    prices = bundled_data().prices
+    for h in (7, 30):
+        live = followed["horizons"][f"{h}d"]
+        assert live["joined"] == 2 * (1 + len(earlier))
+        expected = direct_ic(forecasts, prices, h)
+        assert live["ic"] == pytest.approx(expected, abs=1e-9, nan_ok=True)
+        assert live["ic"] is None if np.isnan(expected) else np.isfinite(live["ic"])
+        assert live["status"] == "too few" and "as-of dates" in live["sentence"]
+
+
+@pytest.mark.slow
+def test_a_forecast_as_of_d_is_the_same_whether_or_not_later_rows_are_stored(
+    engine: Engine, data_home: DataHome
+) -> None:
+    store(engine, "until_d", bundled_until(D))
+    store(engine, "everything", bundled_data())
+    run_id = train_small(engine, data_home, "until_d")
+    cut = forecast_run(engine=engine, run_id=run_id)
+    with_later = forecast_run(engine=engine, run_id=run_id, dataset="everything", as_of=D.date())
+    assert cut["as_of"] == with_later["as_of"] == str(D.date())
+    keys = ("ticker", "horizon", "score", "predicted_class", "probabilities", "band_low")
+    assert [[r[k] for k in keys] for r in cut["forecasts"]] == [
+        [r[k] for k in keys] for r in with_later["forecasts"]
+    ]
+
+
+@pytest.mark.slow
+def test_a_read_only_deployment_reads_forecasts_and_cannot_make_or_update(
+    engine: Engine, data_home: DataHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store(engine, "spx", bundled_until(D))
+    run_id = train_small(engine, data_home, "spx")
+    made = forecast_run(engine=engine, run_id=run_id)
+    monkeypatch.setenv("TRENDLAB_READ_ONLY", "1")
+    assert latest_forecasts(engine=engine, run_id=run_id)["forecasts"] == made["forecasts"]
+    with pytest.raises(ReadOnlyError):
+        forecast_run(engine=engine, run_id=run_id)
+    with pytest.raises(ReadOnlyError):
+        update_market_dataset(engine=engine, name="spx", data=bundled_until(D))
+
+
+def test_an_update_of_a_dataset_stored_without_raw_inputs_is_refused_with_the_reason(
+    engine: Engine,
+) -> None:
+    store(engine, "spx", bundled_until(pd.Timestamp("2016-12-30")))
+    with session_scope(engine) as session:
+        session.connection().exec_driver_sql("DROP TABLE dataset_1_prices")
+    with pytest.raises(StorageError, match="before Trendlab kept raw inputs"):
+        update_market_dataset(engine=engine, name="spx", data=bundled_until(D))
+    with session_scope(engine) as session:
+        assert [d.name for d in list_datasets(session=session)] == ["spx"]
+
+
+def test_an_update_replaces_repeated_price_rows_and_keeps_earlier_rows_as_they_were(
+    engine: Engine,
+) -> None:
+    first = pd.Timestamp("2016-12-30")
+    store(engine, "spx", bundled_until(first))
+    full = bundled_data().prices
+    dates = pd.to_datetime(full["date"])
+    overlap = full[(dates > first - pd.Timedelta(days=7)) & (dates <= pd.Timestamp("2017-03-31"))]
+    result = update_market_dataset(engine=engine, name="spx", data=MarketData(prices=overlap))
+    repeated = int((pd.to_datetime(overlap["date"]) <= first).sum())
+    assert result["replaced_price_rows"] == repeated > 0
+    with session_scope(engine) as session:
+        before = load_dataset_frame(session=session, name="spx@v1")
+        after = load_dataset_frame(session=session, name="spx")
+    assert pd.to_datetime(after["date"]).max() == pd.Timestamp("2017-03-31")
+    from core.market.features import FEATURES
+
+    features = [c for c in FEATURES if c in before.columns]
+    assert len(features) > 60
+    old = after[pd.to_datetime(after["date"]) <= first].reset_index(drop=True)
+    pd.testing.assert_frame_equal(old[features], before[features], check_dtype=False)
+    labelled = old.loc[pd.to_datetime(old["date"]) > first - pd.Timedelta(days=7), "trend_7d"]
+    assert labelled.notna().all(), "the update completes the last week's forward windows"
+
+
+def test_forecasts_of_an_unknown_run_and_an_empty_history(engine: Engine) -> None:
+    from services.runs import UnknownRun
+
+    with pytest.raises(UnknownRun):
+        latest_forecasts(engine=engine, run_id=99)
+    with pytest.raises(UnknownRun):
+        forecast_run(engine=engine, run_id=99, as_of=dt.date(2018, 1, 2))
