@@ -176,15 +176,25 @@ def data_update(
     """Add newer rows to a stored market dataset: read as an import reads them, merged with
     what it was built from and rebuilt as its next version (the previous one stays as
     NAME@vK for the runs trained on it)."""
+    from services.access import ReadOnlyError, ensure_writable
     from services.dataset_updates import update_market_dataset
 
     try:
+        ensure_writable("updating datasets")  # before the files are read
         columns = parse_mapping(mapping)
+    except ReadOnlyError as err:
+        raise fail(str(err)) from None
     except ValueError as err:
         raise fail(f"--map: {err}") from None
     try:
         data, warnings = import_market(
-            prices, news=news, policy=policy, macro=macro, mapping=columns, bundled_macro=False
+            prices,
+            news=news,
+            policy=policy,
+            macro=macro,
+            mapping=columns,
+            options=ImportOptions(appending=True),
+            bundled_macro=False,
         )
     except ImportFailed as err:
         raise fail(str(err)) from None

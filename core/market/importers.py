@@ -72,10 +72,13 @@ class ImportOptions(ReadOptions):
     """A gap between consecutive dates of a ticker longer than this many days is a warning."""
     horizons: tuple[int, ...] = DEFAULT_HORIZONS
     """Label horizons; a ticker needs the feature warm-up plus the longest horizon in rows."""
+    appending: bool = False
+    """The rows extend a stored dataset (``trendlab data update``): its history supplies the
+    warm-up, so a ticker may have any number of rows."""
 
     @property
     def min_rows(self) -> int:
-        return WARMUP_DAYS + max(self.horizons)
+        return 1 if self.appending else WARMUP_DAYS + max(self.horizons)
 
 
 def read_prices(
@@ -131,7 +134,7 @@ def read_prices(
             )
     log.raise_if_any()
     prices = prices.sort_values(["ticker", "date"], kind="stable", ignore_index=True)
-    for ticker, rows in prices.groupby("ticker", sort=True):
+    for ticker, rows in [] if options.appending else prices.groupby("ticker", sort=True):
         undefined = _features_never_complete(rows[PRICE_COLUMNS])
         if undefined is not None:
             named = ", ".join(undefined[:6]) + (", ..." if len(undefined) > 6 else "")
