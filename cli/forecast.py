@@ -87,3 +87,13 @@ def follow(run: RunArgument, dataset: DatasetOption = None, as_json: JsonOption 
     typer.echo(f"Run {run} on {result['dataset']}: {result['outcomes']} forecasts with an outcome.")
     for horizon, section in result["horizons"].items():
         typer.echo(f"  {horizon}: {section['sentence']}")
+    drift = result["drift"]
+    typer.echo(f"Feature drift (PSI) of {drift['basis']} against the training rows:")
+    for group, figures in drift["groups"].items():
+        if figures["psi"] is None:
+            typer.echo(f"  {group:7} unknown (no known values on one side)")
+            continue
+        typer.echo(
+            f"  {group:7} {figures['psi']:.3f} {figures['level']}; most moved "
+            f"{figures['most_moved']} ({figures['most_moved_psi']:.3f})"
+        )

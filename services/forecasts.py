@@ -19,7 +19,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
+from core.market.config import DataConfig
+from core.market.drift import feature_drift
 from core.market.forecast import BAND, error_bands, live_figures, make_forecast, realised
+from core.market.splits import training_end
 from services.access import ensure_writable
 from services.market_evaluation import load_evaluation, run_predictor
 from services.runs import UnknownRun, run_and_dataset
@@ -45,6 +48,36 @@ def _run_dataset_name(engine: Engine, run_id: int) -> str:
             raise UnknownRun(f"No run {run_id}.")
         _, dataset = run_and_dataset(session=session, run_id=run_id)
         return current_dataset_name(dataset.name)
+
+
+RECENT_DATES = 63
+"""Drift before any newer data has arrived: the run's own last quarter of dates."""
+
+
+def drift_report(engine: Engine, run_id: int, predictor: Any, newest: pd.DataFrame) -> dict:
+    """The feature drift (``core.market.drift``) of the rows that arrived after the run's
+    own dataset version (or, before any did, its last RECENT_DATES dates) against the
+    run's training rows (the labelled rows up to its training segment's end)."""
+    with session_scope(engine) as session:
+        _, own = run_and_dataset(session=session, run_id=run_id)
+        frame = load_dataset_frame(session=session, name=own.name)
+    dates = pd.to_datetime(frame["date"])
+    targets = [predictor.spec.target.columns(h)[0] for h in predictor.horizons]
+    labelled = dates[frame[targets].notna().all(axis=1)]
+    data = DataConfig.from_dict(predictor.meta.get("data_config", {}), partial=True)
+    train = frame[dates <= training_end(labelled, data.train_fraction)]
+    arrived = newest[pd.to_datetime(newest["date"]) > dates.max()]
+    if len(arrived):
+        live, basis = arrived, f"the rows after {dates.max().date()} (newer data)"
+    else:
+        recent = np.sort(dates.unique())[-RECENT_DATES:]
+        live = frame[dates.isin(recent)]
+        basis = f"the run's last {len(recent)} dates (no newer data yet)"
+    groups = {
+        name: {k: _number(v) if isinstance(v, float) else v for k, v in figures.items()}
+        for name, figures in feature_drift(train, live).items()
+    }
+    return {"basis": basis, "train_rows": len(train), "live_rows": len(live), "groups": groups}
 
 
 def _rows(forecasts: list[Any]) -> list[dict[str, Any]]:
@@ -177,6 +210,7 @@ def follow_run(*, engine: Engine, run_id: int, dataset: str | None = None) -> di
         "run_id": run_id,
         "dataset": name,
         "horizons": horizons,
+        "drift": drift_report(engine, run_id, predictor, frame),
         "joined": [
             {
                 **row,

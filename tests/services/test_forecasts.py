@@ -144,6 +144,9 @@ def test_forecasts_at_d_are_joined_to_their_outcomes_after_an_update(
         assert live["ic"] == pytest.approx(expected, abs=1e-9, nan_ok=True)
         assert live["ic"] is None if np.isnan(expected) else np.isfinite(live["ic"])
         assert live["status"] == "too few" and "as-of dates" in live["sentence"]
+    drift = followed["drift"]
+    assert drift["basis"].startswith(f"the rows after {D.date()}") and drift["live_rows"] == 80
+    assert drift["groups"]["stock"]["psi"] > 0 and drift["groups"]["news"]["psi"] is None
 
 
 @pytest.mark.slow
