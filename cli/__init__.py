@@ -30,6 +30,7 @@ for command in (
     evaluate.predict,
     forecast.forecast,
     forecast.follow,
+    forecast.retrain,
 ):
     app.command()(command)
 app.command("models")(train.models_list)

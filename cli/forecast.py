@@ -1,6 +1,8 @@
 """What a trained market model says now, and whether it is still working: `trendlab
 forecast RUN` makes and stores its forecast as of the dataset's last feature date;
-`trendlab follow RUN` joins the stored forecasts to the outcomes newer data brought.
+`trendlab follow RUN` joins the stored forecasts to the outcomes newer data brought;
+`trendlab retrain RUN` trains its configs again on the latest years and promotes the new run
+only when the verdict says it beats the serving one.
 
 torch and the model code are imported inside the commands, so `trendlab --help` stays fast.
 """
@@ -97,3 +99,28 @@ def follow(run: RunArgument, dataset: DatasetOption = None, as_json: JsonOption 
             f"  {group:7} {figures['psi']:.3f} {figures['level']}; most moved "
             f"{figures['most_moved']} ({figures['most_moved_psi']:.3f})"
         )
+
+
+def retrain(
+    run: RunArgument,
+    window_years: Annotated[
+        float, typer.Option(help="Train on the dataset's latest this many years.")
+    ] = 3.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Retrain a serving market run's configs on the newest data (a rolling window), judge
+    the new run against it on rows neither has seen, and promote it only on "beats"."""
+    from core.checkpoints import CheckpointError
+    from services.rolling import retrain_here
+
+    with database() as (home, engine):
+        try:
+            decision = retrain_here(
+                engine=engine, home=home, serving_run_id=run, window_years=window_years
+            )
+        except (CheckpointError, ValueError) as err:
+            raise fail(f"Run {run}: {err}") from None
+    if as_json:
+        typer.echo(json.dumps(decision, indent=2))
+        return
+    typer.echo(f"Run {decision['candidate']} trained; {decision['reason']}.")

@@ -19,10 +19,11 @@ from services.market_evaluation import WALK_FORWARD
 from services.market_runs import MARKET_TRAINING
 from services.recsys_runs import RECOMMENDER_TRAINING
 from services.registry import trainable
+from services.rolling import RETRAIN
 from services.runs import JobKind
 
 JOB_KINDS: dict[str, JobKind] = {
-    kind.name: kind for kind in (MARKET_TRAINING, RECOMMENDER_TRAINING, WALK_FORWARD)
+    kind.name: kind for kind in (MARKET_TRAINING, RECOMMENDER_TRAINING, WALK_FORWARD, RETRAIN)
 }
 """Job kind name (the ``jobs.kind`` column) -> how it runs."""
 

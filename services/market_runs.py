@@ -65,12 +65,15 @@ def start_run(
     model_config: Config,
     baselines: Iterable[str] = BASELINES,
     experiment: str | None = None,
+    window: dict[str, str] | None = None,
 ) -> int:
     """Create the run row (status queued) after checking the model and dataset exist and the
     dataset has enough rows with the model's targets (StorageError with the counts and the
     reasons if not); the model config is fitted to the dataset (its horizons and feature
     widths) as it will train. ``baselines`` are evaluated beside the model when training
-    ends; runs of one ``experiment`` differ only in their seed (``experiment_seeds``)."""
+    ends; runs of one ``experiment`` differ only in their seed (``experiment_seeds``).
+    ``window`` ({"start_date": ...}) trains on the dataset's rows from that date on only
+    (``core.market.training.windowed``)."""
     coverage = label_coverage(
         engine=engine, model_name=model_name, model_config=model_config, dataset_name=dataset_name
     )
@@ -92,6 +95,7 @@ def start_run(
                 "training": training.to_dict(),
                 "baselines": list(baselines),
                 **({"experiment": experiment} if experiment else {}),
+                **({"window": dict(window)} if window else {}),
             },
             seed=training.seed,
             dataset_id=dataset.id,
@@ -194,7 +198,10 @@ def run_inputs(*, engine: Engine, home: DataHome, run_id: int) -> tuple[RunInput
         model=run.model_kind,
         model_config=run.config["model"],
         training=run.config["training"],
-        data_config=dataset.recipe.get("data_config", DataConfig().to_dict()),
+        data_config={
+            **dataset.recipe.get("data_config", DataConfig().to_dict()),
+            **run.config.get("window", {}),
+        },
         dataset=dataset.name,
         run_dir=str(run_directory(home, run_id)),
         baselines=run.config.get("baselines", list(BASELINES)),

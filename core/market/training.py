@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -32,9 +33,23 @@ from core.trainer import (
 )
 
 
+def windowed(frame: Any, data: DataConfig) -> Any:
+    """The rows dated within ``data.start_date`` .. ``data.end_date`` (a dataset is built
+    with its own, so this cuts only a run that trains on a narrower window, e.g. a rolling
+    retrain on the latest years; sequence windows then start inside it too)."""
+    dates = pd.to_datetime(frame["date"])
+    keep = np.ones(len(frame), dtype=bool)
+    if data.start_date:
+        keep &= (dates >= pd.Timestamp(data.start_date)).to_numpy()
+    if data.end_date:
+        keep &= (dates <= pd.Timestamp(data.end_date)).to_numpy()
+    return frame if keep.all() else frame[keep].reset_index(drop=True)
+
+
 def build_loaders(
     spec: ModelSpec, frame: Any, *, data: DataConfig, training: Config, seed: int
 ) -> Loaders:
+    frame = windowed(frame, data)
     batch_size = training.batch_size
     if spec.sequence:
         sequence = training.sequence if isinstance(training, LSTMTrainingConfig) else None

@@ -389,3 +389,25 @@ def test_the_worker_trains_on_the_device_its_job_names(manager: JobManager) -> N
     until(manager, lambda: JobStatus(job(manager, job_id).status).finished, 180)
     assert json.loads((manager.job_dir(job_id) / "job.json").read_text())["device"] == "cpu"
     assert job(manager, job_id).status == "succeeded", job(manager, job_id).error
+
+
+@pytest.mark.slow
+def test_a_rolling_retrain_runs_as_a_job_and_records_its_decision(manager, engine) -> None:
+    """Issue 25: the retrain job trains a new run on the latest years as any training job
+    does; its finish judges it against the serving run and records the decision."""
+    from services.rolling import serving, submit_retrain
+
+    job_id = submit(manager, epochs=2)
+    until(manager, lambda: job(manager, job_id).status == "succeeded", timeout=120)
+    served = job(manager, job_id).run_id
+    retrain = submit_retrain(engine=engine, serving_run_id=served, window_years=3)
+    until(manager, lambda: JobStatus(job(manager, retrain).status).finished, timeout=300)
+    assert job(manager, retrain).status == "succeeded", job(manager, retrain).error
+    candidate = job(manager, retrain).run_id
+    with session_scope(engine) as session:
+        assert get_run(session=session, run_id=candidate).config["window"] == {
+            "start_date": "2017-12-31"
+        }
+    decision = serving(engine=engine, dataset="small")["history"][-1]
+    assert decision["candidate"] == candidate and decision["serving"] == served
+    assert decision["reason"].startswith(("promoted: ", f"kept run {served}: "))
