@@ -86,7 +86,11 @@ def follow(run: RunArgument, dataset: DatasetOption = None, as_json: JsonOption 
     if not result["horizons"]:
         typer.echo(f"Run {run} has no stored forecasts yet (`trendlab forecast {run}`).")
         return
-    typer.echo(f"Run {run} on {result['dataset']}: {result['outcomes']} forecasts with an outcome.")
+    typer.echo(
+        f"Run {run} on {result['dataset']}: {result['outcomes']} forecasts with an outcome; "
+        f"{result['in_sample']} made as of dates before {result['counted_from']} (the run's "
+        "test segment) are in-sample and not counted."
+    )
     for horizon, section in result["horizons"].items():
         typer.echo(f"  {horizon}: {section['sentence']}")
     drift = result["drift"]

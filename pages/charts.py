@@ -254,6 +254,53 @@ def curves_figure(curves: pd.DataFrame, *, title: str, wrap: int = 4, height: in
     return figure.update_yaxes(matches=None, showticklabels=True)
 
 
+def forecast_figure(forecasts: pd.DataFrame):
+    """Each ticker's score at each horizon with its band (the run's test errors)."""
+    figure = go.Figure()
+    for h, rows in forecasts.groupby("horizon", sort=True):
+        figure.add_scatter(
+            x=rows["ticker"],
+            y=rows["score"],
+            mode="markers",
+            name=f"{h}-day score",
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": rows["band_high"] - rows["score"],
+                "arrayminus": rows["score"] - rows["band_low"],
+            },
+        )
+    as_of = str(forecasts["as_of"].iloc[0])
+    return figure.update_layout(
+        title=f"Forecast as of {as_of}: score per ticker with its band", height=360
+    )
+
+
+def live_figure(daily: pd.DataFrame, *, low: float | None, high: float | None, horizon: str):
+    """The live rank IC per as-of date beside the backtest's 95 % interval (a band)."""
+    figure = go.Figure()
+    if low is not None and high is not None:
+        figure.add_hrect(
+            y0=low,
+            y1=high,
+            fillcolor="lightgrey",
+            opacity=0.4,
+            line_width=0,
+            annotation_text="backtest 95 % interval",
+            annotation_position="top left",
+        )
+    figure.add_scatter(
+        x=daily["as_of"], y=daily["rank_ic"], mode="lines+markers", name="live rank IC"
+    )
+    running = daily["rank_ic"].expanding().mean()
+    figure.add_scatter(x=daily["as_of"], y=running, mode="lines", name="live mean so far")
+    return figure.update_layout(
+        title=f"{horizon}: live rank IC of the stored forecasts against the backtest",
+        yaxis_title="rank IC",
+        height=320,
+    )
+
+
 def describe(figure: go.Figure) -> str:
     """A chart in words, shown under it for readers who cannot see it (and search engines):
     the title, what is plotted against what, and the series."""

@@ -13,6 +13,7 @@ from core.market.models import model_spec
 from core.market.strategy import StrategyConfig, strategy_curve, strategy_figures
 from pages import charts
 from pages.access import read_only
+from pages.following import live_section
 from pages.shared import engine, jobs
 from services import catalog
 from services.catalog import JobStatus, StorageError
@@ -300,6 +301,7 @@ with details:
             charts.show(right, charts.embedding_figure(coloured, tower, "label"), key="embedding")
 
     walk_forward_section(run_id)
+    live_section(run_id)
 
     st.download_button(
         "Download the test predictions (CSV)",

@@ -12,6 +12,7 @@ from core.market.features import CONTEXT_FEATURE_GROUPS, STOCK_FEATURES
 from core.market.predict import PredictionInputError, Predictor, feature_ranges, predict_csv
 from pages import charts
 from pages.access import refused
+from pages.following import forecast_tab
 from pages.shared import MAX_UPLOAD_MB, engine
 from services import catalog
 from services.catalog import StorageError
@@ -67,7 +68,7 @@ except (StorageError, CheckpointError) as error:
     st.error(str(error))
     st.stop()
 spec = model.spec
-what_if, batch = st.tabs(["What-if", "Batch"])
+what_if, batch, forecast = st.tabs(["What-if", "Batch", "Forecast"])
 
 
 def scores(table: pd.DataFrame, base: pd.DataFrame) -> None:
@@ -220,3 +221,6 @@ with batch:
                     file_name=f"run_{run_id}_predictions_{dt.date.today()}.csv",
                     mime="text/csv",
                 )
+
+with forecast:
+    forecast_tab(run_id)

@@ -21,7 +21,14 @@ from sqlalchemy import Engine
 
 from core.market.config import DataConfig
 from core.market.drift import feature_drift
-from core.market.forecast import BAND, error_bands, live_figures, make_forecast, realised
+from core.market.forecast import (
+    BAND,
+    daily_live,
+    error_bands,
+    live_figures,
+    make_forecast,
+    realised,
+)
 from core.market.splits import training_end
 from services.access import ensure_writable
 from services.market_evaluation import load_evaluation, run_predictor
@@ -180,10 +187,15 @@ def follow_run(*, engine: Engine, run_id: int, dataset: str | None = None) -> di
     """Every stored forecast of the run joined to its outcome where the newest version of
     the dataset holds it, the live figures per horizon (``core.market.forecast.live_figures``)
     beside the backtest's rank IC and its interval (the run's stored evaluation), and a
-    sentence per horizon saying whether the live figure has left that interval."""
+    sentence per horizon saying whether the live figure has left that interval.
+
+    Forecasts as of a date before the run's test segment (made with ``--as-of`` inside the
+    years it trained or early-stopped on) are in-sample: listed, never counted."""
     name = dataset or _run_dataset_name(engine, run_id)
     predictor = run_predictor(engine=engine, run_id=run_id)
-    report = load_evaluation(engine=engine, run_id=run_id).report
+    evaluation = load_evaluation(engine=engine, run_id=run_id)
+    report = evaluation.report
+    unseen_from = pd.to_datetime(evaluation.predictions["date"]).min()
     with session_scope(engine) as session:
         stored = _rows(list_forecasts(session=session, run_id=run_id))
         frame = load_dataset_frame(session=session, name=name) if stored else None
@@ -191,7 +203,8 @@ def follow_run(*, engine: Engine, run_id: int, dataset: str | None = None) -> di
         return {"run_id": run_id, "dataset": name, "joined": [], "horizons": {}}
     forecasts = pd.DataFrame(stored).assign(as_of=lambda f: pd.to_datetime(f["as_of"]))
     joined = realised(forecasts, frame, predictor)
-    live = live_figures(joined)
+    joined["in_sample"] = joined["as_of"] < unseen_from
+    live = live_figures(joined[~joined["in_sample"]])
     horizons = {}
     for h, figures in live.items():
         section = report.get("uncertainty", {}).get("horizons", {}).get(f"{h}d", {})
@@ -204,6 +217,10 @@ def follow_run(*, engine: Engine, run_id: int, dataset: str | None = None) -> di
             "backtest_low": _number(low),
             "backtest_high": _number(high),
             **judged(figures, low, high, h),
+            "daily": [
+                {"as_of": row.as_of.date().isoformat(), "ic": row.ic, "rank_ic": row.rank_ic}
+                for row in daily_live(joined[~joined["in_sample"]], h).itertuples()
+            ],
         }
     daily = joined.dropna(subset=["forward_return"])
     return {
@@ -221,6 +238,8 @@ def follow_run(*, engine: Engine, run_id: int, dataset: str | None = None) -> di
             for row in joined.drop(columns="probabilities").to_dict("records")
         ],
         "outcomes": len(daily),
+        "in_sample": int(joined["in_sample"].sum()),
+        "counted_from": str(unseen_from.date()),
     }
 
 

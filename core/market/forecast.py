@@ -13,7 +13,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.market.metrics import hit_rate, information_coefficients
+from core.market.metrics import (
+    daily_information_coefficients,
+    hit_rate,
+    information_coefficients,
+)
 from core.market.predict import Predictor
 
 BAND = (0.1, 0.9)
@@ -144,3 +148,11 @@ def live_figures(joined: pd.DataFrame) -> dict[int, dict[str, float]]:
             "inside_band": float(inside.mean()) if len(has_outcome) else np.nan,
         }
     return figures
+
+
+def daily_live(joined: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """The live IC and rank IC per as-of date at one horizon (dates with an outcome and a
+    spread across tickers), for the live-against-backtest chart."""
+    done = joined[(joined["horizon"] == horizon)].dropna(subset=["forward_return"])
+    frame = done.rename(columns={"as_of": "date"})[["date", "score", "forward_return"]]
+    return daily_information_coefficients(frame).rename(columns={"date": "as_of"})

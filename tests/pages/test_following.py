@@ -1,0 +1,69 @@
+"""Predict's Forecast tab and Evaluate's live-against-backtest section on a real run: the
+button stores a forecast and draws it; once an update brings the outcomes, Evaluate draws
+the live rank IC beside the backtest's interval, the drift and the retrain decisions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.market.sources import MarketData, bundled_data
+from services.dataset_updates import update_market_dataset
+from services.forecasts import forecast_run
+from storage import DataHome, open_engine
+from storage.feature_store import load_dataset_frame
+from storage.repository import session_scope
+from tests.services.test_forecasts import D, bundled_until, store, train_small
+
+PAGES = Path(__file__).resolve().parents[2] / "pages"
+
+
+def _open(page: str, **params: str) -> AppTest:
+    at = AppTest.from_file(str(PAGES / page), default_timeout=120)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _titles(at: AppTest) -> list[str]:
+    import json
+
+    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+
+
+@pytest.mark.slow
+def test_forecast_now_stores_and_draws_and_evaluate_follows_the_outcomes(
+    data_home: DataHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRENDLAB_JOB_RUNNER", "0")
+    engine = open_engine(data_home.database_url)
+    store(engine, "spx", bundled_until(D))
+    run_id = train_small(engine, data_home, "spx")
+    at = _open("predict.py", run=str(run_id))
+    assert any("No forecast stored" in i.value for i in at.info)
+    at.button(key=f"forecast-{run_id}").click().run()
+    assert not at.exception, at.exception
+    assert any(f"as of {D.date()}" in s.value for s in at.success)
+    assert f"Forecast as of {D.date()}: score per ticker with its band" in _titles(at)
+
+    with session_scope(engine) as session:
+        dates = sorted(pd.to_datetime(load_dataset_frame(session=session, name="spx")["date"]))
+    for as_of in dates[-60:-5:5]:
+        forecast_run(engine=engine, run_id=run_id, as_of=as_of.date())
+    full = bundled_data().prices
+    later = full[(pd.to_datetime(full["date"]) > D) & (pd.to_datetime(full["date"]) < "2018-09-01")]
+    update_market_dataset(engine=engine, name="spx", data=MarketData(prices=later))
+    engine.dispose()
+
+    at = _open("evaluate.py", run=str(run_id))
+    assert any(s.value == "Live against the backtest" for s in at.subheader)
+    assert "7d: live rank IC of the stored forecasts against the backtest" in _titles(at)
+    judged = [c.value for c in at.caption if "too few forecasts to judge" in c.value]
+    assert [line[:3] for line in judged] == ["7d:", "30d"]  # one sentence per horizon
+    drift = next(d.value for d in at.dataframe if "group" in d.value.columns)
+    assert list(drift["group"]) == ["news", "policy", "macro", "stock"]
