@@ -8,13 +8,14 @@ import streamlit as st
 
 from core.import_problems import ImportFailed
 from core.market.config import DEFAULT_TICKERS, DataConfig
-from core.market.importers import parse_mapping
+from core.market.importers import ImportOptions, parse_mapping
 from core.market.sources import bundled_config, bundled_data, synthetic_data
 from pages import charts
 from pages.access import refused
 from pages.shared import data_home, engine
 from services import catalog
 from services.catalog import StorageError
+from services.dataset_updates import update_market_dataset
 from services.datasets import coverage_of, import_market_uploads, store_market_dataset
 
 st.title("Data")
@@ -70,10 +71,59 @@ def show_problems(failure: ImportFailed) -> None:
     )
 
 
+def update_form() -> None:
+    """Newer rows for a stored market dataset, read as an upload is and merged in: the
+    dataset is rebuilt as its next version, the previous one kept as NAME@vK."""
+    current = [
+        d.name for d in catalog.datasets(engine=engine(), recommender=False) if "@v" not in d.name
+    ]
+    if not current:
+        st.info("No stored market dataset to update yet.")
+        return
+    with st.form("update"):
+        name = st.selectbox("Dataset", current)
+        prices = st.file_uploader(
+            "Newer prices (CSV or Parquet)", type=["csv", "parquet"], accept_multiple_files=True
+        )
+        news = st.file_uploader("Newer headlines CSV", type=["csv"])
+        mapping = st.text_input("Column mapping", placeholder="date=Date,close=Close")
+        if not st.form_submit_button("Add the rows and rebuild", type="primary"):
+            return
+    if not prices:
+        st.error("Add at least one prices file.")
+        return
+    try:
+        data, warnings = import_market_uploads(
+            home=data_home(),
+            prices=[named(p) for p in prices],
+            news=named(news) if news else None,
+            mapping=parse_mapping(mapping),
+            bundled_macro=False,
+            options=ImportOptions(appending=True),
+        )
+        with st.spinner("Rebuilding features and labels..."):
+            result = update_market_dataset(engine=engine(), name=name, data=data)
+    except ImportFailed as failure:
+        show_problems(failure)
+        return
+    except (StorageError, ValueError) as error:
+        st.error(str(error))
+        return
+    for warning in warnings:
+        st.warning(warning)
+    st.success(
+        f"Updated {name!r} to version {result['version']}: {result['rows_before']:,} -> "
+        f"{result['rows_after']:,} rows, through {result['end_after']}; the previous version "
+        f"is kept as {result['archived_as']!r}."
+    )
+
+
 if not refused("building or uploading datasets"):
     with st.expander("Build a dataset", expanded=True):
         source = st.radio(
-            "Source", ["Synthetic", "Bundled real data", "Upload files"], horizontal=True
+            "Source",
+            ["Synthetic", "Bundled real data", "Upload files", "Newer rows for a stored dataset"],
+            horizontal=True,
         )
         if source == "Synthetic":
             with st.form("synthetic"):
@@ -110,6 +160,8 @@ if not refused("building or uploading datasets"):
                 name = st.text_input("Name", "indices")
                 if st.form_submit_button("Build and store", type="primary"):
                     save(name, bundled_data, bundled_config(), "arch package: S&P 500 and NASDAQ")
+        elif source == "Newer rows for a stored dataset":
+            update_form()
         else:
             with st.form("upload"):
                 name = st.text_input("Name", "imported")

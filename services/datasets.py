@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from core.market.config import DataConfig
 from core.market.features import CONTEXT_FEATURE_GROUPS, FEATURES, MASK_COLUMNS
-from core.market.importers import import_market
+from core.market.importers import ImportOptions, import_market
 from core.market.sources import MarketData, build_market_dataset
 from core.recsys.synthetic import RecsysData
 from services.access import ensure_writable
@@ -53,6 +53,7 @@ def import_market_uploads(
     macro: tuple[str, bytes] | None = None,
     mapping: dict[str, str] | None = None,
     bundled_macro: bool = True,
+    options: ImportOptions | None = None,
 ) -> tuple[MarketData, list[str]]:
     """Uploaded files, each a (name, content) pair, imported as ``import_market`` reads files
     (``ImportFailed`` lists every problem). They are staged in the home's uploads folder for
@@ -67,6 +68,7 @@ def import_market_uploads(
             sorted((folder / "prices").iterdir()),
             **staged,
             mapping=mapping,
+            options=options,
             bundled_macro=bundled_macro,
         )
 

@@ -4,7 +4,8 @@ server with its password and API token set, as a new user would walk it:
 Data (build a synthetic dataset) -> Train (start a dual tower; the loss chart grows while it
 runs; it finishes) -> Evaluate (metrics table and confusion matrix) -> Predict (move a
 context slider; the score changes) -> Recommend (ten items for a user; the cold-start form)
--> the API on the same port. A screenshot of each page lands in test-artifacts/browser/.
+-> Predict's Forecast tab (two forecasts) -> Evaluate's live section -> the API on the same
+port. A screenshot of each page lands in test-artifacts/browser/.
 Every wait is on content, never a sleep.
 """
 
@@ -104,6 +105,26 @@ def test_a_new_user_walks_every_page(tmp_path: Path, browser_page) -> None:
         page.get_by_text("vs the row").first.wait_for(timeout=WAIT_MS)
         _shot(page, "predict")
 
+        # Predict, Forecast tab: two forecasts as of dates of the test segment, whose
+        # outcomes the dataset holds; then Evaluate follows them against the backtest.
+        page.get_by_role("tab", name="Forecast").click()
+        as_of = page.get_by_label("As of (empty: the dataset's last feature date)")
+        for day in ("2024/09/03", "2024/10/01"):
+            as_of.fill(day)
+            as_of.press("Enter")
+            page.get_by_role("button", name="Forecast now").click()
+            page.get_by_text(f"as of {day.replace('/', '-')}").first.wait_for(timeout=WAIT_MS)
+        page.get_by_text("score per ticker with its band").first.wait_for(timeout=WAIT_MS)
+        _settled(page)
+        _shot(page, "predict_forecast")
+        page.get_by_role("link", name="Evaluate").click()
+        live = page.get_by_text("Live against the backtest")
+        live.wait_for(timeout=WAIT_MS)
+        page.get_by_text("too few forecasts to judge").first.wait_for(timeout=WAIT_MS)
+        _settled(page)
+        live.scroll_into_view_if_needed()
+        _shot(page, "evaluate_live")
+
         # Recommend: ten items for the first user, then the cold-start form.
         page.get_by_role("link", name="Recommend").click()
         page.get_by_text("Engine:").first.wait_for(timeout=WAIT_MS)
@@ -129,7 +150,9 @@ def test_a_new_user_walks_every_page(tmp_path: Path, browser_page) -> None:
     assert sorted(p.stem for p in ARTIFACTS.glob("*.png")) == [
         "data",
         "evaluate",
+        "evaluate_live",
         "predict",
+        "predict_forecast",
         "recommend",
         "train",
     ]

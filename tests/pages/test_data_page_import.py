@@ -141,3 +141,31 @@ def test_an_upload_whose_process_was_killed_mid_import_is_removed_at_start_up(
         timeout=120,
     )
     assert list((home / "uploads").iterdir()) == [], "start-up removes the killed import's files"
+
+
+def test_newer_rows_uploaded_on_the_data_page_make_the_next_version(
+    data_home: DataHome,
+) -> None:
+    """Issue 25: the Data page's update form reads newer prices as an upload is read and
+    stores the rebuilt dataset as its next version, the previous one kept as NAME@v1."""
+    from core.market.sources import synthetic_data
+    from tests.pages.conftest import store_small_dataset
+
+    engine = open_engine(data_home.database_url)
+    store_small_dataset(engine)
+    engine.dispose()
+    longer = synthetic_data(
+        ["AAA", "BBB", "CCC"], "2016-01-01", "2021-02-26", seed=3, signal=True, horizons=[7, 30]
+    ).prices
+    newer = longer[longer["date"] > "2020-12-31"].to_csv(index=False).encode()
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/data.py").run()
+    at.radio[0].set_value("Newer rows for a stored dataset").run()
+    at.file_uploader[0].upload("newer.csv", newer, "text/csv")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert any("Updated 'small' to version 2" in s.value for s in at.success), at.error
+    stored = at.dataframe[0].value
+    assert set(stored["name"]) == {"small", "small@v1"}
+    assert str(stored.set_index("name").loc["small", "to"])[:10] == "2021-02-26"
