@@ -159,12 +159,54 @@ def data_import(
     _save(name, data, data_config, f"import of {files}")
 
 
+def _download_newer(name: str, end: str | None) -> Path:
+    """The dataset's tickers' prices after its last date, downloaded into the data home's
+    cache as a prices CSV for the update to read."""
+    import datetime as dt
+
+    from core.market.connectors import DownloadFailed, DownloadsDisabled, download_prices
+
+    with database() as (home, engine):
+        info = catalog.dataset(engine=engine, name=name)
+    if info is None or info.end_date is None:
+        raise fail(f"No market dataset named {name!r}.")
+    start = (info.end_date + dt.timedelta(days=1)).isoformat()
+    last = end or dt.date.today().isoformat()
+    out = home.root / "cache" / "downloads" / f"update_{info.id}_{start}_{last}.csv"
+    try:
+        result = download_prices(
+            list(info.tickers),
+            start,
+            last,
+            out=out,
+            cache_dir=out.parent,
+            options=ImportOptions(appending=True),
+        )
+    except (DownloadsDisabled, DownloadFailed, ImportFailed) as err:
+        raise fail(str(err)) from None
+    for note in result.notes:
+        typer.echo(note, err=True)
+    return out
+
+
 @app.command("update")
 def data_update(
     name: Annotated[str, typer.Argument(help="The stored market dataset to update.")],
     prices: Annotated[
-        list[Path], typer.Option(help="Newer OHLCV CSV/Parquet; repeat for one file per ticker.")
-    ],
+        list[Path] | None,
+        typer.Option(help="Newer OHLCV CSV/Parquet; repeat for one file per ticker."),
+    ] = None,
+    download: Annotated[
+        bool,
+        typer.Option(
+            "--download",
+            help="Instead of --prices: fetch the dataset's tickers' daily prices after its "
+            "last date from Yahoo (off unless TRENDLAB_ALLOW_DOWNLOADS=1; cached).",
+        ),
+    ] = False,
+    end: Annotated[
+        str | None, typer.Option(help="With --download: the last day (default: today).")
+    ] = None,
     news: Annotated[Path | None, typer.Option(help="Newer headlines CSV.")] = None,
     policy: Annotated[Path | None, typer.Option(help="Newer policy events CSV.")] = None,
     macro: Annotated[Path | None, typer.Option(help="Newer macro series CSV.")] = None,
@@ -186,6 +228,10 @@ def data_update(
         raise fail(str(err)) from None
     except ValueError as err:
         raise fail(f"--map: {err}") from None
+    if download == bool(prices):
+        raise fail("Give either --prices FILE or --download.")
+    if download:
+        prices = [_download_newer(name, end)]
     try:
         data, warnings = import_market(
             prices,

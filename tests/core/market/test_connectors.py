@@ -280,3 +280,51 @@ def test_cli_download_says_how_to_enable_it_then_uses_the_cache(
     shown = json.loads(runner.invoke(app, ["data", "show", "indices", "--json"]).output)
     assert shown["recipe"]["macro"]["source"] == "file"
     assert shown["coverage"]["overall"] == {"news": 0.0, "policy": 0.0, "macro": 1.0}
+
+
+def test_data_update_download_fetches_the_newer_prices_of_the_datasets_tickers(
+    data_home, tmp_path: Path, monkeypatch
+) -> None:
+    """Issue 25: `data update NAME --download` asks Yahoo (here: the recorded responses in
+    the cache) for each of the dataset's tickers from the day after its last date."""
+    from cli import app
+
+    runner = CliRunner()
+    _prefill_cache(data_home.root)
+    prices = tmp_path / "prices.csv"
+    start, end = PRICE_SPAN
+    monkeypatch.setenv(ALLOW_ENV, "1")
+    got = runner.invoke(
+        app,
+        [
+            "data",
+            "download",
+            "prices",
+            "^GSPC,^IXIC",
+            f"--start={start}",
+            f"--end={end}",
+            "--out",
+            str(prices),
+        ],
+    )
+    assert got.exit_code == 0, got.output
+    early = pd.read_csv(prices)
+    early[early["date"] <= "2017-11-30"].to_csv(tmp_path / "early.csv", index=False)
+    imported = runner.invoke(
+        app, ["data", "import", "indices", "--prices", str(tmp_path / "early.csv")]
+    )
+    assert imported.exit_code == 0, imported.output
+    cache = data_home.root / "cache" / "downloads"
+    for symbol in ("^GSPC", "^IXIC"):  # the update's requests, answered by the recording
+        url = yahoo_chart_url(symbol, "2017-12-01", end)
+        path = cache_path(cache, "yahoo", f"{symbol}_2017-12-01_{end}", url, "json")
+        shutil.copy(recorded_file(url), path)
+    updated = runner.invoke(
+        app, ["data", "update", "indices", "--download", f"--end={end}", "--json"]
+    )
+    assert updated.exit_code == 0, updated.output
+    result = json.loads(updated.output[updated.output.index("{") :])
+    assert result["end_after"] == "2018-01-31" and result["archived_as"] == "indices@v1"
+    assert "^GSPC: " in updated.output and "from the cache" in updated.output
+    neither = runner.invoke(app, ["data", "update", "indices"])
+    assert neither.exit_code == 1 and "either --prices FILE or --download" in neither.output
