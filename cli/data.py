@@ -213,6 +213,13 @@ def data_update(
     mapping: Annotated[
         str, typer.Option("--map", help="Column mapping, e.g. date=Date,close=Close.")
     ] = "",
+    retrain_years: Annotated[
+        float | None,
+        typer.Option(
+            help="Then retrain the run serving this dataset (set by `trendlab retrain`) on "
+            "the latest this many years, promoting the new run only on evidence.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Add newer rows to a stored market dataset: read as an import reads them, merged with
@@ -247,9 +254,11 @@ def data_update(
     for warning in warnings:
         typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
     started = time.perf_counter()
-    with database() as (_, engine):
+    with database() as (home, engine):
         try:
             result = update_market_dataset(engine=engine, name=name, data=data)
+            if retrain_years is not None:
+                result["retrain"] = _retrain_serving(engine, home, name, retrain_years)
         except ValueError as err:
             raise fail(str(err)) from None
     if as_json:
@@ -270,6 +279,23 @@ def data_update(
             err=True,
             fg=typer.colors.YELLOW,
         )
+    if "retrain" in result:
+        typer.echo(
+            f"Retrained as run {result['retrain']['candidate']}: {result['retrain']['reason']}."
+        )
+
+
+def _retrain_serving(engine, home, name: str, years: float) -> dict:
+    """The rolling retrain of the run serving ``name``, after its update."""
+    from services.rolling import retrain_here, serving
+
+    served = serving(engine=engine, dataset=name)["run_id"]
+    if served is None:
+        raise ValueError(
+            f"The update is stored, but no run serves {name!r} yet to retrain: run "
+            "`trendlab retrain RUN` once to name the one that does."
+        )
+    return retrain_here(engine=engine, home=home, serving_run_id=served, window_years=years)
 
 
 @app.command("list")

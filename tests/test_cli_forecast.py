@@ -120,3 +120,31 @@ def test_data_update_appends_newer_prices_and_follow_joins_the_outcomes(
     assert len(joined) == 6 and all(row["outcome"] is not None for row in joined)
     again = json.loads(runner.invoke(app, ["forecast", str(trained_run), "--json"]).output)
     assert again["as_of"] == "2021-03-31"
+
+
+def test_an_update_with_retrain_years_retrains_the_serving_run(
+    data_home: DataHome, trained_run: int, tmp_path
+) -> None:
+    from core.market.sources import synthetic_data
+
+    longer = synthetic_data(
+        ["AAA", "BBB", "CCC"], "2016-01-01", "2021-03-31", seed=3, signal=True, horizons=[7, 30]
+    ).prices
+    dates = pd.to_datetime(longer["date"])
+    first = tmp_path / "first.csv"
+    longer[(dates > "2020-12-31") & (dates <= "2021-01-29")].to_csv(first, index=False)
+    refused = runner.invoke(
+        app, ["data", "update", "small", "--prices", str(first), "--retrain-years", "3"]
+    )
+    assert refused.exit_code == 1 and "no run serves 'small' yet" in refused.output
+    named = runner.invoke(app, ["retrain", str(trained_run), "--window-years", "3", "--json"])
+    assert named.exit_code == 0, named.output
+    serving_now = json.loads(named.output)
+    second = tmp_path / "second.csv"
+    longer[dates > "2021-01-29"].to_csv(second, index=False)
+    updated = runner.invoke(
+        app, ["data", "update", "small", "--prices", str(second), "--retrain-years", "3"]
+    )
+    assert updated.exit_code == 0, updated.output
+    assert "Updated 'small' to version 3" in updated.output
+    assert f"Retrained as run {serving_now['candidate'] + 1}: " in updated.output
