@@ -139,24 +139,32 @@ def data_import(
     except ValueError as err:
         raise fail(f"--map: {err}") from None
     options = ImportOptions(max_gap_days=max_gap_days, horizons=tuple(data_config.horizons))
+    files = {"news": news, "policy": policy, "macro": macro}
+    data = _read(prices, files, columns, options, bundled_macro=bundled_macro)
+    for note in data.notes.get("context", []):
+        typer.echo(note)
+    _save(name, data, data_config, f"import of {', '.join(p.name for p in prices)}")
+
+
+def _read(
+    prices: list[Path],
+    files: dict[str, Path | None],
+    mapping: dict[str, str],
+    options: ImportOptions,
+    *,
+    bundled_macro: bool,
+) -> MarketData:
+    """The files read and checked by ``import_market`` (its problems end the command), with
+    its warnings printed."""
     try:
         data, warnings = import_market(
-            prices,
-            news=news,
-            policy=policy,
-            macro=macro,
-            mapping=columns,
-            options=options,
-            bundled_macro=bundled_macro,
+            prices, **files, mapping=mapping, options=options, bundled_macro=bundled_macro
         )
     except ImportFailed as err:
         raise fail(str(err)) from None
     for warning in warnings:
         typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
-    for note in data.notes.get("context", []):
-        typer.echo(note)
-    files = ", ".join(p.name for p in prices)
-    _save(name, data, data_config, f"import of {files}")
+    return data
 
 
 def _download_newer(name: str, end: str | None) -> Path:
@@ -239,20 +247,8 @@ def data_update(
         raise fail("Give either --prices FILE or --download.")
     if download:
         prices = [_download_newer(name, end)]
-    try:
-        data, warnings = import_market(
-            prices,
-            news=news,
-            policy=policy,
-            macro=macro,
-            mapping=columns,
-            options=ImportOptions(appending=True),
-            bundled_macro=False,
-        )
-    except ImportFailed as err:
-        raise fail(str(err)) from None
-    for warning in warnings:
-        typer.secho(f"warning: {warning}", err=True, fg=typer.colors.YELLOW)
+    files = {"news": news, "policy": policy, "macro": macro}
+    data = _read(prices, files, columns, ImportOptions(appending=True), bundled_macro=False)
     started = time.perf_counter()
     with database() as (home, engine):
         try:
