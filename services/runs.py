@@ -21,7 +21,7 @@ from core.files import file_sha256
 from core.trainer import Callback, Trainer
 from services.run_owners import stop_signals_held
 from storage.data_home import DataHome
-from storage.db import StorageError
+from storage.db import StorageError, interrupted
 from storage.models import Artifact, Dataset, JobStatus, Run
 from storage.repository import (
     MetricRow,
@@ -110,7 +110,7 @@ def train_here(
     try:
         summary = train()
     except BaseException as error:
-        stopped = isinstance(error, KeyboardInterrupt)
+        stopped = interrupted(error)
         with stop_signals_held():
             fail_run(
                 engine=engine,

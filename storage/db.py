@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 from sqlalchemy import Connection, Engine, create_engine, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -54,6 +55,23 @@ def _add_forecasts(conn: Connection) -> None:
 
 MIGRATIONS: dict[int, Migration] = {1: _add_settings, 2: _add_sweeps, 3: _add_forecasts}
 """``MIGRATIONS[v]`` upgrades a database at schema ``v`` to ``v + 1`` in place."""
+
+
+def interrupted(error: BaseException) -> bool:
+    """Whether ``error`` is, or was caused by, a Ctrl-C or SIGTERM: a KeyboardInterrupt, or
+    DuckDB's InterruptException (what a KeyboardInterrupt becomes when it lands while DuckDB
+    runs a statement), however SQLAlchemy wrapped it."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, KeyboardInterrupt | duckdb.InterruptException):
+            return True
+        pending += [current.__cause__, current.__context__, getattr(current, "orig", None)]
+    return False
 
 
 class StorageError(RuntimeError):

@@ -184,3 +184,24 @@ def test_a_version_1_database_gains_the_settings_table_and_keeps_its_rows(tmp_pa
     with session_scope(engine) as session:
         assert get_setting(session=session, key="active_recommender") == {"run_id": 1}
     engine.dispose()
+
+
+def test_an_interrupt_is_recognised_through_the_wrappers_around_it() -> None:
+    """A Ctrl-C that lands while DuckDB runs a statement comes back as DuckDB's
+    InterruptException wrapped by SQLAlchemy: still a stop, not a failure."""
+    import duckdb
+    from sqlalchemy.exc import OperationalError
+
+    from storage.db import interrupted
+
+    wrapped = OperationalError("INSERT ...", {}, duckdb.InterruptException("Interrupted!"))
+    assert interrupted(wrapped) and interrupted(KeyboardInterrupt())
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as stop:
+            raise RuntimeError("while writing a metric") from stop
+    except RuntimeError as error:
+        assert interrupted(error)
+    assert not interrupted(OperationalError("INSERT ...", {}, duckdb.IOException("disk")))
+    assert not interrupted(ValueError("a real failure"))
