@@ -108,12 +108,16 @@ def test_a_new_user_walks_every_page(tmp_path: Path, browser_page) -> None:
         # Predict, Forecast tab: two forecasts as of dates of the test segment, whose
         # outcomes the dataset holds; then Evaluate follows them against the backtest.
         page.get_by_role("tab", name="Forecast").click()
-        as_of = page.get_by_label("As of (empty: the dataset's last feature date)")
-        for day in ("2024/09/03", "2024/10/01"):
-            as_of.fill(day)
-            as_of.press("Enter")
+        year = page.get_by_role("spinbutton", name="year, As of (empty: the dataset's")
+        for day in ("2024-09-03", "2024-10-01"):
+            year.click()
+            page.keyboard.type(day.replace("-", ""))  # year, month, day segments in turn
+            page.keyboard.press("Escape")  # the calendar that opened with the field
+            page.get_by_test_id("stFloatingOverlayPortal").locator("button").first.wait_for(
+                state="hidden", timeout=WAIT_MS
+            )
             page.get_by_role("button", name="Forecast now").click()
-            page.get_by_text(f"as of {day.replace('/', '-')}").first.wait_for(timeout=WAIT_MS)
+            page.get_by_text(f"as of {day}").first.wait_for(timeout=WAIT_MS)
         page.get_by_text("score per ticker with its band").first.wait_for(timeout=WAIT_MS)
         _settled(page)
         _shot(page, "predict_forecast")
