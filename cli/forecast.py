@@ -93,6 +93,14 @@ def follow(run: RunArgument, dataset: DatasetOption = None, as_json: JsonOption 
     )
     for horizon, section in result["horizons"].items():
         typer.echo(f"  {horizon}: {section['sentence']}")
+        figures = {
+            "hit rate": section["hit_rate"],
+            "long/short per as-of date": section["long_short"],
+            "inside the band": section["inside_band"],
+        }
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in figures.items() if v is not None)
+        if shown:
+            typer.echo(f"       {shown}")
     drift = result["drift"]
     typer.echo(f"Feature drift (PSI) of {drift['basis']} against the training rows:")
     for group, figures in drift["groups"].items():

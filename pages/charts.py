@@ -277,8 +277,9 @@ def forecast_figure(forecasts: pd.DataFrame):
 
 
 def live_figure(daily: pd.DataFrame, *, low: float | None, high: float | None, horizon: str):
-    """The live rank IC per as-of date beside the backtest's 95 % interval (a band)."""
-    figure = go.Figure()
+    """The live rank IC per as-of date beside the backtest's 95 % interval (a band), and the
+    long/short forward return of each as-of date's forecasts (bars, right axis)."""
+    figure = make_subplots(specs=[[{"secondary_y": True}]])
     if low is not None and high is not None:
         figure.add_hrect(
             y0=low,
@@ -289,15 +290,23 @@ def live_figure(daily: pd.DataFrame, *, low: float | None, high: float | None, h
             annotation_text="backtest 95 % interval",
             annotation_position="top left",
         )
+    figure.add_bar(
+        x=daily["as_of"],
+        y=daily["long_short"],
+        name="long/short forward return",
+        opacity=0.35,
+        secondary_y=True,
+    )
     figure.add_scatter(
         x=daily["as_of"], y=daily["rank_ic"], mode="lines+markers", name="live rank IC"
     )
     running = daily["rank_ic"].expanding().mean()
     figure.add_scatter(x=daily["as_of"], y=running, mode="lines", name="live mean so far")
+    figure.update_yaxes(title_text="rank IC", secondary_y=False)
+    figure.update_yaxes(title_text="long/short return", tickformat=".1%", secondary_y=True)
     return figure.update_layout(
         title=f"{horizon}: live rank IC of the stored forecasts against the backtest",
-        yaxis_title="rank IC",
-        height=320,
+        height=340,
     )
 
 

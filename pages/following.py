@@ -79,7 +79,7 @@ def live_section(run_id: int) -> None:
     for horizon, section in result["horizons"].items():
         tone = st.warning if section["status"] == "left" else st.caption
         tone(f"{horizon}: {section['sentence']}.")
-        daily = pd.DataFrame(section["daily"], columns=["as_of", "ic", "rank_ic"])
+        daily = pd.DataFrame(section["daily"], columns=["as_of", "ic", "rank_ic", "long_short"])
         if not daily.empty:
             figure = charts.live_figure(
                 daily,

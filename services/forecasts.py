@@ -218,7 +218,12 @@ def follow_run(*, engine: Engine, run_id: int, dataset: str | None = None) -> di
             "backtest_high": _number(high),
             **judged(figures, low, high, h),
             "daily": [
-                {"as_of": row.as_of.date().isoformat(), "ic": row.ic, "rank_ic": row.rank_ic}
+                {
+                    "as_of": row.as_of.date().isoformat(),
+                    "ic": _number(row.ic),
+                    "rank_ic": _number(row.rank_ic),
+                    "long_short": _number(row.long_short),
+                }
                 for row in daily_live(joined[~joined["in_sample"]], h).itertuples()
             ],
         }

@@ -19,6 +19,7 @@ from core.market.metrics import (
     information_coefficients,
 )
 from core.market.predict import Predictor
+from core.market.strategy import market_neutral_weights
 
 BAND = (0.1, 0.9)
 """The band around a score: these quantiles of the test rows' errors (target - score)."""
@@ -127,7 +128,8 @@ def realised(forecasts: pd.DataFrame, frame: pd.DataFrame, predictor: Predictor)
 def live_figures(joined: pd.DataFrame) -> dict[int, dict[str, float]]:
     """Per horizon, over the forecasts whose outcome has arrived: how many, the mean daily IC
     and rank IC of score against the forward return (``core.market.metrics``, the
-    backtest's own definitions), the hit rate, and the share inside their band."""
+    backtest's own definitions), the hit rate, the mean long/short forward return per
+    as-of date (``long_short``), and the share inside their band."""
     figures = {}
     for h, group in joined.groupby("horizon", sort=True):
         done = group.dropna(subset=["forward_return"])
@@ -138,8 +140,10 @@ def live_figures(joined: pd.DataFrame) -> dict[int, dict[str, float]]:
         inside = (has_outcome["outcome"] >= has_outcome["band_low"]) & (
             has_outcome["outcome"] <= has_outcome["band_high"]
         )
+        portfolio = long_short(done) if len(done) else pd.Series(dtype=float)
         figures[int(h)] = {
             "forecasts": len(group),
+            "long_short": float(portfolio.mean()) if len(portfolio) else np.nan,
             "joined": len(done),
             "as_of_dates": int(done["as_of"].nunique()),
             "ic": ic["ic"],
@@ -150,9 +154,23 @@ def live_figures(joined: pd.DataFrame) -> dict[int, dict[str, float]]:
     return figures
 
 
+def long_short(done: pd.DataFrame) -> pd.Series:
+    """Per as-of date, the forward return of the market-neutral portfolio the forecasts
+    set (``core.market.strategy.market_neutral_weights``: demeaned ranks, gross 1, net 0),
+    held over the horizon; 0 on a date whose scores do not differ."""
+    scores = done.pivot(index="as_of", columns="ticker", values="score").sort_index()
+    returns = done.pivot(index="as_of", columns="ticker", values="forward_return")
+    weights = market_neutral_weights(scores)
+    return (weights * returns.reindex_like(scores).fillna(0.0)).sum(axis=1)
+
+
 def daily_live(joined: pd.DataFrame, horizon: int) -> pd.DataFrame:
-    """The live IC and rank IC per as-of date at one horizon (dates with an outcome and a
-    spread across tickers), for the live-against-backtest chart."""
+    """Per as-of date at one horizon: the live IC and rank IC (dates with an outcome and a
+    spread across tickers) and the long/short forward return, for the live chart."""
     done = joined[(joined["horizon"] == horizon)].dropna(subset=["forward_return"])
     frame = done.rename(columns={"as_of": "date"})[["date", "score", "forward_return"]]
-    return daily_information_coefficients(frame).rename(columns={"date": "as_of"})
+    daily = daily_information_coefficients(frame).rename(columns={"date": "as_of"})
+    if done.empty:
+        return daily.assign(long_short=pd.Series(dtype=float))
+    returns = long_short(done).rename("long_short").rename_axis("as_of").reset_index()
+    return daily.merge(returns, on="as_of", how="right").sort_values("as_of").reset_index(drop=True)

@@ -72,11 +72,13 @@ def store(engine: Engine, name: str, data: MarketData) -> None:
     )
 
 
-def direct_ic(forecasts: pd.DataFrame, prices: pd.DataFrame, horizon: int) -> float:
-    """Mean over as-of dates of the Pearson correlation across tickers of the score and the
-    log return from the as-of close to the last close on or before as-of + horizon days."""
+def direct_ic(forecasts: pd.DataFrame, prices: pd.DataFrame, horizon: int) -> tuple:
+    """(IC, long/short): over as-of dates, the mean Pearson correlation across tickers of
+    the score and the log return from the as-of close to the last close on or before as-of
+    + horizon days, and the mean return of half long the higher-scored ticker, half short
+    the other (the market-neutral weights of two tickers)."""
     closes = prices.assign(date=pd.to_datetime(prices["date"])).set_index(["ticker", "date"])
-    correlations = []
+    correlations, spreads = [], []
     for as_of, group in forecasts[forecasts["horizon"] == horizon].groupby("as_of"):
         returns = []
         for ticker in group["ticker"]:
@@ -85,7 +87,11 @@ def direct_ic(forecasts: pd.DataFrame, prices: pd.DataFrame, horizon: int) -> fl
             returns.append(np.log(end.iloc[-1] / series.loc[pd.Timestamp(as_of)]))
         if np.ptp(group["score"]) > 0 and np.ptp(returns) > 0:  # dates without spread: no IC
             correlations.append(np.corrcoef(group["score"], returns)[0, 1])
-    return float(np.mean(correlations)) if correlations else float("nan")
+        scores = group["score"].to_numpy()
+        ordered = [r for _, r in sorted(zip(scores, returns, strict=True))]
+        spreads.append(0.5 * (ordered[1] - ordered[0]) if np.ptp(scores) > 0 else 0.0)
+    ic = float(np.mean(correlations)) if correlations else float("nan")
+    return ic, float(np.mean(spreads))
 
 
 @pytest.mark.slow
@@ -140,9 +146,10 @@ def test_forecasts_at_d_are_joined_to_their_outcomes_after_an_update(
     for h in (7, 30):
         live = followed["horizons"][f"{h}d"]
         assert live["joined"] == 2 * (1 + len(earlier))
-        expected = direct_ic(forecasts, prices, h)
+        expected, spread = direct_ic(forecasts, prices, h)
         assert live["ic"] == pytest.approx(expected, abs=1e-9, nan_ok=True)
         assert live["ic"] is None if np.isnan(expected) else np.isfinite(live["ic"])
+        assert live["long_short"] == pytest.approx(spread, abs=1e-12)
         assert live["status"] == "too few" and "as-of dates" in live["sentence"]
     drift = followed["drift"]
     assert drift["basis"].startswith(f"the rows after {D.date()}") and drift["live_rows"] == 80
