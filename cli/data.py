@@ -167,6 +167,9 @@ def _read(
     return data
 
 
+OVERLAP_DAYS = 7
+
+
 def _download_newer(name: str, end: str | None) -> Path:
     """The dataset's tickers' prices after its last date, downloaded into the data home's
     cache as a prices CSV for the update to read."""
@@ -174,12 +177,18 @@ def _download_newer(name: str, end: str | None) -> Path:
 
     from core.market.connectors import DownloadFailed, DownloadsDisabled, download_prices
 
+    try:
+        last = dt.date.fromisoformat(end) if end else dt.date.today() - dt.timedelta(days=1)
+    except ValueError:
+        raise fail(f"--end {end!r} is not a date (YYYY-MM-DD).") from None
     with database() as (home, engine):
         info = catalog.dataset(engine=engine, name=name)
     if info is None or info.end_date is None:
         raise fail(f"No market dataset named {name!r}.")
-    start = (info.end_date + dt.timedelta(days=1)).isoformat()
-    last = end or dt.date.today().isoformat()
+    # A week of overlap: its repeated rows replace the stored ones (a bar that was still
+    # moving when it was fetched) and show whether the adjusted closes were rebased.
+    start = (info.end_date - dt.timedelta(days=OVERLAP_DAYS)).isoformat()
+    last = last.isoformat()
     out = home.root / "cache" / "downloads" / f"update_{info.id}_{start}_{last}.csv"
     try:
         result = download_prices(
@@ -213,7 +222,10 @@ def data_update(
         ),
     ] = False,
     end: Annotated[
-        str | None, typer.Option(help="With --download: the last day (default: today).")
+        str | None,
+        typer.Option(
+            help="With --download: the last day (default: yesterday, the last whole day)."
+        ),
     ] = None,
     news: Annotated[Path | None, typer.Option(help="Newer headlines CSV.")] = None,
     policy: Annotated[Path | None, typer.Option(help="Newer policy events CSV.")] = None,
@@ -269,6 +281,13 @@ def data_update(
         f"{result['end_before']}); {result['replaced_price_rows']} stored price rows replaced. "
         f"The previous version is kept as {result['archived_as']!r}."
     )
+    for ticker, ratio in result["rescaled"].items():
+        typer.secho(
+            f"rescaled: {ticker}'s stored prices x {ratio:.4f} to the update's price basis "
+            "(its adjusted closes were recomputed, e.g. after a dividend or split)",
+            err=True,
+            fg=typer.colors.YELLOW,
+        )
     for part, count in result["left_out"].items():
         typer.secho(
             f"left out: {count} {part.replace('_', ' ')} dated on or before the last stored one",

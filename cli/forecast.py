@@ -61,6 +61,8 @@ def forecast(
         f"(band: the run's test errors, {result['band']['low_quantile']:.0%}-"
         f"{result['band']['high_quantile']:.0%})."
     )
+    for ticker, reason in result["omitted"].items():
+        typer.secho(f"left out: {ticker}: {reason}", err=True, fg=typer.colors.YELLOW)
     for row in rows:
         typer.echo(
             f"  {row['ticker']:8} {row['horizon']:>3}d -> {row['target_date']}  "
@@ -83,7 +85,7 @@ def follow(run: RunArgument, dataset: DatasetOption = None, as_json: JsonOption 
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return
-    if not result["horizons"]:
+    if not result.get("joined"):
         typer.echo(f"Run {run} has no stored forecasts yet (`trendlab forecast {run}`).")
         return
     typer.echo(

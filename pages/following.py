@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.checkpoints import CheckpointError
 from core.market.forecast import ForecastError
+from core.market.predict import PredictionInputError
 from pages import charts
 from pages.access import refused
 from pages.shared import engine
@@ -39,11 +40,13 @@ def forecast_tab(run_id: int) -> None:
     if writable and st.button("Forecast now", key=f"forecast-{run_id}"):
         try:
             latest = forecast_run(engine=engine(), run_id=run_id, as_of=as_of)
-        except (StorageError, CheckpointError, ForecastError) as error:
+        except (StorageError, CheckpointError, ForecastError, PredictionInputError) as error:
             st.error(str(error))
         else:
             followed.clear()
             st.success(f"Stored {len(latest['forecasts'])} forecasts as of {latest['as_of']}.")
+            for ticker, reason in latest["omitted"].items():
+                st.warning(f"Left out {ticker}: {reason}.")
     if not latest["forecasts"]:
         st.info(
             "No forecast stored for this run yet: Forecast now scores every ticker as of the "

@@ -27,7 +27,7 @@ from services.catalog import DatasetInfo
 from services.datasets import raw_parts
 from storage.db import StorageError
 from storage.feature_store import load_raw_inputs, store_dataset, store_raw_inputs
-from storage.repository import get_dataset, session_scope
+from storage.repository import VERSION, get_dataset, session_scope
 
 KEYS = {"prices": ["date", "ticker"], "macro_series": ["date", "series"]}
 """Prices and macro observations with a stored key are replaced by the update's row.
@@ -56,6 +56,36 @@ def _merged(
     return both.sort_values(keys).reset_index(drop=True), 0
 
 
+BASIS_TOLERANCE = 1e-3
+"""Repeated price rows whose closes differ by more than this share (median over the
+overlap) are on another price basis: adjusted closes after a dividend or split."""
+PRICE_LEVELS = ["open", "high", "low", "close"]
+
+
+def rebased(old: pd.DataFrame, new: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The stored prices put on the update's price basis: per ticker, the median ratio of
+    the update's close to the stored one over the dates both hold; where it is not 1 (an
+    adjusted close recomputed after a dividend or split), the stored open, high, low and
+    close are scaled by it, so no false jump appears where old and new rows meet. Returns
+    the prices and the ratio applied per ticker."""
+    keys = ["date", "ticker"]
+    both = (
+        old[[*keys, "close"]]
+        .assign(date=lambda f: pd.to_datetime(f["date"]))
+        .merge(
+            new[[*keys, "close"]].assign(date=lambda f: pd.to_datetime(f["date"])),
+            on=keys,
+            suffixes=("_old", "_new"),
+        )
+    )
+    ratios = (both["close_new"] / both["close_old"]).groupby(both["ticker"]).median()
+    moved = {str(t): float(r) for t, r in ratios.items() if abs(r - 1) > BASIS_TOLERANCE}
+    if not moved:
+        return old, {}
+    factor = old["ticker"].astype(str).map(moved).fillna(1.0).to_numpy()
+    return old.assign(**{c: old[c].to_numpy(float) * factor for c in PRICE_LEVELS}), moved
+
+
 def _replaced_prices(old: pd.DataFrame, new: pd.DataFrame) -> int:
     keys = old[["date", "ticker"]].assign(date=lambda f: pd.to_datetime(f["date"]))
     incoming = new[["date", "ticker"]].assign(date=lambda f: pd.to_datetime(f["date"]))
@@ -70,6 +100,11 @@ def update_market_dataset(*, engine: Engine, name: str, data: MarketData) -> dic
         current = get_dataset(session=session, name=name)
         if current is None:
             raise StorageError(f"No dataset named {name!r}.")
+        if VERSION.search(name):
+            raise StorageError(
+                f"{name!r} is an earlier version, kept for the runs trained on it; update "
+                f"{VERSION.sub('', name)!r} instead."
+            )
         if current.kind == "recommender":
             raise StorageError(f"Dataset {name!r} is a recommender dataset; update a market one.")
         raw = load_raw_inputs(session=session, dataset=current)
@@ -79,6 +114,7 @@ def update_market_dataset(*, engine: Engine, name: str, data: MarketData) -> dic
     config = DataConfig.from_dict(recipe.get("data_config", {}), partial=True)
     if config.end_date is not None:  # the update is what moves the end
         config = replace(config, end_date=None)
+    raw["prices"], rescaled = rebased(raw["prices"], data.prices)
     merging = {part: _merged(raw[part], getattr(data, part), part) for part in raw}
     parts = {part: frame for part, (frame, _) in merging.items()}
     left_out = {part: n for part, (_, n) in merging.items() if n}
@@ -88,6 +124,7 @@ def update_market_dataset(*, engine: Engine, name: str, data: MarketData) -> dic
         "replaced_price_rows": _replaced_prices(raw["prices"], data.prices),
         "through": str(pd.to_datetime(data.prices["date"]).max().date()),
         "left_out": left_out,
+        "rescaled": rescaled,
         "files": data.recipe.get("files", {}),
         "previous_id": old_id,
     }
@@ -106,32 +143,25 @@ def update_market_dataset(*, engine: Engine, name: str, data: MarketData) -> dic
         "updates": [*recipe.get("updates", []), update],
     }
     archived = f"{name}@v{version}"
-    with session_scope(engine) as session:
+    with session_scope(engine) as session:  # one transaction: both names, or neither
         if get_dataset(session=session, name=archived) is not None:
             raise StorageError(f"A dataset named {archived!r} exists already; rename it first.")
         old = get_dataset(session=session, name=name)
         if old is None or old.id != old_id:
             raise StorageError(f"Dataset {name!r} changed while the update was built; retry.")
         old.name = archived
-    try:
-        with session_scope(engine) as session:
-            dataset = store_dataset(
-                session=session,
-                name=name,
-                kind=kind,
-                source=f"{source}; updated through {update['through']}",
-                frame=frame,
-                features=FEATURES,
-                recipe=new_recipe,
-            )
-            store_raw_inputs(session=session, dataset=dataset, parts=raw_parts(merged))
-            info = DatasetInfo.of(dataset)
-    except BaseException:
-        with session_scope(engine) as session:  # nothing half-written: the old name back
-            restored = get_dataset(session=session, name=archived)
-            if restored is not None:
-                restored.name = name
-        raise
+        session.flush()
+        dataset = store_dataset(
+            session=session,
+            name=name,
+            kind=kind,
+            source=f"{source}; updated through {update['through']}",
+            frame=frame,
+            features=FEATURES,
+            recipe=new_recipe,
+        )
+        store_raw_inputs(session=session, dataset=dataset, parts=raw_parts(merged))
+        info = DatasetInfo.of(dataset)
     return {
         "dataset": info,
         "version": version + 1,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from typing import Any
 
 import numpy as np
@@ -30,18 +29,18 @@ from core.market.forecast import (
     realised,
 )
 from core.market.splits import training_end
+from core.market.training import windowed
 from services.access import ensure_writable
 from services.market_evaluation import load_evaluation, run_predictor
 from services.runs import UnknownRun, run_and_dataset
 from storage.db import StorageError
 from storage.feature_store import load_dataset_frame
 from storage.forecasts import latest_as_of, list_forecasts, replace_forecasts
-from storage.repository import get_dataset, get_run, session_scope
+from storage.repository import VERSION, get_dataset, get_run, session_scope
 
 MIN_LIVE_DATES = 20
 """A live figure is judged against the backtest only once it rests on this many as-of
 dates with an outcome; before that it is shown with "too few forecasts to judge"."""
-VERSION = re.compile(r"@v\d+$")
 
 
 def current_dataset_name(name: str) -> str:
@@ -67,11 +66,12 @@ def drift_report(engine: Engine, run_id: int, predictor: Any, newest: pd.DataFra
     run's training rows (the labelled rows up to its training segment's end)."""
     with session_scope(engine) as session:
         _, own = run_and_dataset(session=session, run_id=run_id)
-        frame = load_dataset_frame(session=session, name=own.name)
+        everything = load_dataset_frame(session=session, name=own.name)
+    data = DataConfig.from_dict(predictor.meta.get("data_config", {}), partial=True)
+    frame = windowed(everything, data)  # a rolling retrain trained on its window only
     dates = pd.to_datetime(frame["date"])
     targets = [predictor.spec.target.columns(h)[0] for h in predictor.horizons]
     labelled = dates[frame[targets].notna().all(axis=1)]
-    data = DataConfig.from_dict(predictor.meta.get("data_config", {}), partial=True)
     train = frame[dates <= training_end(labelled, data.train_fraction)]
     arrived = newest[pd.to_datetime(newest["date"]) > dates.max()]
     if len(arrived):
@@ -124,7 +124,7 @@ def forecast_run(
             raise StorageError(f"No dataset named {name!r}.")
         frame = load_dataset_frame(session=session, name=name)
         dataset_id, dataset_hash = stored.id, stored.content_hash
-    table = make_forecast(
+    table, omitted = make_forecast(
         predictor, frame, bands, as_of=None if as_of is None else pd.Timestamp(as_of)
     )
     when = pd.Timestamp(table["as_of"].iloc[0]).date()
@@ -148,7 +148,8 @@ def forecast_run(
             as_of=when,
             rows=rows,
         )
-    return latest_forecasts(engine=engine, run_id=run_id, dataset=name, as_of=when)
+    made = latest_forecasts(engine=engine, run_id=run_id, dataset=name, as_of=when)
+    return {**made, "omitted": omitted}
 
 
 def latest_forecasts(

@@ -29,7 +29,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from core.market.evaluation import score_report
-from core.market.forecast import forecast_rows
+from core.market.forecast import forecast_rows, predict_available
 from core.market.models import model_spec
 from core.market.predict import Predictor
 from core.market.predictions import outcomes
@@ -79,6 +79,12 @@ def start_retrain(*, engine: Engine, serving_run_id: int, window_years: float) -
         run, dataset = run_and_dataset(session=session, run_id=serving_run_id)
         name = current_dataset_name(dataset.name)
         model, config = run.model_kind, dict(run.config)
+    current = serving(engine=engine, dataset=name)["run_id"]
+    if current not in (None, serving_run_id):
+        raise ValueError(
+            f"run {current} serves {name!r}, not run {serving_run_id}: a retrain is judged "
+            f"against the run it would replace, so retrain run {current}"
+        )
     frame_end = _last_date(engine, name)
     start = (frame_end - pd.DateOffset(days=round(365.25 * window_years))).date()
     spec = model_spec(model)
@@ -106,7 +112,7 @@ def serving_scores(predictor: Predictor, frame: pd.DataFrame, keys: pd.DataFrame
     keys = keys[["date", "ticker"]].assign(date=lambda f: pd.to_datetime(f["date"]))
     if predictor.spec.sequence:
         parts = [
-            predictor.predict_frame(forecast_rows(frame, when)).assign(date=when)
+            predict_available(predictor, forecast_rows(frame, when))[0].assign(date=when)
             for when in sorted(keys["date"].unique())
         ]
         table = pd.concat(parts, ignore_index=True)

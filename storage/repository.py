@@ -9,6 +9,7 @@ Typical use::
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -65,7 +66,16 @@ def check_dataset_name(name: str) -> str:
             f"Dataset name {shown} is not allowed: use 1-{MAX_NAME_LENGTH} printable "
             "characters (no line breaks or tabs) without spaces at either end."
         )
+    if VERSION.search(name):
+        raise StorageError(
+            f"Dataset name {name!r} is not allowed: names ending in @v and a number are kept "
+            "for the earlier versions an update leaves (NAME@v1, NAME@v2, ...)."
+        )
     return name
+
+
+VERSION = re.compile(r"@v\d+$")
+"""The suffix of a dataset version an update replaced (``services.dataset_updates``)."""
 
 
 def create_dataset(

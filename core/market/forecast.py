@@ -18,7 +18,7 @@ from core.market.metrics import (
     hit_rate,
     information_coefficients,
 )
-from core.market.predict import Predictor
+from core.market.predict import PredictionInputError, Predictor
 from core.market.strategy import market_neutral_weights
 
 BAND = (0.1, 0.9)
@@ -58,14 +58,50 @@ def error_bands(test_predictions: pd.DataFrame, predictor: Predictor) -> dict[in
 def forecast_rows(frame: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.DataFrame:
     """The rows a forecast as of ``as_of`` (default: the newest date) may read: every row up
     to that date of the tickers that have a row on it."""
+    past, _ = rows_and_omitted(frame, as_of)
+    return past
+
+
+def rows_and_omitted(
+    frame: pd.DataFrame, as_of: pd.Timestamp | None = None
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """``forecast_rows`` and the tickers it leaves out, each with the reason (no row on the
+    as-of date: halted, delisted or on another calendar)."""
     dates = pd.to_datetime(frame["date"])
     as_of = dates.max() if as_of is None else pd.Timestamp(as_of)
     past = frame[dates <= as_of]
     if past.empty:
         raise ForecastError(f"no rows on or before {as_of.date()}")
-    as_of = pd.to_datetime(past["date"]).max()
-    present = past.loc[pd.to_datetime(past["date"]) == as_of, "ticker"].unique()
-    return past[past["ticker"].isin(present)].reset_index(drop=True)
+    past_dates = pd.to_datetime(past["date"])
+    as_of = past_dates.max()
+    present = past.loc[past_dates == as_of, "ticker"].unique()
+    last = past_dates.groupby(past["ticker"].to_numpy()).max()
+    omitted = {
+        str(ticker): f"no row on {as_of.date()} (its last is {when.date()})"
+        for ticker, when in last.items()
+        if ticker not in set(present)
+    }
+    return past[past["ticker"].isin(present)].reset_index(drop=True), omitted
+
+
+def predict_available(predictor: Predictor, rows: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """``predictor.predict_frame`` of the rows, and the tickers it could not score with the
+    reason: a sequence model scores ticker by ticker when one of them has too few steps
+    for its window, so one short history does not stop the others."""
+    try:
+        return predictor.predict_frame(rows), {}
+    except PredictionInputError:
+        if not predictor.spec.sequence:
+            raise
+    tables, omitted = [], {}
+    for ticker, group in rows.groupby("ticker", sort=True):
+        try:
+            tables.append(predictor.predict_frame(group.reset_index(drop=True)))
+        except PredictionInputError as error:
+            omitted[str(ticker)] = str(error)
+    if not tables:
+        raise ForecastError("no ticker has enough history: " + "; ".join(omitted.values()))
+    return pd.concat(tables, ignore_index=True), omitted
 
 
 def make_forecast(
@@ -74,14 +110,16 @@ def make_forecast(
     bands: dict[int, tuple],
     *,
     as_of: pd.Timestamp | None = None,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """One row per (ticker, horizon) as of the last feature date up to ``as_of``: the
-    score, the predicted class and its probabilities, the target date and the band."""
-    rows = forecast_rows(frame, as_of)
+    score, the predicted class and its probabilities, the target date and the band; and
+    the tickers left out, with the reason."""
+    rows, omitted = rows_and_omitted(frame, as_of)
     when = pd.to_datetime(rows["date"]).max()
     if not predictor.spec.sequence:
         rows = rows[pd.to_datetime(rows["date"]) == when]
-    table = predictor.predict_frame(rows.reset_index(drop=True))
+    table, unscored = predict_available(predictor, rows.reset_index(drop=True))
+    omitted = {**omitted, **unscored}
     names = predictor.spec.target.class_names
     parts = []
     for h in predictor.horizons:
@@ -106,7 +144,7 @@ def make_forecast(
                 }
             )
         )
-    return pd.concat(parts, ignore_index=True)[COLUMNS]
+    return pd.concat(parts, ignore_index=True)[COLUMNS], omitted
 
 
 def realised(forecasts: pd.DataFrame, frame: pd.DataFrame, predictor: Predictor) -> pd.DataFrame:

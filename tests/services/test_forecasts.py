@@ -231,3 +231,31 @@ def test_forecasts_of_an_unknown_run_and_an_empty_history(engine: Engine) -> Non
         latest_forecasts(engine=engine, run_id=99)
     with pytest.raises(UnknownRun):
         forecast_run(engine=engine, run_id=99, as_of=dt.date(2018, 1, 2))
+
+
+def test_an_update_on_another_price_basis_rescales_the_stored_history(engine: Engine) -> None:
+    """Adjusted closes fetched after a dividend are lower for every past day: the stored
+    prices are put on the update's basis, so no false return appears at the seam."""
+    first = pd.Timestamp("2016-12-30")
+    store(engine, "spx", bundled_until(first))
+    full = bundled_data().prices
+    dates = pd.to_datetime(full["date"])
+    newer = full[(dates > first - pd.Timedelta(days=7)) & (dates <= pd.Timestamp("2017-02-28"))]
+    adjusted = newer.assign(**{c: newer[c] * 0.98 for c in ("open", "high", "low", "close")})
+    result = update_market_dataset(engine=engine, name="spx", data=MarketData(prices=adjusted))
+    assert result["rescaled"] == {"IXIC": pytest.approx(0.98), "SPX": pytest.approx(0.98)}
+    with session_scope(engine) as session:
+        after = load_dataset_frame(session=session, name="spx")
+    seam = after[after["ticker"] == "SPX"].set_index("date")["ret_1d"]
+    assert abs(seam.loc[pd.Timestamp("2017-01-03")]) < 0.02, "no false -2 % at the seam"
+
+
+def test_an_earlier_version_cannot_be_updated_and_the_suffix_is_reserved(engine: Engine) -> None:
+    store(engine, "spx", bundled_until(pd.Timestamp("2016-12-30")))
+    full = bundled_data().prices
+    newer = full[pd.to_datetime(full["date"]).between("2017-01-01", "2017-01-31")]
+    update_market_dataset(engine=engine, name="spx", data=MarketData(prices=newer))
+    with pytest.raises(StorageError, match="an earlier version"):
+        update_market_dataset(engine=engine, name="spx@v1", data=MarketData(prices=newer))
+    with pytest.raises(StorageError, match="names ending in @v and a number are kept"):
+        store(engine, "mine@v3", bundled_until(pd.Timestamp("2016-06-30")))

@@ -316,8 +316,8 @@ def test_data_update_download_fetches_the_newer_prices_of_the_datasets_tickers(
     assert imported.exit_code == 0, imported.output
     cache = data_home.root / "cache" / "downloads"
     for symbol in ("^GSPC", "^IXIC"):  # the update's requests, answered by the recording
-        url = yahoo_chart_url(symbol, "2017-12-01", end)
-        path = cache_path(cache, "yahoo", f"{symbol}_2017-12-01_{end}", url, "json")
+        url = yahoo_chart_url(symbol, "2017-11-23", end)  # a week of overlap
+        path = cache_path(cache, "yahoo", f"{symbol}_2017-11-23_{end}", url, "json")
         shutil.copy(recorded_file(url), path)
     updated = runner.invoke(
         app, ["data", "update", "indices", "--download", f"--end={end}", "--json"]
@@ -325,6 +325,7 @@ def test_data_update_download_fetches_the_newer_prices_of_the_datasets_tickers(
     assert updated.exit_code == 0, updated.output
     result = json.loads(updated.output[updated.output.index("{") :])
     assert result["end_after"] == "2018-01-31" and result["archived_as"] == "indices@v1"
+    assert result["replaced_price_rows"] == 2 * 5 and result["rescaled"] == {}
     assert "^GSPC: " in updated.output and "from the cache" in updated.output
     neither = runner.invoke(app, ["data", "update", "indices"])
     assert neither.exit_code == 1 and "either --prices FILE or --download" in neither.output
