@@ -90,8 +90,9 @@ def follow(run: RunArgument, dataset: DatasetOption = None, as_json: JsonOption 
         return
     typer.echo(
         f"Run {run} on {result['dataset']}: {result['outcomes']} forecasts with an outcome; "
-        f"{result['in_sample']} made as of dates before {result['counted_from']} (the run's "
-        "test segment) are in-sample and not counted."
+        f"live from {result['counted_from']} (the end of the run's data); "
+        f"{result['backtest']} made as of its test years and {result['in_sample']} as of "
+        "earlier ones are listed, not counted."
     )
     for horizon, section in result["horizons"].items():
         typer.echo(f"  {horizon}: {section['sentence']}")

@@ -280,16 +280,6 @@ def live_figure(daily: pd.DataFrame, *, low: float | None, high: float | None, h
     """The live rank IC per as-of date beside the backtest's 95 % interval (a band), and the
     long/short forward return of each as-of date's forecasts (bars, right axis)."""
     figure = make_subplots(specs=[[{"secondary_y": True}]])
-    if low is not None and high is not None:
-        figure.add_hrect(
-            y0=low,
-            y1=high,
-            fillcolor="lightgrey",
-            opacity=0.4,
-            line_width=0,
-            annotation_text="backtest 95 % interval",
-            annotation_position="top left",
-        )
     figure.add_bar(
         x=daily["as_of"],
         y=daily["long_short"],
@@ -302,6 +292,17 @@ def live_figure(daily: pd.DataFrame, *, low: float | None, high: float | None, h
     )
     running = daily["rank_ic"].expanding().mean()
     figure.add_scatter(x=daily["as_of"], y=running, mode="lines", name="live mean so far")
+    if low is not None and high is not None:  # after the traces: an empty plot gets no shape
+        figure.add_hrect(
+            y0=low,
+            y1=high,
+            fillcolor="lightgrey",
+            opacity=0.4,
+            line_width=0,
+            annotation_text="backtest 95 % interval",
+            annotation_position="top left",
+            secondary_y=False,
+        )
     figure.update_yaxes(title_text="rank IC", secondary_y=False)
     figure.update_yaxes(title_text="long/short return", tickformat=".1%", secondary_y=True)
     return figure.update_layout(

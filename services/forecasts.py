@@ -30,6 +30,7 @@ from core.market.forecast import (
 )
 from core.market.splits import training_end
 from core.market.training import windowed
+from core.market.uncertainty import ic_statistics
 from services.access import ensure_writable
 from services.market_evaluation import load_evaluation, run_predictor
 from services.runs import UnknownRun, run_and_dataset
@@ -190,13 +191,15 @@ def follow_run(*, engine: Engine, run_id: int, dataset: str | None = None) -> di
     beside the backtest's rank IC and its interval (the run's stored evaluation), and a
     sentence per horizon saying whether the live figure has left that interval.
 
-    Forecasts as of a date before the run's test segment (made with ``--as-of`` inside the
-    years it trained or early-stopped on) are in-sample: listed, never counted."""
+    Only forecasts as of the last date of the run's own dataset version or later are live:
+    one made with ``--as-of`` inside its test years repeats the backtest (``backtest``), one
+    before them is in-sample (``in_sample``); both are listed, never counted."""
     name = dataset or _run_dataset_name(engine, run_id)
     predictor = run_predictor(engine=engine, run_id=run_id)
     evaluation = load_evaluation(engine=engine, run_id=run_id)
     report = evaluation.report
     unseen_from = pd.to_datetime(evaluation.predictions["date"]).min()
+    live_from = _own_last_date(engine, run_id)
     with session_scope(engine) as session:
         stored = _rows(list_forecasts(session=session, run_id=run_id))
         frame = load_dataset_frame(session=session, name=name) if stored else None
@@ -204,10 +207,16 @@ def follow_run(*, engine: Engine, run_id: int, dataset: str | None = None) -> di
         return {"run_id": run_id, "dataset": name, "joined": [], "horizons": {}}
     forecasts = pd.DataFrame(stored).assign(as_of=lambda f: pd.to_datetime(f["as_of"]))
     joined = realised(forecasts, frame, predictor)
-    joined["in_sample"] = joined["as_of"] < unseen_from
-    live = live_figures(joined[~joined["in_sample"]])
+    joined["period"] = np.select(
+        [joined["as_of"] < unseen_from, joined["as_of"] < live_from],
+        ["in_sample", "backtest"],
+        "live",
+    )
+    counted = joined[joined["period"] == "live"]
+    live = live_figures(counted)
     horizons = {}
     for h, figures in live.items():
+        own = interval_of(counted, h)
         section = report.get("uncertainty", {}).get("horizons", {}).get(f"{h}d", {})
         low, high = section.get("intervals", {}).get("model", {}).get("rank_ic", [np.nan] * 2)
         backtest = report.get("reports", {}).get("model", {}).get(f"{h}d", {})
@@ -217,7 +226,9 @@ def follow_run(*, engine: Engine, run_id: int, dataset: str | None = None) -> di
             "backtest_rank_ic": _number(point),
             "backtest_low": _number(low),
             "backtest_high": _number(high),
-            **judged(figures, low, high, h),
+            "live_low": _number(own["live_low"]),
+            "live_high": _number(own["live_high"]),
+            **judged({**figures, **own}, low, high, h),
             "daily": [
                 {
                     "as_of": row.as_of.date().isoformat(),
@@ -225,7 +236,7 @@ def follow_run(*, engine: Engine, run_id: int, dataset: str | None = None) -> di
                     "rank_ic": _number(row.rank_ic),
                     "long_short": _number(row.long_short),
                 }
-                for row in daily_live(joined[~joined["in_sample"]], h).itertuples()
+                for row in daily_live(counted, h).itertuples()
             ],
         }
     daily = joined.dropna(subset=["forward_return"])
@@ -244,17 +255,48 @@ def follow_run(*, engine: Engine, run_id: int, dataset: str | None = None) -> di
             for row in joined.drop(columns="probabilities").to_dict("records")
         ],
         "outcomes": len(daily),
-        "in_sample": int(joined["in_sample"].sum()),
-        "counted_from": str(unseen_from.date()),
+        "in_sample": int((joined["period"] == "in_sample").sum()),
+        "backtest": int((joined["period"] == "backtest").sum()),
+        "counted_from": str(live_from.date()),
     }
+
+
+def _own_last_date(engine: Engine, run_id: int) -> pd.Timestamp:
+    with session_scope(engine) as session:
+        _, own = run_and_dataset(session=session, run_id=run_id)
+        return pd.Timestamp(own.end_date)
+
+
+def interval_of(counted: pd.DataFrame, horizon: int) -> dict[str, float]:
+    live_low, live_high = live_interval(daily_live(counted, horizon), horizon)
+    return {"live_low": live_low, "live_high": live_high}
+
+
+def live_interval(daily: pd.DataFrame, horizon: int) -> tuple[float, float]:
+    """The 95 % interval of the live mean rank IC: Newey-West over the as-of dates with a
+    bandwidth of one horizon's worth of them (forecasts whose windows overlap are not
+    independent; ``core.market.uncertainty.ic_statistics``)."""
+    values = daily["rank_ic"].dropna()
+    if len(values) < 3:
+        return (math.nan, math.nan)
+    span = (daily["as_of"].max() - daily["as_of"].min()).days or 1
+    per_horizon = max(1, round(horizon * (len(values) - 1) / span))
+    stats = ic_statistics(values.to_numpy(float), per_horizon)
+    if not math.isfinite(stats["ic_t_nw"]) or stats["ic_t_nw"] == 0:
+        return (math.nan, math.nan)
+    error = abs(stats["ic_mean"] / stats["ic_t_nw"])
+    return (stats["ic_mean"] - 1.96 * error, stats["ic_mean"] + 1.96 * error)
 
 
 def judged(figures: dict[str, Any], low: float, high: float, horizon: int) -> dict[str, Any]:
     """'inside', 'left' or 'too few' for the live rank IC against the backtest's interval,
-    with its sentence (how many as-of dates and forecasts it rests on)."""
+    with its sentence (how many as-of dates and forecasts it rests on). "Left" needs the
+    live mean's own interval (``live_low`` .. ``live_high``) to clear the backtest's: a
+    mean over a few dozen overlapping forecasts is far noisier than the backtest's."""
     dates, joined, value = figures["as_of_dates"], figures["joined"], figures["rank_ic"]
     rests = f"{dates} as-of dates, {joined} forecasts with an outcome"
     days = f"{horizon}-day"
+    live_low, live_high = figures.get("live_low", math.nan), figures.get("live_high", math.nan)
     if dates < MIN_LIVE_DATES or not math.isfinite(value):
         return {
             "status": "too few",
@@ -263,16 +305,19 @@ def judged(figures: dict[str, Any], low: float, high: float, horizon: int) -> di
         }
     if not (math.isfinite(low) and math.isfinite(high)):
         return {"status": "too few", "sentence": f"the backtest has no {days} rank IC interval"}
-    if low <= value <= high:
+    own = f"live interval {live_low:+.3f}..{live_high:+.3f}"
+    if not (math.isfinite(live_low) and math.isfinite(live_high)) or (
+        live_high >= low and live_low <= high
+    ):
         return {
             "status": "inside",
-            "sentence": f"the live {days} rank IC {value:+.3f} is inside the backtest's "
-            f"interval {low:+.3f}..{high:+.3f} ({rests})",
+            "sentence": f"the live {days} rank IC {value:+.3f} ({own}) is consistent with the "
+            f"backtest's interval {low:+.3f}..{high:+.3f} ({rests})",
         }
-    side = "below" if value < low else "above"
+    side = "below" if live_high < low else "above"
     return {
         "status": "left",
-        "sentence": f"the live {days} rank IC {value:+.3f} has left the backtest's interval "
-        f"{low:+.3f}..{high:+.3f}, {side} it ({rests}): the model may have stopped working "
-        "as it did in the test years",
+        "sentence": f"the live {days} rank IC {value:+.3f} ({own}) has left the backtest's "
+        f"interval {low:+.3f}..{high:+.3f}, {side} it ({rests}): the model may have stopped "
+        "working as it did in the test years",
     }

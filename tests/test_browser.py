@@ -4,8 +4,9 @@ server with its password and API token set, as a new user would walk it:
 Data (build a synthetic dataset) -> Train (start a dual tower; the loss chart grows while it
 runs; it finishes) -> Evaluate (metrics table and confusion matrix) -> Predict (move a
 context slider; the score changes) -> Recommend (ten items for a user; the cold-start form)
--> Predict's Forecast tab (two forecasts) -> Evaluate's live section -> the API on the same
-port. A screenshot of each page lands in test-artifacts/browser/.
+-> forecasts as the days pass (Predict's Forecast tab, newer prices added on the Data page)
+-> Evaluate's live section -> the API on the same port. A screenshot of each page lands in
+test-artifacts/browser/.
 Every wait is on content, never a sleep.
 """
 
@@ -49,6 +50,31 @@ def _api(url: str, token: str | None) -> int:
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
+
+
+def _newer_prices(folder: Path) -> tuple[Path, Path]:
+    """Prices after the walk's dataset (AAA and BBB to 2024-12-31): January 2025, then
+    February and March, as two upload files."""
+    import pandas as pd
+
+    from core.market.sources import synthetic_data
+
+    def generated(end: str) -> pd.DataFrame:
+        data = synthetic_data(["AAA", "BBB"], "2015-01-01", end, seed=42, signal=True, horizons=[7])
+        return data.prices.assign(date=lambda f: pd.to_datetime(f["date"]))
+
+    def last_close(frame: pd.DataFrame) -> pd.Series:
+        return frame[frame["date"] == "2024-12-31"].set_index("ticker")["close"]
+
+    stored, prices = generated("2024-12-31"), generated("2025-03-31")
+    # A longer series is another draw: carry on from the stored closes, not from its own.
+    factor = prices["ticker"].map(last_close(stored) / last_close(prices))
+    prices = prices.assign(**{c: prices[c] * factor for c in ("open", "high", "low", "close")})
+    dates = prices["date"]
+    paths = (folder / "january.csv", folder / "february_march.csv")
+    prices[(dates > "2024-12-31") & (dates <= "2025-01-31")].to_csv(paths[0], index=False)
+    prices[dates > "2025-01-31"].to_csv(paths[1], index=False)
+    return paths
 
 
 def test_a_new_user_walks_every_page(tmp_path: Path, browser_page) -> None:
@@ -105,22 +131,31 @@ def test_a_new_user_walks_every_page(tmp_path: Path, browser_page) -> None:
         page.get_by_text("vs the row").first.wait_for(timeout=WAIT_MS)
         _shot(page, "predict")
 
-        # Predict, Forecast tab: two forecasts as of dates of the test segment, whose
-        # outcomes the dataset holds; then Evaluate follows them against the backtest.
-        page.get_by_role("tab", name="Forecast").click()
-        year = page.get_by_role("spinbutton", name="year, As of (empty: the dataset's")
-        for day in ("2024-09-03", "2024-10-01"):
-            year.click()
-            page.keyboard.type(day.replace("-", ""))  # year, month, day segments in turn
-            page.keyboard.press("Escape")  # the calendar that opened with the field
-            page.get_by_test_id("stFloatingOverlayPortal").locator("button").first.wait_for(
-                state="hidden", timeout=WAIT_MS
-            )
+        # Forecasts as the days pass: Predict's Forecast tab forecasts as of the dataset's
+        # last date, the Data page adds a month of newer prices, Predict forecasts again,
+        # the Data page adds two more months; Evaluate then follows the two live forecasts.
+        newer = _newer_prices(tmp_path)
+        for stage, (as_of, upload) in enumerate(
+            (("2024-12-31", newer[0]), ("2025-01-31", newer[1])), start=2
+        ):
+            page.get_by_role("link", name="Predict").click()
+            page.get_by_role("tab", name="Forecast").click()
             page.get_by_role("button", name="Forecast now").click()
-            page.get_by_text(f"as of {day}").first.wait_for(timeout=WAIT_MS)
-        page.get_by_text("score per ticker with its band").first.wait_for(timeout=WAIT_MS)
-        _settled(page)
-        _shot(page, "predict_forecast")
+            page.get_by_text(f"as of {as_of}").first.wait_for(timeout=WAIT_MS)
+            if stage == 3:
+                page.get_by_text("score per ticker with its band").first.wait_for(timeout=WAIT_MS)
+                _settled(page)
+                _shot(page, "predict_forecast")
+            page.get_by_role("link", name="Data").click()
+            page.get_by_text("Newer rows for a stored dataset").click()
+            page.locator("input[type=file]").first.set_input_files(str(upload))
+            page.get_by_text(upload.name).first.wait_for(timeout=WAIT_MS)  # uploaded
+            page.get_by_role("button", name="Add the rows and rebuild").click()
+            try:
+                page.get_by_text(f"to version {stage}").first.wait_for(timeout=WAIT_MS)
+            except Exception:
+                _shot(page, f"failed_update_{stage}")
+                raise
         page.get_by_role("link", name="Evaluate").click()
         live = page.get_by_text("Live against the backtest")
         live.wait_for(timeout=WAIT_MS)

@@ -14,8 +14,6 @@ from core.market.sources import MarketData, bundled_data
 from services.dataset_updates import update_market_dataset
 from services.forecasts import forecast_run
 from storage import DataHome, open_engine
-from storage.feature_store import load_dataset_frame
-from storage.repository import session_scope
 from tests.services.test_forecasts import D, bundled_until, store, train_small
 
 PAGES = Path(__file__).resolve().parents[2] / "pages"
@@ -51,13 +49,15 @@ def test_forecast_now_stores_and_draws_and_evaluate_follows_the_outcomes(
     assert any(f"as of {D.date()}" in s.value for s in at.success)
     assert f"Forecast as of {D.date()}: score per ticker with its band" in _titles(at)
 
-    with session_scope(engine) as session:
-        dates = sorted(pd.to_datetime(load_dataset_frame(session=session, name="spx")["date"]))
-    for as_of in dates[-60:-5:5]:
-        forecast_run(engine=engine, run_id=run_id, as_of=as_of.date())
     full = bundled_data().prices
-    later = full[(pd.to_datetime(full["date"]) > D) & (pd.to_datetime(full["date"]) < "2018-09-01")]
-    update_market_dataset(engine=engine, name="spx", data=MarketData(prices=later))
+    dates = pd.to_datetime(full["date"])
+    after = sorted(dates[dates > D].unique())
+    middle, end = pd.Timestamp(after[9]), pd.Timestamp(after[44])
+    first = MarketData(prices=full[(dates > D) & (dates <= middle)])
+    update_market_dataset(engine=engine, name="spx", data=first)
+    forecast_run(engine=engine, run_id=run_id)  # live again, ten trading days later
+    rest = MarketData(prices=full[(dates > middle) & (dates <= end)])
+    update_market_dataset(engine=engine, name="spx", data=rest)
     engine.dispose()
 
     at = _open("evaluate.py", run=str(run_id))

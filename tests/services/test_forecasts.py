@@ -30,6 +30,8 @@ from storage.repository import list_datasets, session_scope
 
 D = pd.Timestamp("2018-06-29")
 LATER_TRADING_DAYS = 40
+LIVE_STAGES = (5, 10, 15)
+"""Live forecasts as of D and D + 5, 10, 15 trading days, each after the update that day."""
 TINY = {
     "context_tower": {"hidden_dims": [8], "embedding_dim": 4},
     "stock_tower": {"hidden_dims": [8], "embedding_dim": 4},
@@ -116,41 +118,54 @@ def test_forecasts_at_d_are_joined_to_their_outcomes_after_an_update(
         assert row["band_high"] == pytest.approx(row["score"] + high)
         assert row["target_date"] == str((D + pd.Timedelta(days=row["horizon"])).date())
     earlier = sorted(pd.to_datetime(frame["date"]).unique())[-60:-5:5]
-    for as_of in earlier:  # forecasts made as of earlier dates, each reading only its past
+    for as_of in earlier:  # as of dates in the test years: they repeat the backtest
         forecast_run(engine=engine, run_id=run_id, as_of=pd.Timestamp(as_of).date())
 
     full = bundled_data().prices
-    after = sorted(pd.to_datetime(full["date"])[pd.to_datetime(full["date"]) > D].unique())
+    dates = pd.to_datetime(full["date"])
+    after = sorted(dates[dates > D].unique())
     end = pd.Timestamp(after[LATER_TRADING_DAYS - 1])
-    newer = full[(pd.to_datetime(full["date"]) > D) & (pd.to_datetime(full["date"]) <= end)]
-    update = update_market_dataset(engine=engine, name="spx", data=MarketData(prices=newer))
-    assert update["archived_as"] == "spx@v1" and update["end_after"] == str(end.date())
+    previous = D
+    for stage in (*LIVE_STAGES, LATER_TRADING_DAYS):  # updates as the days pass
+        upto = pd.Timestamp(after[stage - 1])
+        newer = full[(dates > previous) & (dates <= upto)]
+        update = update_market_dataset(engine=engine, name="spx", data=MarketData(prices=newer))
+        if stage != LATER_TRADING_DAYS:  # a forecast as of each newest day
+            assert forecast_run(engine=engine, run_id=run_id)["as_of"] == str(upto.date())
+        previous = upto
+    assert update["end_after"] == str(end.date())
     with session_scope(engine) as session:
         names = {d.name for d in list_datasets(session=session)}
         stored = list_forecasts(session=session, run_id=run_id)
-    assert {"spx", "spx@v1"} <= names
+    assert {"spx", "spx@v1", "spx@v2"} <= names
 
     followed = follow_run(engine=engine, run_id=run_id)
     joined = pd.DataFrame(followed["joined"])
-    passed = pd.to_datetime(joined["target_date"]) <= end
-    assert passed.all(), "40 trading days cover every 30-day window after D"
+    assert (pd.to_datetime(joined["target_date"]) <= end).all(), "every horizon has passed"
     assert joined["outcome"].notna().all() and joined["forward_return"].notna().all()
-    assert len(joined) == len(stored) == 2 * 2 * (1 + len(earlier))
-    forecasts = pd.DataFrame(
+    assert len(joined) == len(stored) == 2 * 2 * (1 + len(earlier) + len(LIVE_STAGES))
+    assert followed["backtest"] == 2 * 2 * len(earlier) and followed["counted_from"] == str(
+        D.date()
+    )
+    live_forecasts = pd.DataFrame(
         [
             {"as_of": f.as_of, "ticker": f.ticker, "horizon": f.horizon, "score": f.score}
             for f in stored
+            if pd.Timestamp(f.as_of) >= D
         ]
     )
     prices = bundled_data().prices
     for h in (7, 30):
         live = followed["horizons"][f"{h}d"]
-        assert live["joined"] == 2 * (1 + len(earlier))
-        expected, spread = direct_ic(forecasts, prices, h)
-        assert live["ic"] == pytest.approx(expected, abs=1e-9, nan_ok=True)
-        assert live["ic"] is None if np.isnan(expected) else np.isfinite(live["ic"])
+        assert live["joined"] == 2 * (1 + len(LIVE_STAGES)) and live["as_of_dates"] == 4
+        expected, spread = direct_ic(live_forecasts, prices, h)
+        if np.isnan(expected):  # no as-of date whose scores differ across tickers: no IC
+            assert live["ic"] is None
+        else:
+            assert live["ic"] == pytest.approx(expected, abs=1e-9)
         assert live["long_short"] == pytest.approx(spread, abs=1e-12)
-        assert live["status"] == "too few" and "as-of dates" in live["sentence"]
+        assert live["status"] == "too few" and "4 as-of dates" in live["sentence"]
+    assert any(followed["horizons"][f"{h}d"]["ic"] is not None for h in (7, 30))
     drift = followed["drift"]
     assert drift["basis"].startswith(f"the rows after {D.date()}") and drift["live_rows"] == 80
     assert drift["groups"]["stock"]["psi"] > 0 and drift["groups"]["news"]["psi"] is None
@@ -259,3 +274,20 @@ def test_an_earlier_version_cannot_be_updated_and_the_suffix_is_reserved(engine:
         update_market_dataset(engine=engine, name="spx@v1", data=MarketData(prices=newer))
     with pytest.raises(StorageError, match="names ending in @v and a number are kept"):
         store(engine, "mine@v3", bundled_until(pd.Timestamp("2016-06-30")))
+
+
+def test_the_live_judgement_needs_enough_dates_and_its_own_interval_to_clear() -> None:
+    from services.forecasts import MIN_LIVE_DATES, judged, live_interval
+
+    rng = np.random.default_rng(0)
+    dates = pd.bdate_range("2024-01-01", periods=60, freq="W-FRI")
+    noisy = pd.DataFrame({"as_of": dates, "rank_ic": rng.normal(0.0, 0.5, len(dates))})
+    low, high = live_interval(noisy, 7)
+    assert low < 0 < high and high - low > 0.15  # sixty noisy weeks: a wide interval
+    figures = {"as_of_dates": 60, "joined": 600, "rank_ic": float(noisy["rank_ic"].mean())}
+    near = judged({**figures, "live_low": low, "live_high": high}, 0.05, 0.10, 7)
+    assert near["status"] == "inside", near["sentence"]
+    far = judged({**figures, "live_low": -0.4, "live_high": -0.2, "rank_ic": -0.3}, 0.05, 0.1, 7)
+    assert far["status"] == "left" and "below it" in far["sentence"]
+    few = judged({**figures, "as_of_dates": MIN_LIVE_DATES - 1}, 0.05, 0.1, 7)
+    assert few["status"] == "too few"
