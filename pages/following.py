@@ -15,7 +15,7 @@ from pages import charts
 from pages.access import refused
 from pages.shared import engine
 from services.catalog import StorageError
-from services.forecasts import follow_run, forecast_run, latest_forecasts
+from services.forecasts import follow_run, forecast_run, latest_forecasts, run_dataset_name
 from services.rolling import promotion_table
 
 
@@ -73,6 +73,7 @@ def live_section(run_id: int) -> None:
             "No stored forecasts yet: make one on the Predict page (or `trendlab forecast "
             "RUN`); once an update brings their outcomes they are followed here."
         )
+        decisions_table(run_id)
         return
     try:
         result = followed(str(engine().url), run_id, as_of)
@@ -97,7 +98,12 @@ def live_section(run_id: int) -> None:
         pd.DataFrame([{"group": group, **figures} for group, figures in drift["groups"].items()]),
         hide_index=True,
     )
-    decisions = promotion_table(engine=engine(), dataset=result["dataset"])
+    decisions_table(run_id)
+
+
+def decisions_table(run_id: int) -> None:
+    """The rolling-retrain decisions recorded for the run's dataset, if any."""
+    decisions = promotion_table(engine=engine(), dataset=run_dataset_name(engine(), run_id))
     if not decisions.empty:
         st.caption("Rolling retrains of this dataset's serving run, oldest first.")
         st.dataframe(decisions, hide_index=True)

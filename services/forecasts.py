@@ -49,7 +49,8 @@ def current_dataset_name(name: str) -> str:
     return VERSION.sub("", name)
 
 
-def _run_dataset_name(engine: Engine, run_id: int) -> str:
+def run_dataset_name(engine: Engine, run_id: int) -> str:
+    """The name of the newest version of the dataset the run trained on."""
     with session_scope(engine) as session:
         if get_run(session=session, run_id=run_id) is None:
             raise UnknownRun(f"No run {run_id}.")
@@ -116,7 +117,7 @@ def forecast_run(
     dataset (or of ``as_of``, the last one on or before it), stored in place of any it made
     as of that date before. The band is the run's test errors' BAND quantiles."""
     ensure_writable(f"forecasting with run {run_id}")
-    name = dataset or _run_dataset_name(engine, run_id)
+    name = dataset or run_dataset_name(engine, run_id)
     predictor = run_predictor(engine=engine, run_id=run_id)
     bands = error_bands(load_evaluation(engine=engine, run_id=run_id).predictions, predictor)
     with session_scope(engine) as session:
@@ -194,7 +195,7 @@ def follow_run(*, engine: Engine, run_id: int, dataset: str | None = None) -> di
     Only forecasts as of the last date of the run's own dataset version or later are live:
     one made with ``--as-of`` inside its test years repeats the backtest (``backtest``), one
     before them is in-sample (``in_sample``); both are listed, never counted."""
-    name = dataset or _run_dataset_name(engine, run_id)
+    name = dataset or run_dataset_name(engine, run_id)
     predictor = run_predictor(engine=engine, run_id=run_id)
     evaluation = load_evaluation(engine=engine, run_id=run_id)
     report = evaluation.report

@@ -16,7 +16,18 @@ import datetime as dt
 import enum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, Sequence, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    Sequence,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -174,6 +185,7 @@ class Forecast(Base):
     newer version holds it (``services.forecasts``)."""
 
     __tablename__ = "forecasts"
+    __table_args__ = (UniqueConstraint("run_id", "as_of", "horizon", "ticker"),)
     id: Mapped[int] = mapped_column(Integer, Sequence("forecasts_id_seq"), primary_key=True)
     run_id: Mapped[int] = mapped_column(index=True)
     dataset_id: Mapped[int]
