@@ -4,7 +4,7 @@ the live rank IC beside the backtest's interval, the drift and the retrain decis
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
 
 import pandas as pd
 import pytest
@@ -14,23 +14,11 @@ from core.market.sources import MarketData, bundled_data
 from services.dataset_updates import update_market_dataset
 from services.forecasts import forecast_run
 from storage import DataHome, open_engine
+from tests.pages.test_evaluate_predict import _open
 from tests.services.test_forecasts import D, bundled_until, store, train_small
-
-PAGES = Path(__file__).resolve().parents[2] / "pages"
-
-
-def _open(page: str, **params: str) -> AppTest:
-    at = AppTest.from_file(str(PAGES / page), default_timeout=120)
-    for key, value in params.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, at.exception
-    return at
 
 
 def _titles(at: AppTest) -> list[str]:
-    import json
-
     return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
 
 
