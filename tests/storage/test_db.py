@@ -205,3 +205,42 @@ def test_an_interrupt_is_recognised_through_the_wrappers_around_it() -> None:
         assert interrupted(error)
     assert not interrupted(OperationalError("INSERT ...", {}, duckdb.IOException("disk")))
     assert not interrupted(ValueError("a real failure"))
+
+
+def test_a_version_3_database_gains_the_forecasts_table_and_keeps_its_rows(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from storage.forecasts import list_forecasts, replace_forecasts
+
+    engine = open_engine(_url(tmp_path / "db.duckdb"))
+    with session_scope(engine) as session:
+        create_run(session=session, model_kind="m", config={}, seed=1)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE forecasts"))
+    _set_version(engine, 3)
+    assert init_schema(engine) == SCHEMA_VERSION
+    row = {
+        "ticker": "AAA",
+        "horizon": 7,
+        "target_date": dt.date(2024, 1, 9),
+        "score": 0.1,
+        "predicted_class": "up",
+        "probabilities": {"up": 0.6},
+        "band_low": -0.2,
+        "band_high": 0.3,
+    }
+    with session_scope(engine) as session:
+        assert count_rows(session=session)["runs"] == 1
+        stored = replace_forecasts(
+            session=session,
+            run_id=1,
+            dataset_id=1,
+            dataset_hash="h",
+            as_of=dt.date(2024, 1, 2),
+            rows=[row],
+        )
+    with session_scope(engine) as session:
+        assert stored == 1 and [f.ticker for f in list_forecasts(session=session, run_id=1)] == [
+            "AAA"
+        ]
+    engine.dispose()
