@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from cli import download
-from cli.common import JsonOption, database, fail
+from cli.common import JsonOption, ProgressPrinter, database, fail
 from cli.remote import read
 from core.config import ConfigError
 from core.import_problems import ImportFailed
@@ -261,6 +261,7 @@ def data_update(
         prices = [_download_newer(name, end)]
     files = {"news": news, "policy": policy, "macro": macro}
     data = _read(prices, files, columns, ImportOptions(appending=True), bundled_macro=False)
+    typer.echo(f"Rebuilding {name!r} with {len(data.prices):,} newer price rows...", err=True)
     started = time.perf_counter()
     with database() as (home, engine):
         try:
@@ -310,7 +311,18 @@ def _retrain_serving(engine, home, name: str, years: float) -> dict:
             f"The update is stored, but no run serves {name!r} yet to retrain: run "
             "`trendlab retrain RUN` once to name the one that does."
         )
-    return retrain_here(engine=engine, home=home, serving_run_id=served, window_years=years)
+    typer.echo(f"Retraining run {served} on the latest {years:g} years...", err=True)
+    progress = ProgressPrinter(True, label="retrain")
+    try:
+        return retrain_here(
+            engine=engine,
+            home=home,
+            serving_run_id=served,
+            window_years=years,
+            callbacks=[progress],
+        )
+    finally:
+        progress.close()
 
 
 @app.command("list")

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import JsonOption, RunArgument, database, fail
+from cli.common import JsonOption, ProgressPrinter, QuietOption, RunArgument, database, fail
 
 DatasetOption = Annotated[
     str | None,
@@ -121,6 +121,7 @@ def retrain(
     window_years: Annotated[
         float, typer.Option(help="Train on the dataset's latest this many years.")
     ] = 3.0,
+    quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Retrain a serving market run's configs on the newest data (a rolling window), judge
@@ -128,13 +129,20 @@ def retrain(
     from core.checkpoints import CheckpointError
     from services.rolling import retrain_here
 
+    progress = ProgressPrinter(not quiet, label="retrain")
     with database() as (home, engine):
         try:
             decision = retrain_here(
-                engine=engine, home=home, serving_run_id=run, window_years=window_years
+                engine=engine,
+                home=home,
+                serving_run_id=run,
+                window_years=window_years,
+                callbacks=[progress],
             )
         except (CheckpointError, ValueError) as err:
             raise fail(f"Run {run}: {err}") from None
+        finally:
+            progress.close()
     if as_json:
         typer.echo(json.dumps(decision, indent=2))
         return

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from core.market.models import model_spec
 from core.market.predict import Predictor
 from core.market.predictions import outcomes
 from core.market.verdict import EvaluationConfig, declare_primary, uncertainty_report
+from core.trainer import Callback
 from services.access import ensure_writable
 from services.forecasts import current_dataset_name
 from services.market_evaluation import load_evaluation, run_predictor
@@ -187,10 +189,12 @@ def retrain_here(
     serving_run_id: int,
     window_years: float,
     device: str | None = None,
+    callbacks: Iterable[Callback] = (),
 ) -> dict[str, Any]:
-    """Start, train (in this process), judge and maybe promote; returns the decision."""
+    """Start, train (in this process; ``callbacks`` watch it, e.g. a progress bar), judge
+    and maybe promote; returns the decision."""
     run_id = start_retrain(engine=engine, serving_run_id=serving_run_id, window_years=window_years)
-    execute_run(engine=engine, home=home, run_id=run_id, device=device)
+    execute_run(engine=engine, home=home, run_id=run_id, device=device, callbacks=callbacks)
     return judge_and_promote(engine=engine, run_id=run_id, serving_run_id=serving_run_id)
 
 

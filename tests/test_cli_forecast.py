@@ -111,7 +111,7 @@ def test_data_update_appends_newer_prices_and_follow_joins_the_outcomes(
     newer.to_csv(path, index=False)
     updated = runner.invoke(app, ["data", "update", "small", "--prices", str(path), "--json"])
     assert updated.exit_code == 0, updated.output
-    result = json.loads(updated.output)
+    result = json.loads(updated.stdout)
     assert result["archived_as"] == "small@v1" and result["version"] == 2
     assert result["end_after"] == _last_date(data_home, "small") == "2021-03-31"
     assert result["rows_after"] == result["rows_before"] + len(newer)
@@ -139,7 +139,7 @@ def test_an_update_with_retrain_years_retrains_the_serving_run(
     assert refused.exit_code == 1 and "no run serves 'small' yet" in refused.output
     named = runner.invoke(app, ["retrain", str(trained_run), "--window-years", "3", "--json"])
     assert named.exit_code == 0, named.output
-    serving_now = json.loads(named.output)
+    serving_now = json.loads(named.stdout)
     second = tmp_path / "second.csv"
     longer[dates > "2021-01-29"].to_csv(second, index=False)
     updated = runner.invoke(
@@ -147,4 +147,5 @@ def test_an_update_with_retrain_years_retrains_the_serving_run(
     )
     assert updated.exit_code == 0, updated.output
     assert "Updated 'small' to version 3" in updated.output
+    assert "Retraining run" in updated.stderr and "retrain:" in updated.stderr  # progress
     assert f"Retrained as run {serving_now['candidate'] + 1}: " in updated.output

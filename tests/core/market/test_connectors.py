@@ -323,7 +323,7 @@ def test_data_update_download_fetches_the_newer_prices_of_the_datasets_tickers(
         app, ["data", "update", "indices", "--download", f"--end={end}", "--json"]
     )
     assert updated.exit_code == 0, updated.output
-    result = json.loads(updated.output[updated.output.index("{") :])
+    result = json.loads(updated.stdout)
     assert result["end_after"] == "2018-01-31" and result["archived_as"] == "indices@v1"
     assert result["replaced_price_rows"] == 2 * 5 and result["rescaled"] == {}
     assert "^GSPC: " in updated.output and "from the cache" in updated.output
