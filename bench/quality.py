@@ -30,7 +30,12 @@ from core.market.predictions import baseline_predictions, model_predictions, out
 from core.market.sources import build_market_dataset, synthetic_data
 from core.market.training import train_model
 from core.market.tries import tries_report
-from core.market.verdict import NOT_BASELINES, uncertainty_report
+from core.market.verdict import (
+    NOT_BASELINES,
+    EvaluationConfig,
+    declare_primary,
+    uncertainty_report,
+)
 
 HERE = Path(__file__).resolve().parent
 HORIZONS = ("7d", "30d")
@@ -77,13 +82,15 @@ def against_ridge(spec, predictions, ridge, dataset, seed: int) -> dict:
     }
 
 
-def against_baselines(spec, predictions, fitted, dataset, seed: int) -> dict:
+def against_baselines(spec, predictions, fitted, dataset, seed: int, primary: str = "auto") -> dict:
     """The model against every fitted baseline (and the constant mean): the headline verdict
-    on the primary metric, and the run as one try (SPA p-value per horizon, its verdict)."""
+    on the primary metric (``primary``: declared, or 'auto'), and the run as one try (SPA
+    p-value per horizon, its verdict)."""
     rows = outcomes(spec, dataset, predictions)
     predictors = {"model": predictions, **fitted}
     reports = {name: score_report(spec, frame, dataset) for name, frame in predictors.items()}
-    judged = uncertainty_report(spec, predictors, rows, reports, seed=seed)
+    declared = declare_primary(EvaluationConfig(primary=primary), rows)
+    judged = uncertainty_report(spec, predictors, rows, reports, primary=declared, seed=seed)
     tries = tries_report(
         spec, {"dual tower": predictions}, fitted, rows, primary=judged["primary"], seed=seed
     )
@@ -111,6 +118,13 @@ def main() -> None:
     parser.add_argument("--tickers", type=int, default=100)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument(
+        "--primary",
+        default="auto",
+        choices=["auto", "pearson", "rank_ic"],
+        help="the metric the verdicts against all baselines rest on (auto: rank IC here)",
+    )
+    parser.add_argument("--output", type=Path, default=OUTPUT, help="JSON file to write")
+    parser.add_argument(
         "--control-only", action="store_true", help="rerun only the shuffled-label control"
     )
     args = parser.parse_args()
@@ -125,7 +139,7 @@ def main() -> None:
     model_config = DualTowerModelConfig.load_yaml(MODEL_CONFIG, partial=True)
     runs, loaders, fitted = {}, None, None
     if args.control_only:
-        previous = json.loads(OUTPUT.read_text())
+        previous = json.loads(args.output.read_text())
         runs = previous["dual_tower"]["runs"]
     controls = [f"shuffled-{seed}" for seed in args.seeds]
     for seed in controls if args.control_only else [*args.seeds, *controls]:
@@ -149,12 +163,14 @@ def main() -> None:
             "epochs": len(result.history),
             "best_epoch": result.trainer.best_epoch,
             "against_ridge": against_ridge(spec, predictions, fitted["linear"], dataset, seed=0),
-            "against_baselines": against_baselines(spec, predictions, rivals, dataset, seed=0),
+            "against_baselines": against_baselines(
+                spec, predictions, rivals, dataset, seed=0, primary=args.primary
+            ),
         }
         print(f"dual_tower seed {seed}: {runs[str(seed)]['7d']}", flush=True)
     if args.control_only:
         previous["dual_tower"]["runs"] = runs
-        OUTPUT.write_text(json.dumps(previous, indent=2) + "\n")
+        args.output.write_text(json.dumps(previous, indent=2) + "\n")
         print(render(previous))
         return
     baselines = {
@@ -192,7 +208,7 @@ def main() -> None:
         "baselines": baselines,
         "seconds": time.time() - started,
     }
-    OUTPUT.write_text(json.dumps(result, indent=2) + "\n")
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(render(result))
 
 
