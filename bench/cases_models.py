@@ -223,25 +223,41 @@ SPEEDUP_EPOCHS = {"dual_tower": 4, "lstm_attention": 2}
 
 
 def _todays_modules(model):
-    """The model as it trained before issue 26: torch's own Bilinear in place of the faster
-    one (same weights; tests/core/market/test_layers.py shows the same function)."""
+    """The model as it trained before issue 26: torch's own Bilinear, LSTM and Dropout in place
+    of the faster ones (same weights; the layers' oracle tests show the same function)."""
     from torch import nn
 
-    from core.market.models.layers import Bilinear
+    from core.dropout import Dropout
+    from core.market.models.layers import LSTM, Bilinear
 
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, Bilinear):
+            if isinstance(child, LSTM):
+                old = nn.LSTM(
+                    child.input_size,
+                    child.hidden_size,
+                    num_layers=child.num_layers,
+                    batch_first=child.batch_first,
+                    dropout=child.dropout,
+                    bidirectional=child.bidirectional,
+                )
+                old.load_state_dict(child.state_dict())
+                setattr(parent, name, old)
+            elif isinstance(child, Bilinear):
                 old = nn.Bilinear(child.in1_features, child.in2_features, child.out_features)
                 old.load_state_dict(child.state_dict())
                 setattr(parent, name, old)
+            elif isinstance(child, Dropout):
+                setattr(parent, name, nn.Dropout(child.p))
     return model
 
 
-def _fit_timed(name: str, *, today: bool, threads: int) -> tuple[float, float]:
+def _fit_timed(
+    name: str, *, today: bool, threads: int | None, precision: str = "fp32"
+) -> tuple[float, float]:
     """(training samples/s over the fit, last validation loss): the real Trainer at batch
     1024 for SPEEDUP_EPOCHS[name] epochs from seed 0, early stopping off, on ``threads``
-    torch threads (0: torch's own)."""
+    torch threads (0: torch's own; None: the training config's) in ``precision``."""
     import torch
 
     from core.devices import torch_threads
@@ -252,25 +268,29 @@ def _fit_timed(name: str, *, today: bool, threads: int) -> tuple[float, float]:
     from core.trainer import Trainer, create_optimizer
 
     spec = model_spec(name)
+    overrides = {"batch_size": 1024, "epochs": SPEEDUP_EPOCHS[name], "precision": precision}
     training = spec.training_config_class.from_dict(
-        {"batch_size": 1024, "epochs": SPEEDUP_EPOCHS[name], "early_stopping_patience": 0},
-        partial=True,
+        {**overrides, "early_stopping_patience": 0}, partial=True
     )
     loaders = build_loaders(spec, _dataset(), data=DataConfig(), training=training, seed=0)
     torch.manual_seed(0)
     model = create_model(name)
     if today:
         _todays_modules(model)
+    optimizer = create_optimizer(model, training.optimizer)
+    if today:
+        for group in optimizer.param_groups:
+            group["fused"] = False  # torch's per-parameter Adam loop, as before issue 26
     timer = StepTimer()
     trainer = Trainer(
         model,
         spec.make_loss(getattr(training, "loss", None), loaders.horizons),
-        create_optimizer(model, training.optimizer),
+        optimizer,
         inputs=spec.inputs,
         settings=training,
         timer=timer,
     )
-    with torch_threads(threads):
+    with torch_threads(training.threads if threads is None else threads):
         trainer.fit(loaders.train, loaders.val)
     samples = loaders.train.num_rows * len(trainer.history)
     return samples / sum(timer.seconds.values()), trainer.history[-1]["val/total"]
@@ -280,24 +300,30 @@ FIT_ONCE = """
 import sys
 import core
 from bench.cases_models import _fit_timed
-rate, loss = _fit_timed(sys.argv[1], today=sys.argv[2] == "today", threads=int(sys.argv[3]))
+threads = None if sys.argv[3] == "config" else int(sys.argv[3])
+rate, loss = _fit_timed(
+    sys.argv[1], today=sys.argv[2] == "today", threads=threads, precision=sys.argv[4]
+)
 print(rate, loss)
 """
 SPEEDUP_PATHS = {
-    "today": ("today", "", 0),
-    "now": ("now", "PASSIVE", None),
-    "now_2_threads": ("now", "PASSIVE", 0),
+    "today": ("today", "", "0", "fp32"),
+    "now": ("now", "PASSIVE", "config", "fp32"),
+    "now_bf16": ("now", "PASSIVE", "config", "bf16"),
 }
-"""label: (layers, OpenMP wait policy, torch threads; None = the training config's own).
-Today's path is the one before issue 26: torch's Bilinear, libgomp's default wait policy
-("" is read as unset: idle threads spin a while, then sleep), torch's own thread count."""
+"""label: (layers, OpenMP wait policy, torch threads, precision). Today's path is the one
+before issue 26: torch's Bilinear, Dropout and per-parameter Adam, libgomp's default wait
+policy ("" is read as unset: idle threads spin a while, then sleep), torch's own thread count
+(0), fp32. Now's is the shipped default (the training config's threads, fp32) and the same
+with bf16 autocast."""
 
 
-def _fit_in_process(name: str, layers: str, policy: str, threads: int) -> tuple[float, float]:
+def _fit_in_process(name: str, *path: str) -> tuple[float, float]:
     """``_fit_timed`` in a fresh process, since OpenMP reads its wait policy once."""
+    layers, policy, threads, precision = path
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run(
-        [sys.executable, "-c", FIT_ONCE, name, layers, str(threads)],
+        [sys.executable, "-c", FIT_ONCE, name, layers, threads, precision],
         cwd=root,
         env={**os.environ, "OMP_WAIT_POLICY": policy},
         capture_output=True,
@@ -313,28 +339,26 @@ def _fit_in_process(name: str, layers: str, policy: str, threads: int) -> tuple[
     repeats=1,
     description=(
         "training samples/s at batch 1024 through the Trainer, each path in a fresh process, "
-        "alternating (each twice; medians): today's (torch's Bilinear, spinning OpenMP "
-        "threads, torch's 2 threads, as before issue 26), now's as shipped (the Bilinear "
-        "layer, sleeping threads, the training config's threads: 1) and now's on torch's 2 "
-        f"threads; {SPEEDUP_EPOCHS} epochs from seed 0 without early stopping, and the "
-        f"validation loss each ends with ({TICKERS} synthetic tickers x 10 years)"
+        "alternating (each twice; medians): today's (torch's Bilinear, Dropout and "
+        "per-parameter Adam, spinning OpenMP threads, torch's 2 threads, fp32, as before issue "
+        "26), now's as shipped (the Bilinear and byte-mask Dropout layers, fused Adam, sleeping "
+        "threads, the training config's threads: 1, fp32) and now's with precision bf16 "
+        "(autocast; the CPU's AMX units); "
+        f"{SPEEDUP_EPOCHS} epochs from seed 0 without early stopping, and the validation loss "
+        f"each ends with ({TICKERS} synthetic tickers x 10 years)"
     ),
     target="dual tower at least 2x, LSTM at least 1.5x, validation loss within 1 %",
 )
 def train_speedup(scratch: Path) -> Timed:
     import statistics
 
-    from core.market.models import model_spec
-
     def measure() -> dict[str, float]:
         figures: dict[str, float] = {}
         for name in SPEEDUP_EPOCHS:
-            shipped = model_spec(name).training_config_class().threads
             runs: dict[str, list[tuple[float, float]]] = {label: [] for label in SPEEDUP_PATHS}
             for _ in range(2):
-                for label, (layers, policy, threads) in SPEEDUP_PATHS.items():
-                    count = shipped if threads is None else threads
-                    runs[label].append(_fit_in_process(name, layers, policy, count))
+                for label, path in SPEEDUP_PATHS.items():
+                    runs[label].append(_fit_in_process(name, *path))
             rates = {label: statistics.median(r for r, _ in runs[label]) for label in runs}
             losses = {label: runs[label][0][1] for label in runs}
             for label in SPEEDUP_PATHS:

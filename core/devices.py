@@ -51,6 +51,27 @@ def available_devices() -> list[str]:
     return ["auto", "cpu", "cuda", *(f"cuda:{i}" for i in range(count) if count > 1)]
 
 
+def bf16_is_native(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 in hardware: a CUDA GPU that supports it, or a CPU
+    with AVX512-BF16 or AMX tiles (elsewhere torch emulates it, slower than fp32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return device.type == "cpu" and any(getattr(torch.cpu, n, lambda: False)() for n in checks)
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The dtype a training step's forward pass and loss run in under autocast for a config's
+    ``precision`` ('fp32': None, no autocast; 'bf16': torch.bfloat16) on ``device``."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        if device.type not in ("cpu", "cuda"):
+            raise DeviceError(f"bf16 training is not available on {device.type!r}.")
+        return torch.bfloat16
+    raise DeviceError(f"Unknown precision {precision!r}; use 'fp32' or 'bf16'.")
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for the work queued on ``device`` (a CUDA GPU runs it asynchronously; the CPU
     has nothing to wait for), so a timer around it measures the work itself."""

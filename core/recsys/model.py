@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from core.dropout import Dropout
 from core.recsys.config import TwoTowerConfig
 
 
@@ -32,7 +33,7 @@ def _tower(input_dim: int, config: TwoTowerConfig) -> nn.Sequential:
     width = input_dim
     for index, hidden in enumerate(config.hidden_dims):
         dropout = config.first_dropout if index == 0 else config.dropout
-        layers += [nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout)]
+        layers += [nn.Linear(width, hidden), nn.ReLU(), Dropout(dropout)]
         width = hidden
     layers.append(nn.Linear(width, config.embedding_dim))
     return nn.Sequential(*layers)

@@ -400,3 +400,51 @@ def test_a_stop_asked_after_the_last_epoch_leaves_a_run_that_ran_every_epoch() -
     assert early.stopped_because == "pruned" and len(early.history) == 2
     late = fitted(3)
     assert late.stopped_because == "epochs" and len(late.history) == 3
+
+
+def test_bf16_runs_the_training_step_under_autocast_and_validates_in_fp32() -> None:
+    """precision bf16: the forward pass and loss of a training step run in bfloat16 (the
+    linear layer's output is bf16 there), evaluation and the weights stay fp32, and the fit
+    lands where the fp32 fit does to bfloat16's precision."""
+    from core.trainer import Trainer
+
+    torch.manual_seed(0)
+    x = torch.randn(256, 3)
+    batches = [
+        {"x": x[i : i + 64], "y": x[i : i + 64] @ torch.tensor([1.0, -2.0, 0.5])}
+        for i in range(0, 256, 64)
+    ]
+    seen: list[torch.dtype] = []
+
+    def loss(outputs: dict, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+        seen.append(outputs["y"].dtype)
+        return _squared_error(outputs, batch)
+
+    fits = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(1)
+        model = _Line()
+        trainer = Trainer(
+            model,
+            loss,
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            inputs=["x"],
+            settings=quick(epochs=20, precision=precision, early_stopping_patience=0),
+            device="cpu",
+        )
+        seen.clear()
+        trainer.fit(batches, batches)
+        expected = torch.bfloat16 if precision == "bf16" else torch.float32
+        first_epoch = seen[: 2 * len(batches)]  # its training steps, then its validation
+        assert first_epoch[: len(batches)] == [expected] * len(batches)
+        assert first_epoch[len(batches) :] == [torch.float32] * len(batches), "fp32 validation"
+        assert model.linear.weight.dtype == torch.float32
+        fits[precision] = torch.cat([model.linear.weight[0], model.linear.bias]).detach()
+    torch.testing.assert_close(fits["bf16"], fits["fp32"], atol=2e-2, rtol=0)
+    assert not torch.equal(fits["bf16"], fits["fp32"]), "bf16 steps differ from fp32 ones"
+    assert trainer.history[-1]["val/total"] < 1e-3
+
+
+def test_an_unknown_precision_is_refused() -> None:
+    with pytest.raises(ConfigError, match="precision"):
+        quick(precision="fp16")

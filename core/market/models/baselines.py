@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from core.dropout import Dropout
 from core.market.config import CompactDualTowerConfig, SimpleLSTMConfig
 from core.market.models.dual_tower import MASK_GROUPS
 from core.market.models.layers import mlp
@@ -40,10 +41,10 @@ class CompactDualTower(nn.Module):
         self.context_tower = nn.Sequential(
             nn.Linear(config.context_dim + MASK_GROUPS, config.tower_dim),
             nn.ReLU(),
-            nn.Dropout(config.dropout),
+            Dropout(config.dropout),
         )
         self.stock_tower = nn.Sequential(
-            nn.Linear(config.stock_dim, config.tower_dim), nn.ReLU(), nn.Dropout(config.dropout)
+            nn.Linear(config.stock_dim, config.tower_dim), nn.ReLU(), Dropout(config.dropout)
         )
         self.logits = nn.ModuleDict(
             {f"{h}d": nn.Linear(2 * config.tower_dim, CLASSES) for h in config.horizons}

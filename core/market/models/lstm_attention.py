@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from core.market.config import LSTMModelConfig
-from core.market.models.layers import mlp
+from core.market.models.layers import LSTM, mlp
 
 
 class TrendHead(nn.Module):
@@ -32,7 +32,7 @@ class LSTMAttentionModel(nn.Module):
         super().__init__()
         self.config = config
         directions = 2 if config.bidirectional else 1
-        self.lstm = nn.LSTM(
+        self.lstm = LSTM(
             config.input_dim,
             config.hidden_dim,
             num_layers=config.num_lstm_layers,
