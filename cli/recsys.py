@@ -12,6 +12,7 @@ from cli.common import (
     DeviceOption,
     EpochsOption,
     JsonOption,
+    PrecisionOption,
     ProgressPrinter,
     QuietOption,
     SeedOption,
@@ -160,6 +161,7 @@ def recsys_train(
         ),
     ] = None,
     device: DeviceOption = "auto",
+    precision: PrecisionOption = None,
     as_json: SummaryJsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -174,7 +176,9 @@ def recsys_train(
         settings = parse_yaml(config.read_text(), str(config)) if config else {}
         if not isinstance(settings, dict):
             raise ConfigError("file", str(config), "a YAML mapping of settings")
-        overrides = training_overrides(epochs, seed) | ({"split": split} if split else {})
+        overrides = training_overrides(epochs, seed, precision) | (
+            {"split": split} if split else {}
+        )
         two_tower, training = recsys_configs(
             {**settings, **overrides}, source=str(config or "the options")
         )

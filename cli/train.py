@@ -15,6 +15,7 @@ import typer
 from cli.common import (
     DeviceOption,
     EpochsOption,
+    PrecisionOption,
     ProgressPrinter,
     QuietOption,
     SeedOption,
@@ -51,6 +52,7 @@ def train(
         int, typer.Option(min=1, help="Runs with seeds seed, seed+1, ...: one experiment.")
     ] = 1,
     device: DeviceOption = "auto",
+    precision: PrecisionOption = None,
     baselines: Annotated[
         str,
         typer.Option(help="Baselines evaluated beside the model: 'all', 'none' or a comma list."),
@@ -88,6 +90,7 @@ def train(
             epochs=epochs,
             seed=seed,
             device=resolved,
+            precision=precision,
             as_json=as_json,
             quiet=quiet,
         )
@@ -104,7 +107,7 @@ def train(
             spec.training_config_class.load_yaml(config, partial=True).to_dict() if config else {}
         )
         training = spec.training_config_class.from_dict(
-            {**settings, **training_overrides(epochs, seed)}, partial=True
+            {**settings, **training_overrides(epochs, seed, precision)}, partial=True
         )
         architecture = (
             spec.config_class.load_yaml(model_config, partial=True).to_dict()

@@ -23,6 +23,8 @@ LABELS = {
     "max_grad_norm": "Gradient clipping (norm, 0 = off)",
     "ema_decay": "Weight averaging (decay per step, 0 = off)",
     "seed": "Random seed",
+    "threads": "Torch threads (0 = torch's own)",
+    "precision": "Number format (bf16: faster on CPUs with bfloat16 units and GPUs)",
     "optimizer_type": "Optimiser",
     "base_learning_rate": "Learning rate",
     "weight_decay": "Weight decay",

@@ -280,6 +280,8 @@ def test_train_refuses_unknown_model_dataset_and_bad_config(data_home, tmp_path)
     assert refused.exit_code == 1 and "batch_size" in refused.output
     unknown = runner.invoke(app, ["train", "dual_tower", "--dataset", "x", "--baselines", "knn"])
     assert unknown.exit_code == 1 and "Unknown baseline 'knn'" in unknown.output
+    half = runner.invoke(app, ["train", "dual_tower", "--dataset", "x", "--precision", "fp16"])
+    assert half.exit_code == 1 and "precision = 'fp16' is invalid" in half.output
 
 
 def test_ensemble_of_the_seed_002_models(data_home: DataHome, tmp_path: Path) -> None:
@@ -301,6 +303,8 @@ def test_ensemble_of_the_seed_002_models(data_home: DataHome, tmp_path: Path) ->
     quick.write_text("epochs: 2\nbatch_size: 64\nscheduler:\n  warmup_epochs: 0\n")
     for model in ("simple_lstm", "compact_dual_tower", "dual_tower"):
         args = ["train", model, "--dataset", "small", "--config", str(quick), "--baselines", "none"]
+        if model == "simple_lstm":
+            args += ["--precision", "bf16"]  # an ensemble member trained in bf16 scores in fp32
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
     report = runner.invoke(app, ["ensemble", "1", "2", "--json"])

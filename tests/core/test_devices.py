@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.devices import DeviceError, resolve_device, torch_threads
+from core.devices import (
+    DeviceError,
+    autocast_dtype,
+    bf16_is_native,
+    resolve_device,
+    torch_threads,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PICKS_A_DEVICE = re.compile(r"\.cuda\(|torch\.cuda\.|[\"']cuda[\"']")
@@ -74,3 +80,15 @@ def test_torch_threads_holds_the_count_inside_the_block_and_restores_it_after() 
     with pytest.raises(RuntimeError), torch_threads(target):
         raise RuntimeError("a failing fit")
     assert torch.get_num_threads() == before
+
+
+def test_precision_names_the_autocast_dtype_and_refuses_unknown_ones() -> None:
+    cpu = torch.device("cpu")
+    assert autocast_dtype("fp32", cpu) is None
+    assert autocast_dtype("bf16", cpu) is torch.bfloat16
+    with pytest.raises(DeviceError, match="fp16"):
+        autocast_dtype("fp16", cpu)
+    with pytest.raises(DeviceError, match="meta"):
+        autocast_dtype("bf16", torch.device("meta"))
+    assert isinstance(bf16_is_native(cpu), bool)
+    assert bf16_is_native(torch.device("meta")) is False
