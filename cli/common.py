@@ -50,6 +50,21 @@ def chosen_device(name: str) -> str:
         raise fail(str(err)) from None
 
 
+def note_precision(precision: str, device: str) -> None:
+    """Say on stderr when bf16 was asked for on a device that only emulates it (slower than
+    fp32 there); the run goes on as asked."""
+    import torch
+
+    from core.devices import bf16_is_native
+
+    if precision == "bf16" and not bf16_is_native(torch.device(device)):
+        typer.secho(
+            f"Note: {device} has no bfloat16 units (AVX512-BF16 / AMX, or a GPU with bf16); "
+            "torch emulates bf16 there, which is slower than fp32.",
+            err=True,
+        )
+
+
 @contextmanager
 def database() -> Iterator[tuple[DataHome, Engine]]:
     """The data home and an engine on its database, disposed on the way out, error or not.

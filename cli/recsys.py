@@ -20,6 +20,7 @@ from cli.common import (
     chosen_device,
     database,
     fail,
+    note_precision,
     print_training_summary,
     training_overrides,
 )
@@ -182,6 +183,7 @@ def recsys_train(
         two_tower, training = recsys_configs(
             {**settings, **overrides}, source=str(config or "the options")
         )
+        note_precision(training.precision, resolved)
     except OSError as err:
         raise fail(f"Cannot read {config}: {err.strerror}.") from None
     except ConfigError as err:

@@ -23,6 +23,7 @@ from cli.common import (
     chosen_device,
     database,
     fail,
+    note_precision,
     print_training_summary,
     training_overrides,
 )
@@ -109,6 +110,7 @@ def train(
         training = spec.training_config_class.from_dict(
             {**settings, **training_overrides(epochs, seed, precision)}, partial=True
         )
+        note_precision(training.precision, resolved)
         architecture = (
             spec.config_class.load_yaml(model_config, partial=True).to_dict()
             if model_config

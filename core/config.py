@@ -340,12 +340,13 @@ class BaseTrainingConfig(Config):
     dual-tower step at batch 32 ran at about half the speed on two threads. More threads
     pay on a quiet machine with many cores and large batches (the LSTM at batch 1024)."""
     precision: Literal["fp32", "bf16"] = "fp32"
-    """Number format of the training steps' forward pass and loss: 'fp32', or 'bf16' (torch
-    autocast: matrix products and the LSTM in bfloat16, weights, gradients and the optimiser
-    in fp32; validation, checkpoints and predictions stay fp32). bf16 pays on a GPU and on a
-    CPU with bfloat16 units (AVX512-BF16 / AMX: 1.4x-2.5x on the benchmark machine, bench
-    models.train_speedup); on other CPUs it is emulated and slower. Results differ from fp32
-    in the last digits, so compare runs of the same precision."""
+    """Number format of the training steps' forward pass: 'fp32', or 'bf16' (torch autocast:
+    matrix products and the LSTM in bfloat16; the loss reads the outputs in fp32, and
+    weights, gradients, the optimiser, validation, checkpoints and predictions stay fp32).
+    bf16 pays on a GPU and on a CPU with bfloat16 units (AVX512-BF16 / AMX: 1.3x-2.5x at
+    batch 1024 on the benchmark machine, bench models.train_speedup; the dual tower at batch
+    32 is slower); on other CPUs it is emulated and slower. Results differ from fp32 in the
+    last digits, so compare runs of the same precision."""
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     """Optimiser and per-component learning rates."""
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)

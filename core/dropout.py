@@ -15,13 +15,16 @@ class Dropout(nn.Dropout):
     step at batch 1024 (bench/ ``models.step_profile``). The drop probability is therefore p
     rounded to the nearest 1/256 (0.2 -> 51/256 = 0.1992, 0.3 -> 77/256 = 0.3008), and kept
     values are scaled by the exact inverse of their keep probability, so the expectation is
-    the input's. The draws come from torch's generator, so a seeded run repeats exactly. On
-    other devices, and outside training, it is torch's own."""
+    the input's (in fp32; a bfloat16 input's scale is rounded to bfloat16, 256/205 to 1.25).
+    The draws come from torch's generator, so a seeded run repeats exactly. On other devices,
+    outside training, and for a p under 1/512 (which would round to 0) it is torch's own."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0 or x.device.type != "cpu" or self.inplace:
             return super().forward(x)
         dropped = round(self.p * LEVELS)
+        if dropped == 0:
+            return super().forward(x)
         if dropped >= LEVELS:
             return x * 0.0
         words = torch.empty((x.numel() + 7) // 8, dtype=torch.int64).random_(-(2**63), None)

@@ -158,7 +158,8 @@ class Trainer:
         self.validate = validate
         self.monitor, self.maximize = monitor, maximize
         self.timer = timer  # times each training step's sections (bench/), or None
-        # Training steps under autocast where the settings ask for bf16; evaluation stays fp32.
+        # Training steps' forward passes under autocast where the settings ask for bf16; the
+        # loss, the backward pass's accumulation, the optimiser and evaluation stay fp32.
         self.autocast = autocast_dtype(getattr(settings, "precision", "fp32"), self.device)
         self.history: list[Record] = []
         self.best_loss = -math.inf if maximize else math.inf  # best value of ``monitor``
@@ -218,7 +219,7 @@ class Trainer:
         return self.timer.section(name) if self.timer is not None else nullcontext()
 
     def _precision(self) -> AbstractContextManager[Any]:
-        """Autocast for a training step's forward pass and loss (``precision: bf16``)."""
+        """Autocast for a training step's forward pass (``precision: bf16``)."""
         if self.autocast is None:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast)
@@ -235,34 +236,44 @@ class Trainer:
                 return
             yield batch
 
+    def train_step(self, batch: Batch, step: int = 0) -> tuple[dict[str, float], float]:
+        """One optimisation step on ``batch`` (already on the device): forward pass and loss
+        (under autocast with ``precision: bf16``; the loss then reads the outputs in fp32),
+        backward, clipping, the optimiser and the weight average. Returns the loss components
+        and the gradient norm before clipping. ``step`` only names the step in errors."""
+        with self._section("forward"), self._precision():
+            outputs = self._forward(batch)
+        with self._section("loss"):
+            if self.autocast is not None:
+                outputs = {k: v.float() if v.is_floating_point() else v for k, v in outputs.items()}
+            loss, components = self.loss_fn(outputs, batch)
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"The loss became {float(loss)} at epoch {self.epoch + 1}, step {step + 1}; "
+                "lower the learning rate or check the data."
+            )
+        with self._section("backward"):
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+        with self._section("optimizer"):
+            max_norm = self.settings.max_grad_norm or math.inf
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+            self.optimizer.step()
+            if self.ema is not None:
+                self.ema.update_parameters(self.model)
+        return components, float(norm)
+
     def train_epoch(self, loader: Iterable[Batch]) -> Record:
         self.model.train()
         sums: dict[str, float] = {}
         norms: list[float] = []
         count = 0
-        max_norm = self.settings.max_grad_norm or math.inf
         for step, batch in enumerate(self._batches(loader)):
             if self.should_stop():  # checked per batch so a cancel lands within one step
                 self.stopped_because = "cancelled"
                 break
-            with self._section("forward"), self._precision():
-                outputs = self._forward(batch)
-            with self._section("loss"), self._precision():
-                loss, components = self.loss_fn(outputs, batch)
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"The loss became {float(loss)} at epoch {self.epoch + 1}, step {step + 1}; "
-                    "lower the learning rate or check the data."
-                )
-            with self._section("backward"):
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-            with self._section("optimizer"):
-                norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
-                norms.append(float(norm))
-                self.optimizer.step()
-                if self.ema is not None:
-                    self.ema.update_parameters(self.model)
+            components, norm = self.train_step(batch, step)
+            norms.append(norm)
             with self._section("callbacks"):
                 size = len(next(iter(batch.values())))
                 for name, value in components.items():
@@ -388,7 +399,10 @@ class Trainer:
         self.best_loss = float(state["best_loss"])
         self.best_epoch = int(state["best_epoch"])
         self.history = list(state["history"])
+        fused = [group.get("fused") for group in self.optimizer.param_groups]
         self.optimizer.load_state_dict(state["optimizer"])
+        for group, was in zip(self.optimizer.param_groups, fused, strict=True):
+            group["fused"] = was  # a state saved before the fused step would turn it off
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         if self.ema is not None and state.get("ema") is not None:

@@ -13,17 +13,17 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-import torch
 from sqlalchemy import Engine
 
 from core.config import Config
+from core.devices import torch_threads
 from core.market.config import DataConfig
 from core.market.models import create_model, model_spec
 from core.market.training import build_loaders, fit_to_data
 from core.recsys.baselines import BPR, EASE, EASE_MAX_ITEMS, ItemKNN
 from core.recsys.evaluation import EASE_LAMBDAS, KNN_NEIGHBOURS, KNN_SHRINKAGE
 from core.recsys.training import train_recommender
-from core.trainer import create_optimizer
+from core.trainer import Trainer, create_optimizer
 from services import catalog
 from services.registry import trainable
 from storage.recsys import load_recsys_data
@@ -62,23 +62,25 @@ def _market(
     spec = model_spec(model_name, config)
     loaders = build_loaders(spec, frame, data=data, training=training, seed=training.seed)
     model = create_model(model_name, config)
-    loss_fn = spec.make_loss(getattr(training, "loss", None), data.horizons)
-    optimizer = create_optimizer(model, training.optimizer)
+    trainer = Trainer(  # the run's own step: its threads, precision, clipping and optimiser
+        model,
+        spec.make_loss(getattr(training, "loss", None), data.horizons),
+        create_optimizer(model, training.optimizer),
+        inputs=spec.inputs,
+        settings=training,
+    )
+    model.train()
     batches = iter(loaders.train)
     elapsed, steps = 0.0, 0
-    for index in range(WARMUP_BATCHES + CALIBRATION_BATCHES):
-        batch = next(batches, None)
-        if batch is None:
-            break
-        started = time.perf_counter()
-        outputs = model(*(batch[k] for k in spec.inputs))
-        loss, _ = loss_fn(outputs, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), training.max_grad_norm or 1e9)
-        optimizer.step()
-        if index >= WARMUP_BATCHES:
-            elapsed, steps = elapsed + time.perf_counter() - started, steps + 1
+    with torch_threads(training.threads):
+        for index in range(WARMUP_BATCHES + CALIBRATION_BATCHES):
+            batch = next(batches, None)
+            if batch is None:
+                break
+            started = time.perf_counter()
+            trainer.train_step(batch)
+            if index >= WARMUP_BATCHES:
+                elapsed, steps = elapsed + time.perf_counter() - started, steps + 1
     per_batch = elapsed / max(steps, 1)
     # Validation runs forward only over its rows, about a third of a training step each.
     per_epoch = per_batch * (len(loaders.train) + len(loaders.val) / 3)

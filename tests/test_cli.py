@@ -284,6 +284,16 @@ def test_train_refuses_unknown_model_dataset_and_bad_config(data_home, tmp_path)
     assert half.exit_code == 1 and "precision = 'fp16' is invalid" in half.output
 
 
+def test_bf16_on_a_device_without_bfloat16_units_is_noted(monkeypatch, capsys) -> None:
+    from cli.common import note_precision
+
+    monkeypatch.setattr("core.devices.bf16_is_native", lambda device: False)
+    note_precision("bf16", "cpu")
+    assert "cpu has no bfloat16 units" in capsys.readouterr().err
+    note_precision("fp32", "cpu")
+    assert capsys.readouterr().err == ""
+
+
 def test_ensemble_of_the_seed_002_models(data_home: DataHome, tmp_path: Path) -> None:
     runner.invoke(
         app,

@@ -403,9 +403,9 @@ def test_a_stop_asked_after_the_last_epoch_leaves_a_run_that_ran_every_epoch() -
 
 
 def test_bf16_runs_the_training_step_under_autocast_and_validates_in_fp32() -> None:
-    """precision bf16: the forward pass and loss of a training step run in bfloat16 (the
-    linear layer's output is bf16 there), evaluation and the weights stay fp32, and the fit
-    lands where the fp32 fit does to bfloat16's precision."""
+    """precision bf16: a training step's forward pass runs in bfloat16 (the linear layer's
+    output is bf16 there) and the loss reads it in fp32; evaluation and the weights stay
+    fp32, and the fit lands where the fp32 fit does to bfloat16's precision."""
     from core.trainer import Trainer
 
     torch.manual_seed(0)
@@ -414,16 +414,24 @@ def test_bf16_runs_the_training_step_under_autocast_and_validates_in_fp32() -> N
         {"x": x[i : i + 64], "y": x[i : i + 64] @ torch.tensor([1.0, -2.0, 0.5])}
         for i in range(0, 256, 64)
     ]
-    seen: list[torch.dtype] = []
+    produced: list[torch.dtype] = []
+    read: list[torch.dtype] = []
+
+    class Watched(_Line):
+        def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+            outputs = super().forward(x)
+            produced.append(outputs["y"].dtype)
+            return outputs
 
     def loss(outputs: dict, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-        seen.append(outputs["y"].dtype)
+        read.append(outputs["y"].dtype)
         return _squared_error(outputs, batch)
 
     fits = {}
+    steps = len(batches)
     for precision in ("fp32", "bf16"):
         torch.manual_seed(1)
-        model = _Line()
+        model = Watched()
         trainer = Trainer(
             model,
             loss,
@@ -432,12 +440,13 @@ def test_bf16_runs_the_training_step_under_autocast_and_validates_in_fp32() -> N
             settings=quick(epochs=20, precision=precision, early_stopping_patience=0),
             device="cpu",
         )
-        seen.clear()
+        produced.clear()
+        read.clear()
         trainer.fit(batches, batches)
         expected = torch.bfloat16 if precision == "bf16" else torch.float32
-        first_epoch = seen[: 2 * len(batches)]  # its training steps, then its validation
-        assert first_epoch[: len(batches)] == [expected] * len(batches)
-        assert first_epoch[len(batches) :] == [torch.float32] * len(batches), "fp32 validation"
+        # The first epoch: its training steps, then its validation.
+        assert produced[: 2 * steps] == [expected] * steps + [torch.float32] * steps
+        assert read[: 2 * steps] == [torch.float32] * 2 * steps, "the loss reads fp32"
         assert model.linear.weight.dtype == torch.float32
         fits[precision] = torch.cat([model.linear.weight[0], model.linear.bias]).detach()
     torch.testing.assert_close(fits["bf16"], fits["fp32"], atol=2e-2, rtol=0)
@@ -448,3 +457,23 @@ def test_bf16_runs_the_training_step_under_autocast_and_validates_in_fp32() -> N
 def test_an_unknown_precision_is_refused() -> None:
     with pytest.raises(ConfigError, match="precision"):
         quick(precision="fp16")
+
+
+def test_a_resumed_state_saved_before_the_fused_step_keeps_the_fused_step() -> None:
+    from core.trainer import Trainer
+
+    model = _Line()
+    trainer = Trainer(
+        model,
+        _squared_error,
+        create_optimizer(model),
+        inputs=["x"],
+        settings=quick(epochs=1),
+        device="cpu",
+    )
+    assert [g["fused"] for g in trainer.optimizer.param_groups] == [True]
+    state = trainer.state()
+    for group in state["optimizer"]["param_groups"]:
+        group["fused"] = None  # what Adam saved before it was built fused
+    trainer.load_state(state)
+    assert [g["fused"] for g in trainer.optimizer.param_groups] == [True]

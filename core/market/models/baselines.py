@@ -8,7 +8,7 @@ from torch import nn
 from core.dropout import Dropout
 from core.market.config import CompactDualTowerConfig, SimpleLSTMConfig
 from core.market.models.dual_tower import MASK_GROUPS
-from core.market.models.layers import mlp
+from core.market.models.layers import LSTM, mlp
 
 CLASSES = 3
 
@@ -17,7 +17,7 @@ class SimpleLSTM(nn.Module):
     def __init__(self, config: SimpleLSTMConfig) -> None:
         super().__init__()
         self.config = config
-        self.lstm = nn.LSTM(
+        self.lstm = LSTM(
             config.input_dim,
             config.hidden_dim,
             num_layers=config.num_layers,

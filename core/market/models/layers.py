@@ -28,6 +28,8 @@ class Bilinear(nn.Bilinear):
 
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         """left (B, L), right (B, R) -> (B, K) with out[b, k] = left[b] W[k] right[b] + bias[k]."""
+        if left.dim() != 2 or right.dim() != 2:  # (*, L) inputs: torch's own path
+            return super().forward(left, right)
         batch, (units, width_left, width_right) = left.shape[0], self.weight.shape
         weight = self.weight.transpose(0, 1).reshape(width_left, units * width_right)  # (L, K*R)
         projected = (left @ weight).view(batch, units, width_right)  # (B, K, R)
@@ -39,21 +41,35 @@ class LSTM(nn.LSTM):
     """``nn.LSTM`` (same parameters and names, the same function) whose dropout between
     layers is ``core.dropout.Dropout``: torch's draws a mask per element of each layer's
     (B, L, D*H) output, and at batch 1024 that was a tenth of the LSTM model's step. Only a
-    stack of layers with dropout runs layer by layer; the rest is torch's own call. Takes
-    unpacked batch-first or sequence-first input, like the models give it."""
+    stack of layers with dropout, training on the CPU on a batched (3-D) tensor without
+    projections, runs layer by layer; everything else (evaluation, CUDA, where cuDNN's
+    fused multi-layer kernel is the fast path, packed or unbatched input) is torch's call."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.between = Dropout(self.dropout)
 
     def forward(self, input, hx=None):
-        if not (self.training and self.dropout > 0 and self.num_layers > 1):
+        layered = (
+            self.training
+            and self.dropout > 0
+            and self.num_layers > 1
+            and self.proj_size == 0
+            and isinstance(input, torch.Tensor)
+            and input.dim() == 3
+            and input.device.type == "cpu"
+        )
+        if not layered:
             return super().forward(input, hx)
+        self._update_flat_weights()  # as torch's forward does (functional_call, new tensors)
+        self.between.p = self.dropout
         directions = 2 if self.bidirectional else 1
         batch = input.shape[0 if self.batch_first else 1]
         if hx is None:
             zeros = input.new_zeros(self.num_layers * directions, batch, self.hidden_size)
             hx = (zeros, zeros)
+        else:
+            self.check_forward_args(input, hx, None)
         per_layer = len(self._flat_weights) // self.num_layers  # (w_ih, w_hh[, b_ih, b_hh]) x D
         hidden, cell, x = [], [], input
         for layer in range(self.num_layers):

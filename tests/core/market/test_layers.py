@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
@@ -35,41 +36,56 @@ def test_bilinear_without_bias_and_under_bf16_autocast() -> None:
     torch.testing.assert_close(low.float(), oracle(left, right), rtol=0.05, atol=0.05)
 
 
-def test_lstm_is_torchs_lstm_and_drops_between_layers_at_its_rate() -> None:
+@pytest.mark.parametrize(
+    ("bidirectional", "batch_first", "bias", "given_state"),
+    [(False, True, True, False), (True, True, True, True), (True, False, False, True)],
+)
+def test_lstm_layer_by_layer_is_torchs_lstm(
+    bidirectional: bool, batch_first: bool, bias: bool, given_state: bool
+) -> None:
+    """The layer-by-layer path (training, dropout between layers) against torch's LSTM with
+    the same weights: outputs, final states and every gradient. p = 1e-9 takes that path and
+    drops nothing (it rounds to no byte level, so the layer falls back to torch's dropout)."""
     from core.market.models.layers import LSTM
 
     torch.manual_seed(2)
-    for bidirectional in (False, True):
-        oracle = nn.LSTM(5, 6, num_layers=3, batch_first=True, bidirectional=bidirectional)
-        ours = LSTM(5, 6, num_layers=3, batch_first=True, bidirectional=bidirectional, dropout=0.5)
-        ours.load_state_dict(oracle.state_dict())  # the same parameters and names
-        x = torch.randn(4, 7, 5)
-        expected = oracle(x)
-        ours.eval()
-        found = ours(x)
-        torch.testing.assert_close(found[0], expected[0])
-        torch.testing.assert_close(found[1], expected[1])
-        # In training with dropout off between layers (p = 0 on our Dropout) the layer-by-layer
-        # path gives torch's outputs and gradients.
-        ours.train()
-        ours.between.p = 0.0
-        ours.dropout = 1e-9  # keeps the layer-by-layer path; p 0 drops nothing
-        a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
-        (out_ours, (h_ours, c_ours)), (out_torch, (h_torch, c_torch)) = ours(a), oracle(b)
-        torch.testing.assert_close(out_ours, out_torch)
-        torch.testing.assert_close(h_ours, h_torch)
-        torch.testing.assert_close(c_ours, c_torch)
-        (out_ours.sum() + h_ours.sum()).backward()
-        (out_torch.sum() + h_torch.sum()).backward()
-        torch.testing.assert_close(a.grad, b.grad)
-        for name, parameter in ours.named_parameters():
-            torch.testing.assert_close(parameter.grad, oracle.get_parameter(name).grad)
-    # With p = 0.5 about half of what reaches the second layer is dropped: its outputs differ
-    # from the undropped ones, and two seeds give two masks.
-    ours.between.p = 0.5
+    options = {"batch_first": batch_first, "bidirectional": bidirectional, "bias": bias}
+    oracle = nn.LSTM(5, 6, num_layers=3, **options)
+    ours = LSTM(5, 6, num_layers=3, dropout=1e-9, **options)
+    ours.load_state_dict(oracle.state_dict())  # the same parameters and names
+    x = torch.randn(4, 7, 5)
+    states = 3 * (2 if bidirectional else 1)
+    hx = (torch.randn(states, 7 if not batch_first else 4, 6),) * 2 if given_state else None
+    if given_state:
+        hx = (hx[0], torch.randn_like(hx[0]))
+    a, b = x.clone().requires_grad_(), x.clone().requires_grad_()
+    (out_ours, (h_ours, c_ours)), (out_torch, (h_torch, c_torch)) = ours(a, hx), oracle(b, hx)
+    torch.testing.assert_close(out_ours, out_torch)
+    torch.testing.assert_close(h_ours, h_torch)
+    torch.testing.assert_close(c_ours, c_torch)
+    (out_ours.sum() + h_ours.sum() + c_ours.sum()).backward()
+    (out_torch.sum() + h_torch.sum() + c_torch.sum()).backward()
+    torch.testing.assert_close(a.grad, b.grad)
+    for name, parameter in ours.named_parameters():
+        torch.testing.assert_close(parameter.grad, oracle.get_parameter(name).grad)
+
+
+def test_lstm_drops_between_layers_repeatably_and_refuses_a_wrong_state() -> None:
+    from core.market.models.layers import LSTM
+
+    torch.manual_seed(0)
+    ours = LSTM(5, 6, num_layers=2, batch_first=True, dropout=0.5)
+    x = torch.randn(4, 7, 5)
     torch.manual_seed(0)
     first = ours(x)[0]
     torch.manual_seed(1)
-    assert not torch.allclose(ours(x)[0], first)
+    assert not torch.allclose(ours(x)[0], first), "another seed, another mask"
     torch.manual_seed(0)
     torch.testing.assert_close(ours(x)[0], first)
+    ours.eval()
+    undropped = ours(x)[0]
+    assert not torch.allclose(undropped, first), "the training output was dropped"
+    ours.train()
+    wrong = (torch.zeros(1, 4, 6), torch.zeros(1, 4, 6))  # one layer's state for two layers
+    with pytest.raises(RuntimeError, match="hidden"):
+        ours(x, wrong)
