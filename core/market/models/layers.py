@@ -22,18 +22,24 @@ class Bilinear(nn.Bilinear):
     """``nn.Bilinear`` (same weights, same outputs) computed as one matrix product and one
     batched matrix-vector product. torch's own path loops a small product per output unit
     (``_trilinear``) and was over half of the dual tower's CPU step at batch 1024; this one
-    is several times faster forward and backward (bench/ models.step_profile), and it never
+    is several times faster forward and backward (bench/ models.step_profile). It never
     forms the (B, L*R) outer product of its inputs, whose elementwise passes cost more than
-    the products themselves."""
+    the products themselves: the wider input is contracted by the matrix product, so the
+    intermediate holds B x K x min(L, R) values."""
 
     def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
         """left (B, L), right (B, R) -> (B, K) with out[b, k] = left[b] W[k] right[b] + bias[k]."""
         if left.dim() != 2 or right.dim() != 2:  # (*, L) inputs: torch's own path
             return super().forward(left, right)
         batch, (units, width_left, width_right) = left.shape[0], self.weight.shape
-        weight = self.weight.transpose(0, 1).reshape(width_left, units * width_right)  # (L, K*R)
-        projected = (left @ weight).view(batch, units, width_right)  # (B, K, R)
-        out = torch.bmm(projected, right.unsqueeze(2)).squeeze(2)  # (B, K)
+        if width_left <= width_right:  # contract R in the product, L in the batched one
+            weight = self.weight.permute(2, 0, 1).reshape(width_right, units * width_left)
+            projected = (right @ weight).view(batch, units, width_left)  # (B, K, L)
+            out = torch.bmm(projected, left.unsqueeze(2)).squeeze(2)  # (B, K)
+        else:
+            weight = self.weight.transpose(0, 1).reshape(width_left, units * width_right)
+            projected = (left @ weight).view(batch, units, width_right)  # (B, K, R)
+            out = torch.bmm(projected, right.unsqueeze(2)).squeeze(2)  # (B, K)
         return out + self.bias if self.bias is not None else out
 
 

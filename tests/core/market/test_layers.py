@@ -9,14 +9,16 @@ from torch import nn
 from core.market.models.layers import Bilinear
 
 
-def test_bilinear_matches_torch_forward_and_gradients() -> None:
+@pytest.mark.parametrize(("left", "right"), [(5, 7), (7, 5), (6, 6)])
+def test_bilinear_matches_torch_forward_and_gradients(left: int, right: int) -> None:
+    """Either input may be the wider one (the layer contracts the wider in its product)."""
     torch.manual_seed(0)
-    oracle, ours = nn.Bilinear(5, 7, 3), Bilinear(5, 7, 3)
+    oracle, ours = nn.Bilinear(left, right, 3), Bilinear(left, right, 3)
     ours.load_state_dict(oracle.state_dict())  # the same parameters and names
-    left, right = torch.randn(11, 5), torch.randn(11, 7)
+    inputs = torch.randn(11, left), torch.randn(11, right)
     outputs = []
     for module in (oracle, ours):
-        a, b = left.clone().requires_grad_(), right.clone().requires_grad_()
+        a, b = (x.clone().requires_grad_() for x in inputs)
         out = module(a, b)
         (out * torch.arange(3.0)).sum().backward()  # unequal weights reach every unit
         outputs.append((out, a.grad, b.grad, module.weight.grad, module.bias.grad))
