@@ -22,6 +22,7 @@ from scipy import stats
 from sqlalchemy import Engine
 
 from core.config import Config
+from core.devices import torch_threads
 from core.market.config import DataConfig
 from core.market.evaluation import (
     BASELINES,
@@ -217,7 +218,20 @@ def train_run(
     should_stop: Callable[[], bool] | None = None,
     device: str | None = None,
 ) -> dict[str, Any]:
-    """Train and test a run, writing its files; touches no database. Returns the summary."""
+    """Train and test a run, writing its files; touches no database. Returns the summary.
+    The whole of it, the test evaluation too, runs on the training config's ``threads``."""
+    training = model_spec(inputs.model).training_config_class.from_dict(inputs.training)
+    with torch_threads(training.threads):
+        return _train_and_test(inputs, frame, callbacks, should_stop, device)
+
+
+def _train_and_test(
+    inputs: RunInputs,
+    frame: pd.DataFrame,
+    callbacks: Iterable[Callback],
+    should_stop: Callable[[], bool] | None,
+    device: str | None,
+) -> dict[str, Any]:
     spec = model_spec(inputs.model)
     folder = Path(inputs.run_dir)
     result = train_model(

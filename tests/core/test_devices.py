@@ -82,6 +82,21 @@ def test_torch_threads_holds_the_count_inside_the_block_and_restores_it_after() 
     assert torch.get_num_threads() == before
 
 
+def test_torch_threads_limits_the_blas_and_openmp_pools_too() -> None:
+    """numpy's BLAS (and any OpenMP pool threadpoolctl finds) run on the count inside the
+    block and on their own setting after it."""
+    import numpy as np  # noqa: F401 - loads the BLAS whose pool is checked
+    from threadpoolctl import threadpool_info
+
+    before = {p["filepath"]: p["num_threads"] for p in threadpool_info()}
+    assert before, "numpy's BLAS is loaded"
+    with torch_threads(1):
+        inside = {p["filepath"]: p["num_threads"] for p in threadpool_info()}
+    after = {p["filepath"]: p["num_threads"] for p in threadpool_info()}
+    assert set(inside.values()) == {1}
+    assert after == before
+
+
 def test_precision_names_the_autocast_dtype_and_refuses_unknown_ones() -> None:
     cpu = torch.device("cpu")
     assert autocast_dtype("fp32", cpu) is None
