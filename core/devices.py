@@ -83,19 +83,28 @@ def synchronize(device: torch.device) -> None:
 
 @contextmanager
 def torch_threads(count: int) -> Iterator[None]:
-    """Torch's intra-op threads, and the BLAS and OpenMP pools numpy, scipy and scikit-learn
-    use (threadpoolctl), set to ``count`` inside the block (0: left as they are), and put
-    back after it, so a setting of one run does not leak into the next in the same process
-    (the server's page tests, a notebook). The other pools matter beside other work: a
-    server job whose evaluation ran numpy on two BLAS threads took 3x its time alone beside
-    one busy process, and 0.93x with them at one (bench models.concurrent_training)."""
+    """Torch's intra-op threads set to ``count`` inside the block (0: left as they are), and
+    put back after it, so a setting of one run does not leak into the next in the same
+    process (the server's page tests, a notebook)."""
     before = torch.get_num_threads()
+    if count > 0:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextmanager
+def run_threads(count: int) -> Iterator[None]:
+    """``torch_threads`` plus the BLAS and OpenMP pools numpy, scipy and scikit-learn use
+    (threadpoolctl), for a whole run: its fit and its evaluation (0: all left as they are).
+    Those pools matter beside other work: a market job whose test evaluation ran numpy on
+    two BLAS threads took 3x its time alone beside one busy process, 1.16x with them at the
+    run's count (bench models.concurrent_training). The recommender's fit keeps two BLAS
+    threads for its least-squares solves and EASE (not measured under this rule yet)."""
     if count <= 0:
         yield
         return
-    torch.set_num_threads(count)
-    try:
-        with threadpool_limits(limits=count):
-            yield
-    finally:
-        torch.set_num_threads(before)
+    with torch_threads(count), threadpool_limits(limits=count):
+        yield

@@ -22,7 +22,7 @@ from scipy import stats
 from sqlalchemy import Engine
 
 from core.config import Config
-from core.devices import torch_threads
+from core.devices import run_threads
 from core.market.config import DataConfig
 from core.market.evaluation import (
     BASELINES,
@@ -221,7 +221,7 @@ def train_run(
     """Train and test a run, writing its files; touches no database. Returns the summary.
     The whole of it, the test evaluation too, runs on the training config's ``threads``."""
     training = model_spec(inputs.model).training_config_class.from_dict(inputs.training)
-    with torch_threads(training.threads):
+    with run_threads(training.threads):
         return _train_and_test(inputs, frame, callbacks, should_stop, device)
 
 

@@ -13,6 +13,7 @@ from core.devices import (
     autocast_dtype,
     bf16_is_native,
     resolve_device,
+    run_threads,
     torch_threads,
 )
 
@@ -82,19 +83,23 @@ def test_torch_threads_holds_the_count_inside_the_block_and_restores_it_after() 
     assert torch.get_num_threads() == before
 
 
-def test_torch_threads_limits_the_blas_and_openmp_pools_too() -> None:
-    """numpy's BLAS (and any OpenMP pool threadpoolctl finds) run on the count inside the
-    block and on their own setting after it."""
+def test_run_threads_limits_torch_and_the_blas_and_openmp_pools() -> None:
+    """A run's threads hold for torch, numpy's BLAS and any OpenMP pool threadpoolctl finds
+    inside the block, and each is back to its own setting after it."""
     import numpy as np  # noqa: F401 - loads the BLAS whose pool is checked
     from threadpoolctl import threadpool_info
 
     before = {p["filepath"]: p["num_threads"] for p in threadpool_info()}
     assert before, "numpy's BLAS is loaded"
-    with torch_threads(1):
+    torch_before = torch.get_num_threads()
+    with run_threads(1):
         inside = {p["filepath"]: p["num_threads"] for p in threadpool_info()}
+        assert torch.get_num_threads() == 1
     after = {p["filepath"]: p["num_threads"] for p in threadpool_info()}
     assert set(inside.values()) == {1}
-    assert after == before
+    assert after == before and torch.get_num_threads() == torch_before
+    with run_threads(0):  # 0 leaves every pool as it is
+        assert {p["filepath"]: p["num_threads"] for p in threadpool_info()} == before
 
 
 def test_precision_names_the_autocast_dtype_and_refuses_unknown_ones() -> None:
