@@ -45,12 +45,15 @@ ifeq ($(INITDB),)
 		apt-get install -y -qq --no-install-recommends postgresql
 endif
 
+# Two pytest-xdist workers, each taking whole files (a file's module fixtures and its server
+# stay in one process): 14 min for the suite on the 2-core machine, against 28 min in one.
+TEST_WORKERS ?= 2
 test: lint $(CHROMIUM) postgres
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 # Skips the slow tests (the browser flow, Ray and sweeps among them) for local iteration.
 test-fast: lint postgres
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow"
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .
