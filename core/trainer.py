@@ -2,7 +2,10 @@
 
 The trainer knows nothing about a particular model: it passes the batch keys named in
 ``inputs`` to ``model.forward`` and hands the outputs and the batch to the loss, which
-returns the total and its named components. With ``ema_decay`` set, an exponential moving
+returns the total and its named components. A model with a ``regularization()`` method
+(named, weighted terms of its weights alone, like the dual tower's input gates) has those
+added to the training loss and recorded beside the components; validation reports the loss
+alone, so train/total and val/total stay comparable. With ``ema_decay`` set, an exponential moving
 average of the weights is what gets validated, kept as best and left in the model. The
 dashboard, the job runner and the CLI watch through callbacks and stop a run through
 ``should_stop``; core/ imports neither.
@@ -195,6 +198,10 @@ class Trainer:
     def _forward(self, batch: Batch, model: nn.Module | None = None) -> dict[str, torch.Tensor]:
         return (model or self.model)(*(batch[key] for key in self.inputs))
 
+    def _regularization(self) -> dict[str, torch.Tensor]:
+        terms = getattr(self.model, "regularization", None)
+        return terms() if callable(terms) else {}
+
     def _to_device(self, batch: Batch) -> Batch:
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
 
@@ -247,6 +254,10 @@ class Trainer:
             if self.autocast is not None:
                 outputs = {k: v.float() if v.is_floating_point() else v for k, v in outputs.items()}
             loss, components = self.loss_fn(outputs, batch)
+            penalties = self._regularization()
+            if penalties:
+                loss = loss + sum(penalties.values())
+                components = {**components, **{k: float(v.detach()) for k, v in penalties.items()}}
         if not torch.isfinite(loss):
             raise TrainingError(
                 f"The loss became {float(loss)} at epoch {self.epoch + 1}, step {step + 1}; "

@@ -108,6 +108,11 @@ class DualTowerModelConfig(HorizonModelConfig):
     interaction: Literal["bilinear", "concat"] = "bilinear"
     """How the towers meet: 'bilinear' adds a learned context x stock product to the
     concatenated embeddings; 'concat' uses the concatenation alone (an ablation)."""
+    input_gate_l1: float = 0.03
+    """Weight of the L1 penalty on a learned scale per input feature (a lasso over the
+    inputs; 0: no gates). On the planted market the relevance is a function of 3 of the 90
+    inputs, and without gates the towers spread their weight over all of them (docs/models.md,
+    "Input gates")."""
     target: Literal["relevance", "trend"] = "relevance"
     """What the heads learn: 'relevance' (seed 000: how far the context moved the stock over
     the horizon; defined only where context is observed) or 'trend' (the forward trend score
@@ -116,6 +121,22 @@ class DualTowerModelConfig(HorizonModelConfig):
     horizons: list[int] = field(default_factory=lambda: list(DEFAULT_HORIZONS))
     """Label horizons the heads predict, in calendar days: fixed by the dataset (its
     DataConfig.horizons), which training copies here."""
+
+    def validate(self) -> None:
+        super().validate()
+        self.require("input_gate_l1", self.input_gate_l1 >= 0, "a number >= 0 (0: no gates)")
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Whole configs stored before the input gates load without them (their weights have
+        none)."""
+        data = super().upgrade(data)
+        if data.keys() >= STORED_DUAL_TOWER_FIELDS:
+            data.setdefault("input_gate_l1", 0.0)
+        return data
+
+
+STORED_DUAL_TOWER_FIELDS = {"context_tower", "stock_tower", "head", "interaction"}
 
 
 class HorizonLossConfig(Config):

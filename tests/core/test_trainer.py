@@ -477,3 +477,37 @@ def test_a_resumed_state_saved_before_the_fused_step_keeps_the_fused_step() -> N
         group["fused"] = None  # what Adam saved before it was built fused
     trainer.load_state(state)
     assert [g["fused"] for g in trainer.optimizer.param_groups] == [True]
+
+
+def test_a_models_regularization_is_added_to_the_training_loss_only() -> None:
+    """One SGD step on a model whose ``regularization()`` is 0.5 |w|_1: the step is the
+    squared error's gradient plus 0.5 sign(w), as computed by hand; the term is recorded
+    beside the components in training and absent from validation."""
+    from core.trainer import Trainer
+
+    class Penalised(_Line):
+        def regularization(self) -> dict[str, torch.Tensor]:
+            return {"l1": 0.5 * self.linear.weight.abs().sum()}
+
+    torch.manual_seed(0)
+    x = torch.randn(16, 3)
+    batch = {"x": x, "y": x.sum(-1)}
+    model = Penalised()
+    before = model.linear.weight.detach().clone()
+    bias = model.linear.bias.detach().clone()
+    residual = x @ before[0] + bias - batch["y"]
+    gradient = 2 * residual @ x / len(x) + 0.5 * torch.sign(before[0])
+    trainer = Trainer(
+        model,
+        _squared_error,
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        inputs=["x"],
+        settings=quick(epochs=1, early_stopping_patience=0, max_grad_norm=0),
+        device="cpu",
+    )
+    components, _ = trainer.train_step(batch)
+    torch.testing.assert_close(model.linear.weight[0], before[0] - 0.1 * gradient)
+    assert components["l1"] == pytest.approx(0.5 * float(before.abs().sum()))
+    assert components["total"] == pytest.approx(float(residual.pow(2).mean()), rel=1e-5)
+    record = trainer.evaluate([batch], prefix="val")
+    assert "val/l1" not in record and "val/total" in record

@@ -4,7 +4,8 @@ A context tower embeds the 25 news / policy / macro features (plus the 3 missing
 a stock tower embeds the 62 stock features, and the towers meet in a bilinear interaction
 (a learned context x stock product) next to their concatenation. Per horizon (7 and 30
 days) a head gives a relevance score in [-1, 1] and direction logits over
-(negative, none, positive).
+(negative, none, positive). With ``input_gate_l1`` > 0 each tower's inputs pass a feature
+gate whose L1 norm the trainer adds to the loss (``regularization``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import torch
 from torch import nn
 
 from core.market.config import DualTowerModelConfig
-from core.market.models.layers import Bilinear, mlp
+from core.market.models.layers import Bilinear, FeatureGate, mlp
 
 MASK_GROUPS = 3  # news, policy, macro
 POSITIVE = 2  # index of "positive" among (negative, none, positive)
@@ -48,6 +49,11 @@ class DualTowerRelevanceModel(nn.Module):
         super().__init__()
         self.config = config
         context, stock, head = config.context_tower, config.stock_tower, config.head
+        self.context_gate = self.stock_gate = None
+        if config.input_gate_l1 > 0:
+            weight = config.input_gate_l1
+            self.context_gate = FeatureGate(context.input_dim + MASK_GROUPS, weight)
+            self.stock_gate = FeatureGate(stock.input_dim, weight)
         self.context_tower = Tower(
             context.input_dim + MASK_GROUPS,
             context.hidden_dims,
@@ -78,8 +84,16 @@ class DualTowerRelevanceModel(nn.Module):
         """(B, 25), (B, 62), (B, 3) -> context (B, Ec) and stock (B, Es) embeddings."""
         if context_mask is None:  # callers without masks mean "every group observed"
             context_mask = context.new_ones(context.shape[0], MASK_GROUPS)
-        context_embedding = self.context_tower(torch.cat([context, context_mask], dim=-1))
-        return context_embedding, self.stock_tower(stock)
+        context = torch.cat([context, context_mask], dim=-1)  # (B, 28)
+        if self.context_gate is not None and self.stock_gate is not None:
+            context, stock = self.context_gate(context), self.stock_gate(stock)
+        return self.context_tower(context), self.stock_tower(stock)
+
+    def regularization(self) -> dict[str, torch.Tensor]:
+        """Weighted penalty terms the trainer adds to the training loss."""
+        if self.context_gate is None or self.stock_gate is None:
+            return {}
+        return {"input_gates": self.context_gate.penalty() + self.stock_gate.penalty()}
 
     def forward(
         self, context: torch.Tensor, stock: torch.Tensor, context_mask: torch.Tensor | None = None

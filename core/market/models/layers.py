@@ -18,6 +18,24 @@ def mlp(input_dim: int, hidden_dims: list[int], dropout: float) -> tuple[nn.Sequ
     return nn.Sequential(*layers), width
 
 
+class FeatureGate(nn.Module):
+    """A learned scale per input feature, starting at 1: (B, F) -> (B, F) * scale. With
+    ``penalty`` (the L1 norm of the scales, times a weight) added to the training loss it is
+    a lasso over the inputs: a feature that does not pay for its scale is shrunk toward 0,
+    so a network with few rows and many inputs leans on the few that carry a signal."""
+
+    def __init__(self, features: int, weight: float) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(features))
+        self.weight = weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale
+
+    def penalty(self) -> torch.Tensor:
+        return self.weight * self.scale.abs().sum()
+
+
 class Bilinear(nn.Bilinear):
     """``nn.Bilinear`` (same weights, same outputs) computed as one matrix product and one
     batched matrix-vector product. torch's own path loops a small product per output unit

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from core.market.models.layers import Bilinear
+from core.market.models.layers import Bilinear, FeatureGate
 
 
 @pytest.mark.parametrize(("left", "right"), [(5, 7), (7, 5), (6, 6)])
@@ -91,3 +91,15 @@ def test_lstm_drops_between_layers_repeatably_and_refuses_a_wrong_state() -> Non
     wrong = (torch.zeros(1, 4, 6), torch.zeros(1, 4, 6))  # one layer's state for two layers
     with pytest.raises(RuntimeError, match="hidden"):
         ours(x, wrong)
+
+
+def test_a_feature_gate_scales_each_input_and_charges_its_l1_norm() -> None:
+    gate = FeatureGate(3, weight=0.1)
+    with torch.no_grad():
+        gate.scale.copy_(torch.tensor([1.0, -2.0, 0.0]))
+    x = torch.tensor([[1.0, 1.0, 5.0], [2.0, 3.0, -1.0]])
+    torch.testing.assert_close(gate(x), torch.tensor([[1.0, -2.0, 0.0], [2.0, -6.0, 0.0]]))
+    penalty = gate.penalty()
+    assert float(penalty) == pytest.approx(0.3)
+    penalty.backward()
+    torch.testing.assert_close(gate.scale.grad, torch.tensor([0.1, -0.1, 0.0]))

@@ -111,3 +111,36 @@ def test_concat_interaction_ablation_and_bad_names() -> None:
         create_model("transformer")
     with pytest.raises(ConfigError, match="hidden_dim"):
         create_model("lstm_attention", hidden_dim=10, num_attention_heads=4)
+
+
+def test_input_gates_scale_each_feature_and_configs_stored_before_them_load_without() -> None:
+    from core.market.config import DualTowerModelConfig
+    from core.market.models.dual_tower import DualTowerRelevanceModel
+
+    model = create_model("dual_tower", **TINY["dual_tower"]).eval()
+    assert model.context_gate.scale.shape == (28,) and model.stock_gate.scale.shape == (62,)
+    weight = model.config.input_gate_l1
+    assert float(model.regularization()["input_gates"].detach()) == pytest.approx(weight * 90)
+    batch = inputs_for("dual_tower")
+    with torch.no_grad():
+        model.stock_gate.scale[5] = 0.0
+    moved = batch["stock"].clone()
+    moved[:, 5] += 3.0
+    (
+        torch.testing.assert_close(
+            model(batch["context"], moved)["score_7d"],
+            model(batch["context"], batch["stock"])["score_7d"],
+        ),
+        "a closed gate shuts its feature out",
+    )
+    stored = model.config.to_dict()
+    del stored["input_gate_l1"]
+    older = DualTowerModelConfig.from_dict(stored)
+    assert older.input_gate_l1 == 0.0, "a whole config from before the gates had none"
+    plain = DualTowerRelevanceModel(older)
+    assert plain.context_gate is None and plain.regularization() == {}
+    assert "context_gate.scale" not in plain.state_dict()
+    override = DualTowerModelConfig.from_dict({"interaction": "concat"}, partial=True)
+    assert override.input_gate_l1 == DualTowerModelConfig().input_gate_l1 > 0
+    with pytest.raises(ConfigError, match="input_gate_l1"):
+        create_model("dual_tower", input_gate_l1=-1.0)
