@@ -160,10 +160,14 @@ control markets), a sixth at b = 2h. Longer blocks are fewer, which the Student 
 
 
 def block_length(dates: np.ndarray, horizon_days: int) -> int:
-    """Test dates per block: at least two horizons (calendar days) at the test rows' spacing
-    (``BLOCK_HORIZONS``), and at least the rule-of-thumb T^(1/3)."""
+    """Test dates per block: at least two horizons (``BLOCK_HORIZONS``), a horizon of h
+    calendar days being the h / spacing dates a label window spans at the test dates' mean
+    spacing (1.4 calendar days for business days: 30 days = 21.4 dates, blocks of 43), and
+    at least the rule-of-thumb T^(1/3). (The median spacing, 1 day for business days,
+    counted 30 calendar days as 30 dates: blocks of 2.8 horizons, and fewer of them.)"""
     days = pd.to_datetime(pd.Series(dates)).sort_values()
-    spacing = float(days.diff().dt.days.median()) if len(days) > 1 else 1.0
+    span = (days.iloc[-1] - days.iloc[0]).days if len(days) > 1 else 0
+    spacing = span / (len(days) - 1) if len(days) > 1 else 1.0
     by_horizon = math.ceil(BLOCK_HORIZONS * horizon_days / max(spacing, 1.0))
     return int(max(1, min(len(days), max(by_horizon, round(len(days) ** (1 / 3))))))
 

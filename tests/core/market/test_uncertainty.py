@@ -116,7 +116,8 @@ def test_blocks_keep_whole_dates_and_span_the_horizon() -> None:
 
     daily = pd.bdate_range("2020-01-01", periods=500).to_numpy()
     weekly = pd.date_range("2020-01-03", periods=120, freq="W-FRI").to_numpy()
-    assert block_length(daily, 30) == 60, "two 30-calendar-day horizons, a business day apart"
+    assert block_length(daily, 30) == 43, "two 30-calendar-day windows, 21.4 business days each"
+    assert block_length(daily, 7) == 10, "two 7-calendar-day windows of 5 business days"
     assert block_length(weekly, 30) == 9, "60 days at 7 days apart, rounded up"
     draws = bootstrap_draws(daily, 30, seed=0, draws=50)
     assert draws.shape == (51, 500) and draws.max() < 500
