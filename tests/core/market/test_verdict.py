@@ -145,3 +145,33 @@ def test_on_the_planted_market_the_dual_tower_beats_the_unfitted_baselines_on_sp
     assert tries["verdict"]["verdict"] == "beats", tries["verdict"]
     assert tries["verdict"]["sentence"].startswith("the run beats the baseline")
     assert "SPA p-value" in tries["verdict"]["sentence"]
+
+
+@pytest.mark.slow
+def test_on_the_default_planted_market_the_dual_tower_leads_every_baseline_on_spa() -> None:
+    """Issue 22's positive control: the demo's planted market (7 tickers, 2015-2024, seed 42)
+    and the dual tower as shipped (input gates on), judged against majority, momentum,
+    ridge and boosting. At 30 days its correlation lead over the best of them (boosting) has
+    an SPA p-value below 0.05 (0.022 measured; 0.001 and 0.003 for training seeds 1 and 2)
+    and the ordinary 95 % interval of the lead stays above 0. Not asserted: the headline's
+    "beats", which needs that interval above 0 at the 97.5 % level for two horizons and got
+    it for one training seed of three (docs/models.md, "Input gates on the planted
+    market")."""
+    from core.market.config import DEFAULT_TICKERS, DataConfig
+    from core.market.sources import DEMO_END, DEMO_SEED, DEMO_START, synthetic_data
+
+    data = synthetic_data(
+        DEFAULT_TICKERS, DEMO_START, DEMO_END, seed=DEMO_SEED, signal=True, horizons=[7, 30]
+    )
+    frame = build_market_dataset(data, DataConfig())
+    spec = model_spec("dual_tower")
+    result = train_model(frame, model_name="dual_tower")
+    evaluation = evaluate_model(result.spec, result.trainer.model, result.loaders, frame)
+    judged = evaluation.report["uncertainty"]
+    assert judged["primary"]["metric"] == "pearson"
+    lead = judged["horizons"]["30d"]["primary"]
+    assert lead["baseline"] == "boosting", lead
+    assert lead["spa_pvalue"] < 0.05 and lead["low"] > 0, lead
+    assert judged["verdict"]["verdict"] in ("beats", "no evidence"), judged["verdict"]
+    assert not judged["collapse"]["collapsed"]
+    assert spec.config_class().input_gate_l1 > 0, "the shipped model has its input gates"
