@@ -162,6 +162,11 @@ def echo_judgement(report: dict) -> None:
                 f"{s['deflated_sharpe']:.3f}; SPA p-value {s['spa_pvalue']:.3f} against "
                 f"{s['best_baseline']}"
             )
+    gates = report.get("input_gates")
+    if gates:
+        largest = ", ".join(f"{name} {scale:.2f}" for name, scale in list(gates.items())[:5])
+        closed = sum(scale < 0.05 for scale in gates.values())
+        typer.echo(f"Input gates, largest: {largest}; {closed} of {len(gates)} below 0.05.")
 
 
 def echo_intervals(report: dict, horizon: str) -> None:

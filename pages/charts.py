@@ -163,6 +163,19 @@ def importance_figure(importance: dict[str, float]):
     )
 
 
+def gates_figure(gates: dict[str, float], most: int = 15):
+    """The largest learned input gates of a dual tower (``report['input_gates']``)."""
+    top = list(gates.items())[:most]
+    frame = pd.DataFrame({"feature": [n for n, _ in top], "scale": [v for _, v in top]})
+    return px.bar(
+        frame,
+        x="feature",
+        y="scale",
+        title=f"Input gates: the {len(top)} largest of {len(gates)} learned feature scales",
+        height=320,
+    )
+
+
 def embedding_figure(frame: pd.DataFrame, tower: str, label: str):
     return px.scatter(
         frame,

@@ -299,6 +299,8 @@ with details:
                 )
             )
             charts.show(right, charts.embedding_figure(coloured, tower, "label"), key="embedding")
+    if result.report.get("input_gates"):
+        charts.show(st, charts.gates_figure(result.report["input_gates"]), key="gates")
 
     walk_forward_section(run_id)
     live_section(run_id)

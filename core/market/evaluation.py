@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from core.market.features import CONTEXT_FEATURES
+from core.market.features import CONTEXT_FEATURES, MASK_COLUMNS, STOCK_FEATURES
 from core.market.loaders import Loaders
 from core.market.metrics import (
     classification_metrics,
@@ -49,6 +49,7 @@ __all__ = [
     "evaluate_model",
     "finance_rows",
     "horizons_in",
+    "input_gate_scales",
     "metrics_table",
     "model_predictions",
     "noise_correlation",
@@ -220,6 +221,9 @@ def evaluate_model(
         report["group_importance"] = context_group_importance(
             spec, model, loaders.test, horizons=loaders.horizons, seed=seed
         )
+    gates = input_gate_scales(model)
+    if gates:
+        report["input_gates"] = gates
     return Evaluation(report, wide)
 
 
@@ -363,6 +367,18 @@ def context_group_importance(
         mask[:, index] = mask[order, index]
         importance[group] = mse(context, mask) - base
     return importance
+
+
+def input_gate_scales(model: nn.Module) -> dict[str, float]:
+    """The dual tower's learned input gates, {feature: abs(scale)} largest first (the context
+    tower's 25 features and 3 masks, then the stock tower's 62); empty without gates."""
+    context_gate = getattr(model, "context_gate", None)
+    stock_gate = getattr(model, "stock_gate", None)
+    if context_gate is None or stock_gate is None:
+        return {}
+    names = [*CONTEXT_FEATURES, *MASK_COLUMNS, *STOCK_FEATURES]
+    scales = torch.cat([context_gate.scale, stock_gate.scale]).detach().abs().tolist()
+    return dict(sorted(zip(names, scales, strict=True), key=lambda item: -item[1]))
 
 
 def walk_forward_evaluation(

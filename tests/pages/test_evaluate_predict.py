@@ -36,8 +36,8 @@ def test_evaluate_shows_the_model_beside_its_baselines(trained: DataHome) -> Non
     assert list(table["predictor"]) == ["model", "majority", "momentum", "linear", "oracle"]
     oracle = table.set_index("predictor").loc["oracle"]
     assert oracle["corr vs oracle"] == 1.0 and oracle["seed level"] == "excellent"
-    # confusion 7d + 30d, scatter, IC, strategy, group importance, embedding
-    assert len(_charts(at)) == 7
+    # confusion 7d + 30d, scatter, IC, strategy, group importance, embedding, input gates
+    assert len(_charts(at)) == 8
     assert at.get("download_button"), "the predictions download"
     at.radio[0].set_value("30d").run()
     assert at.dataframe[0].value.loc[0, "corr"] != table.loc[0, "corr"]

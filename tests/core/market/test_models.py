@@ -144,3 +144,19 @@ def test_input_gates_scale_each_feature_and_configs_stored_before_them_load_with
     assert override.input_gate_l1 == DualTowerModelConfig().input_gate_l1 > 0
     with pytest.raises(ConfigError, match="input_gate_l1"):
         create_model("dual_tower", input_gate_l1=-1.0)
+
+
+def test_the_evaluation_names_each_input_gate_largest_first() -> None:
+    from core.market.evaluation import input_gate_scales
+    from core.market.features import CONTEXT_FEATURES, STOCK_FEATURES
+
+    model = create_model("dual_tower", **TINY["dual_tower"])
+    with torch.no_grad():
+        model.stock_gate.scale.fill_(0.5)
+        model.stock_gate.scale[STOCK_FEATURES.index("ret_63d")] = -3.0
+        model.context_gate.scale.fill_(0.1)
+        model.context_gate.scale[CONTEXT_FEATURES.index("vix_level")] = 2.0
+    gates = input_gate_scales(model)
+    assert len(gates) == 90 and list(gates)[:2] == ["ret_63d", "vix_level"]
+    assert gates["ret_63d"] == 3.0 and gates["mask_macro"] == pytest.approx(0.1)
+    assert input_gate_scales(create_model("dual_tower", input_gate_l1=0.0)) == {}
