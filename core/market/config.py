@@ -129,14 +129,26 @@ class DualTowerModelConfig(HorizonModelConfig):
     @classmethod
     def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
         """Whole configs stored before the input gates load without them (their weights have
-        none)."""
+        none); a partial override keeps the default."""
         data = super().upgrade(data)
-        if data.keys() >= STORED_DUAL_TOWER_FIELDS:
+        if _stored_whole(data):
             data.setdefault("input_gate_l1", 0.0)
         return data
 
 
-STORED_DUAL_TOWER_FIELDS = {"context_tower", "stock_tower", "head", "interaction"}
+def _stored_whole(data: dict[str, Any]) -> bool:
+    """A dual-tower config as a run or checkpoint stores it: the interaction, the target and
+    every section with every one of its fields (an override names fewer)."""
+    sections = {
+        "context_tower": ContextTowerConfig,
+        "stock_tower": StockTowerConfig,
+        "head": RelevanceHeadConfig,
+    }
+    return {"interaction", "target"} <= data.keys() and all(
+        isinstance(data.get(key), dict)
+        and data[key].keys() >= {f.name for f in dataclasses.fields(section)}
+        for key, section in sections.items()
+    )
 
 
 class HorizonLossConfig(Config):

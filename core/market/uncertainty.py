@@ -29,6 +29,7 @@ from arch.bootstrap import CircularBlockBootstrap
 from arch.covariance.kernel import Bartlett
 from scipy import stats
 
+from core.market.labels import forward_window
 from core.market.metrics import daily_information_coefficients
 
 LEVEL = 0.95
@@ -161,14 +162,16 @@ control markets), a sixth at b = 2h. Longer blocks are fewer, which the Student 
 
 def block_length(dates: np.ndarray, horizon_days: int) -> int:
     """Test dates per block: at least two horizons (``BLOCK_HORIZONS``), a horizon of h
-    calendar days being the h / spacing dates a label window spans at the test dates' mean
-    spacing (1.4 calendar days for business days: 30 days = 21.4 dates, blocks of 43), and
-    at least the rule-of-thumb T^(1/3). (The median spacing, 1 day for business days,
-    counted 30 calendar days as 30 dates: blocks of 2.8 horizons, and fewer of them.)"""
-    days = pd.to_datetime(pd.Series(dates)).sort_values()
-    span = (days.iloc[-1] - days.iloc[0]).days if len(days) > 1 else 0
-    spacing = span / (len(days) - 1) if len(days) > 1 else 1.0
-    by_horizon = math.ceil(BLOCK_HORIZONS * horizon_days / max(spacing, 1.0))
+    calendar days being the test dates a label window (t, t + h] spans, on average over the
+    dates whose window is complete (business days: 5 for 7 days, 21.4 for 30, so blocks of
+    10 and 43; weekly dates: 4 for 30 days, blocks of 8), and at least the rule-of-thumb
+    T^(1/3). Counting the window's dates holds where the test dates have gaps; the median
+    gap between dates (1 day for business days, used until 2026-12-06) counted 30 calendar
+    days as 30 dates, blocks of 2.8 horizons."""
+    days = np.unique(pd.to_datetime(pd.Series(dates)).to_numpy(dtype="datetime64[ns]"))
+    start, end, complete = forward_window(days, horizon_days)
+    window = float(np.mean((end - start)[complete])) if complete.any() else float(len(days))
+    by_horizon = math.ceil(BLOCK_HORIZONS * window)
     return int(max(1, min(len(days), max(by_horizon, round(len(days) ** (1 / 3))))))
 
 

@@ -142,6 +142,9 @@ def test_input_gates_scale_each_feature_and_configs_stored_before_them_load_with
     assert "context_gate.scale" not in plain.state_dict()
     override = DualTowerModelConfig.from_dict({"interaction": "concat"}, partial=True)
     assert override.input_gate_l1 == DualTowerModelConfig().input_gate_l1 > 0
+    sections = {"context_tower": {}, "stock_tower": {}, "head": {}, "interaction": "concat"}
+    every_section = DualTowerModelConfig.from_dict(sections, partial=True)
+    assert every_section.input_gate_l1 > 0, "an override naming every section is no stored one"
     with pytest.raises(ConfigError, match="input_gate_l1"):
         create_model("dual_tower", input_gate_l1=-1.0)
 

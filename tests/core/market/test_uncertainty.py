@@ -118,7 +118,9 @@ def test_blocks_keep_whole_dates_and_span_the_horizon() -> None:
     weekly = pd.date_range("2020-01-03", periods=120, freq="W-FRI").to_numpy()
     assert block_length(daily, 30) == 43, "two 30-calendar-day windows, 21.4 business days each"
     assert block_length(daily, 7) == 10, "two 7-calendar-day windows of 5 business days"
-    assert block_length(weekly, 30) == 9, "60 days at 7 days apart, rounded up"
+    assert block_length(weekly, 30) == 8, "a 30-day window spans 4 weekly dates"
+    gappy = daily[(daily < np.datetime64("2020-03-01")) | (daily > np.datetime64("2020-12-31"))]
+    assert block_length(gappy, 30) >= 42, "a gap does not shorten blocks (mean spacing: 25)"
     draws = bootstrap_draws(daily, 30, seed=0, draws=50)
     assert draws.shape == (51, 500) and draws.max() < 500
     assert (np.diff(draws[1]) == 1).mean() > 0.9, "mostly runs of consecutive dates"
