@@ -48,7 +48,7 @@ def main() -> None:
     frame = build_market_dataset(data, DataConfig())
     spec = model_spec("dual_tower")
     overrides = {} if args.gate_l1 is None else {"input_gate_l1": args.gate_l1}
-    gates = 'as configured' if args.gate_l1 is None else args.gate_l1
+    gates = "as configured" if args.gate_l1 is None else args.gate_l1
     print(f"market seed {market_seed}, input_gate_l1 {gates}")
     for seed in (int(s) for s in args.seeds.split(",")):
         result = train_model(
