@@ -15,6 +15,7 @@ Figures in docs/models.md, "Input gates on the planted market".
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 
@@ -26,7 +27,12 @@ def main() -> None:
     parser.add_argument("--seeds", default="42", help="training seeds, comma-separated")
     parser.add_argument("--market-seed", type=int, default=None, help="default: the demo's")
     parser.add_argument("--gate-l1", type=float, default=None, help="default: the config's")
+    parser.add_argument(
+        "--training", default="{}", help="training overrides as JSON, e.g. '{\"ema_decay\": 0.999}'"
+    )
+    parser.add_argument("--no-mlp", action="store_true", help="skip the three-input MLP")
     args = parser.parse_args()
+    training_overrides = json.loads(args.training)
 
     import core  # noqa: F401  (thread and OpenMP settings)
     from core.market.config import DEFAULT_TICKERS, DataConfig
@@ -49,13 +55,15 @@ def main() -> None:
     spec = model_spec("dual_tower")
     overrides = {} if args.gate_l1 is None else {"input_gate_l1": args.gate_l1}
     gates = "as configured" if args.gate_l1 is None else args.gate_l1
-    print(f"market seed {market_seed}, input_gate_l1 {gates}")
+    print(f"market seed {market_seed}, input_gate_l1 {gates}, training {training_overrides}")
     for seed in (int(s) for s in args.seeds.split(",")):
         result = train_model(
             frame,
             model_name="dual_tower",
             model_config=spec.config_class.from_dict(overrides, partial=True),
-            training=spec.training_config_class.from_dict({"seed": seed}, partial=True),
+            training=spec.training_config_class.from_dict(
+                {**training_overrides, "seed": seed}, partial=True
+            ),
         )
         evaluation = evaluate_model(result.spec, result.trainer.model, result.loaders, frame)
         reports, judged = evaluation.report["reports"], evaluation.report["uncertainty"]
@@ -70,8 +78,13 @@ def main() -> None:
                 f" ({lead['low']:+.3f}..{lead['high']:+.3f}), SPA p-value"
                 f" {lead['spa_pvalue']:.3f}, blocks of {section['block_dates']}"
             )
-        print(f"seed {seed} verdict: {judged['verdict']['verdict']}")
-    _three_inputs(frame, result.loaders)
+        trainer = result.trainer
+        print(
+            f"seed {seed} verdict: {judged['verdict']['verdict']}"
+            f" (best epoch {trainer.best_epoch} of {len(trainer.history)})"
+        )
+    if not args.no_mlp:
+        _three_inputs(frame, result.loaders)
 
 
 def _three_inputs(frame, loaders) -> None:

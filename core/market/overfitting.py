@@ -10,7 +10,8 @@
   blocks, every half of them in-sample and the rest out-of-sample; PBO is the share of those
   splits where the trial best in-sample ranks at or below the median out-of-sample.
 - ``superior_predictive_ability``: Hansen's SPA test (``arch.bootstrap.SPA``): is any trial's
-  loss below the benchmark's, with every trial in the universe?
+  loss below the benchmark's, with every trial in the universe? Its p-values are widened
+  for few independent blocks of days (``few_blocks_pvalue``), as the intervals are.
 - ``model_confidence_set``: Hansen, Lunde and Nason's MCS (``arch.bootstrap.MCS``): the runs
   that cannot be told from the best.
 - ``diebold_mariano``: the mean daily loss differential of two runs over its Newey-West (HAC,
@@ -123,19 +124,41 @@ def backtest_overfitting(returns: np.ndarray, blocks: int = PBO_BLOCKS) -> dict[
 
 def superior_predictive_ability(
     benchmark: np.ndarray, models: np.ndarray, *, block: int, seed: int = 0, reps: int = 1000
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Hansen's SPA p-values (consistent, lower, upper) for H0: no model's mean loss is below
-    the benchmark's. Losses are daily, lower is better; ``models`` is (days, k)."""
+    the benchmark's. Losses are daily, lower is better; ``models`` is (days, k).
+
+    The p-values are widened for the number of independent blocks (``few_blocks_pvalue``);
+    ``uncorrected`` keeps ``arch``'s own."""
     benchmark = np.asarray(benchmark, float)
     models = np.asarray(models, float).reshape(len(benchmark), -1)
+    blocks = len(benchmark) / max(block, 1)
     if np.abs(models - benchmark[:, None]).max(initial=0.0) < 1e-15:
-        return {"consistent": 1.0, "lower": 1.0, "upper": 1.0, "models": models.shape[1]}
+        same = {"consistent": 1.0, "lower": 1.0, "upper": 1.0}
+        return {**same, "uncorrected": same, "blocks": blocks, "models": models.shape[1]}
     test = SPA(benchmark, models, block_size=block, reps=reps, bootstrap="cbb", seed=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # models that never differ from it
         test.compute()
     found = {name: float(value) for name, value in test.pvalues.items()}
-    return {**found, "models": models.shape[1]}
+    widened = {name: few_blocks_pvalue(p, blocks, reps=reps) for name, p in found.items()}
+    return {**widened, "uncorrected": found, "blocks": blocks, "models": models.shape[1]}
+
+
+def few_blocks_pvalue(pvalue: float, blocks: float, *, reps: int = 1000) -> float:
+    """A bootstrap p-value read as a normal tail and returned as the Student t(blocks - 1) tail
+    of the same statistic: the widening ``core.market.uncertainty.interval`` gives the
+    intervals, for the same reason (over few independent blocks the bootstrap's spread is too
+    narrow). A p-value of 0 counts as 1 / (reps + 1), the bootstrap's resolution.
+
+    Measured on null panels (two predictors equally good, 330 business days x 7 tickers,
+    overlapping 30-day labels, blocks of 43 = 7.7 blocks; ``python -m bench.spa_size``):
+    ``arch``'s p-value fell below 0.025 in 5.1-6.9 % of 1,500 panels, this one in
+    2.3-3.0 %; at 7 days (33 blocks) 2.2-3.5 % and 2.0-3.1 %."""
+    if not np.isfinite(pvalue) or pvalue >= 1.0:
+        return float(pvalue)
+    statistic = stats.norm.isf(max(pvalue, 1.0 / (reps + 1)))
+    return float(stats.t.sf(statistic, max(blocks - 1.0, 1.0)))
 
 
 def model_confidence_set(

@@ -38,8 +38,9 @@ from core.market.verdict import MEAN, collapse_check, predictor_tables
 
 MIN_SPA_BLOCKS = 4
 """A horizon whose test period holds fewer independent blocks than this (30 days on a year of
-test dates: about two) is reported but left out of the verdict: the SPA bootstrap cannot
-widen for so few blocks, and on the no-signal control it gave p = 0.06 at 1.6 blocks."""
+test dates: about two) is reported but left out of the verdict: on the no-signal control
+``arch``'s SPA gave p = 0.06 at 1.6 blocks, and a Student t with under three degrees of
+freedom (``few_blocks_pvalue``) is too rough a correction to lean on."""
 
 
 def _constant(table: pd.DataFrame) -> bool:

@@ -11,7 +11,8 @@
   (model - best rival) excludes zero at one horizon at the family-wise level over the
   horizons (Bonferroni); "collapsed: no skill" whenever the collapse check fires, whatever
   the intervals say; "no evidence" otherwise. Hansen's SPA p-value of the model against the
-  best rival on the primary metric's daily series stands beside it.
+  best rival on the primary metric's daily series stands beside it, widened for few blocks
+  as the intervals are (``core.market.overfitting.few_blocks_pvalue``).
 - The other metrics are secondary lines, each a 95 % comparison in its own words.
 """
 

@@ -152,7 +152,8 @@ def test_on_the_default_planted_market_the_dual_tower_leads_every_baseline_on_sp
     """Issue 22's positive control: the demo's planted market (7 tickers, 2015-2024, seed 42)
     and the dual tower as shipped (input gates on), judged against majority, momentum,
     ridge and boosting. At 30 days its correlation lead over the best of them (boosting) has
-    an SPA p-value below 0.05 (0.020 measured; 0.001 and 0.003 for training seeds 1 and 2)
+    an SPA p-value below 0.05 (widened for its 7.7 blocks: 0.041 measured; 0.009 and 0.015
+    for training seeds 1 and 2)
     and the ordinary 95 % interval of the lead stays above 0. Not asserted: the headline's
     "beats", which needs that interval above 0 at the 97.5 % level for two horizons and got
     it for one training seed of three (docs/models.md, "Input gates on the planted
