@@ -49,17 +49,6 @@ class TrainerSettings(Protocol):
     max_grad_norm: float
 
 
-def in_fp32(outputs: dict[str, Any]) -> dict[str, Any]:
-    """The floating outputs in fp32, and so those of any list of output dicts (an ensemble's
-    members)."""
-    return {
-        k: [in_fp32(o) for o in v]
-        if isinstance(v, list)
-        else (v.float() if v.is_floating_point() else v)
-        for k, v in outputs.items()
-    }
-
-
 def ema_decay(settings: TrainerSettings) -> float:
     """The settings' weight-averaging decay; configs without the field mean off."""
     return float(getattr(settings, "ema_decay", 0.0))
@@ -263,7 +252,7 @@ class Trainer:
             outputs = self._forward(batch)
         with self._section("loss"):
             if self.autocast is not None:
-                outputs = in_fp32(outputs)
+                outputs = {k: v.float() if v.is_floating_point() else v for k, v in outputs.items()}
             loss, components = self.loss_fn(outputs, batch)
             penalties = self._regularization()
             if penalties:

@@ -113,12 +113,6 @@ class DualTowerModelConfig(HorizonModelConfig):
     inputs; 0: no gates). On the planted market the relevance is a function of 3 of the 90
     inputs, and without gates the towers spread their weight over all of them (docs/models.md,
     "Input gates")."""
-    members: int = 3
-    """Copies of the whole model (towers, gates, heads), each from its own initialisation and
-    trained on its own loss from the same batches; predictions are their mean (a deep
-    ensemble). Each member costs a model's time. On the planted market one model's lead
-    over boosting moves with its seed and three members steadied it (docs/models.md,
-    "Members"); 1: a single model."""
     target: Literal["relevance", "trend"] = "relevance"
     """What the heads learn: 'relevance' (seed 000: how far the context moved the stock over
     the horizon; defined only where context is observed) or 'trend' (the forward trend score
@@ -131,17 +125,14 @@ class DualTowerModelConfig(HorizonModelConfig):
     def validate(self) -> None:
         super().validate()
         self.require("input_gate_l1", self.input_gate_l1 >= 0, "a number >= 0 (0: no gates)")
-        self.require("members", self.members >= 1, "an integer >= 1 (1: a single model)")
 
     @classmethod
     def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
-        """Whole configs stored before the input gates, or before members, load as they
-        trained: without gates, one member (their weights have neither); a partial override
-        keeps the defaults."""
+        """Whole configs stored before the input gates load without them (their weights have
+        none); a partial override keeps the default."""
         data = super().upgrade(data)
         if _stored_whole(data):
             data.setdefault("input_gate_l1", 0.0)
-            data.setdefault("members", 1)
         return data
 
 

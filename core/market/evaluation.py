@@ -371,17 +371,14 @@ def context_group_importance(
 
 def input_gate_scales(model: nn.Module) -> dict[str, float]:
     """The dual tower's learned input gates, {feature: abs(scale)} largest first (the context
-    tower's 25 features and 3 masks, then the stock tower's 62; an ensemble's averaged over
-    its members); empty without gates."""
-    members = list(getattr(model, "members", [model]))
-    gates = [(getattr(m, "context_gate", None), getattr(m, "stock_gate", None)) for m in members]
-    if any(context is None or stock is None for context, stock in gates):
+    tower's 25 features and 3 masks, then the stock tower's 62); empty without gates."""
+    context_gate = getattr(model, "context_gate", None)
+    stock_gate = getattr(model, "stock_gate", None)
+    if context_gate is None or stock_gate is None:
         return {}
     names = [*CONTEXT_FEATURES, *MASK_COLUMNS, *STOCK_FEATURES]
-    scales = torch.stack(
-        [torch.cat([context.scale, stock.scale]).detach().abs() for context, stock in gates]
-    ).mean(0)  # (features,): the members' mean
-    return dict(sorted(zip(names, scales.tolist(), strict=True), key=lambda item: -item[1]))
+    scales = torch.cat([context_gate.scale, stock_gate.scale]).detach().abs().tolist()
+    return dict(sorted(zip(names, scales, strict=True), key=lambda item: -item[1]))
 
 
 def walk_forward_evaluation(

@@ -1,9 +1,7 @@
 """Losses. Each is a small module: ``loss(outputs, batch) -> (total, components)``.
 
 ``outputs`` is the model's dict, ``batch`` the loader's dict of targets; ``components``
-holds every named term (detached floats) so the trainer can chart each one. Where
-``outputs`` carry ``MEMBER_OUTPUTS`` (an ensemble in training), the per-horizon losses score
-each member's outputs on their own and return the mean, term by term.
+holds every named term (detached floats) so the trainer can chart each one.
 
 - DualTowerLoss (seeds 000/001): per horizon the MSE of the relevance score and the
   cross-entropy of its direction, plus tower orthogonality and embedding magnitude.
@@ -30,8 +28,6 @@ from torch import nn
 from core.market.config import DEFAULT_HORIZONS, LossConfig, LSTMLossConfig
 
 Components = dict[str, float]
-MEMBER_OUTPUTS = "member_outputs"
-"""Key of an ensemble's list of its members' own output dicts (``DualTowerEnsemble``)."""
 
 
 def _weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
@@ -92,12 +88,6 @@ class _HorizonLoss(nn.Module):
     def forward(
         self, outputs: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]
     ) -> tuple[torch.Tensor, Components]:
-        members = outputs.get(MEMBER_OUTPUTS)
-        if members is not None:
-            scored = [self(member, batch) for member in members]
-            total = torch.stack([t for t, _ in scored]).mean()
-            names = scored[0][1]
-            return total, {k: sum(c[k] for _, c in scored) / len(scored) for k in names}
         c = self.config
         terms: dict[str, torch.Tensor] = {}
         total = outputs[self.score_output.format(h=self.horizons[0])].new_zeros(())

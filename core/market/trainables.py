@@ -21,7 +21,6 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "model.context_tower.embedding_dim": 16,
             "model.stock_tower.hidden_dims": [64, 32, 16],
             "model.stock_tower.embedding_dim": 32,
-            "model.members": 1,
         },
         "standard": {**training_lengths(40, 8, 64), "training.scheduler.warmup_epochs": 3},
         "thorough": training_lengths(150, 20, 32),

@@ -27,7 +27,7 @@ from core.market.config import (
 )
 from core.market.losses import ClassificationLoss, DualTowerLoss, DualTowerTrendLoss, LSTMLoss
 from core.market.models.baselines import CompactDualTower, SimpleLSTM
-from core.market.models.dual_tower import build_dual_tower
+from core.market.models.dual_tower import DualTowerRelevanceModel
 from core.market.models.layers import count_parameters
 from core.market.models.lstm_attention import LSTMAttentionModel
 
@@ -97,7 +97,7 @@ MODELS: dict[str, ModelSpec] = {
             "dual_tower",
             "Dual-tower relevance model: relevance score and direction per horizon (seeds 000/001)",
             DualTowerModelConfig,
-            build_dual_tower,
+            DualTowerRelevanceModel,
             TABULAR,
             "relevance",
             False,

@@ -5,9 +5,7 @@ a stock tower embeds the 62 stock features, and the towers meet in a bilinear in
 (a learned context x stock product) next to their concatenation. Per horizon (7 and 30
 days) a head gives a relevance score in [-1, 1] and direction logits over
 (negative, none, positive). With ``input_gate_l1`` > 0 each tower's inputs pass a feature
-gate whose L1 norm the trainer adds to the loss (``regularization``). With ``members`` > 1,
-``build_dual_tower`` returns a ``DualTowerEnsemble`` of that many independently initialised
-models.
+gate whose L1 norm the trainer adds to the loss (``regularization``).
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ import torch
 from torch import nn
 
 from core.market.config import DualTowerModelConfig
-from core.market.losses import MEMBER_OUTPUTS
 from core.market.models.layers import Bilinear, FeatureGate, mlp
 
 MASK_GROUPS = 3  # news, policy, macro
@@ -120,55 +117,3 @@ class DualTowerRelevanceModel(nn.Module):
     ) -> dict[str, torch.Tensor]:
         context_embedding, stock_embedding = self.embed(context, stock, context_mask)
         return {"context_embedding": context_embedding, "stock_embedding": stock_embedding}
-
-
-AVERAGED = ("score_", "direction_logits_", "pos_prob_")
-"""Output name prefixes an ensemble averages over its members: the predictions."""
-
-
-class DualTowerEnsemble(nn.Module):
-    """``config.members`` dual towers, each initialised on its own, predicting their mean.
-
-    In training the outputs also carry every member's own (``MEMBER_OUTPUTS``), and the loss
-    scores each member on its own outputs and averages (``core.market.losses``): each member
-    gets the gradient it would get alone, divided by the number of members, so they learn
-    as independent models from the same batches (a deep ensemble) rather than as one wide
-    model fitted through its average. The scores, direction logits and positive-class
-    probabilities are averaged; the embeddings are the first member's (the members' bases
-    differ, so a mean of coordinates means nothing)."""
-
-    def __init__(self, config: DualTowerModelConfig) -> None:
-        super().__init__()
-        self.config = config
-        self.members = nn.ModuleList(DualTowerRelevanceModel(config) for _ in range(config.members))
-
-    def regularization(self) -> dict[str, torch.Tensor]:
-        """The members' penalty terms, averaged as their losses are."""
-        terms = [member.regularization() for member in self.members]
-        return {k: torch.stack([t[k] for t in terms]).mean() for k in terms[0]}
-
-    def forward(
-        self, context: torch.Tensor, stock: torch.Tensor, context_mask: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor | list[dict[str, torch.Tensor]]]:
-        outputs = [member(context, stock, context_mask) for member in self.members]
-        first = outputs[0]
-        mean: dict[str, torch.Tensor | list[dict[str, torch.Tensor]]] = {
-            k: torch.stack([o[k] for o in outputs]).mean(0) if k.startswith(AVERAGED) else v
-            for k, v in first.items()
-        }  # each (B,) or (B, classes), as one member's
-        if self.training:
-            mean[MEMBER_OUTPUTS] = outputs
-        return mean
-
-    @torch.no_grad()
-    def extract_embeddings(
-        self, context: torch.Tensor, stock: torch.Tensor, context_mask: torch.Tensor | None = None
-    ) -> dict[str, torch.Tensor]:
-        return self.members[0].extract_embeddings(context, stock, context_mask)
-
-
-def build_dual_tower(config: DualTowerModelConfig) -> nn.Module:
-    """One model, or an ensemble of ``config.members``."""
-    if config.members == 1:
-        return DualTowerRelevanceModel(config)
-    return DualTowerEnsemble(config)

@@ -13,7 +13,6 @@ TINY = {
         "context_tower": {"hidden_dims": [8], "embedding_dim": 4},
         "stock_tower": {"hidden_dims": [8], "embedding_dim": 6},
         "head": {"hidden_dims": [4]},
-        "members": 1,
     },
     "lstm_attention": {
         "hidden_dim": 8,
@@ -87,9 +86,7 @@ def test_outputs_have_the_promised_keys_shapes_and_ranges(name: str) -> None:
 
 
 def test_default_sizes_follow_the_seeds() -> None:
-    ensemble = create_model("dual_tower")
-    assert len(ensemble.members) == 3, "three members by default"
-    dual = ensemble.members[0]
+    dual = create_model("dual_tower")
     assert dual.context_tower.body[0].in_features == 25 + 3, "25 features + 3 group masks"
     assert dual.context_tower.embed.out_features == 32
     assert dual.stock_tower.embed.out_features == 64
@@ -136,18 +133,15 @@ def test_input_gates_scale_each_feature_and_configs_stored_before_them_load_with
         ),
         "a closed gate shuts its feature out",
     )
-    stored = DualTowerModelConfig().to_dict()
-    del stored["input_gate_l1"], stored["members"]
+    stored = model.config.to_dict()
+    del stored["input_gate_l1"]
     older = DualTowerModelConfig.from_dict(stored)
     assert older.input_gate_l1 == 0.0, "a whole config from before the gates had none"
-    assert older.members == 1, "nor members"
-    assert DualTowerModelConfig.from_dict({"members": 2}, partial=True).input_gate_l1 > 0
     plain = DualTowerRelevanceModel(older)
     assert plain.context_gate is None and plain.regularization() == {}
     assert "context_gate.scale" not in plain.state_dict()
     override = DualTowerModelConfig.from_dict({"interaction": "concat"}, partial=True)
     assert override.input_gate_l1 == DualTowerModelConfig().input_gate_l1 > 0
-    assert override.members == DualTowerModelConfig().members == 3
     sections = {"context_tower": {}, "stock_tower": {}, "head": {}, "interaction": "concat"}
     every_section = DualTowerModelConfig.from_dict(sections, partial=True)
     assert every_section.input_gate_l1 > 0, "an override naming every section is no stored one"
@@ -169,65 +163,3 @@ def test_the_evaluation_names_each_input_gate_largest_first() -> None:
     assert len(gates) == 90 and list(gates)[:2] == ["ret_63d", "vix_level"]
     assert gates["ret_63d"] == 3.0 and gates["mask_macro"] == pytest.approx(0.1)
     assert input_gate_scales(create_model("dual_tower", input_gate_l1=0.0)) == {}
-
-
-ENSEMBLE = {
-    **TINY["dual_tower"],
-    "members": 3,
-    "context_tower": {"hidden_dims": [8], "embedding_dim": 4, "dropout": 0.0},
-    "stock_tower": {"hidden_dims": [8], "embedding_dim": 6, "dropout": 0.0},
-    "head": {"hidden_dims": [4], "dropout": 0.0},
-}
-
-
-def test_an_ensemble_predicts_its_members_mean_and_embeds_as_its_first() -> None:
-    from core.market.evaluation import input_gate_scales
-    from core.market.losses import MEMBER_OUTPUTS
-
-    torch.manual_seed(0)
-    model = create_model("dual_tower", **ENSEMBLE).eval()
-    batch = inputs_for("dual_tower")
-    with torch.no_grad():
-        got = model(**batch)
-        alone = [member(**batch) for member in model.members]
-    assert len(alone) == 3 and MEMBER_OUTPUTS not in got
-    assert not torch.allclose(alone[0]["score_7d"], alone[1]["score_7d"]), "own initialisations"
-    for key in ("score_7d", "direction_logits_30d", "pos_prob_7d"):
-        torch.testing.assert_close(got[key], sum(a[key] for a in alone) / 3)
-    torch.testing.assert_close(got["context_embedding"], alone[0]["context_embedding"])
-    with torch.no_grad():
-        for member, scale in zip(model.members, (1.0, 4.0, 0.5), strict=True):
-            member.stock_gate.scale.fill_(-scale)
-    gates = input_gate_scales(model)
-    assert len(gates) == 90 and gates["ret_63d"] == pytest.approx(5.5 / 3), "the members' mean"
-    assert len(model.train()(**batch)[MEMBER_OUTPUTS]) == 3
-
-
-def test_each_member_of_an_ensemble_learns_from_its_own_loss() -> None:
-    """The oracle: a member's gradient from the ensemble's training loss is its gradient
-    alone, over the number of members, and the loss is the mean of the members' losses (not
-    the loss of their mean)."""
-    from core.market.losses import DualTowerLoss
-
-    torch.manual_seed(1)
-    model = create_model("dual_tower", **ENSEMBLE).train()
-    batch = inputs_for("dual_tower")
-    targets = {f"relevance_{h}d": torch.linspace(-0.9, 0.9, BATCH) * (h / 30) for h in (7, 30)} | {
-        f"relevance_class_{h}d": torch.tensor([0, 1, 2, 1, 0]) for h in (7, 30)
-    }
-    loss = DualTowerLoss()
-    total, components = loss(model(**batch), targets)
-    total.backward()
-    together = [p.grad.clone() for p in model.members[2].parameters()]
-    model.zero_grad()
-    each = [loss(member(**batch), targets) for member in model.members]
-    assert float(total) == pytest.approx(sum(float(t) for t, _ in each) / 3, rel=1e-6)
-    assert components["mse_7d"] == pytest.approx(sum(c["mse_7d"] for _, c in each) / 3)
-    with torch.no_grad():
-        mean_outputs = model.eval()(**batch)
-    assert float(loss(mean_outputs, targets)[0]) != pytest.approx(float(total))
-    each[2][0].backward()
-    for got, alone in zip(together, model.members[2].parameters(), strict=True):
-        torch.testing.assert_close(got * 3, alone.grad)
-    with pytest.raises(ConfigError, match="members"):
-        create_model("dual_tower", members=0)
