@@ -3,12 +3,15 @@
     python -m bench.planted_verdict --seeds 42,1,2              # as shipped (input gates on)
     python -m bench.planted_verdict --seeds 42 --gate-l1 0      # gates off
     python -m bench.planted_verdict --market-seed 7 --seeds 42  # another generated market
+    python -m bench.planted_verdict --seeds 42,1,2 --ensemble   # and the mean of the three
 
 Per training seed and horizon: the model's and boosting's test correlation with the
 relevance label, the lead over the best rival on the primary metric with its 95 % interval
 and SPA p-value, and the headline verdict; then the correlation an MLP reaches from only the
 three inputs the planted sensitivity reads (``vix_level``, ``ret_63d``,
-``vol_ratio_21_126``), fitted on the training segment. About 75 s per seed on 2 cores.
+``vol_ratio_21_126``), fitted on the training segment. With ``--ensemble``, the same for the
+mean of the seeds' models (each trained alone, their predictions averaged). About 75 s per
+seed on 2 cores.
 Figures in docs/models.md, "Input gates on the planted market".
 """
 
@@ -18,6 +21,7 @@ import argparse
 import json
 
 import numpy as np
+import torch
 
 PLANTED_INPUTS = ["vix_level", "ret_63d", "vol_ratio_21_126"]
 
@@ -31,6 +35,9 @@ def main() -> None:
         "--training", default="{}", help="training overrides as JSON, e.g. '{\"ema_decay\": 0.999}'"
     )
     parser.add_argument("--no-mlp", action="store_true", help="skip the three-input MLP")
+    parser.add_argument(
+        "--ensemble", action="store_true", help="also judge the mean of the seeds' models"
+    )
     args = parser.parse_args()
     training_overrides = json.loads(args.training)
 
@@ -56,6 +63,7 @@ def main() -> None:
     overrides = {} if args.gate_l1 is None else {"input_gate_l1": args.gate_l1}
     gates = "as configured" if args.gate_l1 is None else args.gate_l1
     print(f"market seed {market_seed}, input_gate_l1 {gates}, training {training_overrides}")
+    models = []
     for seed in (int(s) for s in args.seeds.split(",")):
         result = train_model(
             frame,
@@ -65,26 +73,58 @@ def main() -> None:
                 {**training_overrides, "seed": seed}, partial=True
             ),
         )
-        evaluation = evaluate_model(result.spec, result.trainer.model, result.loaders, frame)
-        reports, judged = evaluation.report["reports"], evaluation.report["uncertainty"]
-        for horizon, section in judged["horizons"].items():
-            lead = section["primary"]
-            model, boosting = (
-                reports[n][horizon]["regression"]["pearson"] for n in ("model", "boosting")
-            )
-            print(
-                f"seed {seed} {horizon}: corr model {model:.3f} boosting {boosting:.3f};"
-                f" lead over {lead['baseline']} {lead['difference']:+.3f}"
-                f" ({lead['low']:+.3f}..{lead['high']:+.3f}), SPA p-value"
-                f" {lead['spa_pvalue']:.3f}, blocks of {section['block_dates']}"
-            )
         trainer = result.trainer
+        models.append(trainer.model.eval())
+        evaluation = evaluate_model(result.spec, trainer.model, result.loaders, frame)
+        verdict = _print_judgement(f"seed {seed}", evaluation.report)
         print(
-            f"seed {seed} verdict: {judged['verdict']['verdict']}"
+            f"seed {seed} verdict: {verdict}"
             f" (best epoch {trainer.best_epoch} of {len(trainer.history)})"
         )
+    if args.ensemble and len(models) > 1:
+        mean = _MeanOfModels(models).eval()
+        evaluation = evaluate_model(result.spec, mean, result.loaders, frame)
+        tag = f"mean of seeds {args.seeds}"
+        print(f"{tag} verdict: {_print_judgement(tag, evaluation.report)}")
     if not args.no_mlp:
         _three_inputs(frame, result.loaders)
+
+
+def _print_judgement(tag: str, report: dict) -> str:
+    """One line per horizon: correlations, the lead over the best rival, its interval and
+    SPA p-value; returns the headline verdict."""
+    reports, judged = report["reports"], report["uncertainty"]
+    for horizon, section in judged["horizons"].items():
+        lead = section["primary"]
+        model, boosting = (
+            reports[n][horizon]["regression"]["pearson"] for n in ("model", "boosting")
+        )
+        print(
+            f"{tag} {horizon}: corr model {model:.3f} boosting {boosting:.3f};"
+            f" lead over {lead['baseline']} {lead['difference']:+.3f}"
+            f" ({lead['low']:+.3f}..{lead['high']:+.3f}), SPA p-value"
+            f" {lead['spa_pvalue']:.3f}, blocks of {section['block_dates']}"
+        )
+    return judged["verdict"]["verdict"]
+
+
+class _MeanOfModels(torch.nn.Module):
+    """Independently trained dual towers predicting their mean score, direction logits and
+    positive-class probability (a deep ensemble of the seeds' runs); the embeddings are the
+    first's."""
+
+    def __init__(self, models) -> None:
+        super().__init__()
+        self.models = torch.nn.ModuleList(models)
+        self.config = models[0].config
+
+    def forward(self, *inputs):
+        outputs = [model(*inputs) for model in self.models]
+        averaged = ("score_", "direction_logits_", "pos_prob_")
+        return {
+            k: torch.stack([o[k] for o in outputs]).mean(0) if k.startswith(averaged) else v
+            for k, v in outputs[0].items()
+        }
 
 
 def _three_inputs(frame, loaders) -> None:

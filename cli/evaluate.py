@@ -192,7 +192,9 @@ def ensemble(
     runs: Annotated[list[int], typer.Argument(help="Two or more run ids with the same classes.")],
     as_json: ReportJsonOption = False,
 ) -> None:
-    """Average the runs' predictions (e.g. simple_lstm + compact_dual_tower) and compare."""
+    """Average the runs' predictions (e.g. simple_lstm + compact_dual_tower, or the runs of
+    one experiment over seeds) and compare; the ensemble is judged as one model against
+    the baselines (fit on the first run's training rows): intervals and the verdict."""
     from services.market_evaluation import evaluate_ensemble
 
     if len(runs) < 2:
@@ -208,11 +210,17 @@ def ensemble(
     typer.echo(f"{report['rows']} shared test rows.")
     for name, sections in report["reports"].items():
         shown = ", ".join(
-            f"{h} accuracy {sections[h]['classification']['accuracy']:.3f} "
+            f"{h} corr {sections[h]['regression']['pearson']:+.3f} "
+            f"accuracy {sections[h]['classification']['accuracy']:.3f} "
             f"macro F1 {sections[h]['classification']['macro_f1']:.3f}"
             for h in sections
         )
         typer.echo(f"  {name:32} {shown}")
+    typer.echo(f"The ensemble as one model, against the baselines fit on run {runs[0]}'s rows:")
+    echo_judgement(report)
+    for horizon in report["uncertainty"]["horizons"]:
+        typer.echo(f"{horizon}: ", nl=False)
+        echo_intervals(report, horizon)
 
 
 def predict(

@@ -20,6 +20,7 @@ from core.market.evaluation import (
     Evaluation,
     ensemble_predictions,
     evaluate_model,
+    judge_predictions,
     score_report,
     walk_forward_evaluation,
 )
@@ -222,8 +223,12 @@ def _restore(engine: Engine, run_id: int) -> RestoredRun:
     )
 
 
-def evaluate_ensemble(*, engine: Engine, run_ids: list[int]) -> dict[str, Any]:
-    """Each member and their equal-weight ensemble, on the test rows all members share."""
+def evaluate_ensemble(
+    *, engine: Engine, run_ids: list[int], baselines: Sequence[str] = BASELINES
+) -> dict[str, Any]:
+    """Each member and their equal-weight ensemble, on the test rows all members share, and
+    the ensemble judged as one model (intervals, verdict) against ``baselines`` fit on the
+    first member's training rows."""
     runs = [_restore(engine, run_id) for run_id in run_ids]
     members = [
         (
@@ -251,7 +256,16 @@ def evaluate_ensemble(*, engine: Engine, run_ids: list[int]) -> dict[str, Any]:
         for run_id, (member_spec, predictions, _) in zip(run_ids, members, strict=True)
     }
     reports["ensemble"] = score_report(spec, combined, frame)
-    return {"run_ids": run_ids, "rows": len(combined), "reports": reports}
+    judged = judge_predictions(
+        spec, combined, runs[0].restored.loaders, frame, baselines=baselines
+    ).report
+    return {
+        "run_ids": run_ids,
+        "rows": len(combined),
+        "reports": reports,
+        "baselines": {n: r for n, r in judged["reports"].items() if n != "model"},
+        "uncertainty": judged["uncertainty"],
+    }
 
 
 def _no_start(**_: Any) -> int:

@@ -322,6 +322,17 @@ def test_ensemble_of_the_seed_002_models(data_home: DataHome, tmp_path: Path) ->
     reports = json.loads(report.output)["reports"]
     assert set(reports) == {"run 1 (simple_lstm)", "run 2 (compact_dual_tower)", "ensemble"}
     assert reports["ensemble"]["7d"]["rows"] == reports["run 1 (simple_lstm)"]["7d"]["rows"]
+    judged = json.loads(report.output)["uncertainty"]
+    assert judged["verdict"]["verdict"] in ("beats", "no evidence", "collapsed")
+    lead = judged["horizons"]["7d"]["primary"]
+    assert lead["metric"] == "pearson", "two tickers: correlation"
+    baselines = json.loads(report.output)["baselines"]
+    rival = 0.0 if lead["baseline"] == "mean" else baselines[lead["baseline"]]["7d"]
+    rival = rival if rival == 0.0 else rival["regression"]["pearson"]
+    ensemble = reports["ensemble"]["7d"]["regression"]["pearson"]
+    assert lead["difference"] == pytest.approx(ensemble - rival, abs=1e-9), "the ensemble's lead"
+    shown = runner.invoke(app, ["ensemble", "1", "2"])
+    assert "The ensemble as one model" in shown.output and "Verdict:" in shown.output
     mixed = runner.invoke(app, ["ensemble", "1", "3"])
     assert mixed.exit_code == 1 and "same classes" in mixed.output
 

@@ -191,9 +191,36 @@ def evaluate_model(
 ) -> Evaluation:
     """The model and each baseline on the test rows, with per-row predictions kept; the
     primary metric is declared from ``config`` and the test rows before any is scored."""
+    predicted = model_predictions(spec, model, loaders.test, extras=True)
+    evaluation = judge_predictions(
+        spec, predicted, loaders, dataset, baselines=baselines, seed=seed, config=config
+    )
+    report = evaluation.report
+    if "context" in spec.inputs:
+        report["group_importance"] = context_group_importance(
+            spec, model, loaders.test, horizons=loaders.horizons, seed=seed
+        )
+    gates = input_gate_scales(model)
+    if gates:
+        report["input_gates"] = gates
+    return evaluation
+
+
+def judge_predictions(
+    spec: ModelSpec,
+    predicted: pd.DataFrame,
+    loaders: Loaders,
+    dataset: pd.DataFrame,
+    *,
+    baselines: Sequence[str] = BASELINES,
+    seed: int = 0,
+    config: EvaluationConfig | None = None,
+) -> Evaluation:
+    """Point figures, intervals and the verdict of ``predicted`` (date, ticker, score_hd,
+    class_hd, probabilities: one model's, or an ensemble's) against the baselines fit on
+    ``loaders``' training rows, on the test rows both have."""
     config = config or EvaluationConfig()
     primary = declare_primary(config, loaders.test.meta)
-    predicted = model_predictions(spec, model, loaders.test, extras=True)
     rows = outcomes(spec, dataset, predicted)
     predictors = {"model": predicted[["date", "ticker", *_score_columns(predicted)]]}
     predictors.update(baseline_predictions(spec, dataset, loaders, seed=seed, names=baselines))
@@ -217,13 +244,6 @@ def evaluate_model(
     report["uncertainty"] = uncertainty_report(
         spec, predictors, rows, report["reports"], primary=primary, seed=seed
     )
-    if "context" in spec.inputs:
-        report["group_importance"] = context_group_importance(
-            spec, model, loaders.test, horizons=loaders.horizons, seed=seed
-        )
-    gates = input_gate_scales(model)
-    if gates:
-        report["input_gates"] = gates
     return Evaluation(report, wide)
 
 
