@@ -216,7 +216,10 @@ def ensemble(
             for h in sections
         )
         typer.echo(f"  {name:32} {shown}")
-    typer.echo(f"The ensemble as one model, against the baselines fit on run {runs[0]}'s rows:")
+    typer.echo(
+        "The ensemble as one model, against the baselines fit on run "
+        f"{report['baselines_fit_on']}'s training rows:"
+    )
     echo_judgement(report)
     for horizon in report["uncertainty"]["horizons"]:
         typer.echo(f"{horizon}: ", nl=False)

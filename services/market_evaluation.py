@@ -228,7 +228,8 @@ def evaluate_ensemble(
 ) -> dict[str, Any]:
     """Each member and their equal-weight ensemble, on the test rows all members share, and
     the ensemble judged as one model (intervals, verdict) against ``baselines`` fit on the
-    first member's training rows."""
+    training rows of the member that has the most (a daily model's rather than a weekly
+    LSTM's, whatever the order of ``run_ids``), on the shared rows."""
     runs = [_restore(engine, run_id) for run_id in run_ids]
     members = [
         (
@@ -256,13 +257,19 @@ def evaluate_ensemble(
         for run_id, (member_spec, predictions, _) in zip(run_ids, members, strict=True)
     }
     reports["ensemble"] = score_report(spec, combined, frame)
+    basis = max(range(len(runs)), key=lambda i: runs[i].restored.loaders.train.num_rows)
     judged = judge_predictions(
-        spec, combined, runs[0].restored.loaders, frame, baselines=baselines
+        members[basis][0],
+        combined,
+        runs[basis].restored.loaders,
+        runs[basis].frame,
+        baselines=baselines,
     ).report
     return {
         "run_ids": run_ids,
         "rows": len(combined),
         "reports": reports,
+        "baselines_fit_on": run_ids[basis],
         "baselines": {n: r for n, r in judged["reports"].items() if n != "model"},
         "uncertainty": judged["uncertainty"],
     }

@@ -333,6 +333,13 @@ def test_ensemble_of_the_seed_002_models(data_home: DataHome, tmp_path: Path) ->
     assert lead["difference"] == pytest.approx(ensemble - rival, abs=1e-9), "the ensemble's lead"
     shown = runner.invoke(app, ["ensemble", "1", "2"])
     assert "The ensemble as one model" in shown.output and "Verdict:" in shown.output
+    reversed_order = runner.invoke(app, ["ensemble", "2", "1", "--json"])
+    assert reversed_order.exit_code == 0, reversed_order.output
+    again = json.loads(reversed_order.output)
+    assert again["baselines_fit_on"] == json.loads(report.output)["baselines_fit_on"] == 2, (
+        "the daily model's rows, in either order"
+    )
+    assert again["uncertainty"]["verdict"] == judged["verdict"]
     mixed = runner.invoke(app, ["ensemble", "1", "3"])
     assert mixed.exit_code == 1 and "same classes" in mixed.output
 

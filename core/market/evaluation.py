@@ -218,12 +218,17 @@ def judge_predictions(
 ) -> Evaluation:
     """Point figures, intervals and the verdict of ``predicted`` (date, ticker, score_hd,
     class_hd, probabilities: one model's, or an ensemble's) against the baselines fit on
-    ``loaders``' training rows, on the test rows both have."""
+    ``loaders``' training rows, on ``predicted``'s rows (an ensemble's shared rows may be
+    fewer than ``loaders``' test rows: a weekly LSTM's beside a daily model's)."""
     config = config or EvaluationConfig()
     primary = declare_primary(config, loaders.test.meta)
     rows = outcomes(spec, dataset, predicted)
     predictors = {"model": predicted[["date", "ticker", *_score_columns(predicted)]]}
-    predictors.update(baseline_predictions(spec, dataset, loaders, seed=seed, names=baselines))
+    keys = predicted[["date", "ticker"]]
+    for name, frame in baseline_predictions(
+        spec, dataset, loaders, seed=seed, names=baselines
+    ).items():
+        predictors[name] = keys.merge(frame, on=["date", "ticker"])  # the rows judged
     clashing = {c: f"label_{c}" for c in rows.columns if c in predicted.columns}
     clashing.pop("date"), clashing.pop("ticker")  # the 3-class label is named class_hd too
     wide = rows.rename(columns=clashing).merge(predicted, on=["date", "ticker"])
