@@ -123,13 +123,20 @@ def backtest_overfitting(returns: np.ndarray, blocks: int = PBO_BLOCKS) -> dict[
 
 
 def superior_predictive_ability(
-    benchmark: np.ndarray, models: np.ndarray, *, block: int, seed: int = 0, reps: int = 1000
+    benchmark: np.ndarray,
+    models: np.ndarray,
+    *,
+    block: int,
+    shortfall: float = 0.0,
+    seed: int = 0,
+    reps: int = 1000,
 ) -> dict[str, Any]:
     """Hansen's SPA p-values (consistent, lower, upper) for H0: no model's mean loss is below
     the benchmark's. Losses are daily, lower is better; ``models`` is (days, k).
 
-    The p-values are widened for the number of independent blocks (``few_blocks_pvalue``);
-    ``uncorrected`` keeps ``arch``'s own."""
+    The p-values are widened for the number of independent blocks and the ``shortfall`` of
+    the variance the blocks miss (``few_blocks_pvalue``); ``uncorrected`` keeps ``arch``'s
+    own."""
     benchmark = np.asarray(benchmark, float)
     models = np.asarray(models, float).reshape(len(benchmark), -1)
     blocks = len(benchmark) / max(block, 1)
@@ -141,27 +148,31 @@ def superior_predictive_ability(
         warnings.simplefilter("ignore", RuntimeWarning)  # models that never differ from it
         test.compute()
     found = {name: float(value) for name, value in test.pvalues.items()}
-    widened = {name: few_blocks_pvalue(p, blocks, reps=reps) for name, p in found.items()}
+    widened = {
+        name: few_blocks_pvalue(p, blocks, shortfall=shortfall, reps=reps)
+        for name, p in found.items()
+    }
     return {**widened, "uncorrected": found, "blocks": blocks, "models": models.shape[1]}
 
 
-def few_blocks_pvalue(pvalue: float, blocks: float, *, reps: int = 1000) -> float:
+def few_blocks_pvalue(
+    pvalue: float, blocks: float, *, shortfall: float = 0.0, reps: int = 1000
+) -> float:
     """A bootstrap p-value read as a normal tail and returned as the Student t(blocks - 1) tail
-    of the same statistic: the widening ``core.market.uncertainty.interval`` gives the
-    intervals, for the same reason (over few independent blocks the bootstrap's spread is too
-    narrow). A p-value of 0 counts as 1 / (reps + 1), the bootstrap's resolution; one above
-    0.5, which the t tail would pull towards 0.5, is kept. Checked for one model against its
-    benchmark; for the maximum over many trials (a sweep) it is the same widening, not
-    separately measured.
+    of the same statistic shrunk by sqrt(1 - ``shortfall``): the widening
+    ``core.market.uncertainty.interval`` gives the intervals, for the same reasons (over few
+    independent blocks the bootstrap's spread is too narrow, and blocks miss the share
+    ``shortfall`` of the variance, ``core.market.uncertainty.overlap_shortfall``). A p-value
+    of 0 counts as 1 / (reps + 1), the bootstrap's resolution; one above 0.5, which the t
+    tail would pull towards 0.5, is kept. Checked for one model against its benchmark; for
+    the maximum over many trials (a sweep) it is the same widening, not separately measured.
 
     Measured on null panels (two predictors equally good, 330 business days x 7 tickers,
-    overlapping labels; ``python -m bench.spa_size``), share below 0.025: at 30 days
-    (blocks of 43, 7.7 blocks) ``arch``'s 5.4 % of 1,000 panels, this one 3.2 % (with skill
-    0.3 in both: 4.5 % and 2.8 % of 1,500); at 7 days (33 blocks) 4.9 % and 3.9 % (3.4 % and
-    3.3 %)."""
+    overlapping labels; ``python -m bench.spa_size``): figures in docs/models.md, "How often
+    the tests are wrong"."""
     if not np.isfinite(pvalue) or pvalue >= 1.0:
         return float(pvalue)
-    statistic = stats.norm.isf(max(pvalue, 1.0 / (reps + 1)))
+    statistic = stats.norm.isf(max(pvalue, 1.0 / (reps + 1))) * np.sqrt(1.0 - shortfall)
     return float(max(pvalue, stats.t.sf(statistic, max(blocks - 1.0, 1.0))))
 
 

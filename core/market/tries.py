@@ -33,7 +33,7 @@ from core.market.overfitting import (
 )
 from core.market.predictions import horizons_in
 from core.market.strategy import YEAR, StrategyConfig, strategy_curve
-from core.market.uncertainty import LEVEL, block_length
+from core.market.uncertainty import LEVEL, block_length, overlap_shortfall
 from core.market.verdict import MEAN, collapse_check, predictor_tables
 
 MIN_SPA_BLOCKS = 4
@@ -80,6 +80,7 @@ def tries_report(
             -skill[best_rival].to_numpy(),
             -skill[list(trials)].to_numpy(),
             block=block,
+            shortfall=overlap_shortfall(dates, h),
             seed=seed,
         )
         returns = pd.DataFrame(

@@ -8,7 +8,9 @@ metric is computed from per-date sums, so a draw costs one gather and one sum.
 
 - ``metric_intervals``: the 95 % interval of MSE, correlation, direction accuracy, macro F1
   and mean rank IC of one predictor, widened by the Student ratio t(T/b - 1) / z for the
-  T/b independent blocks a test period of T dates in blocks of b holds;
+  T/b independent blocks a test period of T dates in blocks of b holds, and by
+  1 / sqrt(1 - s) for the share s of the variance overlapping labels carry across block ends
+  (``overlap_shortfall``);
 - ``paired_difference``: the interval of (model - baseline) on the *same* draws, so what both
   got right or wrong together cancels;
 - ``ic_statistics``: mean IC, its Newey-West t-statistic (Bartlett kernel, bandwidth at least
@@ -156,23 +158,39 @@ BLOCK_HORIZONS = 2
 up to lag h - 1 (linearly falling, 1 - k/h); a block of b dates keeps the pairs inside it and
 loses those across its ends, so its variance is short by about h / 3b: a third at b = h
 (intervals 18 % too narrow, and a no-signal model called better than momentum in 2 of 20
-control markets), a sixth at b = 2h. Longer blocks are fewer, which the Student widening in
-``interval`` pays for."""
+control markets), a sixth at b = 2h, which ``overlap_shortfall`` puts back. Longer blocks
+are fewer, which the Student widening in ``interval`` pays for."""
+
+
+def label_window(dates: np.ndarray, horizon_days: int) -> float:
+    """The test dates a label window (t, t + h] spans, on average over the dates whose window
+    is complete (business days: 5 for 7 days, 21.4 for 30; weekly dates: 4 for 30 days).
+    Counting the window's dates holds where the test dates have gaps; the median gap between
+    dates (1 day for business days, used until 2026-12-06) counted 30 calendar days as 30."""
+    days = np.unique(pd.to_datetime(pd.Series(dates)).to_numpy(dtype="datetime64[ns]"))
+    start, end, complete = forward_window(days, horizon_days)
+    return float(np.mean((end - start)[complete])) if complete.any() else float(len(days))
 
 
 def block_length(dates: np.ndarray, horizon_days: int) -> int:
-    """Test dates per block: at least two horizons (``BLOCK_HORIZONS``), a horizon of h
-    calendar days being the test dates a label window (t, t + h] spans, on average over the
-    dates whose window is complete (business days: 5 for 7 days, 21.4 for 30, so blocks of
-    10 and 43; weekly dates: 4 for 30 days, blocks of 8), and at least the rule-of-thumb
-    T^(1/3). Counting the window's dates holds where the test dates have gaps; the median
-    gap between dates (1 day for business days, used until 2026-12-06) counted 30 calendar
-    days as 30 dates, blocks of 2.8 horizons."""
-    days = np.unique(pd.to_datetime(pd.Series(dates)).to_numpy(dtype="datetime64[ns]"))
-    start, end, complete = forward_window(days, horizon_days)
-    window = float(np.mean((end - start)[complete])) if complete.any() else float(len(days))
-    by_horizon = math.ceil(BLOCK_HORIZONS * window)
-    return int(max(1, min(len(days), max(by_horizon, round(len(days) ** (1 / 3))))))
+    """Test dates per block: at least two label windows (``BLOCK_HORIZONS`` x
+    ``label_window``: blocks of 10 and 43 business days for 7 and 30 calendar days, 8 weekly
+    dates for 30) and at least the rule-of-thumb T^(1/3)."""
+    days = len(np.unique(dates))
+    by_horizon = math.ceil(BLOCK_HORIZONS * label_window(dates, horizon_days))
+    return int(max(1, min(days, max(by_horizon, round(days ** (1 / 3))))))
+
+
+def overlap_shortfall(dates: np.ndarray, horizon_days: int) -> float:
+    """The share of a figure's variance the block bootstrap misses: labels overlapping over a
+    window of h dates correlate as 1 - k/h, and blocks of b dates lose the pairs across their
+    ends, h / 3b of the long-run variance (a sixth at b = 2h; at most a third, the b = h
+    value, which under-states it for blocks shorter than the window). Intervals and SPA
+    p-values are widened by 1 / sqrt(1 - shortfall) for it: on null panels the interval's
+    lower end and the SPA test said "better" 3-4 % of the time against a nominal 2.5 % without
+    it (``python -m bench.spa_size``)."""
+    window = label_window(dates, horizon_days)
+    return float(min(window / (3 * block_length(dates, horizon_days)), 1 / 3))
 
 
 def bootstrap_draws(dates: np.ndarray, horizon_days: int, *, seed: int, draws: int = DRAWS):
@@ -190,11 +208,14 @@ def interval(
     blocks: float,
     level: float = LEVEL,
     bounds: tuple[float, float] = (-math.inf, math.inf),
+    *,
+    shortfall: float = 0.0,
 ) -> tuple[float, float]:
     """Percentile interval of ``values`` (row 0 the full-sample figure, then the draws),
     widened about the full-sample figure by t(blocks - 1) / z: with only ``blocks``
     independent blocks of dates the bootstrap spread is too narrow by about that ratio
-    (measured coverage of a known correlation: 0.93-0.95 with it, 0.82-0.92 without). The
+    (measured coverage of a known correlation: 0.93-0.95 with it, 0.82-0.92 without), and by
+    1 / sqrt(1 - ``shortfall``) for the variance the blocks miss (``overlap_shortfall``). The
     widened interval is cut to ``bounds``, what the figure can be (a correlation stays in
     [-1, 1] even over four blocks)."""
     point, drawn = values[0], values[1:]
@@ -203,15 +224,18 @@ def interval(
         return (float("nan"), float("nan"))
     quantile = (1 + level) / 2
     widen = stats.t.ppf(quantile, max(blocks - 1, 1)) / stats.norm.ppf(quantile)
+    widen /= math.sqrt(1 - shortfall)
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(point + (drawn - point) * widen, [tail, 100 - tail])
     return (float(max(low, bounds[0])), float(min(high, bounds[1])))
 
 
-def metric_intervals(metrics: dict[str, np.ndarray], blocks: float) -> dict[str, list[float]]:
+def metric_intervals(
+    metrics: dict[str, np.ndarray], blocks: float, *, shortfall: float = 0.0
+) -> dict[str, list[float]]:
     """The 95 % interval of every metric of one predictor, from its ``metrics_of_draws``."""
     return {
-        name: list(interval(values, blocks, bounds=RANGES[name]))
+        name: list(interval(values, blocks, bounds=RANGES[name], shortfall=shortfall))
         for name, values in metrics.items()
     }
 
@@ -222,6 +246,8 @@ def paired_difference(
     metric: str,
     blocks: float,
     level: float = LEVEL,
+    *,
+    shortfall: float = 0.0,
 ) -> dict[str, float]:
     """Interval of the improvement of the model over a baseline, both measured on the same
     draws (``metrics_of_draws``); for MSE baseline minus model, so positive always means the
@@ -229,7 +255,8 @@ def paired_difference(
     a, b = model[metric], baseline[metric]
     gain = a - b if HIGHER_IS_BETTER[metric] else b - a
     least, most = RANGES[metric]
-    low, high = interval(gain, blocks, level, bounds=(least - most, most - least))
+    bounds = (least - most, most - least)
+    low, high = interval(gain, blocks, level, bounds, shortfall=shortfall)
     return {"low": low, "high": high}
 
 
