@@ -66,6 +66,7 @@ def train(
     recommender (two_tower) trains on a recommender dataset as `trendlab recsys train` does."""
     from core.market.evaluation import BASELINES
     from core.market.models import MODELS
+    from services.market_evaluation import evaluate_ensemble
     from services.market_runs import execute_run, experiment_seeds, label_coverage, start_run
     from services.registry import TRAINABLE
 
@@ -154,10 +155,15 @@ def train(
                     )
                 finally:
                     progress.close()
+            mean = (
+                evaluate_ensemble(engine=engine, run_ids=list(summaries), baselines=chosen)
+                if len(summaries) > 1
+                else None
+            )
         except (StorageError, ValueError, RuntimeError) as err:
             raise fail(f"Training failed: {err}") from None
-    if len(summaries) > 1:
-        echo_experiment(experiment, summaries, as_json=as_json)
+    if mean is not None:
+        echo_experiment(experiment, summaries, mean, as_json=as_json)
         return
     run_id, summary = next(iter(summaries.items()))
     print_training_summary(run_id, summary, as_json=as_json)
@@ -170,15 +176,27 @@ def train(
         typer.echo(f"  test {horizon}: {shown}")
 
 
-def echo_experiment(experiment: str, summaries: dict[int, dict], *, as_json: bool) -> None:
+def echo_experiment(
+    experiment: str, summaries: dict[int, dict], mean: dict, *, as_json: bool
+) -> None:
     """An experiment's runs and, per horizon and headline figure, the mean ± std over its
-    seeds and the 95 % interval of the mean across them."""
+    seeds and the 95 % interval of the mean across them; then the mean of its models judged
+    as one (``evaluate_ensemble``): the verdict of the experiment."""
+    from cli.evaluate import echo_judgement
     from services.market_runs import experiment_spread
 
     spread = experiment_spread(list(summaries.values()))
     if as_json:
         runs = [{"run_id": run_id, **summary} for run_id, summary in summaries.items()]
-        typer.echo(json.dumps({"experiment": experiment, "runs": runs, "over_seeds": spread}))
+        judged = {
+            k: mean[k] for k in ("run_ids", "rows", "baselines_fit_on", "reports", "uncertainty")
+        }
+        typer.echo(
+            json.dumps(
+                {"experiment": experiment, "runs": runs, "over_seeds": spread, "mean": judged},
+                default=str,
+            )
+        )
         return
     typer.echo(f"Experiment {experiment}: runs {', '.join(map(str, summaries))}.")
     for horizon, figures in spread.items():
@@ -187,6 +205,11 @@ def echo_experiment(experiment: str, summaries: dict[int, dict], *, as_json: boo
             for k, v in figures.items()
         )
         typer.echo(f"  test {horizon} over {len(summaries)} seeds: {shown}")
+    typer.echo(
+        f"The mean of the {len(summaries)} seeds' models, judged as one on {mean['rows']} test "
+        f"rows (`trendlab ensemble {' '.join(map(str, summaries))}`):"
+    )
+    echo_judgement(mean)
 
 
 def models_list() -> None:

@@ -344,6 +344,47 @@ def test_ensemble_of_the_seed_002_models(data_home: DataHome, tmp_path: Path) ->
     assert mixed.exit_code == 1 and "same classes" in mixed.output
 
 
+def test_an_experiment_over_seeds_is_judged_by_the_mean_of_its_models(
+    data_home: DataHome, tmp_path: Path
+) -> None:
+    """`train --seeds 2`: one run per seed, their spread, and the verdict of the mean of
+    their models, the same judgement `trendlab ensemble` of those runs gives."""
+    runner.invoke(
+        app,
+        [
+            "data",
+            "synthetic",
+            "pair",
+            "--tickers",
+            "AAA,BBB",
+            "--start",
+            "2016-01-01",
+            "--end",
+            "2020-12-31",
+        ],
+    )
+    quick = tmp_path / "quick.yaml"
+    quick.write_text("epochs: 2\nbatch_size: 64\nscheduler:\n  warmup_epochs: 0\n")
+    args = ["train", "compact_dual_tower", "--dataset", "pair", "--config", str(quick)]
+    trained = runner.invoke(app, [*args, "--seeds", "2", "--baselines", "linear", "--json", "-q"])
+    assert trained.exit_code == 0, trained.output
+    found = json.loads(trained.output.strip().splitlines()[-1])
+    assert [r["run_id"] for r in found["runs"]] == [1, 2]
+    assert found["mean"]["run_ids"] == [1, 2]
+    judged = found["mean"]["uncertainty"]
+    assert judged["verdict"]["verdict"] in ("beats", "no evidence", "collapsed")
+    assert judged["horizons"]["7d"]["primary"]["baseline"] in ("linear", "mean")
+    same = json.loads(runner.invoke(app, ["ensemble", "1", "2", "--json"]).output)
+    for horizon in ("7d", "30d"):
+        assert same["reports"]["ensemble"][horizon]["regression"]["pearson"] == pytest.approx(
+            found["mean"]["reports"]["ensemble"][horizon]["regression"]["pearson"], abs=1e-9
+        ), "the mean the ensemble command scores"
+    shown = runner.invoke(app, [*args, "--seeds", "2", "--baselines", "none", "-q"])
+    assert shown.exit_code == 0, shown.output
+    assert "The mean of the 2 seeds' models, judged as one" in shown.output
+    assert "`trendlab ensemble 3 4`" in shown.output and "Verdict:" in shown.output
+
+
 def test_bundled_data_trains_and_evaluates_end_to_end(data_home: DataHome, tmp_path) -> None:
     assert runner.invoke(app, ["data", "bundled", "indices"]).exit_code == 0
     args = ["train", "dual_tower", "--dataset", "indices", *_tiny_configs(tmp_path)]
