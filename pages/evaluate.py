@@ -17,7 +17,7 @@ from pages.following import live_section
 from pages.shared import engine, jobs
 from services import catalog
 from services.catalog import JobStatus, StorageError
-from services.market_evaluation import load_evaluation, load_walk_forward
+from services.market_evaluation import evaluate_ensemble, load_evaluation, load_walk_forward
 from services.market_runs import experiment_spread
 from services.registry import models_of
 from services.reports import epoch_curves, evaluation_summary, run_overview
@@ -42,6 +42,15 @@ def comparison_report(database_url: str, run_ids: tuple[int, ...]) -> dict:
     """The model confidence set and Diebold-Mariano test of the runs (finished runs' test
     predictions never change)."""
     return compare_runs(engine=engine(), run_ids=list(run_ids))
+
+
+@st.cache_data(show_spinner="Judging the mean of the experiment's models...", max_entries=16)
+def experiment_mean(
+    database_url: str, run_ids: tuple[int, ...], baselines: tuple[str, ...]
+) -> dict:
+    """The mean of an experiment's models judged as one against the baselines its runs were
+    trained with (finished runs never change)."""
+    return evaluate_ensemble(engine=engine(), run_ids=list(run_ids), baselines=baselines)
 
 
 MARKET_MODELS = models_of("market")  # recommenders are judged on the Recommend page
@@ -164,6 +173,21 @@ with details:
             ).style.format({k: "{:.3f}" for k in ("mean", "std", "low", "high")}, na_rep="-"),
             hide_index=True,
         )
+        if len(members) > 1:
+            try:
+                mean = experiment_mean(
+                    str(engine().url),
+                    tuple(r.id for r in members),
+                    tuple(run.config.get("baselines", [])),
+                )
+            except (StorageError, ValueError) as error:
+                st.error(f"The mean of the experiment's models cannot be judged: {error}")
+            else:
+                verdict = mean["uncertainty"]["verdict"]
+                (st.warning if verdict["verdict"] == "collapsed" else st.info)(
+                    f"**The experiment's verdict** (the mean of its {len(members)} models "
+                    f"judged as one on {mean['rows']:,} test rows): {verdict['sentence']}."
+                )
     horizon = st.radio("Horizon", [f"{h}d" for h in result.horizons], horizontal=True)
     h = int(horizon.removesuffix("d"))
     reports = result.report["reports"]

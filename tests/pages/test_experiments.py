@@ -1,4 +1,5 @@
-"""Experiments: one run per seed from the CLI, their mean and spread on the Evaluate page."""
+"""Experiments: one run per seed from the CLI, their mean and spread on the Evaluate page, and
+the verdict of the mean of their models."""
 
 from __future__ import annotations
 
@@ -48,6 +49,12 @@ def test_seeds_make_one_experiment_that_evaluate_summarises(data_home: DataHome)
     over_seeds = next(d.value for d in at.dataframe if "figure" in d.value.columns)
     row = over_seeds[(over_seeds["horizon"] == "7d") & (over_seeds["figure"] == "pearson")]
     assert row["mean"].iloc[0] == spread["mean"] and row["high"].iloc[0] == spread["high"]
+    verdict = report["mean"]["uncertainty"]["verdict"]["sentence"]
+    shown = [b.value for b in (*at.info, *at.warning) if "experiment's verdict" in b.value]
+    assert shown == [
+        f"**The experiment's verdict** (the mean of its 2 models judged as one on "
+        f"{report['mean']['rows']:,} test rows): {verdict}."
+    ], "the verdict `train --seeds` printed"
 
 
 def test_evaluate_queues_a_walk_forward_and_shows_its_folds(data_home: DataHome) -> None:
