@@ -10,7 +10,9 @@ relevance label, the lead over the best rival on the primary metric with its 95 
 and SPA p-value, and the headline verdict; then the correlation an MLP reaches from only the
 three inputs the planted sensitivity reads (``vix_level``, ``ret_63d``,
 ``vol_ratio_21_126``), fitted on the training segment. With ``--ensemble``, the same for the
-mean of the seeds' models (each trained alone, their predictions averaged). About 75 s per
+mean of the seeds' models (each trained alone, their scores and class probabilities
+averaged and judged as one: what ``trendlab train --seeds`` reports as the experiment's
+verdict). About 75 s per
 seed on 2 cores.
 Figures in docs/models.md, "Input gates on the planted market".
 """
@@ -21,7 +23,6 @@ import argparse
 import json
 
 import numpy as np
-import torch
 
 PLANTED_INPUTS = ["vix_level", "ret_63d", "vol_ratio_21_126"]
 
@@ -43,8 +44,9 @@ def main() -> None:
 
     import core  # noqa: F401  (thread and OpenMP settings)
     from core.market.config import DEFAULT_TICKERS, DataConfig
-    from core.market.evaluation import evaluate_model
+    from core.market.evaluation import ensemble_predictions, evaluate_model, judge_predictions
     from core.market.models import model_spec
+    from core.market.predictions import model_predictions
     from core.market.sources import (
         DEMO_END,
         DEMO_SEED,
@@ -63,7 +65,7 @@ def main() -> None:
     overrides = {} if args.gate_l1 is None else {"input_gate_l1": args.gate_l1}
     gates = "as configured" if args.gate_l1 is None else args.gate_l1
     print(f"market seed {market_seed}, input_gate_l1 {gates}, training {training_overrides}")
-    models = []
+    members = []
     for seed in (int(s) for s in args.seeds.split(",")):
         result = train_model(
             frame,
@@ -74,16 +76,16 @@ def main() -> None:
             ),
         )
         trainer = result.trainer
-        models.append(trainer.model.eval())
+        members.append(model_predictions(result.spec, trainer.model, result.loaders.test))
         evaluation = evaluate_model(result.spec, trainer.model, result.loaders, frame)
         verdict = _print_judgement(f"seed {seed}", evaluation.report)
         print(
             f"seed {seed} verdict: {verdict}"
             f" (best epoch {trainer.best_epoch} of {len(trainer.history)})"
         )
-    if args.ensemble and len(models) > 1:
-        mean = _MeanOfModels(models).eval()
-        evaluation = evaluate_model(result.spec, mean, result.loaders, frame)
+    if args.ensemble and len(members) > 1:
+        combined = ensemble_predictions(members)
+        evaluation = judge_predictions(result.spec, combined, result.loaders, frame)
         tag = f"mean of seeds {args.seeds}"
         print(f"{tag} verdict: {_print_judgement(tag, evaluation.report)}")
     if not args.no_mlp:
@@ -106,25 +108,6 @@ def _print_judgement(tag: str, report: dict) -> str:
             f" {lead['spa_pvalue']:.3f}, blocks of {section['block_dates']}"
         )
     return judged["verdict"]["verdict"]
-
-
-class _MeanOfModels(torch.nn.Module):
-    """Independently trained dual towers predicting their mean score, direction logits and
-    positive-class probability (a deep ensemble of the seeds' runs); the embeddings are the
-    first's."""
-
-    def __init__(self, models) -> None:
-        super().__init__()
-        self.models = torch.nn.ModuleList(models)
-        self.config = models[0].config
-
-    def forward(self, *inputs):
-        outputs = [model(*inputs) for model in self.models]
-        averaged = ("score_", "direction_logits_", "pos_prob_")
-        return {
-            k: torch.stack([o[k] for o in outputs]).mean(0) if k.startswith(averaged) else v
-            for k, v in outputs[0].items()
-        }
 
 
 def _three_inputs(frame, loaders) -> None:
