@@ -80,8 +80,9 @@ def search_in_process(engine, home, *, dataset: str, trials: int, seed: int = 11
 
 @pytest.mark.slow
 def test_twenty_tries_on_the_no_signal_control_are_no_evidence(engine, data_home) -> None:
-    """Seen (trial seed 11, control seed 5): 7 d best raw Sharpe +1.14, deflated 0.364, SPA
-    0.368, PBO 0.76; 30 d +2.09, deflated 0.673, SPA 0.060, PBO 0.45; about 2 minutes."""
+    """Seen (trial seed 11, control seed 5; 2026-12-06): 7 d best raw Sharpe +1.24, deflated
+    0.480, SPA 0.334, PBO 0.52; 30 d +2.17, deflated 0.721, SPA 0.341 (2.2 blocks, left out
+    of the verdict), PBO 0.46; under a minute on 2 cores."""
     _control()
     run_ids = search_in_process(engine, data_home, dataset="ctl", trials=20)
     report = runs_tries(engine=engine, run_ids=run_ids, baselines=RIVALS)

@@ -148,17 +148,24 @@ def test_on_the_planted_market_the_dual_tower_beats_the_unfitted_baselines_on_sp
 
 
 @pytest.mark.slow
-def test_on_the_default_planted_market_the_dual_tower_leads_every_baseline_on_spa() -> None:
+def test_on_the_default_planted_market_the_experiment_over_three_seeds_beats_every_baseline() -> (
+    None
+):
     """Issue 22's positive control: the demo's planted market (7 tickers, 2015-2024, seed 42)
-    and the dual tower as shipped (input gates on), judged against majority, momentum,
-    ridge and boosting. At 30 days its correlation lead over the best of them (boosting) has
-    an SPA p-value below 0.05 (widened for its 7.7 blocks: 0.041 measured; 0.009 and 0.015
-    for training seeds 1 and 2)
-    and the ordinary 95 % interval of the lead stays above 0. Not asserted: the headline's
-    "beats", which needs that interval above 0 at the 97.5 % level for two horizons and got
-    it for one training seed of three (docs/models.md, "Input gates on the planted
-    market")."""
+    and the dual tower as shipped (input gates on) trained with seeds 42, 43 and 44, what
+    `trendlab train dual_tower --seeds 3` runs; the mean of the three models judged as one
+    against majority, momentum, ridge and boosting (the experiment's verdict on the CLI and
+    the Evaluate page). The verdict says "beats", on the 30-day correlation lead over boosting
+    (+0.082, 95 % interval +0.007..+0.149), whose SPA p-value is below 0.05 (0.033). One model
+    alone is not enough: seeds 42, 43 and 44 read "beats" with SPA p-values 0.052 and 0.035,
+    and "no evidence" with 0.303 (docs/models.md, "Averaging seeds on the planted market").
+    Early stopping waits 6 epochs rather than 15 to halve the time: the three runs' best
+    epochs (6, 5, 4) are followed by no better one in 15, so the weights kept are the same
+    (measured: the same lead, interval and p-value as `python -m bench.planted_verdict
+    --seeds 42,43,44 --ensemble --no-mlp`, which trains them as shipped)."""
     from core.market.config import DEFAULT_TICKERS, DataConfig
+    from core.market.evaluation import ensemble_predictions, judge_predictions
+    from core.market.predictions import model_predictions
     from core.market.sources import DEMO_END, DEMO_SEED, DEMO_START, synthetic_data
 
     data = synthetic_data(
@@ -166,13 +173,19 @@ def test_on_the_default_planted_market_the_dual_tower_leads_every_baseline_on_sp
     )
     frame = build_market_dataset(data, DataConfig())
     spec = model_spec("dual_tower")
-    result = train_model(frame, model_name="dual_tower")
-    evaluation = evaluate_model(result.spec, result.trainer.model, result.loaders, frame)
-    judged = evaluation.report["uncertainty"]
+    assert spec.config_class().input_gate_l1 > 0, "the shipped model has its input gates"
+    members = []
+    for seed in (42, 43, 44):
+        training = spec.training_config_class.from_dict(
+            {"seed": seed, "early_stopping_patience": 6}, partial=True
+        )
+        result = train_model(frame, model_name="dual_tower", training=training)
+        members.append(model_predictions(result.spec, result.trainer.model, result.loaders.test))
+    mean = judge_predictions(result.spec, ensemble_predictions(members), result.loaders, frame)
+    judged = mean.report["uncertainty"]
     assert judged["primary"]["metric"] == "pearson"
     lead = judged["horizons"]["30d"]["primary"]
     assert lead["baseline"] == "boosting", lead
     assert lead["spa_pvalue"] < 0.05 and lead["low"] > 0, lead
-    assert judged["verdict"]["verdict"] in ("beats", "no evidence"), judged["verdict"]
-    assert not judged["collapse"]["collapsed"]
-    assert spec.config_class().input_gate_l1 > 0, "the shipped model has its input gates"
+    assert judged["verdict"]["verdict"] == "beats", judged["verdict"]
+    assert "at 30 days" in judged["verdict"]["sentence"]
