@@ -294,23 +294,19 @@ def test_bf16_on_a_device_without_bfloat16_units_is_noted(monkeypatch, capsys) -
     assert capsys.readouterr().err == ""
 
 
-def test_ensemble_of_the_seed_002_models(data_home: DataHome, tmp_path: Path) -> None:
-    runner.invoke(
-        app,
-        [
-            "data",
-            "synthetic",
-            "small",
-            "--tickers",
-            "AAA,BBB",
-            "--start",
-            "2016-01-01",
-            "--end",
-            "2020-12-31",
-        ],
-    )
+def _two_tickers_and_two_epochs(dataset: str, tmp_path: Path) -> Path:
+    """A synthetic market of two tickers over five years, stored as ``dataset``, and a
+    training config of two quick epochs."""
+    span = ["--start", "2016-01-01", "--end", "2020-12-31"]
+    stored = runner.invoke(app, ["data", "synthetic", dataset, "--tickers", "AAA,BBB", *span])
+    assert stored.exit_code == 0, stored.output
     quick = tmp_path / "quick.yaml"
     quick.write_text("epochs: 2\nbatch_size: 64\nscheduler:\n  warmup_epochs: 0\n")
+    return quick
+
+
+def test_ensemble_of_the_seed_002_models(data_home: DataHome, tmp_path: Path) -> None:
+    quick = _two_tickers_and_two_epochs("small", tmp_path)
     for model in ("simple_lstm", "compact_dual_tower", "dual_tower"):
         args = ["train", model, "--dataset", "small", "--config", str(quick), "--baselines", "none"]
         if model == "simple_lstm":
@@ -349,22 +345,7 @@ def test_an_experiment_over_seeds_is_judged_by_the_mean_of_its_models(
 ) -> None:
     """`train --seeds 2`: one run per seed, their spread, and the verdict of the mean of
     their models, the same judgement `trendlab ensemble` of those runs gives."""
-    runner.invoke(
-        app,
-        [
-            "data",
-            "synthetic",
-            "pair",
-            "--tickers",
-            "AAA,BBB",
-            "--start",
-            "2016-01-01",
-            "--end",
-            "2020-12-31",
-        ],
-    )
-    quick = tmp_path / "quick.yaml"
-    quick.write_text("epochs: 2\nbatch_size: 64\nscheduler:\n  warmup_epochs: 0\n")
+    quick = _two_tickers_and_two_epochs("pair", tmp_path)
     args = ["train", "compact_dual_tower", "--dataset", "pair", "--config", str(quick)]
     trained = runner.invoke(app, [*args, "--seeds", "2", "--baselines", "linear", "--json", "-q"])
     assert trained.exit_code == 0, trained.output
