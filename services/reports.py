@@ -108,9 +108,10 @@ def evaluation_summary(report: dict[str, Any], run: RunInfo | None) -> list[str]
         model = section["intervals"]["model"][metric]
         mine = headline["difference"]
         spa = headline.get("spa_pvalue")
+        level = f"{headline.get('family_level', 0.95):.1%}".replace(".0%", "%")
         lines.append(
             f"At {days} days, against the best rival on {METRIC_NAMES[metric]} "
-            f"({headline['baseline']}): difference {mine:+.3f} (95% interval "
+            f"({headline['baseline']}): difference {mine:+.3f} ({level} interval "
             f"{headline['low']:+.3f}..{headline['high']:+.3f}); the model's own 95% interval "
             f"{model[0]:+.3f}..{model[1]:+.3f}"
             + (f"; SPA p-value {spa:.3f}." if spa is not None else ".")

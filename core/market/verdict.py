@@ -99,12 +99,19 @@ def declare_primary(config: EvaluationConfig, keys: pd.DataFrame) -> dict[str, A
 
 
 def sentence(
-    metric: str, horizon: str, baseline: str, point: float, low: float, high: float
+    metric: str,
+    horizon: str,
+    baseline: str,
+    point: float,
+    low: float,
+    high: float,
+    level: float = LEVEL,
 ) -> tuple[str, str]:
     """(verdict, one line): 'beats' / 'worse' / 'no evidence' and the sentence."""
     name = METRIC_NAMES[metric]
     days = f"{horizon.removesuffix('d')} days"
-    figures = f"difference {point:+.3f}, 95% interval {low:+.3f}..{high:+.3f}"
+    shown = f"{level:.1%}".replace(".0%", "%")
+    figures = f"difference {point:+.3f}, {shown} interval {low:+.3f}..{high:+.3f}"
     if low > 0:
         return "beats", f"the model beats {baseline} on {name} at {days}: {figures}"
     if high < 0:
@@ -141,28 +148,33 @@ def headline_verdict(
     """'collapsed', 'beats' or 'no evidence', from the primary metric's comparisons (one per
     horizon, with family-wise bounds and the SPA p-value) and the collapse check."""
     name = primary["name"]
-    count = len(entries)
+    count = entries[0].get("horizons_counted", len(entries)) if entries else 0
     if collapse["collapsed"]:
         text = "collapsed: no skill (" + "; ".join(collapse["reasons"]) + ")"
         return {"verdict": "collapsed", "sentence": text, "comparisons": count}
     if not entries:
         return {"verdict": "no evidence", "sentence": "nothing to compare with", "comparisons": 0}
+    horizons = f"{count} horizon{'s' if count > 1 else ''}"
+
+    def spa(entry: dict[str, Any]) -> str:
+        p = entry["spa_pvalue"]
+        counted = f", {min(1.0, p * count):.3f} for {horizons}" if count > 1 else ""
+        return f"SPA p-value {p:.3f}{counted}"
+
     winners = [e for e in entries if e["family_low"] > 0]
     if winners:
         best = max(winners, key=lambda e: e["family_low"])
         bound = 1 - FALSE_BEATS / count
-        horizons = f"{count} horizon{'s' if count > 1 else ''}"
         text = (
             f"the model beats {best['baseline']} on {name}, the primary metric, at "
             f"{best['horizon'].removesuffix('d')} days: difference {best['difference']:+.3f}, "
             f"above {best['family_low']:+.3f} at one-sided {bound:.1%} ({horizons} at a "
-            f"{FALSE_BEATS:.0%} chance of a false 'beats'; SPA p-value {best['spa_pvalue']:.3f})"
+            f"{FALSE_BEATS:.0%} chance of a false 'beats'; {spa(best)})"
         )
         return {"verdict": "beats", "sentence": text, "comparisons": count}
     shown = "; ".join(
         f"at {e['horizon'].removesuffix('d')} days against {e['baseline']} "
-        f"{e['difference']:+.3f} ({e['low']:+.3f}..{e['high']:+.3f}, SPA p-value "
-        f"{e['spa_pvalue']:.3f})"
+        f"{e['difference']:+.3f} ({e['family_low']:+.3f}..{e['family_high']:+.3f}, {spa(e)})"
         for e in entries
     )
     text = f"no evidence the model beats the best baseline on {name}, the primary metric: {shown}"
@@ -259,10 +271,13 @@ def uncertainty_report(
             best_value, best = max(scored) if higher else min(scored)
             gain = float(mine - best_value if higher else best_value - mine)
             is_primary = metric == primary["metric"]
+            shown_level = level if is_primary else LEVEL  # the primary line shows the headline's
             ordinary = paired_difference(
-                drawn["model"], drawn[best], metric, blocks, shortfall=shortfall
+                drawn["model"], drawn[best], metric, blocks, shown_level, shortfall=shortfall
             )
-            verdict, text = sentence(metric, key, best, gain, ordinary["low"], ordinary["high"])
+            verdict, text = sentence(
+                metric, key, best, gain, ordinary["low"], ordinary["high"], shown_level
+            )
             entry = {
                 "metric": metric,
                 "horizon": key,
@@ -275,9 +290,6 @@ def uncertainty_report(
                 "sentence": text,
             }
             if is_primary:
-                family = paired_difference(
-                    drawn["model"], drawn[best], metric, blocks, level, shortfall=shortfall
-                )
                 skill = {
                     n: daily_skill(tables[n], metric, constant=constant[n]) for n in ("model", best)
                 }
@@ -289,8 +301,10 @@ def uncertainty_report(
                     seed=seed,
                 )
                 entry.update(
-                    family_low=family["low"],
-                    family_high=family["high"],
+                    family_low=ordinary["low"],
+                    family_high=ordinary["high"],
+                    family_level=level,
+                    horizons_counted=len(horizons),
                     spa_pvalue=spa["consistent"],
                 )
                 section["primary"] = entry

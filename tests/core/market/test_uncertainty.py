@@ -172,12 +172,13 @@ def test_verdicts_say_beats_worse_or_no_evidence_and_correct_for_many_comparison
     primary = {"metric": "pearson", "name": "correlation"}
     fine = {"collapsed": False, "reasons": []}
     entry = {"horizon": "7d", "baseline": "linear", "difference": 0.01, "low": 0.001}
-    barely = {**entry, "high": 0.02, "family_low": -0.001, "spa_pvalue": 0.04, "sentence": "x"}
+    barely = {**entry, "high": 0.02, "family_low": -0.001, "family_high": 0.02, "spa_pvalue": 0.04}
+    barely["sentence"] = "x"
     assert headline_verdict(primary, [barely] * 2, fine)["verdict"] == "no evidence"
     clear = {**barely, "family_low": 0.02, "sentence": "the model beats linear"}
     beats = headline_verdict(primary, [clear, barely], fine)
     assert beats["verdict"] == "beats" and "primary metric" in beats["sentence"]
-    assert "SPA p-value 0.040" in beats["sentence"]
+    assert "SPA p-value 0.040, 0.080 for 2 horizons" in beats["sentence"]
     collapsed = {"collapsed": True, "reasons": ["7-day classes are the majority class"]}
     judged = headline_verdict(primary, [clear], collapsed)
     assert judged["verdict"] == "collapsed" and "beats" not in judged["sentence"]

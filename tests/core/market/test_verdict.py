@@ -94,6 +94,31 @@ def test_a_constant_predictor_on_the_bundled_indices_is_collapsed_and_earns_noth
         assert primary["difference"] <= 1e-12, "a constant never beats the mean on correlation"
 
 
+def test_the_primary_line_shows_the_headline_s_bound_whatever_the_horizons(shuffled) -> None:
+    """The headline's one-sided bound is 1 - 0.05 / H: the primary line's interval is the one
+    whose lower end it is (90 % for one horizon, 95 % for two), so the two never disagree,
+    and the SPA p-value is also given times the horizons."""
+    frame, result = shuffled
+    spec = result.spec
+    rivals = baseline_predictions(spec, frame, result.loaders, names=RIVALS)
+    predictors = {"model": rivals["linear"], "majority": rivals["majority"]}
+    rows = outcomes(spec, frame, predictors["model"])
+    reports = {name: score_report(spec, p, rows) for name, p in predictors.items()}
+    for horizons, level, shown in ((["7d"], 0.90, "90% interval"), (["7d", "30d"], 0.95, "95%")):
+        kept = {n: {h: r[h] for h in horizons} for n, r in reports.items()}
+        judged = uncertainty_report(spec, predictors, rows, kept)
+        lines = [judged["horizons"][h]["primary"] for h in horizons]
+        for line in lines:
+            assert line["family_level"] == pytest.approx(level)
+            assert (line["family_low"], line["family_high"]) == (line["low"], line["high"])
+            assert shown in line["sentence"], line["sentence"]
+        beats = any(line["verdict"] == "beats" for line in lines)
+        assert (judged["verdict"]["verdict"] == "beats") == beats, judged["verdict"]
+        if len(horizons) == 2 and judged["verdict"]["verdict"] != "collapsed":
+            doubled = min(1.0, 2 * lines[0]["spa_pvalue"])
+            assert f"{doubled:.3f} for 2 horizons" in judged["verdict"]["sentence"]
+
+
 @pytest.mark.slow
 def test_on_the_planted_market_the_dual_tower_beats_the_unfitted_baselines_on_spa() -> None:
     """The planted synthetic market (5 tickers, 2016-2020) judged as one try: the dual
