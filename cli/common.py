@@ -31,6 +31,10 @@ PrecisionOption = Annotated[
     ),
 ]
 SummaryJsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+BaselinesOption = Annotated[
+    str,
+    typer.Option(help="Baselines judged beside the model: 'all', 'none' or a comma list."),
+]
 
 
 def fail(message: str) -> typer.Exit:
@@ -63,6 +67,19 @@ def note_precision(precision: str, device: str) -> None:
             "torch emulates bf16 there, which is slower than fp32.",
             err=True,
         )
+
+
+def chosen_baselines(text: str) -> list[str]:
+    """``--baselines`` as names: 'all', 'none' or a comma list of known baselines."""
+    from core.market.evaluation import BASELINES
+
+    chosen = {"all": list(BASELINES), "none": []}.get(
+        text.strip(), [b.strip() for b in text.split(",")]
+    )
+    unknown = [b for b in chosen if b not in BASELINES]
+    if unknown:
+        raise fail(f"Unknown baseline {unknown[0]!r}; known: {', '.join(BASELINES)}, none.")
+    return chosen
 
 
 @contextmanager

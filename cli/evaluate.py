@@ -12,7 +12,15 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.common import ProgressPrinter, QuietOption, RunArgument, database, fail
+from cli.common import (
+    BaselinesOption,
+    ProgressPrinter,
+    QuietOption,
+    RunArgument,
+    chosen_baselines,
+    database,
+    fail,
+)
 
 ReportJsonOption = Annotated[bool, typer.Option("--json", help="Print the full report as JSON.")]
 
@@ -190,18 +198,21 @@ def echo_intervals(report: dict, horizon: str) -> None:
 
 def ensemble(
     runs: Annotated[list[int], typer.Argument(help="Two or more run ids with the same classes.")],
+    baselines: BaselinesOption = "all",
     as_json: ReportJsonOption = False,
 ) -> None:
     """Average the runs' predictions (e.g. simple_lstm + compact_dual_tower, or the runs of
     one experiment over seeds) and compare; the ensemble is judged as one model against
-    the baselines (fit on the first run's training rows): intervals and the verdict."""
+    the baselines (fit on the training rows of the run that has the most): intervals and
+    the verdict."""
     from services.market_evaluation import evaluate_ensemble
 
     if len(runs) < 2:
         raise fail("An ensemble needs at least two runs.")
+    chosen = chosen_baselines(baselines)
     with database() as (_, engine):
         try:
-            report = evaluate_ensemble(engine=engine, run_ids=runs)
+            report = evaluate_ensemble(engine=engine, run_ids=runs, baselines=chosen)
         except ValueError as err:
             raise fail(str(err)) from None
     if as_json:

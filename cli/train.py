@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from cli.common import (
+    BaselinesOption,
     DeviceOption,
     EpochsOption,
     PrecisionOption,
@@ -20,6 +21,7 @@ from cli.common import (
     QuietOption,
     SeedOption,
     SummaryJsonOption,
+    chosen_baselines,
     chosen_device,
     database,
     fail,
@@ -54,17 +56,13 @@ def train(
     ] = 1,
     device: DeviceOption = "auto",
     precision: PrecisionOption = None,
-    baselines: Annotated[
-        str,
-        typer.Option(help="Baselines evaluated beside the model: 'all', 'none' or a comma list."),
-    ] = "all",
+    baselines: BaselinesOption = "all",
     as_json: SummaryJsonOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Train a model on a stored dataset; prints how many rows it can learn from, the run id
     and its test metrics (with --seeds, one run per seed and their mean and spread). The
     recommender (two_tower) trains on a recommender dataset as `trendlab recsys train` does."""
-    from core.market.evaluation import BASELINES
     from core.market.models import MODELS
     from services.market_evaluation import evaluate_ensemble
     from services.market_runs import execute_run, experiment_seeds, label_coverage, start_run
@@ -97,12 +95,7 @@ def train(
             quiet=quiet,
         )
         return
-    chosen = {"all": list(BASELINES), "none": []}.get(
-        baselines.strip(), [b.strip() for b in baselines.split(",")]
-    )
-    unknown = [b for b in chosen if b not in BASELINES]
-    if unknown:
-        raise fail(f"Unknown baseline {unknown[0]!r}; known: {', '.join(BASELINES)}, none.")
+    chosen = chosen_baselines(baselines)
     spec = MODELS[model]
     try:
         settings = (
@@ -155,16 +148,15 @@ def train(
                     )
                 finally:
                     progress.close()
-            mean = (
-                evaluate_ensemble(engine=engine, run_ids=list(summaries), baselines=chosen)
-                if len(summaries) > 1
-                else None
-            )
         except (StorageError, ValueError, RuntimeError) as err:
             raise fail(f"Training failed: {err}") from None
-    if mean is not None:
-        echo_experiment(experiment, summaries, mean, as_json=as_json)
-        return
+        if len(summaries) > 1:
+            try:
+                mean = evaluate_ensemble(engine=engine, run_ids=list(summaries), baselines=chosen)
+            except (StorageError, ValueError, RuntimeError) as err:
+                mean = {"error": f"the mean of the experiment's models cannot be judged: {err}"}
+            echo_experiment(experiment, summaries, mean, chosen, as_json=as_json)
+            return
     run_id, summary = next(iter(summaries.items()))
     print_training_summary(run_id, summary, as_json=as_json)
     if as_json:
@@ -177,7 +169,7 @@ def train(
 
 
 def echo_experiment(
-    experiment: str, summaries: dict[int, dict], mean: dict, *, as_json: bool
+    experiment: str, summaries: dict[int, dict], mean: dict, baselines: list[str], *, as_json: bool
 ) -> None:
     """An experiment's runs and, per horizon and headline figure, the mean ± std over its
     seeds and the 95 % interval of the mean across them; then the mean of its models judged
@@ -188,9 +180,8 @@ def echo_experiment(
     spread = experiment_spread(list(summaries.values()))
     if as_json:
         runs = [{"run_id": run_id, **summary} for run_id, summary in summaries.items()]
-        judged = {
-            k: mean[k] for k in ("run_ids", "rows", "baselines_fit_on", "reports", "uncertainty")
-        }
+        kept = ("run_ids", "rows", "baselines_fit_on", "reports", "uncertainty", "error")
+        judged = {k: mean[k] for k in kept if k in mean}
         typer.echo(
             json.dumps(
                 {"experiment": experiment, "runs": runs, "over_seeds": spread, "mean": judged},
@@ -205,9 +196,15 @@ def echo_experiment(
             for k, v in figures.items()
         )
         typer.echo(f"  test {horizon} over {len(summaries)} seeds: {shown}")
+    if "error" in mean:
+        typer.secho(f"{mean['error'][0].upper()}{mean['error'][1:]}.", err=True, fg="yellow")
+        return
+    again = f"trendlab ensemble {' '.join(map(str, summaries))} --baselines " + (
+        ",".join(baselines) or "none"
+    )
     typer.echo(
         f"The mean of the {len(summaries)} seeds' models, judged as one on {mean['rows']} test "
-        f"rows (`trendlab ensemble {' '.join(map(str, summaries))}`):"
+        f"rows (`{again}`):"
     )
     echo_judgement(mean)
 

@@ -7,7 +7,14 @@ import plotly.express as px
 import streamlit as st
 
 from core.exports import spreadsheet_csv
-from core.market.evaluation import SEED_LEVELS, Evaluation, finance_rows, metrics_table, seed_level
+from core.market.evaluation import (
+    BASELINES,
+    SEED_LEVELS,
+    Evaluation,
+    finance_rows,
+    metrics_table,
+    seed_level,
+)
 from core.market.metrics import daily_information_coefficients
 from core.market.models import model_spec
 from core.market.strategy import StrategyConfig, strategy_curve, strategy_figures
@@ -177,8 +184,8 @@ with details:
             try:
                 mean = experiment_mean(
                     str(engine().url),
-                    tuple(r.id for r in members),
-                    tuple(run.config.get("baselines", [])),
+                    tuple(sorted(r.id for r in members)),
+                    tuple(run.config.get("baselines", BASELINES)),
                 )
             except (StorageError, ValueError) as error:
                 st.error(f"The mean of the experiment's models cannot be judged: {error}")

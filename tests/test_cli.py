@@ -353,17 +353,24 @@ def test_an_experiment_over_seeds_is_judged_by_the_mean_of_its_models(
     assert [r["run_id"] for r in found["runs"]] == [1, 2]
     assert found["mean"]["run_ids"] == [1, 2]
     judged = found["mean"]["uncertainty"]
-    assert judged["verdict"]["verdict"] in ("beats", "no evidence", "collapsed")
     assert judged["horizons"]["7d"]["primary"]["baseline"] in ("linear", "mean")
-    same = json.loads(runner.invoke(app, ["ensemble", "1", "2", "--json"]).output)
+    assert "boosting" not in found["mean"]["reports"], "only the runs' baselines"
+    same = runner.invoke(app, ["ensemble", "1", "2", "--baselines", "linear", "--json"])
+    assert same.exit_code == 0, same.output
+    again = json.loads(same.output)
+    assert again["uncertainty"]["verdict"] == judged["verdict"], "the ensemble command's verdict"
+    assert again["uncertainty"]["horizons"] == judged["horizons"]
     for horizon in ("7d", "30d"):
-        assert same["reports"]["ensemble"][horizon]["regression"]["pearson"] == pytest.approx(
+        assert again["reports"]["ensemble"][horizon]["regression"]["pearson"] == pytest.approx(
             found["mean"]["reports"]["ensemble"][horizon]["regression"]["pearson"], abs=1e-9
         ), "the mean the ensemble command scores"
     shown = runner.invoke(app, [*args, "--seeds", "2", "--baselines", "none", "-q"])
     assert shown.exit_code == 0, shown.output
     assert "The mean of the 2 seeds' models, judged as one" in shown.output
-    assert "`trendlab ensemble 3 4`" in shown.output and "Verdict:" in shown.output
+    assert "`trendlab ensemble 3 4 --baselines none`" in shown.output
+    assert "Verdict:" in shown.output
+    unknown = runner.invoke(app, ["ensemble", "1", "2", "--baselines", "ridge"])
+    assert unknown.exit_code == 1 and "Unknown baseline 'ridge'" in unknown.output
 
 
 def test_bundled_data_trains_and_evaluates_end_to_end(data_home: DataHome, tmp_path) -> None:
