@@ -58,7 +58,8 @@ FALSE_BEATS = 0.05
 one-sided claim, family-wise over the horizons (Bonferroni), the same 5 % the sweep verdict
 asks of its SPA p-value times the horizons. Each horizon's lower bound is one-sided at
 1 - FALSE_BEATS / H: for two horizons the lower end of the 95 % interval shown beside it. On
-1,000 null panels the rule said "beats" on 5.1 % (``python -m bench.spa_size --headline``).
+1,000 null panels the rule said "beats" on 5.1 % (``python -m bench.spa_size --rho 0 --headline
+--panels 1000``).
 Until 2026-12-06 it asked for a two-sided 1 - 0.05 / H interval (a one-sided 2.5 %), which
 made up for intervals that were too narrow; ``overlap_shortfall`` now widens them instead."""
 
