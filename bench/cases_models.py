@@ -318,9 +318,10 @@ policy ("" is read as unset: idle threads spin a while, then sleep), torch's own
 (0), fp32. Now's is the shipped default (the training config's threads, fp32), the same
 with bf16 autocast, and bf16 with ``threads: 0`` (torch's own count, one per core: the
 setting for a quiet machine, which the threads field's docstring names)."""
-SPEEDUP_REPEATS = 3
+SPEEDUP_REPEATS = 5
 """Runs of each path, alternating; the medians are reported (one run moves 10-25 % with the
-host's load)."""
+host's load; with three runs the LSTM's median ratio moved from 1.27x to 1.86x between
+runs, with five, paired runs spread 1.40-1.72x around a median of 1.61x)."""
 
 
 def _fit_in_process(name: str, *path: str) -> tuple[float, float]:
