@@ -136,13 +136,18 @@ def tries_lines(report: dict) -> list[str]:
     """One line per horizon: SPA, raw and deflated Sharpe, PBO."""
     lines = []
     for horizon, s in report["horizons"].items():
-        pbo = s["pbo"]["pbo"] if s["pbo"] else float("nan")
+        traded = ""
+        if "sharpe" in s:  # a use that trades (a hedge does not)
+            pbo = s["pbo"]["pbo"] if s["pbo"] else float("nan")
+            traded = (
+                f"; highest Sharpe {s['sharpe']:+.2f} ({s['sharpe_trial']}), deflated Sharpe "
+                f"{s['deflated_sharpe']:.3f} (luck alone: {s['expected_max_sharpe']:+.2f}); "
+                f"PBO {pbo:.2f}"
+            )
         lines.append(
             f"{horizon}: best trial {s['best_trial']} {s['best_trial_skill']:+.3f} against "
             f"{s['best_baseline']} {s['best_baseline_skill']:+.3f}, SPA p-value "
-            f"{s['spa_pvalue']:.3f}; highest Sharpe {s['sharpe']:+.2f} ({s['sharpe_trial']}), "
-            f"deflated Sharpe {s['deflated_sharpe']:.3f} (luck alone: "
-            f"{s['expected_max_sharpe']:+.2f}); PBO {pbo:.2f}"
+            f"{s['spa_pvalue']:.3f}{traded}"
         )
     return lines
 
@@ -155,6 +160,8 @@ def echo_judgement(report: dict) -> None:
     primary = judged.get("primary")
     if primary:
         typer.echo(f"Primary metric: {primary['name']} ({primary['reason']}).")
+        if primary.get("use"):
+            typer.echo(f"What it is for: {primary['use']['sentence']}")
     typer.echo(f"Verdict: {judged['verdict']['sentence']}.")
     if judged["collapse"]["collapsed"]:
         typer.secho(
@@ -164,10 +171,15 @@ def echo_judgement(report: dict) -> None:
     tries = report.get("tries")
     if tries:
         for horizon, s in tries["horizons"].items():
+            traded = (
+                f"{s.get('strategy', 'market_neutral').replace('_', '-')} Sharpe "
+                f"{s['sharpe']:+.2f} after {tries['cost_bps']:g} bp costs, deflated "
+                f"(probabilistic, 1 try) {s['deflated_sharpe']:.3f}; "
+                if "sharpe" in s
+                else ""
+            )
             typer.echo(
-                f"  {horizon}: market-neutral Sharpe {s['sharpe']:+.2f} after "
-                f"{tries['cost_bps']:g} bp costs, deflated (probabilistic, 1 try) "
-                f"{s['deflated_sharpe']:.3f}; SPA p-value {s['spa_pvalue']:.3f} against "
+                f"  {horizon}: {traded}SPA p-value {s['spa_pvalue']:.3f} against "
                 f"{s['best_baseline']}"
             )
     gates = report.get("input_gates")

@@ -94,6 +94,54 @@ if not chosen:
     st.stop()
 
 
+def trading_section(
+    result: Evaluation, rows: pd.DataFrame, h: int, horizon: str, use: dict | None
+) -> None:
+    """Each predictor traded the way the target's use trades it (the day's order for a
+    cross-section, each ticker's own score with too few tickers), after costs."""
+    kinds = tuple(k for k in (use or {}).get("strategies", ("market_neutral", "long_only")))
+    kinds = tuple(k for k in kinds if k != "topk") or ("market_neutral",)
+    check = (use or {}).get("check") or kinds[0]
+    cost = st.number_input(
+        "Trading cost (basis points per unit of turnover)", 0.0, 1000.0, 10.0, step=5.0
+    )
+    strategy = StrategyConfig(cost_bps=float(cost))
+    traded = {
+        name: finance_rows(result.predictor(name)[f"score_{h}d"], rows, h)
+        for name in result.predictors
+    }
+    trading = pd.DataFrame(
+        [
+            {"predictor": name, "portfolio": kind.replace("_", "-"), **figures[kind]}
+            for name, frame in traded.items()
+            for figures in [strategy_figures(frame, strategy, horizon_days=h, kinds=kinds)]
+            for kind in kinds
+        ]
+    ).drop(columns=["annual_return"])
+    described = {
+        "market_neutral": "**market-neutral** ranks the day's tickers, long the top half and "
+        "short the bottom half at equal gross (a constant predictor holds nothing: Sharpe 0)",
+        "long_only": "**long-only** holds the tickers scored above the day's mean and is shown "
+        "as the excess over holding every ticker equally",
+        "time_series": "**time-series** holds each ticker long or short by its own score "
+        "(too few tickers for a cross-section: this trades what the pooled correlation "
+        "measures)",
+    }
+    st.caption(
+        f"Trading each predictor's {horizon} scores, daily, after {cost:g} bp per unit of "
+        "turnover: " + "; ".join(described[k] for k in kinds) + ". Returns are sums of daily "
+        "returns; the Sharpe ratio is annualised, with its 95% block-bootstrap interval "
+        "(none over fewer than 10 independent periods)."
+    )
+    st.dataframe(trading.style.format(precision=3, na_rep="-"), hide_index=True)
+    curves = {
+        name: strategy_curve(frame, check, strategy)
+        for name, frame in traded.items()
+        if name != "majority"  # a constant score trades nothing worth drawing
+    }
+    charts.show(st, charts.strategy_figure(curves), key="strategy")
+
+
 def walk_forward_section(run_id: int) -> None:
     """The run's walk-forward evaluation fold by fold, or the button that starts one (a
     background job: each fold retrains with the run's configs)."""
@@ -271,37 +319,14 @@ with details:
     daily = daily_information_coefficients(finance_rows(rows[f"score_{h}d"], rows, h))
     charts.show(right, charts.ic_figure(daily), key="ic")
 
-    cost = st.number_input(
-        "Trading cost (basis points per unit of turnover)", 0.0, 1000.0, 10.0, step=5.0
-    )
-    strategy = StrategyConfig(cost_bps=float(cost))
-    traded = {
-        name: finance_rows(result.predictor(name)[f"score_{h}d"], rows, h)
-        for name in result.predictors
-    }
-    trading = pd.DataFrame(
-        [
-            {"predictor": name, "portfolio": kind.replace("_", "-"), **figures[kind]}
-            for name, frame in traded.items()
-            for figures in [strategy_figures(frame, strategy, horizon_days=h)]
-            for kind in ("market_neutral", "long_only")
-        ]
-    ).drop(columns=["annual_return"])
-    st.caption(
-        f"Trading each predictor's {horizon} scores, daily, after {cost:g} bp per unit of "
-        "turnover: **market-neutral** ranks the day's tickers, long the top half and short the "
-        "bottom half at equal gross (a constant predictor holds nothing: Sharpe 0); "
-        "**long-only** holds the tickers scored above the day's mean and is shown as the "
-        "excess over holding every ticker equally. Returns are sums of daily returns; the "
-        "Sharpe ratio is annualised, with its 95% block-bootstrap interval."
-    )
-    st.dataframe(trading.style.format(precision=3), hide_index=True)
-    curves = {
-        name: strategy_curve(frame, "market_neutral", strategy)
-        for name, frame in traded.items()
-        if name != "majority"  # a constant score trades nothing worth drawing
-    }
-    charts.show(st, charts.strategy_figure(curves), key="strategy")
+    use = result.report.get("uncertainty", {}).get("primary", {}).get("use")
+    if use and not use["strategies"]:
+        st.caption(
+            f"**What it is for:** {use['sentence']} No trading table is shown: a co-movement "
+            "forecast says how a stock will move with the context, not which stock will rise."
+        )
+    else:
+        trading_section(result, rows, h, horizon, use)
 
     attention = rows.filter(regex=r"^attention_\d+$")
     if not attention.empty:

@@ -152,11 +152,11 @@ def tries_section(info: SweepInfo) -> None:
                     "best baseline": s["best_baseline"],
                     "baseline's": s["best_baseline_skill"],
                     "SPA p-value": s["spa_pvalue"],
-                    "highest Sharpe": s["sharpe"],
-                    "of": s["sharpe_trial"],
-                    "deflated Sharpe": s["deflated_sharpe"],
-                    "luck alone": s["expected_max_sharpe"],
-                    "PBO": s["pbo"]["pbo"] if s["pbo"] else None,
+                    "highest Sharpe": s.get("sharpe"),
+                    "of": s.get("sharpe_trial", "-"),
+                    "deflated Sharpe": s.get("deflated_sharpe"),
+                    "luck alone": s.get("expected_max_sharpe"),
+                    "PBO": s["pbo"]["pbo"] if s.get("pbo") else None,
                 }
                 for horizon, s in report["horizons"].items()
             ]

@@ -329,10 +329,16 @@ def _headline(section: dict[str, Any]) -> dict[str, Any]:
         "accuracy": section["classification"]["accuracy"],
         "macro_f1": section["classification"]["macro_f1"],
         "rank_ic": section["finance"]["rank_ic"],
-        "sharpe_market_neutral": section["finance"]["market_neutral"]["sharpe"],
-        "net_return_market_neutral": section["finance"]["market_neutral"]["net_return"],
-        "excess_long_only": section["finance"]["long_only"]["net_return"],
     }
+    finance = section["finance"]
+    if "hedge" in section:
+        figures["hedge"] = section["hedge"]
+    for kind in ("market_neutral", "time_series"):  # the portfolio the target's use trades
+        if kind in finance:
+            figures[f"sharpe_{kind}"] = finance[kind]["sharpe"]
+            figures[f"net_return_{kind}"] = finance[kind]["net_return"]
+    if "long_only" in finance:
+        figures["excess_long_only"] = finance["long_only"]["net_return"]
     if "vs_oracle" in section:
         figures["oracle_pearson"] = section["vs_oracle"]["pearson"]
         figures["level_vs_oracle"] = seed_level(section)
@@ -345,7 +351,8 @@ def _intervals(judged: dict[str, Any], horizon: str) -> dict[str, float]:
     bounds = judged["horizons"][horizon]["intervals"]["model"]
     return {
         f"{name}_{side}": value
-        for name in ("pearson", "rank_ic")
+        for name in ("pearson", "rank_ic", "hedge")
+        if name in bounds
         for side, value in zip(("low", "high"), bounds[name], strict=True)
     }
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
 from core.config import flatten
-from core.market.uncertainty import METRIC_NAMES
+from core.market.uncertainty import METRIC_NAMES, too_few_periods
 from services.catalog import RunInfo
 from storage.repository import get_dataset_by_id, get_run, list_metrics, session_scope
 
@@ -97,6 +98,8 @@ def evaluation_summary(report: dict[str, Any], run: RunInfo | None) -> list[str]
             f"The verdict rests on **{primary['name']}**, the primary metric declared before "
             f"evaluation ({primary['reason']}); the other metrics are secondary."
         )
+        if primary.get("use"):
+            lines.append(f"**What it is for:** {primary['use']['sentence']}")
     metric = primary["metric"] if primary else "pearson"
     for horizon, section in judged["horizons"].items():
         headline = section.get("primary") or next(
@@ -105,31 +108,74 @@ def evaluation_summary(report: dict[str, Any], run: RunInfo | None) -> list[str]
         if headline is None:
             continue
         days = horizon.removesuffix("d")
-        model = section["intervals"]["model"][metric]
-        mine = headline["difference"]
-        spa = headline.get("spa_pvalue")
-        level = f"{headline.get('family_level', 0.95):.1%}".replace(".0%", "%")
-        lines.append(
-            f"At {days} days, against the best rival on {METRIC_NAMES[metric]} "
-            f"({headline['baseline']}): difference {mine:+.3f} ({level} interval "
-            f"{headline['low']:+.3f}..{headline['high']:+.3f}); the model's own 95% interval "
-            f"{model[0]:+.3f}..{model[1]:+.3f}"
-            + (f"; SPA p-value {spa:.3f}." if spa is not None else ".")
-        )
-        finance = report["reports"]["model"][horizon]["finance"]
-        if "market_neutral" in finance:
-            neutral, excess = finance["market_neutral"], finance["long_only"]
+        if not section.get("judged", True):
             lines.append(
-                f"Trading it at {days} days after {finance['cost_bps']:g} bp costs: "
-                f"market-neutral Sharpe {neutral['sharpe']:+.2f} (95% interval "
-                f"{neutral['sharpe_low']:+.2f}..{neutral['sharpe_high']:+.2f}), net return "
-                f"{neutral['net_return']:+.2%} at turnover {neutral['turnover']:.2f} a day; "
-                f"long-only excess over equal weight {excess['net_return']:+.2%}."
+                f"At {days} days: {too_few_periods(section['blocks'])} (the test period holds "
+                f"{section['blocks']:.1f} blocks of {section['block_dates']} dates); no interval "
+                f"is shown. Point difference against {headline['baseline']}: "
+                f"{headline['difference']:+.3f}."
             )
+        else:
+            model = section["intervals"]["model"][metric]
+            spa = headline.get("spa_pvalue")
+            level = f"{headline.get('family_level', 0.95):.1%}".replace(".0%", "%")
+            lines.append(
+                f"At {days} days, against the best rival on {METRIC_NAMES[metric]} "
+                f"({headline['baseline']}): difference {headline['difference']:+.3f} ({level} "
+                f"interval {headline['low']:+.3f}..{headline['high']:+.3f}); the model's own "
+                f"95% interval {model[0]:+.3f}..{model[1]:+.3f}"
+                + (f"; SPA p-value {spa:.3f}." if spa is not None else ".")
+            )
+        lines.extend(_use_line(report, horizon))
     lines.append(f"**Verdict:** {judged['verdict']['sentence']}.")
-    if judged["collapse"]["collapsed"]:
+    collapse = judged["collapse"]
+    if collapse.get("score_collapsed", collapse["collapsed"]):
         lines.append(
-            "**Collapsed:** " + "; ".join(judged["collapse"]["reasons"]) + ". Its figures "
+            "**Collapsed:** " + "; ".join(collapse["reasons"]) + ". Its figures "
             "describe a near-constant predictor, not learned skill."
         )
+    elif collapse["collapsed"]:
+        lines.append(
+            "**Collapsed head:** " + "; ".join(collapse["reasons"]) + ". The verdict reads the "
+            "score, which did not collapse; the class head has learned nothing."
+        )
     return lines
+
+
+def _use_line(report: dict[str, Any], horizon: str) -> list[str]:
+    """What the use earns at one horizon: the portfolio that trades the forecast, or the
+    variance a hedge sized by it removes beside persistence's."""
+    days = horizon.removesuffix("d")
+    section = report["reports"]["model"][horizon]
+    finance = section["finance"]
+    if "hedge" in section:
+        rival = report["reports"].get("persistence", {}).get(horizon, {}).get("hedge")
+        beside = f" (persistence: {rival:.1%})" if rival is not None else ""
+        return [
+            f"Hedging with it at {days} days: a hedge sized by the forecast removes "
+            f"{section['hedge']:.1%} of a position's variance on average{beside}. No profit "
+            "and loss is shown: a co-movement forecast does not say which stock will rise."
+        ]
+    for kind, what in (
+        ("market_neutral", "market-neutral long/short on the day's order"),
+        ("time_series", "each ticker long or short by its own score"),
+    ):
+        if kind in finance:
+            traded = finance[kind]
+            bounds = (
+                f"95% interval {traded['sharpe_low']:+.2f}..{traded['sharpe_high']:+.2f}"
+                if np.isfinite(traded["sharpe_low"])
+                else "too few independent periods for an interval"
+            )
+            excess = finance.get("long_only")
+            also = (
+                f"; long-only excess over equal weight {excess['net_return']:+.2%}"
+                if excess
+                else ""
+            )
+            return [
+                f"Trading it at {days} days ({what}) after {finance['cost_bps']:g} bp costs: "
+                f"Sharpe {traded['sharpe']:+.2f} ({bounds}), net return "
+                f"{traded['net_return']:+.2%} at turnover {traded['turnover']:.2f} a day{also}."
+            ]
+    return []

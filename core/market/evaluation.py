@@ -28,6 +28,7 @@ from core.market.metrics import (
 )
 from core.market.models import ModelSpec, model_spec
 from core.market.predictions import (
+    BASELINE_NAMES,
     baseline_predictions,
     horizons_in,
     model_predictions,
@@ -36,6 +37,7 @@ from core.market.predictions import (
     outcomes,
 )
 from core.market.strategy import StrategyConfig, strategy_figures
+from core.market.uses import default_primary, use_for
 from core.market.verdict import EvaluationConfig, declare_primary, uncertainty_report
 
 __all__ = [
@@ -102,10 +104,17 @@ def score_report(
     *,
     strategy: StrategyConfig | None = None,
     seed: int = 0,
+    use: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Metrics of one predictor per horizon: vs labels, vs the oracle, finance (IC and the
-    trading figures of ``core.market.strategy``)."""
+    """Metrics of one predictor per horizon: vs labels, vs the oracle, finance (IC, and the
+    trading figures of ``core.market.strategy`` that the target's ``use`` trades: none for
+    a co-movement target, whose ``hedge`` figure stands instead). Without ``use``, the use
+    of the target's 'auto' primary metric on these rows (``core.market.uses``)."""
     strategy = strategy or StrategyConfig()
+    if use is None:
+        tickers = predictions.groupby("date")["ticker"].nunique().median()
+        metric, _ = default_primary(spec.target.kind, int(tickers) if len(predictions) else 0)
+        use = use_for(spec.target.kind, metric).to_dict()
     rows = outcomes(spec, dataset, predictions)
     report: dict[str, Any] = {}
     for h in horizons_in(predictions):
@@ -132,12 +141,19 @@ def score_report(
                 "class_accuracy": float(np.mean(predicted_class == oracle_classes(spec, truth))),
                 "noise_pearson": noise_correlation(score, target, truth),
             }
+        if spec.target.kind == "co-movement":
+            section["hedge"] = float(np.mean(2 * score * target - score**2))
         finance = finance_rows(score, rows, h)
         section["finance"] = {
             **information_coefficients(finance),
             "hit_rate": hit_rate(score, finance["forward_return"].to_numpy()),
-            **strategy_figures(finance, strategy, horizon_days=h, seed=seed),
         }
+        if use["strategies"]:
+            section["finance"].update(
+                strategy_figures(
+                    finance, strategy, horizon_days=h, seed=seed, kinds=tuple(use["strategies"])
+                )
+            )
         report[f"{h}d"] = section
     return report
 
@@ -176,7 +192,7 @@ class Evaluation:
         return self.predictions[["date", "ticker", *columns]].rename(columns=columns)
 
 
-BASELINES = ("majority", "momentum", "linear", "boosting", "oracle")
+BASELINES = BASELINE_NAMES
 
 
 def evaluate_model(
@@ -221,7 +237,7 @@ def judge_predictions(
     ``loaders``' training rows, on ``predicted``'s rows (an ensemble's shared rows may be
     fewer than ``loaders``' test rows: a weekly LSTM's beside a daily model's)."""
     config = config or EvaluationConfig()
-    primary = declare_primary(config, loaders.test.meta)
+    primary = declare_primary(config, loaders.test.meta, kind=spec.target.kind)
     rows = outcomes(spec, dataset, predicted)
     predictors = {"model": predicted[["date", "ticker", *_score_columns(predicted)]]}
     keys = predicted[["date", "ticker"]]
@@ -242,7 +258,9 @@ def judge_predictions(
         "test_rows": len(wide),
         "evaluation_config": config.to_dict(),
         "reports": {
-            name: score_report(spec, frame, rows, strategy=config.strategy, seed=seed)
+            name: score_report(
+                spec, frame, rows, strategy=config.strategy, seed=seed, use=primary["use"]
+            )
             for name, frame in predictors.items()
         },
     }
@@ -277,6 +295,12 @@ def metrics_table(
                 "direction acc": section["direction_accuracy"],
                 "accuracy": section["classification"]["accuracy"],
                 "macro F1": section["classification"]["macro_f1"],
+                **(
+                    {"hedge": section["hedge"]}
+                    | ({"hedge 95%": _shown_interval(bounds["hedge"])} if "hedge" in bounds else {})
+                    if "hedge" in section
+                    else {}
+                ),
                 "rank IC": finance["rank_ic"],
                 **({"rank IC 95%": _shown_interval(bounds["rank_ic"])} if bounds else {}),
                 "hit rate": finance["hit_rate"],
@@ -291,18 +315,26 @@ def metrics_table(
 
 
 def strategy_columns(finance: dict[str, Any]) -> dict[str, Any]:
-    """The market-neutral Sharpe with its interval, net return and turnover, and the
-    long-only excess return (NaN for evaluations older than these figures)."""
-    neutral, excess = finance.get("market_neutral", {}), finance.get("long_only", {})
-    bounds = [neutral.get("sharpe_low", np.nan), neutral.get("sharpe_high", np.nan)]
-    return {
-        "Sharpe (market-neutral)": neutral.get("sharpe", np.nan),
+    """The figures of the portfolio the use trades: the market-neutral (or, with too few
+    tickers for a cross-section, the per-ticker) Sharpe with its interval, net return,
+    turnover and drawdown, and the long-only excess return where the use is cross-sectional.
+    Nothing for a use that trades nothing (a co-movement forecast)."""
+    kind = next((k for k in ("market_neutral", "time_series") if k in finance), None)
+    if kind is None:
+        return {}
+    traded = finance[kind]
+    bounds = [traded.get("sharpe_low", np.nan), traded.get("sharpe_high", np.nan)]
+    label = "market-neutral" if kind == "market_neutral" else "per-ticker"
+    columns = {
+        f"Sharpe ({label})": traded.get("sharpe", np.nan),
         "Sharpe 95%": _shown_interval(bounds),
-        "net return": neutral.get("net_return", np.nan),
-        "turnover": neutral.get("turnover", np.nan),
-        "max drawdown": neutral.get("max_drawdown", np.nan),
-        "long-only excess": excess.get("net_return", np.nan),
+        "net return": traded.get("net_return", np.nan),
+        "turnover": traded.get("turnover", np.nan),
+        "max drawdown": traded.get("max_drawdown", np.nan),
     }
+    if "long_only" in finance:
+        columns["long-only excess"] = finance["long_only"].get("net_return", np.nan)
+    return columns
 
 
 def _shown_interval(bounds: list[float]) -> str:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from core.market.config import DataConfig
 from core.market.labels import label_columns, trend_labels
-from core.market.relevance import relevance_labels
+from core.market.relevance import ContextFactor, relevance_labels
 from core.market.splits import training_end
 
 PRICE_COLUMNS = ["open", "high", "low", "close", "volume"]
@@ -365,11 +365,18 @@ def build_dataset(
     )
     dataset[MASK_COLUMNS] = known[MASK_COLUMNS]
     dataset[label_names] = frame[label_names]
+    factor = ContextFactor.fit(
+        dataset,
+        columns=CONTEXT_FEATURES,
+        train_end=training_end(dataset["date"], config.train_fraction),
+    ).values(dataset)
     relevance = relevance_labels(
         dataset,
         columns=CONTEXT_FEATURES,
         train_end=training_end(dataset["date"], config.train_fraction),
         horizons=config.horizons,
         threshold=config.relevance_threshold,
+        factor=factor,
     )
+    dataset["context_factor"] = factor.reindex(dataset["date"]).to_numpy()
     return pd.concat([dataset, relevance], axis=1)

@@ -123,10 +123,16 @@ def daily_skill(frame: pd.DataFrame, metric: str, *, constant: bool = False) -> 
 
     ``pearson``: each day's sum of z(score) x z(target), the z-scores over the whole test
     period, divided by the mean rows per day, so the days' mean is the pooled correlation.
-    ``rank_ic``: the day's rank IC against the forward return (0 where undefined). A constant
+    ``rank_ic``: the day's rank IC against the forward return (0 where undefined).
+    ``hedge``: the day's sum of 2 score x target - score^2 over the mean rows per day, so the
+    days' mean is the variance a forecast-sized hedge removes (``core.market.uses``). A constant
     predictor (``constant``) scores 0 every day, as its correlations do. ``frame`` has date,
     score, target and forward_return."""
     dates = pd.Index(np.sort(frame["date"].unique()))
+    if metric == "hedge":  # a constant forecast hedges too: its share is not 0
+        x, y = frame["score"].to_numpy(float), frame["target"].to_numpy(float)
+        sums = pd.Series(2 * x * y - x * x).groupby(frame["date"].to_numpy()).sum()
+        return (sums / (len(frame) / len(dates))).reindex(dates).fillna(0.0)
     if constant:
         return pd.Series(0.0, index=dates)
     if metric == "rank_ic":

@@ -7,7 +7,11 @@ data) and the returns that ``core.market.evaluation`` scores them against.
 
 Baselines, fit on the training rows the model saw (features standardised on them):
 majority class, momentum sign (sign of the 21-day return), ridge and logistic regression,
-HistGradientBoosting regressor and classifier, and the oracle on synthetic data.
+HistGradientBoosting regressor and classifier, persistence for co-movement (relevance)
+targets (the trailing realised relevance over the window ending on the row's date, the
+forecast any risk model starts from: ``core.market.relevance.trailing_relevance``), and the
+oracle on synthetic data. A baseline that does not apply to a target (persistence to a
+return target, the oracle without oracle columns) is left out.
 """
 
 from __future__ import annotations
@@ -22,9 +26,12 @@ import torch
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from core.market.features import FEATURES, MASK_COLUMNS
+from core.market.features import CONTEXT_FEATURES, FEATURES, MASK_COLUMNS
 from core.market.loaders import Loaders
 from core.market.models import ModelSpec
+from core.market.relevance import ContextFactor, trailing_relevance
+
+BASELINE_NAMES = ("majority", "momentum", "linear", "boosting", "persistence", "oracle")
 
 
 def horizons_in(frame: pd.DataFrame) -> list[int]:
@@ -98,7 +105,7 @@ def baseline_predictions(
     loaders: Loaders,
     *,
     seed: int = 0,
-    names: Sequence[str] = ("majority", "momentum", "linear", "boosting", "oracle"),
+    names: Sequence[str] = BASELINE_NAMES,
 ) -> dict[str, pd.DataFrame]:
     """Each baseline's predictions on the test rows, fit on the training rows."""
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
@@ -113,6 +120,8 @@ def baseline_predictions(
         return ((frame[columns] - mean) / spread).fillna(0.0).to_numpy()
 
     x_train, x_test = features(train), features(test)
+    if "persistence" in names and spec.targets == "relevance":
+        trailing = _trailing(dataset, test, loaders)
     results: dict[str, pd.DataFrame] = {}
     for name in names:
         frame = test[["date", "ticker"]].copy()
@@ -146,6 +155,12 @@ def baseline_predictions(
                     )
                     classifier = HistGradientBoostingClassifier(max_iter=200, random_state=seed)
                     frame[f"class_{h}d"] = classifier.fit(x_train, y_class).predict(x_test)
+            elif name == "persistence":
+                if spec.targets != "relevance":
+                    break
+                score = np.nan_to_num(trailing[f"trailing_relevance_{h}d"].to_numpy())
+                frame[f"score_{h}d"] = score
+                frame[f"class_{h}d"] = oracle_classes(spec, score)
             elif name == "oracle":
                 oracle = oracle_column(spec, h)
                 if oracle not in test.columns:
@@ -157,6 +172,21 @@ def baseline_predictions(
         else:
             results[name] = frame
     return results
+
+
+def _trailing(dataset: pd.DataFrame, test: pd.DataFrame, loaders: Loaders) -> pd.DataFrame:
+    """The trailing relevance of the test rows (``test``'s order), from the factor the
+    dataset's labels were made with (its ``context_factor``; datasets built before it kept
+    none refit the factor on the run's training dates, as leak-free but not identical)."""
+    if "context_factor" in dataset.columns:
+        factor = dataset.groupby("date")["context_factor"].first()
+    else:
+        train_end = pd.Timestamp(loaders.train.meta["date"].max())
+        fitted = ContextFactor.fit(dataset, columns=CONTEXT_FEATURES, train_end=train_end)
+        factor = fitted.values(dataset)
+    rows = dataset[["date", "ticker", "ret_1d"]].reset_index(drop=True)
+    trailing = pd.concat([rows, trailing_relevance(rows, factor, loaders.horizons)], axis=1)
+    return test[["date", "ticker"]].merge(trailing, on=["date", "ticker"], how="left")
 
 
 def _class_from_sign(sign: np.ndarray, classes: int) -> np.ndarray:

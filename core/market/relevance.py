@@ -18,6 +18,12 @@ the realised (uncentred) correlation of the stock with the context factor: posit
 stock moves with the context, negative when against it (a hedge), near zero when unrelated.
 The class is negative (0) below -threshold, positive (2) above it, none (1) between.
 Uncentred because a 5-day window cannot spare a degree of freedom for its own mean.
+
+What it is for: sizing a hedge of a position against the context (``core.market.uses``). The
+baseline every risk model starts from is persistence, ``trailing_relevance``: the same
+correlation over the window (t - h, t] that ends on the row's date, known on that date.
+The built dataset keeps the factor as ``context_factor`` (one value per date, known on it)
+so the baseline reads the factor its labels were made with.
 """
 
 from __future__ import annotations
@@ -97,13 +103,15 @@ def relevance_labels(
     train_end: pd.Timestamp,
     horizons: Sequence[int],
     threshold: float,
+    factor: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Relevance and its class for each row of ``dataset`` (same order), NaN where undefined.
 
     ``dataset`` holds date, ticker, ``ret_1d`` and the context feature ``columns``; the
-    factor is fitted on rows dated on or before ``train_end``.
+    factor (by date) is fitted on rows dated on or before ``train_end`` unless given.
     """
-    factor = ContextFactor.fit(dataset, columns=columns, train_end=train_end).values(dataset)
+    if factor is None:
+        factor = ContextFactor.fit(dataset, columns=columns, train_end=train_end).values(dataset)
     out = pd.DataFrame(index=dataset.index, columns=relevance_columns(horizons), dtype=float)
     for _, rows in dataset.groupby("ticker", sort=False):
         rows = rows.sort_values("date")
@@ -121,4 +129,36 @@ def relevance_labels(
             label = np.select([score < -threshold, score > threshold], [0.0, 2.0], 1.0)
             out.loc[rows.index, f"relevance_{h}d"] = score
             out.loc[rows.index, f"relevance_class_{h}d"] = np.where(defined, label, np.nan)
+    return out
+
+
+def trailing_relevance(
+    dataset: pd.DataFrame, factor: pd.Series, horizons: Sequence[int]
+) -> pd.DataFrame:
+    """The persistence forecast of relevance: for a row at t, the realised correlation of the
+    stock with the context factor over the window (t - h, t] that ends on t, by the same
+    formula as the label (``relevance_{h}d`` reads (t, t + h]). NaN until a ticker's history
+    covers a whole window. Columns ``trailing_relevance_{h}d``, rows as ``dataset``'s."""
+    out = pd.DataFrame(
+        index=dataset.index, columns=[f"trailing_relevance_{h}d" for h in horizons], dtype=float
+    )
+    for _, rows in dataset.groupby("ticker", sort=False):
+        rows = rows.sort_values("date")
+        dates = rows["date"].to_numpy(dtype="datetime64[ns]")
+        r = rows["ret_1d"].to_numpy(dtype=float)
+        f = factor.reindex(rows["date"]).to_numpy(dtype=float)
+        sums = {
+            name: np.concatenate([[0.0], np.cumsum(np.nan_to_num(x))])
+            for name, x in (("rf", r * f), ("rr", r * r), ("ff", f * f))
+        }
+        for h in horizons:
+            back = dates - np.timedelta64(h, "D")
+            start = np.searchsorted(dates, back, side="right")  # first row dated after t - h
+            end = np.arange(len(dates)) + 1  # through the row itself
+            window = {name: c[end] - c[start] for name, c in sums.items()}
+            denominator = np.sqrt(window["rr"] * window["ff"])
+            defined = (back >= dates[0]) & (denominator > 0) if len(dates) else denominator > 0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                score = np.where(defined, window["rf"] / denominator, np.nan)
+            out.loc[rows.index, f"trailing_relevance_{h}d"] = score
     return out

@@ -12,6 +12,13 @@ each ticker's ``next_return``). Three portfolios:
   when the scores do not differ, so a constant predictor shows exactly 0.
 - ``topk``: Qlib's TopkDropout, long ``topk`` tickers, at most ``n_drop`` swapped per day
   (the held ones now ranked lowest out, the best not held in); also reported as excess.
+- ``time_series``: each ticker long or short in proportion to its own score (clipped to
+  [-1, 1], divided by the day's tickers: gross at most 1), not demeaned across tickers. It
+  earns when the scores get each ticker's direction right over time, which is what a pooled
+  correlation with the target measures; with too few tickers for a cross-section
+  (``core.market.verdict``) it is the strategy that trades what the headline judges.
+
+The first three trade the order of tickers on a date, what a rank IC measures.
 
 Costs are ``cost_bps`` basis points per unit of turnover, turnover being the sum over tickers
 of |weight today - weight yesterday| (for the excess portfolios, of the weights beyond the
@@ -28,10 +35,11 @@ import numpy as np
 import pandas as pd
 
 from core.config import Config
-from core.market.uncertainty import block_length, bootstrap_draws, interval
+from core.market.uncertainty import block_length, bootstrap_draws, enough_blocks, interval
 
 YEAR = 252
-KINDS = ("market_neutral", "long_only", "topk")
+KINDS = ("market_neutral", "long_only", "topk", "time_series")
+CROSS_SECTIONAL_KINDS = ("market_neutral", "long_only", "topk")
 
 
 @dataclass
@@ -81,6 +89,12 @@ def market_neutral_weights(scores: pd.DataFrame, weighting: str = "rank") -> pd.
     return centred.div(gross.where(gross > 0, 1.0), axis=0).fillna(0.0)
 
 
+def time_series_weights(scores: pd.DataFrame) -> pd.DataFrame:
+    """Each ticker's score clipped to [-1, 1] over the day's tickers: gross at most 1."""
+    present = scores.notna().sum(axis=1).replace(0, 1)
+    return scores.clip(-1.0, 1.0).div(present, axis=0).fillna(0.0)
+
+
 def long_only_weights(scores: pd.DataFrame) -> pd.DataFrame:
     """Equal weight in the tickers above the day's mean score; every ticker when none is."""
     above = scores.sub(scores.mean(axis=1), axis=0) > 1e-12
@@ -115,8 +129,11 @@ def strategy_curve(
     drawdown from its running peak. ``frame`` has date, ticker, score and next_return."""
     config = config or StrategyConfig()
     scores, returns = _panels(frame)
-    if kind == "market_neutral":
-        active = market_neutral_weights(scores, config.weighting)
+    if kind in ("market_neutral", "time_series"):
+        if kind == "market_neutral":
+            active = market_neutral_weights(scores, config.weighting)
+        else:
+            active = time_series_weights(scores)
         start = active.iloc[:1] * 0.0
     else:
         held = long_only_weights(scores) if kind == "long_only" else None
@@ -157,7 +174,8 @@ def strategy_summary(
 ) -> dict[str, Any]:
     """Gross and net return (sums of the daily returns), annualised net return, mean daily
     turnover, the Sharpe ratio with its 95 % interval (circular block bootstrap over the days,
-    blocks as for the other figures of the horizon) and the maximum drawdown."""
+    blocks as for the other figures of the horizon; NaN over fewer than ``MIN_BLOCKS``
+    independent blocks) and the maximum drawdown."""
     if curve.empty:
         names = ("gross_return", "net_return", "annual_return", "turnover", "sharpe")
         zeros = dict.fromkeys((*names, "sharpe_low", "sharpe_high", "max_drawdown"), 0.0)
@@ -170,7 +188,8 @@ def strategy_summary(
     with np.errstate(invalid="ignore", divide="ignore"):
         ratios = np.where(spread > 1e-15, drawn.mean(axis=1) / spread * np.sqrt(YEAR), 0.0)
     ratios[0] = sharpe(net)
-    low, high = interval(ratios, len(net) / block_length(dates, horizon_days))
+    blocks = len(net) / block_length(dates, horizon_days)
+    low, high = interval(ratios, blocks) if enough_blocks(blocks) else (np.nan, np.nan)
     return {
         "gross_return": float(curve["gross"].sum()),
         "net_return": float(net.sum()),
@@ -185,10 +204,16 @@ def strategy_summary(
 
 
 def strategy_figures(
-    frame: pd.DataFrame, config: StrategyConfig, *, horizon_days: int = 1, seed: int = 0
+    frame: pd.DataFrame,
+    config: StrategyConfig,
+    *,
+    horizon_days: int = 1,
+    seed: int = 0,
+    kinds: tuple[str, ...] = KINDS,
 ) -> dict[str, Any]:
-    """Every portfolio's summary (topk only when configured), keyed by kind, and the cost."""
-    kinds = [k for k in KINDS if k != "topk" or config.topk]
+    """The summary of each portfolio of ``kinds`` (topk only when configured), keyed by
+    kind, and the cost."""
+    kinds = tuple(k for k in kinds if k != "topk" or config.topk)
     figures: dict[str, Any] = {
         kind: strategy_summary(
             strategy_curve(frame, kind, config), horizon_days=horizon_days, seed=seed

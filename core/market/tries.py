@@ -62,6 +62,7 @@ def tries_report(
     verdict. ``rows`` are the outcomes of those rows; ``primary`` the declared metric."""
     strategy = strategy or StrategyConfig()
     metric, name = primary["metric"], primary["name"]
+    kind = (primary.get("use") or {"check": "market_neutral"})["check"]
     count = len(trials)
     horizons = horizons_in(next(iter(trials.values())))
     sections: dict[str, Any] = {}
@@ -83,21 +84,7 @@ def tries_report(
             shortfall=overlap_shortfall(dates, h),
             seed=seed,
         )
-        returns = pd.DataFrame(
-            {
-                n: strategy_curve(
-                    finance_rows(predictor[f"score_{h}d"], rows, h), "market_neutral", strategy
-                ).set_index("date")["return"]
-                for n, predictor in trials.items()
-            }
-        ).fillna(0.0)
-        sharpes = daily_sharpe(returns.to_numpy())
-        chosen = list(trials)[int(np.argmax(sharpes))]
-        deflated = deflated_sharpe(
-            returns[chosen].to_numpy(),
-            trials=count,
-            sharpe_variance=float(np.var(sharpes, ddof=1)) if count > 1 else 0.0,
-        )
+        traded = _trading_figures(trials, rows, h, kind, strategy, count) if kind else {}
         collapse = collapse_check(
             trials[best_trial]
             .rename(columns=lambda c: c if c in ("date", "ticker") else f"model_{c}")
@@ -113,11 +100,7 @@ def tries_report(
             "best_trial_collapsed": collapse["collapsed"],
             "spa_pvalue": spa["consistent"],
             "spa": spa,
-            "sharpe_trial": chosen,
-            "sharpe": deflated["sharpe"] * np.sqrt(YEAR),
-            "expected_max_sharpe": deflated["expected_max_sharpe"] * np.sqrt(YEAR),
-            "deflated_sharpe": deflated["deflated_sharpe"],
-            "pbo": backtest_overfitting(returns.to_numpy()) if count > 1 else None,
+            **traded,
             "block_dates": block,
             "blocks": len(dates) / block,
         }
@@ -127,6 +110,41 @@ def tries_report(
         "cost_bps": strategy.cost_bps,
         "horizons": sections,
         "verdict": tries_verdict(sections, count, name),
+    }
+
+
+def _trading_figures(
+    trials: dict[str, pd.DataFrame],
+    rows: pd.DataFrame,
+    h: int,
+    kind: str,
+    strategy: StrategyConfig,
+    count: int,
+) -> dict[str, Any]:
+    """The highest Sharpe of the trials' ``kind`` portfolios (the one their use trades), its
+    deflated Sharpe and the PBO over the trials."""
+    returns = pd.DataFrame(
+        {
+            n: strategy_curve(
+                finance_rows(predictor[f"score_{h}d"], rows, h), kind, strategy
+            ).set_index("date")["return"]
+            for n, predictor in trials.items()
+        }
+    ).fillna(0.0)
+    sharpes = daily_sharpe(returns.to_numpy())
+    chosen = list(trials)[int(np.argmax(sharpes))]
+    deflated = deflated_sharpe(
+        returns[chosen].to_numpy(),
+        trials=count,
+        sharpe_variance=float(np.var(sharpes, ddof=1)) if count > 1 else 0.0,
+    )
+    return {
+        "strategy": kind,
+        "sharpe_trial": chosen,
+        "sharpe": deflated["sharpe"] * np.sqrt(YEAR),
+        "expected_max_sharpe": deflated["expected_max_sharpe"] * np.sqrt(YEAR),
+        "deflated_sharpe": deflated["deflated_sharpe"],
+        "pbo": backtest_overfitting(returns.to_numpy()) if count > 1 else None,
     }
 
 

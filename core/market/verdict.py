@@ -1,19 +1,24 @@
 """The headline verdict: one primary metric, declared before evaluation, against the best rival.
 
-- ``EvaluationConfig`` declares the primary metric (``declare_primary`` resolves 'auto':
-  correlation with the target, or rank IC where the test cross-section holds at least
-  ``MIN_RANK_IC_TICKERS`` tickers) and the trading figures' costs.
+- ``EvaluationConfig`` declares the primary metric; ``declare_primary`` resolves 'auto' from
+  the target's use (``core.market.uses``): rank IC for a return target where the test
+  cross-section holds at least ``MIN_CROSS_SECTION`` tickers, pooled correlation for one with
+  fewer, the variance a forecast-sized hedge removes for a co-movement (relevance) target.
 - The rivals on a metric are the baselines (never the oracle: it knows the answer) and, for
-  correlation, MSE and rank IC, the constant-mean predictor (``mean``, the skill column's
-  reference: correlation 0, MSE the target's variance), so no model "beats" a baseline by
-  being less wrong than a bad one.
+  correlation, MSE, hedge and rank IC, the constant-mean predictor (``mean``, the skill
+  column's reference: correlation 0, MSE the target's variance), so no model "beats" a
+  baseline by being less wrong than a bad one.
 - The headline verdict rests on the primary metric alone: "beats" when the lower bound of
   (model - best rival) stays above zero at one horizon, one-sided at 1 - ``FALSE_BEATS`` / H
-  over H horizons (Bonferroni: a 5 % chance of a false "beats"); "collapsed: no skill"
-  whenever the collapse check fires, whatever the intervals say; "no evidence" otherwise.
-  Hansen's SPA p-value of the model against the best rival on the primary metric's daily
-  series stands beside it, widened as the intervals are
+  over the H horizons judged (Bonferroni: a 5 % chance of a false "beats"); "collapsed: no
+  skill" whenever the score head collapsed, whatever the intervals say; "no evidence"
+  otherwise. Hansen's SPA p-value of the model against the best rival on the primary
+  metric's daily series stands beside it, widened as the intervals are
   (``core.market.overfitting.few_blocks_pvalue``).
+- Two checks keep it from being confidently wrong. A horizon whose test period holds fewer
+  than ``MIN_BLOCKS`` independent blocks is not judged ("too few independent periods"). A
+  "beats" whose use's own figure says the opposite (the portfolio that trades the forecast
+  has a Sharpe interval below 0) is no "beats": the verdict is "conflict" and says why.
 - The other metrics are secondary lines, each a 95 % comparison in its own words.
 """
 
@@ -34,6 +39,7 @@ from core.market.uncertainty import (
     HIGHER_IS_BETTER,
     LEVEL,
     METRIC_NAMES,
+    MIN_BLOCKS,
     block_length,
     bootstrap_draws,
     date_stats,
@@ -42,17 +48,16 @@ from core.market.uncertainty import (
     metrics_of_draws,
     overlap_shortfall,
     paired_difference,
+    too_few_periods,
 )
+from core.market.uses import MIN_CROSS_SECTION, default_primary, use_for
 
-MIN_RANK_IC_TICKERS = 20
-"""'auto' takes rank IC as the primary metric where the median test date has at least this
-many tickers. With fewer, a day's rank correlation takes a handful of values (+1 or -1 with
-two tickers) and the pooled correlation with the target says more."""
-PRIMARY_METRICS = ("pearson", "rank_ic")
+MIN_RANK_IC_TICKERS = MIN_CROSS_SECTION
+PRIMARY_METRICS = ("pearson", "rank_ic", "hedge")
 NOT_BASELINES = ("model", "oracle")
 MEAN = "mean"
 """The constant-mean predictor: every row scored with the test target's mean."""
-MEAN_RIVALS = ("pearson", "mse", "rank_ic")
+MEAN_RIVALS = ("pearson", "mse", "rank_ic", "hedge")
 FALSE_BEATS = 0.05
 """The headline's chance of saying "beats" for a model no better than its best rival: a
 one-sided claim, family-wise over the horizons (Bonferroni), the same 5 % the sweep verdict
@@ -75,28 +80,34 @@ class EvaluationConfig(Config):
     primary: str = "auto"
     """The metric the headline verdict rests on, declared before anything is computed:
     'pearson' (correlation with the target), 'rank_ic' (mean daily rank IC against the
-    forward return), or 'auto' (rank IC where the median test date has at least 20
-    tickers, correlation otherwise)."""
+    forward return), 'hedge' (variance a hedge sized by a co-movement forecast removes), or
+    'auto': the metric of the target's use (rank IC for a return target where the median
+    test date has at least 20 tickers, correlation with fewer; hedge for relevance)."""
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
     """The trading figures: costs in basis points, weighting, TopkDropout."""
 
     def validate(self) -> None:
         allowed = ("auto", *PRIMARY_METRICS)
-        self.require("primary", self.primary in allowed, "'auto', 'pearson' or 'rank_ic'")
+        self.require("primary", self.primary in allowed, "'auto', 'pearson', 'rank_ic' or 'hedge'")
 
 
-def declare_primary(config: EvaluationConfig, keys: pd.DataFrame) -> dict[str, Any]:
-    """The primary metric for test rows ``keys`` (date, ticker), and why."""
+def declare_primary(
+    config: EvaluationConfig, keys: pd.DataFrame, *, kind: str = "return"
+) -> dict[str, Any]:
+    """The primary metric for test rows ``keys`` (date, ticker) of a target of ``kind``, why,
+    and the use it measures (``core.market.uses``)."""
     tickers = int(keys.groupby("date")["ticker"].nunique().median()) if len(keys) else 0
     if config.primary != "auto":
         metric, reason = config.primary, "declared in the evaluation config"
-    elif tickers >= MIN_RANK_IC_TICKERS:
-        metric = "rank_ic"
-        reason = f"{tickers} tickers per test date, at least {MIN_RANK_IC_TICKERS}"
     else:
-        metric = "pearson"
-        reason = f"{tickers} tickers per test date, fewer than {MIN_RANK_IC_TICKERS} for rank IC"
-    return {"metric": metric, "name": METRIC_NAMES[metric], "reason": reason, "tickers": tickers}
+        metric, reason = default_primary(kind, tickers)
+    return {
+        "metric": metric,
+        "name": METRIC_NAMES[metric],
+        "reason": reason,
+        "tickers": tickers,
+        "use": use_for(kind, metric).to_dict(),
+    }
 
 
 def sentence(
@@ -121,65 +132,131 @@ def sentence(
 
 
 def collapse_check(scored: pd.DataFrame, spec: Any, horizons: list[int]) -> dict[str, Any]:
-    """A model that learned nothing: near-constant scores (spread under 1 % of the target's),
-    or predicted classes equal to the test labels' majority class on more than 95 % of
-    rows, at any horizon. ``scored`` holds the model's ``model_score_hd`` /
-    ``model_class_hd`` beside the targets of the same rows."""
-    reasons = []
+    """A head that learned nothing, checked for every head at every horizon: near-constant
+    scores (spread under 1 % of the target's), or one predicted class on more than 95 % of
+    rows (whichever class it is: a class head stuck on a minority class has learned nothing
+    either). ``scored`` holds the model's ``model_score_hd`` / ``model_class_hd`` beside the
+    targets of the same rows. ``collapsed``: any head; ``score_collapsed``: a score head,
+    which every primary metric reads (the headline says "collapsed" then); ``heads``: the
+    reason per head ('score_7d', 'class_7d', ...) that collapsed."""
+    heads: dict[str, str] = {}
     for h in horizons:
-        score_column, class_column = spec.target.columns(h)
+        score_column, _ = spec.target.columns(h)
         spread = float(np.std(scored[f"model_score_{h}d"].to_numpy(float)))
         target_spread = float(np.std(scored[score_column].to_numpy(float)))
         if spread < 0.01 * max(target_spread, 1e-12):
-            reasons.append(
+            heads[f"score_{h}d"] = (
                 f"{h}-day scores are near constant (spread {spread:.4f} against the "
                 f"target's {target_spread:.4f})"
             )
-        majority = np.bincount(scored[class_column].to_numpy(int)).argmax()
-        share = float(np.mean(scored[f"model_class_{h}d"].to_numpy(int) == majority))
-        if share > 0.95:
-            name = spec.target.class_names[majority]
-            reasons.append(f"{h}-day classes are the majority class '{name}' on {share:.0%}")
-    return {"collapsed": bool(reasons), "reasons": reasons}
+        predicted = scored[f"model_class_{h}d"].to_numpy(int)
+        if len(predicted):
+            counts = np.bincount(predicted, minlength=len(spec.target.class_names))
+            top = int(counts.argmax())
+            share = float(counts[top] / len(predicted))
+            if share > 0.95:
+                name = spec.target.class_names[top]
+                heads[f"class_{h}d"] = f"the {h}-day class head predicts '{name}' on {share:.0%}"
+    return {
+        "collapsed": bool(heads),
+        "score_collapsed": any(k.startswith("score_") for k in heads),
+        "reasons": list(heads.values()),
+        "heads": heads,
+    }
 
 
 def headline_verdict(
-    primary: dict[str, Any], entries: list[dict[str, Any]], collapse: dict[str, Any]
+    primary: dict[str, Any],
+    entries: list[dict[str, Any]],
+    collapse: dict[str, Any],
+    conflicts: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """'collapsed', 'beats' or 'no evidence', from the primary metric's comparisons (one per
-    horizon, with family-wise bounds and the SPA p-value) and the collapse check."""
+    """'collapsed', 'beats', 'conflict', 'too few periods' or 'no evidence', from the
+    primary metric's comparisons (one per horizon, with family-wise bounds, the SPA p-value
+    and whether enough independent blocks judge it), the collapse check, and ``conflicts``:
+    per horizon, the sentence saying the use's own figure contradicts a lead there."""
     name = primary["name"]
-    count = entries[0].get("horizons_counted", len(entries)) if entries else 0
-    if collapse["collapsed"]:
-        text = "collapsed: no skill (" + "; ".join(collapse["reasons"]) + ")"
+    conflicts = conflicts or {}
+    judged = [e for e in entries if e.get("judged", True)]
+    count = len(judged)
+    if collapse.get("score_collapsed", collapse["collapsed"]):
+        reasons = collapse["reasons"]
+        text = "collapsed: no skill (" + "; ".join(reasons) + ")"
         return {"verdict": "collapsed", "sentence": text, "comparisons": count}
     if not entries:
         return {"verdict": "no evidence", "sentence": "nothing to compare with", "comparisons": 0}
+    unjudged = "; ".join(
+        f"at {e['horizon'].removesuffix('d')} days {too_few_periods(e['blocks'])}"
+        for e in entries
+        if not e.get("judged", True)
+    )
+    if not judged:
+        text = f"not judged on {name}, the primary metric: {unjudged}"
+        return {"verdict": "too few periods", "sentence": text, "comparisons": 0}
     horizons = f"{count} horizon{'s' if count > 1 else ''}"
+    bound = 1 - FALSE_BEATS / count
+    also = f"; {unjudged}" if unjudged else ""
 
     def spa(entry: dict[str, Any]) -> str:
         p = entry["spa_pvalue"]
         counted = f", {min(1.0, p * count):.3f} for {horizons}" if count > 1 else ""
         return f"SPA p-value {p:.3f}{counted}"
 
-    winners = [e for e in entries if e["family_low"] > 0]
+    def lead(entry: dict[str, Any]) -> str:
+        return (
+            f"{entry['baseline']} on {name}, the primary metric, at "
+            f"{entry['horizon'].removesuffix('d')} days: difference {entry['difference']:+.3f}, "
+            f"above {entry['family_low']:+.3f} at one-sided {bound:.1%} ({horizons} at a "
+            f"{FALSE_BEATS:.0%} chance of a false 'beats'; {spa(entry)})"
+        )
+
+    winners = [e for e in judged if e["family_low"] > 0]
+    agreeing = [e for e in winners if e["horizon"] not in conflicts]
+    if agreeing:
+        best = max(agreeing, key=lambda e: e["family_low"])
+        text = f"the model beats {lead(best)}{also}"
+        return {"verdict": "beats", "sentence": text, "comparisons": count}
     if winners:
         best = max(winners, key=lambda e: e["family_low"])
-        bound = 1 - FALSE_BEATS / count
         text = (
-            f"the model beats {best['baseline']} on {name}, the primary metric, at "
-            f"{best['horizon'].removesuffix('d')} days: difference {best['difference']:+.3f}, "
-            f"above {best['family_low']:+.3f} at one-sided {bound:.1%} ({horizons} at a "
-            f"{FALSE_BEATS:.0%} chance of a false 'beats'; {spa(best)})"
+            f"conflict, so no 'beats': the model leads {lead(best)}, but "
+            f"{conflicts[best['horizon']]}; the metric and its use disagree{also}"
         )
-        return {"verdict": "beats", "sentence": text, "comparisons": count}
+        return {"verdict": "conflict", "sentence": text, "comparisons": count}
     shown = "; ".join(
         f"at {e['horizon'].removesuffix('d')} days against {e['baseline']} "
         f"{e['difference']:+.3f} ({e['family_low']:+.3f}..{e['family_high']:+.3f}, {spa(e)})"
-        for e in entries
+        for e in judged
     )
-    text = f"no evidence the model beats the best baseline on {name}, the primary metric: {shown}"
+    text = (
+        f"no evidence the model beats the best baseline on {name}, the primary metric: "
+        f"{shown}{also}"
+    )
     return {"verdict": "no evidence", "sentence": text, "comparisons": count}
+
+
+STRATEGY_NAMES = {
+    "market_neutral": "market-neutral long/short portfolio",
+    "time_series": "per-ticker long/short portfolio",
+}
+
+
+def use_conflicts(primary: dict[str, Any], model_report: dict[str, Any]) -> dict[str, str]:
+    """Per horizon, why the use's own figure contradicts a lead: the portfolio that trades
+    the forecast as the use does (``primary['use']['check']``) has a Sharpe interval wholly
+    below 0. Empty where the use trades nothing (a hedge) or no interval is below 0."""
+    check = (primary.get("use") or {}).get("check")
+    found = {}
+    for horizon, section in model_report.items() if check else ():
+        figures = section.get("finance", {}).get(check)
+        if figures and np.isfinite(figures["sharpe_high"]) and figures["sharpe_high"] < 0:
+            found[horizon] = (
+                f"the {STRATEGY_NAMES.get(check, check)} that trades it loses at "
+                f"{horizon.removesuffix('d')} days: Sharpe {figures['sharpe']:+.2f} (95% "
+                f"interval {figures['sharpe_low']:+.2f}..{figures['sharpe_high']:+.2f}), net "
+                f"return {figures['net_return']:+.1%}"
+            )
+    return found
 
 
 def predictor_tables(
@@ -228,11 +305,13 @@ def uncertainty_report(
     ``predictors`` map names to (date, ticker, score_hd, class_hd) frames over the same test
     rows; ``rows`` are the outcomes (``core.market.predictions.outcomes``); ``reports`` their
     point figures (``score_report``); ``primary`` what ``declare_primary`` declared."""
-    primary = primary or declare_primary(EvaluationConfig(), rows)
+    primary = primary or declare_primary(EvaluationConfig(), rows, kind=spec.target.kind)
     horizons = [int(k.removesuffix("d")) for k in reports["model"]]
     dates = np.sort(rows["date"].unique())
     classes = len(spec.target.class_names)
-    level = family_level(len(horizons))
+    blocks_at = {h: len(dates) / block_length(dates, h) for h in horizons}
+    judged_count = sum(blocks >= MIN_BLOCKS for blocks in blocks_at.values())
+    level = family_level(judged_count)
     sections: dict[str, Any] = {}
     headline: list[dict[str, Any]] = []
     for h in horizons:
@@ -247,16 +326,25 @@ def uncertainty_report(
             for n, t in tables.items()
         }
         block = block_length(dates, h)
-        blocks = len(dates) / block
+        blocks = blocks_at[h]
+        judged = blocks >= MIN_BLOCKS
         shortfall = overlap_shortfall(dates, h)
         drawn = {n: metrics_of_draws(s, sample) for n, s in stats.items()}
         shown = [n for n in tables if n != MEAN]
+        unknown = [float("nan"), float("nan")]
         section: dict[str, Any] = {
             "block_dates": block,
+            "blocks": blocks,
+            "judged": judged,
             "draws": draws,
             "overlap_shortfall": shortfall,
             "intervals": {
-                n: metric_intervals(drawn[n], blocks, shortfall=shortfall) for n in shown
+                n: (
+                    metric_intervals(drawn[n], blocks, shortfall=shortfall)
+                    if judged
+                    else dict.fromkeys(drawn[n], unknown)
+                )
+                for n in shown
             },
             "rank_ic": {n: ic_statistics(stats[n].rank_ic, block) for n in shown},
             "comparisons": [],
@@ -279,6 +367,10 @@ def uncertainty_report(
             verdict, text = sentence(
                 metric, key, best, gain, ordinary["low"], ordinary["high"], shown_level
             )
+            if not judged:
+                verdict = "too few periods"
+                text = f"{METRIC_NAMES[metric]} at {h} days: {too_few_periods(blocks)}"
+                ordinary = {"low": float("nan"), "high": float("nan")}
             entry = {
                 "metric": metric,
                 "horizon": key,
@@ -305,7 +397,9 @@ def uncertainty_report(
                     family_low=ordinary["low"],
                     family_high=ordinary["high"],
                     family_level=level,
-                    horizons_counted=len(horizons),
+                    horizons_counted=judged_count,
+                    judged=judged,
+                    blocks=blocks,
                     spa_pvalue=spa["consistent"],
                 )
                 section["primary"] = entry
@@ -325,6 +419,8 @@ def uncertainty_report(
         "method": "circular block bootstrap over test dates, blocks at least two horizons",
         "primary": primary,
         "horizons": sections,
-        "verdict": headline_verdict(primary, headline, collapse),
+        "verdict": headline_verdict(
+            primary, headline, collapse, use_conflicts(primary, reports["model"])
+        ),
         "collapse": collapse,
     }

@@ -57,12 +57,17 @@ class Target:
     score: str  # column prefix: relevance_{h}d or trend_{h}d
     label: str  # column prefix of the class label
     class_names: tuple[str, ...]
+    kind: str = "return"
+    """What the score forecasts, which sets its use (``core.market.uses``): 'return' (the
+    forward return's direction or rank: traded) or 'co-movement' (relevance: hedged)."""
 
     def columns(self, h: int) -> tuple[str, str]:
         return f"{self.score}_{h}d", f"{self.label}_{h}d"
 
 
-RELEVANCE = Target("relevance", "relevance_class", ("negative", "none", "positive"))
+RELEVANCE = Target(
+    "relevance", "relevance_class", ("negative", "none", "positive"), kind="co-movement"
+)
 UP_DOWN = Target("trend", "up", ("down", "up"))
 THREE_CLASS = Target("trend", "class", ("down", "neutral", "up"))
 

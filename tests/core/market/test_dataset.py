@@ -28,6 +28,7 @@ def test_columns_and_no_context_means_every_group_masked(prices: pd.DataFrame) -
         *STOCK_FEATURES,
         *MASK_COLUMNS,
         *label_columns([7, 30]),
+        "context_factor",
         *relevance_columns([7, 30]),
     ]
     assert (dataset[MASK_COLUMNS] == 0).all().all()

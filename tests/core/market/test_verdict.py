@@ -1,6 +1,7 @@
 """Issue 22: honest verdicts on the bundled real S&P 500 / NASDAQ data. A constant predictor
-and a model trained on shuffled labels get "no evidence" or "collapsed", never "beats"; the
-constant predictor's market-neutral Sharpe and long-only excess return are 0."""
+and a model trained on shuffled labels get "no evidence" or "collapsed", never "beats".
+Issue 36: each target is judged by its use; a relevance (co-movement) run by the variance a
+forecast-sized hedge removes, with no profit and loss."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from core.market.models import model_spec
 from core.market.predictions import baseline_predictions, outcomes
 from core.market.sources import build_market_dataset, bundled_config, bundled_data
 from core.market.training import train_model
+from core.market.uncertainty import MIN_BLOCKS
 from core.market.verdict import (
     MIN_RANK_IC_TICKERS,
     EvaluationConfig,
@@ -62,9 +64,10 @@ def test_a_shuffled_label_model_on_the_bundled_indices_never_beats(shuffled) -> 
         result.spec, result.trainer.model, result.loaders, frame, baselines=RIVALS
     )
     judged = evaluation.report["uncertainty"]
-    assert judged["primary"]["metric"] == "pearson", "two tickers: correlation, not rank IC"
-    assert judged["verdict"]["verdict"] in ("no evidence", "collapsed"), judged["verdict"]
-    assert "beats" not in judged["verdict"]["sentence"]
+    assert judged["primary"]["metric"] == "hedge", "relevance is judged as a hedge"
+    assert judged["primary"]["use"]["name"] == "hedge"
+    assert judged["verdict"]["verdict"] in ("no evidence", "collapsed", "too few periods")
+    assert not judged["verdict"]["sentence"].startswith("the model beats")
     for section in judged["horizons"].values():
         assert section["primary"]["role"] == "primary"
         assert sum(c["role"] == "primary" for c in section["comparisons"]) == 1
@@ -84,39 +87,45 @@ def test_a_constant_predictor_on_the_bundled_indices_is_collapsed_and_earns_noth
     assert judged["verdict"]["verdict"] == "collapsed", judged["verdict"]
     assert judged["verdict"]["sentence"].startswith("collapsed: no skill")
     for section in reports["model"].values():
-        finance = section["finance"]
-        assert finance["market_neutral"]["sharpe"] == pytest.approx(0.0, abs=1e-12)
-        assert finance["market_neutral"]["net_return"] == pytest.approx(0.0, abs=1e-12)
-        assert finance["long_only"]["net_return"] == pytest.approx(0.0, abs=1e-12)
-        assert finance["long_only"]["sharpe"] == pytest.approx(0.0, abs=1e-12)
+        assert not {"market_neutral", "long_only", "time_series"} & set(section["finance"])
+        assert "hedge" in section, "a co-movement forecast shows what its hedge removes"
     for section in judged["horizons"].values():
         primary = section["primary"]
-        assert primary["difference"] <= 1e-12, "a constant never beats the mean on correlation"
+        assert primary["difference"] <= 1e-12, "a constant never beats the mean on its hedge"
 
 
 def test_the_primary_line_shows_the_headline_s_bound_whatever_the_horizons(shuffled) -> None:
-    """The headline's one-sided bound is 1 - 0.05 / H: the primary line's interval is the one
-    whose lower end it is (90 % for one horizon, 95 % for two), so the two never disagree,
-    and the SPA p-value is also given times the horizons."""
+    """The headline's one-sided bound is 1 - 0.05 / H over the H horizons judged: the primary
+    line's interval is the one whose lower end it is (90 % for one horizon), so the two never
+    disagree. A horizon with fewer than 10 independent blocks (30 days on this test period)
+    is not judged: no interval, and it does not count in H."""
     frame, result = shuffled
     spec = result.spec
     rivals = baseline_predictions(spec, frame, result.loaders, names=RIVALS)
     predictors = {"model": rivals["linear"], "majority": rivals["majority"]}
     rows = outcomes(spec, frame, predictors["model"])
     reports = {name: score_report(spec, p, rows) for name, p in predictors.items()}
-    for horizons, level, shown in ((["7d"], 0.90, "90% interval"), (["7d", "30d"], 0.95, "95%")):
+    for horizons in (["7d"], ["7d", "30d"]):
         kept = {n: {h: r[h] for h in horizons} for n, r in reports.items()}
         judged = uncertainty_report(spec, predictors, rows, kept)
-        lines = [judged["horizons"][h]["primary"] for h in horizons]
-        for line in lines:
-            assert line["family_level"] == pytest.approx(level)
-            assert (line["family_low"], line["family_high"]) == (line["low"], line["high"])
-            assert shown in line["sentence"], line["sentence"]
-        beats = any(line["verdict"] == "beats" for line in lines)
+        sections = [judged["horizons"][h] for h in horizons]
+        counted = sum(section["judged"] for section in sections)
+        assert counted == 1, [section["blocks"] for section in sections]
+        for section in sections:
+            line = section["primary"]
+            if section["judged"]:
+                assert section["blocks"] >= MIN_BLOCKS
+                assert line["family_level"] == pytest.approx(0.90)
+                assert (line["family_low"], line["family_high"]) == (line["low"], line["high"])
+                assert "90% interval" in line["sentence"], line["sentence"]
+            else:
+                assert section["blocks"] < MIN_BLOCKS
+                assert "too few independent periods" in line["sentence"]
+                assert np.isnan(line["low"]) and np.isnan(section["intervals"]["model"]["hedge"][0])
+        beats = any(s["primary"]["verdict"] == "beats" for s in sections if s["judged"])
         assert (judged["verdict"]["verdict"] == "beats") == beats, judged["verdict"]
         if len(horizons) == 2 and judged["verdict"]["verdict"] != "collapsed":
-            doubled = min(1.0, 2 * lines[0]["spa_pvalue"])
-            assert f"{doubled:.3f} for 2 horizons" in judged["verdict"]["sentence"]
+            assert "at 30 days too few independent periods" in judged["verdict"]["sentence"]
 
 
 @pytest.mark.slow
