@@ -12,8 +12,9 @@ each ticker's ``next_return``). Three portfolios:
   when the scores do not differ, so a constant predictor shows exactly 0.
 - ``topk``: Qlib's TopkDropout, long ``topk`` tickers, at most ``n_drop`` swapped per day
   (the held ones now ranked lowest out, the best not held in); also reported as excess.
-- ``time_series``: each ticker long or short in proportion to its own score (clipped to
-  [-1, 1], divided by the day's tickers: gross at most 1), not demeaned across tickers. It
+- ``time_series``: each ticker long or short in proportion to its own score less the mean
+  score of the dates before (clipped to [-1, 1], divided by the day's tickers: gross at most
+  1; a constant predictor holds nothing), not demeaned across the day's tickers. It
   earns when the scores get each ticker's direction right over time, which is what a pooled
   correlation with the target measures; with too few tickers for a cross-section
   (``core.market.verdict``) it is the strategy that trades what the headline judges.
@@ -90,9 +91,15 @@ def market_neutral_weights(scores: pd.DataFrame, weighting: str = "rank") -> pd.
 
 
 def time_series_weights(scores: pd.DataFrame) -> pd.DataFrame:
-    """Each ticker's score clipped to [-1, 1] over the day's tickers: gross at most 1."""
+    """Each ticker's score less the mean score of the dates before (what a pooled correlation
+    centres on, known at the time), clipped to [-1, 1] and divided by the day's tickers:
+    gross at most 1. A constant predictor holds nothing, and nothing is held on the first
+    date."""
     present = scores.notna().sum(axis=1).replace(0, 1)
-    return scores.clip(-1.0, 1.0).div(present, axis=0).fillna(0.0)
+    earlier = scores.mean(axis=1).expanding().mean().shift(1)
+    centred = scores.sub(earlier, axis=0)
+    centred = centred.where(centred.abs() > 1e-12, 0.0)
+    return centred.clip(-1.0, 1.0).div(present, axis=0).fillna(0.0)
 
 
 def long_only_weights(scores: pd.DataFrame) -> pd.DataFrame:

@@ -235,6 +235,31 @@ def headline_verdict(
     return {"verdict": "no evidence", "sentence": text, "comparisons": count}
 
 
+def with_reasons(
+    verdict: dict[str, Any], primary: dict[str, Any], sections: dict[str, Any]
+) -> dict[str, Any]:
+    """The verdict with why a figure the user may have seen elsewhere disagrees: a model
+    whose pooled correlation with the target leads the baselines at a horizon where its
+    rank IC (the cross-section, what is traded) does not gets the dates' common moves
+    right and the order of tickers on a date wrong."""
+    if primary["metric"] != "rank_ic" or verdict["verdict"] in ("beats", "collapsed"):
+        return verdict
+    reasons = []
+    for key, section in sections.items():
+        pooled = next((c for c in section["comparisons"] if c["metric"] == "pearson"), None)
+        ranked = section.get("primary")
+        if pooled and ranked and pooled["verdict"] == "beats" and ranked["verdict"] != "beats":
+            reasons.append(
+                f"at {key.removesuffix('d')} days its pooled correlation with the target leads "
+                f"{pooled['baseline']} ({pooled['difference']:+.3f}) while its rank IC does not "
+                f"({ranked['difference']:+.3f}): it gets the dates' common moves right and the "
+                "order of tickers on a date, which is what a portfolio trades, wrong"
+            )
+    if not reasons:
+        return verdict
+    return {**verdict, "sentence": verdict["sentence"] + ". Why: " + "; ".join(reasons)}
+
+
 STRATEGY_NAMES = {
     "market_neutral": "market-neutral long/short portfolio",
     "time_series": "per-ticker long/short portfolio",
@@ -419,8 +444,10 @@ def uncertainty_report(
         "method": "circular block bootstrap over test dates, blocks at least two horizons",
         "primary": primary,
         "horizons": sections,
-        "verdict": headline_verdict(
-            primary, headline, collapse, use_conflicts(primary, reports["model"])
+        "verdict": with_reasons(
+            headline_verdict(primary, headline, collapse, use_conflicts(primary, reports["model"])),
+            primary,
+            sections,
         ),
         "collapse": collapse,
     }

@@ -80,3 +80,53 @@ def test_no_context_means_no_relevance(prices) -> None:
 
     dataset = build_dataset(prices)
     assert dataset[["relevance_7d", "relevance_class_30d"]].isna().all().all()
+
+
+def test_persistence_is_the_trailing_relevance_computed_by_hand(market_dataset) -> None:
+    """The persistence baseline against an independent computation: for each sampled row,
+    the uncentred correlation of the ticker's returns with the dataset's stored context
+    factor over the dates in (t - h, t], found by filtering dates, not by cumulative sums."""
+    from core.market.relevance import trailing_relevance
+
+    factor = market_dataset.groupby("date")["context_factor"].first()
+    trailing = trailing_relevance(market_dataset, factor, [7, 30])
+    rng = np.random.default_rng(5)
+    checked = 0
+    for index in rng.choice(market_dataset.index, 40, replace=False):
+        row = market_dataset.loc[index]
+        own = market_dataset[market_dataset["ticker"] == row["ticker"]]
+        for h in (7, 30):
+            start = row["date"] - pd.Timedelta(days=h)
+            window = own[(own["date"] > start) & (own["date"] <= row["date"])]
+            got = trailing.loc[index, f"trailing_relevance_{h}d"]
+            if start < own["date"].min():
+                assert np.isnan(got), "no forecast before a whole window of history"
+                continue
+            r = window["ret_1d"].to_numpy()
+            f = factor.reindex(window["date"]).to_numpy()
+            expected = (r * f).sum() / np.sqrt((r**2).sum() * (f**2).sum())
+            assert got == pytest.approx(expected, abs=1e-9)
+            checked += 1
+    assert checked > 40
+
+
+def test_the_persistence_baseline_reads_only_the_past(market_dataset) -> None:
+    """Changing every return after a date leaves the trailing relevance up to it unchanged,
+    and it is the baseline a relevance run's evaluation is judged against."""
+    from core.market.relevance import trailing_relevance
+
+    factor = market_dataset.groupby("date")["context_factor"].first()
+    cut = market_dataset["date"].sort_values().iloc[len(market_dataset) // 2]
+    poisoned = market_dataset.copy()
+    later = poisoned["date"] > cut
+    poisoned.loc[later, "ret_1d"] = np.random.default_rng(1).normal(size=later.sum())
+    clean = trailing_relevance(market_dataset, factor, [7])
+    dirty = trailing_relevance(poisoned, factor, [7])
+    earlier = ~later.to_numpy()
+    np.testing.assert_allclose(
+        clean.loc[earlier, "trailing_relevance_7d"], dirty.loc[earlier, "trailing_relevance_7d"]
+    )
+    assert not np.allclose(
+        clean.loc[~earlier, "trailing_relevance_7d"].fillna(0),
+        dirty.loc[~earlier, "trailing_relevance_7d"].fillna(0),
+    )
