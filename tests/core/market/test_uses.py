@@ -82,9 +82,7 @@ def test_dates_right_and_order_reversed_is_never_beats_and_says_why() -> None:
     assert model["finance"]["rank_ic"] < -0.2, "the order on a date is reversed"
     assert model["finance"]["market_neutral"]["sharpe_high"] < 0, "trading the order loses"
     assert "time_series" not in model["finance"], "no pooled-metric portfolio beside it"
-    pooled = next(
-        c for c in judged["horizons"][f"{H}d"]["comparisons"] if c["metric"] == "pearson"
-    )
+    pooled = next(c for c in judged["horizons"][f"{H}d"]["comparisons"] if c["metric"] == "pearson")
     assert pooled["verdict"] == "beats", "pooled correlation alone would have said 'beats'"
     verdict = judged["verdict"]
     assert verdict["verdict"] == "no evidence", verdict
@@ -110,9 +108,7 @@ def test_a_lead_whose_own_portfolio_loses_is_a_conflict_not_beats() -> None:
     assert cheap["verdict"] == "beats", "at 10 bp the same lead is a 'beats'"
 
 
-def test_with_too_few_tickers_the_pooled_metric_is_judged_beside_the_portfolio_it_trades() -> (
-    None
-):
+def test_with_too_few_tickers_the_pooled_metric_is_judged_beside_the_portfolio_it_trades() -> None:
     rows, predictors = reversed_market(5)
     reports, judged = judge(rows, predictors)
     assert judged["primary"]["metric"] == "pearson"
