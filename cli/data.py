@@ -37,6 +37,22 @@ app.add_typer(download.app, name="download")
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="DataConfig YAML (horizons, splits, ...).")
 ]
+MoreFiles = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        help="More price files, so a shell glob works: --prices prices/*.csv.",
+        show_default=False,
+    ),
+]
+StrictOption = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Refuse rows with a missing, zero or negative price or high below low, "
+        "repeated (date, ticker) rows and tickers with too little history, instead of "
+        "leaving them out and listing them.",
+    ),
+]
 
 
 def _data_config(path: Path | None) -> DataConfig:
@@ -114,8 +130,10 @@ def data_bundled(
 def data_import(
     name: Annotated[str, typer.Argument(help="Name for the dataset.")],
     prices: Annotated[
-        list[Path], typer.Option(help="OHLCV CSV/Parquet; repeat for one file per ticker.")
-    ],
+        list[Path] | None,
+        typer.Option(help="OHLCV CSV/Parquet; repeat for one file per ticker."),
+    ] = None,
+    more: MoreFiles = None,
     news: Annotated[Path | None, typer.Option(help="Headlines CSV.")] = None,
     policy: Annotated[Path | None, typer.Option(help="Policy events CSV.")] = None,
     macro: Annotated[Path | None, typer.Option(help="Macro series CSV.")] = None,
@@ -130,20 +148,66 @@ def data_import(
             help="Without --macro, join the macro series bundled with arch where dates overlap.",
         ),
     ] = True,
+    strict: StrictOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """Validate and import your own prices (and optional news, policy and macro files)."""
+    """Validate and import your own prices (and optional news, policy and macro files).
+
+    Rows and tickers the build cannot use (a missing, zero or negative price, high below
+    low, a repeated date, too short a history) are left out and listed; --strict refuses
+    them instead."""
     data_config = _data_config(config)
     try:
         columns = parse_mapping(mapping)
     except ValueError as err:
         raise fail(f"--map: {err}") from None
-    options = ImportOptions(max_gap_days=max_gap_days, horizons=tuple(data_config.horizons))
+    paths = _price_paths(prices, more)
+    options = ImportOptions(
+        max_gap_days=max_gap_days, horizons=tuple(data_config.horizons), strict=strict
+    )
     files = {"news": news, "policy": policy, "macro": macro}
-    data = _read(prices, files, columns, options, bundled_macro=bundled_macro)
+    data = _read(paths, files, columns, options, bundled_macro=bundled_macro)
     for note in data.notes.get("context", []):
         typer.echo(note)
-    _save(name, data, data_config, f"import of {', '.join(p.name for p in prices)}")
+    _print_left_out(data, err=False)
+    _save(name, data, data_config, f"import of {_file_names(paths)}")
+
+
+def _price_paths(prices: list[Path] | None, more: list[Path] | None) -> list[Path]:
+    """The price files of ``--prices`` and the arguments after it; at least one."""
+    paths = [*(prices or []), *(more or [])]
+    if not paths:
+        raise fail("Give the price files: --prices FILE [FILE ...].")
+    return paths
+
+
+def _file_names(paths: list[Path], shown: int = 5) -> str:
+    names = [p.name for p in paths]
+    more = len(names) - shown
+    return ", ".join(names[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
+def _print_left_out(data: MarketData, *, err: bool) -> None:
+    """What the price import left out, one line per file, under a line that sums it up."""
+    left_out = data.notes.get("left_out")
+    if not left_out:
+        return
+    parts = []
+    if left_out.row_count:
+        parts.append(f"{left_out.row_count:,} row{'s' * (left_out.row_count != 1)}")
+    if left_out.tickers:
+        named = ", ".join(left.ticker for left in left_out.tickers)
+        parts.append(
+            f"{len(left_out.tickers)} ticker{'s' * (len(left_out.tickers) != 1)} ({named})"
+        )
+    kept = data.prices["ticker"].nunique()
+    typer.echo(
+        f"Left out {' and '.join(parts)}; {kept} ticker{'s' * (kept != 1)} imported "
+        "(--strict refuses instead). By file:",
+        err=err,
+    )
+    for line in left_out.describe():
+        typer.echo(f"  {line}", err=err)
 
 
 def _read(
@@ -213,6 +277,7 @@ def data_update(
         list[Path] | None,
         typer.Option(help="Newer OHLCV CSV/Parquet; repeat for one file per ticker."),
     ] = None,
+    more: MoreFiles = None,
     download: Annotated[
         bool,
         typer.Option(
@@ -233,6 +298,15 @@ def data_update(
     mapping: Annotated[
         str, typer.Option("--map", help="Column mapping, e.g. date=Date,close=Close.")
     ] = "",
+    strict: StrictOption = False,
+    new_tickers: Annotated[
+        bool,
+        typer.Option(
+            "--new-tickers",
+            help="Add tickers the dataset does not have; without it their rows are left "
+            "out with a warning naming them.",
+        ),
+    ] = False,
     retrain_years: Annotated[
         float | None,
         typer.Option(
@@ -255,21 +329,27 @@ def data_update(
         raise fail(str(err)) from None
     except ValueError as err:
         raise fail(f"--map: {err}") from None
-    if download == bool(prices):
+    given = [*(prices or []), *(more or [])]
+    if download == bool(given):
         raise fail("Give either --prices FILE or --download.")
     if download:
-        prices = [_download_newer(name, end)]
+        given = [_download_newer(name, end)]
     files = {"news": news, "policy": policy, "macro": macro}
-    data = _read(prices, files, columns, ImportOptions(appending=True), bundled_macro=False)
+    options = ImportOptions(appending=True, strict=strict)
+    data = _read(given, files, columns, options, bundled_macro=False)
+    _print_left_out(data, err=True)
     typer.echo(f"Rebuilding {name!r} with {len(data.prices):,} newer price rows...", err=True)
     started = time.perf_counter()
     with database() as (home, engine):
         try:
-            result = update_market_dataset(engine=engine, name=name, data=data)
+            result = update_market_dataset(
+                engine=engine, name=name, data=data, new_tickers=new_tickers
+            )
             if retrain_years is not None:
                 result["retrain"] = _retrain_serving(engine, home, name, retrain_years)
         except ValueError as err:
             raise fail(str(err)) from None
+    _print_new_tickers(name, result)
     if as_json:
         dataset = result["dataset"]
         shown = {**result, "dataset": dataset.name, "dataset_id": dataset.id}
@@ -299,6 +379,22 @@ def data_update(
         typer.echo(
             f"Retrained as run {result['retrain']['candidate']}: {result['retrain']['reason']}."
         )
+
+
+def _print_new_tickers(name: str, result: dict) -> None:
+    """Which tickers the dataset did not have, and whether the update added them."""
+    if not result["new_tickers"]:
+        return
+    named = ", ".join(f"{t} ({n:,} rows)" for t, n in result["new_tickers"].items())
+    if result["new_tickers_added"]:
+        typer.echo(f"Added tickers {name!r} did not have: {named}.", err=True)
+        return
+    typer.secho(
+        f"warning: left out tickers {name!r} does not have: {named}; add them with "
+        "--new-tickers (a file without a ticker column is named after its file)",
+        err=True,
+        fg=typer.colors.YELLOW,
+    )
 
 
 def _retrain_serving(engine, home, name: str, years: float) -> dict:

@@ -180,18 +180,31 @@ class Table:
 
     def numbers(self, column: str, *, bounds: tuple[float, float] | None = None) -> pd.Series:
         """Finite numbers, within ``bounds`` (inclusive) when given."""
+        values = pd.to_numeric(self.frame[column], errors="coerce").astype(float)
+        self.check_numbers(column, values, bounds=bounds)
+        return values
+
+    def check_numbers(
+        self,
+        column: str,
+        values: pd.Series,
+        *,
+        bounds: tuple[float, float] | None = None,
+        skip: np.ndarray | None = None,
+    ) -> None:
+        """A problem on each row whose value (``column`` read as numbers) is not finite or
+        lies outside ``bounds``; rows where ``skip`` holds (rows left out) are not checked."""
         raw = self.frame[column]
-        values = pd.to_numeric(raw, errors="coerce").astype(float)
-        finite = np.isfinite(values)
-        self.flag(~finite, column, lambda i: f"{raw.iloc[i]!r} is not a finite number")
+        finite = np.isfinite(values.to_numpy())
+        checked = np.ones(len(values), dtype=bool) if skip is None else ~np.asarray(skip)
+        self.flag(~finite & checked, column, lambda i: f"{raw.iloc[i]!r} is not a finite number")
         if bounds is not None:
             low, high = bounds
             self.flag(
-                finite & ((values < low) | (values > high)),
+                finite & checked & ((values < low) | (values > high)).to_numpy(),
                 column,
                 lambda i: f"{values.iloc[i]:g} must be between {low:g} and {high:g}",
             )
-        return values
 
     def choice(self, column: str, allowed: Sequence[str]) -> pd.Series:
         values = self.frame[column].str.lower()

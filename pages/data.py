@@ -9,7 +9,7 @@ import streamlit as st
 from core.import_problems import ImportFailed
 from core.market.config import DEFAULT_TICKERS, DataConfig
 from core.market.importers import ImportOptions, parse_mapping
-from core.market.sources import bundled_config, bundled_data, synthetic_data
+from core.market.sources import MarketData, bundled_config, bundled_data, synthetic_data
 from pages import charts
 from pages.access import refused
 from pages.shared import data_home, engine
@@ -48,6 +48,12 @@ def save(name: str, build, config: DataConfig, description: str) -> None:
 def named(upload) -> tuple[str, bytes]:
     """An uploaded file as the importer takes it: its name and its bytes."""
     return upload.name, upload.getvalue()
+
+
+def left_out_lines(data: MarketData) -> list[str]:
+    """What the price import left out (rows by reason, short tickers), one line per file."""
+    left_out = data.notes.get("left_out")
+    return left_out.describe() if left_out else []
 
 
 def show_problems(failure: ImportFailed) -> None:
@@ -109,8 +115,14 @@ def update_form() -> None:
     except (StorageError, ValueError) as error:
         st.error(str(error))
         return
-    for warning in warnings:
+    for warning in [*warnings, *left_out_lines(data)]:
         st.warning(warning)
+    if result["new_tickers"]:
+        tickers = ", ".join(f"{t} ({n:,} rows)" for t, n in result["new_tickers"].items())
+        st.warning(
+            f"Left out tickers {name!r} does not have: {tickers} (`trendlab data update "
+            "--new-tickers` adds them; a file without a ticker column is named after its file)."
+        )
     st.success(
         f"Updated {name!r} to version {result['version']}: {result['rows_before']:,} -> "
         f"{result['rows_after']:,} rows, through {result['end_after']}; the previous version "
@@ -210,7 +222,7 @@ if not refused("building or uploading datasets"):
                             )
                             st.exception(error)
                         else:
-                            for warning in warnings:
+                            for warning in [*warnings, *left_out_lines(data)]:
                                 st.warning(warning)
                             for note in data.notes.get("context", []):
                                 st.info(note)

@@ -6,6 +6,11 @@ the update says how many did), and the whole dataset is rebuilt from them: featu
 only the past, so every earlier row comes out as it was, the rows whose forward windows
 the new prices complete get their labels, and the new rows get features and masks.
 
+Tickers the dataset does not have are not added unless asked (``new_tickers``, the CLI's
+``--new-tickers``): their rows are left out and the result names them with their row counts
+(a file without a ticker column is named after its file, so ``AAPL.new.csv`` brings
+"AAPL.NEW"; this guard is what catches it).
+
 The result is a new version under the same name; the version it replaces stays, renamed
 ``NAME@vK`` with its id, rows and content hash unchanged, so every run trained on it stays
 reproducible and is still listed against it.
@@ -92,9 +97,34 @@ def _replaced_prices(old: pd.DataFrame, new: pd.DataFrame) -> int:
     return len(incoming.merge(keys, on=["date", "ticker"]))
 
 
-def update_market_dataset(*, engine: Engine, name: str, data: MarketData) -> dict[str, Any]:
+def _guard_new_tickers(
+    stored: pd.DataFrame, data: MarketData, name: str, allowed: bool
+) -> tuple[MarketData, dict[str, int]]:
+    """``data`` without the price rows of tickers the stored prices lack, unless ``allowed``,
+    and those tickers with their row counts (added or left out). Raises ``ValueError`` when
+    only such tickers bring prices and they are not allowed."""
+    incoming = data.prices["ticker"].astype(str)
+    unknown = ~incoming.isin(set(stored["ticker"].astype(str)))
+    new = {str(t): int(n) for t, n in incoming[unknown].value_counts().sort_index().items()}
+    if not new or allowed:
+        return data, new
+    if unknown.all():
+        named = ", ".join(f"{t} ({n} rows)" for t, n in new.items())
+        raise ValueError(
+            f"Every price row of the update is of tickers {name!r} does not have: {named}; "
+            "nothing was updated. Add them with --new-tickers (a file without a ticker "
+            "column is named after its file)."
+        )
+    return replace(data, prices=data.prices[~unknown.to_numpy()].reset_index(drop=True)), new
+
+
+def update_market_dataset(
+    *, engine: Engine, name: str, data: MarketData, new_tickers: bool = False
+) -> dict[str, Any]:
     """Merge ``data`` (read as an import reads files) into dataset ``name`` and store the
-    rebuilt dataset as its next version; returns what changed."""
+    rebuilt dataset as its next version; returns what changed. Price rows of tickers the
+    dataset does not have are left out unless ``new_tickers``; ``new_tickers`` in the result
+    names those tickers with their rows, ``new_tickers_added`` says which way it went."""
     ensure_writable("updating datasets")
     with session_scope(engine) as session:
         current = get_dataset(session=session, name=name)
@@ -114,6 +144,7 @@ def update_market_dataset(*, engine: Engine, name: str, data: MarketData) -> dic
     config = DataConfig.from_dict(recipe.get("data_config", {}), partial=True)
     if config.end_date is not None:  # the update is what moves the end
         config = replace(config, end_date=None)
+    data, unknown = _guard_new_tickers(raw["prices"], data, name, new_tickers)
     raw["prices"], rescaled = rebased(raw["prices"], data.prices)
     merging = {part: _merged(raw[part], getattr(data, part), part) for part in raw}
     parts = {part: frame for part, (frame, _) in merging.items()}
@@ -125,7 +156,10 @@ def update_market_dataset(*, engine: Engine, name: str, data: MarketData) -> dic
         "through": str(pd.to_datetime(data.prices["date"]).max().date()),
         "left_out": left_out,
         "rescaled": rescaled,
+        "new_tickers": unknown,
+        "new_tickers_added": bool(unknown) and new_tickers,
         "files": data.recipe.get("files", {}),
+        "files_left_out": data.recipe.get("left_out", {}),
         "previous_id": old_id,
     }
     merged = MarketData(

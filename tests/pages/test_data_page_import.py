@@ -169,3 +169,23 @@ def test_newer_rows_uploaded_on_the_data_page_make_the_next_version(
     stored = at.dataframe[0].value
     assert set(stored["name"]) == {"small", "small@v1"}
     assert str(stored.set_index("name").loc["small", "to"])[:10] == "2021-02-26"
+
+
+def test_an_upload_lists_what_it_left_out_and_stores_the_rest(data_home: DataHome) -> None:
+    from tests.core.conftest import make_prices
+
+    frame = make_prices(["AAA", "BBB"], 300, seed=4)
+    frame = frame[(frame["ticker"] == "AAA") | (frame.index < 350)].copy()  # BBB: 50 rows
+    frame.loc[3, "close"] = 0.0
+    at = _upload(frame.to_csv(index=False).encode())
+    assert not at.exception, at.exception
+    warnings = [w.value for w in at.warning]
+    expected = (
+        "prices.csv: 1 row left out, zero or negative price (line 5); ticker BBB left out: "
+        "50 rows; 282 needed (252-row feature warm-up + 30-day label horizon)"
+    )
+    assert expected in warnings, warnings
+    engine = open_engine(data_home.database_url)
+    with session_scope(engine) as session:
+        assert count_rows(session=session)["datasets"] == 1
+    engine.dispose()

@@ -27,7 +27,7 @@ from core.market.connectors import (
     parse_yahoo_chart,
     yahoo_chart_url,
 )
-from core.market.importers import import_market, read_macro_series
+from core.market.importers import ImportOptions, import_market, read_macro_series
 
 RECORDED = Path(__file__).parent / "recorded"
 PRICE_SPAN = ("2016-10-01", "2018-01-31")
@@ -117,18 +117,26 @@ def test_a_yahoo_error_is_named_and_never_cached(tmp_path: Path) -> None:
     assert not (tmp_path / "yahoo").exists() and not (tmp_path / "p.csv").exists()
 
 
-def test_a_bad_bar_in_a_response_is_an_import_problem(tmp_path: Path) -> None:
+def test_a_bad_bar_in_a_response_is_left_out_or_refused_under_strict(tmp_path: Path) -> None:
     chart = json.loads((RECORDED / "yahoo_chart_IXIC.json").read_bytes())
     quote = chart["chart"]["result"][0]["indicators"]["quote"][0]
     quote["high"][5] = quote["low"][5] / 2
-    with pytest.raises(ImportFailed, match=r"prices.csv, line 7, column 'high': high is below"):
-        download_prices(
+
+    def download(options: ImportOptions):
+        return download_prices(
             ["^IXIC"],
             *PRICE_SPAN,
             out=tmp_path / "prices.csv",
             cache_dir=tmp_path / "cache",
             fetch=lambda url: json.dumps(chart).encode(),
+            options=options,
         )
+
+    with pytest.raises(ImportFailed, match=r"prices.csv, line 7, column 'high': high is below"):
+        download(ImportOptions(strict=True))
+    result = download(ImportOptions())
+    assert "prices.csv: 1 row left out, high below low (line 7)" in result.warnings
+    assert len(result.frame) == len(quote["high"]) - 1
 
 
 def test_recorded_fred_series_read_like_an_import_and_keep_their_release_lags(

@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from core.import_problems import ImportFailed
 from core.market.importers import (
+    HIGH_BELOW_LOW,
+    MISSING_PRICE,
+    NON_POSITIVE_PRICE,
+    REPEATED,
+    REPEATED_LATER,
     ImportOptions,
+    LeftOut,
     import_market,
     parse_mapping,
     read_headlines,
@@ -27,6 +33,13 @@ def _write(tmp_path: Path, frame: pd.DataFrame, name: str = "prices.csv") -> Pat
     path = tmp_path / name
     frame.to_csv(path, index=False)
     return path
+
+
+def _read_leniently(paths: list[Path], **options) -> tuple[pd.DataFrame, LeftOut]:
+    """``read_prices`` without ``--strict``: the prices and what it left out."""
+    left_out = LeftOut()
+    prices, _ = read_prices(paths, options=ImportOptions(**options), left_out=left_out)
+    return prices, left_out
 
 
 def _problems(paths: list[Path], **kwargs) -> str:
@@ -65,52 +78,211 @@ def test_parquet_and_adjusted_close(tmp_path: Path, import_prices) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("change", "expected"),
-    [
-        (lambda f: f.drop(columns="volume"), "missing column(s) volume"),
-        (
-            lambda f: f.assign(close=f["close"].astype(object)).pipe(_set, 3, "close", "abc"),
-            "prices.csv, line 5, column 'close': 'abc' is not a finite number",
-        ),
-        (
-            lambda f: _set(f, 0, "date", "31/01/2020"),
-            "line 2, column 'date': '31/01/2020' is not a date",
-        ),
-        (lambda f: _set(f, 7, "open", ""), "line 9, column 'open': '' is not a finite number"),
-        (lambda f: _set(f, 7, "low", "inf"), "line 9, column 'low': 'inf' is not a finite"),
-        (
-            lambda f: _set(f, 2, "close", -1.0),
-            "line 4, column 'close': -1 must be between 1e-06 and 1e+12",
-        ),
-        (
-            lambda f: _set(f, 2, "volume", -5.0),
-            "line 4, column 'volume': -5 must be between 0 and 1e+15",
-        ),
-        (lambda f: _set(f, 4, "high", 0.01), "line 6, column 'high': high is below low"),
-        (
-            lambda f: pd.concat([f, f.iloc[[10]]]),
-            "line 602, column 'date': duplicate (date, ticker)",
-        ),
-        (lambda f: f[f["ticker"] == "AAA"].iloc[:100], "ticker AAA has 100 rows; at least 282"),
-        (lambda f: f.iloc[:0], "header but no data rows"),
-    ],
-    ids=[
-        "missing",
-        "type",
-        "date",
-        "nan",
-        "inf",
-        "price",
-        "volume",
-        "high-low",
-        "duplicate",
-        "short",
-        "header-only",
-    ],
-)
-def test_each_problem_names_file_line_and_column(tmp_path, import_prices, change, expected) -> None:
+ALWAYS_REFUSED = [
+    pytest.param(lambda f: f.drop(columns="volume"), "missing column(s) volume", id="missing"),
+    pytest.param(
+        lambda f: f.assign(close=f["close"].astype(object)).pipe(_set, 3, "close", "abc"),
+        "prices.csv, line 5, column 'close': 'abc' is not a finite number",
+        id="type",
+    ),
+    pytest.param(
+        lambda f: _set(f, 0, "date", "31/01/2020"),
+        "line 2, column 'date': '31/01/2020' is not a date",
+        id="date",
+    ),
+    pytest.param(
+        lambda f: _set(f, 7, "low", "inf"), "line 9, column 'low': 'inf' is not a finite", id="inf"
+    ),
+    pytest.param(
+        lambda f: _set(f, 2, "volume", -5.0),
+        "line 4, column 'volume': -5 must be between 0 and 1e+15",
+        id="volume",
+    ),
+    pytest.param(lambda f: f.iloc[:0], "header but no data rows", id="header-only"),
+]
+"""Problems refused with or without ``--strict``."""
+
+LEFT_OUT_UNLESS_STRICT = [
+    pytest.param(
+        lambda f: _set(f, 7, "open", ""),
+        "line 9, column 'open': '' is not a finite number",
+        id="nan",
+    ),
+    pytest.param(
+        lambda f: _set(f, 2, "close", -1.0),
+        "line 4, column 'close': -1 must be between 1e-06 and 1e+12",
+        id="price",
+    ),
+    pytest.param(
+        lambda f: _set(f, 4, "high", 0.01),
+        "line 6, column 'high': high is below low",
+        id="high-low",
+    ),
+    pytest.param(
+        lambda f: pd.concat([f, f.iloc[[10]]]),
+        "line 602, column 'date': duplicate (date, ticker)",
+        id="duplicate",
+    ),
+    pytest.param(
+        lambda f: f[f["ticker"] == "AAA"].iloc[:100],
+        "ticker AAA has 100 rows; at least 282",
+        id="short",
+    ),
+]
+"""Problems refused under ``--strict``; by default the row or ticker is left out."""
+
+
+@pytest.mark.parametrize(("change", "expected"), ALWAYS_REFUSED + LEFT_OUT_UNLESS_STRICT)
+def test_each_problem_names_file_line_and_column_under_strict(
+    tmp_path, import_prices, change, expected
+) -> None:
+    path = _write(tmp_path, change(import_prices.copy()))
+    assert expected in _problems([path], options=ImportOptions(strict=True))
+
+
+@pytest.mark.parametrize(("change", "expected"), ALWAYS_REFUSED)
+def test_problems_that_are_not_left_out_are_refused_by_default(
+    tmp_path, import_prices, change, expected
+) -> None:
     assert expected in _problems([_write(tmp_path, change(import_prices.copy()))])
+
+
+def test_zero_and_negative_price_rows_are_left_out_and_counted(tmp_path, import_prices) -> None:
+    frame = _set(_set(import_prices.copy(), 5, "close", 0.0), 6, "open", -2.0)
+    prices, left_out = _read_leniently([_write(tmp_path, frame)])
+    assert len(prices) == 598
+    aaa_dates = set(prices.loc[prices["ticker"] == "AAA", "date"])
+    assert pd.Timestamp(import_prices.loc[5, "date"]) not in aaa_dates
+    assert left_out.rows == {"prices.csv": {NON_POSITIVE_PRICE: 2}}
+    assert left_out.lines["prices.csv"][NON_POSITIVE_PRICE] == [7, 8]
+    assert left_out.describe() == [
+        "prices.csv: 2 rows left out, zero or negative price (lines 7, 8)"
+    ]
+
+
+def test_rows_with_empty_prices_are_left_out_and_counted(tmp_path, import_prices) -> None:
+    frame = import_prices.copy()
+    for column in ["open", "high", "low"]:
+        frame = _set(frame, 7, column, "")
+    frame = _set(frame, 20, "close", "NaN")
+    prices, left_out = _read_leniently([_write(tmp_path, frame)])
+    assert (
+        len(prices) == 598
+        and np.isfinite(prices[["open", "high", "low", "close"]].to_numpy()).all()
+    )
+    assert left_out.rows == {"prices.csv": {MISSING_PRICE: 2}}
+    assert left_out.lines["prices.csv"][MISSING_PRICE] == [9, 22]
+    assert left_out.tickers == []
+
+
+def test_a_row_with_high_below_low_is_left_out_and_counted(tmp_path, import_prices) -> None:
+    frame = _set(import_prices.copy(), 4, "high", 0.01)
+    prices, left_out = _read_leniently([_write(tmp_path, frame)])
+    assert len(prices) == 599 and (prices["high"] >= prices["low"]).all()
+    assert left_out.rows == {"prices.csv": {HIGH_BELOW_LOW: 1}}
+    assert left_out.describe() == ["prices.csv: 1 row left out, high below low (line 6)"]
+
+
+def test_a_repeated_date_keeps_the_last_complete_row(tmp_path, import_prices) -> None:
+    """Three versions of row 10's (date, ticker): the original (line 12), a corrected one
+    (line 602) and an incomplete one (line 603). The corrected one is kept."""
+    corrected = import_prices.iloc[[10]].assign(close=import_prices.loc[10, "close"] * 1.01)
+    corrected["high"] = corrected[["high", "close"]].max(axis=1)
+    incomplete = _set(import_prices.iloc[[10]].copy(), 0, "close", "")
+    frame = pd.concat([import_prices, corrected, incomplete], ignore_index=True)
+    prices, left_out = _read_leniently([_write(tmp_path, frame)])
+    assert len(prices) == 600
+    day = prices[(prices["date"] == import_prices.loc[10, "date"]) & (prices["ticker"] == "AAA")]
+    assert day["close"].tolist() == pytest.approx([corrected["close"].iloc[0]])
+    assert left_out.rows == {"prices.csv": {MISSING_PRICE: 1, REPEATED: 1}}
+    assert left_out.lines["prices.csv"] == {MISSING_PRICE: [603], REPEATED: [12]}
+    assert left_out.describe() == [
+        "prices.csv: 2 rows left out: 1 missing price (line 603), "
+        "1 repeated (date, ticker), the last complete row kept (line 12)"
+    ]
+
+
+def test_a_date_repeated_in_a_later_file_keeps_the_later_row(tmp_path, import_prices) -> None:
+    aaa = import_prices[import_prices["ticker"] == "AAA"]
+    later = aaa.iloc[[-1]].assign(volume=123.0)
+    paths = [_write(tmp_path, aaa, "aaa.csv"), _write(tmp_path, later, "aaa_fix.csv")]
+    prices, left_out = _read_leniently(paths)
+    assert len(prices) == 300 and prices["volume"].iloc[-1] == 123.0
+    assert left_out.rows == {"aaa.csv": {REPEATED_LATER: 1}}
+    assert left_out.lines["aaa.csv"][REPEATED_LATER] == [301]
+    assert "appears in more than one file" in _problems(paths, options=ImportOptions(strict=True))
+
+
+def test_a_short_history_is_left_out_and_named_with_its_rows(tmp_path, import_prices) -> None:
+    from tests.core.conftest import make_prices
+
+    short = make_prices(["CCC"], 100, seed=2).assign(date=lambda f: f["date"].dt.date)
+    paths = [_write(tmp_path, import_prices), _write(tmp_path, short, "ccc.csv")]
+    prices, left_out = _read_leniently(paths)
+    assert sorted(prices["ticker"].unique()) == ["AAA", "BBB"] and len(prices) == 600
+    [ticker] = left_out.tickers
+    assert (ticker.files, ticker.ticker, ticker.rows) == ("ccc.csv", "CCC", 100)
+    assert left_out.rows == {}
+    assert left_out.describe() == [
+        "ccc.csv: ticker CCC left out: 100 rows; 282 needed (252-row feature warm-up + "
+        "30-day label horizon)"
+    ]
+    strict = _problems(paths, options=ImportOptions(strict=True))
+    assert "ccc.csv, column 'ticker': ticker CCC has 100 rows; at least 282" in strict
+
+
+def test_nothing_left_is_refused_with_what_was_left_out(tmp_path, import_prices) -> None:
+    short = import_prices[import_prices["ticker"] == "AAA"].iloc[:50]
+    text = _problems([_write(tmp_path, _set(short.copy(), 3, "close", 0.0))])
+    assert "prices.csv: nothing is left to import" in text
+    assert "prices.csv: 1 row left out, zero or negative price (line 5); ticker AAA left out: " in (
+        text
+    )
+    assert "49 rows" in text
+
+
+@pytest.mark.parametrize("header", ["Name", "Symbol", "TICKER", "symbol"])
+def test_a_ticker_column_names_the_ticker_instead_of_the_file(
+    tmp_path, import_prices, header
+) -> None:
+    frame = import_prices.rename(columns={"ticker": header})
+    prices, left_out = _read_leniently([_write(tmp_path, frame, "AAA.new.csv")])
+    assert sorted(prices["ticker"].unique()) == ["AAA", "BBB"] and len(prices) == 600
+    assert not left_out
+    without = import_prices[import_prices["ticker"] == "AAA"].drop(columns="ticker")
+    by_name, _ = _read_leniently([_write(tmp_path, without, "AAA.new.csv")])
+    assert by_name["ticker"].unique().tolist() == ["AAA.NEW"], "no column: the file names it"
+
+
+@pytest.mark.parametrize("header", ["Adj Close", "adj_close", "Adj_Close"])
+def test_an_adjusted_close_replaces_close_and_scales_the_other_prices(
+    tmp_path, import_prices, header
+) -> None:
+    factor = np.where(np.arange(600) < 100, 0.5, 1.0)  # a 2:1 split after 100 rows
+    frame = import_prices.assign(**{header: import_prices["close"] * factor})
+    frame = _set(frame, 150, header, "")
+    prices, left_out = _read_leniently([_write(tmp_path, frame)])
+    expected = import_prices.drop(index=150)
+    np.testing.assert_allclose(prices["close"], (expected["close"] * factor[expected.index]))
+    np.testing.assert_allclose(prices["open"], (expected["open"] * factor[expected.index]))
+    np.testing.assert_allclose(prices["low"], (expected["low"] * factor[expected.index]))
+    assert left_out.rows == {"prices.csv": {MISSING_PRICE: 1}}
+    assert left_out.lines["prices.csv"][MISSING_PRICE] == [152]
+
+
+def test_an_import_records_what_it_left_out(tmp_path, import_prices) -> None:
+    frame = _set(import_prices.copy(), 4, "high", 0.01)
+    data, warnings = import_market([_write(tmp_path, frame)], bundled_macro=False)
+    assert data.notes["left_out"].row_count == 1
+    assert data.recipe["left_out"] == {
+        "rows": {"prices.csv": {HIGH_BELOW_LOW: 1}},
+        "tickers": {},
+    }
+    assert warnings == [], "what was left out is in the notes, not repeated as warnings"
+    clean, _ = import_market([_write(tmp_path, import_prices, "clean.csv")])
+    assert "left_out" not in clean.recipe, "a clean import keeps its recipe as before"
+    _, described = read_prices([_write(tmp_path, frame)])
+    assert described == ["prices.csv: 1 row left out, high below low (line 6)"]
 
 
 def _set(frame: pd.DataFrame, row: int, column: str, value: object) -> pd.DataFrame:
@@ -337,12 +509,26 @@ def test_a_ticker_that_passes_validation_builds(tmp_path: Path, import_prices, c
     assert len(build_market_dataset(data)) > 0
 
 
-def test_a_ticker_whose_prices_never_move_is_refused(tmp_path: Path, import_prices) -> None:
+def test_a_ticker_whose_prices_never_move_is_refused_under_strict(
+    tmp_path: Path, import_prices
+) -> None:
     frame = import_prices.copy()
     frame.loc[frame["ticker"] == "BBB", ["open", "high", "low", "close"]] = 5.0
-    text = _problems([_write(tmp_path, frame)])
+    text = _problems([_write(tmp_path, frame)], options=ImportOptions(strict=True))
     assert "prices.csv, column 'ticker': ticker BBB has no row" in text
     assert "rsi_7" in text, "names the features that are never defined"
+
+
+def test_a_ticker_whose_prices_never_move_is_left_out_by_default(
+    tmp_path: Path, import_prices
+) -> None:
+    frame = import_prices.copy()
+    frame.loc[frame["ticker"] == "BBB", ["open", "high", "low", "close"]] = 5.0
+    prices, left_out = _read_leniently([_write(tmp_path, frame)])
+    assert list(prices["ticker"].unique()) == ["AAA"] and len(prices) == 300
+    [ticker] = left_out.tickers
+    assert (ticker.files, ticker.ticker, ticker.rows) == ("prices.csv", "BBB", 300)
+    assert "rsi_7" in ticker.reason, "names the features that are never defined"
 
 
 def test_problems_are_capped_per_file_and_counted_exactly(tmp_path: Path, import_prices) -> None:
