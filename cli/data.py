@@ -151,11 +151,9 @@ def data_import(
     strict: StrictOption = False,
     config: ConfigOption = None,
 ) -> None:
-    """Validate and import your own prices (and optional news, policy and macro files).
-
-    Rows and tickers the build cannot use (a missing, zero or negative price, high below
-    low, a repeated date, too short a history) are left out and listed; --strict refuses
-    them instead."""
+    """Validate and import your own prices (and optional news, policy and macro files); rows
+    and tickers the build cannot use (a missing, zero or negative price, high below low, a
+    repeated date, too short a history) are left out and listed, --strict refuses them."""
     data_config = _data_config(config)
     try:
         columns = parse_mapping(mapping)
