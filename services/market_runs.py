@@ -10,6 +10,7 @@ SHA-256, and the run's status always ends succeeded, failed or cancelled.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -350,11 +351,17 @@ def _intervals(judged: dict[str, Any], horizon: str) -> dict[str, float]:
     figures (``pearson_low`` ...) so run tables and comparisons carry them."""
     bounds = judged["horizons"][horizon]["intervals"]["model"]
     return {
-        f"{name}_{side}": value
+        f"{name}_{side}": _finite(value)
         for name in ("pearson", "rank_ic", "hedge")
         if name in bounds
         for side, value in zip(("low", "high"), bounds[name], strict=True)
     }
+
+
+def _finite(value: float) -> float | None:
+    """JSON for the summary (PostgreSQL's json refuses NaN): an interval not drawn over too
+    few independent periods is None."""
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
 def _prepare_market(

@@ -58,6 +58,8 @@ NOT_BASELINES = ("model", "oracle")
 MEAN = "mean"
 """The constant-mean predictor: every row scored with the test target's mean."""
 MEAN_RIVALS = ("pearson", "mse", "rank_ic", "hedge")
+VERDICTS = ("beats", "conflict", "no evidence", "too few periods", "collapsed")
+"""Every headline verdict, strongest claim first."""
 FALSE_BEATS = 0.05
 """The headline's chance of saying "beats" for a model no better than its best rival: a
 one-sided claim, family-wise over the horizons (Bonferroni), the same 5 % the sweep verdict
