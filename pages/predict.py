@@ -171,11 +171,14 @@ with what_if:
         st.rerun()
 
     try:
+        # A cross-sectional model ranks each row against the date's other tickers.
+        others = frame if model.cross_sectional else None
         if spec.sequence:  # the window ends at the chosen row; only its last step is edited
-            base = model.predict_frame(history)
-            table = model.predict_frame(pd.concat([history.iloc[:-1], changed], ignore_index=True))
+            base = model.predict_frame(history, others)
+            edited = pd.concat([history.iloc[:-1], changed], ignore_index=True)
+            table = model.predict_frame(edited, others)
         else:
-            base, table = model.predict_frame(row), model.predict_frame(changed)
+            base, table = model.predict_frame(row, others), model.predict_frame(changed, others)
     except PredictionInputError as error:
         st.error(f"{ticker} on {day}: {error}")
         st.stop()

@@ -237,6 +237,11 @@ class DataConfig(Config):
     relevance_threshold: float = 0.25
     """Relevance class: a score above this is 'positive', below its negative 'negative',
     between them 'none'."""
+    cross_sectional: Literal["auto", "on", "off"] = "auto"
+    """Cross-sectional learning (core.market.cross_section): stock features robust-z-scored
+    across each date's tickers, trend labels as the forward return's rank on its date, and
+    early stopping on the validation rank IC. 'auto' turns it on where the median date has
+    at least 20 tickers (a universe, not a handful of series)."""
 
     def validate(self) -> None:
         self.require("tickers", len(self.tickers) > 0, "at least one ticker")
@@ -256,12 +261,24 @@ class DataConfig(Config):
         self.require("neutral_z", self.neutral_z >= 0, "a number >= 0")
         self.require("time_aware_split", self.time_aware_split, "true (a shuffled split leaks)")
         self.require("relevance_threshold", 0 <= self.relevance_threshold < 1, "a number in [0, 1)")
+        self.require(
+            "cross_sectional", self.cross_sectional in ("auto", "on", "off"), "auto, on or off"
+        )
         if self.purge_days is not None:
             self.require(
                 "purge_days",
                 self.purge_days >= max(self.horizons),
                 f"null or at least the longest horizon ({max(self.horizons)} days)",
             )
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """Whole configs stored before cross-sectional learning built their datasets without
+        it, and keep it off; a partial override keeps the default."""
+        whole = {"tickers", "horizons", "train_fraction", "neutral_z", "relevance_threshold"}
+        if whole <= data.keys():
+            data.setdefault("cross_sectional", "off")
+        return data
 
     @property
     def effective_purge_days(self) -> int:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from core.market.config import DataConfig
+from core.market.cross_section import cross_sectional_labels, is_cross_sectional
 from core.market.labels import label_columns, trend_labels
 from core.market.relevance import ContextFactor, relevance_labels
 from core.market.splits import training_end
@@ -344,9 +345,11 @@ def build_dataset(
 
     Columns: date, ticker, the 25 context and 62 stock features, ``mask_news``,
     ``mask_policy``, ``mask_macro``, and the labels for each horizon in ``config.horizons``:
-    trend labels (``core.market.labels``) and relevance labels (``core.market.relevance``, whose
-    context factor is fitted on the training segment of the split ``config`` describes). Rows
-    near the end keep NaN labels (their forward window is incomplete); trainers drop them.
+    trend labels (``core.market.labels``; on the day's scale where ``config.cross_sectional``
+    is on: ``core.market.cross_section``) and relevance labels (``core.market.relevance``,
+    whose context factor is fitted on the training segment of the split ``config``
+    describes; the factor is kept as ``context_factor``). Rows near the end keep NaN labels
+    (their forward window is incomplete); trainers drop them.
     """
     config = config or DataConfig()
     stock = stock_features(prices)
@@ -358,6 +361,9 @@ def build_dataset(
     if config.end_date:
         keep &= frame["date"] <= pd.Timestamp(config.end_date)
     frame = frame[keep].reset_index(drop=True)
+    if is_cross_sectional(frame, config.cross_sectional):
+        for name, values in cross_sectional_labels(frame, config.horizons).items():
+            frame[name] = values.to_numpy()
     known = context_asof(context, frame)
     label_names = label_columns(config.horizons)
     dataset = pd.concat(

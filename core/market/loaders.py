@@ -26,6 +26,7 @@ import torch
 
 from core.batches import TensorBatches
 from core.market.config import DataConfig
+from core.market.cross_section import is_cross_sectional, robust_zscores
 from core.market.features import CONTEXT_FEATURES, MASK_COLUMNS, STOCK_FEATURES
 from core.market.splits import SplitError, Standardizer, TimeSplit, time_split
 
@@ -99,6 +100,10 @@ class Loaders:
     test: TensorBatches
     horizons: tuple[int, ...]
     """The dataset's label horizons, whose targets the batches carry."""
+    cross_sectional: bool = False
+    """Stock features were robust-z-scored across each date's tickers
+    (``core.market.cross_section``): baselines and predictions read them so too, and
+    training stops early on the validation rank IC."""
 
     def __iter__(self) -> Iterator[TensorBatches]:
         return iter((self.train, self.val, self.test))
@@ -183,7 +188,8 @@ def create_data_loaders(
         test_fraction=test_fraction,
     )
     columns = target_columns(targets, config.horizons)
-    frame = _labelled(df, columns)
+    cross = is_cross_sectional(df, config.cross_sectional)
+    frame = _labelled(on_the_day_s_scale(df) if cross else df, columns)
     split = _split(frame["date"], config)
     features = [*CONTEXT_FEATURES, *STOCK_FEATURES]
     train_rows = frame[split.train]
@@ -207,7 +213,14 @@ def create_data_loaders(
         batches(split.val, False),
         batches(split.test, False),
         tuple(config.horizons),
+        cross,
     )
+
+
+def on_the_day_s_scale(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its stock features robust-z-scored across each date's tickers (the
+    date's rows only); context features, one value a date for every ticker, unchanged."""
+    return frame.assign(**robust_zscores(frame, STOCK_FEATURES))
 
 
 def _batches(
@@ -273,7 +286,10 @@ def create_lstm_data_loaders(
         test_fraction=test_fraction,
     )
     columns = target_columns("trend", config.horizons)
+    cross = is_cross_sectional(data, config.cross_sectional)
     frame = data.sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
+    if cross:
+        frame = on_the_day_s_scale(frame)
     if step == "weekly":
         frame = weekly_rows(frame)
     features = list(features)
@@ -317,4 +333,5 @@ def create_lstm_data_loaders(
         batches("val", False),
         batches("test", False),
         tuple(config.horizons),
+        cross,
     )

@@ -4,6 +4,9 @@
 ``predict_frame`` takes rows with the dataset's feature columns (missing context columns mean
 the group is unknown and masked) and returns, per horizon, the score, the predicted class and
 the class probabilities. Sequence models read each ticker's last ``sequence_length`` steps.
+A model trained cross-sectionally (``core.market.cross_section``) reads stock features on the
+day's scale: each row is robust-z-scored against the other tickers of its date, the rows
+given or, for a what-if row, the date's rows of its dataset (``cross_section``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from torch import nn
 
 from core.checkpoints import Checkpoint, load_checkpoint
 from core.market.features import CONTEXT_FEATURE_GROUPS, CONTEXT_FEATURES, STOCK_FEATURES
-from core.market.loaders import weekly_rows
+from core.market.loaders import on_the_day_s_scale, weekly_rows
 from core.market.models import ModelSpec, model_spec, rebuild_model
 from core.market.splits import Standardizer
 
@@ -209,13 +212,52 @@ class Predictor:
             values = (values - self.standardizer.mean) / self.standardizer.std
         return np.nan_to_num(np.clip(values, -5, 5), nan=0.0)
 
+    @property
+    def cross_sectional(self) -> bool:
+        """Trained on stock features put on the day's scale across its tickers."""
+        return bool(self.meta.get("cross_sectional"))
+
+    def _on_the_day_s_scale(
+        self, frame: pd.DataFrame, cross_section: pd.DataFrame | None
+    ) -> pd.DataFrame:
+        """``frame`` (numeric features checked) with its stock features robust-z-scored against
+        each date's tickers: the rows of ``frame`` and those of ``cross_section`` on the same
+        dates (a row of ``frame`` replaces the one of its ticker there). Unchanged for a model
+        not trained cross-sectionally."""
+        if not self.cross_sectional:
+            return frame
+        if "date" not in frame.columns or "ticker" not in frame.columns:
+            raise PredictionInputError(
+                "this model ranks each row against the other tickers of its date: give date "
+                "and ticker columns"
+            )
+        own = frame.assign(date=_parsed_dates(frame["date"]), _own=np.arange(len(frame)))
+        parts = [own]
+        if cross_section is not None and not cross_section.empty:
+            others = cross_section.assign(date=pd.to_datetime(cross_section["date"]))
+            keys = pd.MultiIndex.from_frame(own[["date", "ticker"]])
+            others = others[
+                others["date"].isin(own["date"])
+                & ~pd.MultiIndex.from_frame(others[["date", "ticker"]]).isin(keys)
+            ]
+            parts.append(others[[c for c in own.columns if c in others.columns]])
+        union = on_the_day_s_scale(pd.concat(parts, ignore_index=True))
+        scaled = union[union["_own"].notna()].sort_values("_own")
+        return scaled.drop(columns="_own").set_index(frame.index)
+
     @torch.inference_mode()
-    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def predict_frame(
+        self, frame: pd.DataFrame, cross_section: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        """Scores of ``frame``'s rows; ``cross_section``: rows of other tickers on the same
+        dates, for a model trained cross-sectionally (see the module docstring)."""
         self.model.eval()
-        _checked_labels(frame, required=self.spec.sequence)
+        _checked_labels(frame, required=self.spec.sequence or self.cross_sectional)
         if self.spec.sequence:
-            return self._predict_sequences(frame)
-        raw = self._values(_numeric_features(frame, TABULAR_COLUMNS), TABULAR_COLUMNS)
+            return self._predict_sequences(frame, cross_section)
+        checked = _numeric_features(frame, TABULAR_COLUMNS)
+        checked = self._on_the_day_s_scale(checked, cross_section)
+        raw = self._values(checked, TABULAR_COLUMNS)
         outputs = self.predict_arrays(raw)
         keep = [c for c in ("date", "ticker") if c in frame.columns]
         return self._table(frame[keep].reset_index(drop=True), outputs)
@@ -242,9 +284,12 @@ class Predictor:
         }
         return self.model(*(inputs[k] for k in self.spec.inputs))
 
-    def _predict_sequences(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def _predict_sequences(
+        self, frame: pd.DataFrame, cross_section: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
         features = self.standardizer.columns if self.standardizer else STOCK_FEATURES
         frame = _numeric_features(frame, features)  # checked in the caller's row order
+        frame = self._on_the_day_s_scale(frame, cross_section)
         frame = frame.assign(date=_parsed_dates(frame["date"]), _row=np.arange(1, len(frame) + 1))
         frame = frame.sort_values(["ticker", "date"])
         if self.meta.get("training", {}).get("sequence", {}).get("step", "weekly") == "weekly":

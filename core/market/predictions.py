@@ -6,7 +6,9 @@ on the test rows; ``outcomes`` gathers, for the same rows, the targets, the orac
 data) and the returns that ``core.market.evaluation`` scores them against.
 
 Baselines, fit on the training rows the model saw (features standardised on them):
-majority class, momentum sign (sign of the 21-day return), ridge and logistic regression,
+majority class, momentum sign (sign of the 21-day return; on a cross-sectional dataset of its
+robust z-score across the day, so above or below the day's median), ridge and logistic
+regression,
 HistGradientBoosting regressor and classifier, persistence for co-movement (relevance)
 targets (the trailing realised relevance over the window ending on the row's date, the
 forecast any risk model starts from: ``core.market.relevance.trailing_relevance``), and the
@@ -27,7 +29,7 @@ from threadpoolctl import threadpool_limits
 from torch import nn
 
 from core.market.features import CONTEXT_FEATURES, FEATURES, MASK_COLUMNS
-from core.market.loaders import Loaders
+from core.market.loaders import Loaders, on_the_day_s_scale
 from core.market.models import ModelSpec
 from core.market.relevance import ContextFactor, trailing_relevance
 
@@ -111,6 +113,9 @@ def baseline_predictions(
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.linear_model import LogisticRegression, Ridge
 
+    raw = dataset
+    if loaders.cross_sectional:  # the features on the day's scale, as the model read them
+        dataset = on_the_day_s_scale(dataset)
     train, test = _rows(dataset, loaders.train.meta), _rows(dataset, loaders.test.meta)
     columns = [*FEATURES, *MASK_COLUMNS]
     mean = train[columns].mean()
@@ -121,7 +126,7 @@ def baseline_predictions(
 
     x_train, x_test = features(train), features(test)
     if "persistence" in names and spec.targets == "relevance":
-        trailing = _trailing(dataset, test, loaders)
+        trailing = _trailing(raw, test, loaders)
     results: dict[str, pd.DataFrame] = {}
     for name in names:
         frame = test[["date", "ticker"]].copy()

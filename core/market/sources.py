@@ -16,6 +16,7 @@ import pandas as pd
 from core.market.bundled import BUNDLED_START, bundled_macro_series, bundled_prices
 from core.market.config import DEFAULT_TICKERS, DataConfig
 from core.market.context import macro_features, news_features, policy_features
+from core.market.cross_section import is_cross_sectional, rank_scores
 from core.market.features import build_dataset
 from core.market.synthetic import GENERATOR_VERSION, generate_market
 
@@ -107,4 +108,8 @@ def build_market_dataset(data: MarketData, config: DataConfig | None = None) -> 
     dataset = dataset.merge(raw, on=["date", "ticker"], how="left", validate="1:1")
     if data.oracle is not None:
         dataset = dataset.merge(data.oracle, on=["date", "ticker"], how="left", validate="1:1")
+        config = config or DataConfig()
+        if is_cross_sectional(dataset, config.cross_sectional):  # the truth on the day's scale
+            for column in [c for c in dataset.columns if c.startswith("oracle_trend_")]:
+                dataset[column] = rank_scores(dataset, column)
     return dataset

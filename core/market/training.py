@@ -22,6 +22,7 @@ from core.devices import torch_threads
 from core.market.config import DataConfig, DualTowerModelConfig, LSTMTrainingConfig
 from core.market.features import CONTEXT_FEATURE_GROUPS, CONTEXT_FEATURES, STOCK_FEATURES
 from core.market.loaders import Loaders, create_data_loaders, create_lstm_data_loaders
+from core.market.metrics import daily_information_coefficients
 from core.market.models import ModelSpec, count_parameters, create_model, model_spec
 from core.trainer import (
     Callback,
@@ -67,9 +68,11 @@ def build_loaders(
 
 
 def epoch_metrics(
-    spec: ModelSpec, horizons: Sequence[int]
+    spec: ModelSpec, horizons: Sequence[int], dates: np.ndarray | None = None
 ) -> Callable[[dict[str, torch.Tensor], dict], dict[str, float]]:
-    """Validation correlation of the score and accuracy of the class, per horizon."""
+    """Validation correlation of the score and accuracy of the class, per horizon; with the
+    validation rows' ``dates`` (in batch order), the mean daily rank IC per horizon and
+    over them (``rank_ic``), which a cross-sectional run stops early on."""
 
     def metrics(outputs: dict[str, torch.Tensor], batch: dict) -> dict[str, float]:
         result = {}
@@ -81,6 +84,14 @@ def epoch_metrics(
             ok = np.std(prediction) > 1e-12 and np.std(target) > 1e-12
             result[f"corr_{h}d"] = float(np.corrcoef(prediction, target)[0, 1]) if ok else 0.0
             result[f"acc_{h}d"] = float((probs.argmax(-1) == batch[class_column]).float().mean())
+            if dates is not None and len(dates) == len(prediction):
+                daily = daily_information_coefficients(
+                    pd.DataFrame({"date": dates, "score": prediction, "forward_return": target})
+                )
+                result[f"rank_ic_{h}d"] = float(daily["rank_ic"].mean()) if len(daily) else 0.0
+        ranked = [result[f"rank_ic_{h}d"] for h in horizons if f"rank_ic_{h}d" in result]
+        if ranked:
+            result["rank_ic"] = float(np.mean(ranked))
         return result
 
     return metrics
@@ -212,6 +223,7 @@ def train_model(
         "standardizer": standardizer.to_dict() if standardizer else None,
         "features": standardizer.columns if standardizer else [],
         "sequence": spec.sequence,
+        "cross_sectional": loaders.cross_sectional,
     }
     trainer = Trainer(
         model,
@@ -222,7 +234,14 @@ def train_model(
         settings=training,
         device=device,
         callbacks=callbacks,
-        metrics=epoch_metrics(spec, data.horizons),
+        metrics=epoch_metrics(
+            spec,
+            data.horizons,
+            loaders.val.meta["date"].to_numpy() if loaders.cross_sectional else None,
+        ),
+        # A cross-section is traded by its order: keep the epoch that ranks validation best.
+        monitor="val/rank_ic" if loaders.cross_sectional else "val/total",
+        maximize=loaders.cross_sectional,
         checkpoint_dir=run_dir,
         checkpoint_meta=checkpoint_meta,
         should_stop=should_stop,
