@@ -108,6 +108,15 @@ def evaluate(
                 f"{h} {f['pearson_mean']:.3f} ({f['pearson_std']:.3f})" for h, f in horizons.items()
             )
             typer.echo(f"  {name:10} {shown}")
+        joined = report["walk_forward"]["joined"]
+        typer.echo(
+            f"\nwalk-forward, the folds' out-of-sample predictions joined: {joined['test_rows']} "
+            f"rows, {joined['test_start']} to {joined['test_end']}."
+        )
+        echo_judgement(joined)
+        for horizon in joined["reports"]["model"]:
+            table = metrics_table(joined["reports"], horizon, joined["uncertainty"])
+            typer.echo(f"\n{horizon}:\n" + table.to_string(index=False, float_format="%.3f"))
 
 
 def evaluate_sweep(sweep_id: int, config: Any, *, as_json: bool) -> None:

@@ -135,7 +135,7 @@ def trading_section(
     )
     st.dataframe(trading.style.format(precision=3, na_rep="-"), hide_index=True)
     curves = {
-        name: strategy_curve(frame, check, strategy)
+        name: strategy_curve(frame, check, strategy, horizon_days=h)
         for name, frame in traded.items()
         if name != "majority"  # a constant score trades nothing worth drawing
     }
@@ -179,6 +179,13 @@ def walk_forward_section(run_id: int) -> None:
             "before its test block (a purge apart) and scores the block."
         )
         st.dataframe(folds.style.format(precision=3), hide_index=True)
+        joined = result.get("joined")
+        if joined:
+            st.markdown(
+                f"**The folds' out-of-sample predictions joined** ({joined['test_rows']:,} rows, "
+                f"{joined['test_start']} to {joined['test_end']}), judged once:"
+            )
+            st.info("\n\n".join(evaluation_summary(joined, None)[1:]))
     if pending:
         job = pending[0]
         st.info(f"Walk-forward job {job.id}: {job.status} (fold progress on the Train page).")

@@ -22,7 +22,6 @@ from core.market.evaluation import (
     evaluate_model,
     judge_predictions,
     score_report,
-    walk_forward_evaluation,
 )
 from core.market.models import MODELS, model_spec
 from core.market.predict import Predictor
@@ -33,6 +32,7 @@ from core.market.training import (
 )
 from core.market.tries import tries_report
 from core.market.verdict import EvaluationConfig
+from core.market.walk_forward import walk_forward_evaluation
 from core.trainer import Callback
 from services.access import ReadOnlyError, ensure_writable
 from services.built_once import built_once
@@ -138,6 +138,7 @@ def evaluate_run(
             data=restored.data,
             folds=walk_forward,
             callbacks=list(callbacks),
+            config=config,
         )
     return report
 

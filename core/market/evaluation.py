@@ -26,7 +26,7 @@ from core.market.metrics import (
     information_coefficients,
     regression_metrics,
 )
-from core.market.models import ModelSpec, model_spec
+from core.market.models import ModelSpec
 from core.market.predictions import (
     BASELINE_NAMES,
     baseline_predictions,
@@ -59,7 +59,6 @@ __all__ = [
     "score_report",
     "seed_level",
     "strategy_columns",
-    "walk_forward_evaluation",
 ]
 
 SEED_LEVELS = {  # seed 000's targets for relevance: (max MSE, min correlation, min direction acc)
@@ -436,81 +435,3 @@ def input_gate_scales(model: nn.Module) -> dict[str, float]:
     names = [*CONTEXT_FEATURES, *MASK_COLUMNS, *STOCK_FEATURES]
     scales = torch.cat([context_gate.scale, stock_gate.scale]).detach().abs().tolist()
     return dict(sorted(zip(names, scales, strict=True), key=lambda item: -item[1]))
-
-
-def walk_forward_evaluation(
-    frame: pd.DataFrame,
-    *,
-    model_name: str,
-    model_config: Any,
-    training: Any,
-    data: Any,
-    folds: int = 3,
-    baselines: Sequence[str] = ("linear", "boosting"),
-    callbacks: Sequence[Any] = (),
-    should_stop: Any = None,
-    device: str | None = None,
-) -> dict[str, Any]:
-    """Retrain on expanding windows and score each next block (model and baselines);
-    ``callbacks``, ``should_stop`` and ``device`` reach each fold's trainer (progress,
-    cancel, where it trains).
-
-    Fold k trains on every date up to its cut (the last 15 % of those dates validate, with
-    the purge) and tests on the next block, ``purge_days`` later. Returns per-fold reports
-    and the mean and spread over folds of the headline figures.
-    """
-    from dataclasses import replace
-
-    from core.market.splits import walk_forward_folds
-    from core.market.training import train_model
-
-    spec = model_spec(model_name, model_config)
-    dates = pd.to_datetime(frame["date"])
-    results = []
-    for train_mask, test_mask in walk_forward_folds(
-        dates, folds=folds, purge_days=data.effective_purge_days
-    ):
-        subset = frame[dates <= dates[test_mask].max()]
-        unique = np.unique(subset["date"])
-        train_dates = len(np.unique(dates[train_mask]))
-        train_fraction = 0.85 * train_dates / len(unique)
-        val_fraction = 0.15 * train_dates / len(unique)
-        fold_data = replace(
-            data,
-            train_fraction=train_fraction,
-            val_fraction=val_fraction,
-            test_fraction=1 - train_fraction - val_fraction,
-        )
-        result = train_model(
-            subset,
-            model_name=model_name,
-            model_config=model_config,
-            training=training,
-            data=fold_data,
-            callbacks=callbacks,
-            should_stop=should_stop,
-            device=device,
-        )
-        predictors = {"model": model_predictions(spec, result.trainer.model, result.loaders.test)}
-        predictors.update(
-            baseline_predictions(spec, subset, result.loaders, names=baselines, seed=training.seed)
-        )
-        results.append(
-            {
-                "test_start": str(result.loaders.test.meta["date"].min().date()),
-                "test_end": str(result.loaders.test.meta["date"].max().date()),
-                "test_rows": result.loaders.test.num_rows,
-                "reports": {n: score_report(spec, p, subset) for n, p in predictors.items()},
-            }
-        )
-    summary: dict[str, Any] = {}
-    for name in results[0]["reports"]:
-        for h in results[0]["reports"][name]:
-            values = [fold["reports"][name][h]["regression"]["pearson"] for fold in results]
-            rank_ic = [fold["reports"][name][h]["finance"]["rank_ic"] for fold in results]
-            summary.setdefault(name, {})[h] = {
-                "pearson_mean": float(np.mean(values)),
-                "pearson_std": float(np.std(values)),
-                "rank_ic_mean": float(np.nanmean(rank_ic)),
-            }
-    return {"folds": results, "summary": summary}

@@ -21,8 +21,10 @@ each ticker's ``next_return``). Three portfolios:
 
 The first three trade the order of tickers on a date, what a rank IC measures.
 
-Costs are ``cost_bps`` basis points per unit of turnover, turnover being the sum over tickers
-of |weight today - weight yesterday| (for the excess portfolios, of the weights beyond the
+Each day's targets are held for the dates the forecast's horizon spans (``holding:
+horizon``, overlapping tranches, the way a multi-day forecast is traded), unless ``holding``
+is 'daily'. Costs are ``cost_bps`` basis points per unit of turnover, turnover being the sum
+over tickers of |weight today - weight yesterday| (for the excess portfolios, of the weights beyond the
 benchmark's: what the active bets trade). Net return = gross - cost x turnover, day by day, so
 doubling the cost lowers the net return by exactly the turnover times the added cost.
 """
@@ -30,13 +32,19 @@ doubling the cost lowers the net return by exactly the turnover times the added 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from core.config import Config
-from core.market.uncertainty import block_length, bootstrap_draws, enough_blocks, interval
+from core.market.uncertainty import (
+    block_length,
+    bootstrap_draws,
+    enough_blocks,
+    interval,
+    label_window,
+)
 
 YEAR = 252
 KINDS = ("market_neutral", "long_only", "topk", "time_series")
@@ -55,12 +63,19 @@ class StrategyConfig(Config):
     """TopkDropout (Qlib): hold this many tickers; 0 leaves the option off."""
     n_drop: int = 1
     """TopkDropout: at most this many held tickers are swapped each day."""
+    holding: Literal["horizon", "daily"] = "horizon"
+    """'horizon': each day's target portfolio is held for the dates the forecast's horizon
+    spans, as overlapping tranches (the book is the mean of the last k days' targets, k the
+    label window in dates: 5 for 7 days, 21 for 30), so a 30-day forecast is not rebuilt
+    from scratch every day; 'daily': the whole book follows each day's scores. TopkDropout
+    keeps its own turnover limit either way."""
 
     def validate(self) -> None:
         self.require("cost_bps", 0 <= self.cost_bps <= 1000, "0 to 1000 basis points")
         self.require("weighting", self.weighting in ("rank", "score"), "'rank' or 'score'")
         self.require("topk", self.topk >= 0, "0 (off) or a number of tickers")
         self.require("n_drop", self.n_drop >= 1, "at least 1")
+        self.require("holding", self.holding in ("horizon", "daily"), "'horizon' or 'daily'")
 
     @property
     def cost(self) -> float:
@@ -130,12 +145,20 @@ def topk_dropout_weights(scores: pd.DataFrame, topk: int, n_drop: int) -> pd.Dat
 
 
 def strategy_curve(
-    frame: pd.DataFrame, kind: str = "market_neutral", config: StrategyConfig | None = None
+    frame: pd.DataFrame,
+    kind: str = "market_neutral",
+    config: StrategyConfig | None = None,
+    *,
+    horizon_days: int = 1,
 ) -> pd.DataFrame:
     """One portfolio day by day: gross and net return, turnover, cumulative net return and
-    drawdown from its running peak. ``frame`` has date, ticker, score and next_return."""
+    drawdown from its running peak. ``frame`` has date, ticker, score and next_return; the
+    forecast's ``horizon_days`` sets how long each day's targets are held (``holding``)."""
     config = config or StrategyConfig()
     scores, returns = _panels(frame)
+    tranches = 1
+    if config.holding == "horizon" and kind != "topk" and horizon_days > 1 and len(scores) > 1:
+        tranches = max(1, round(label_window(scores.index.to_numpy(), horizon_days)))
     if kind in ("market_neutral", "time_series"):
         if kind == "market_neutral":
             active = market_neutral_weights(scores, config.weighting)
@@ -150,6 +173,8 @@ def strategy_curve(
             raise ValueError(f"unknown strategy {kind!r}; expected one of {KINDS}")
         active = held - equal_weights(scores)
         start = active.iloc[:1] * 0.0  # it starts from the benchmark's holdings
+    if tranches > 1:  # overlapping tranches: the mean of the last k days' targets
+        active = active.rolling(tranches, min_periods=1).mean()
     gross = (active * returns).sum(axis=1)
     turnover = pd.concat([start, active]).diff().abs().sum(axis=1).iloc[1:]
     net = gross - config.cost * turnover
@@ -223,7 +248,9 @@ def strategy_figures(
     kinds = tuple(k for k in kinds if k != "topk" or config.topk)
     figures: dict[str, Any] = {
         kind: strategy_summary(
-            strategy_curve(frame, kind, config), horizon_days=horizon_days, seed=seed
+            strategy_curve(frame, kind, config, horizon_days=horizon_days),
+            horizon_days=horizon_days,
+            seed=seed,
         )
         for kind in kinds
     }

@@ -126,7 +126,7 @@ def _trading_figures(
     returns = pd.DataFrame(
         {
             n: strategy_curve(
-                finance_rows(predictor[f"score_{h}d"], rows, h), kind, strategy
+                finance_rows(predictor[f"score_{h}d"], rows, h), kind, strategy, horizon_days=h
             ).set_index("date")["return"]
             for n, predictor in trials.items()
         }

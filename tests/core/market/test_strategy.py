@@ -47,6 +47,21 @@ def test_market_neutral_returns_turnover_and_costs_by_hand() -> None:
     assert curve["return"].tolist() == pytest.approx(curve["gross"] - 0.001 * curve["turnover"])
 
 
+def test_a_multi_day_forecast_is_held_in_overlapping_tranches() -> None:
+    """Issue 36: held for its horizon (7 calendar days span 5 business dates), the book is the
+    mean of the last five days' target portfolios; 'daily' rebuilds it every day."""
+    frame = _random(seed=3, days=40, tickers=5)
+    scores = frame.pivot(index="date", columns="ticker", values="score")
+    targets = market_neutral_weights(scores)
+    held = strategy_curve(frame, "market_neutral", StrategyConfig(), horizon_days=7)
+    daily = strategy_curve(frame, "market_neutral", StrategyConfig(holding="daily"), horizon_days=7)
+    book = targets.rolling(5, min_periods=1).mean()
+    returns = frame.pivot(index="date", columns="ticker", values="next_return")
+    assert held["gross"].to_numpy() == pytest.approx((book * returns).sum(axis=1).to_numpy())
+    assert daily["gross"].to_numpy() == pytest.approx((targets * returns).sum(axis=1).to_numpy())
+    assert held["turnover"].iloc[5:].mean() < 0.5 * daily["turnover"].iloc[5:].mean()
+
+
 def test_a_constant_predictor_earns_exactly_nothing_market_neutral_or_in_excess() -> None:
     frame = _random().assign(score=0.3)
     figures = strategy_figures(frame, StrategyConfig(), horizon_days=7)
