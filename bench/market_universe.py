@@ -36,7 +36,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prices", default=str(SAMPLE / "*.csv"), help="price files (a glob)")
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated")
-    parser.add_argument("--folds", type=int, default=5, help="walk-forward test blocks")
+    parser.add_argument("--folds", type=int, default=6, help="walk-forward test blocks")
     parser.add_argument(
         "--min-train", type=float, default=0.3, help="share of dates only ever trained on"
     )
@@ -64,7 +64,7 @@ def main() -> None:
             tickers, "2013-01-01", "2017-12-31", seed=11, signal=False, horizons=[7, 30]
         )
     else:
-        data, warnings = import_market([Path(p) for p in sorted(glob.glob(args.prices))])
+        data, _ = import_market([Path(p) for p in sorted(glob.glob(args.prices))])
         tickers = sorted(data.prices["ticker"].unique())
         left_out = data.notes.get("left_out")
         if left_out is not None:

@@ -24,9 +24,10 @@ The first three trade the order of tickers on a date, what a rank IC measures.
 Each day's targets are held for the dates the forecast's horizon spans (``holding:
 horizon``, overlapping tranches, the way a multi-day forecast is traded), unless ``holding``
 is 'daily'. Costs are ``cost_bps`` basis points per unit of turnover, turnover being the sum
-over tickers of |weight today - weight yesterday| (for the excess portfolios, of the weights beyond the
-benchmark's: what the active bets trade). Net return = gross - cost x turnover, day by day, so
-doubling the cost lowers the net return by exactly the turnover times the added cost.
+over tickers of |weight today - weight yesterday| (for the excess portfolios, of the weights
+beyond the benchmark's: what the active bets trade). Net return = gross - cost x turnover,
+day by day, so doubling the cost lowers the net return by exactly the turnover times the
+added cost.
 """
 
 from __future__ import annotations
