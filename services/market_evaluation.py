@@ -103,31 +103,51 @@ def evaluate_run(
     """The run's model, every baseline and the oracle, on the run's own test rows, with the
     run counted as one try (``tries``: its deflated Sharpe and SPA against the baselines);
     with ``walk_forward`` = k, also k expanding-window folds retrained with the run's
-    configs (``callbacks`` watch each fold's training)."""
+    configs (``callbacks`` watch each fold's training).
+
+    The evaluation stored when the run finished is read back when it answers the question
+    (the same evaluation config, every baseline asked for that applies): nothing is refitted.
+    Otherwise it is computed, and kept in place of the stored one when it is the default
+    question and writes are allowed, so it is computed once."""
     config = config or EvaluationConfig()
-    run = _restore(engine, run_id)
-    restored, frame = run.restored, run.frame
-    evaluation = evaluate_model(
-        restored.spec,
-        restored.model,
-        restored.loaders,
-        frame,
-        baselines=BASELINES if baselines else (),
-        seed=restored.training.seed,
-        config=config,
-    )
-    report = {"run_id": run_id, "dataset": run.dataset, **evaluation.report}
+    wanted = BASELINES if baselines else ()
+    problem = checkpoint_problem(engine=engine, run_id=run_id)
+    if problem:
+        raise StorageError(f"Run {run_id}: {problem}.")
+    stored = None if walk_forward else stored_evaluation(engine=engine, run_id=run_id)
+    if stored is not None and _answers(stored, config, wanted):
+        evaluation = stored
+        spec = model_spec(stored.report["model"], targets=stored.report.get("targets"))
+        frame = run_dataset(engine=engine, run_id=run_id)
+        meta = load_checkpoint(checkpoint_path(engine=engine, run_id=run_id)).meta
+        seed, dataset = int(meta["training"].get("seed", 0)), str(meta.get("dataset", ""))
+    else:
+        run = _restore(engine, run_id)
+        restored, frame = run.restored, run.frame
+        spec, seed, dataset = restored.spec, restored.training.seed, run.dataset
+        evaluation = evaluate_model(
+            restored.spec,
+            restored.model,
+            restored.loaders,
+            frame,
+            baselines=wanted,
+            seed=seed,
+            config=config,
+        )
+        if config == EvaluationConfig() and baselines and not walk_forward:
+            _keep(engine, run_id, evaluation)
+    report = {"run_id": run_id, "dataset": dataset, **evaluation.report}
     rivals = [n for n in evaluation.predictors if n not in ("model", "oracle")]
     if rivals:
         model = evaluation.predictor("model")
         report["tries"] = tries_report(
-            restored.spec,
+            spec,
             {"model": model},
             {n: evaluation.predictor(n) for n in rivals},
-            outcomes(restored.spec, frame, model),
+            outcomes(spec, frame, model),
             primary=evaluation.report["uncertainty"]["primary"],
             strategy=config.strategy,
-            seed=restored.training.seed,
+            seed=seed,
         )
     if walk_forward:
         report["walk_forward"] = walk_forward_evaluation(
@@ -141,6 +161,46 @@ def evaluate_run(
             config=config,
         )
     return report
+
+
+def stored_evaluation(*, engine: Engine, run_id: int) -> Evaluation | None:
+    """The evaluation kept with the run (report and per-row predictions), or None."""
+    with session_scope(engine) as session:
+        files = {a.kind: Path(a.path) for a in list_artifacts(session=session, run_id=run_id)}
+    report_file, predictions_file = files.get("evaluation"), files.get("predictions")
+    if report_file and predictions_file and report_file.exists() and predictions_file.exists():
+        return Evaluation(json.loads(report_file.read_text()), pd.read_parquet(predictions_file))
+    return None
+
+
+def _answers(stored: Evaluation, config: EvaluationConfig, wanted: Sequence[str]) -> bool:
+    """Whether a stored evaluation answers ``config`` with every baseline of ``wanted`` that
+    applies to its target and data (persistence to relevance, the oracle to generated
+    data)."""
+    if stored.report.get("evaluation_config") != config.to_dict():
+        return False
+    has_oracle = any(str(c).startswith("oracle_") for c in stored.predictions.columns)
+    applies = {
+        "persistence": stored.report.get("targets") == "relevance",
+        "oracle": has_oracle,
+    }
+    missing = [n for n in wanted if n not in stored.predictors and applies.get(n, True)]
+    return not missing
+
+
+def _keep(engine: Engine, run_id: int, evaluation: Evaluation) -> None:
+    """Store ``evaluation`` as the run's (where writes are allowed; else it is only shown)."""
+    try:
+        ensure_writable(f"storing the evaluation of run {run_id}")
+    except ReadOnlyError:
+        return
+    folder = checkpoint_path(engine=engine, run_id=run_id).parent
+    save_evaluation(evaluation, folder)
+    with session_scope(engine) as session:
+        recorded = {a.kind for a in list_artifacts(session=session, run_id=run_id)}
+        for kind, name in (("evaluation", EVALUATION_FILE), ("predictions", PREDICTIONS_FILE)):
+            if kind not in recorded:
+                add_artifact(session=session, run_id=run_id, kind=kind, path=folder / name)
 
 
 WALK_FORWARD_FILE = "walk_forward.json"
@@ -179,11 +239,9 @@ def load_evaluation(*, engine: Engine, run_id: int) -> Evaluation:
     problem = checkpoint_problem(engine=engine, run_id=run_id)
     if problem:
         raise StorageError(f"Run {run_id}: {problem}.")
-    with session_scope(engine) as session:
-        files = {a.kind: Path(a.path) for a in list_artifacts(session=session, run_id=run_id)}
-    report_file, predictions_file = files.get("evaluation"), files.get("predictions")
-    if report_file and predictions_file and report_file.exists() and predictions_file.exists():
-        return Evaluation(json.loads(report_file.read_text()), pd.read_parquet(predictions_file))
+    stored = stored_evaluation(engine=engine, run_id=run_id)
+    if stored is not None:
+        return stored
     try:
         ensure_writable(f"evaluating and storing run {run_id}")
     except ReadOnlyError as error:
