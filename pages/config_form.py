@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.config import ConfigError, FlatField, flat_fields, parse_yaml
+from core.config import Config, ConfigError, FlatField, flat_fields, parse_yaml
 
 LABELS = {
     "epochs": "Epochs (at most)",
@@ -95,18 +95,54 @@ def key(part: str, model: str, path: str) -> str:
     return f"{part}:{model}:{path}"
 
 
-def apply_preset(model: str, values: dict[str, Any]) -> None:
-    """Write a preset's values into the form's widget state (a callback: it runs before the
-    page draws the widgets)."""
+def drawn_as_text(field: FlatField) -> bool:
+    """Whether the form shows ``field`` as a text box of JSON (what no other widget holds: an
+    optional number, a mapping), so its widget state is text rather than the value."""
+    if field.choices or isinstance(field.default, bool):
+        return False
+    if isinstance(field.default, int | float):
+        return False
+    return not (isinstance(field.default, list) and all(isinstance(v, int) for v in field.default))
+
+
+def apply_preset(config_classes: dict[str, type], model: str, values: dict[str, Any]) -> None:
+    """Write a preset's values ({"part.path": value}) into the form's widget state (a callback:
+    it runs before the page draws the widgets). Fields shown as text get their value as JSON."""
+    text_fields = {
+        f"{part}.{field.path}"
+        for part, cls in config_classes.items()
+        for field in flat_fields(cls)
+        if drawn_as_text(field)
+    }
     for dotted, value in values.items():
         part, path = dotted.split(".", 1)
         widget = key(part, model, path)
-        if isinstance(value, list):
+        if dotted in text_fields:
+            st.session_state[widget] = json.dumps(value)
+        elif isinstance(value, list):
             st.session_state[f"{widget}:n"] = len(value)
             for index, item in enumerate(value):
                 st.session_state[f"{widget}:{index}"] = item
         else:
             st.session_state[widget] = value
+
+
+def settings_values(config_class: type[Config], settings: dict[str, Any]) -> dict[str, Any]:
+    """The fields a file of settings sets, checked and typed by ``config_class``: {path: value}
+    for the paths present in ``settings`` (a mapping's field, ``{}`` included, stays whole).
+    Raises ConfigError naming the first bad field."""
+    config = config_class.from_dict(settings, partial=True)
+    values = {}
+    for field in flat_fields(config_class):
+        given: Any = settings
+        value: Any = config
+        for name in field.path.split("."):
+            if not isinstance(given, dict) or name not in given:
+                break
+            given, value = given[name], getattr(value, name)
+        else:
+            values[field.path] = value
+    return values
 
 
 def basic_paths(presets: dict[str, dict[str, Any]]) -> set[str]:
@@ -155,12 +191,16 @@ def field_input(container: Any, field: FlatField, part: str, model: str, fixed: 
     if isinstance(value, list) and all(isinstance(v, int) for v in value) and not locked:
         return layer_inputs(container, name, widget, value, help_text)
     text = container.text_input(
-        name, value=json.dumps(value), help=help_text, key=widget, disabled=locked
+        name,
+        **({} if preset else {"value": json.dumps(value)}),
+        help=help_text,
+        key=widget,
+        disabled=locked,
     )
     if locked:
         return value
     try:
-        return parse_yaml(text, field.path) if text.strip() else None
+        return parse_yaml(text, field.path) if text and text.strip() else None
     except ConfigError as error:
         container.error(str(error))
         return text  # from_flat names the field

@@ -7,11 +7,12 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from core.config import ConfigError, flat_fields, flatten, from_flat, parse_yaml
+from core.config import ConfigError, flat_fields, from_flat, parse_yaml
 from core.devices import available_devices
+from core.trainables import Trainable
 from pages import charts
 from pages.access import read_only, refused
-from pages.config_form import apply_preset, config_form
+from pages.config_form import apply_preset, config_form, settings_values
 from pages.shared import engine, jobs
 from services import catalog
 from services.catalog import JobStatus, StorageError
@@ -89,16 +90,25 @@ def upload_settings(model: str, widget: str) -> None:
     upload = st.session_state.get(widget)
     if upload is None:
         return
+    spec = TRAINABLE[model]
     try:
         parsed = parse_yaml(upload.getvalue().decode("utf-8"), upload.name)
         if not isinstance(parsed, dict):
             raise ConfigError("file", upload.name, "a YAML mapping of config fields")
+        values = settings_values(spec.training_config_class, parsed)
     except UnicodeDecodeError:
         st.session_state[problem] = f"{upload.name} is not UTF-8 text."
     except ConfigError as error:
-        st.session_state[problem] = str(error)
+        st.session_state[problem] = str(error.within(source=upload.name))
     else:
-        apply_preset(model, {f"training.{k}": v for k, v in flatten(parsed).items()})
+        apply_preset(
+            form_classes(spec), model, {f"training.{path}": v for path, v in values.items()}
+        )
+
+
+def form_classes(spec: Trainable) -> dict[str, type]:
+    """The configs the form edits, by part."""
+    return {"model": spec.config_class, "training": spec.training_config_class}
 
 
 if not refused("starting training jobs and uploading configs"):
@@ -117,14 +127,14 @@ if not refused("starting training jobs and uploading configs"):
             horizontal=True,
             key=f"preset:{model}",
             on_change=lambda: apply_preset(
-                model, spec.presets[st.session_state[f"preset:{model}"]]
+                form_classes(spec), model, spec.presets[st.session_state[f"preset:{model}"]]
             ),
             help="Quick: a first look in a minute or two. Standard: the design seeds' model "
             "with a bounded budget. Thorough: room to converge. Each sets epochs, patience, "
             "batch size and, for quick, a smaller model; change anything afterwards.",
         )
         values = config_form(
-            {"model": spec.config_class, "training": spec.training_config_class},
+            form_classes(spec),
             model,
             spec.presets,
             fixed,
