@@ -16,6 +16,7 @@ from typing import IO
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from core.import_problems import ImportFailed, Problem
@@ -37,6 +38,12 @@ class ReadOptions:
     row count from its metadata, which a few kB of compressed repeats can make millions."""
     max_cells: int = 20_000_000
     """Most cells (rows x columns), about a gigabyte once read as text."""
+    max_text_bytes: int = 256 * 1024 * 1024
+    """Most bytes of text in all cells together once decoded. A CSV's are within
+    ``max_file_bytes``; a Parquet's repeated strings (dictionary-encoded, compressed) can unpack
+    a few hundred kB into gigabytes, so they are counted from its metadata and dictionaries
+    before any cell is built (numbers and dates, a few bytes each, are bounded by
+    ``max_cells``)."""
 
 
 SEPARATORS = (",", "\t", ";", "|")
@@ -46,13 +53,15 @@ SEPARATORS = (",", "\t", ";", "|")
 def check_shape(path: Path, options: ReadOptions, sep: str | None) -> None:
     """Refuse a table wider, longer or larger than ``options`` allow, before it is parsed:
     a CSV's columns from its header line and rows from its line count (one streamed pass, no
-    cells built), a Parquet's from its metadata."""
+    cells built), a Parquet's from its metadata, and its decoded text from its metadata and
+    string dictionaries."""
+    parquet = None
     if sep is None:
         try:
-            metadata = pq.ParquetFile(path).metadata
+            parquet = pq.ParquetFile(path)
         except Exception as error:  # not Parquet: the reader below says so
             raise ImportFailed([Problem(path.name, f"cannot be read: {error}")]) from error
-        columns, rows = metadata.num_columns, metadata.num_rows
+        columns, rows = parquet.metadata.num_columns, parquet.metadata.num_rows
     else:
         columns, rows = _csv_shape(path, sep)
     problems = []
@@ -65,8 +74,70 @@ def check_shape(path: Path, options: ReadOptions, sep: str | None) -> None:
             f"the file has {columns * rows} cells ({rows} rows x {columns} columns); "
             f"the limit is {options.max_cells}"
         )
+    if parquet is not None and not problems:
+        problems += _parquet_column_problems(parquet)
+    if parquet is not None and not problems:
+        text = _parquet_text_bytes(path, parquet, options.max_text_bytes)
+        if text > options.max_text_bytes:
+            problems.append(
+                f"the file's cells hold more than {options.max_text_bytes / 1024**2:g} MB of "
+                f"text once decoded ({rows} rows x {columns} columns), the limit for its content"
+            )
     if problems:
         raise ImportFailed([Problem(path.name, message) for message in problems])
+
+
+def _parquet_column_problems(parquet: pq.ParquetFile) -> list[str]:
+    """A Parquet's columns that cannot be read as one text cell per row: nested values
+    (lists, records, maps)."""
+    return [
+        f"column {field.name!r} holds {field.type}; a table file holds one plain value per cell"
+        for field in parquet.schema_arrow
+        if pa.types.is_nested(field.type)
+    ]
+
+
+STRING_TYPES = ("BYTE_ARRAY", "FIXED_LEN_BYTE_ARRAY")
+"""Parquet's physical types of text and bytes."""
+
+
+def _parquet_text_bytes(path: Path, parquet: pq.ParquetFile, limit: int) -> int:
+    """The bytes of text a Parquet's cells hold once decoded, counted before any is decoded;
+    counting stops once past ``limit``. Per row group and column: a dictionary-encoded string
+    column's exact length (each row's dictionary entry, read as indices), a plain one's from
+    its uncompressed size in the metadata; numbers and dates are not text."""
+    metadata = parquet.metadata
+    strings = [column.path for column in parquet.schema if column.physical_type in STRING_TYPES]
+    as_indices = pq.ParquetFile(path, read_dictionary=strings)
+    total = 0
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        for position in range(row_group.num_columns):
+            chunk = row_group.column(position)
+            if chunk.physical_type not in STRING_TYPES:
+                continue
+            if chunk.has_dictionary_page and chunk.total_uncompressed_size <= limit:
+                total += _dictionary_text_bytes(as_indices, group, chunk.path_in_schema)
+            else:
+                total += chunk.total_uncompressed_size
+            if total > limit:
+                return total
+    return total
+
+
+def _dictionary_text_bytes(as_indices: pq.ParquetFile, group: int, column: str) -> int:
+    """The decoded length of one row group's dictionary-encoded string column, read as
+    dictionary indices (4 bytes a row) and never as strings; ``as_indices`` reads the file's
+    string columns as dictionaries."""
+    values = as_indices.read_row_group(group, columns=[column]).column(0)
+    total = 0
+    for chunk in values.chunks:
+        if not pa.types.is_dictionary(chunk.type):
+            total += chunk.nbytes
+            continue
+        lengths = pc.binary_length(chunk.dictionary)
+        total += pc.sum(pc.take(lengths, chunk.indices)).as_py() or 0
+    return total
 
 
 def _csv_shape(path: Path, sep: str) -> tuple[int, int]:

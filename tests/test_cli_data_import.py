@@ -4,6 +4,10 @@ what `--strict` refuses, and tickers an update brings that the dataset does not 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -174,3 +178,37 @@ def test_an_update_leaves_out_bad_rows_unless_strict(data_home: DataHome, tmp_pa
     result = json.loads(updated.stdout)
     assert result["price_rows"] == 9 and result["version"] == 2
     assert result["files_left_out"]["rows"] == {"newer.csv": {"zero or negative price": 1}}
+
+
+def test_a_parquet_bomb_is_refused_before_it_is_decoded(tmp_path: Path) -> None:
+    """Issue 41, item 2: 1.9M rows x 7 dictionary-encoded 300-character strings (450 kB on
+    disk, 4 GB once decoded) took 98 s and 5 GB and listed 11.4 million problems; now one
+    sentence, in under 10 s and 500 MB for the whole command."""
+    from tests.core.test_table_files import _repeated_strings_parquet
+
+    columns = ["date", "ticker", "open", "high", "low", "close", "volume"]
+    bomb = _repeated_strings_parquet(tmp_path / "bomb.parquet", 1_900_000, columns, 300)
+    assert bomb.stat().st_size < 1024**2
+    peak = (
+        "import resource, sys\n"
+        "from cli import app\n"
+        "try:\n    app()\n"
+        "finally:\n"
+        "    print(f'peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr)"
+    )
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-c", peak, "data", "import", "bomb", "--prices", str(bomb)],
+        env={**os.environ, "TRENDLAB_HOME": str(tmp_path / "home")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    seconds = time.monotonic() - started
+    peak_mb = int(done.stderr.split("peak ")[-1]) / 1024
+    assert done.returncode == 1, done.stderr
+    assert "more than 256 MB of text once decoded" in done.stderr
+    assert done.stderr.count("bomb.parquet") == 1, "one problem, not millions"
+    assert "Traceback" not in done.stderr
+    assert seconds < 10, seconds
+    assert peak_mb < 500, peak_mb

@@ -1,12 +1,16 @@
 """Upload limits read before parsing (issue 23, items 3 and 4): a CSV's columns from its header
-line, its rows from its line count, a Parquet's from its metadata."""
+line, its rows from its line count, a Parquet's from its metadata; a Parquet's decoded text from
+its metadata and string dictionaries (issue 41, item 2)."""
 
 from __future__ import annotations
 
 import gzip
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from core.import_problems import ImportFailed
@@ -76,3 +80,50 @@ def test_files_within_the_limits_are_read(tmp_path: Path) -> None:
             "user_id": ["1", "3"],
             "item_id": ["2", "4"],
         }
+
+
+def _repeated_strings_parquet(path: Path, rows: int, columns: list[str], width: int) -> Path:
+    """A Parquet of ``rows`` copies of one ``width``-character string in each column,
+    dictionary-encoded and compressed: a few hundred kB that decode to gigabytes."""
+    indices = pa.array(np.zeros(rows, dtype=np.int32))
+    repeated = pa.DictionaryArray.from_arrays(indices, pa.array(["x" * width]))
+    pq.write_table(pa.table({c: repeated for c in columns}), path, compression="zstd")
+    return path
+
+
+def test_a_parquet_whose_repeated_strings_decode_past_the_text_limit_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 41, item 2: the decoded size is counted from the string dictionaries (indices
+    only) before any cell is built."""
+    path = _repeated_strings_parquet(tmp_path / "bomb.parquet", 200_000, ["a", "b"], 300)
+    assert path.stat().st_size < 100_000
+    message = _refused(path, ReadOptions(max_text_bytes=50 * 1024**2), monkeypatch)
+    assert "more than 50 MB of text once decoded" in message
+
+
+def test_a_parquet_of_plain_compressed_strings_past_the_text_limit_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "plain.parquet"
+    texts = pa.array([f"{'y' * 290}{i:010d}" for i in range(100_000)])
+    pq.write_table(pa.table({"a": texts}), path, compression="zstd", use_dictionary=False)
+    assert path.stat().st_size < 2 * 1024**2
+    message = _refused(path, ReadOptions(max_text_bytes=10 * 1024**2), monkeypatch)
+    assert "more than 10 MB of text once decoded" in message
+
+
+def test_a_parquet_of_nested_values_is_refused_naming_the_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "nested.parquet"
+    pq.write_table(pa.table({"user_id": ["u"], "genres": [["a", "b"]]}), path)
+    message = _refused(path, ReadOptions(), monkeypatch)
+    assert "'genres'" in message and "one plain value per cell" in message
+
+
+def test_strings_within_the_text_limit_are_read(tmp_path: Path) -> None:
+    path = _repeated_strings_parquet(tmp_path / "ok.parquet", 1_000, ["a"], 300)
+    assert read_table(path, ReadOptions(max_text_bytes=300_000)).frame["a"].iloc[-1] == "x" * 300
+    with pytest.raises(ImportFailed, match="text once decoded"):
+        read_table(path, ReadOptions(max_text_bytes=299_999))
