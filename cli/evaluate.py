@@ -265,6 +265,7 @@ def predict(
 ) -> None:
     """Score rows of features with a run's model; writes scores, classes, probabilities."""
     from core.checkpoints import CheckpointError
+    from core.exports import write_spreadsheet_csv
     from core.market.predict import PredictionInputError, predict_csv
     from services.market_evaluation import run_predictor
 
@@ -279,9 +280,7 @@ def predict(
         raise fail(str(err)) from None
     except OSError as err:
         raise fail(f"{input_path.name}: {err}") from None
-    temporary = output_path.with_name(f".{output_path.name}.tmp")
-    table.to_csv(temporary, index=False)
-    temporary.replace(output_path)
+    write_spreadsheet_csv(table, output_path)
     typer.echo(f"Wrote {len(table)} predictions to {output_path}.")
 
 

@@ -1,4 +1,5 @@
-"""Tables written for people to open: CSV that a spreadsheet shows without running formulas.
+"""Every CSV the product writes (page downloads, `trendlab predict --output`, downloaded prices
+and macro series): CSV that a spreadsheet shows without running formulas.
 
 A cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is read as a
 formula by Excel, LibreOffice and Google Sheets (CSV injection: a ticker named
@@ -8,6 +9,8 @@ text and drops; numbers (a negative return) are numbers, not text, and stay as t
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pandas as pd
 
@@ -22,10 +25,33 @@ def escape_cell(value: object) -> object:
 
 
 def spreadsheet_csv(frame: pd.DataFrame) -> str:
-    """``frame`` as CSV with every text cell (and column name) escaped (see the module)."""
+    """``frame`` as CSV with every text cell (and column name) escaped (see the module);
+    numbers and dates are written as they are."""
     safe = frame.copy()
-    for column in safe.columns:
-        if not pd.api.types.is_numeric_dtype(safe[column]):
-            safe[column] = safe[column].map(escape_cell)
+    for position in range(safe.shape[1]):
+        column = safe.iloc[:, position]
+        if _holds_text(column):
+            safe.isetitem(position, column.astype(object).map(escape_cell))
     safe.columns = [escape_cell(str(c)) for c in safe.columns]
     return safe.to_csv(index=False)
+
+
+def write_spreadsheet_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``spreadsheet_csv(frame)`` to ``path`` through a temporary file beside it, so a
+    failed write leaves no half file under the name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        temporary.write_text(spreadsheet_csv(frame), encoding="utf-8")
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _holds_text(column: pd.Series) -> bool:
+    return (
+        pd.api.types.is_object_dtype(column)
+        or pd.api.types.is_string_dtype(column)
+        or isinstance(column.dtype, pd.CategoricalDtype)
+    )

@@ -255,12 +255,16 @@ def test_train_evaluate_predict_and_list_runs(data_home: DataHome, tmp_path: Pat
         synthetic_data(["AAA"], "2019-01-01", "2020-12-31", seed=9, signal=True, horizons=[7, 30])
     ).head(5)
     features = tmp_path / "rows.csv"
-    rows.drop(columns=["news_sentiment_mean"]).to_csv(features, index=False)
+    hostile = ["+SUM(1,2)", "-2+3+cmd|' /C calc'!A0", '=HYPERLINK("x")', "@A1", "AAA"]
+    rows.drop(columns=["news_sentiment_mean"]).assign(ticker=hostile).to_csv(features, index=False)
     output = tmp_path / "predictions.csv"
     done = runner.invoke(app, ["predict", "1", "--input", str(features), "--output", str(output)])
     assert done.exit_code == 0, done.output
     predictions = pd.read_csv(output)
     assert len(predictions) == 5 and predictions["score_7d"].between(-1, 1).all()
+    assert predictions["ticker"].tolist() == [*("'" + t for t in hostile[:4]), "AAA"], (
+        "issue 41, item 3: formula cells are written as text"
+    )
     assert set(predictions["class_7d"]) <= {"negative", "none", "positive"}
     bad = tmp_path / "bad.csv"
     rows.drop(columns=["rsi_14"]).to_csv(bad, index=False)

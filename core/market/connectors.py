@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.exports import write_spreadsheet_csv
 from core.market.context import MACRO_SERIES
 from core.market.importers import ImportOptions, read_macro_series, read_prices
 
@@ -220,7 +221,7 @@ def download_prices(
         frame = _in_range(frame, start, end)
         notes.append(f"{symbol}: {len(frame)} daily bars {'from the cache' if cached else url}")
         frames.append(frame)
-    _write_csv(pd.concat(frames, ignore_index=True), out)
+    write_spreadsheet_csv(pd.concat(frames, ignore_index=True), out)
     prices, warnings = read_prices([out], options=options)
     return Download(prices, out, notes, warnings)
 
@@ -253,10 +254,5 @@ def download_macro(
             f"{name} ({series_id}): {len(frame)} observations {'from the cache' if cached else url}"
         )
         frames.append(frame)
-    _write_csv(pd.concat(frames, ignore_index=True), out)
+    write_spreadsheet_csv(pd.concat(frames, ignore_index=True), out)
     return Download(read_macro_series(out), out, notes)
-
-
-def _write_csv(frame: pd.DataFrame, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
