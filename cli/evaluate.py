@@ -1,5 +1,6 @@
-"""A trained market model afterwards: evaluate it (with intervals and a verdict against the
-best baseline) or a sweep's trials together, ensemble runs, score new rows, export to ONNX.
+"""A trained model afterwards: evaluate it (a market run with intervals and a verdict against the
+best baseline, a recommender run as `recsys evaluate` does) or a sweep's trials together,
+ensemble runs, score new rows, export to ONNX.
 
 torch and the model code are imported inside the commands, so `trendlab --help` stays fast.
 """
@@ -66,7 +67,7 @@ def evaluate(
     quiet: QuietOption = False,
 ) -> None:
     """The run's model beside the baselines (and the oracle on synthetic data), or a sweep's
-    trials judged together."""
+    trials judged together; a recommender run's test metrics as `recsys evaluate` shows them."""
     from core.market.evaluation import metrics_table
     from services.market_evaluation import evaluate_run
 
@@ -76,6 +77,18 @@ def evaluate(
         return
     if run is None:
         raise fail("Give a run id, or --sweep with a sweep id.")
+    if _is_recommender_run(run):
+        market_options = walk_forward or topk or primary != "auto" or cost_bps != 10.0
+        if market_options:
+            raise fail(
+                f"Run {run} is a recommender run; --walk-forward, --topk, --primary and "
+                f"--cost-bps judge market runs. `trendlab recsys evaluate {run}` shows its "
+                "test metrics."
+            )
+        from cli.recsys import recsys_evaluate
+
+        recsys_evaluate(run, as_json=as_json)
+        return
     progress = ProgressPrinter(not quiet, label="walk-forward fold")
     with database() as (_, engine):
         try:
@@ -117,6 +130,18 @@ def evaluate(
         for horizon in joined["reports"]["model"]:
             table = metrics_table(joined["reports"], horizon, joined["uncertainty"])
             typer.echo(f"\n{horizon}:\n" + table.to_string(index=False, float_format="%.3f"))
+
+
+def _is_recommender_run(run_id: int) -> bool:
+    """Whether ``run_id`` trained a recommender (an unknown run is left to the market path,
+    which names it)."""
+    from services import catalog
+    from services.registry import TRAINABLE
+
+    with database() as (_, engine):
+        info = catalog.run(engine=engine, run_id=run_id)
+    model = TRAINABLE.get(info.model) if info is not None else None
+    return model is not None and model.domain == "recsys"
 
 
 def evaluate_sweep(sweep_id: int, config: Any, *, as_json: bool) -> None:

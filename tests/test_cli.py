@@ -442,6 +442,15 @@ def test_recsys_commands_end_to_end(data_home: DataHome, tmp_path: Path) -> None
     assert report["serve"]["engine"] in ("two_tower", "ease", "item_knn", "popularity")
     text = runner.invoke(app, ["recsys", "evaluate", "1"]).output
     assert "cold users" in text and "ndcg@10" in text and "ndcg@10 low" in text
+    general = runner.invoke(app, ["evaluate", "1"])
+    assert general.exit_code == 0 and general.output == text, (
+        "issue 41, item 4: `trendlab evaluate` evaluates a recommender run (it said its rows "
+        "were missing and advised deleting the dataset)"
+    )
+    assert json.loads(runner.invoke(app, ["evaluate", "1", "--json"]).output) == report
+    market_only = runner.invoke(app, ["evaluate", "1", "--walk-forward", "2"])
+    assert market_only.exit_code == 1 and "recsys evaluate 1" in market_only.output
+    assert "missing" not in market_only.output
     assert "Verdict: " in text and f"against {comparison['best_baseline']}: " in text
     assert f"Serves warm and hot users: {report['serve']['engine']}" in text
     answer = runner.invoke(
