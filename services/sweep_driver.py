@@ -173,11 +173,12 @@ class SweepDriver:
                     )
 
     def _advance(self, sweep: Any, running: int) -> None:
-        seed = int(sweep.base["training"].get("seed", 0))
-        study = self.study(sweep.study, seed)
-        asked = len(study.get_trials(deepcopy=False))
         import optuna
 
+        seed = int(sweep.base["training"].get("seed", 0))
+        study = self.study(sweep.study, seed)
+        waiting = optuna.trial.TrialState.WAITING  # the base config, enqueued: not asked yet
+        asked = sum(t.state != waiting for t in study.get_trials(deepcopy=False))
         if asked >= sweep.trials and running == 0:
             complete = study.get_trials(deepcopy=False, states=[optuna.trial.TrialState.COMPLETE])
             with session_scope(self.manager.engine) as session:

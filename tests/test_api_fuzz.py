@@ -25,6 +25,8 @@ from hypothesis import strategies as st
 
 from api import create_api
 from core.market.predict import TABULAR_COLUMNS
+from services.jobs import start_job_manager
+from services.sweeps import cancel_sweep
 from storage import DataHome
 from tests.test_api import (
     RECOMMENDER_RUN,
@@ -327,3 +329,22 @@ def test_any_authorization_header_gets_no_server_error(
         assert response.status_code in (200, 401, 429), response.text[:300]
         healthy = client.get("/health", headers={"Authorization": "Bearer t0ken"})
         assert healthy.status_code == 200
+
+
+def test_a_sweep_of_one_trial_runs_its_trial(client: TestClient, api_home: DataHome) -> None:
+    """Issue 41, item 5: ``"trials": 1`` answered 201, then the sweep failed at its first tick
+    ('No trial completed.', trial 0 waiting, no job)."""
+    started = answered_without_server_error(
+        client,
+        "POST",
+        "/sweeps",
+        raw_json({"model": "compact_dual_tower", "dataset": "small", "trials": 1}),
+    )
+    assert started.status_code == 201, started.text
+    sweep_id = started.json()["sweep_id"]
+    manager = start_job_manager(api_home)
+    manager.sweeps.tick()  # what the server's job loop does first; no worker is started
+    shown = answered_without_server_error(client, "GET", f"/sweeps/{sweep_id}").json()
+    assert shown["status"] == "running" and shown["error"] is None, shown
+    assert [(t["number"], t["job_id"] is not None) for t in shown["results"]] == [(0, True)]
+    cancel_sweep(manager, sweep_id)

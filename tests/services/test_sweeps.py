@@ -3,13 +3,20 @@ study in the database's storage, the space checked field by field, read-only ref
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 import pytest
+from sqlalchemy import Engine
 
 from services.jobs import JobManager
+from services.sweep_driver import SweepDriver
 from services.sweep_space import SweepError, parse_space, suggested_space
 from services.sweeps import start_sweep, sweep_info
 from storage import DataHome
+from storage.models import JobStatus
 from storage.repository import get_run, list_jobs, session_scope
+from storage.sweeps import get_sweep
 from tests.sweeping import MODEL, SPACE, run_default_and_sweep, store_demo
 
 
@@ -78,3 +85,41 @@ def test_a_short_sweep_keeps_its_study_in_the_same_database(engine, data_home, b
     assert all(t.run_id is not None and t.state == "complete" for t in info.results)
     assert data_home.sweeps_url == data_home.database_url
     assert {"studies", "trials", "jobs", "sweeps"} <= set(inspect(engine).get_table_names())
+
+
+@dataclass
+class RecordingQueue:
+    """A job manager that only records the trial jobs a sweep submits."""
+
+    engine: Engine
+    home: DataHome
+    owner: str = "test-host:1:queue"
+    submitted: list[dict[str, Any]] = field(default_factory=list)
+
+    def submit_training(self, **job: Any) -> int:
+        self.submitted.append(job)
+        return len(self.submitted)
+
+    def cancel(self, job_id: int) -> None:
+        pass
+
+    def tick(self) -> None:
+        pass
+
+
+def test_a_sweep_of_one_trial_trains_the_base_config(engine, data_home: DataHome) -> None:
+    """Issue 41, item 5: with ``trials=1`` the enqueued base trial (waiting) counted as asked,
+    so the sweep failed at once with 'No trial completed.' and trial 0 stayed waiting."""
+    store_demo(engine)
+    queue = RecordingQueue(engine, data_home)
+    sweep_id = start_sweep(queue, model_name=MODEL, dataset_name="demo", space=SPACE, trials=1)
+    driver = SweepDriver(queue)
+    driver.tick()
+    assert [job["sweep"] for job in queue.submitted] == [(sweep_id, 0)]
+    with session_scope(engine) as session:
+        assert get_sweep(session=session, sweep_id=sweep_id).status == "running"
+    driver.finished((sweep_id, 0), JobStatus.SUCCEEDED, {"best_val_loss": 0.5})
+    driver.tick()
+    with session_scope(engine) as session:
+        assert get_sweep(session=session, sweep_id=sweep_id).status == "succeeded"
+    assert len(queue.submitted) == 1, "one trial, no more"
