@@ -103,7 +103,12 @@ def live_section(run_id: int) -> None:
 
 def decisions_table(run_id: int) -> None:
     """The rolling-retrain decisions recorded for the run's dataset, if any."""
-    decisions = promotion_table(engine=engine(), dataset=run_dataset_name(engine(), run_id))
+    try:
+        dataset = run_dataset_name(engine(), run_id)
+    except StorageError as error:  # the run's dataset was deleted
+        st.error(str(error))
+        return
+    decisions = promotion_table(engine=engine(), dataset=dataset)
     if not decisions.empty:
         st.caption("Rolling retrains of this dataset's serving run, oldest first.")
         st.dataframe(decisions, hide_index=True)

@@ -111,8 +111,13 @@ def scores(table: pd.DataFrame, base: pd.DataFrame) -> None:
         )
 
 
-with what_if:
-    frame = dataset(url, run_id)
+def what_if_tab() -> None:
+    """One row of the run's dataset with its features as sliders, scored as they move."""
+    try:
+        frame = dataset(url, run_id)
+    except StorageError as error:
+        st.error(str(error))  # batch scoring below still works
+        return
     left, right = st.columns(2)
     ticker = left.selectbox("Ticker", sorted(frame["ticker"].unique()))
     history = frame[frame["ticker"] == ticker]
@@ -181,7 +186,7 @@ with what_if:
             base, table = model.predict_frame(row, others), model.predict_frame(changed, others)
     except PredictionInputError as error:
         st.error(f"{ticker} on {day}: {error}")
-        st.stop()
+        return
     with results:
         st.subheader(f"{spec.name} on {ticker}, {day}")
         scores(table, base)
@@ -199,6 +204,10 @@ with what_if:
             ),
             key="attention",
         )
+
+
+with what_if:
+    what_if_tab()
 
 with batch:
     if not refused("uploading rows to score"):

@@ -291,3 +291,37 @@ def test_the_pages_list_the_runs_of_the_models_the_registry_calls_market_models(
     market_only = {k: v for k, v in registry.TRAINABLE.items() if k != "lstm_attention"}
     monkeypatch.setattr(registry, "TRAINABLE", market_only)
     assert listed() == {"run 1 · dual_tower"}
+
+
+def _without_its_dataset(data_home: DataHome, gone: str) -> int:
+    """A trained run whose dataset's rows were dropped (``gone="rows"``) or whose dataset is
+    no longer registered at all (``gone="dataset"``)."""
+    from storage.repository import get_dataset, session_scope
+    from storage.tables import drop_tables
+
+    engine = open_engine(data_home.database_url)
+    store_small_dataset(engine)
+    run_id = train_tiny(engine, data_home, "dual_tower")
+    with session_scope(engine) as session:
+        dataset = get_dataset(session=session, name="small")
+        drop_tables(session=session, tables=[dataset.table_name])
+        if gone == "dataset":
+            session.delete(dataset)
+    engine.dispose()
+    return run_id
+
+
+@pytest.mark.parametrize("gone", ["rows", "dataset"])
+def test_a_run_whose_dataset_is_gone_is_one_sentence_on_evaluate_and_predict(
+    data_home: DataHome, gone: str
+) -> None:
+    """Issue 41, item 6: /evaluate?run=1 and /predict?run=1 showed a StorageError exception
+    (pages/following.py -> services/forecasts.py; pages/predict.py). Evaluate reads the
+    evaluation stored with the run, so dropped rows leave it whole."""
+    run_id = _without_its_dataset(data_home, gone)
+    evaluate, predict = _open("evaluate.py", run=str(run_id)), _open("predict.py", run=str(run_id))
+    assert evaluate.subheader[0].value.startswith(f"Run {run_id}: dual_tower")
+    assert not evaluate.error if gone == "rows" else evaluate.error
+    said = [e.value for e in [*evaluate.error, *predict.error]]
+    assert said and all(e.rstrip(".").count(". ") == 0 and "dataset" in e.lower() for e in said)
+    assert predict.tabs, "batch scoring and the stored forecasts are still there"
