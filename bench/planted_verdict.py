@@ -96,17 +96,25 @@ def _print_judgement(tag: str, report: dict) -> str:
     """One line per horizon: correlations, the lead over the best rival, its interval and
     SPA p-value; returns the headline verdict."""
     reports, judged = report["reports"], report["uncertainty"]
+    metric = judged["primary"]["name"]
     for horizon, section in judged["horizons"].items():
         lead = section["primary"]
         model, boosting = (
             reports[n][horizon]["regression"]["pearson"] for n in ("model", "boosting")
         )
-        print(
-            f"{tag} {horizon}: corr model {model:.3f} boosting {boosting:.3f};"
-            f" lead over {lead['baseline']} {lead['difference']:+.3f}"
-            f" ({lead['low']:+.3f}..{lead['high']:+.3f}), SPA p-value"
-            f" {lead['spa_pvalue']:.3f}, blocks of {section['block_dates']}"
+        hedges = {n: r[horizon]["hedge"] for n, r in reports.items() if "hedge" in r[horizon]}
+        shown = ", ".join(f"{n} {v:+.3f}" for n, v in hedges.items())
+        interval = (
+            f"({lead['low']:+.3f}..{lead['high']:+.3f}), SPA p-value {lead['spa_pvalue']:.3f}"
+            if section.get("judged", True)
+            else f"(not judged: {section['blocks']:.1f} independent blocks)"
         )
+        print(
+            f"{tag} {horizon}: corr model {model:.3f} boosting {boosting:.3f}; hedge {shown};"
+            f" {metric} lead over {lead['baseline']} {lead['difference']:+.3f} {interval},"
+            f" blocks of {section['block_dates']}"
+        )
+    print(f"{tag}: {judged['verdict']['sentence']}")
     return judged["verdict"]["verdict"]
 
 

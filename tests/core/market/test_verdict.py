@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from core.market.evaluation import evaluate_model, score_report
+from core.market.loaders import create_data_loaders
 from core.market.models import model_spec
 from core.market.predictions import baseline_predictions, outcomes
 from core.market.sources import build_market_dataset, bundled_config, bundled_data
@@ -129,17 +130,17 @@ def test_the_primary_line_shows_the_headline_s_bound_whatever_the_horizons(shuff
 
 
 @pytest.mark.slow
-def test_on_the_planted_market_the_dual_tower_beats_the_unfitted_baselines_on_spa() -> None:
-    """The planted synthetic market (5 tickers, 2016-2020) judged as one try: the dual
-    tower's correlation against the majority class, momentum and the constant mean has an SPA
-    p-value below 0.05 and the verdict says it beats them; it is not collapsed. (Against
-    ridge and boosting a model this small on five tickers has no evidence; on the 100-ticker
-    benchmark of docs/models.md, too slow for a test, it has none either on its primary
-    metric there, rank IC: SPA p-values 0.30-0.89 at 7 days, 0.45-0.70 at 30.) The heads
-    have no dropout: dropping units of a 4-unit head left the 30-day class head predicting
-    'none' on 96-100 % of rows ("collapsed") for 2 of 6 training seeds, with either dropout
-    mask; without it all of seeds 1-6 pass."""
+def test_on_the_planted_market_spa_finds_a_real_hedge_and_the_tries_verdict_says_beats() -> None:
+    """A positive control for the SPA test and the tries verdict that no CPU's rounding can
+    move: on the planted market (5 tickers, 2016-2020) the latent truth itself, scored as a
+    run against the majority class, momentum and the constant mean, has an SPA p-value
+    below 0.05 on the hedge it sizes, and the verdict says the run beats them. (A tiny dual
+    tower trained here read an SPA p-value of 0.020 on correlation under the rules before
+    issue 36; as a hedge it removes too little to show it, and a trained model's figure near
+    0.05 depends on the machine's floating-point path: issue 41. Trained models' figures are
+    in the benches, ``bench.planted_verdict`` and ``bench.market_universe``.)"""
     from core.market.config import DataConfig
+    from core.market.predictions import oracle_classes
     from core.market.sources import synthetic_data
     from core.market.tries import tries_report
 
@@ -149,56 +150,41 @@ def test_on_the_planted_market_the_dual_tower_beats_the_unfitted_baselines_on_sp
     )
     frame = build_market_dataset(data, DataConfig())
     spec = model_spec("dual_tower")
-    training = spec.training_config_class.from_dict(
-        {"epochs": 12, "batch_size": 64, "scheduler": {"warmup_epochs": 0}, "seed": 1},
-        partial=True,
-    )
-    result = train_model(
-        frame,
-        model_name="dual_tower",
-        model_config=spec.config_class.from_dict(
-            {**TINY, "head": {"hidden_dims": [4], "dropout": 0.0}}, partial=True
-        ),
-        training=training,
-    )
-    rivals = ("majority", "momentum")
-    evaluation = evaluate_model(
-        result.spec, result.trainer.model, result.loaders, frame, baselines=rivals
-    )
-    judged = evaluation.report["uncertainty"]
-    assert not judged["collapse"]["collapsed"], judged["collapse"]
-    model = evaluation.predictor("model")
-    tries = tries_report(
-        spec,
-        {"dual tower": model},
-        {name: evaluation.predictor(name) for name in rivals},
-        outcomes(spec, frame, model),
-        primary=judged["primary"],
-    )
+    loaders = create_data_loaders(frame, targets="relevance", config=DataConfig())
+    rivals = baseline_predictions(spec, frame, loaders, names=("majority", "momentum"))
+    truth = loaders.test.meta[["date", "ticker"]].merge(frame, on=["date", "ticker"])
+    oracle = truth[["date", "ticker"]].copy()
+    for h in (7, 30):
+        oracle[f"score_{h}d"] = truth[f"oracle_relevance_{h}d"].to_numpy()
+        oracle[f"class_{h}d"] = oracle_classes(spec, oracle[f"score_{h}d"].to_numpy())
+    rows = outcomes(spec, frame, oracle)
+    primary = declare_primary(EvaluationConfig(), rows, kind=spec.target.kind)
+    assert primary["metric"] == "hedge"
+    tries = tries_report(spec, {"truth": oracle}, rivals, rows, primary=primary)
     assert min(s["spa_pvalue"] for s in tries["horizons"].values()) < 0.05, tries["horizons"]
     assert tries["verdict"]["verdict"] == "beats", tries["verdict"]
     assert tries["verdict"]["sentence"].startswith("the run beats the baseline")
-    assert "SPA p-value" in tries["verdict"]["sentence"]
+    assert all("sharpe" not in s for s in tries["horizons"].values()), "a hedge trades nothing"
 
 
 @pytest.mark.slow
-def test_on_the_default_planted_market_the_experiment_over_three_seeds_beats_every_baseline() -> (
-    None
-):
-    """Issue 22's positive control: the demo's planted market (7 tickers, 2015-2024, seed 42)
-    and the dual tower as shipped (input gates on) trained with seeds 42, 43 and 44, what
-    `trendlab train dual_tower --seeds 3` runs; the mean of the three models judged as one
-    against majority, momentum, ridge and boosting (the experiment's verdict on the CLI and
-    the Evaluate page). The verdict says "beats", on the 30-day correlation lead over boosting
-    (+0.082, 95 % interval +0.007..+0.149), whose SPA p-value is below 0.05 (0.033; 0.066
-    times the two horizons, so at the headline's family-wise level the SPA test alone would
-    not say so). Single models are not reliably enough: seeds 42, 43 and 44 alone read
-    "beats" with 30-day SPA p-values 0.052 and 0.035, and "no evidence" with 0.303; over 8
-    seeds, 2 pass both tests (docs/models.md, "Averaging seeds on the planted market").
-    Early stopping waits 6 epochs rather than 15 to halve the time: the three runs' best
-    epochs (6, 5, 4) are followed by no better one in 15, so the weights kept are the same
-    (measured: the same lead, interval and p-value as `python -m bench.planted_verdict
-    --seeds 42,43,44 --ensemble --no-mlp`, which trains them as shipped)."""
+def test_on_the_default_planted_market_the_experiment_is_judged_as_one_hedge() -> None:
+    """Issue 22's positive control, restated for issues 36 and 41: the demo's planted market
+    (7 tickers, 2015-2024, seed 42) and the dual tower as shipped (input gates on) trained with
+    seeds 42, 43 and 44, what `trendlab train dual_tower --seeds 3` runs; the mean of the
+    three models judged as one. Relevance is a co-movement forecast, so it is judged by the
+    variance a hedge sized by it removes, against persistence among the baselines.
+
+    Asserted here is what holds on every CPU: the judgement's shape, the 30-day horizon not
+    judged (about 375 test dates in blocks of 43: fewer than 10 independent periods), and
+    figures far from any bar: the mean's 7-day hedge removes variance where persistence
+    (the trailing realised relevance) adds it (+0.038 against -0.172 on the machine that
+    wrote this), and it stays close to the oracle's. Whether the mean "beats" boosting is a
+    figure near the bar (lead +0.008, lower bound +0.001, SPA 0.028 here; a clean clone on
+    another machine of the same kind trained different weights and read a 30-day SPA of 0.066
+    where this one read 0.033 under the old rule), so it lives in the bench:
+    `python -m bench.planted_verdict --seeds 42,43,44 --ensemble --no-mlp` (docs/models.md).
+    Early stopping waits 6 epochs rather than 15 to halve the time."""
     from core.market.config import DEFAULT_TICKERS, DataConfig
     from core.market.evaluation import ensemble_predictions, judge_predictions
     from core.market.predictions import model_predictions
@@ -219,9 +205,13 @@ def test_on_the_default_planted_market_the_experiment_over_three_seeds_beats_eve
         members.append(model_predictions(result.spec, result.trainer.model, result.loaders.test))
     mean = judge_predictions(result.spec, ensemble_predictions(members), result.loaders, frame)
     judged = mean.report["uncertainty"]
-    assert judged["primary"]["metric"] == "pearson"
-    lead = judged["horizons"]["30d"]["primary"]
-    assert lead["baseline"] == "boosting", lead
-    assert lead["spa_pvalue"] < 0.05 and lead["low"] > 0, lead
-    assert judged["verdict"]["verdict"] == "beats", judged["verdict"]
-    assert "at 30 days" in judged["verdict"]["sentence"]
+    assert judged["primary"]["metric"] == "hedge" and judged["primary"]["use"]["name"] == "hedge"
+    assert not judged["collapse"]["score_collapsed"], judged["collapse"]
+    assert judged["verdict"]["verdict"] in ("beats", "no evidence"), judged["verdict"]
+    assert not judged["horizons"]["30d"]["judged"], "too few independent periods at 30 days"
+    assert "at 30 days too few independent periods" in judged["verdict"]["sentence"]
+    reports = mean.report["reports"]
+    hedge = {name: reports[name]["7d"]["hedge"] for name in ("model", "persistence", "oracle")}
+    assert hedge["model"] > 0.02 and hedge["persistence"] < -0.1, hedge
+    assert hedge["model"] > 0.6 * hedge["oracle"], hedge
+    assert all("market_neutral" not in r["7d"]["finance"] for r in reports.values())
