@@ -46,16 +46,23 @@ def main() -> None:
         help="training overrides as JSON",
     )
     parser.add_argument("--no-signal", action="store_true", help="a generated control universe")
-    parser.add_argument("--seed", type=int, default=42, help="training seed")
+    parser.add_argument(
+        "--seeds",
+        default="42",
+        help="training seeds, comma-separated; with several, the mean of the seeds' models "
+        "is judged as one (what `trendlab train --seeds` reports as the experiment)",
+    )
     parser.add_argument("--json", default=None, help="write every figure to this file")
     args = parser.parse_args()
 
     import core  # noqa: F401  (thread and OpenMP settings)
     from core.market.config import DataConfig
+    from core.market.evaluation import ensemble_predictions
     from core.market.importers import import_market
     from core.market.models import model_spec
     from core.market.sources import build_market_dataset, synthetic_data
-    from core.market.walk_forward import walk_forward_evaluation
+    from core.market.verdict import EvaluationConfig
+    from core.market.walk_forward import judge_joined, walk_forward_evaluation
 
     started = time.perf_counter()
     if args.no_signal:
@@ -77,28 +84,45 @@ def main() -> None:
         f"{time.perf_counter() - started:.0f} s"
     )
     overrides = json.loads(args.training)
+    seeds = [int(s) for s in args.seeds.split(",")]
     results = {}
     for name in args.models.split(","):
         spec = model_spec(name)
         architecture = {"target": "trend"} if name == "dual_tower" else {}
         model_config = spec.config_class.from_dict(architecture, partial=True)
-        training = spec.training_config_class.from_dict(
-            {**overrides, "seed": args.seed}, partial=True
-        )
-        began = time.perf_counter()
-        result = walk_forward_evaluation(
-            frame,
-            model_name=name,
-            model_config=model_config,
-            training=training,
-            data=config,
-            folds=args.folds,
-            baselines=BASELINES,
-            min_train_fraction=args.min_train,
-        )
-        seconds = time.perf_counter() - began
-        results[name] = {"seconds": seconds, **result}
-        print(table(name, result, seconds))
+        members = []
+        for seed in seeds:
+            training = spec.training_config_class.from_dict(
+                {**overrides, "seed": seed}, partial=True
+            )
+            began = time.perf_counter()
+            result = walk_forward_evaluation(
+                frame,
+                model_name=name,
+                model_config=model_config,
+                training=training,
+                data=config,
+                folds=args.folds,
+                baselines=BASELINES,
+                min_train_fraction=args.min_train,
+                keep_predictions=True,
+            )
+            seconds = time.perf_counter() - began
+            members.append(result.pop("predictions"))
+            results[f"{name} seed {seed}"] = {"seconds": seconds, **result}
+            print(table(f"{name} seed {seed}", result, seconds))
+        if len(seeds) > 1:
+            mean = {**members[0], "model": ensemble_predictions([m["model"] for m in members])}
+            spec = model_spec(name, model_config)
+            joined = judge_joined(
+                spec,
+                {n: [p] for n, p in mean.items()},
+                frame,
+                config=EvaluationConfig(),
+                seed=seeds[0],
+            )
+            results[f"{name} mean"] = {"joined": joined}
+            print(table(f"{name}, the mean of seeds {args.seeds}", {"joined": joined}, 0.0))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
 
@@ -107,10 +131,11 @@ def table(name: str, result: dict, seconds: float) -> str:
     """The joined out-of-sample figures of one model's walk-forward, as markdown."""
     joined = result["joined"]
     judged = joined["uncertainty"]
+    folds = result.get("folds", [])
     lines = [
-        f"\n{name}: {len(result['folds'])} folds, out of sample {joined['test_start']} to "
+        f"\n{name}: {len(folds)} folds, out of sample {joined['test_start']} to "
         f"{joined['test_end']} ({joined['test_dates']} dates, {joined['test_rows']:,} rows), "
-        f"{seconds:.0f} s; best epochs {[f['stopped_at_epoch'] for f in result['folds']]}",
+        f"{seconds:.0f} s; best epochs {[f['stopped_at_epoch'] for f in folds]}",
         f"primary: {judged['primary']['name']} ({judged['primary']['reason']})",
         "",
         "| horizon | predictor | rank IC | Newey-West 95 % | ICIR | market-neutral Sharpe |",

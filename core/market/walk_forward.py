@@ -44,6 +44,7 @@ def walk_forward_evaluation(
     device: str | None = None,
     config: EvaluationConfig | None = None,
     min_train_fraction: float = 0.4,
+    keep_predictions: bool = False,
 ) -> dict[str, Any]:
     """Retrain on expanding windows, score each next block (model and baselines), and judge
     the joined out-of-sample predictions; ``callbacks``, ``should_stop`` and ``device``
@@ -51,7 +52,8 @@ def walk_forward_evaluation(
 
     Returns ``folds`` (per fold: its test span and each predictor's report), ``summary``
     (the mean and spread over folds of the headline figures) and ``joined``: the report of
-    the joined predictions (``reports``, ``uncertainty`` with the verdict, the span)."""
+    the joined predictions (``reports``, ``uncertainty`` with the verdict, the span); with
+    ``keep_predictions``, also ``predictions``: each predictor's joined frame (not JSON)."""
     config = config or EvaluationConfig()
     spec = model_spec(model_name, model_config)
     dates = pd.to_datetime(frame["date"])
@@ -103,11 +105,14 @@ def walk_forward_evaluation(
         )
     if not results:
         raise ValueError("the walk-forward evaluation was stopped before its first fold")
-    return {
+    result = {
         "folds": results,
         "summary": _over_folds(results),
         "joined": judge_joined(spec, joined, frame, config=config, seed=seed),
     }
+    if keep_predictions:
+        result["predictions"] = {n: pd.concat(p, ignore_index=True) for n, p in joined.items()}
+    return result
 
 
 def judge_joined(
