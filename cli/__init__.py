@@ -14,7 +14,9 @@ import sys
 import typer
 
 from cli import config, data, evaluate, forecast, recsys, runs, serve, train
+from cli.common import no_space_sentence
 from cli.sweep import sweep as sweep_command
+from storage.db import disk_full
 
 app = typer.Typer(
     help="Trendlab: train, compare and serve market-trend models.", no_args_is_help=True
@@ -73,7 +75,8 @@ def main() -> None:
 
     duckdb's nanobind bindings print pages of "leaked instance" warnings at a normal
     interpreter exit; the command's work is complete and flushed by then, so skip it.
-    SIGTERM stops the command like Ctrl-C: its run is recorded as cancelled.
+    SIGTERM stops the command like Ctrl-C: its run is recorded as cancelled. A full disk is
+    one sentence, wherever the command was writing.
     """
     signal.signal(signal.SIGTERM, _terminated)
     try:
@@ -84,6 +87,11 @@ def main() -> None:
     except KeyboardInterrupt as stopped:
         sys.stderr.write(f"Stopped ({stopped or 'interrupted'}).\n")
         code = 130
+    except Exception as error:  # a command's own failures are one line already
+        if not disk_full(error):
+            raise
+        sys.stderr.write(no_space_sentence() + "\n")
+        code = 1
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from services.access import ReadOnlyError
 from services.run_owners import recover_stale_runs
 from storage import DataHome, DataHomeError, StorageError, open_engine
+from storage.db import disk_full
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 RunArgument = Annotated[int, typer.Argument(help="Run id.")]
@@ -87,7 +88,8 @@ def database() -> Iterator[tuple[DataHome, Engine]]:
     """The data home and an engine on its database, disposed on the way out, error or not.
 
     A DataHomeError or StorageError, opening or inside the block, becomes the red one-line
-    failure. Leave the block before printing or exec'ing: DuckDB lets one process hold the file.
+    failure, and so does a full disk. Leave the block before printing or exec'ing: DuckDB
+    lets one process hold the file.
     """
     try:
         home = DataHome.from_env().ensure()
@@ -99,6 +101,22 @@ def database() -> Iterator[tuple[DataHome, Engine]]:
             engine.dispose()
     except (DataHomeError, StorageError, ReadOnlyError) as err:
         raise fail(str(err)) from None
+    except Exception as err:
+        if disk_full(err):
+            raise fail(no_space_sentence()) from None
+        raise
+
+
+def no_space_sentence() -> str:
+    """What a command says when the disk it writes to is full."""
+    try:
+        where = f" of the data home ({DataHome.from_env().root})"
+    except DataHomeError:
+        where = ""
+    return (
+        f"No space left on the disk{where}: free some space, or set TRENDLAB_HOME to a folder "
+        "on a larger disk, and run the command again."
+    )
 
 
 def training_overrides(

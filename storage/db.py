@@ -9,14 +9,16 @@ See docs/architecture.md.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
-from sqlalchemy import Connection, Engine, create_engine, inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, select, text
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError
 
 from storage.models import Base, SchemaVersion
@@ -61,6 +63,29 @@ def interrupted(error: BaseException) -> bool:
     """Whether ``error`` is, or was caused by, a Ctrl-C or SIGTERM: a KeyboardInterrupt, or
     DuckDB's InterruptException (what a KeyboardInterrupt becomes when it lands while DuckDB
     runs a statement), however SQLAlchemy wrapped it."""
+    return any(
+        isinstance(cause, KeyboardInterrupt | duckdb.InterruptException) for cause in _causes(error)
+    )
+
+
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
+"""The errors of a full disk, or of a full quota."""
+
+
+def disk_full(error: BaseException) -> bool:
+    """Whether ``error`` is, or was caused by, a full disk: an OSError ENOSPC (or EDQUOT), or
+    a database error that says so (DuckDB's IOException or FatalException, PostgreSQL's "could
+    not extend file": "No space left on device"), however SQLAlchemy wrapped it."""
+    said = os.strerror(errno.ENOSPC)
+    return any(
+        cause.errno in NO_SPACE if isinstance(cause, OSError) else said in str(cause)
+        for cause in _causes(error)
+    )
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and everything it was raised from or during, DB-API errors inside
+    SQLAlchemy's wrappers included."""
     seen: set[int] = set()
     pending: list[BaseException | None] = [error]
     while pending:
@@ -68,10 +93,8 @@ def interrupted(error: BaseException) -> bool:
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, KeyboardInterrupt | duckdb.InterruptException):
-            return True
+        yield current
         pending += [current.__cause__, current.__context__, getattr(current, "orig", None)]
-    return False
 
 
 class StorageError(RuntimeError):
@@ -121,6 +144,8 @@ def open_engine(url: str) -> Engine:
             ) from None
     # pool_pre_ping: a PostgreSQL connection dropped by a restart is replaced, not reused.
     engine = create_engine(url, pool_pre_ping=not is_duckdb(url))
+    if is_duckdb(url):
+        event.listen(engine, "handle_error", _dropped_after_a_fatal_error)
     try:
         init_schema(engine)
     except DBAPIError as err:
@@ -130,6 +155,14 @@ def open_engine(url: str) -> Engine:
         engine.dispose()
         raise
     return engine
+
+
+def _dropped_after_a_fatal_error(context: ExceptionContext) -> None:
+    """A DuckDB FatalException (a full disk during a checkpoint) leaves the database unusable
+    until it is opened again: its connections are dropped as if disconnected, not rolled back
+    into the pool, a rollback that fails again and is logged with a page of traceback."""
+    if isinstance(context.original_exception, duckdb.FatalException):
+        context.is_disconnect = True
 
 
 _shared: dict[str, Engine] = {}

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -637,3 +641,59 @@ def test_device_cuda_without_a_gpu_stops_before_any_work(data_home: DataHome) ->
         assert refused.exit_code == 1, refused.output
         assert "no CUDA GPU" in refused.output and "missing" not in refused.output, command
     assert json.loads(runner.invoke(app, ["runs", "list", "--json"]).output) == []
+
+
+def _no_space(*args: object, **kwargs: object) -> None:
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/data/trendlab.duckdb")
+
+
+def _fatal_no_space(*args: object, **kwargs: object) -> None:
+    import duckdb
+    from sqlalchemy.exc import DatabaseError
+
+    message = 'Failed to create checkpoint: Could not write file "x": No space left on device'
+    raise DatabaseError("COMMIT", {}, duckdb.FatalException(f"FATAL Error: {message}"))
+
+
+def test_a_full_disk_is_one_sentence_for_data_synthetic_and_serve(
+    data_home: DataHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 41, item 7: on a full disk `data synthetic` printed a 224-line traceback and
+    `serve` a DuckDB FatalException traceback."""
+    import cli
+
+    monkeypatch.setattr("services.datasets.store_dataset", _no_space)
+    built = runner.invoke(app, ["data", "synthetic", "m", "--tickers", "AAA"])
+    monkeypatch.setattr("services.demo.store_demo_datasets", _fatal_no_space)
+    monkeypatch.setattr(cli.os, "execv", lambda *args: pytest.fail("the server started"))
+    served = runner.invoke(app, ["serve"])
+    for result in (built, served):
+        assert result.exit_code == 1
+        failure = result.output.splitlines()[-1]
+        assert failure.startswith("No space left on the disk of the data home")
+        assert str(data_home.root) in failure and "Traceback" not in result.output
+    assert runner.invoke(app, ["data", "list"]).exit_code == 0, "the database still opens"
+
+
+def test_a_full_disk_anywhere_in_a_command_is_one_sentence(data_home: DataHome) -> None:
+    """Outside the database too (here stdout redirected to a full disk): the entry point
+    prints the sentence instead of a traceback."""
+    full = (
+        "import errno, os, typer\n"
+        "def full(*args, **kwargs):\n"
+        "    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))\n"
+        "typer.echo = full\n"
+        "import cli\n"
+        "cli.main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", full, "config", "show", "OptimizerConfig"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"No space left on the disk of the data home ({data_home.root}): free some space, or "
+        "set TRENDLAB_HOME to a folder on a larger disk, and run the command again."
+    ]

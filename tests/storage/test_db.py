@@ -244,3 +244,60 @@ def test_a_version_3_database_gains_the_forecasts_table_and_keeps_its_rows(tmp_p
             "AAA"
         ]
     engine.dispose()
+
+
+NO_SPACE = 'Could not write file "/data/trendlab.duckdb": No space left on device'
+
+
+def test_a_full_disk_is_recognised_through_the_wrappers_around_it() -> None:
+    """Issue 41, item 7: an OSError ENOSPC, or DuckDB's IOException and FatalException saying
+    so inside SQLAlchemy's wrappers."""
+    import errno
+
+    import duckdb
+    from sqlalchemy.exc import DatabaseError, OperationalError
+
+    from storage.db import disk_full
+
+    fatal = duckdb.FatalException(f"FATAL Error: Failed to create checkpoint: {NO_SPACE}")
+    assert disk_full(DatabaseError("COMMIT", {}, fatal))
+    assert disk_full(
+        OperationalError("INSERT ...", {}, duckdb.IOException(f"IO Error: {NO_SPACE}"))
+    )
+    assert disk_full(OSError(errno.ENOSPC, "No space left on device", "/data/runs/x.pt"))
+    try:
+        try:
+            raise OSError(errno.EDQUOT, "Disk quota exceeded")
+        except OSError as full:
+            raise RuntimeError("while saving a checkpoint") from full
+    except RuntimeError as error:
+        assert disk_full(error)
+    assert not disk_full(OSError(errno.EACCES, "Permission denied"))
+    assert not disk_full(OperationalError("INSERT ...", {}, duckdb.IOException("disk")))
+
+
+def test_a_fatal_duckdb_error_drops_the_connection_instead_of_rolling_it_back(
+    tmp_path: Path,
+) -> None:
+    """After DuckDB's FatalException the database refuses every statement; the pooled
+    connection's rollback failed again and SQLAlchemy logged a page of traceback under the
+    command's one sentence. The connection is now dropped as if disconnected."""
+    import duckdb
+    from sqlalchemy import event
+    from sqlalchemy.exc import DBAPIError
+
+    engine = open_engine(_url(tmp_path / "db.duckdb"))
+    fatal = duckdb.FatalException(f"FATAL Error: Failed to create checkpoint: {NO_SPACE}")
+
+    def fail(conn, cursor, statement, *args) -> None:
+        if statement.startswith("SELECT 42"):
+            raise fatal
+
+    event.listen(engine, "before_cursor_execute", fail)
+    with engine.connect() as conn:
+        with pytest.raises(DBAPIError):
+            conn.execute(text("SELECT 42"))
+        assert conn.invalidated, "dropped, not rolled back into the pool"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT 1")).scalar() == 1, "a fresh connection is opened"
+    engine.dispose()
