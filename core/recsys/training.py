@@ -10,7 +10,7 @@ training plus validation; at serving, everything known. Batches come from
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import torch
 
 from core.config import ConfigError
 from core.devices import torch_threads
+from core.memory import available_memory
 from core.recsys.als import fit_id_tables
 from core.recsys.batches import INPUTS, PairBatches, UserBatches
 from core.recsys.catalogue import Catalogue
@@ -36,7 +37,14 @@ from core.recsys.model import (
 )
 from core.recsys.scoring import TowerScorer
 from core.recsys.synthetic import RecsysData
-from core.trainer import Callback, Trainer, create_optimizer, create_scheduler, seed_everything
+from core.trainer import (
+    Callback,
+    Trainer,
+    TrainingError,
+    create_optimizer,
+    create_scheduler,
+    seed_everything,
+)
 
 MODEL_NAME = "two_tower"
 USER_OBJECTIVES = ("implicit_als", "masked_softmax", "implicit_squared")
@@ -90,6 +98,7 @@ def _train(
     report: Callable[[str], None] | None,
 ) -> RecsysResult:
     say = report or (lambda _: None)
+    check_memory(len(data.users), len(data.items), config)
     if training.objective == "implicit_als" and not (
         config.id_embeddings and config.history_pooling == "least_squares"
     ):
@@ -214,6 +223,42 @@ def _train(
         train_loader.label_distribution(),
         evaluation,
         sweeps,
+    )
+
+
+BYTES_PER_FLOAT = 4
+
+
+def training_bytes(users: int, items: int, config: TwoTowerConfig) -> int:
+    """About the most memory training takes beyond its data: per user and per item, the id
+    tables and their least-squares solve (about four copies of the id and embedding widths)
+    and the towers' activations when the whole catalogue is scored (twice the hidden widths).
+    On 1 user x 100,000 items it reads 16 KB an item with the defaults (measured: 15 KB) and
+    9 KB with id_dim 64 (measured: 8.6 KB)."""
+    ids = config.id_dim if config.id_embeddings else 0
+    width = 4 * (ids + config.embedding_dim) + 2 * sum(config.hidden_dims)
+    return BYTES_PER_FLOAT * width * (users + items)
+
+
+def check_memory(users: int, items: int, config: TwoTowerConfig) -> None:
+    """Refuse, before any work, a catalogue whose training cannot fit in the memory this
+    machine has left (``core.memory``), saying what would fit."""
+    room = available_memory()
+    needed = training_bytes(users, items, config)
+    if room is None or needed <= room:
+        return
+    narrower = (
+        width
+        for width in (256, 128, 64, 32)
+        if width < config.id_dim and config.id_embeddings
+        if training_bytes(users, items, replace(config, id_dim=width)) <= room
+    )
+    width = next(narrower, None)
+    advice = f"set id_dim to {width}" if width else "train on fewer items and users"
+    raise TrainingError(
+        f"Training on {users:,} users and {items:,} items needs about {needed / 1024**3:.1f} GB "
+        f"of memory and {room / 1024**3:.1f} GB is available here: {advice}, or train on a "
+        "machine with more memory."
     )
 
 
