@@ -128,6 +128,14 @@ def evaluation_summary(report: dict[str, Any], run: RunInfo | None) -> list[str]
             )
         lines.extend(_use_line(report, horizon))
     lines.append(f"**Verdict:** {judged['verdict']['sentence']}.")
+    unjudged = [h for h, section in judged["horizons"].items() if not section.get("judged", True)]
+    if unjudged and run is not None:
+        lines.append(
+            f"To judge {', '.join(unjudged)} over the whole history, evaluate it walk-forward: "
+            f"`trendlab evaluate {run.id} --walk-forward 5`, or the walk-forward job below "
+            "(each fold retrains on the dates before its block; the folds' out-of-sample "
+            "predictions are judged together)."
+        )
     collapse = judged["collapse"]
     if collapse.get("score_collapsed", collapse["collapsed"]):
         lines.append(

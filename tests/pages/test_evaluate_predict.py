@@ -90,6 +90,7 @@ def test_evaluate_states_the_primary_metric_and_the_portfolio_of_its_use_at_a_ch
     assert "fewer than 20 for a cross-section" in summary
     # 23 weekly test dates are fewer than 10 independent blocks at either horizon
     assert "too few independent periods" in summary and "SPA p-value" not in summary
+    assert "`trendlab evaluate 2 --walk-forward 5`" in summary, "where it can be judged"
     assert "each ticker long or short by its own score" in summary
     assert "market-neutral" not in summary, "no cross-sectional portfolio beside a pooled metric"
     verdict = summary.split("**Verdict:**")[1]
