@@ -9,6 +9,7 @@ the line of its first bad byte.
 
 from __future__ import annotations
 
+import csv
 import gzip
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,6 +163,22 @@ def _csv_shape(path: Path, sep: str) -> tuple[int, int]:
         lines += 1  # the last line has no newline
     columns = header.decode("utf-8-sig", "replace").count(sep) + 1 if header.strip() else 0
     return columns, lines
+
+
+def header_names(path: Path, sep: str | None) -> list[str]:
+    """The column names as the file writes them, duplicates kept (the readers rename a
+    repeated name, ``close`` and ``close.1``): a CSV's first non-blank line split as CSV (none
+    when that line is not UTF-8: the reader says so, naming it), a Parquet's schema."""
+    if sep is None:
+        return [str(name) for name in pq.ParquetFile(path).schema_arrow.names]
+    with open_bytes(path) as handle:
+        head = handle.read(1 << 20)
+    line = next((line for line in head.splitlines() if line.strip()), b"")
+    try:
+        text = line.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return []
+    return next(csv.reader([text], delimiter=sep), [])
 
 
 GZIP_MAGIC = b"\x1f\x8b"

@@ -24,6 +24,7 @@ from core.table_files import (
     check_decompressed_size,
     check_shape,
     file_bytes,
+    header_names,
     is_gzip,
     read_csv_text,
     read_parquet_text,
@@ -33,6 +34,9 @@ from core.table_files import (
 FIRST_DATE, LAST_DATE = pd.Timestamp("1700-01-01"), pd.Timestamp("2200-12-31")
 """Accepted dates: pandas holds nanoseconds from 1677 to 2262, and market labels look up to
 the longest horizon past the last date."""
+
+UNIX_EPOCH = pd.Timestamp("1970-01-01")
+"""Where Unix times start: a negative one is a sign of a wrong column, never a real event."""
 
 ATOMIC_TYPES = ("token", "token_seq", "float", "float_seq")
 """The field types of RecBole's atomic files, written after the name: ``rating:float``."""
@@ -143,8 +147,9 @@ class Table:
         row naming both; the format read is kept in ``date_formats``. An ISO value with a UTC
         offset keeps its own wall clock and the offset is dropped: a daily bar dated
         2020-01-03T00:00+01:00 is the 3rd, as its exchange printed it, not the 2nd as in UTC.
-        Files may mix offsets and plain dates. A value that is not a timestamp, or is outside
-        ``FIRST_DATE`` .. ``LAST_DATE``, is a problem of its row; none escapes as an exception.
+        Files may mix offsets and plain dates. A value that is not a timestamp, a negative Unix
+        time, or a value outside ``FIRST_DATE`` .. ``LAST_DATE`` is a problem of its row; none
+        escapes as an exception.
         """
         raw = self.frame[column]
         parsed, kinds = _timestamps(raw)
@@ -169,6 +174,14 @@ class Table:
                 ),
             )
             parsed = parsed.mask((kinds != chosen) & (kinds != _BAD))
+        unix = np.isin(kinds, (_SECONDS, _MILLISECONDS))
+        negative = unix & (parsed < UNIX_EPOCH).to_numpy()
+        self.flag(
+            negative,
+            column,
+            lambda i: f"{raw.iloc[i]!r} is a negative Unix time; Unix times count from 1970-01-01",
+        )
+        parsed = parsed.mask(negative)
         outside = (parsed < FIRST_DATE) | (parsed > LAST_DATE)
         self.flag(
             outside,
@@ -290,6 +303,7 @@ def read_table(path: Path, options: ReadOptions, mapping: dict[str, str] | None 
     csv = path.suffix.lower() != ".parquet"
     sep = (options.sep or sniff_separator(path)) if csv else None
     check_shape(path, options, sep)
+    _refuse_repeated_names(path, sep)
     try:
         frame = read_csv_text(path, sep) if sep is not None else read_parquet_text(path)
     except ImportFailed:
@@ -306,6 +320,31 @@ def read_table(path: Path, options: ReadOptions, mapping: dict[str, str] | None 
         table.problem("the file has a header but no data rows")
     table.raise_if_any()
     return table
+
+
+def _refuse_repeated_names(path: Path, sep: str | None) -> None:
+    """Refuse a header that names a column twice (``close`` and ``close``, or
+    ``user_id:token`` and ``user_id:float``): which one holds the data is anyone's guess. A
+    header of values (no header line) is left to ``Table.require``, which says so."""
+    written = [name.strip() for name in header_names(path, sep)]
+    if _looks_like_data(written):
+        return
+    names, _ = _atomic_names(written)
+    positions: dict[str, list[int]] = {}
+    for position, name in enumerate(names, start=1):
+        positions.setdefault(name, []).append(position)
+    problems = [
+        Problem(
+            path.name,
+            f"the header names this column {'twice' if len(at) == 2 else f'{len(at)} times'} "
+            f"(columns {', '.join(map(str, at))}); keep one, or rename the others",
+            column=name,
+        )
+        for name, at in positions.items()
+        if len(at) > 1
+    ]
+    if problems:
+        raise ImportFailed(problems)
 
 
 def _looks_like_data(names: Iterable[object]) -> bool:

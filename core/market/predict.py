@@ -11,6 +11,7 @@ given or, for a what-if row, the date's rows of its dataset (``cross_section``).
 
 from __future__ import annotations
 
+import csv
 import datetime
 import io
 from dataclasses import dataclass
@@ -334,6 +335,12 @@ def read_feature_csv(
         raise PredictionInputError(
             f"{name}: {size / 2**20:.1f} MB is over the {max_bytes / 2**20:.0f} MB limit"
         )
+    repeated = _repeated_names(source)
+    if repeated:
+        raise PredictionInputError(
+            f"{name}: the header names column {repeated[0]!r} more than once; keep one, or "
+            "rename the others"
+        )
     try:
         frame = pd.read_csv(source if isinstance(source, Path) else io.BytesIO(source))
     except UnicodeDecodeError as error:
@@ -349,6 +356,19 @@ def read_feature_csv(
             numbers = pd.to_numeric(frame[column], errors="coerce")
             frame[column] = frame[column].astype(object).where(numbers.isna(), numbers)
     return frame
+
+
+def _repeated_names(source: Path | bytes) -> list[str]:
+    """Column names the CSV's header line repeats (pandas would read the second ``rsi_14`` as
+    ``rsi_14.1`` and score the first one without a word)."""
+    if isinstance(source, Path):
+        with source.open("rb") as handle:
+            head = handle.read(1 << 20)
+    else:
+        head = source[: 1 << 20]
+    line = next((line for line in head.decode("utf-8-sig", "replace").splitlines() if line), "")
+    names = [name.strip() for name in next(csv.reader([line]), [])]
+    return sorted({name for name in names if names.count(name) > 1})
 
 
 def predict_csv(

@@ -127,3 +127,40 @@ def test_strings_within_the_text_limit_are_read(tmp_path: Path) -> None:
     assert read_table(path, ReadOptions(max_text_bytes=300_000)).frame["a"].iloc[-1] == "x" * 300
     with pytest.raises(ImportFailed, match="text once decoded"):
         read_table(path, ReadOptions(max_text_bytes=299_999))
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("quoted.csv", b'"date","close","close"\n2024-01-02,1,1000\n'),
+        ("spaced.csv", b"date, close ,close\n2024-01-02,1,1000\n"),
+        ("tabbed.csv.gz", gzip.compress(b"date\tclose\tclose\n2024-01-02\t1\t1000\n")),
+    ],
+)
+def test_a_header_naming_a_column_twice_is_refused_naming_it(
+    name: str, content: bytes, tmp_path: Path
+) -> None:
+    """Issue 41, item 9: the readers renamed the second ``close`` to ``close.1``."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ImportFailed) as refused:
+        read_table(path, ReadOptions())
+    assert [str(p) for p in refused.value.problems] == [
+        f"{name}, column 'close': the header names this column twice (columns 2, 3); keep one, "
+        "or rename the others"
+    ]
+
+
+def test_a_parquet_naming_a_column_twice_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "twice.parquet"
+    table = pa.Table.from_arrays([pa.array(["u1"]), pa.array(["u2"])], names=["user_id"] * 2)
+    pq.write_table(table, path)
+    with pytest.raises(ImportFailed, match="column 'user_id': the header names this column twice"):
+        read_table(path, ReadOptions())
+
+
+def test_a_first_line_of_repeated_values_is_left_to_the_header_check(tmp_path: Path) -> None:
+    """No header line (MovieLens's u.data): the importer's message about it stays."""
+    path = tmp_path / "u.data"
+    path.write_text("1\t1\t5\t881250949\n2\t3\t4\t881250950\n")
+    assert len(read_table(path, ReadOptions()).frame) == 1

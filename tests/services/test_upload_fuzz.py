@@ -1,8 +1,8 @@
 """Generated uploads through the Data page's import (``import_market_uploads``, then
 ``store_market_dataset`` as its save does): wide, tall and many-celled tables, gzip (a bomb
-included), mixed encodings and odd separators. Each ends in a refusal naming the file and the
-limit, line or column at fault, or in a stored dataset; each stays within a time and memory
-bound, and leaves nothing in the uploads folder (issue 23).
+included), mixed encodings, odd separators and a column named twice. Each ends in a refusal
+naming the file and the limit, line or column at fault, or in a stored dataset; each stays
+within a time and memory bound, and leaves nothing in the uploads folder (issue 23).
 
 The per-case bounds are safety bounds against hangs and unbounded reads, far above what a case
 needs; speed targets live in bench/. tests/core/market/test_import_fuzz.py fuzzes the cells
@@ -51,7 +51,8 @@ ROWS_PER_TICKER = 320
 """Past the 252-row feature warm-up plus the 30-day label horizon."""
 SEPARATORS = [",", ";", "\t", "|"]
 ODD_SEPARATORS = [" ", ":", "#"]
-SHAPES = ["fits", "wide", "tall", "many cells", "gzip bomb"]
+SHAPES = ["fits", "wide", "tall", "many cells", "gzip bomb", "close twice"]
+"""``close twice``: a second ``close`` column, 1,000 x the first (issue 41, item 9)."""
 ENCODINGS = ["utf-8", "utf-8-sig", "latin-1", "utf-16", "invalid bytes", "mixed"]
 """``mixed``: UTF-8, with one line in Latin-1."""
 NOT_UTF8 = {"latin-1", "utf-16", "invalid bytes", "mixed"}
@@ -112,7 +113,14 @@ def _text(upload: Upload) -> str:
         return (
             sep.join(f"c{i}" for i in range(columns)) + "\n" + (sep * (columns - 1) + "\n") * rows
         )
-    return "".join(sep.join(cells) + "\n" for cells in _price_lines())
+    lines = _price_lines()
+    if upload.shape == "close twice":
+        close = lines[0].index("close")
+        lines = [
+            [*lines[0], "close"],
+            *([*cells, f"{float(cells[close]) * 1000:.6g}"] for cells in lines[1:]),
+        ]
+    return "".join(sep.join(cells) + "\n" for cells in lines)
 
 
 def _content(upload: Upload) -> bytes:
@@ -145,6 +153,9 @@ def _expected(upload: Upload) -> str | None:
         )
     if upload.shape in ("wide", "tall", "many cells"):
         return ""  # one column to the sniffer: a refusal, whichever check comes first
+    twice = upload.shape == "close twice" and upload.separator in SEPARATORS
+    if twice and upload.encoding != "utf-16":  # the header line is read before the cells
+        return "column 'close': the header names this column twice (columns 6, 9)"
     if upload.encoding in NOT_UTF8:
         return "the file is not UTF-8 text"
     if upload.separator not in SEPARATORS:
@@ -172,6 +183,9 @@ EXAMPLES = [
     Upload("tall", "utf-8", ",", False),
     Upload("many cells", "utf-8", ",", True),
     Upload("gzip bomb", "utf-8", ",", True),
+    Upload("close twice", "utf-8", ",", False),
+    Upload("close twice", "latin-1", ";", True),
+    Upload("close twice", "utf-16", "\t", False),
 ]
 """One of each kind, whatever the generator draws."""
 

@@ -1,18 +1,21 @@
 """Malformed price and interaction files end in a clear ImportFailed or a stored dataset.
 
-Each test throws at least 1,000 generated files at the importer (dropped or renamed columns,
-junk cells, NaN / inf / 1e308 / negative / empty values, mixed date formats and UTC offsets,
-truncated lines, junk bytes, other separators, duplicated rows, header-only and empty files,
-BOMs, very long cells). A file must either fail with ``ImportFailed`` naming it, or import;
-imported files are then stored through the real storage path (every one that carries a
-harmful change, and a sample of those with benign changes only), which must succeed; a store
-that fails must leave nothing behind.
+Each test throws at least 1,000 generated files at the importer (dropped, renamed or repeated
+columns, junk cells, NaN / inf / 1e308 / negative / empty values, negative Unix times, mixed
+date formats and UTC offsets, truncated lines, junk bytes, other separators, duplicated rows,
+header-only and empty files, BOMs, very long cells and 100 KB ids). A file must either fail
+with ``ImportFailed`` naming it, or import; a file naming a column twice must fail naming
+that column. Imported files are then stored through the real storage path (every one that
+carries a harmful change, and a sample of those with benign changes only), which must
+succeed; a store that fails must leave nothing behind. One user with a million items
+imports, and its training is refused before it starts when it cannot fit.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -69,6 +72,7 @@ JUNK_CELL = st.one_of(
             "-1e308",
             "1e-300",
             "-1",
+            "-5",
             "0",
             "1e16",
             "abc",
@@ -77,6 +81,7 @@ JUNK_CELL = st.one_of(
             ";",
             "\t",
             "x" * 5000,
+            "u" * 100_000,
             "9" * 400,
             "NaT",
             "None",
@@ -128,6 +133,7 @@ def _harmful_mutations(columns: int) -> st.SearchStrategy:
         st.tuples(st.just("scale prices"), SCALE_EXPONENT),
         st.tuples(st.just("scale prices"), SCALE_EXPONENT),
         st.tuples(st.just("header only")),
+        st.tuples(st.just("duplicate column"), st.integers(0, columns - 1)),
     )
 
 
@@ -184,7 +190,7 @@ def _mutated_rows(
 ) -> list[list[str]]:
     header, rows = list(header), [list(row) for row in rows]
     for kind, *args in mutations:
-        if not rows and kind not in ("drop column", "rename column"):
+        if not rows and kind not in ("drop column", "rename column", "duplicate column"):
             continue
         if kind == "cell":
             row, column, value = args
@@ -237,7 +243,24 @@ def _mutated_rows(
             rows = [rows[i] for i in order]
         elif kind == "header only":
             rows = []
+        elif kind == "duplicate column" and args[0] < len(header):
+            header.append(header[args[0]])  # the copy holds 1,000 x the numbers
+            for cells in rows:
+                cells.append(_scaled(cells[args[0]], 3) if args[0] < len(cells) else "")
     return [header, *rows]
+
+
+HEADER_CHANGES = {"drop column", "rename column", "upper-case header"}
+
+
+def _named_twice(header: list[str], spec: dict) -> str | None:
+    """The column a ``duplicate column`` change named twice, where no other change touched
+    the header or the bytes (so the reader sees it as written)."""
+    mutations = spec["benign"] + spec["harmful"]
+    if spec["bytes"] or any(kind in HEADER_CHANGES for kind, *_ in mutations):
+        return None
+    copied = [args[0] for kind, *args in mutations if kind == "duplicate column"]
+    return header[copied[0]] if copied else None
 
 
 def _file_bytes(header: list[str], rows: list[list[str]], spec: dict) -> bytes:
@@ -347,14 +370,19 @@ def test_fuzzed_price_files_end_in_a_clear_error_or_a_stored_dataset(
     def import_one(spec: dict) -> None:
         path.write_bytes(_file_bytes(header, rows, spec))
         tally["files"] += 1
+        twice = _named_twice(header, spec)
         try:
             data, _ = import_market([path], options=options)
         except ImportFailed as failure:
             assert failure.problems, "a failure lists its problems"
             assert all(p.file == "prices.csv" for p in failure.problems), failure
             assert "prices.csv" in str(failure)
+            if twice is not None:
+                assert f"column {twice!r}: the header names this column" in str(failure)
+                tally["named twice, refused"] += 1
             tally["refused"] += 1
             return
+        assert twice is None, f"a file naming {twice!r} twice was imported"
         tally["imported"] += 1
         prices = data.prices
         values = prices[["open", "high", "low", "close", "volume"]].to_numpy()
@@ -386,6 +414,7 @@ def test_fuzzed_price_files_end_in_a_clear_error_or_a_stored_dataset(
     assert tally["imported"] >= 50, "enough generated files import to test that path"
     assert tally["stored"] >= 10
     assert store_failures == [], "every file that imports must build and store"
+    assert tally["named twice, refused"] >= 10
 
 
 def test_fuzzed_interaction_files_end_in_a_clear_error_or_a_stored_dataset(
@@ -401,17 +430,24 @@ def test_fuzzed_interaction_files_end_in_a_clear_error_or_a_stored_dataset(
     def import_one(spec: dict) -> None:
         path.write_bytes(_file_bytes(header, rows, spec))
         tally["files"] += 1
+        twice = _named_twice(header, spec)
         try:
             data = import_recsys(path)
         except ImportFailed as failure:
             assert failure.problems, "a failure lists its problems"
             assert all(p.file == "events.csv" for p in failure.problems), failure
             assert "events.csv" in str(failure)
+            if twice is not None:
+                assert f"column {twice!r}: the header names this column" in str(failure)
+                tally["named twice, refused"] += 1
             tally["refused"] += 1
             return
+        assert twice is None, f"a file naming {twice!r} twice was imported"
         tally["imported"] += 1
         interactions = data.interactions
         assert interactions["timestamp"].notna().all()
+        if "Unix" in data.recipe["timestamp_format"]:
+            assert (interactions["timestamp"] >= pd.Timestamp("1970-01-01")).all(), "negative"
         assert interactions["interaction"].isin(list(INTERACTION_LABELS)).all()
         assert not interactions.duplicated(["user_id", "item_id", "timestamp"]).any()
         if not _harmful(spec):
@@ -437,3 +473,33 @@ def test_fuzzed_interaction_files_end_in_a_clear_error_or_a_stored_dataset(
     assert tally["imported"] >= 50, "enough generated files import to test that path"
     assert tally["stored"] >= 10
     assert store_failures == [], "every file that imports must store"
+    assert tally["named twice, refused"] >= 10
+
+
+def test_one_user_with_a_million_items_imports_and_its_training_is_refused_up_front(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 41, item 8: the import works (8.8 s, 715 MB on the probe's machine); training
+    then grew past 4 GB solving the id tables. With 4 GB left it is refused before any work."""
+    import core.recsys.training as training_module
+    from core.recsys.training import train_recommender
+    from core.trainer import TrainingError
+
+    items = 1_000_000
+    path = tmp_path / "one_user.csv"
+    stamps = 1_600_000_000 + np.arange(items)
+    lines = "".join(f"u1,i{i},{stamp}\n" for i, stamp in enumerate(stamps))
+    path.write_text("user_id,item_id,timestamp\n" + lines)
+    data = import_recsys(path)
+    assert (len(data.users), len(data.items), len(data.interactions)) == (1, items, items)
+    stored = _store_or_prove_nothing_partial(
+        engine,
+        lambda: save_recsys_dataset(engine=engine, name="wide", data=data, description="fuzz"),
+        lambda dataset: {f"{dataset.table_name}_{part}" for part in ("users", "items")},
+    )
+    assert stored is None, stored
+    monkeypatch.setattr(training_module, "available_memory", lambda: 4 * 1024**3)
+    started = time.perf_counter()
+    with pytest.raises(TrainingError, match=r"1,000,000 items needs about 15\.3 GB"):
+        train_recommender(data)
+    assert time.perf_counter() - started < 5

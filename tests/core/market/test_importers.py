@@ -673,3 +673,15 @@ def test_data_show_reports_context_coverage_per_group_ticker_and_year(
     text = runner.invoke(app, ["data", "show", "overlap"]).output
     assert "news  policy   macro" in text
     assert "  2016            0.00    0.00    1.00" in text
+
+
+def test_a_price_file_naming_close_twice_is_refused(tmp_path: Path, import_prices) -> None:
+    """Issue 41, item 9: the second close (1,000 x the first) was dropped without a word."""
+    frame = import_prices.assign(close_again=import_prices["close"] * 1000)
+    path = _write(tmp_path, frame)
+    header, rest = path.read_text().split("\n", 1)
+    path.write_text(header.replace("close_again", "close") + "\n" + rest)
+    problems = _problems([path])
+    assert "prices.csv, column 'close': the header names this column twice (columns 6, 8)" in (
+        problems
+    )

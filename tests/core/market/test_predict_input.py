@@ -86,3 +86,16 @@ def test_a_csv_names_the_row_of_its_one_cell_that_is_not_a_number(
     rows.at[2, "rsi_14"] = 50.0
     rows.to_csv(path, index=False)
     assert len(predict_csv(predictor, path, name="rows.csv")) == 4
+
+
+def test_a_csv_naming_a_column_twice_is_refused(predictor: Predictor, tmp_path: Path) -> None:
+    """Issue 41, item 9: pandas read the second rsi_14 as rsi_14.1 and scored the first."""
+    rows = _rows(2)
+    text = rows.to_csv(index=False).splitlines()
+    path = tmp_path / "rows.csv"
+    path.write_text("\n".join([text[0] + ",rsi_14", *(line + ",99" for line in text[1:])]) + "\n")
+    with pytest.raises(PredictionInputError) as refused:
+        predict_csv(predictor, path.read_bytes(), name="rows.csv")
+    assert str(refused.value) == (
+        "rows.csv: the header names column 'rsi_14' more than once; keep one, or rename the others"
+    )

@@ -289,3 +289,32 @@ def test_a_file_without_a_header_line_is_named_as_such(tmp_path: Path) -> None:
     with pytest.raises(ImportFailed) as failed:
         import_recsys(named, positive_threshold=4)
     assert "no header line" not in str(failed.value), "a header of names is a header"
+
+
+def test_interactions_naming_user_id_twice_are_refused(tmp_path: Path) -> None:
+    """Issue 41, item 9: which user_id was read was anyone's guess."""
+    events = _write(
+        tmp_path, "events.csv", "user_id,item_id,user_id,timestamp\nu1,i1,u2,2024-01-01\n"
+    )
+    with pytest.raises(ImportFailed) as refused:
+        import_recsys(events)
+    assert str(refused.value).splitlines()[1] == (
+        "events.csv, column 'user_id': the header names this column twice (columns 1, 3); "
+        "keep one, or rename the others"
+    )
+    atomic = _write(
+        tmp_path, "log.inter", "user_id:token\titem_id:token\tuser_id:float\ttimestamp:float\n"
+    )
+    with pytest.raises(ImportFailed, match="column 'user_id': the header names this column twice"):
+        import_recsys(atomic)
+
+
+def test_a_negative_unix_time_is_refused(tmp_path: Path) -> None:
+    """Issue 41, item 11: -5 read as 1969-12-31 23:59:55."""
+    events = _write(tmp_path, "events.csv", "user_id,item_id,timestamp\nu1,i1,-5\nu1,i2,100\n")
+    with pytest.raises(ImportFailed) as refused:
+        import_recsys(events)
+    assert str(refused.value).splitlines()[1:] == [
+        "events.csv, line 2, column 'timestamp': '-5' is a negative Unix time; Unix times count "
+        "from 1970-01-01"
+    ]
