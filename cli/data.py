@@ -28,7 +28,12 @@ from core.market.sources import (
 from services import catalog
 from services import facts as views
 from services.catalog import StorageError
-from services.datasets import ContextCoverage, context_coverage, store_market_dataset
+from services.datasets import (
+    ContextCoverage,
+    context_coverage,
+    reused_sentence,
+    store_market_dataset,
+)
 from services.reports import format_duration
 
 app = typer.Typer(help="Build, import and inspect datasets.", no_args_is_help=True)
@@ -79,7 +84,7 @@ def _save(name: str, data: MarketData, config: DataConfig, description: str) -> 
             raise fail(str(err)) from None
     typer.echo(f"Built and stored in {format_duration(time.perf_counter() - started)}.", err=True)
     if reused:
-        typer.echo(f"Same recipe as the stored dataset {dataset.name!r}; reused it.")
+        typer.echo(reused_sentence(name, dataset.name))
     else:
         typer.echo(
             f"Stored dataset {dataset.name!r}: {dataset.row_count} rows, "

@@ -128,15 +128,17 @@ def recsys_import(
 
 def _store_recsys(name: str, data: RecsysData, description: str) -> None:
     """Save a recommender dataset in the data home and say what was stored."""
-    from services.datasets import store_recsys_dataset
+    from services.datasets import reused_sentence, store_recsys_dataset
 
     with database() as (_, engine):
         dataset, reused = store_recsys_dataset(
             engine=engine, name=name, data=data, description=description
         )
-    verb = "Reused" if reused else "Stored"
+    if reused:
+        typer.echo(reused_sentence(name, dataset.name))
+        return
     typer.echo(
-        f"{verb} {dataset.name!r}: {len(data.users)} users, {len(data.items)} items, "
+        f"Stored {dataset.name!r}: {len(data.users)} users, {len(data.items)} items, "
         f"{dataset.row_count} interactions."
     )
 

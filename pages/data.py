@@ -16,7 +16,12 @@ from pages.shared import data_home, engine
 from services import catalog
 from services.catalog import StorageError
 from services.dataset_updates import update_market_dataset
-from services.datasets import coverage_of, import_market_uploads, store_market_dataset
+from services.datasets import (
+    coverage_of,
+    import_market_uploads,
+    reused_sentence,
+    store_market_dataset,
+)
 
 st.title("Data")
 st.caption("Datasets of context features, stock features and labels, stored in the database.")
@@ -40,7 +45,7 @@ def save(name: str, build, config: DataConfig, description: str) -> None:
         st.error(str(error))
         return
     if reused:
-        st.info(f"The same recipe is stored as {dataset.name!r}; reused it.")
+        st.info(reused_sentence(name.strip(), dataset.name))
     else:
         st.success(f"Stored {dataset.name!r}: {dataset.row_count:,} rows.")
 

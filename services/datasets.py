@@ -84,6 +84,16 @@ def store_recsys_dataset(
     return DatasetInfo.of(dataset), reused
 
 
+def reused_sentence(asked: str, stored: str) -> str:
+    """What storing data that is stored already says: under which name it is, and, when the
+    user asked for another name, that no dataset of that name was created."""
+    if asked == stored:
+        return f"Dataset {stored!r} holds this data already; reused it."
+    return (
+        f"No dataset {asked!r} was created: the same data is stored as {stored!r}; use that name."
+    )
+
+
 @dataclass(frozen=True)
 class ContextCoverage:
     """Share of a dataset's rows on which each context group (news, policy, macro) is

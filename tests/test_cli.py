@@ -105,7 +105,7 @@ def test_data_synthetic_then_list_show_and_reuse(data_home: DataHome) -> None:
             "3",
         ],
     )
-    assert "reused it" in again.output
+    assert "No dataset 'copy' was created: the same data is stored as 'small'" in again.output
     listed = json.loads(runner.invoke(app, ["data", "list", "--json"]).output)
     assert [d["name"] for d in listed] == ["small"]
     shown = json.loads(runner.invoke(app, ["data", "show", "small", "--json"]).output)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -49,3 +50,23 @@ def test_a_ratings_file_says_how_it_read_the_ratings(data_home: DataHome, tmp_pa
     assert result.exit_code == 0, result.output
     assert "every rating as one positive interaction (like)" in result.output
     assert "--positive-threshold 4" in result.output
+
+
+def test_importing_stored_content_under_a_new_name_says_no_dataset_was_created(
+    data_home: DataHome, tmp_path: Path
+) -> None:
+    """Issue 41, item 10: it printed "Reused 'first'" and exited 0, and no dataset of the new
+    name existed afterwards."""
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,item_id,timestamp\nu1,i1,2024-01-01\nu2,i1,2024-01-02\n")
+    first = runner.invoke(app, ["recsys", "import", "first", "--interactions", str(events)])
+    assert first.exit_code == 0 and "Stored 'first'" in first.output, first.output
+    second = runner.invoke(app, ["recsys", "import", "second", "--interactions", str(events)])
+    assert second.exit_code == 0, second.output
+    assert second.output.splitlines()[0] == (
+        "No dataset 'second' was created: the same data is stored as 'first'; use that name."
+    )
+    listed = json.loads(runner.invoke(app, ["data", "list", "--json"]).output)
+    assert [d["name"] for d in listed] == ["first"]
+    again = runner.invoke(app, ["recsys", "import", "first", "--interactions", str(events)])
+    assert again.output.splitlines()[0] == "Dataset 'first' holds this data already; reused it."
