@@ -29,5 +29,7 @@ def plain(value: Any) -> Any:
 
 
 def short(text: str, limit: int = 300) -> str:
-    """A message as answered: what a client sent may appear in it, and may be 100 kB."""
+    """A message as answered: the server's paths written relative to its data home, and cut
+    short (what a client sent may appear in it, and may be 100 kB)."""
+    text = DataHome.from_env().without_root(text)
     return text if len(text) <= limit else text[: limit - 3] + "..."

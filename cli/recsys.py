@@ -249,7 +249,10 @@ def recsys_evaluate(
     with database() as (home, _):
         path = run_directory(home, run) / "test_metrics.json"
     if not path.is_file():
-        raise fail(f"Run {run} has no recommender test metrics ({path} is missing).")
+        raise fail(
+            f"Run {run} has no recommender test metrics ({home.relative(path)} is missing "
+            "in the data home)."
+        )
     if as_json:
         typer.echo(path.read_text())
     else:

@@ -12,7 +12,7 @@ from core.market.importers import ImportOptions, parse_mapping
 from core.market.sources import MarketData, bundled_config, bundled_data, synthetic_data
 from pages import charts
 from pages.access import refused
-from pages.shared import data_home, engine
+from pages.shared import data_home, engine, said
 from services import catalog
 from services.catalog import StorageError
 from services.dataset_updates import update_market_dataset
@@ -42,7 +42,7 @@ def save(name: str, build, config: DataConfig, description: str) -> None:
                 description=description,
             )
     except (StorageError, ValueError) as error:
-        st.error(str(error))
+        st.error(said(error))
         return
     if reused:
         st.info(reused_sentence(name.strip(), dataset.name))
@@ -118,7 +118,7 @@ def update_form() -> None:
         show_problems(failure)
         return
     except (StorageError, ValueError) as error:
-        st.error(str(error))
+        st.error(said(error))
         return
     for warning in [*warnings, *left_out_lines(data)]:
         st.warning(warning)
@@ -269,7 +269,7 @@ with st.expander("Recipe"):
 try:
     frame = catalog.dataset_frame(engine=engine(), name=chosen)
 except StorageError as error:
-    st.error(str(error))
+    st.error(said(error))
     st.stop()
 
 preview, prices, coverage, labels = st.tabs(["Rows", "Prices", "Feature coverage", "Labels"])

@@ -21,7 +21,7 @@ from core.market.strategy import StrategyConfig, strategy_curve, strategy_figure
 from pages import charts
 from pages.access import read_only
 from pages.following import live_section
-from pages.shared import engine, jobs
+from pages.shared import engine, jobs, said
 from services import catalog
 from services.catalog import JobStatus, StorageError
 from services.market_evaluation import evaluate_ensemble, load_evaluation, load_walk_forward
@@ -195,7 +195,7 @@ def walk_forward_section(run_id: int) -> None:
             try:
                 st.success(f"Queued job {jobs().submit_walk_forward(run_id=run_id, folds=folds)}.")
             except StorageError as error:
-                st.error(str(error))
+                st.error(said(error))
 
 
 details, comparison = st.tabs(["Details", "Comparison"])
@@ -205,7 +205,7 @@ with details:
     try:
         result = evaluation(str(engine().url), run_id)
     except (StorageError, ValueError) as error:
-        st.error(str(error))
+        st.error(said(error))
         st.stop()
     spec = model_spec(result.report["model"], targets=result.report.get("targets"))
     run = catalog.run(engine=engine(), run_id=run_id)

@@ -13,7 +13,7 @@ from core.market.forecast import ForecastError
 from core.market.predict import PredictionInputError
 from pages import charts
 from pages.access import refused
-from pages.shared import engine
+from pages.shared import engine, said
 from services.catalog import StorageError
 from services.forecasts import follow_run, forecast_run, latest_forecasts, run_dataset_name
 from services.rolling import promotion_table
@@ -41,7 +41,7 @@ def forecast_tab(run_id: int) -> None:
         try:
             latest = forecast_run(engine=engine(), run_id=run_id, as_of=as_of)
         except (StorageError, CheckpointError, ForecastError, PredictionInputError) as error:
-            st.error(str(error))
+            st.error(said(error))
         else:
             followed.clear()
             st.success(f"Stored {len(latest['forecasts'])} forecasts as of {latest['as_of']}.")
@@ -78,7 +78,7 @@ def live_section(run_id: int) -> None:
     try:
         result = followed(str(engine().url), run_id, as_of)
     except (StorageError, CheckpointError) as error:
-        st.error(str(error))
+        st.error(said(error))
         return
     for horizon, section in result["horizons"].items():
         tone = st.warning if section["status"] == "left" else st.caption
@@ -106,7 +106,7 @@ def decisions_table(run_id: int) -> None:
     try:
         dataset = run_dataset_name(engine(), run_id)
     except StorageError as error:  # the run's dataset was deleted
-        st.error(str(error))
+        st.error(said(error))
         return
     decisions = promotion_table(engine=engine(), dataset=dataset)
     if not decisions.empty:

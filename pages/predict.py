@@ -13,7 +13,7 @@ from core.market.predict import PredictionInputError, Predictor, feature_ranges,
 from pages import charts
 from pages.access import refused
 from pages.following import forecast_tab
-from pages.shared import MAX_UPLOAD_MB, engine
+from pages.shared import MAX_UPLOAD_MB, engine, said
 from services import catalog
 from services.catalog import StorageError
 from services.market_evaluation import run_dataset, run_predictor
@@ -65,7 +65,7 @@ if run_id in problems:  # checked on every visit: the cached model may be of oth
 try:
     model = predictor(url, run_id)
 except (StorageError, CheckpointError) as error:
-    st.error(str(error))
+    st.error(said(error))
     st.stop()
 spec = model.spec
 what_if, batch, forecast = st.tabs(["What-if", "Batch", "Forecast"])
@@ -116,7 +116,7 @@ def what_if_tab() -> None:
     try:
         frame = dataset(url, run_id)
     except StorageError as error:
-        st.error(str(error))  # batch scoring below still works
+        st.error(said(error))  # batch scoring below still works
         return
     left, right = st.columns(2)
     ticker = left.selectbox("Ticker", sorted(frame["ticker"].unique()))
@@ -223,7 +223,7 @@ with batch:
                     model, upload.getvalue(), name=upload.name, max_bytes=MAX_UPLOAD_MB * 2**20
                 )
             except PredictionInputError as error:
-                st.error(str(error))
+                st.error(said(error))
             else:
                 st.success(f"Scored {len(table):,} rows.")
                 st.dataframe(table, hide_index=True)

@@ -6,7 +6,7 @@ import streamlit as st
 from core.recsys.serving import Recommendation, Recommender
 from pages import charts
 from pages.access import read_only
-from pages.shared import data_home, engine
+from pages.shared import data_home, engine, said
 from services import catalog
 from services.catalog import StorageError
 from services.recsys import (
@@ -28,7 +28,7 @@ except StorageError as error:
     if active_run(engine=engine()) is None:
         st.info(f"{error} `trendlab serve` stores a demo one on first start.")
     else:
-        st.error(str(error))
+        st.error(said(error))
     st.stop()
 active = active_run(engine=engine())
 st.caption(
@@ -92,7 +92,7 @@ with known:
     try:
         show(recommender.recommend(user, limit=limit, engine=engine_name, filters=chosen), "known")
     except ValueError as error:
-        st.error(str(error))
+        st.error(said(error))
     with st.expander("This user's profile and history"):
         st.dataframe(users[users["user_id"] == user], hide_index=True)
         history = recommender.catalogue.data.interactions
@@ -126,7 +126,7 @@ with new:
         try:
             show(recommender.recommend_profile(profile, limit=10, filters=chosen), "new")
         except ValueError as error:
-            st.error(str(error))
+            st.error(said(error))
 
 with compare:
     st.write(f"The engines side by side for **{user}** (chosen under Known user).")

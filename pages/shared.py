@@ -12,12 +12,17 @@ from services.jobs import JobManager, start_job_manager
 MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))  # .streamlit/config.toml
 
 
+def said(error: BaseException) -> str:
+    """An error as a page shows it: the server's paths written relative to its data home."""
+    return database.DataHome.from_env().without_root(str(error))
+
+
 def data_home() -> database.DataHome:
     """The data home from the environment, created if missing; stops the page on failure."""
     try:
         return database.data_home()
     except database.DataHomeError as err:
-        st.error(str(err))
+        st.error(said(err))
         st.stop()
 
 
@@ -26,7 +31,7 @@ def engine() -> Engine:
     try:
         return database.database(data_home())
     except database.StorageError as err:
-        st.error(str(err))
+        st.error(said(err))
         st.stop()
 
 

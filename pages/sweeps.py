@@ -11,7 +11,7 @@ import streamlit as st
 
 from pages import charts
 from pages.config_form import label
-from pages.shared import data_home, engine, jobs
+from pages.shared import data_home, engine, jobs, said
 from services import catalog
 from services.access import read_only
 from services.catalog import StorageError
@@ -102,7 +102,7 @@ def sweep_form() -> None:
                 training=training,
             )
         except (SweepError, StorageError) as error:
-            st.error(str(error))
+            st.error(said(error))
         else:
             st.success(f"Started sweep {sweep_id}; its trials appear in the jobs table.")
 

@@ -13,7 +13,7 @@ from core.trainables import Trainable
 from pages import charts
 from pages.access import read_only, refused
 from pages.config_form import apply_preset, config_form, settings_values
-from pages.shared import engine, jobs
+from pages.shared import engine, jobs, said
 from services import catalog
 from services.catalog import JobStatus, StorageError
 from services.estimates import estimate_training
@@ -166,7 +166,7 @@ if not refused("starting training jobs and uploading configs"):
             model_config = from_flat(spec.config_class, values["model"])
             training = from_flat(spec.training_config_class, values["training"])
         except ConfigError as error:
-            st.error(str(error))
+            st.error(said(error))
             model_config = training = None
         if model_config is not None and dataset:
             per_epoch, measured = seconds_per_epoch(
@@ -198,7 +198,7 @@ if not refused("starting training jobs and uploading configs"):
                 device=device,
             )
         except StorageError as error:
-            st.error(str(error))
+            st.error(said(error))
         else:
             st.session_state["submitted_once"] = True
             st.success(

@@ -133,13 +133,14 @@ def _digest(path: str, modified_ns: int, size: int) -> str:
 def artifact_problem(artifact: Artifact) -> str | None:
     """Why a recorded file cannot be trusted (missing, or not the bytes that were recorded)."""
     path = Path(artifact.path)
+    shown = DataHome.from_env().relative(path)
     if not path.is_file():
-        return f"{artifact.kind} file {path} is missing"
+        return f"{artifact.kind} file {shown} is missing"
     stat = path.stat()
     if stat.st_size != artifact.bytes or _digest(str(path), stat.st_mtime_ns, stat.st_size) != (
         artifact.sha256
     ):
-        return f"{artifact.kind} file {path} is not the file training wrote (corrupt or replaced)"
+        return f"{artifact.kind} file {shown} is not the file training wrote (corrupt or replaced)"
     return None
 
 

@@ -39,6 +39,20 @@ class DataHome:
     def from_env(cls) -> DataHome:
         return cls(Path(os.environ.get(HOME_ENV) or DEFAULT_HOME).expanduser().resolve())
 
+    def relative(self, path: Path | str) -> str:
+        """``path`` as a message shows it: relative to the data home (a server's folders are
+        none of its visitors' business), or its file name alone when outside it."""
+        path = Path(path)
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return path.name
+
+    def without_root(self, text: str) -> str:
+        """``text`` (an error message) with the data home's absolute paths written relative
+        to it, and the home itself as "the data home"."""
+        return text.replace(f"{self.root}{os.sep}", "").replace(str(self.root), "the data home")
+
     @property
     def database_path(self) -> Path:
         return self.root / DB_FILENAME

@@ -7,6 +7,7 @@ Routes come from the app itself, so a new route is fuzzed without a change here.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Iterator
@@ -348,3 +349,61 @@ def test_a_sweep_of_one_trial_runs_its_trial(client: TestClient, api_home: DataH
     assert shown["status"] == "running" and shown["error"] is None, shown
     assert [(t["number"], t["job_id"] is not None) for t in shown["results"]] == [(0, True)]
     cancel_sweep(manager, sweep_id)
+
+
+def asgi_get(path: str) -> tuple[int, bytes]:
+    """GET ``path`` straight through the app: HTTP clients refuse URLs over 64 kB, which a
+    hostile client's raw request is not."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"testserver")],
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 1),
+        "root_path": "",
+    }
+    asyncio.run(create_api()(scope, receive, send))
+    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    return status, b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+@pytest.mark.parametrize("route", [r for r in ROUTES if r.path_params], ids=lambda r: r.path)
+def test_a_100_kb_id_in_a_path_gets_a_short_answer(client: TestClient, route: RouteShape) -> None:
+    """Issue 41, item 11: a 404 echoed a 100 KB user id in full."""
+    path = route.path
+    for name in route.path_params:
+        path = path.replace(f"{{{name}}}", LONG_TEXT)
+    status, body = asgi_get(path)
+    assert status < 500 and len(body) < 1_000, (route.path, status, len(body))
+
+
+def test_errors_name_files_relative_to_the_data_home(
+    client: TestClient, api_home: DataHome
+) -> None:
+    """Issue 41, item 11: a damaged checkpoint's 409 named the server's absolute path."""
+    checkpoint = api_home.checkpoints / f"run_{TABULAR_RUN}" / "best.pt"
+    kept = checkpoint.read_bytes()
+    checkpoint.write_bytes(kept[:200])
+    try:
+        refused = answered_without_server_error(
+            client, "POST", "/predict", raw_json({"run_id": TABULAR_RUN, "rows": [{}]})
+        )
+    finally:
+        checkpoint.write_bytes(kept)
+    assert refused.status_code == 409
+    detail = refused.json()["detail"]
+    assert f"checkpoints/run_{TABULAR_RUN}/best.pt" in detail, detail
+    assert str(api_home.root) not in detail

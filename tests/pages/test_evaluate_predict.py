@@ -182,7 +182,10 @@ def test_a_damaged_checkpoint_is_flagged(data_home: DataHome) -> None:
     assert "checkpoint problem" in predict.selectbox[0].format_func(run_id)
     assert any("not the file training wrote" in e.value for e in predict.error)
     checkpoint.unlink()
-    assert any("is missing" in e.value for e in _open("predict.py").error)
+    missing = _open("predict.py").error
+    assert any(f"checkpoints/run_{run_id}/best.pt is missing" in e.value for e in missing)
+    said = [e.value for e in [*evaluate.warning, *predict.error, *missing]]
+    assert not [e for e in said if str(data_home.root) in e], "issue 41, item 11: no server paths"
 
 
 def test_predict_stops_serving_a_run_whose_checkpoint_was_truncated_after_loading(

@@ -71,3 +71,14 @@ def test_a_home_that_cannot_be_written_is_still_reported(
     monkeypatch.setenv("TRENDLAB_HOME", str(blocker / "home"))
     with pytest.raises(DataHomeError, match="TRENDLAB_HOME"):
         data_home()
+
+
+def test_messages_show_paths_relative_to_the_data_home(tmp_path: Path) -> None:
+    """Issue 41, item 11: errors named the server's absolute paths."""
+    home = DataHome(tmp_path / "home")
+    inside = home.checkpoints / "run_1" / "best.pt"
+    assert home.relative(inside) == "checkpoints/run_1/best.pt"
+    assert home.relative(tmp_path / "elsewhere" / "x.csv") == "x.csv"
+    assert home.without_root(f"{inside} is missing; {home.root} is full") == (
+        "checkpoints/run_1/best.pt is missing; the data home is full"
+    )
