@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from tqdm import tqdm
 
 from services.access import ReadOnlyError
-from services.run_owners import recover_stale_runs
+from services.run_owners import recover_stale_runs, recover_stopped_server_jobs
 from storage import DataHome, DataHomeError, StorageError, open_engine
 from storage.db import disk_full
 
@@ -96,6 +96,7 @@ def database() -> Iterator[tuple[DataHome, Engine]]:
         engine = open_engine(home.database_url)
         try:
             recover_stale_runs(engine=engine)  # runs a killed command left 'running'
+            recover_stopped_server_jobs(engine=engine, home=home)  # and a stopped server
             yield home, engine
         finally:
             engine.dispose()

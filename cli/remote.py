@@ -23,7 +23,7 @@ from typing import Any
 
 from cli.common import fail
 from services.access import ReadOnlyError
-from services.run_owners import recover_stale_runs
+from services.run_owners import recover_stale_runs, recover_stopped_server_jobs
 from storage import DataHome, DataHomeError, StorageError, open_engine
 from storage.db import DatabaseLocked
 
@@ -42,6 +42,7 @@ def read(local: Callable[[DataHome, Any], Any], route: str) -> Any:
         raise fail(str(err)) from None
     try:
         recover_stale_runs(engine=engine)  # runs a killed command left 'running'
+        recover_stopped_server_jobs(engine=engine, home=home)  # and a stopped server
         return local(home, engine)
     except (StorageError, ReadOnlyError) as err:
         raise fail(str(err)) from None

@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -186,18 +186,20 @@ class JobManager:
             if job_id in self.workers:
                 self.workers[job_id].cancelled_at = time.monotonic()
 
-    def recover(self) -> list[int]:
-        """At start-up, for each job a previous server left running: ingest every event its
-        worker wrote meanwhile (no epoch is lost), follow the worker if it still runs, and
-        mark the job interrupted (resumable from last.pt) if it is gone without finishing.
-        Returns the jobs marked interrupted."""
+    def recover(self, only: Collection[int] | None = None) -> list[int]:
+        """At start-up, for each job a previous server left running (of ``only``, when
+        given): ingest every event its worker wrote meanwhile (no epoch is lost), follow the
+        worker if it still runs, and mark the job interrupted (resumable from last.pt) if it
+        is gone without finishing. Returns the jobs marked interrupted."""
         interrupted = []
         with self.lock:
             with session_scope(self.engine) as session:
                 left = [
                     (job.id, job.run_id, job.pid)
                     for job in list_jobs(session=session, statuses=[JobStatus.RUNNING])
-                    if job.id not in self.workers and orphaned(job)
+                    if job.id not in self.workers
+                    and orphaned(job)
+                    and (only is None or job.id in only)
                 ]
             for job_id, run_id, pid in left:
                 with session_scope(self.engine) as session:

@@ -1,7 +1,8 @@
 """Which process trains a run outside the job manager (a CLI command), and runs whose
 process is gone: a command killed with SIGKILL, or a machine that lost power, leaves its
-run 'running' with nothing left to finish it. Light on imports: every command calls
-``recover_stale_runs`` when it opens the database."""
+run 'running' with nothing left to finish it; so does a server stopped while its job's worker
+was killed. Light on imports: every command calls ``recover_stale_runs`` and
+``recover_stopped_server_jobs`` when it opens the database."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from services.access import read_only
+from services.worker import is_worker
+from storage.data_home import DataHome
 from storage.models import JobStatus
 from storage.repository import list_jobs, list_runs, session_scope, set_run_status
 
@@ -109,3 +112,24 @@ def recover_stale_runs(*, engine: Engine) -> list[int]:
             )
             marked.append(run.id)
     return marked
+
+
+def recover_stopped_server_jobs(*, engine: Engine, home: DataHome) -> list[int]:
+    """Mark interrupted the jobs a server of this machine left 'running' when it stopped and
+    whose worker is gone too, as the next server would (``JobManager.recover``: what the
+    worker wrote is ingested first, and the job can be resumed). A job whose worker still
+    runs is left for the next server to follow. Returns those marked; skipped when
+    read-only."""
+    if read_only():
+        return []
+    with session_scope(engine) as session:
+        left = [
+            job.id
+            for job in list_jobs(session=session, statuses=[JobStatus.RUNNING])
+            if owner_gone(job.owner) and not is_worker(job.pid or 0, home.jobs / f"job_{job.id}")
+        ]
+    if not left:
+        return []
+    from services.jobs import JobManager  # heavy, and needed only when a server died
+
+    return JobManager(engine=engine, home=home).recover(only=left)
