@@ -357,6 +357,9 @@ def uncertainty_report(
         judged = blocks >= MIN_BLOCKS
         shortfall = overlap_shortfall(dates, h)
         drawn = {n: metrics_of_draws(s, sample) for n, s in stats.items()}
+        if spec.target.kind != "co-movement":  # a hedge is the use of a co-movement forecast
+            for figures in drawn.values():
+                figures.pop("hedge")
         shown = [n for n in tables if n != MEAN]
         unknown = [float("nan"), float("nan")]
         section: dict[str, Any] = {
@@ -377,6 +380,8 @@ def uncertainty_report(
             "comparisons": [],
         }
         for metric, higher in HIGHER_IS_BETTER.items():
+            if metric not in drawn["model"]:
+                continue
             rivals = [n for n in tables if n not in NOT_BASELINES]
             if metric not in MEAN_RIVALS:
                 rivals.remove(MEAN)

@@ -82,6 +82,9 @@ def test_dates_right_and_order_reversed_is_never_beats_and_says_why() -> None:
     assert model["finance"]["rank_ic"] < -0.2, "the order on a date is reversed"
     assert model["finance"]["market_neutral"]["sharpe_high"] < 0, "trading the order loses"
     assert "time_series" not in model["finance"], "no pooled-metric portfolio beside it"
+    section = judged["horizons"][f"{H}d"]
+    assert "hedge" not in section["intervals"]["model"], "a hedge is a co-movement's use"
+    assert all(c["metric"] != "hedge" for c in section["comparisons"])
     pooled = next(c for c in judged["horizons"][f"{H}d"]["comparisons"] if c["metric"] == "pearson")
     assert pooled["verdict"] == "beats", "pooled correlation alone would have said 'beats'"
     verdict = judged["verdict"]
