@@ -224,19 +224,29 @@ def echo_judgement(report: dict) -> None:
 
 
 def echo_intervals(report: dict, horizon: str) -> None:
-    """95 % intervals of correlation and rank IC per predictor, the IC's Newey-West t, and
-    the model against the best baseline: the primary metric first, then the secondary."""
+    """95 % intervals of correlation and rank IC per predictor (none over too few
+    independent periods), the IC's Newey-West t, and the model against the best baseline:
+    the primary metric first, then the secondary."""
+    from core.market.uncertainty import too_few_periods
+
     section = report.get("uncertainty", {}).get("horizons", {}).get(horizon)
     if not section:
         return
-    typer.echo(f"95% intervals (block bootstrap over dates, blocks of {section['block_dates']}):")
-    for name, bounds in section["intervals"].items():
-        ic = section["rank_ic"][name]
+    if not section.get("judged", True):
         typer.echo(
-            f"  {name:10} corr {bounds['pearson'][0]:+.3f}..{bounds['pearson'][1]:+.3f}"
-            f"  rank IC {bounds['rank_ic'][0]:+.3f}..{bounds['rank_ic'][1]:+.3f}"
-            f"  (t_NW {ic['ic_t_nw']:+.2f}, ICIR {ic['icir']:+.3f})"
+            f"No intervals: {too_few_periods(section['blocks'])} (blocks of "
+            f"{section['block_dates']} dates)."
         )
+    else:
+        blocks = section["block_dates"]
+        typer.echo(f"95% intervals (block bootstrap over dates, blocks of {blocks}):")
+        for name, bounds in section["intervals"].items():
+            ic = section["rank_ic"][name]
+            typer.echo(
+                f"  {name:10} corr {bounds['pearson'][0]:+.3f}..{bounds['pearson'][1]:+.3f}"
+                f"  rank IC {bounds['rank_ic'][0]:+.3f}..{bounds['rank_ic'][1]:+.3f}"
+                f"  (t_NW {ic['ic_t_nw']:+.2f}, ICIR {ic['icir']:+.3f})"
+            )
     ordered = sorted(section["comparisons"], key=lambda c: c.get("role") != "primary")
     for comparison in ordered:
         typer.echo(f"  - {comparison.get('role', 'secondary')}: {comparison['sentence']}")

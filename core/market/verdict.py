@@ -315,6 +315,15 @@ def predictor_tables(
     return tables
 
 
+def _judged_ic(figures: dict[str, float], judged: bool) -> dict[str, float]:
+    """The IC's statistics, without its Newey-West t, p-value and interval over too few
+    independent periods (a long-run variance from three blocks is a guess)."""
+    if judged:
+        return figures
+    unknown = dict.fromkeys(("ic_t_nw", "ic_p_nw", "ic_low", "ic_high"), float("nan"))
+    return {**figures, **unknown}
+
+
 def uncertainty_report(
     spec: Any,
     predictors: dict[str, pd.DataFrame],
@@ -376,7 +385,9 @@ def uncertainty_report(
                 )
                 for n in shown
             },
-            "rank_ic": {n: ic_statistics(stats[n].rank_ic, block) for n in shown},
+            "rank_ic": {
+                n: _judged_ic(ic_statistics(stats[n].rank_ic, block), judged) for n in shown
+            },
             "comparisons": [],
         }
         for metric, higher in HIGHER_IS_BETTER.items():
