@@ -21,9 +21,9 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from cli.common import fail
+from cli.common import fail, recover_stopped_server_jobs
 from services.access import ReadOnlyError
-from services.run_owners import recover_stale_runs, recover_stopped_server_jobs
+from services.run_owners import recover_stale_runs
 from storage import DataHome, DataHomeError, StorageError, open_engine
 from storage.db import DatabaseLocked
 

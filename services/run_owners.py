@@ -2,7 +2,7 @@
 process is gone: a command killed with SIGKILL, or a machine that lost power, leaves its
 run 'running' with nothing left to finish it; so does a server stopped while its job's worker
 was killed. Light on imports: every command calls ``recover_stale_runs`` and
-``recover_stopped_server_jobs`` when it opens the database."""
+``stopped_server_jobs`` when it opens the database."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from services.access import read_only
-from services.worker import is_worker
 from storage.data_home import DataHome
 from storage.models import JobStatus
 from storage.repository import list_jobs, list_runs, session_scope, set_run_status
@@ -67,6 +67,16 @@ def alive(pid: int) -> bool:
     return pid > 0
 
 
+def is_worker(pid: int, folder: Path) -> bool:
+    """True when ``pid`` is alive and is the worker of ``folder`` (its command line names the
+    job folder). A PID alone is not enough: after a reboot it may belong to anything."""
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:  # gone, or no /proc (then nothing is ever signalled)
+        return False
+    return str(folder).encode() in command
+
+
 def owner_gone(owner: str | None, *, elsewhere_gone: bool = False) -> bool:
     """Whether the manager named ``owner`` (host:pid:tag) no longer runs: none recorded (an
     older server), one on this host whose process is gone, or this very process (a manager
@@ -114,22 +124,16 @@ def recover_stale_runs(*, engine: Engine) -> list[int]:
     return marked
 
 
-def recover_stopped_server_jobs(*, engine: Engine, home: DataHome) -> list[int]:
-    """Mark interrupted the jobs a server of this machine left 'running' when it stopped and
-    whose worker is gone too, as the next server would (``JobManager.recover``: what the
-    worker wrote is ingested first, and the job can be resumed). A job whose worker still
-    runs is left for the next server to follow. Returns those marked; skipped when
-    read-only."""
+def stopped_server_jobs(*, engine: Engine, home: DataHome) -> list[int]:
+    """The jobs a server of this machine left 'running' when it stopped and whose worker is
+    gone too: for ``JobManager.recover`` to ingest what the worker wrote and mark them
+    interrupted, as the next server would. A job whose worker still runs is left for the
+    next server to follow. None when read-only."""
     if read_only():
         return []
     with session_scope(engine) as session:
-        left = [
+        return [
             job.id
             for job in list_jobs(session=session, statuses=[JobStatus.RUNNING])
             if owner_gone(job.owner) and not is_worker(job.pid or 0, home.jobs / f"job_{job.id}")
         ]
-    if not left:
-        return []
-    from services.jobs import JobManager  # heavy, and needed only when a server died
-
-    return JobManager(engine=engine, home=home).recover(only=left)

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from services.run_owners import is_worker
+
 EVENTS = "events.jsonl"
 CANCEL = "cancel"
 PRUNE = "prune"
@@ -180,16 +182,6 @@ def launch_local(folder: Path) -> subprocess.Popen:
         cwd=Path(__file__).resolve().parents[1],
         start_new_session=True,  # closing the browser or the page never signals it
     )
-
-
-def is_worker(pid: int, folder: Path) -> bool:
-    """True when ``pid`` is alive and is the worker of ``folder`` (its command line names the
-    job folder). A PID alone is not enough: after a reboot it may belong to anything."""
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:  # gone, or no /proc (then nothing is ever signalled)
-        return False
-    return str(folder).encode() in command
 
 
 if __name__ == "__main__":
