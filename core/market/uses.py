@@ -15,6 +15,9 @@ metric, the trading figures shown and the verdict's sanity check all measure tha
   ``core.market.uncertainty``) against persistence, the trailing realised relevance, with no
   profit and loss table: a co-movement forecast says nothing about which stock goes up.
 
+The verdict (``core.market.verdict``) asks ``use_conflicts`` whether a lead's own portfolio
+contradicts it, and ``with_reasons`` adds why a pooled figure disagrees with the cross-section.
+
 ``use_for`` resolves the use from the target's kind and the primary metric declared (an
 explicit 'pearson' on a wide universe gets the time-series use; an explicit 'rank_ic' on a
 narrow one the cross-sectional use).
@@ -24,6 +27,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
+
+import numpy as np
 
 MIN_CROSS_SECTION = 20
 """Tickers on the median test date from which a return target is judged cross-sectionally
@@ -94,3 +99,52 @@ def default_primary(kind: str, tickers: int) -> tuple[str, str]:
     return "pearson", (
         f"{tickers} tickers per test date, fewer than {MIN_CROSS_SECTION} for a cross-section"
     )
+
+
+def with_reasons(
+    verdict: dict[str, Any], primary: dict[str, Any], sections: dict[str, Any]
+) -> dict[str, Any]:
+    """The verdict with why a figure the user may have seen elsewhere disagrees: a model
+    whose pooled correlation with the target leads the baselines at a horizon where its
+    rank IC (the cross-section, what is traded) does not gets the dates' common moves
+    right and the order of tickers on a date wrong."""
+    if primary["metric"] != "rank_ic" or verdict["verdict"] in ("beats", "collapsed"):
+        return verdict
+    reasons = []
+    for key, section in sections.items():
+        pooled = next((c for c in section["comparisons"] if c["metric"] == "pearson"), None)
+        ranked = section.get("primary")
+        if pooled and ranked and pooled["verdict"] == "beats" and ranked["verdict"] != "beats":
+            reasons.append(
+                f"at {key.removesuffix('d')} days its pooled correlation with the target leads "
+                f"{pooled['baseline']} ({pooled['difference']:+.3f}) while its rank IC does not "
+                f"({ranked['difference']:+.3f}): it gets the dates' common moves right and the "
+                "order of tickers on a date, which is what a portfolio trades, wrong"
+            )
+    if not reasons:
+        return verdict
+    return {**verdict, "sentence": verdict["sentence"] + ". Why: " + "; ".join(reasons)}
+
+
+STRATEGY_NAMES = {
+    "market_neutral": "market-neutral long/short portfolio",
+    "time_series": "per-ticker long/short portfolio",
+}
+
+
+def use_conflicts(primary: dict[str, Any], model_report: dict[str, Any]) -> dict[str, str]:
+    """Per horizon, why the use's own figure contradicts a lead: the portfolio that trades
+    the forecast as the use does (``primary['use']['check']``) has a Sharpe interval wholly
+    below 0. Empty where the use trades nothing (a hedge) or no interval is below 0."""
+    check = (primary.get("use") or {}).get("check")
+    found = {}
+    for horizon, section in model_report.items() if check else ():
+        figures = section.get("finance", {}).get(check)
+        if figures and np.isfinite(figures["sharpe_high"]) and figures["sharpe_high"] < 0:
+            found[horizon] = (
+                f"the {STRATEGY_NAMES.get(check, check)} that trades it loses at "
+                f"{horizon.removesuffix('d')} days: Sharpe {figures['sharpe']:+.2f} (95% "
+                f"interval {figures['sharpe_low']:+.2f}..{figures['sharpe_high']:+.2f}), net "
+                f"return {figures['net_return']:+.1%}"
+            )
+    return found
