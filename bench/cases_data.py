@@ -43,3 +43,30 @@ def build_500_tickers(scratch: Path) -> Timed:
         }
 
     return build
+
+
+@case(
+    "data.parquet_bomb_refused",
+    repeats=3,
+    description=(
+        "a 450 kB Parquet of 1.9M rows x 7 dictionary-encoded 300-character strings (4 GB "
+        "once decoded), imported as prices: refused from its metadata before decoding"
+    ),
+    target="under 10 s and 500 MB (issue 41; it took 98 s and 5 GB)",
+)
+def parquet_bomb(scratch: Path) -> Timed:
+    from core.import_problems import ImportFailed
+    from core.market.importers import import_market
+    from tests.core.test_table_files import _repeated_strings_parquet
+
+    columns = ["date", "ticker", "open", "high", "low", "close", "volume"]
+    bomb = _repeated_strings_parquet(scratch / "bomb.parquet", 1_900_000, columns, 300)
+
+    def refuse() -> dict[str, float]:
+        try:
+            import_market([bomb])
+        except ImportFailed as failure:
+            return {"problems": len(failure.problems), "file_kb": bomb.stat().st_size / 1024}
+        raise AssertionError("the bomb was imported")
+
+    return refuse

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -183,7 +182,9 @@ def test_an_update_leaves_out_bad_rows_unless_strict(data_home: DataHome, tmp_pa
 def test_a_parquet_bomb_is_refused_before_it_is_decoded(tmp_path: Path) -> None:
     """Issue 41, item 2: 1.9M rows x 7 dictionary-encoded 300-character strings (450 kB on
     disk, 4 GB once decoded) took 98 s and 5 GB and listed 11.4 million problems; now one
-    sentence, in under 10 s and 500 MB for the whole command."""
+    sentence, refused before decoding: the whole command's peak stays far below what
+    decoding would take (about 290 MB here against 4 GB). Its time, about 2 s here, is the
+    bench case data.parquet_bomb_refused (a timed test would fail on a busy machine)."""
     from tests.core.test_table_files import _repeated_strings_parquet
 
     columns = ["date", "ticker", "open", "high", "low", "close", "volume"]
@@ -197,7 +198,6 @@ def test_a_parquet_bomb_is_refused_before_it_is_decoded(tmp_path: Path) -> None:
         "    status = open('/proc/self/status').read()\n"
         "    print('peak', re.search(r'VmHWM:\\s+(\\d+)', status).group(1), file=sys.stderr)"
     )
-    started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-c", peak, "data", "import", "bomb", "--prices", str(bomb)],
         env={**os.environ, "TRENDLAB_HOME": str(tmp_path / "home")},
@@ -205,11 +205,9 @@ def test_a_parquet_bomb_is_refused_before_it_is_decoded(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
-    seconds = time.monotonic() - started
     peak_mb = int(done.stderr.split("peak ")[-1]) / 1024
     assert done.returncode == 1, done.stderr
     assert "more than 256 MB of text once decoded" in done.stderr
     assert done.stderr.count("bomb.parquet") == 1, "one problem, not millions"
     assert "Traceback" not in done.stderr
-    assert seconds < 10, seconds
-    assert peak_mb < 500, peak_mb
+    assert peak_mb < 1500, f"{peak_mb:.0f} MB: decoded, not refused from the metadata"
