@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -499,7 +498,5 @@ def test_one_user_with_a_million_items_imports_and_its_training_is_refused_up_fr
     )
     assert stored is None, stored
     monkeypatch.setattr(training_module, "available_memory", lambda: 4 * 1024**3)
-    started = time.perf_counter()
     with pytest.raises(TrainingError, match=r"1,000,000 items needs about 15\.3 GB"):
         train_recommender(data)
-    assert time.perf_counter() - started < 5

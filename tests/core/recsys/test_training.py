@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import tracemalloc
 from dataclasses import replace
 from pathlib import Path
@@ -292,13 +291,12 @@ def test_a_catalogue_that_cannot_fit_is_refused_before_any_work(
 
     monkeypatch.setattr(training_module, "available_memory", lambda: 4 * 1024**3)
     data = _one_user_many_items(1_000_000)
-    started = time.perf_counter()
     tracemalloc.start()
     with pytest.raises(TrainingError) as refused:
         train_recommender(data)
     peak_mb = tracemalloc.get_traced_memory()[1] / 1024**2
     tracemalloc.stop()
-    assert time.perf_counter() - started < 5 and peak_mb < 50, "nothing was built"
+    assert peak_mb < 50, "nothing was built"  # no timed assertion: a busy CPU would move it
     assert str(refused.value) == (
         "Training on 1 users and 1,000,000 items needs about 15.3 GB of memory and 4.0 GB is "
         "available here: train on fewer items and users, or train on a machine with more memory."
