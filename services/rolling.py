@@ -160,10 +160,9 @@ def judge_and_promote(*, engine: Engine, run_id: int, serving_run_id: int) -> di
     model = model.merge(old[["date", "ticker"]], on=["date", "ticker"])
     rows = outcomes(spec, frame.assign(date=pd.to_datetime(frame["date"])), model)
     predictors = {"model": model, "serving": old}
-    reports = {n: score_report(spec, p, frame) for n, p in predictors.items()}
-    judged = uncertainty_report(
-        spec, predictors, rows, reports, primary=declare_primary(EvaluationConfig(), rows)
-    )
+    primary = declare_primary(EvaluationConfig(), rows, kind=spec.target.kind)
+    reports = {n: score_report(spec, p, frame, use=primary["use"]) for n, p in predictors.items()}
+    judged = uncertainty_report(spec, predictors, rows, reports, primary=primary)
     verdict = judged["verdict"]
     promoted = verdict["verdict"] == "beats"
     decision = {

@@ -91,7 +91,7 @@ def test_on_the_no_signal_control_five_updates_promote_no_new_run(
             retrain_here(engine=engine, home=data_home, serving_run_id=served, window_years=3)
         )
     assert not any(d["promoted"] for d in decisions), [d["reason"] for d in decisions]
-    assert all(d["verdict"] in ("no evidence", "collapsed") for d in decisions), decisions
+    assert all(d["verdict"] in ("no evidence", "collapsed", "too few periods") for d in decisions)
     assert serving(engine=engine, dataset="market")["run_id"] == served
     table = promotion_table(engine=engine, dataset="market")
     assert len(table) == 5 and table["reason"].str.startswith(f"kept run {served}").all()
