@@ -89,7 +89,7 @@ def against_baselines(spec, predictions, fitted, dataset, seed: int, primary: st
     rows = outcomes(spec, dataset, predictions)
     predictors = {"model": predictions, **fitted}
     reports = {name: score_report(spec, frame, dataset) for name, frame in predictors.items()}
-    declared = declare_primary(EvaluationConfig(primary=primary), rows)
+    declared = declare_primary(EvaluationConfig(primary=primary), rows, kind=spec.target.kind)
     judged = uncertainty_report(spec, predictors, rows, reports, primary=declared, seed=seed)
     tries = tries_report(
         spec, {"dual tower": predictions}, fitted, rows, primary=judged["primary"], seed=seed

@@ -65,7 +65,7 @@ def runs_tries(
     )
     rivals = {n: keys.merge(frame, on=["date", "ticker"]) for n, frame in rivals.items()}
     rows = outcomes(spec, first.frame, next(iter(trials.values())))
-    primary = declare_primary(config, keys)
+    primary = declare_primary(config, keys, kind=spec.target.kind)
     report = tries_report(
         spec, trials, rivals, rows, primary=primary, strategy=config.strategy, seed=0
     )
@@ -106,7 +106,7 @@ def compare_runs(
     first = _restore(engine, run_ids[0])
     spec = first.restored.spec
     rows = outcomes(spec, first.frame, next(iter(trials.values())))
-    primary = declare_primary(config, keys)
+    primary = declare_primary(config, keys, kind=spec.target.kind)
     sections = {}
     for h in horizons_in(next(iter(trials.values()))):
         tables = predictor_tables(spec, trials, rows, h)

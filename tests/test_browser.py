@@ -118,7 +118,8 @@ def test_a_new_user_walks_every_page(tmp_path: Path, browser_page) -> None:
         page.get_by_role("link", name="Evaluate").click()
         page.get_by_text("Confusion matrix, 7d", exact=True).wait_for(timeout=WAIT_MS)
         table = page.get_by_test_id("stDataFrame").first.locator("table")
-        assert table.get_attribute("aria-rowcount") == "7", "header + model + 5 baselines"
+        # header + model + majority, momentum, ridge, boosting, persistence (relevance) and oracle
+        assert table.get_attribute("aria-rowcount") == "8", "header + model + 6 baselines"
         _shot(page, "evaluate")
 
         # Predict: move the first context slider; the 7-day score's change appears.

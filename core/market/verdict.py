@@ -99,9 +99,7 @@ class EvaluationConfig(Config):
         self.require("primary", self.primary in allowed, "'auto', 'pearson', 'rank_ic' or 'hedge'")
 
 
-def declare_primary(
-    config: EvaluationConfig, keys: pd.DataFrame, *, kind: str = "return"
-) -> dict[str, Any]:
+def declare_primary(config: EvaluationConfig, keys: pd.DataFrame, *, kind: str) -> dict[str, Any]:
     """The primary metric for test rows ``keys`` (date, ticker) of a target of ``kind``, why,
     and the use it measures (``core.market.uses``)."""
     tickers = int(keys.groupby("date")["ticker"].nunique().median()) if len(keys) else 0

@@ -377,7 +377,10 @@ def test_fuzzed_price_files_end_in_a_clear_error_or_a_stored_dataset(
             assert all(p.file == "prices.csv" for p in failure.problems), failure
             assert "prices.csv" in str(failure)
             if twice is not None:
-                assert f"column {twice!r}: the header names this column" in str(failure)
+                # named twice, or refused for its width before its names are read
+                assert f"column {twice!r}: the header names this column" in str(
+                    failure
+                ) or "columns; the limit is" in str(failure), failure
                 tally["named twice, refused"] += 1
             tally["refused"] += 1
             return
@@ -437,7 +440,10 @@ def test_fuzzed_interaction_files_end_in_a_clear_error_or_a_stored_dataset(
             assert all(p.file == "events.csv" for p in failure.problems), failure
             assert "events.csv" in str(failure)
             if twice is not None:
-                assert f"column {twice!r}: the header names this column" in str(failure)
+                # named twice, or refused for its width before its names are read
+                assert f"column {twice!r}: the header names this column" in str(
+                    failure
+                ) or "columns; the limit is" in str(failure), failure
                 tally["named twice, refused"] += 1
             tally["refused"] += 1
             return

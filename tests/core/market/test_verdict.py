@@ -53,10 +53,13 @@ def test_the_primary_metric_is_declared_from_the_cross_section() -> None:
     dates = np.repeat(pd.bdate_range("2021-01-01", periods=5), MIN_RANK_IC_TICKERS)
     wide = pd.DataFrame({"date": dates, "ticker": np.tile(range(MIN_RANK_IC_TICKERS), 5)})
     narrow = wide[wide["ticker"] < 2]
-    assert declare_primary(EvaluationConfig(), wide)["metric"] == "rank_ic"
-    auto = declare_primary(EvaluationConfig(), narrow)
+    assert declare_primary(EvaluationConfig(), wide, kind="return")["metric"] == "rank_ic"
+    auto = declare_primary(EvaluationConfig(), narrow, kind="return")
     assert auto["metric"] == "pearson" and "2 tickers" in auto["reason"]
-    assert declare_primary(EvaluationConfig(primary="rank_ic"), narrow)["metric"] == "rank_ic"
+    assert (
+        declare_primary(EvaluationConfig(primary="rank_ic"), narrow, kind="return")["metric"]
+        == "rank_ic"
+    )
 
 
 def test_a_shuffled_label_model_on_the_bundled_indices_never_beats(shuffled) -> None:
