@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from core.batches import Windows
 from core.checkpoints import save_checkpoint
 from core.config import OptimizerConfig, SchedulerConfig
 from core.devices import autocast_dtype
@@ -212,6 +213,8 @@ class Trainer:
             return
         for key in self.inputs:
             values = tensors[key]
+            if isinstance(values, Windows):
+                values = values.used_rows()
             bad = ~torch.isfinite(values)
             if bad.any():
                 column = int(bad.reshape(-1, values.shape[-1]).any(0).nonzero()[0])

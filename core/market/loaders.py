@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core.batches import TensorBatches
+from core.batches import TensorBatches, Windows
 from core.market.config import DataConfig
 from core.market.cross_section import is_cross_sectional, robust_zscores
 from core.market.features import CONTEXT_FEATURES, MASK_COLUMNS, STOCK_FEATURES
@@ -136,11 +136,11 @@ CLIP_Z = 5.0
 def _finish(values: np.ndarray, *, clip: bool) -> np.ndarray:
     """Unknown values become 0 (the training mean; the mask says they were unknown), and
     standardised values are clipped to +/- 5 so a few extreme rows cannot dominate a step.
-    Non-finite values (inf) are kept so the trainer can name the feature and stop."""
+    Non-finite values (inf) are kept so the trainer can name the feature and stop. In place."""
     finite = np.isfinite(values)
-    values = np.where(np.isnan(values), 0.0, values)
+    values[np.isnan(values)] = 0.0
     if clip:
-        values = np.where(finite, np.clip(values, -CLIP_Z, CLIP_Z), values)
+        np.clip(values, -CLIP_Z, CLIP_Z, out=values, where=finite)
     return values
 
 
@@ -153,16 +153,24 @@ def _split(dates: pd.Series, config: DataConfig) -> TimeSplit:
     )
 
 
-def _labelled(frame: pd.DataFrame, targets: list[str]) -> pd.DataFrame:
+def _labelled(frame: pd.DataFrame, targets: list[str]) -> np.ndarray:
+    """Which rows of ``frame`` carry every target (a boolean array)."""
     missing = [c for c in targets if c not in frame.columns]
     if missing:
         raise ValueError(f"the dataset has no column(s) {', '.join(missing)}")
-    kept = frame.dropna(subset=targets).reset_index(drop=True)
-    if kept.empty:
+    kept = frame[targets].notna().all(axis=1).to_numpy()
+    if not kept.any():
         raise ValueError(
             f"no row has every target ({', '.join(targets)}); relevance needs context data"
         )
     return kept
+
+
+def stock_values(frame: pd.DataFrame, columns: Sequence[str], *, cross: bool) -> np.ndarray:
+    """The stock features of ``frame``'s rows as float32, on the day's scale when ``cross``."""
+    if cross:
+        return robust_zscores(frame, columns).to_numpy()
+    return frame[list(columns)].to_numpy(dtype=np.float32)
 
 
 def create_data_loaders(
@@ -189,22 +197,26 @@ def create_data_loaders(
     )
     columns = target_columns(targets, config.horizons)
     cross = is_cross_sectional(df, config.cross_sectional)
-    frame = _labelled(on_the_day_s_scale(df) if cross else df, columns)
+    kept = _labelled(df, columns)
+    frame = df.loc[kept, ["date", "ticker", *MASK_COLUMNS, *columns]].reset_index(drop=True)
     split = _split(frame["date"], config)
-    features = [*CONTEXT_FEATURES, *STOCK_FEATURES]
-    train_rows = frame[split.train]
-    scaler = Standardizer.fit(train_rows, features) if config.normalize else None
-    values = scaler.transform(frame) if scaler else frame[features].to_numpy(dtype=float)
-    values = _finish(values, clip=config.normalize)
     n_context = len(CONTEXT_FEATURES)
+    # (rows, context + stock) in float32, one copy: a universe's features fit in memory once.
+    values = np.empty((len(frame), n_context + len(STOCK_FEATURES)), dtype=np.float32)
+    values[:, :n_context] = df.loc[kept, CONTEXT_FEATURES].to_numpy(dtype=np.float32)
+    values[:, n_context:] = stock_values(df, STOCK_FEATURES, cross=cross)[kept]
+    features = [*CONTEXT_FEATURES, *STOCK_FEATURES]
+    scaler = Standardizer.fit_values(values[split.train], features) if config.normalize else None
+    if scaler:
+        scaler.apply(values)
+    values = _finish(values, clip=config.normalize)
+    masks = frame[MASK_COLUMNS].to_numpy(dtype=np.float32)
 
     def batches(mask: np.ndarray, shuffle: bool) -> TensorBatches:
         inputs = {
-            "context": torch.as_tensor(values[mask, :n_context], dtype=torch.float32),
-            "context_mask": torch.tensor(
-                frame.loc[mask, MASK_COLUMNS].to_numpy(), dtype=torch.float32
-            ),
-            "stock": torch.as_tensor(values[mask, n_context:], dtype=torch.float32),
+            "context": torch.from_numpy(values[mask, :n_context]),
+            "context_mask": torch.from_numpy(masks[mask]),
+            "stock": torch.from_numpy(values[mask, n_context:]),
         }
         return _batches(inputs, frame.loc[mask], columns, batch_size, shuffle, seed, scaler)
 
@@ -220,7 +232,8 @@ def create_data_loaders(
 def on_the_day_s_scale(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with its stock features robust-z-scored across each date's tickers (the
     date's rows only); context features, one value a date for every ticker, unchanged."""
-    return frame.assign(**robust_zscores(frame, STOCK_FEATURES))
+    scored = robust_zscores(frame, STOCK_FEATURES).astype(float)
+    return frame.assign(**{column: scored[column] for column in STOCK_FEATURES})
 
 
 def _batches(
@@ -248,11 +261,14 @@ def _batches(
 
 def weekly_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The last trading row of each calendar week (ending Friday) of each ticker."""
+    return frame[_last_of_week(frame)].reset_index(drop=True)
+
+
+def _last_of_week(frame: pd.DataFrame) -> np.ndarray:
     week = frame["date"].dt.to_period("W-FRI")
-    last = (
-        frame.assign(_week=week).groupby(["ticker", "_week"], sort=False)["date"].transform("max")
-    )
-    return frame[frame["date"] == last].reset_index(drop=True)
+    keys = pd.DataFrame({"ticker": frame["ticker"].to_numpy(), "week": week.to_numpy()})
+    last = keys.assign(date=frame["date"].to_numpy()).groupby(["ticker", "week"], sort=False)
+    return frame["date"].to_numpy() == last["date"].transform("max").to_numpy()
 
 
 def create_lstm_data_loaders(
@@ -287,42 +303,38 @@ def create_lstm_data_loaders(
     )
     columns = target_columns("trend", config.horizons)
     cross = is_cross_sectional(data, config.cross_sectional)
-    frame = data.sort_values(["ticker", "date"], kind="stable").reset_index(drop=True)
-    if cross:
-        frame = on_the_day_s_scale(frame)
-    if step == "weekly":
-        frame = weekly_rows(frame)
     features = list(features)
+    order = data[["ticker", "date"]].sort_values(["ticker", "date"], kind="stable").index
+    position = data.index.get_indexer(order)
+    frame = data[["date", "ticker", "rv_21", *columns]].iloc[position].reset_index(drop=True)
+    values = stock_values(data, features, cross=cross)[position]  # cross: on all daily rows
+    if step == "weekly":
+        weekly = _last_of_week(frame)
+        frame, values = frame[weekly].reset_index(drop=True), values[weekly]
     split = _split(frame["date"], config)
-    scaler = Standardizer.fit(frame[split.train], features) if config.normalize else None
-    values = scaler.transform(frame) if scaler else frame[features].to_numpy(dtype=float)
-    values = _finish(values, clip=config.normalize).astype(np.float32)
+    scaler = Standardizer.fit_values(values[split.train], features) if config.normalize else None
+    if scaler:
+        scaler.apply(values)
+    rows = torch.from_numpy(_finish(values, clip=config.normalize))
 
-    windows, ends = [], []
-    for _, rows in frame.groupby("ticker", sort=True):
-        index = rows.index.to_numpy()
-        if len(index) < sequence_length:
-            continue
-        block = values[index]  # (T, F)
-        # (T - L + 1, F, L) -> (T - L + 1, L, F)
-        windows.append(
-            np.lib.stride_tricks.sliding_window_view(block, sequence_length, axis=0).transpose(
-                0, 2, 1
-            )
-        )
-        ends.append(index[sequence_length - 1 :])
-    if not windows:
+    # A window ends at each of a ticker's rows from its sequence_length-th on.
+    tickers = frame["ticker"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, tickers[1:] != tickers[:-1]])
+    stops = np.r_[starts[1:], len(frame)]
+    ends = np.concatenate(
+        [np.arange(a + sequence_length - 1, b) for a, b in zip(starts, stops, strict=True)]
+        or [np.empty(0, dtype=np.int64)]
+    )
+    if not len(ends):
         raise SplitError(f"no ticker has {sequence_length} {step} steps for one window")
-    sequences = np.concatenate(windows)
-    end_rows = frame.loc[np.concatenate(ends)].reset_index(drop=True)
+    end_rows = frame.loc[ends].reset_index(drop=True)
     labelled = end_rows[columns].notna().all(axis=1).to_numpy()
     segment = {"train": split.train, "val": split.val, "test": split.test}
-    end_index = np.concatenate(ends)
 
     def batches(name: str, shuffle: bool) -> TensorBatches:
-        keep = segment[name][end_index] & labelled
+        keep = segment[name][ends] & labelled
         inputs = {
-            "sequence": torch.from_numpy(np.ascontiguousarray(sequences[keep])),
+            "sequence": Windows(rows, torch.from_numpy(ends[keep]), sequence_length),
             # Unscaled 21-day realised volatility at the last step, for volatility-aware losses.
             "volatility": torch.tensor(end_rows.loc[keep, "rv_21"].to_numpy(), dtype=torch.float32),
         }

@@ -106,11 +106,15 @@ class Standardizer:
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, columns: list[str]) -> Standardizer:
-        values = frame[columns].to_numpy(dtype=float)
+        return cls.fit_values(frame[columns].to_numpy(dtype=float), columns)
+
+    @classmethod
+    def fit_values(cls, values: np.ndarray, columns: list[str]) -> Standardizer:
+        """Fit on a (rows, columns) array; float32 input is summed in float64."""
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns are handled below
-            mean = np.nanmean(values, axis=0)
-            std = np.nanstd(values, axis=0)
+            mean = np.nanmean(values, axis=0, dtype=np.float64)
+            std = np.nanstd(values, axis=0, dtype=np.float64)
         # A constant or all-missing column passes through centred, never divided by zero.
         std = np.where(np.isfinite(std) & (std > 1e-12), std, 1.0)
         mean = np.where(np.isfinite(mean), mean, 0.0)
@@ -118,6 +122,12 @@ class Standardizer:
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         return (frame[self.columns].to_numpy(dtype=float) - self.mean) / self.std
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        """Standardise a (rows, columns) array in place, in its own precision."""
+        values -= self.mean.astype(values.dtype)
+        values /= self.std.astype(values.dtype)
+        return values
 
     def to_dict(self) -> dict[str, Any]:
         return {"columns": self.columns, "mean": self.mean.tolist(), "std": self.std.tolist()}

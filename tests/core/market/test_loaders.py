@@ -39,7 +39,7 @@ def test_scaler_is_fit_on_training_rows_only(market_dataset) -> None:
     train, val, _ = create_data_loaders(market_dataset)
     rows = market_dataset.merge(train.meta, on=["date", "ticker"])
     features = [*CONTEXT_FEATURES, *STOCK_FEATURES]
-    np.testing.assert_allclose(train.standardizer.mean, rows[features].mean(), rtol=1e-9)
+    np.testing.assert_allclose(train.standardizer.mean, rows[features].mean(), rtol=1e-5)  # float32
     stock = torch.cat([b["stock"] for b in train])
     assert stock.mean(0).abs().max() < 0.05, "centred (up to the clip at +/- 5)"
     assert torch.cat([b["stock"] for b in val]).mean(0).abs().max() > 1e-3
