@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -122,6 +122,8 @@ def train(
                 engine=engine, model_name=model, model_config=architecture, dataset_name=dataset
             )
             typer.echo(f"Labelled rows: {coverage.sentence()}.", err=True)
+            if not quiet:
+                echo_estimate(engine, model, dataset, architecture, training, seeds)
             experiment, configs = experiment_seeds(training, seeds)
             for seeded in configs:
                 run_id = start_run(
@@ -166,6 +168,30 @@ def train(
             f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in figures.items()
         )
         typer.echo(f"  test {horizon}: {shown}")
+
+
+def echo_estimate(
+    engine: Any, model: str, dataset: str, architecture: Any, training: Any, seeds: int
+) -> None:
+    """The measured estimate (training and evaluation) and what sizing to the rows changed,
+    on stderr before the first step; a dataset the estimate cannot measure says why."""
+    from services.estimates import estimate_training
+
+    try:
+        found = estimate_training(
+            engine=engine,
+            model_name=model,
+            dataset_name=dataset,
+            model_config=architecture,
+            training=training,
+        )
+    except (ValueError, RuntimeError) as error:
+        typer.echo(f"No time estimate: {error}", err=True)
+        return
+    if found.sizing:
+        typer.echo(f"{found.sizing}.", err=True)
+    runs = f" per run, {seeds} runs" if seeds > 1 else ""
+    typer.echo(f"Estimated time: {found.sentence()}{runs}.", err=True)
 
 
 def echo_experiment(

@@ -43,6 +43,17 @@ class TensorBatches:
     def num_rows(self) -> int:
         return len(self.meta)
 
+    def subset(self, rows: torch.Tensor) -> TensorBatches:
+        """These batches restricted to ``rows`` (positions, in the order given)."""
+        return TensorBatches(
+            {name: tensor[rows] for name, tensor in self.tensors.items()},
+            meta=self.meta.iloc[rows.numpy()],
+            batch_size=self.batch_size,
+            shuffle=self.shuffle,
+            seed=int(self._generator.initial_seed()),
+            standardizer=self.standardizer,
+        )
+
     def __len__(self) -> int:
         return math.ceil(self.num_rows / self.batch_size)
 

@@ -32,6 +32,12 @@ from core.config import OptimizerConfig, SchedulerConfig
 from core.devices import autocast_dtype
 from core.step_timer import SectionTimer
 
+# Values below float32's smallest normal number (1.2e-38) are flushed to zero. Adam's moments
+# and weights that the input gates' L1 drives to zero otherwise turn denormal, and every
+# product with one takes a slow path on the CPU: a dual-tower run on 500 tickers slowed from
+# 46 to 15 steps a second over its epochs (issue 37). Nothing that size carries information.
+torch.set_flush_denormal(True)
+
 Batch = dict[str, torch.Tensor]
 Record = dict[str, float]
 MetricsFn = Callable[[dict[str, torch.Tensor], Batch], dict[str, float]]

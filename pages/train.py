@@ -16,7 +16,7 @@ from pages.config_form import apply_preset, config_form, settings_values
 from pages.shared import engine, jobs, said
 from services import catalog
 from services.catalog import JobStatus, StorageError
-from services.estimates import estimate_training
+from services.estimates import Estimate, estimate_training
 from services.job_kinds import dataset_fixed_fields
 from services.market_runs import label_coverage
 from services.registry import TRAINABLE
@@ -66,19 +66,19 @@ def flat_paths(config_class: type) -> set[str]:
 
 
 @st.cache_data(show_spinner="Measuring a few training steps on this machine...", max_entries=32)
-def seconds_per_epoch(
+def measured_estimate(
     model: str, dataset: str, created: object, model_json: str, training_json: str
-) -> tuple[float, str]:
-    """The measured calibration for these configs (epochs aside, which only scale it)."""
+) -> Estimate:
+    """The measured calibration for these configs; the epochs field only scales it
+    (``Estimate.for_training``), so changing it measures nothing again."""
     chosen = TRAINABLE[model]
-    estimate = estimate_training(
+    return estimate_training(
         engine=engine(),
         model_name=model,
         dataset_name=dataset,
         model_config=chosen.config_class.from_dict(json.loads(model_json)),
         training=chosen.training_config_class.from_dict(json.loads(training_json)),
     )
-    return estimate.seconds_per_epoch, estimate.measured
 
 
 def upload_settings(model: str, widget: str) -> None:
@@ -169,20 +169,20 @@ if not refused("starting training jobs and uploading configs"):
             st.error(said(error))
             model_config = training = None
         if model_config is not None and dataset:
-            per_epoch, measured = seconds_per_epoch(
+            estimate = measured_estimate(
                 model,
                 dataset,
                 stored[dataset].created_at,
                 json.dumps(model_config.to_dict(), sort_keys=True),
                 json.dumps({**training.to_dict(), "epochs": 1}, sort_keys=True),
-            )
+            ).for_training(training)
             runs = f" per run, {int(seeds)} runs" if seeds > 1 else ""
             st.markdown(
-                f"**Estimated time: about {format_duration(per_epoch * training.epochs)}**"
-                f"{runs} for {training.epochs} epochs (early stopping usually ends sooner), "
-                f"plus the evaluation.",
-                help=f"Measured here just now: {measured}.",
+                f"**Estimated time: {estimate.sentence()}**{runs}.",
+                help=f"Measured here just now: {estimate.measured}.",
             )
+            if estimate.sizing:
+                st.caption(f"{estimate.sizing}.")
         start = st.button(
             "Start training", type="primary", disabled=not dataset or model_config is None
         )

@@ -1,10 +1,13 @@
 """How long a training run will take on this machine, before it starts.
 
-A short measured calibration, not a guess: the model is built as configured and trained for a
-few real batches of the real dataset (market models), or for one epoch (the recommender,
-whose epochs are short), and the time per batch is scaled to the run's batches and epochs.
-The figure is an upper bound in epochs (early stopping usually ends sooner) and leaves out
-the evaluation at the end.
+A short measured calibration, not a guess: the model is built as configured (sized to the
+dataset's training rows as the run will be) and trained for a few real batches of the real
+dataset (market models), or for one epoch (the recommender, whose epochs are short), and the
+time per batch is scaled to the run's batches and epochs. The evaluation at the end is
+counted too: the model's forward passes over the test rows, and the baselines' fits,
+measured on a sample of the training rows and scaled to all of them, or nothing where the
+cache already holds them (recommender: one fit of each baseline times the fits its tuning
+makes). Training is an upper bound in epochs: early stopping may end it sooner.
 """
 
 from __future__ import annotations
@@ -13,35 +16,80 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+import torch
 from sqlalchemy import Engine
 
+from core.batches import TensorBatches
 from core.config import Config
 from core.devices import torch_threads
-from core.market.config import DataConfig
-from core.market.models import create_model, model_spec
-from core.market.training import build_loaders, fit_to_data
+from core.market.config import DataConfig, MarketTrainingConfig
+from core.market.evaluation import BASELINES
+from core.market.loaders import Loaders
+from core.market.models import ModelSpec, create_model, model_spec
+from core.market.predictions import BaselineCache, baseline_predictions
+from core.market.training import build_loaders, fit_to_data, size_to_rows, sizing_sentence
 from core.recsys.baselines import BPR, EASE, EASE_MAX_ITEMS, ItemKNN
 from core.recsys.evaluation import EASE_LAMBDAS, KNN_NEIGHBOURS, KNN_SHRINKAGE
 from core.recsys.training import train_recommender
 from core.trainer import Trainer, create_optimizer
 from services import catalog
 from services.registry import trainable
+from services.reports import format_duration
+from storage import DataHome
 from storage.recsys import load_recsys_data
 from storage.repository import session_scope
 
 CALIBRATION_BATCHES = 6
 WARMUP_BATCHES = 2
+SAMPLE_ROWS = 20_000
+"""Training rows the baselines are fitted on to time them (scaled to all the rows)."""
 
 
 @dataclass(frozen=True)
 class Estimate:
-    seconds: float
-    """Time for every epoch the config allows, and (recommenders) the baselines' tuning and
-    evaluation."""
     seconds_per_epoch: float
     epochs: int
+    """Epochs the run may train, sized to its rows as the run will be; early stopping
+    may end it sooner."""
+    evaluation_seconds: float
+    """The evaluation when training ends: the model and the baselines on the test rows
+    (market), tuning and evaluating the baselines (recommender)."""
     measured: str
     """What was measured, in words (for the page's help text)."""
+    fixed_seconds: float = 0.0
+    """Training time that does not grow with the epochs (the recommender's least-squares
+    sweeps)."""
+    rows: int = 0
+    """Training rows (market): what the epochs and batch are sized to."""
+    sizing: str | None = None
+    """What sizing to the rows changed, in words (None: nothing)."""
+
+    @property
+    def training_seconds(self) -> float:
+        return self.fixed_seconds + self.seconds_per_epoch * self.epochs
+
+    @property
+    def seconds(self) -> float:
+        return self.training_seconds + self.evaluation_seconds
+
+    def for_training(self, training: Config) -> Estimate:
+        """This estimate for ``training``'s epochs (the batch, hence the time of an epoch,
+        does not depend on them): the page measures once and follows its epochs field."""
+        if isinstance(training, MarketTrainingConfig):
+            sized = training.sized_for(self.rows)
+            return replace(
+                self, epochs=sized.epochs, sizing=sizing_sentence(training, sized, self.rows)
+            )
+        return replace(self, epochs=training.epochs)
+
+    def sentence(self) -> str:
+        """One line: the total, then its parts."""
+        after = f" after {format_duration(self.fixed_seconds)}" if self.fixed_seconds else ""
+        return (
+            f"about {format_duration(self.seconds)}: training at most {self.epochs} epochs of "
+            f"{format_duration(self.seconds_per_epoch)}{after} (early stopping may end it "
+            f"sooner), evaluation {format_duration(self.evaluation_seconds)}"
+        )
 
 
 def estimate_training(
@@ -61,18 +109,19 @@ def _market(
     config = fit_to_data(model_spec(model_name), model_config, data)
     spec = model_spec(model_name, config)
     loaders = build_loaders(spec, frame, data=data, training=training, seed=training.seed)
+    sized = size_to_rows(training, loaders)
     model = create_model(model_name, config)
     trainer = Trainer(  # the run's own step: its threads, precision, clipping and optimiser
         model,
-        spec.make_loss(getattr(training, "loss", None), data.horizons),
-        create_optimizer(model, training.optimizer),
+        spec.make_loss(getattr(sized, "loss", None), data.horizons),
+        create_optimizer(model, sized.optimizer),
         inputs=spec.inputs,
-        settings=training,
+        settings=sized,
     )
     model.train()
     batches = iter(loaders.train)
     elapsed, steps = 0.0, 0
-    with torch_threads(training.threads):
+    with torch_threads(sized.threads):
         for index in range(WARMUP_BATCHES + CALIBRATION_BATCHES):
             batch = next(batches, None)
             if batch is None:
@@ -82,14 +131,63 @@ def _market(
             if index >= WARMUP_BATCHES:
                 elapsed, steps = elapsed + time.perf_counter() - started, steps + 1
     per_batch = elapsed / max(steps, 1)
-    # Validation runs forward only over its rows, about a third of a training step each.
+    # A forward pass over a batch is about a third of a training step.
     per_epoch = per_batch * (len(loaders.train) + len(loaders.val) / 3)
+    cache = BaselineCache(DataHome.from_env().baselines, dataset.content_hash, writable=False)
+    baselines, fitted = _baseline_seconds_market(spec, frame, loaders, sized.seed, cache)
+    forward = per_batch / 3 * len(loaders.test) * (1 + FORWARD_PASSES_IN_EVALUATION)
+    scoring = SCORING_SECONDS_PER_ROW * loaders.test.num_rows
+    rows = loaders.train.num_rows
     return Estimate(
-        per_epoch * training.epochs,
         per_epoch,
         training.epochs,
-        f"{steps} training steps of {training.batch_size} rows took {per_batch * 1000:.0f} ms "
-        f"each; an epoch is {len(loaders.train)} steps",
+        baselines + forward + scoring,
+        f"{steps} training steps of {sized.batch_size} rows took {per_batch * 1000:.0f} ms "
+        f"each; an epoch is {len(loaders.train)} steps; {fitted}",
+        rows=rows,
+    ).for_training(training)
+
+
+FORWARD_PASSES_IN_EVALUATION = 6
+"""Forward passes over the test rows an evaluation makes after the predictions: the
+context groups' permutations (3 groups x 2 repeats)."""
+SCORING_SECONDS_PER_ROW = 4e-5
+"""Scoring, intervals and portfolios per test row (the rest of an evaluation), measured
+on the 500-ticker universe on the 2-core benchmark machine."""
+
+
+def _baseline_seconds_market(
+    spec: ModelSpec, frame: Any, loaders: Loaders, seed: int, cache: BaselineCache
+) -> tuple[float, str]:
+    """The baselines' fits when the run ends, timed on a sample of the training rows and
+    scaled to all of them (the fits grow linearly with the rows); 0 where the cache already
+    holds them for this split."""
+    names = [
+        name
+        for name in BASELINES
+        if cache.load(cache.path(spec, loaders, seed=seed, name=name)) is None
+    ]
+    if not names:
+        return 0.0, "the baselines are already fitted for this split"
+    share = min(1.0, SAMPLE_ROWS / max(loaders.train.num_rows, 1))
+    generator = torch.Generator().manual_seed(seed)
+
+    def sampled(part: TensorBatches) -> TensorBatches:
+        rows = torch.randperm(part.num_rows, generator=generator)[: round(part.num_rows * share)]
+        return part.subset(rows.sort().values)
+
+    sample = replace(loaders, train=sampled(loaders.train), test=sampled(loaders.test))
+    timings: dict[str, float] = {}
+    baseline_predictions(spec, frame, sample, seed=seed, names=names, timings=timings)
+    # The fits grow with the rows; boosting's with its rounds too, which early stopping
+    # cuts on a sample but not on a large universe: scaled as if each ran them all.
+    fitting = timings.get("linear", 0.0) + timings.get("boosting_bound", 0.0)
+    seconds = timings["prepare"] + fitting / share / timings.get("fit_threads", 1)
+    return seconds, (
+        f"fitting the baselines on {sample.train.num_rows:,} training rows took "
+        f"{timings.get('linear', 0.0) + timings.get('boosting', 0.0):.1f} s after "
+        f"{timings['prepare']:.1f} s of preparation ({format_duration(seconds)} for all "
+        "the rows)"
     )
 
 
@@ -112,11 +210,12 @@ def _recommender(
         else ""
     )
     return Estimate(
-        sweeps + per_epoch * training.epochs + baselines,
         per_epoch,
         training.epochs,
+        baselines,
         f"{solving}one epoch took {per_epoch:.1f} s ({total:.1f} s with the catalogue's "
         f"encoding); tuning and evaluating the baselines about {baselines:.0f} s more",
+        fixed_seconds=sweeps,
     )
 
 

@@ -25,7 +25,12 @@ from core.market.evaluation import (
 )
 from core.market.models import MODELS, model_spec
 from core.market.predict import Predictor
-from core.market.predictions import model_predictions, outcomes
+from core.market.predictions import (
+    BaselineCache,
+    model_predictions,
+    outcome_columns,
+    outcomes,
+)
 from core.market.training import (
     RestoredModel,
     restore_from_checkpoint,
@@ -34,7 +39,7 @@ from core.market.tries import tries_report
 from core.market.verdict import EvaluationConfig
 from core.market.walk_forward import walk_forward_evaluation
 from core.trainer import Callback
-from services.access import ReadOnlyError, ensure_writable
+from services.access import ReadOnlyError, ensure_writable, read_only
 from services.built_once import built_once
 from services.runs import (
     JobKind,
@@ -84,11 +89,22 @@ def _predictor(path: str, sha256: str) -> Predictor:
     return Predictor.from_checkpoint(Path(path))
 
 
-def run_dataset(*, engine: Engine, run_id: int) -> pd.DataFrame:
-    """The stored dataset the run trained on."""
+def run_dataset(
+    *, engine: Engine, run_id: int, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The stored dataset the run trained on (``columns``: only those it has of them)."""
     with session_scope(engine) as session:
         _, dataset = run_and_dataset(session=session, run_id=run_id)
-        return load_dataset_frame(session=session, name=dataset.name)
+        return load_dataset_frame(session=session, name=dataset.name, columns=columns)
+
+
+def baseline_cache(*, engine: Engine, run_id: int) -> BaselineCache:
+    """The cache of baseline predictions for the run's dataset version (read-only where
+    writes are not allowed)."""
+    with session_scope(engine) as session:
+        _, dataset = run_and_dataset(session=session, run_id=run_id)
+        content = dataset.content_hash
+    return BaselineCache(DataHome.from_env().baselines, content, writable=not read_only())
 
 
 def evaluate_run(
@@ -118,7 +134,9 @@ def evaluate_run(
     if stored is not None and _answers(stored, config, wanted):
         evaluation = stored
         spec = model_spec(stored.report["model"], targets=stored.report.get("targets"))
-        frame = run_dataset(engine=engine, run_id=run_id)
+        # Only what the outcomes read: the whole of a 500-ticker dataset takes 6 s to load.
+        horizons = [int(h.rstrip("d")) for h in stored.report["reports"]["model"]]
+        frame = run_dataset(engine=engine, run_id=run_id, columns=outcome_columns(spec, horizons))
         meta = load_checkpoint(checkpoint_path(engine=engine, run_id=run_id)).meta
         seed, dataset = int(meta["training"].get("seed", 0)), str(meta.get("dataset", ""))
     else:
@@ -133,6 +151,7 @@ def evaluate_run(
             baselines=wanted,
             seed=seed,
             config=config,
+            cache=baseline_cache(engine=engine, run_id=run_id),
         )
         if config == EvaluationConfig() and baselines and not walk_forward:
             _keep(engine, run_id, evaluation)
@@ -256,6 +275,7 @@ def load_evaluation(*, engine: Engine, run_id: int) -> Evaluation:
         run.restored.loaders,
         run.frame,
         seed=run.restored.training.seed,
+        cache=baseline_cache(engine=engine, run_id=run_id),
     )
     folder = checkpoint_path(engine=engine, run_id=run_id).parent
     save_evaluation(evaluation, folder)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,13 +28,20 @@ from core.devices import run_threads
 from core.market.config import DataConfig
 from core.market.evaluation import (
     BASELINES,
+    BaselineCache,
     evaluate_model,
     seed_level,
 )
-from core.market.loaders import MIN_LABELLED_ROWS, TargetCoverage, target_coverage
+from core.market.loaders import (
+    MIN_LABELLED_ROWS,
+    TargetCoverage,
+    target_columns,
+    target_coverage,
+)
 from core.market.models import model_spec
 from core.market.training import (
     fit_to_data,
+    sizing_sentence,
     train_model,
 )
 from core.trainer import Callback
@@ -154,9 +162,10 @@ def label_coverage(
         dataset = get_dataset(session=session, name=dataset_name)
         if dataset is None:
             raise StorageError(f"No dataset named {dataset_name!r}.")
-        frame = load_dataset_frame(session=session, name=dataset_name)
-    data = DataConfig.from_dict(dataset.recipe.get("data_config", DataConfig().to_dict()))
-    targets = model_spec(model_name, model_config).targets
+        data = DataConfig.from_dict(dataset.recipe.get("data_config", DataConfig().to_dict()))
+        targets = model_spec(model_name, model_config).targets
+        wanted = [*target_columns(targets, data.horizons), *target_columns("trend", data.horizons)]
+        frame = load_dataset_frame(session=session, name=dataset_name, columns=wanted)
     return target_coverage(frame, targets, data.horizons)
 
 
@@ -184,6 +193,9 @@ class RunInputs:
     resume_from: str | None = None
     baselines: list[str] = field(default_factory=lambda: list(BASELINES))
     """Baselines evaluated beside the model on the test rows when training ends."""
+    baseline_cache: dict[str, str] | None = None
+    """Where the baselines' predictions are kept for every run on the same dataset version
+    (``{"folder", "dataset"}``: the data home's baselines folder, the content hash)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -207,6 +219,7 @@ def run_inputs(*, engine: Engine, home: DataHome, run_id: int) -> tuple[RunInput
         dataset=dataset.name,
         run_dir=str(run_directory(home, run_id)),
         baselines=run.config.get("baselines", list(BASELINES)),
+        baseline_cache={"folder": str(home.baselines), "dataset": dataset.content_hash},
     )
     return inputs, frame
 
@@ -235,6 +248,7 @@ def _train_and_test(
 ) -> dict[str, Any]:
     spec = model_spec(inputs.model)
     folder = Path(inputs.run_dir)
+    started = time.perf_counter()
     result = train_model(
         frame,
         model_name=spec.name,
@@ -256,10 +270,16 @@ def _train_and_test(
         "best_epoch": result.trainer.best_epoch,
         "stopped_because": result.stopped_because,
         "best_val_loss": result.trainer.best_loss,
+        "seconds": {"training": round(time.perf_counter() - started, 1)},
     }
+    given = spec.training_config_class.from_dict(inputs.training)
+    sizing = sizing_sentence(given, result.trainer.settings, result.loaders.train.num_rows)
+    if sizing:
+        summary["sizing"] = sizing
     # A cancelled run stops now (cancel promises 2 s); the Evaluate page evaluates its best
     # checkpoint on first view instead.
     if result.stopped_because != "cancelled":
+        started = time.perf_counter()
         try:
             evaluation = evaluate_model(
                 result.spec,
@@ -268,6 +288,7 @@ def _train_and_test(
                 frame,
                 baselines=inputs.baselines,
                 seed=int(inputs.training.get("seed", 0)),
+                cache=_baseline_cache(inputs),
             )
         except Exception as error:  # the trained model is kept; the problem is reported
             summary["evaluation_error"] = f"{type(error).__name__}: {error}"
@@ -280,10 +301,16 @@ def _train_and_test(
             }
             summary["verdict"] = judged["verdict"]["verdict"]
             summary["collapsed"] = judged["collapse"]["collapsed"]
+        summary["seconds"]["evaluation"] = round(time.perf_counter() - started, 1)
         result.trainer.plot_history(folder / "history.png")
     folder.mkdir(parents=True, exist_ok=True)  # a run cancelled in its first epoch saved nothing
     (folder / "training_summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
+
+
+def _baseline_cache(inputs: RunInputs) -> BaselineCache | None:
+    where = inputs.baseline_cache
+    return BaselineCache(Path(where["folder"]), where["dataset"]) if where else None
 
 
 def finish_run(*, engine: Engine, inputs: RunInputs, summary: dict[str, Any]) -> None:

@@ -93,6 +93,12 @@ class DataHome:
         return self.root / "checkpoints"
 
     @property
+    def baselines(self) -> Path:
+        """Baselines' predictions fitted once per dataset version and split
+        (``core.market.predictions.BaselineCache``)."""
+        return self.root / "baselines"
+
+    @property
     def uploads(self) -> Path:
         return self.root / "uploads"
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -87,13 +88,19 @@ def store_dataset(
     return dataset
 
 
-def load_dataset_frame(*, session: Session, name: str) -> pd.DataFrame:
-    """The stored rows of a dataset, ordered by ticker then date."""
+def load_dataset_frame(
+    *, session: Session, name: str, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The stored rows of a dataset, ordered by ticker then date; ``columns``: only these
+    (and date and ticker)."""
     dataset = get_dataset(session=session, name=name)
     if dataset is None:
         known = ", ".join(d.name for d in list_datasets(session=session)) or "none yet"
         raise StorageError(f"No dataset named {name!r}; known datasets: {known}.")
-    frame = read_table(session=session, table=dataset.table_name, order="ticker, date")
+    wanted = None if columns is None else list(dict.fromkeys(["date", "ticker", *columns]))
+    frame = read_table(
+        session=session, table=dataset.table_name, order="ticker, date", columns=wanted
+    )
     if frame is None:
         raise StorageError(
             f"Dataset {name!r} is registered but its rows (table {dataset.table_name}) are "

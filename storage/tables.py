@@ -8,6 +8,7 @@ from user input, so they are safe in SQL and in file names.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -48,8 +49,11 @@ def write_table(*, session: Session, table: str, frame: pd.DataFrame) -> None:
     os.replace(partial, folder / f"{table}.parquet")  # readers never see half a file
 
 
-def read_table(*, session: Session, table: str, order: str) -> pd.DataFrame | None:
-    """The rows of ``table`` sorted by ``order`` (column names), or None when missing.
+def read_table(
+    *, session: Session, table: str, order: str, columns: Sequence[str] | None = None
+) -> pd.DataFrame | None:
+    """The rows of ``table`` sorted by ``order`` (column names), or None when missing;
+    ``columns`` (names the code chose, with ``order``'s among them) reads only those.
 
     The rows are read as stored and sorted here only when they are not in order already
     (tables are written sorted): an ORDER BY in DuckDB holds a second copy of the table
@@ -60,14 +64,27 @@ def read_table(*, session: Session, table: str, order: str) -> pd.DataFrame | No
         exists = raw.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
         ).fetchone()[0]
-        frame = raw.execute(f"SELECT * FROM {table}").df() if exists else None
+        if not exists:
+            return None
+        stored = raw.execute(f"SELECT * FROM {table} LIMIT 0").df().columns
+        frame = raw.execute(f"SELECT {_listed(columns, stored)} FROM {table}").df()
     else:
         path = folder / f"{table}.parquet"
         if not path.is_file():
             return None
         with duckdb.connect() as local:
-            frame = local.execute("SELECT * FROM read_parquet(?)", [str(path)]).df()
-    return None if frame is None else _sorted(frame, [c.strip() for c in order.split(",")])
+            stored = local.execute("SELECT * FROM read_parquet(?) LIMIT 0", [str(path)]).df()
+            query = f"SELECT {_listed(columns, stored.columns)} FROM read_parquet(?)"
+            frame = local.execute(query, [str(path)]).df()
+    return _sorted(frame, [c.strip() for c in order.split(",")])
+
+
+def _listed(columns: Sequence[str] | None, stored: Sequence[str]) -> str:
+    """The SELECT list: ``columns`` the table has (quoted; they are names it stores), or
+    every column."""
+    if columns is None:
+        return "*"
+    return ", ".join(f'"{column}"' for column in columns if column in set(stored))
 
 
 def _sorted(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

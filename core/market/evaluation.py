@@ -29,6 +29,7 @@ from core.market.metrics import (
 from core.market.models import ModelSpec
 from core.market.predictions import (
     BASELINE_NAMES,
+    BaselineCache,
     baseline_predictions,
     horizons_in,
     model_predictions,
@@ -203,12 +204,21 @@ def evaluate_model(
     baselines: Sequence[str] = BASELINES,
     seed: int = 0,
     config: EvaluationConfig | None = None,
+    cache: BaselineCache | None = None,
 ) -> Evaluation:
     """The model and each baseline on the test rows, with per-row predictions kept; the
-    primary metric is declared from ``config`` and the test rows before any is scored."""
+    primary metric is declared from ``config`` and the test rows before any is scored.
+    ``cache`` keeps the baselines' predictions for every run on the same split."""
     predicted = model_predictions(spec, model, loaders.test, extras=True)
     evaluation = judge_predictions(
-        spec, predicted, loaders, dataset, baselines=baselines, seed=seed, config=config
+        spec,
+        predicted,
+        loaders,
+        dataset,
+        baselines=baselines,
+        seed=seed,
+        config=config,
+        cache=cache,
     )
     report = evaluation.report
     if "context" in spec.inputs:
@@ -230,6 +240,7 @@ def judge_predictions(
     baselines: Sequence[str] = BASELINES,
     seed: int = 0,
     config: EvaluationConfig | None = None,
+    cache: BaselineCache | None = None,
 ) -> Evaluation:
     """Point figures, intervals and the verdict of ``predicted`` (date, ticker, score_hd,
     class_hd, probabilities: one model's, or an ensemble's) against the baselines fit on
@@ -241,7 +252,7 @@ def judge_predictions(
     predictors = {"model": predicted[["date", "ticker", *_score_columns(predicted)]]}
     keys = predicted[["date", "ticker"]]
     for name, frame in baseline_predictions(
-        spec, dataset, loaders, seed=seed, names=baselines
+        spec, dataset, loaders, seed=seed, names=baselines, cache=cache
     ).items():
         predictors[name] = keys.merge(frame, on=["date", "ticker"])  # the rows judged
     clashing = {c: f"label_{c}" for c in rows.columns if c in predicted.columns}

@@ -14,12 +14,24 @@ targets (the trailing realised relevance over the window ending on the row's dat
 forecast any risk model starts from: ``core.market.relevance.trailing_relevance``), and the
 oracle on synthetic data. A baseline that does not apply to a target (persistence to a
 return target, the oracle without oracle columns) is left out.
+
+Fitting them is most of an evaluation on a large universe (gradient boosting on 740,000
+rows), and every run on the same split fits the same baselines: a ``BaselineCache`` keeps
+each baseline's predictions on disk, keyed by the dataset's content, the target, the
+training and test rows and the seed, so they are fitted once.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import time
+import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,8 +40,8 @@ import torch
 from threadpoolctl import threadpool_limits
 from torch import nn
 
-from core.market.features import CONTEXT_FEATURES, FEATURES, MASK_COLUMNS
-from core.market.loaders import Loaders, on_the_day_s_scale
+from core.market.features import CONTEXT_FEATURES, FEATURES, MASK_COLUMNS, STOCK_FEATURES
+from core.market.loaders import Loaders, stock_values
 from core.market.models import ModelSpec
 from core.market.relevance import ContextFactor, trailing_relevance
 
@@ -97,8 +109,53 @@ def project_2d(matrix: np.ndarray) -> np.ndarray:
     return np.pad(projection, ((0, 0), (0, 2 - projection.shape[1])))
 
 
-def _rows(dataset: pd.DataFrame, meta: pd.DataFrame) -> pd.DataFrame:
-    return meta[["date", "ticker"]].merge(dataset, on=["date", "ticker"], how="left")
+CACHE_VERSION = 1
+"""Part of every cache key: raise it when a baseline's fitting changes."""
+
+
+@dataclass(frozen=True)
+class BaselineCache:
+    """Baseline predictions kept as Parquet files in ``folder``, one per baseline and
+    question, for the dataset whose content hash is ``dataset``. ``writable`` false reads
+    what is there and keeps nothing new."""
+
+    folder: Path
+    dataset: str
+    writable: bool = True
+
+    def path(self, spec: ModelSpec, loaders: Loaders, *, seed: int, name: str) -> Path:
+        question = [
+            f"v{CACHE_VERSION}",
+            self.dataset,
+            spec.targets,
+            name,
+            str(seed),
+            str(loaders.cross_sectional),
+            ",".join(map(str, loaders.horizons)),
+            _rows_hash(loaders.train.meta),
+            _rows_hash(loaders.test.meta),
+        ]
+        key = hashlib.sha256("|".join(question).encode()).hexdigest()[:32]
+        return self.folder / f"{name}-{key}.parquet"
+
+    def load(self, path: Path) -> pd.DataFrame | None:
+        try:
+            return pd.read_parquet(path) if path.is_file() else None
+        except (OSError, ValueError):  # a damaged file is fitted again
+            return None
+
+    def keep(self, path: Path, frame: pd.DataFrame) -> None:
+        if not self.writable:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        frame.to_parquet(partial, index=False)
+        os.replace(partial, path)  # readers never see half a file
+
+
+def _rows_hash(meta: pd.DataFrame) -> str:
+    hashed = pd.util.hash_pandas_object(meta[["date", "ticker"]], index=False).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
 
 
 def baseline_predictions(
@@ -108,75 +165,180 @@ def baseline_predictions(
     *,
     seed: int = 0,
     names: Sequence[str] = BASELINE_NAMES,
+    cache: BaselineCache | None = None,
+    timings: dict[str, float] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Each baseline's predictions on the test rows, fit on the training rows."""
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-    from sklearn.linear_model import LogisticRegression, Ridge
+    """Each baseline's predictions on the test rows, fit on the training rows; read from
+    ``cache`` where it holds them, and kept there when fitted. ``timings`` receives the
+    seconds each fitted baseline took, and the shared preparation's (``prepare``)."""
+    if cache is None:
+        return _fit_baselines(spec, dataset, loaders, seed=seed, names=names, timings=timings)
+    paths = {name: cache.path(spec, loaders, seed=seed, name=name) for name in names}
+    types = loaders.test.meta.dtypes.to_dict()
+    found = {name: cache.load(path) for name, path in paths.items()}
+    found = {name: None if f is None else f.astype(types) for name, f in found.items()}
+    missing = [name for name, frame in found.items() if frame is None]
+    if missing:
+        fitted = _fit_baselines(spec, dataset, loaders, seed=seed, names=missing, timings=timings)
+        for name, frame in fitted.items():
+            cache.keep(paths[name], frame)
+            found[name] = frame
+    return {name: frame for name, frame in found.items() if frame is not None}
 
-    raw = dataset
-    if loaders.cross_sectional:  # the features on the day's scale, as the model read them
-        dataset = on_the_day_s_scale(dataset)
-    train, test = _rows(dataset, loaders.train.meta), _rows(dataset, loaders.test.meta)
+
+BOOSTING_ROUNDS = 200
+"""Most boosting iterations a baseline fit runs (early stopping usually ends sooner on
+small data; from about 150,000 training rows it runs them all)."""
+FIT_THREADS = max(1, min(2, os.cpu_count() or 1))
+"""The linear and boosting fits (one per horizon and head) run on this many threads, each
+fit on one: the fits release the GIL, so two cores halve an evaluation of 500 tickers."""
+
+
+def _fit_baselines(
+    spec: ModelSpec,
+    dataset: pd.DataFrame,
+    loaders: Loaders,
+    *,
+    seed: int,
+    names: Sequence[str],
+    timings: dict[str, float] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Fit ``names`` on the training rows and predict the test rows (see the module)."""
+    started = time.perf_counter()
+    timings = {} if timings is None else timings
     columns = [*FEATURES, *MASK_COLUMNS]
-    mean = train[columns].mean()
-    spread = train[columns].std().replace(0, 1).fillna(1)
-
-    def features(frame: pd.DataFrame) -> np.ndarray:
-        return ((frame[columns] - mean) / spread).fillna(0.0).to_numpy()
-
-    x_train, x_test = features(train), features(test)
+    # One float32 matrix of the features (stock features on the day's scale where the model
+    # read them so), standardised on the training rows: no copy of the dataset frame.
+    values = dataset[columns].to_numpy(dtype=np.float32)
+    if loaders.cross_sectional:
+        stock = [columns.index(c) for c in STOCK_FEATURES]
+        values[:, stock] = stock_values(dataset, STOCK_FEATURES, cross=True)
+    train_rows, test_rows = (
+        _positions(dataset, loaders.train.meta),
+        _positions(dataset, loaders.test.meta),
+    )
+    x_train, x_test = values[train_rows], values[test_rows]
+    momentum = x_test[:, columns.index("ret_21d")].copy()  # before standardising
+    del values
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: mean 0, std 1
+        mean = np.nan_to_num(np.nanmean(x_train, axis=0, dtype=np.float64))
+        spread = np.nanstd(x_train, axis=0, dtype=np.float64, ddof=1)
+    spread = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
+    for x in (x_train, x_test):
+        x -= mean.astype(np.float32)
+        x /= spread.astype(np.float32)
+        x[np.isnan(x)] = 0.0
+    train = dataset.iloc[train_rows]
+    test = dataset[["date", "ticker"]].iloc[test_rows].reset_index(drop=True)
+    trailing = None
     if "persistence" in names and spec.targets == "relevance":
-        trailing = _trailing(raw, test, loaders)
+        trailing = _trailing(dataset, test, loaders)
+    targets = {
+        h: (
+            train[spec.target.columns(h)[0]].to_numpy(),
+            train[spec.target.columns(h)[1]].to_numpy().astype(int),
+        )
+        for h in loaders.horizons
+    }
+    timings["prepare"] = time.perf_counter() - started
+    fitted = _fit_models(
+        [n for n in names if n in ("linear", "boosting")], targets, x_train, x_test, seed, timings
+    )
     results: dict[str, pd.DataFrame] = {}
     for name in names:
         frame = test[["date", "ticker"]].copy()
         for h in loaders.horizons:
-            score_column, class_column = spec.target.columns(h)
-            y_score = train[score_column].to_numpy()
-            y_class = train[class_column].to_numpy().astype(int)
+            y_score, y_class = targets[h]
             if name == "majority":
-                majority = np.bincount(y_class).argmax()
                 frame[f"score_{h}d"] = np.full(len(test), y_score.mean())
-                frame[f"class_{h}d"] = majority
+                frame[f"class_{h}d"] = np.bincount(y_class).argmax()
             elif name == "momentum":
-                sign = np.sign(test["ret_21d"].to_numpy())
+                sign = np.sign(momentum)
                 frame[f"score_{h}d"] = sign
                 frame[f"class_{h}d"] = _class_from_sign(sign, len(spec.target.class_names))
-            elif name == "linear":
-                frame[f"score_{h}d"] = np.clip(
-                    Ridge(alpha=10.0).fit(x_train, y_score).predict(x_test), -1, 1
-                )
-                classifier = LogisticRegression(max_iter=500, C=0.1)
-                frame[f"class_{h}d"] = classifier.fit(x_train, y_class).predict(x_test)
-            elif name == "boosting":
-                # One OpenMP thread: with OMP_WAIT_POLICY=PASSIVE (core/__init__.py) every one
-                # of the thousands of small parallel regions in a fit wakes sleeping threads,
-                # and two threads took twice as long as one (3 fits of 20k x 87 here: 6.1 s
-                # vs 2.9 s); beside other processes one thread is the fair share anyway.
-                with threadpool_limits(limits=1, user_api="openmp"):
-                    regressor = HistGradientBoostingRegressor(max_iter=200, random_state=seed)
-                    frame[f"score_{h}d"] = np.clip(
-                        regressor.fit(x_train, y_score).predict(x_test), -1, 1
-                    )
-                    classifier = HistGradientBoostingClassifier(max_iter=200, random_state=seed)
-                    frame[f"class_{h}d"] = classifier.fit(x_train, y_class).predict(x_test)
+            elif name in ("linear", "boosting"):
+                frame[f"score_{h}d"] = np.clip(fitted[name, h, "score"], -1, 1)
+                frame[f"class_{h}d"] = fitted[name, h, "class"]
             elif name == "persistence":
-                if spec.targets != "relevance":
+                if trailing is None:
                     break
                 score = np.nan_to_num(trailing[f"trailing_relevance_{h}d"].to_numpy())
                 frame[f"score_{h}d"] = score
                 frame[f"class_{h}d"] = oracle_classes(spec, score)
             elif name == "oracle":
                 oracle = oracle_column(spec, h)
-                if oracle not in test.columns:
+                if oracle not in dataset.columns:
                     break
-                frame[f"score_{h}d"] = test[oracle].to_numpy()
-                frame[f"class_{h}d"] = oracle_classes(spec, test[oracle].to_numpy())
+                truth = dataset[oracle].to_numpy()[test_rows]
+                frame[f"score_{h}d"] = truth
+                frame[f"class_{h}d"] = oracle_classes(spec, truth)
             else:
                 raise ValueError(f"unknown baseline {name!r}")
         else:
             results[name] = frame
     return results
+
+
+def _positions(dataset: pd.DataFrame, meta: pd.DataFrame) -> np.ndarray:
+    """Where each (date, ticker) of ``meta`` is in ``dataset`` (meta's order)."""
+    keys = dataset[["date", "ticker"]].assign(_row=np.arange(len(dataset)))
+    found = meta[["date", "ticker"]].merge(keys, on=["date", "ticker"], how="left")["_row"]
+    if found.isna().any():
+        raise ValueError(f"{int(found.isna().sum())} rows of the split are not in the dataset")
+    return found.to_numpy(dtype=np.int64)
+
+
+def _fit_models(
+    names: Sequence[str],
+    targets: dict[int, tuple[np.ndarray, np.ndarray]],
+    x_train: np.ndarray,
+    x_test: np.ndarray,
+    seed: int,
+    timings: dict[str, float],
+) -> dict[tuple[str, int, str], np.ndarray]:
+    """The linear and boosting baselines' test predictions, per (name, horizon, head),
+    fitted on ``FIT_THREADS`` threads. ``timings`` gets each name's fitting seconds
+    (summed over its fits) and ``boosting_bound``: the boosting fits' seconds had each
+    run all ``BOOSTING_ROUNDS`` (what an estimate scales from a sample)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    def models(name: str) -> tuple[Any, Any]:
+        if name == "linear":
+            return Ridge(alpha=10.0), LogisticRegression(max_iter=500, C=0.1)
+        return (
+            HistGradientBoostingRegressor(max_iter=BOOSTING_ROUNDS, random_state=seed),
+            HistGradientBoostingClassifier(max_iter=BOOSTING_ROUNDS, random_state=seed),
+        )
+
+    def fit(model: Any, y: np.ndarray) -> tuple[np.ndarray, float, float]:
+        # One OpenMP thread a fit: with OMP_WAIT_POLICY=PASSIVE (core/__init__.py) every one
+        # of the thousands of small parallel regions in a boosting fit wakes sleeping
+        # threads, and two threads took twice as long as one (3 fits of 20k x 87: 6.1 s vs
+        # 2.9 s); two fits side by side use the two cores instead.
+        started = time.perf_counter()
+        with threadpool_limits(limits=1, user_api="openmp"):
+            predicted = model.fit(x_train, y).predict(x_test)
+        seconds = time.perf_counter() - started
+        rounds = getattr(model, "n_iter_", None)
+        bound = seconds * BOOSTING_ROUNDS / rounds if isinstance(rounds, int) else seconds
+        return predicted, seconds, bound
+
+    jobs = {
+        (name, h, head): (model, y)
+        for name in names
+        for h, (y_score, y_class) in targets.items()
+        for head, model, y in zip(("score", "class"), models(name), (y_score, y_class), strict=True)
+    }
+    with ThreadPoolExecutor(max_workers=FIT_THREADS) as pool:
+        futures = {key: pool.submit(fit, model, y) for key, (model, y) in jobs.items()}
+        done = {key: future.result() for key, future in futures.items()}
+    for name in names:
+        timings[name] = sum(s for key, (_, s, _) in done.items() if key[0] == name)
+    timings["boosting_bound"] = sum(b for key, (_, _, b) in done.items() if key[0] == "boosting")
+    timings["fit_threads"] = FIT_THREADS
+    return {key: predicted for key, (predicted, _, _) in done.items()}
 
 
 def _trailing(dataset: pd.DataFrame, test: pd.DataFrame, loaders: Loaders) -> pd.DataFrame:
@@ -211,6 +373,15 @@ def oracle_column(spec: ModelSpec, h: int) -> str:
     return f"oracle_{'relevance' if spec.targets == 'relevance' else 'trend'}_{h}d"
 
 
+def outcome_columns(spec: ModelSpec, horizons: Sequence[int]) -> list[str]:
+    """The dataset columns ``outcomes`` reads (the oracle's where the dataset has it): what
+    a stored evaluation needs to load instead of the whole dataset."""
+    columns = ["date", "ticker", "ret_1d"]
+    for h in horizons:
+        columns += [*spec.target.columns(h), f"fwd_return_{h}d", oracle_column(spec, h)]
+    return columns
+
+
 def outcomes(spec: ModelSpec, dataset: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
     """What predictions are scored against, per (date, ticker) of ``keys``: the targets, the
     oracle (synthetic data), the forward return per horizon, and the next day's return that
@@ -219,11 +390,13 @@ def outcomes(spec: ModelSpec, dataset: pd.DataFrame, keys: pd.DataFrame) -> pd.D
         dataset = dataset.sort_values(["ticker", "date"]).assign(
             next_return=lambda f: f.groupby("ticker")["ret_1d"].shift(-1)
         )
-    columns = ["date", "ticker"]
-    for h in horizons_in(keys):
-        columns += [*spec.target.columns(h), f"fwd_return_{h}d"]
-        if oracle_column(spec, h) in dataset.columns:
-            columns.append(oracle_column(spec, h))
+    horizons = horizons_in(keys)
+    oracles = {oracle_column(spec, h) for h in horizons}  # generated data only
+    columns = [
+        c
+        for c in outcome_columns(spec, horizons)
+        if c != "ret_1d" and (c in dataset.columns or c not in oracles)
+    ]
     rows = keys[["date", "ticker"]].merge(
         dataset[[*columns, "next_return"]], on=["date", "ticker"], how="left"
     )

@@ -19,7 +19,12 @@ from torch import nn
 
 from core.config import Config, flatten, from_flat
 from core.devices import torch_threads
-from core.market.config import DataConfig, DualTowerModelConfig, LSTMTrainingConfig
+from core.market.config import (
+    DataConfig,
+    DualTowerModelConfig,
+    LSTMTrainingConfig,
+    MarketTrainingConfig,
+)
 from core.market.features import CONTEXT_FEATURE_GROUPS, CONTEXT_FEATURES, STOCK_FEATURES
 from core.market.loaders import Loaders, create_data_loaders, create_lstm_data_loaders
 from core.market.metrics import daily_information_coefficients
@@ -207,6 +212,7 @@ def train_model(
     training = training or spec.training_config_class()
     seed_everything(training.seed)
     loaders = build_loaders(spec, frame, data=data, training=training, seed=training.seed)
+    training = size_to_rows(training, loaders)
     if shuffle_labels:
         _shuffle_targets(loaders, seed=training.seed)
     model = create_model(spec.name, model_config)
@@ -265,6 +271,32 @@ def train_model(
     return TrainResult(
         spec, trainer, loaders, history, best, trainer.stopped_because, count_parameters(model)
     )
+
+
+def size_to_rows(training: Config, loaders: Loaders) -> Config:
+    """``training`` sized to the loaders' training rows (``MarketTrainingConfig.sized_for``),
+    the loaders batched at the size chosen."""
+    if not isinstance(training, MarketTrainingConfig):
+        return training
+    sized = training.sized_for(loaders.train.num_rows)
+    for part in loaders:
+        part.batch_size = sized.batch_size
+    return sized
+
+
+def sizing_sentence(given: Config, used: Config, rows: int) -> str | None:
+    """What sizing to ``rows`` changed, in words (None when nothing changed)."""
+    changes = []
+    if used.batch_size != given.batch_size:
+        changes.append(f"batch {given.batch_size} -> {used.batch_size}")
+    rate, fitted = given.optimizer.base_learning_rate, used.optimizer.base_learning_rate
+    if fitted != rate:
+        changes.append(f"learning rate {rate:g} -> {fitted:g}")
+    if used.epochs != given.epochs:
+        changes.append(f"at most {given.epochs} -> {used.epochs} epochs")
+    if not changes:
+        return None
+    return f"Sized for {rows:,} training rows: {', '.join(changes)} (training.fit_to_rows)"
 
 
 def _shuffle_targets(loaders: Loaders, *, seed: int) -> None:
