@@ -70,3 +70,48 @@ def parquet_bomb(scratch: Path) -> Timed:
         raise AssertionError("the bomb was imported")
 
     return refuse
+
+
+@case(
+    "data.universe_500x10y_end_to_end",
+    repeats=1,
+    description=(
+        "a generated universe shaped like a real download (bench.universe_files: 500 tickers "
+        "x 10 years, one CSV per ticker, late listings, early delistings, 8 short histories, "
+        "repeated, zero, empty and high-below-low rows) through the CLI, each step a fresh "
+        "process (bench.universe_scale): import as the files come, default dual-tower "
+        "training with its evaluation, the estimate shown before it, `trendlab evaluate RUN` "
+        "of the stored run; beside them the path before issue 37: --strict import, batch 32 "
+        "for 100 epochs (estimated), the evaluation refitting every baseline"
+    ),
+    target=(
+        "import + build + training + evaluation under 15 min and 4 GB peak, estimate within "
+        "25 %, evaluate RUN under 10 s"
+    ),
+)
+def universe_end_to_end(scratch: Path) -> Timed:
+    from bench.universe_scale import measure
+
+    def run() -> dict[str, float]:
+        found = measure(universe="generated", keep=None)
+        steps = {s["step"].split(" (")[0].split(",")[0]: s for s in found["steps"]}
+        seconds = found["run"]["seconds"]
+        return {
+            "import_s": steps["import"]["seconds"],
+            "import_peak_gb": steps["import"]["peak_gb"],
+            "train_and_evaluate_s": steps["train dual_tower"]["seconds"],
+            "train_peak_gb": steps["train dual_tower"]["peak_gb"],
+            "training_s": seconds["training"],
+            "evaluation_s": seconds.get("evaluation", float("nan")),
+            "epochs": found["run"]["epochs"],
+            "estimate_s": found["estimate"]["seconds"],
+            "estimate_error_pct": 100 * found["estimate_error"],
+            "import_to_evaluated_min": found["import_to_evaluated_s"] / 60,
+            "peak_gb": found["peak_gb"],
+            "evaluate_stored_s": steps["evaluate RUN"]["seconds"],
+            "evaluate_cached_baselines_s": steps["evaluate RUN --cost-bps 9"]["seconds"],
+            "before_evaluate_refit_s": steps["evaluate RUN --cost-bps 8"]["seconds"],
+            "before_training_estimate_min": found["estimate_before"]["seconds"] / 60,
+        }
+
+    return run

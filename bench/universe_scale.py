@@ -83,19 +83,12 @@ def estimate(home: Path, model: str, dataset: str, training: dict[str, Any]) -> 
     )
     env = {**os.environ, "TRENDLAB_HOME": str(home)}
     started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"the estimate failed:\n{done.stderr[-3000:]}")
     found = json.loads(done.stdout.strip().splitlines()[-1])
     found["took_s"] = round(time.perf_counter() - started, 1)
     return found
-
-
-def run_id(output: str) -> int:
-    found = re.search(r"Run (\d+): training", output)
-    if found is None:
-        raise RuntimeError(f"no run id in the output:\n{output[-2000:]}")
-    return int(found.group(1))
 
 
 def main() -> None:
@@ -107,16 +100,27 @@ def main() -> None:
     parser.add_argument("--keep", default=None, help="keep the data home in this folder")
     parser.add_argument("--json", default=None, help="write every figure to this file")
     args = parser.parse_args()
+    figures = measure(
+        universe=args.universe,
+        tickers=args.tickers,
+        years=args.years,
+        lstm=args.lstm,
+        keep=Path(args.keep) if args.keep else None,
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
 
+
+def measure(
+    *, universe: str, tickers: int = 500, years: int = 10, lstm: bool = False, keep: Path | None
+) -> dict[str, Any]:
+    """Every step on one universe, printed as it goes; the figures as a dict."""
     scratch = Path(tempfile.mkdtemp(prefix="universe-"))
-    home = Path(args.keep) if args.keep else scratch / "home"
-    if args.universe == "sample":
+    home = keep or scratch / "home"
+    if universe == "sample":
         files = sorted(glob.glob(str(SAMPLE / "*.csv")))
     else:
-        files = [
-            str(p)
-            for p in write_universe(scratch / "prices", tickers=args.tickers, years=args.years)
-        ]
+        files = [str(p) for p in write_universe(scratch / "prices", tickers=tickers, years=years)]
     name = "universe"
     steps = [
         step("import, as the files come", ["data", "import", name, "--prices", *files], home),
@@ -169,15 +173,15 @@ def main() -> None:
             home,
         )
     )
-    if args.lstm:
-        lstm = step(
+    if lstm:
+        sequence = step(
             "train lstm_attention (defaults)",
             ["train", "lstm_attention", "--dataset", name, "--json"],
             home,
         )
-        steps.append(lstm)
-        if lstm["exit"] == 0:
-            done = json.loads(lstm["stdout"][lstm["stdout"].index("{") :])
+        steps.append(sequence)
+        if sequence["exit"] == 0:
+            done = json.loads(sequence["stdout"][sequence["stdout"].index("{") :])
             print(f"  LSTM: {done['epochs']} epochs, {done['seconds']}")
     import_to_evaluated = steps[0]["seconds"] + trained["seconds"]
     peak = max(steps[0]["peak_gb"], trained["peak_gb"])
@@ -185,29 +189,22 @@ def main() -> None:
         "import + build + default dual-tower training + evaluation: "
         f"{import_to_evaluated / 60:.1f} min, peak {peak:.2f} GB"
     )
-    if args.json:
-        kept = [{k: v for k, v in s.items() if k not in ("stdout", "stderr")} for s in steps]
-        Path(args.json).write_text(
-            json.dumps(
-                {
-                    "universe": args.universe,
-                    "files": len(files),
-                    "steps": kept,
-                    "estimate_before": before,
-                    "estimate": new,
-                    "run": {
-                        k: summary.get(k)
-                        for k in ("epochs", "stopped_because", "seconds", "sizing", "verdict")
-                    },
-                    "estimate_error": error,
-                    "import_to_evaluated_s": import_to_evaluated,
-                    "peak_gb": peak,
-                },
-                indent=2,
-            )
-        )
-    if not args.keep:
+    if not keep:
         shutil.rmtree(scratch, ignore_errors=True)
+    kept = [{k: v for k, v in s.items() if k not in ("stdout", "stderr")} for s in steps]
+    return {
+        "universe": universe,
+        "files": len(files),
+        "steps": kept,
+        "estimate_before": before,
+        "estimate": new,
+        "run": {
+            k: summary.get(k) for k in ("epochs", "stopped_because", "seconds", "sizing", "verdict")
+        },
+        "estimate_error": error,
+        "import_to_evaluated_s": import_to_evaluated,
+        "peak_gb": peak,
+    }
 
 
 if __name__ == "__main__":

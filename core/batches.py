@@ -43,6 +43,17 @@ class TensorBatches:
     def num_rows(self) -> int:
         return len(self.meta)
 
+    def with_batch_size(self, batch_size: int) -> TensorBatches:
+        """These rows, in their order, in batches of ``batch_size``."""
+        return TensorBatches(
+            self.tensors,
+            meta=self.meta,
+            batch_size=batch_size,
+            shuffle=False,
+            seed=0,
+            standardizer=self.standardizer,
+        )
+
     def subset(self, rows: torch.Tensor) -> TensorBatches:
         """These batches restricted to ``rows`` (positions, in the order given)."""
         return TensorBatches(

@@ -13,9 +13,11 @@ makes). Training is an upper bound in epochs: early stopping may end it sooner.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import torch
 from sqlalchemy import Engine
 
@@ -24,9 +26,10 @@ from core.config import Config
 from core.devices import torch_threads
 from core.market.config import DataConfig, MarketTrainingConfig
 from core.market.evaluation import BASELINES
+from core.market.features import FEATURES, MASK_COLUMNS
 from core.market.loaders import Loaders
 from core.market.models import ModelSpec, create_model, model_spec
-from core.market.predictions import BaselineCache, baseline_predictions
+from core.market.predictions import BaselineCache, baseline_predictions, fit_baseline_models
 from core.market.training import build_loaders, fit_to_data, size_to_rows, sizing_sentence
 from core.recsys.baselines import BPR, EASE, EASE_MAX_ITEMS, ItemKNN
 from core.recsys.evaluation import EASE_LAMBDAS, KNN_NEIGHBOURS, KNN_SHRINKAGE
@@ -41,8 +44,11 @@ from storage.repository import session_scope
 
 CALIBRATION_BATCHES = 6
 WARMUP_BATCHES = 2
-SAMPLE_ROWS = 20_000
-"""Training rows the baselines are fitted on to time them (scaled to all the rows)."""
+SAMPLE_ROWS = (10_000, 40_000)
+"""Training rows the baselines' fits are timed on, to extrapolate to all the rows."""
+FITTED_BASELINES = ("linear", "boosting")
+BASELINE_WIDTH = len(FEATURES) + len(MASK_COLUMNS)
+"""Columns the baselines are fitted on (a sequence model's rows are timed as wide)."""
 
 
 @dataclass(frozen=True)
@@ -159,9 +165,11 @@ on the 500-ticker universe on the 2-core benchmark machine."""
 def _baseline_seconds_market(
     spec: ModelSpec, frame: Any, loaders: Loaders, seed: int, cache: BaselineCache
 ) -> tuple[float, str]:
-    """The baselines' fits when the run ends, timed on a sample of the training rows and
-    scaled to all of them (the fits grow linearly with the rows); 0 where the cache already
-    holds them for this split."""
+    """The baselines' fits when the run ends; 0 where the cache already holds them for this
+    split. Their shared preparation is timed on a tiny sample (it reads the whole dataset
+    whatever the sample); the linear and boosting fits at two sample sizes, each as if
+    boosting ran all its rounds (on a large universe it does), and extrapolated linearly in
+    the rows: a fit's time has a part per row and a part per round that does not grow."""
     names = [
         name
         for name in BASELINES
@@ -169,26 +177,59 @@ def _baseline_seconds_market(
     ]
     if not names:
         return 0.0, "the baselines are already fitted for this split"
-    share = min(1.0, SAMPLE_ROWS / max(loaders.train.num_rows, 1))
     generator = torch.Generator().manual_seed(seed)
 
-    def sampled(part: TensorBatches) -> TensorBatches:
-        rows = torch.randperm(part.num_rows, generator=generator)[: round(part.num_rows * share)]
-        return part.subset(rows.sort().values)
+    def rows(part: TensorBatches, count: int) -> torch.Tensor:
+        return torch.randperm(part.num_rows, generator=generator)[:count].sort().values
 
-    sample = replace(loaders, train=sampled(loaders.train), test=sampled(loaders.test))
-    timings: dict[str, float] = {}
-    baseline_predictions(spec, frame, sample, seed=seed, names=names, timings=timings)
-    # The fits grow with the rows; boosting's with its rounds too, which early stopping
-    # cuts on a sample but not on a large universe: scaled as if each ran them all.
-    fitting = timings.get("linear", 0.0) + timings.get("boosting_bound", 0.0)
-    seconds = timings["prepare"] + fitting / share / timings.get("fit_threads", 1)
-    return seconds, (
-        f"fitting the baselines on {sample.train.num_rows:,} training rows took "
-        f"{timings.get('linear', 0.0) + timings.get('boosting', 0.0):.1f} s after "
-        f"{timings['prepare']:.1f} s of preparation ({format_duration(seconds)} for all "
-        "the rows)"
+    tiny = replace(
+        loaders,
+        train=loaders.train.subset(rows(loaders.train, 500)),
+        test=loaders.test.subset(rows(loaders.test, 500)),
     )
+    timings: dict[str, float] = {}
+    cheap = [n for n in names if n not in FITTED_BASELINES]
+    baseline_predictions(spec, frame, tiny, seed=seed, names=cheap, timings=timings)
+    preparing = timings["prepare"]
+    fitted = [n for n in names if n in FITTED_BASELINES]
+    total = loaders.train.num_rows
+    if not fitted:
+        return preparing, f"preparing the baselines took {preparing:.1f} s"
+    x_test, _ = _matrices(loaders.test, rows(loaders.test, 1000), spec, loaders.horizons)
+    points = []
+    for count in sorted({min(total, n) for n in SAMPLE_ROWS}):
+        x, targets = _matrices(loaders.train, rows(loaders.train, count), spec, loaders.horizons)
+        found: dict[str, float] = {}
+        fit_baseline_models(fitted, targets, x, x_test, seed, found)
+        points.append((count, found.get("linear", 0.0) + found["boosting_bound"], found))
+    (n1, t1, found), (n2, t2, _) = points[0], points[-1]
+    per_row = max(0.0, (t2 - t1) / (n2 - n1)) if n2 > n1 else t1 / max(n1, 1)
+    fitting = max(t2, t2 + per_row * (total - n2)) / found["fit_threads"]
+    return preparing + fitting, (
+        f"fitting the baselines on {n1:,} and {n2:,} training rows took {t1:.1f} and "
+        f"{t2:.1f} s (as if boosting ran all its rounds) after {preparing:.1f} s of "
+        f"preparation: {format_duration(preparing + fitting)} for {total:,} rows"
+    )
+
+
+def _matrices(
+    part: TensorBatches, rows: torch.Tensor, spec: ModelSpec, horizons: Sequence[int]
+) -> tuple[np.ndarray, dict[int, tuple[np.ndarray, np.ndarray]]]:
+    """Features and targets of some rows of a segment, as the baselines' fits read them."""
+    batch = next(iter(part.subset(rows).with_batch_size(len(rows))))
+    inputs = [batch[key].numpy() for key in ("context", "context_mask", "stock") if key in batch]
+    if "sequence" in batch:  # the baselines read the dataset's rows: the window's last step
+        last = batch["sequence"][:, -1].numpy()
+        noise = np.random.default_rng(0).standard_normal((len(rows), BASELINE_WIDTH))
+        inputs = [last, noise[:, : BASELINE_WIDTH - last.shape[1]].astype(np.float32)]
+    targets = {
+        h: (
+            batch[spec.target.columns(h)[0]].numpy(),
+            batch[spec.target.columns(h)[1]].numpy().astype(int),
+        )
+        for h in horizons
+    }
+    return np.concatenate(inputs, axis=1), targets
 
 
 def _recommender(

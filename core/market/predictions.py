@@ -209,7 +209,7 @@ def _fit_baselines(
     columns = [*FEATURES, *MASK_COLUMNS]
     # One float32 matrix of the features (stock features on the day's scale where the model
     # read them so), standardised on the training rows: no copy of the dataset frame.
-    values = dataset[columns].to_numpy(dtype=np.float32)
+    values = np.array(dataset[columns].to_numpy(dtype=np.float32), copy=True)  # writable
     if loaders.cross_sectional:
         stock = [columns.index(c) for c in STOCK_FEATURES]
         values[:, stock] = stock_values(dataset, STOCK_FEATURES, cross=True)
@@ -242,7 +242,7 @@ def _fit_baselines(
         for h in loaders.horizons
     }
     timings["prepare"] = time.perf_counter() - started
-    fitted = _fit_models(
+    fitted = fit_baseline_models(
         [n for n in names if n in ("linear", "boosting")], targets, x_train, x_test, seed, timings
     )
     results: dict[str, pd.DataFrame] = {}
@@ -289,7 +289,7 @@ def _positions(dataset: pd.DataFrame, meta: pd.DataFrame) -> np.ndarray:
     return found.to_numpy(dtype=np.int64)
 
 
-def _fit_models(
+def fit_baseline_models(
     names: Sequence[str],
     targets: dict[int, tuple[np.ndarray, np.ndarray]],
     x_train: np.ndarray,
