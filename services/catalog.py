@@ -201,10 +201,11 @@ def dataset(*, engine: Engine, name: str) -> DatasetInfo | None:
         return DatasetInfo.of(row) if row else None
 
 
-def dataset_frame(*, engine: Engine, name: str) -> pd.DataFrame:
-    """A market dataset's rows (features, masks, labels, raw OHLCV)."""
+def dataset_frame(*, engine: Engine, name: str, single: bool = False) -> pd.DataFrame:
+    """A market dataset's rows (features, masks, labels, raw OHLCV); ``single``: float
+    columns as float32, as training reads them."""
     with session_scope(engine) as session:
-        return load_dataset_frame(session=session, name=name)
+        return load_dataset_frame(session=session, name=name, single=single)
 
 
 def _dataset_names(session: Any, rows: list[Run]) -> dict[int, str]:

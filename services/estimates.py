@@ -111,7 +111,7 @@ def _market(
 ) -> Estimate:
     dataset = catalog.dataset(engine=engine, name=dataset_name)
     data = DataConfig.from_dict(dataset.recipe.get("data_config", DataConfig().to_dict()))
-    frame = catalog.dataset_frame(engine=engine, name=dataset_name)
+    frame = catalog.dataset_frame(engine=engine, name=dataset_name, single=True)
     config = fit_to_data(model_spec(model_name), model_config, data)
     spec = model_spec(model_name, config)
     loaders = build_loaders(spec, frame, data=data, training=training, seed=training.seed)

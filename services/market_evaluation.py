@@ -92,10 +92,11 @@ def _predictor(path: str, sha256: str) -> Predictor:
 def run_dataset(
     *, engine: Engine, run_id: int, columns: Sequence[str] | None = None
 ) -> pd.DataFrame:
-    """The stored dataset the run trained on (``columns``: only those it has of them)."""
+    """The stored dataset the run trained on, as training read it (float32; ``columns``:
+    only those it has of them)."""
     with session_scope(engine) as session:
         _, dataset = run_and_dataset(session=session, run_id=run_id)
-        return load_dataset_frame(session=session, name=dataset.name, columns=columns)
+        return load_dataset_frame(session=session, name=dataset.name, columns=columns, single=True)
 
 
 def baseline_cache(*, engine: Engine, run_id: int) -> BaselineCache:

@@ -205,7 +205,7 @@ def run_inputs(*, engine: Engine, home: DataHome, run_id: int) -> tuple[RunInput
     """The run's inputs and its dataset frame, read from the database; marks it running."""
     with session_scope(engine) as session:
         run, dataset = run_and_dataset(session=session, run_id=run_id)
-        frame = load_dataset_frame(session=session, name=dataset.name)
+        frame = load_dataset_frame(session=session, name=dataset.name, single=True)
         mark_running(session=session, run_id=run_id)
     inputs = RunInputs(
         run_id=run_id,

@@ -89,17 +89,22 @@ def store_dataset(
 
 
 def load_dataset_frame(
-    *, session: Session, name: str, columns: Sequence[str] | None = None
+    *, session: Session, name: str, columns: Sequence[str] | None = None, single: bool = False
 ) -> pd.DataFrame:
     """The stored rows of a dataset, ordered by ticker then date; ``columns``: only these
-    (and date and ticker)."""
+    (and date and ticker); ``single``: float columns as float32 (training and evaluation,
+    which compute in float32: half the memory of a large universe)."""
     dataset = get_dataset(session=session, name=name)
     if dataset is None:
         known = ", ".join(d.name for d in list_datasets(session=session)) or "none yet"
         raise StorageError(f"No dataset named {name!r}; known datasets: {known}.")
     wanted = None if columns is None else list(dict.fromkeys(["date", "ticker", *columns]))
     frame = read_table(
-        session=session, table=dataset.table_name, order="ticker, date", columns=wanted
+        session=session,
+        table=dataset.table_name,
+        order="ticker, date",
+        columns=wanted,
+        single=single,
     )
     if frame is None:
         raise StorageError(

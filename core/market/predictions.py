@@ -229,7 +229,11 @@ def _fit_baselines(
         x -= mean.astype(np.float32)
         x /= spread.astype(np.float32)
         x[np.isnan(x)] = 0.0
-    train = dataset.iloc[train_rows]
+    # One float64 copy all the fits share: boosting converts its input to float64, so two
+    # fits side by side would each make their own (0.5 GB apiece on 500 tickers).
+    x_train, x_test = x_train.astype(np.float64), x_test.astype(np.float64)
+    labels = [c for h in loaders.horizons for c in spec.target.columns(h)]
+    train = dataset[labels].iloc[train_rows]
     test = dataset[["date", "ticker"]].iloc[test_rows].reset_index(drop=True)
     trailing = None
     if "persistence" in names and spec.targets == "relevance":
@@ -386,10 +390,6 @@ def outcomes(spec: ModelSpec, dataset: pd.DataFrame, keys: pd.DataFrame) -> pd.D
     """What predictions are scored against, per (date, ticker) of ``keys``: the targets, the
     oracle (synthetic data), the forward return per horizon, and the next day's return that
     the strategy earns. ``dataset`` is the dataset frame or outcomes already drawn from it."""
-    if "next_return" not in dataset.columns:
-        dataset = dataset.sort_values(["ticker", "date"]).assign(
-            next_return=lambda f: f.groupby("ticker")["ret_1d"].shift(-1)
-        )
     horizons = horizons_in(keys)
     oracles = {oracle_column(spec, h) for h in horizons}  # generated data only
     columns = [
@@ -397,6 +397,12 @@ def outcomes(spec: ModelSpec, dataset: pd.DataFrame, keys: pd.DataFrame) -> pd.D
         for c in outcome_columns(spec, horizons)
         if c != "ret_1d" and (c in dataset.columns or c not in oracles)
     ]
+    if "next_return" not in dataset.columns:  # sorted on the columns read, not the dataset
+        dataset = (
+            dataset[[*columns, "ret_1d"]]
+            .sort_values(["ticker", "date"])
+            .assign(next_return=lambda f: f.groupby("ticker")["ret_1d"].shift(-1))
+        )
     rows = keys[["date", "ticker"]].merge(
         dataset[[*columns, "next_return"]], on=["date", "ticker"], how="left"
     )

@@ -35,7 +35,7 @@ def test_evaluate_shows_the_model_beside_its_baselines(trained: DataHome) -> Non
     table = at.dataframe[0].value
     assert list(table["predictor"]) == ["model", "majority", "momentum", "linear", "oracle"]
     oracle = table.set_index("predictor").loc["oracle"]
-    assert oracle["corr vs oracle"] == 1.0 and oracle["seed level"] == "excellent"
+    assert oracle["corr vs oracle"] == pytest.approx(1.0) and oracle["seed level"] == "excellent"
     # confusion 7d + 30d, scatter, IC, group importance, embedding, input gates; no strategy:
     # relevance is a co-movement forecast, used to size hedges (issue 36)
     assert len(_charts(at)) == 7
@@ -244,6 +244,48 @@ def test_read_only_evaluate_never_computes_and_stores_on_view(
     assert not (folder / "evaluation.json").exists(), "nothing written on view"
     with session_scope(engine) as session:
         assert len(list_artifacts(session=session, run_id=run_id)) == before
+    engine.dispose()
+
+
+def test_read_only_evaluate_of_a_stored_run_shows_everything_and_computes_nothing(
+    data_home: DataHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 37: the evaluation stored when training ended is read back: no model or
+    baseline is fitted or run, and no file or row of the data home changes."""
+    from services import market_evaluation
+    from storage.repository import list_artifacts, session_scope
+
+    engine = open_engine(data_home.database_url)
+    store_small_dataset(engine)
+    run_id = train_tiny(engine, data_home, "dual_tower")
+    engine.dispose()
+
+    def files() -> dict[str, tuple[int, int]]:
+        return {
+            str(p): (p.stat().st_mtime_ns, p.stat().st_size)
+            for p in data_home.root.rglob("*")
+            if p.is_file() and p.suffix != ".wal"
+        }
+
+    def refuse(*_, **__):
+        raise AssertionError("computed on view")
+
+    before = files()
+    monkeypatch.setenv("TRENDLAB_READ_ONLY", "1")
+    monkeypatch.setattr(market_evaluation, "evaluate_model", refuse)
+    monkeypatch.setattr(market_evaluation, "judge_predictions", refuse)
+    monkeypatch.setattr("core.market.predictions._fit_baselines", refuse)
+    at = _open("evaluate.py", run=str(run_id))
+    assert not at.error, [e.value for e in at.error]
+    summary = next(e.value for e in [*at.info, *at.warning] if "trained" in e.value)
+    assert "**Verdict:**" in summary
+    table = at.dataframe[0].value
+    assert {"model", "majority", "linear"} <= set(table["predictor"])
+    assert files() == before, "nothing written on view"
+    engine = open_engine(data_home.database_url)
+    with session_scope(engine) as session:
+        kinds = [a.kind for a in list_artifacts(session=session, run_id=run_id)]
+    assert kinds.count("evaluation") == 1
     engine.dispose()
 
 
