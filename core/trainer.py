@@ -17,7 +17,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,12 +32,6 @@ from core.config import OptimizerConfig, SchedulerConfig
 from core.devices import autocast_dtype
 from core.step_timer import SectionTimer
 
-# Values below float32's smallest normal number (1.2e-38) are flushed to zero. Adam's moments
-# and weights that the input gates' L1 drives to zero otherwise turn denormal, and every
-# product with one takes a slow path on the CPU: a dual-tower run on 500 tickers slowed from
-# 46 to 15 steps a second over its epochs (issue 37). Nothing that size carries information.
-torch.set_flush_denormal(True)
-
 Batch = dict[str, torch.Tensor]
 Record = dict[str, float]
 MetricsFn = Callable[[dict[str, torch.Tensor], Batch], dict[str, float]]
@@ -45,6 +39,20 @@ MetricsFn = Callable[[dict[str, torch.Tensor], Batch], dict[str, float]]
 
 class TrainingError(RuntimeError):
     """Training cannot go on: non-finite input or loss, an empty segment, a bad resume."""
+
+
+@contextmanager
+def flushed_denormals() -> Iterator[None]:
+    """Values below float32's smallest normal number (1.2e-38) flushed to zero while
+    training. Adam's moments and weights that the input gates' L1 drives to zero otherwise
+    turn denormal, and every product with one takes a slow path on the CPU: a dual-tower run
+    on 500 tickers slowed from 46 to 15 steps a second over its epochs (issue 37). Only for
+    the epoch: the setting is the process's, and other code (hypothesis) needs denormals."""
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 class TrainerSettings(Protocol):
@@ -284,6 +292,10 @@ class Trainer:
         return components, float(norm)
 
     def train_epoch(self, loader: Iterable[Batch]) -> Record:
+        with flushed_denormals():
+            return self._train_epoch(loader)
+
+    def _train_epoch(self, loader: Iterable[Batch]) -> Record:
         self.model.train()
         sums: dict[str, float] = {}
         norms: list[float] = []

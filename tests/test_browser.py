@@ -103,7 +103,7 @@ def test_a_new_user_walks_every_page(tmp_path: Path, browser_page) -> None:
         epochs = page.get_by_role("spinbutton", name="Epochs (at most)")
         epochs.fill("12")
         epochs.press("Enter")
-        page.get_by_text("for 12 epochs").first.wait_for(timeout=WAIT_MS)
+        page.get_by_text("at most 12 epochs").first.wait_for(timeout=WAIT_MS)
         page.get_by_role("button", name="Start training").click()
         page.get_by_text("Queued job 1.").wait_for(timeout=WAIT_MS)
         page.get_by_text(re.compile(r"Job 1 \(run 1\): running")).wait_for(timeout=WAIT_MS)

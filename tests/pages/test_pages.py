@@ -184,14 +184,15 @@ def test_a_preset_sets_epochs_and_size_and_the_estimate_shows_before_the_job(
     ]
     assert layers == [64, 32, 16], "the quick preset's smaller stock tower, a number per layer"
     estimate = next(m for m in at.markdown if "Estimated time" in m.value)
-    assert "for 8 epochs" in estimate.value and "about" in estimate.value
+    assert "at most 8 epochs" in estimate.value and "about" in estimate.value
+    assert "evaluation" in estimate.value, "the evaluation at the end is counted"
     assert "training steps" in estimate.help, "what was measured"
     assert catalog_jobs(engine) == 1, "nothing started: the estimate comes first"
     at.radio(key="preset:dual_tower").set_value("thorough").run()
     assert at.number_input(key="training:dual_tower:epochs").value == 150
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    assert "for 150 epochs" in next(m for m in at.markdown if "Estimated" in m.value).value
+    assert "at most 150 epochs" in next(m for m in at.markdown if "Estimated" in m.value).value
 
 
 def catalog_jobs(engine: Engine) -> int:
