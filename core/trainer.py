@@ -41,18 +41,25 @@ class TrainingError(RuntimeError):
     """Training cannot go on: non-finite input or loss, an empty segment, a bad resume."""
 
 
+_FLUSHING = [0]
+
+
 @contextmanager
 def flushed_denormals() -> Iterator[None]:
-    """Values below float32's smallest normal number (1.2e-38) flushed to zero while
-    training. Adam's moments and weights that the input gates' L1 drives to zero otherwise
-    turn denormal, and every product with one takes a slow path on the CPU: a dual-tower run
-    on 500 tickers slowed from 46 to 15 steps a second over its epochs (issue 37). Only for
-    the epoch: the setting is the process's, and other code (hypothesis) needs denormals."""
+    """Values below float32's smallest normal number (1.2e-38) flushed to zero inside.
+    Adam's moments and weights that the input gates' L1 drives to zero otherwise turn
+    denormal, and every product with one takes a slow path on the CPU: a dual-tower run on
+    500 tickers slowed from 46 to 15 steps a second over its epochs (issue 37). Only inside
+    (nested uses share it): the setting is the process's, and other code (hypothesis) needs
+    denormals."""
+    _FLUSHING[0] += 1
     torch.set_flush_denormal(True)
     try:
         yield
     finally:
-        torch.set_flush_denormal(False)
+        _FLUSHING[0] -= 1
+        if not _FLUSHING[0]:
+            torch.set_flush_denormal(False)
 
 
 class TrainerSettings(Protocol):
@@ -292,10 +299,6 @@ class Trainer:
         return components, float(norm)
 
     def train_epoch(self, loader: Iterable[Batch]) -> Record:
-        with flushed_denormals():
-            return self._train_epoch(loader)
-
-    def _train_epoch(self, loader: Iterable[Batch]) -> Record:
         self.model.train()
         sums: dict[str, float] = {}
         norms: list[float] = []
@@ -352,6 +355,10 @@ class Trainer:
 
         The model ends with the weights of its best validation epoch (as in ``best.pt``).
         """
+        with flushed_denormals():
+            return self._fit(train, val, epochs)
+
+    def _fit(self, train: Any, val: Any, epochs: int | None) -> list[Record]:
         epochs = epochs or self.settings.epochs
         if getattr(val, "num_rows", 1) == 0:
             raise TrainingError("The validation segment is empty; early stopping needs it.")

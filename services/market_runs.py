@@ -44,7 +44,7 @@ from core.market.training import (
     sizing_sentence,
     train_model,
 )
-from core.trainer import Callback
+from core.trainer import Callback, flushed_denormals
 from services.market_evaluation import EVALUATION_FILE, PREDICTIONS_FILE, save_evaluation
 from services.run_owners import mark_running
 from services.runs import (
@@ -235,7 +235,7 @@ def train_run(
     """Train and test a run, writing its files; touches no database. Returns the summary.
     The whole of it, the test evaluation too, runs on the training config's ``threads``."""
     training = model_spec(inputs.model).training_config_class.from_dict(inputs.training)
-    with run_threads(training.threads):
+    with run_threads(training.threads), flushed_denormals():  # the evaluation's passes too
         return _train_and_test(inputs, frame, callbacks, should_stop, device)
 
 

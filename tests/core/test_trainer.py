@@ -511,3 +511,17 @@ def test_a_models_regularization_is_added_to_the_training_loss_only() -> None:
     assert components["total"] == pytest.approx(float(residual.pow(2).mean()), rel=1e-5)
     record = trainer.evaluate([batch], prefix="val")
     assert "val/l1" not in record and "val/total" in record
+
+
+def test_denormals_are_flushed_only_inside_training_and_nesting_keeps_it() -> None:
+    """Issue 37: flushing is process-wide, so it is on inside a fit (and a run's evaluation)
+    only; the inner of two nested uses does not switch it off for the outer."""
+    from core.trainer import flushed_denormals
+
+    tiny = torch.tensor([1e-40], dtype=torch.float32)
+    assert float((tiny * 1.0)[0]) > 0, "denormals kept outside"
+    with flushed_denormals():
+        with flushed_denormals():
+            assert float((tiny * 1.0)[0]) == 0.0
+        assert float((tiny * 1.0)[0]) == 0.0, "still flushed in the outer"
+    assert float((tiny * 1.0)[0]) > 0
