@@ -32,7 +32,7 @@ def test_small_data_trains_with_the_values_given() -> None:
 @pytest.mark.parametrize(
     ("rows", "batch", "epochs"),
     [
-        (84_000, 512, 100),  # the S&P 500 sample: 100 tickers x 4 years
+        (84_000, 512, 100),  # about 130 tickers x 4 years of daily rows
         (690_000, 1024, 21),  # 500 tickers x 10 years
         (5_000_000, 1024, MIN_FITTED_EPOCHS),
     ],
