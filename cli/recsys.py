@@ -60,15 +60,19 @@ def recsys_import(
     interactions: Annotated[
         Path,
         typer.Option(
-            help="CSV (or .csv.gz), Parquet or .inter: user_id, item_id, timestamp, and "
-            "optionally interaction or rating (without either, every row is a purchase) and "
-            "quantity."
+            help="CSV (or .csv.gz), Parquet or .inter: user_id, item_id, and optionally "
+            "timestamp (without it, the random split only), interaction or rating (without "
+            "either, every row is a purchase) and a weight (weight, quantity, count or plays)."
         ),
     ],
     users: Annotated[Path | None, typer.Option(help="Users file (user_id + fields).")] = None,
     items: Annotated[Path | None, typer.Option(help="Items file (item_id + fields).")] = None,
     column_map: Annotated[
-        str, typer.Option("--map", help="Column renames: user_id=UserID,timestamp=Time.")
+        str,
+        typer.Option(
+            "--map",
+            help="Column renames, ours=theirs: user_id=userID,item_id=artistID,weight=plays.",
+        ),
     ] = "",
     events: Annotated[
         str, typer.Option(help="Values to seed types: watched=view,5=favorite,1=dislike.")
@@ -88,14 +92,14 @@ def recsys_import(
     """Import users, items and interactions (any item domain): CSV, TSV, Parquet or RecBole
     atomic files (an .inter file brings the .user and .item beside it); problems name file,
     line, column."""
-    from core.recsys.importers import INTERACTION_COLUMNS, import_recsys, parse_events
+    from core.recsys.importers import MAPPABLE, import_recsys, parse_events
     from core.table_files import SEPARATORS, ReadOptions
 
     separator = {"tab": "\t", "\\t": "\t"}.get(sep or "", sep)
     if separator is not None and separator not in SEPARATORS:
         raise fail(f"--sep {sep!r} is not one of ',', ';', '|', 'tab'.")
     try:
-        mapping = parse_mapping(column_map, allowed=INTERACTION_COLUMNS)
+        mapping = parse_mapping(column_map, allowed=MAPPABLE)
         data = import_recsys(
             interactions,
             users=users,
@@ -112,10 +116,14 @@ def recsys_import(
     _store_recsys(name, data, f"import of {interactions.name}")
     recipe = data.recipe
     shown = {"\t": "tab", None: "-"}.get(recipe["separator"], recipe["separator"])
-    typer.echo(
-        f"Read {', '.join(recipe['files'])}: separator {shown!r}, "
-        f"timestamps as {recipe['timestamp_format']}."
+    times = (
+        f"timestamps as {recipe['timestamp_format']}"
+        if recipe.get("timestamps", True)
+        else "no timestamp column, so every event at one instant and the random split only"
     )
+    typer.echo(f"Read {', '.join(recipe['files'])}: separator {shown!r}, {times}.")
+    if recipe["amount_column"]:
+        typer.echo(f"Kept {recipe['amount_column']!r} as each event's weight.")
     typer.echo(f"Read {recipe['events_read_as']}.")
     for reason, count in recipe["left_out"].items():
         typer.echo(f"Left out {count:,} {reason}.")

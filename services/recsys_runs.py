@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from core.config import Config
 from core.recsys.artifacts import FILES, save_recommender
 from core.recsys.config import RecsysTrainingConfig, TwoTowerConfig, recsys_configs
+from core.recsys.data import check_split
 from core.recsys.synthetic import RecsysData
 from core.recsys.training import MODEL_NAME, train_recommender
 from core.trainer import Callback
@@ -58,6 +59,10 @@ def start_recsys_run(
             raise StorageError(
                 f"No recommender dataset named {dataset_name!r}; known: {known or 'none yet'}."
             )
+        try:
+            check_split(training.split, dataset.recipe or {}, f"Dataset {dataset_name!r}")
+        except ValueError as err:
+            raise StorageError(str(err)) from None
         return create_run(
             session=session,
             model_kind=MODEL_NAME,

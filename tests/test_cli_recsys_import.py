@@ -70,3 +70,59 @@ def test_importing_stored_content_under_a_new_name_says_no_dataset_was_created(
     assert [d["name"] for d in listed] == ["first"]
     again = runner.invoke(app, ["recsys", "import", "first", "--interactions", str(events)])
     assert again.output.splitlines()[0] == "Dataset 'first' holds this data already; reused it."
+
+
+def test_a_play_count_log_without_timestamps_imports_and_trains_on_the_random_split_only(
+    data_home: DataHome, tmp_path: Path
+) -> None:
+    """Issue 38: a tab-separated play-count log (``userID``, ``artistID``, ``weight``; no
+    timestamp) was refused for its missing timestamp column."""
+    from core.recsys.synthetic import RecsysSpec, generate_recsys
+    from storage import open_engine
+    from storage.recsys import load_recsys_data
+    from storage.repository import session_scope
+
+    data = generate_recsys(RecsysSpec(users=40, items=30, interactions=500, seed=3))
+    pairs = data.interactions.drop_duplicates(["user_id", "item_id"])
+    plays = (pairs.index.to_numpy() % 7) + 1
+    log = tmp_path / "user_artists.dat"
+    log.write_text(
+        "userID\tartistID\tplays\n"
+        + "".join(
+            f"{u}\t{i}\t{p}\n"
+            for u, i, p in zip(pairs["user_id"], pairs["item_id"], plays, strict=True)
+        )
+    )
+    mapping = "user_id=userID,item_id=artistID,weight=plays"
+    result = runner.invoke(
+        app, ["recsys", "import", "music", "--interactions", str(log), "--map", mapping]
+    )
+    assert result.exit_code == 0, result.output
+    assert "separator 'tab'" in result.output
+    assert "no timestamp column" in result.output and "random split only" in result.output
+    assert "Kept 'weight' as each event's weight." in result.output
+    engine = open_engine(data_home.database_url)
+    with session_scope(engine) as session:
+        stored = load_recsys_data(session=session, name="music")
+    engine.dispose()
+    assert stored.recipe["timestamps"] is False
+    weights = stored.interactions.set_index(["user_id", "item_id"])["amount"]
+    expected = dict(zip(zip(pairs["user_id"], pairs["item_id"], strict=True), plays, strict=True))
+    assert {key: float(value) for key, value in weights.items()} == {
+        key: float(value) for key, value in expected.items()
+    }
+
+    tiny = tmp_path / "tiny.yaml"
+    tiny.write_text("hidden_dims: [16]\nembedding_dim: 8\nepochs: 1\nals_sweeps: 1\n")
+    refused = runner.invoke(
+        app, ["recsys", "train", "--dataset", "music", "--config", str(tiny), "--split", "time"]
+    )
+    assert refused.exit_code == 1
+    assert "without a timestamp column" in refused.output and "--split random" in refused.output
+    assert "Traceback" not in refused.output
+    trained = runner.invoke(
+        app,
+        ["recsys", "train", "--dataset", "music", "--config", str(tiny), "--split", "random"],
+    )
+    assert trained.exit_code == 0, trained.output
+    assert "two_tower" in trained.output

@@ -66,6 +66,7 @@ def distinct_pairs(interactions: pd.DataFrame) -> pd.DataFrame:
         interaction=("interaction", "first"),
         timestamp=("timestamp", "min"),
         events=("interaction", "size"),
+        **({"amount": ("amount", "sum")} if "amount" in interactions.columns else {}),
     )
     return pairs.sort_values(["timestamp", "user_id", "item_id"], ignore_index=True)
 
@@ -78,6 +79,17 @@ class Split:
 
 
 SPLITS = ("time", "user", "random")
+
+
+def check_split(split: str, recipe: dict, dataset: str = "this dataset") -> None:
+    """Refuse a split the data cannot support: the time and per-user splits order events by
+    time, and a log imported without timestamps (``recipe["timestamps"]`` False) has none."""
+    if split != "random" and recipe.get("timestamps") is False:
+        raise ValueError(
+            f"{dataset} was imported without a timestamp column, so the {split!r} split "
+            "(which orders events by time) cannot be drawn; use split 'random' "
+            "(--split random)"
+        )
 
 
 def split_interactions(

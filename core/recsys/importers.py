@@ -6,8 +6,13 @@ Parquet, or RecBole atomic files (``.inter``, ``.user``, ``.item``: tab separate
 same name beside it. Atomic ``token_seq`` fields (space-separated tokens, e.g. genres) become
 ';'-separated lists, ``float`` fields numbers, ``token`` fields text.
 
-Interactions need ``user_id``, ``item_id`` and ``timestamp`` (ISO 8601, Unix seconds or Unix
-milliseconds; one format per column, detected). What a row means comes from its columns:
+Interactions need ``user_id`` and ``item_id``; ``timestamp`` (ISO 8601, Unix seconds or Unix
+milliseconds; one format per column, detected) is optional. A log without one (a play-count
+file: user, artist, plays) imports with every event at one instant (``NO_TIME``), its repeats
+of a (user, item) merged with their weights summed, and the recipe saying so
+(``recipe["timestamps"]`` False): such a dataset trains on the random split only
+(``core.recsys.data.check_split`` refuses the others). What a row means comes from its
+columns:
 
 - ``interaction``: an event type of seed 004 (or one ``events`` maps to one);
 - ``rating``: with ``events`` or ``positive_threshold``, as they say; with neither, every
@@ -68,8 +73,13 @@ def below_reason(threshold: float | None) -> str:
 
 IMPLICIT = "purchase"
 """The type of every row of a log with neither a rating nor an interaction column."""
-AMOUNT_COLUMNS = ("quantity", "count", "plays", "weight")
-"""Column names read as a row's weight (kept as ``amount``); rows of 0 or below are left out."""
+AMOUNT_COLUMNS = ("weight", "quantity", "count", "plays")
+"""Column names read as a row's weight (kept as ``amount``); rows of 0 or below are left out.
+Any of them is also a ``--map`` target: ``--map weight=userArtistPlays``."""
+MAPPABLE = (*INTERACTION_COLUMNS, *AMOUNT_COLUMNS)
+"""The names a column of an interactions file can be mapped to."""
+NO_TIME = pd.Timestamp("1970-01-01")
+"""The instant every event of a log without timestamps is read at."""
 INVOICE_COLUMNS = ("invoiceno", "invoice_no", "invoice", "order_id", "orderid")
 """Column names read as an order number; one starting with C is a cancellation."""
 
@@ -119,7 +129,7 @@ def import_recsys(
     log = ProblemLog()
     table = read_table(interactions, options, mapping)
     frame, found = pd.DataFrame(), _EventLog()
-    if table.require(["user_id", "item_id", "timestamp"]):
+    if table.require(["user_id", "item_id"]):
         frame, found = _events(table, events, positive_threshold)
     log.extend(table)
 
@@ -171,6 +181,7 @@ def import_recsys(
         "left_out": found.left_out,
         "below_threshold": found.left_out.get(below_reason(positive_threshold), 0),
         "merged_repeats": found.merged,
+        "timestamps": "timestamp" in table.frame.columns,
         "timestamp_format": table.date_formats.get("timestamp"),
         "separator": table.separator,
     }
@@ -247,7 +258,11 @@ def _events(
         found.read_as = (
             "every row as one purchase (no rating or interaction column: implicit feedback)"
         )
-    times = table.dates("timestamp", keep_time=True)
+    times = (
+        table.dates("timestamp", keep_time=True)
+        if "timestamp" in columns
+        else pd.Series(NO_TIME, index=table.frame.index)
+    )
     frame = pd.DataFrame(
         {"user_id": user, "item_id": item, "interaction": kinds, "timestamp": times}
     )

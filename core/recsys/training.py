@@ -25,7 +25,13 @@ from core.recsys.als import fit_id_tables
 from core.recsys.batches import INPUTS, PairBatches, UserBatches
 from core.recsys.catalogue import Catalogue
 from core.recsys.config import RecsysTrainingConfig, TwoTowerConfig
-from core.recsys.data import Split, distinct_pairs, labelled, split_interactions
+from core.recsys.data import (
+    Split,
+    check_split,
+    distinct_pairs,
+    labelled,
+    split_interactions,
+)
 from core.recsys.evaluation import K, Segment, evaluate_recommender
 from core.recsys.features import RecsysEncoder
 from core.recsys.model import (
@@ -108,6 +114,7 @@ def _train(
             "another objective, or id_embeddings on with history_pooling least_squares "
             "(implicit_als solves the id tables)",
         )
+    check_split(training.split, data.recipe)
     seed = training.seed
     seed_everything(seed)
     split = split_interactions(distinct_pairs(data.interactions), by=training.split, seed=seed)
