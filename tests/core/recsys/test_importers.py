@@ -282,7 +282,7 @@ def test_a_file_without_a_header_line_is_named_as_such(tmp_path: Path) -> None:
     with pytest.raises(ImportFailed) as failed:
         import_recsys(path, positive_threshold=4)
     text = str(failed.value)
-    assert "u.data: missing column(s) user_id, item_id, timestamp;" in text
+    assert "u.data: missing column(s) user_id, item_id;" in text
     assert "Line 1 holds values, not column names: the file has no header line" in text
     named = tmp_path / "named.csv"
     named.write_text("user,item,stars,time\n1,2,3,881250949\n")
