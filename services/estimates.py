@@ -31,7 +31,8 @@ from core.market.loaders import Loaders
 from core.market.models import ModelSpec, create_model, model_spec
 from core.market.predictions import BaselineCache, baseline_predictions, fit_baseline_models
 from core.market.training import build_loaders, fit_to_data, size_to_rows, sizing_sentence
-from core.recsys.baselines import BPR, EASE, EASE_MAX_ITEMS, ItemKNN
+from core.memory import available_memory
+from core.recsys.baselines import BPR, EASE, ItemKNN, ease_item_limit
 from core.recsys.evaluation import EASE_LAMBDAS, KNN_NEIGHBOURS, KNN_SHRINKAGE
 from core.recsys.training import train_recommender
 from core.trainer import Trainer, create_optimizer
@@ -269,12 +270,16 @@ def _baseline_seconds(train: Any) -> float:
     """The baselines' cost from one fit of each, times the fits evaluation makes (item-kNN's
     and EASE's grids, BPR's usual epochs)."""
     started = time.perf_counter()
-    ItemKNN(train)
-    seconds = (time.perf_counter() - started) * len(KNN_NEIGHBOURS) * len(KNN_SHRINKAGE)
-    if train.shape[1] <= EASE_MAX_ITEMS:
+    ItemKNN(train, max(KNN_NEIGHBOURS))
+    seconds = (time.perf_counter() - started) * len(KNN_SHRINKAGE)
+    if train.shape[1] <= ease_item_limit(available_memory()):
         started = time.perf_counter()
-        EASE(train)
-        seconds += (time.perf_counter() - started) * len(EASE_LAMBDAS)
+        path = EASE.path(train, EASE_LAMBDAS[:2])
+        next(path)  # the decomposition and the first lambda
+        first = time.perf_counter()
+        next(path)  # each further lambda
+        per_lambda = time.perf_counter() - first
+        seconds += first - started + per_lambda * (len(EASE_LAMBDAS) - 1)
     started = time.perf_counter()
     BPR(train, epochs=1)
     return seconds + (time.perf_counter() - started) * BPR_EPOCHS_EXPECTED

@@ -9,8 +9,9 @@ items) matrix (scipy), never a dense one.
   ``neighbours`` nearest (computed in blocks of rows, kept sparse); a user's score for an
   item is the summed similarity to the items they interacted with;
 - EASE (Steck, 2019): the closed-form item-item regression B = I - P / diag(P), P = (X^T X
-  + lambda I)^-1, zero diagonal; scores X_u B. The one engine with a dense items x items
-  array: refused above ``EASE_MAX_ITEMS`` items;
+  + lambda I)^-1, zero diagonal; scores X_u B. The one engine with dense items x items
+  arrays (float32; every lambda tried from one eigendecomposition): left out above
+  ``ease_item_limit()`` items, computed from its memory budget;
 - content: the user's words (bio, plus the descriptions of items they liked) against each
   item's description in the shared TF-IDF space, plus the overlap of matching fields (the
   user's skills covering the item's, stated interests naming its sector, same location);
@@ -25,13 +26,15 @@ EASE's lambda on validation NDCG@10, as the two-tower model is tuned.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
+import scipy.linalg
 import torch
 from scipy import sparse
 
+from core.memory import available_memory
 from core.recsys.data import contains, seen_keys
 from core.recsys.features import RecsysEncoder, split_values
 
@@ -67,44 +70,38 @@ class Popularity:
 
 
 class ItemKNN:
+    """Item-item cosine neighbours: a sparse (items, items) matrix with at most
+    ``neighbours`` non-zeros per row. ``fewer(n)`` keeps each item's ``n`` best from the same
+    computation, so tuning the neighbour count computes the similarities once."""
+
     def __init__(
-        self, matrix: sparse.csr_matrix, neighbours: int = 50, shrinkage: float = 0.0
+        self,
+        matrix: sparse.csr_matrix,
+        neighbours: int = 50,
+        shrinkage: float = 0.0,
+        *,
+        ranked: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
-        matrix = sparse.csr_matrix(matrix, dtype=np.float32)
-        items = matrix.shape[1]
-        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=0)).ravel())
-        by_item = matrix.T.tocsr()
-        keep = min(neighbours, max(items - 1, 0))
-        block = max(1, min(1024, BLOCK_CELLS // max(items, 1)))
-        rows, columns, values = [], [], []
-        for start in range(0, items, block):
-            stop = min(start + block, items)
-            similarity = (by_item[start:stop] @ matrix).toarray()  # (block, items)
-            similarity /= np.maximum(np.outer(norms[start:stop], norms) + shrinkage, 1e-12)
-            similarity[np.arange(stop - start), np.arange(start, stop)] = 0.0
-            if keep == 0:
-                continue
-            # the `keep` largest per row, ties to the lower item index
-            if keep < items - 1:
-                part = np.argpartition(-similarity, keep, axis=1)[:, : keep + 1]
-                threshold = np.take_along_axis(similarity, part, axis=1).min(axis=1)
-                similarity[similarity < threshold[:, None]] = 0.0  # only the top few sorted
-            chosen = np.argsort(-similarity, axis=1, kind="stable")[:, :keep]
-            rows.append(np.repeat(np.arange(start, stop), keep))
-            columns.append(chosen.ravel())
-            values.append(np.take_along_axis(similarity, chosen, axis=1).ravel())
+        self.matrix = sparse.csr_matrix(matrix, dtype=np.float32)
+        self.neighbours, self.shrinkage = int(neighbours), float(shrinkage)
+        self.ranked = ranked if ranked is not None else nearest(self.matrix, neighbours, shrinkage)
+        chosen, values = self.ranked
+        items, keep = len(chosen), min(self.neighbours, chosen.shape[1])
         self.similarity = sparse.csr_matrix(
             (
-                np.concatenate(values) if values else np.zeros(0, np.float32),
-                (
-                    np.concatenate(rows) if rows else np.zeros(0, int),
-                    np.concatenate(columns) if columns else np.zeros(0, int),
-                ),
+                values[:, :keep].ravel(),
+                (np.repeat(np.arange(items), keep), chosen[:, :keep].ravel()),
             ),
             shape=(items, items),
         )
         self.similarity.eliminate_zeros()
-        self.matrix = matrix
+
+    def fewer(self, neighbours: int) -> ItemKNN:
+        """The same similarities, each item keeping its ``neighbours`` best (at most as many
+        as this one keeps)."""
+        return ItemKNN(
+            self.matrix, min(neighbours, self.neighbours), self.shrinkage, ranked=self.ranked
+        )
 
     def scores(self, users: np.ndarray, history: sparse.csr_matrix | None = None) -> np.ndarray:
         """Scores from the users' rows of ``history`` (default: the training matrix)."""
@@ -112,34 +109,121 @@ class ItemKNN:
         return np.asarray((rows @ self.similarity.T).toarray())
 
 
-EASE_MAX_ITEMS = 12_000
-"""Largest catalogue EASE is fitted for: its Gram matrix and inverse are items x items
-(two float32 arrays of 576 MB at this size); above it the engine is left out and the report
-says why."""
+def nearest(
+    matrix: sparse.csr_matrix, neighbours: int, shrinkage: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's ``neighbours`` most similar other items, best first (ties to the lower
+    index): (items, k) indices and their shrunk cosine similarities, dot / (|i| |j| +
+    shrinkage), computed in blocks of ``BLOCK_CELLS`` so memory never holds items x items."""
+    items = matrix.shape[1]
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=0)).ravel())
+    by_item = matrix.T.tocsr()
+    keep = min(neighbours, max(items - 1, 0))
+    block = max(1, min(1024, BLOCK_CELLS // max(items, 1)))
+    chosen = np.zeros((items, keep), dtype=np.int64)
+    values = np.zeros((items, keep), dtype=np.float32)
+    if keep == 0:
+        return chosen, values
+    for start in range(0, items, block):
+        stop = min(start + block, items)
+        similarity = (by_item[start:stop] @ matrix).toarray()  # (block, items)
+        similarity /= np.maximum(np.outer(norms[start:stop], norms) + shrinkage, 1e-12)
+        similarity[np.arange(stop - start), np.arange(start, stop)] = 0.0
+        if keep < items - 1:  # only the top few sorted
+            part = np.argpartition(-similarity, keep, axis=1)[:, : keep + 1]
+            threshold = np.take_along_axis(similarity, part, axis=1).min(axis=1)
+            similarity[similarity < threshold[:, None]] = 0.0
+        order = np.argsort(-similarity, axis=1, kind="stable")[:, :keep]
+        chosen[start:stop] = order
+        values[start:stop] = np.take_along_axis(similarity, order, axis=1)
+    return chosen, values
+
+
+EASE_BUDGET = 4 << 30
+"""Bytes EASE may hold (at most half the memory available when it starts): its Gram
+matrix's eigenvectors, the weights kept, the weights tried and one scaled copy, each a dense
+float32 items x items array (``EASE_ARRAYS`` x 4 x items^2 bytes)."""
+EASE_ARRAYS = 4
+
+
+def ease_item_limit(available: int | None = None) -> int:
+    """Largest catalogue EASE is fitted for within ``EASE_BUDGET`` (or half of ``available``
+    bytes when that is less): 16,384 items at 4 GiB."""
+    budget = EASE_BUDGET if available is None else min(EASE_BUDGET, available // 2)
+    return int(np.sqrt(budget / (EASE_ARRAYS * 4)))
 
 
 class EASE:
-    """Embarrassingly shallow autoencoder (Steck, 2019): closed-form item-item weights."""
+    """Embarrassingly shallow autoencoder (Steck, 2019): closed-form item-item weights
+    B = I - P / diag(P) with P = (X^T X + lambda I)^-1, in float32.
 
-    def __init__(self, matrix: sparse.csr_matrix, regularisation: float = 100.0) -> None:
-        items = matrix.shape[1]
-        if items > EASE_MAX_ITEMS:
-            raise ValueError(
-                f"EASE needs a dense {items:,} x {items:,} matrix; it is fitted for catalogues "
-                f"of at most {EASE_MAX_ITEMS:,} items"
-            )
+    ``EASE(matrix, lambda)`` inverts once; ``EASE.path(matrix, lambdas)`` fits every lambda
+    from one eigendecomposition of the Gram matrix, G = Q diag(w) Q^T, so each P is
+    Q diag(1 / (w + lambda)) Q^T: a product, not an inverse (on the online-retail log's 3,659
+    items the decomposition takes about as long as 3 inverses, each further lambda a fifth of
+    one)."""
+
+    def __init__(
+        self,
+        matrix: sparse.csr_matrix,
+        regularisation: float = 100.0,
+        *,
+        weights: np.ndarray | None = None,
+    ) -> None:
         self.matrix = sparse.csr_matrix(matrix, dtype=np.float32)
-        gram = (self.matrix.T @ self.matrix).toarray()  # (items, items)
-        gram[np.diag_indices(items)] += regularisation
-        inverse = np.linalg.inv(gram)
-        del gram
-        self.weights = inverse / -np.diag(inverse)[None, :]
-        self.weights[np.diag_indices(items)] = 0.0
+        self.regularisation = float(regularisation)
+        if weights is None:
+            _check_catalogue(matrix.shape[1])
+            gram = _gram(self.matrix)
+            gram[np.diag_indices_from(gram)] += regularisation
+            weights = np.linalg.inv(gram)
+            del gram
+            _normalise(weights)
+        self.weights = weights
+
+    @classmethod
+    def path(cls, matrix: sparse.csr_matrix, lambdas: Sequence[float]) -> Iterator[EASE]:
+        """EASE at each of ``lambdas`` in turn, from one eigendecomposition (each model is
+        built when asked for, so a caller keeping the best holds two weight arrays)."""
+        _check_catalogue(matrix.shape[1])
+        matrix = sparse.csr_matrix(matrix, dtype=np.float32)
+        values, vectors = scipy.linalg.eigh(
+            _gram(matrix), driver="evd", overwrite_a=True, check_finite=False
+        )
+        values = np.maximum(values, 0.0)  # a PSD matrix's round-off below 0
+        for regularisation in lambdas:
+            scaled = vectors / (values + np.float32(regularisation))[None, :]
+            weights = scaled @ vectors.T  # (items, items): the inverse of G + lambda I
+            del scaled
+            _normalise(weights)
+            yield cls(matrix, regularisation, weights=weights)
 
     def scores(self, users: np.ndarray, history: sparse.csr_matrix | None = None) -> np.ndarray:
         """Scores from the users' rows of ``history`` (default: the training matrix)."""
         rows = _rows(self.matrix if history is None else history, users)
         return np.asarray(rows @ self.weights)
+
+
+def _check_catalogue(items: int) -> None:
+    limit = ease_item_limit(available_memory())
+    if items > limit:
+        raise ValueError(
+            f"EASE needs dense {items:,} x {items:,} float32 arrays "
+            f"({EASE_ARRAYS * 4 * items**2 / 2**30:.1f} GiB); within its budget it fits "
+            f"catalogues of at most {limit:,} items"
+        )
+
+
+def _gram(matrix: sparse.csr_matrix) -> np.ndarray:
+    """X^T X as a dense float32 (items, items) array."""
+    return (matrix.T @ matrix).toarray().astype(np.float32, copy=False)
+
+
+def _normalise(inverse: np.ndarray) -> None:
+    """P -> B = -P / diag(P) with a zero diagonal, in place."""
+    diagonal = -np.diag(inverse).copy()
+    inverse /= diagonal[None, :]
+    inverse[np.diag_indices_from(inverse)] = 0.0
 
 
 class ContentModel:

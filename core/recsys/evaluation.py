@@ -27,7 +27,8 @@ import pandas as pd
 from arch.bootstrap import IIDBootstrap
 from scipy import sparse
 
-from core.recsys.baselines import BPR, EASE, EASE_MAX_ITEMS, ContentModel, ItemKNN, Popularity
+from core.memory import available_memory
+from core.recsys.baselines import BPR, EASE, ContentModel, ItemKNN, Popularity, ease_item_limit
 from core.recsys.catalogue import Catalogue
 from core.recsys.config import TwoTowerConfig
 from core.recsys.data import RELEVANT_MIN_LABEL, Split, labelled
@@ -140,7 +141,7 @@ def fit_baselines(
     report: Callable[[str], None] | None = None,
 ) -> Baselines:
     """Popularity, item-kNN (neighbours x shrinkage tuned), EASE (lambda tuned, catalogues up
-    to ``EASE_MAX_ITEMS``), BPR (trained until validation NDCG@10 stops rising) and content,
+    to ``ease_item_limit``), BPR (trained until validation NDCG@10 stops rising) and content,
     each fitted on ``train`` (positive training events); validation reads ``train`` too."""
     say = report or (lambda _: None)
     engines: dict[str, Callable[[sparse.csr_matrix], Scorer]] = {}
@@ -154,33 +155,32 @@ def fit_baselines(
     engines["popularity"] = lambda history: popularity.scores
 
     say("tuning item-kNN (neighbours x shrinkage) on validation")
-    best_knn = max(
-        (
-            (on_validation(ItemKNN(train, n, s).scores), n, s)
-            for s in KNN_SHRINKAGE
-            for n in KNN_NEIGHBOURS
-        ),
-        key=lambda found: found[0],
-    )
-    knn = ItemKNN(train, best_knn[1], best_knn[2])
-    settings["item_knn"] = {"neighbours": best_knn[1], "shrinkage": best_knn[2]}
-    engines["item_knn"] = lambda history: lambda rows: knn.scores(rows, history)
-
-    items = train.shape[1]
-    if items <= EASE_MAX_ITEMS:
-        say("tuning EASE (lambda) on validation")
-        ease, chosen, best = None, None, -np.inf
-        for value in EASE_LAMBDAS:
-            candidate = EASE(train, value)
+    knn, best = None, -np.inf
+    for shrinkage in KNN_SHRINKAGE:
+        widest = ItemKNN(train, max(KNN_NEIGHBOURS), shrinkage)
+        for neighbours in KNN_NEIGHBOURS:
+            candidate = widest.fewer(neighbours)
             figure = on_validation(candidate.scores)
             if figure > best:
-                ease, chosen, best = candidate, value, figure
+                knn, best = candidate, figure
+    settings["item_knn"] = {"neighbours": knn.neighbours, "shrinkage": knn.shrinkage}
+    engines["item_knn"] = lambda history: lambda rows: knn.scores(rows, history)
+
+    items, limit = train.shape[1], ease_item_limit(available_memory())
+    if items <= limit:
+        say("tuning EASE (lambda) on validation, every lambda from one eigendecomposition")
+        ease, best = None, -np.inf
+        for candidate in EASE.path(train, EASE_LAMBDAS):
+            figure = on_validation(candidate.scores)
+            if figure > best:
+                ease, best = candidate, figure
             del candidate
-        settings["ease"] = {"regularisation": chosen}
+        settings["ease"] = {"regularisation": ease.regularisation}
         engines["ease"] = lambda history: lambda rows: ease.scores(rows, history)
     else:
         skipped["ease"] = (
-            f"left out: the catalogue has {items:,} items, above EASE's {EASE_MAX_ITEMS:,}"
+            f"left out: the catalogue has {items:,} items; EASE's dense float32 arrays fit "
+            f"{limit:,} within its memory budget"
         )
 
     say("training BPR until validation NDCG@10 stops rising")

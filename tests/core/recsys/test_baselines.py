@@ -53,13 +53,44 @@ def test_ease_matches_its_closed_form_and_reads_the_history_it_is_given(matrix) 
     np.testing.assert_allclose(ease.weights, weights, rtol=1e-4, atol=1e-5)
     other = sparse.csr_matrix(np.eye(40, 25, dtype=np.float32))
     np.testing.assert_allclose(ease.scores(np.array([2]), other)[0], weights[2], atol=1e-5)
-    monkey = baselines.EASE_MAX_ITEMS
-    try:
-        baselines.EASE_MAX_ITEMS = 10
-        with pytest.raises(ValueError, match="at most 10 items"):
-            EASE(matrix)
-    finally:
-        baselines.EASE_MAX_ITEMS = monkey
+
+
+def test_ease_on_every_lambda_from_one_eigendecomposition_equals_the_direct_inverse() -> None:
+    """Issue 38: the lambda grid is fitted from one factorisation of the Gram matrix."""
+    rng = np.random.default_rng(4)
+    dense = (rng.random((300, 120)) < rng.random(120) * 0.3).astype(np.float32)
+    lambdas = (20.0, 100.0, 500.0)  # the grid's range (float32: lambda 1 differs by 1e-5)
+    found = list(EASE.path(sparse.csr_matrix(dense), lambdas))
+    gram = dense.astype(np.float64).T @ dense
+    for ease, value in zip(found, lambdas, strict=True):
+        inverse = np.linalg.inv(gram + value * np.eye(120))
+        weights = np.eye(120) - inverse / np.diag(inverse)[None, :]
+        np.fill_diagonal(weights, 0.0)
+        assert ease.regularisation == value and ease.weights.dtype == np.float32
+        np.testing.assert_allclose(ease.weights, weights, atol=1e-5)
+        np.testing.assert_allclose(
+            EASE(sparse.csr_matrix(dense), value).weights, weights, atol=1e-5
+        )
+
+
+def test_ease_is_left_out_above_the_catalogue_its_memory_budget_fits(matrix, monkeypatch) -> None:
+    assert baselines.ease_item_limit() == 16_384  # 4 arrays of 4 x items^2 bytes in 4 GiB
+    assert baselines.ease_item_limit(available=2 << 30) == 8_192  # half of what is free
+    monkeypatch.setattr(baselines, "EASE_BUDGET", 4 * 4 * 10**2)
+    with pytest.raises(ValueError, match="at most 10 items"):
+        EASE(matrix)
+    with pytest.raises(ValueError, match="at most 10 items"):
+        next(EASE.path(matrix, [1.0]))
+
+
+def test_item_knn_keeps_at_most_k_neighbours_per_item_in_a_sparse_matrix(matrix) -> None:
+    widest = ItemKNN(matrix, neighbours=8, shrinkage=2.0)
+    for k in (1, 3, 8):
+        knn = widest.fewer(k)
+        assert sparse.issparse(knn.similarity)
+        assert np.diff(knn.similarity.indptr).max() <= k
+        direct = ItemKNN(matrix, neighbours=k, shrinkage=2.0)
+        np.testing.assert_allclose(knn.similarity.toarray(), direct.similarity.toarray())
 
 
 def test_bpr_learns_from_a_sparse_matrix_and_ranks_seen_items_up(matrix) -> None:
