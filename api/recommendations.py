@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from api.schemas import Item, ProfileRequest, Recommendations
 from api.shared import context, plain, short
-from core.recsys.serving import MAX_LIMIT, Recommendation, UnknownUser
+from core.recsys.serving import ENGINES, MAX_LIMIT, Recommendation, UnknownUser
 from services.database import StorageError
 from services.recsys import active_run, load_serving, recommender_report
 
@@ -44,7 +44,7 @@ def for_developer(
     limit: Limit = 10,
     engine_name: Annotated[
         str,
-        Query(alias="engine", pattern="^(auto|two_tower|ease|item_knn|content|popularity)$"),
+        Query(alias="engine", pattern=f"^({'|'.join(ENGINES)})$"),
     ] = "auto",
     type: Annotated[str | None, Query(description="collaboration, job, investment")] = None,
     sector: str | None = None,

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from core.recsys.serving import Recommendation, Recommender
+from core.recsys.serving import ENGINES, Recommendation, Recommender
 from pages import charts
 from pages.access import read_only
 from pages.shared import data_home, engine, said
@@ -83,7 +83,7 @@ with known:
         ),
         key="user",
     )
-    choices = ["auto", "two_tower", "ease", "item_knn", "content", "popularity"]
+    choices = [e for e in ENGINES if e != "ranker" or recommender.ranker is not None]
     if not active:
         choices = ["auto", "content", "popularity"]
     engine_name = middle.selectbox("Engine", choices)

@@ -22,6 +22,7 @@ from core.recsys.artifacts import FILES, load_recommender
 from core.recsys.catalogue import Catalogue
 from core.recsys.config import RecsysTrainingConfig, TwoTowerConfig
 from core.recsys.features import RecsysEncoder
+from core.recsys.ranker import SecondStage
 from core.recsys.serving import Recommender
 from core.recsys.training import MODEL_NAME
 from services.access import ensure_writable
@@ -177,7 +178,9 @@ def _serving(
     catalogue = Catalogue.build(data, encoder)
     metrics = folder / FILES["test_metrics"]
     report = json.loads(metrics.read_text()) if metrics.is_file() else {}
-    return Recommender(model, catalogue, data.interactions, config, report=report)
+    stored = folder / FILES["ranker"]
+    ranker = SecondStage.from_json(stored.read_text()) if stored.is_file() else None
+    return Recommender(model, catalogue, data.interactions, config, report=report, ranker=ranker)
 
 
 def recommender_report(*, engine: Engine, run_id: int) -> dict[str, Any]:

@@ -6,6 +6,7 @@ encoder.json        the fitted feature encoder
 config.json         the TwoTowerConfig
 history.json        one record per epoch (losses, validation ranking metrics, lr)
 test_metrics.json   test metrics of the model and the baselines, all and cold users
+ranker.json         the second stage (core.recsys.ranker): its engines and LightGBM text model
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ FILES = {
     "config": "config.json",
     "history": "history.json",
     "test_metrics": "test_metrics.json",
+    "ranker": "ranker.json",
 }
 
 
@@ -36,7 +38,11 @@ def save_recommender(result: RecsysResult, folder: Path, config: TwoTowerConfig)
     (folder / FILES["encoder"]).write_text(result.catalogue.encoder.to_json())
     (folder / FILES["config"]).write_text(json.dumps(config.to_dict(), indent=2))
     (folder / FILES["history"]).write_text(json.dumps(result.history, indent=1))
-    (folder / FILES["test_metrics"]).write_text(json.dumps(result.evaluation, indent=1))
+    evaluation = dict(result.evaluation)
+    ranker = evaluation.pop("ranker_model", None)
+    if ranker is not None:  # the second stage's LightGBM text model, in JSON
+        (folder / FILES["ranker"]).write_text(ranker)
+    (folder / FILES["test_metrics"]).write_text(json.dumps(evaluation, indent=1))
     model = result.evaluation["all_users"]["two_tower"]
     return {
         "model": MODEL_NAME,

@@ -34,6 +34,8 @@ from core.recsys.config import TwoTowerConfig
 from core.recsys.data import RELEVANT_MIN_LABEL, Split, labelled
 from core.recsys.metrics import catalogue_coverage, per_user_metrics, ranking_metrics, top_k
 from core.recsys.model import TwoTowerRecommender
+from core.recsys.ranker import CANDIDATES, Context, SecondStage
+from core.recsys.ranker import ENGINES as RANKED
 from core.recsys.scoring import TowerScorer
 
 K = 10
@@ -45,13 +47,14 @@ SCORE_CELLS = 1 << 24
 """Scores held at once when ranking the full catalogue (16M: 128 MB as float64): users are
 ranked in blocks of ``evaluation_block`` rows."""
 MAX_BLOCK_USERS = 1024
-SERVABLE = ("two_tower", "ease", "item_knn", "popularity")
+SERVABLE = ("two_tower", "ranker", "ease", "item_knn", "popularity")
 """Engines the serving side can rebuild from a run's report (BPR's factors are not kept)."""
 KNN_NEIGHBOURS = (20, 50, 100, 200)
 KNN_SHRINKAGE = (0.0, 20.0)
 EASE_LAMBDAS = (20.0, 50.0, 100.0, 200.0, 500.0)
 
 Scorer = Callable[[np.ndarray], np.ndarray]
+ENGINE_NAMES = {"two_tower": "the two-tower model", "ranker": "the second stage"}
 
 
 def evaluation_block(items: int) -> int:
@@ -216,15 +219,41 @@ def evaluate_recommender(
     engines: dict[str, Callable[[], Scorer]] = {
         "two_tower": lambda: TowerScorer(model, catalogue, history)
     }
-    fitted = None
+    seen = catalogue.matrix(before)
+    fitted, stage = None, None
     if baselines:
         validation = Segment(catalogue, split.val, catalogue.matrix(split.train))
         fitted = fit_baselines(catalogue, train_history.matrix, validation, seed=seed, report=say)
         for name, build in fitted.engines.items():
             engines[name] = lambda build=build: build(history.matrix)
+        say("learning the second stage from the validation users")
+        on_train = {
+            "two_tower": TowerScorer(model, catalogue, train_history),
+            **{name: build(train_history.matrix) for name, build in fitted.engines.items()},
+        }
+        try:
+            stage = SecondStage.fit(
+                {name: on_train[name] for name in RANKED if name in on_train},
+                validation.rows,
+                validation.relevant,
+                validation.seen,
+                Context.of(catalogue, split.train),
+                seed=seed,
+            )
+        except ValueError as err:
+            fitted.skipped["ranker"] = f"left out: {err}"
+        else:
+            context = Context.of(catalogue, before)
+            engines["ranker"] = lambda: stage.scorer(
+                {name: engines[name]() for name in stage.engines}, seen, context
+            )
+            fitted.settings["ranker"] = {
+                "engines": ", ".join(stage.engines),
+                "candidates": CANDIDATES,
+                "rounds": stage.booster.current_iteration(),
+            }
     counts = before.groupby("user_id").size()
     cold = {u for u in catalogue.user_ids if counts.get(u, 0) < config.cold_max_interactions}
-    seen = catalogue.matrix(before)
     segments = {
         "all_users": Segment(catalogue, split.test, seen),
         "cold_users": Segment(catalogue, split.test, seen, users=cold),
@@ -242,8 +271,9 @@ def evaluate_recommender(
         **means,
         "primary_metric": PRIMARY,
         "intervals": {s: intervals(per_user[s], seed=seed) for s in segments},
-        "comparison": compare(per_user["all_users"], seed=seed),
-        "cold_comparison": compare(per_user["cold_users"], seed=seed),
+        "comparison": compare(_without(per_user["all_users"], "ranker"), seed=seed),
+        "cold_comparison": compare(_without(per_user["cold_users"], "ranker"), seed=seed),
+        "ranker_comparison": compare(per_user["all_users"], model="ranker", seed=seed),
         "settings": fitted.settings if fitted else {},
         "skipped": fitted.skipped if fitted else {},
         "protocol": (
@@ -252,9 +282,16 @@ def evaluate_recommender(
             f"bootstrap over test users ({DRAWS} draws)"
         ),
     }
+    if stage is not None:
+        result["ranker_importance"] = stage.importance()
+        result["ranker_model"] = stage.to_json()
     result["serve"] = serving_choice(result)
     result["serve_cold"] = serving_choice(result, "cold_users")
     return result
+
+
+def _without(per_user: dict[str, Any], engine: str) -> dict[str, Any]:
+    return {name: figures for name, figures in per_user.items() if name != engine}
 
 
 def _matrix(per_user: dict[str, dict[str, np.ndarray]], metric: str) -> tuple[list, np.ndarray]:
@@ -316,12 +353,12 @@ def compare(
     best = max(others, key=lambda e: means[engines.index(e)])
     found = against[best]
     low, high = found["interval"]
+    name = ENGINE_NAMES.get(model, model)
     sentence = {
-        "beats": f"the two-tower model beats the best baseline, {best}, on {metric}",
-        "worse": f"the two-tower model is worse than the best baseline, {best}, on {metric}",
+        "beats": f"{name} beats the best other engine, {best}, on {metric}",
+        "worse": f"{name} is worse than the best other engine, {best}, on {metric}",
         "no evidence": (
-            f"no evidence that the two-tower model differs from the best baseline, {best}, "
-            f"on {metric}"
+            f"no evidence that {name} differs from the best other engine, {best}, on {metric}"
         ),
     }[found["verdict"]]
     return {

@@ -25,9 +25,10 @@ from core.recsys.baselines import EASE, ContentModel, ItemKNN, Popularity
 from core.recsys.catalogue import Catalogue
 from core.recsys.config import TwoTowerConfig
 from core.recsys.model import TwoTowerRecommender
+from core.recsys.ranker import OUTSIDE, Context, SecondStage
 from core.recsys.scoring import item_embeddings, user_embeddings
 
-ENGINES = ("auto", "two_tower", "ease", "item_knn", "content", "popularity")
+ENGINES = ("auto", "two_tower", "ranker", "ease", "item_knn", "content", "popularity")
 NEIGHBOURHOOD = ("ease", "item_knn")
 """Engines rebuilt at serving from all known interactions with the run's tuned settings."""
 MAX_LIMIT = 100
@@ -184,8 +185,11 @@ class Recommender:
         *,
         search: str | None = None,
         report: dict | None = None,
+        ranker: SecondStage | None = None,
     ) -> None:
         self.model, self.catalogue, self.config = model, catalogue, config
+        self.ranker, self.interactions = ranker, interactions
+        self._ranked: tuple[dict, Context] | None = None
         self.report = report or {}
         choice = self.report.get("serve") or {}
         self.served = choice.get("engine", "two_tower")
@@ -193,6 +197,11 @@ class Recommender:
         cold = self.report.get("serve_cold") or {}
         self.served_cold = cold.get("engine", "content")
         self.served_cold_because = cold.get("reason", "")
+        if ranker is None or model is None:  # a run of an earlier version, or no model
+            if self.served == "ranker":
+                self.served, self.served_because = "two_tower", "the second stage is not stored"
+            if self.served_cold == "ranker":
+                self.served_cold = "content"
         self.neighbourhood: dict[str, EASE | ItemKNN] = {}
         self.items = catalogue.data.items.reset_index(drop=True)
         self.users = catalogue.data.users.reset_index(drop=True)
@@ -238,6 +247,27 @@ class Recommender:
             )
         return self.neighbourhood[engine]
 
+    def second_stage(self, rows: np.ndarray) -> np.ndarray:
+        """(rows, items) scores of the run's second stage over every known interaction:
+        its ranking of the engines' candidates, ``OUTSIDE`` for the other items."""
+        if self.ranker is None or self.index is None or self.model is None:
+            raise ValueError("this run has no second stage (ranker) to serve")
+        if self._ranked is None:
+            scorers = {
+                "two_tower": lambda rows: (
+                    user_embeddings(self.model, self.catalogue, self.history, rows)
+                    @ self.index.embeddings.T
+                ),
+                "popularity": lambda rows: np.tile(self.popularity, (len(rows), 1)),
+                **{
+                    name: (lambda rows, name=name: self.neighbours(name).scores(rows))
+                    for name in NEIGHBOURHOOD
+                },
+            }
+            self._ranked = (scorers, Context.of(self.catalogue, self.interactions))
+        scorers, context = self._ranked
+        return self.ranker.scorer(scorers, self.seen, context)(rows)
+
     def allowed(self, filters: dict[str, str] | None, seen: np.ndarray | None) -> np.ndarray:
         allowed = np.ones(len(self.items), dtype=bool) if seen is None else ~seen
         for column, value in (filters or {}).items():
@@ -274,6 +304,10 @@ class Recommender:
             scores = self.neighbours(engine).scores(np.array([row]), self.history.matrix)[0]
             indices, values = best(scores, _bounded(limit), allowed)
             return self._answer(user_id, engine, reason, user, indices, values)
+        if engine == "ranker":
+            scores = self.second_stage(np.array([row]))[0]
+            indices, values = best(scores, _bounded(limit), allowed & (scores > OUTSIDE))
+            return self._answer(user_id, engine, reason, user, indices, values)
         history = self.history.matrix[[row]]
         return self._by_scores(user_id, engine, reason, user, history, limit, allowed)
 
@@ -309,6 +343,9 @@ class Recommender:
             why = [f"popular: {int(self.popularity[i])} interactions" for i in indices]
         elif engine in NEIGHBOURHOOD:
             why = [f"often with items in this history ({engine}); {w}" for w in why]
+        elif engine == "ranker":
+            engines = ", ".join(self.ranker.engines) if self.ranker else ""
+            why = [f"ranked by the second stage over {engines}; {w}" for w in why]
         table = self.items.iloc[indices].reset_index(drop=True)
         table.insert(0, "why", why)
         table.insert(0, "score", np.round(np.asarray(scores, dtype=float), 4))
