@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from dataclasses import replace
 from pathlib import Path
@@ -55,6 +56,7 @@ def test_the_evaluation_reports_every_engine_for_all_and_cold_users(trained) -> 
         "ease",
         "content",
         "bpr",
+        "ranker",
     }
     model = report["all_users"]["two_tower"]
     assert model["users_evaluated"] > 0 and 0 <= model["ndcg@10"] <= 1
@@ -70,6 +72,33 @@ def test_the_evaluation_reports_every_engine_for_all_and_cold_users(trained) -> 
     )
     assert model["ndcg@10"] > chance["ndcg@10"], "better than a random ranking"
     assert report["cold_users"]["two_tower"]["users_evaluated"] <= model["users_evaluated"]
+
+
+def test_the_second_stage_is_judged_like_every_engine_and_never_reads_the_test_events(
+    trained,
+) -> None:
+    """Issue 38: the ranker learns from validation users only, so the test events can change
+    without changing it; its own comparison pits it against every engine."""
+    from core.recsys.evaluation import evaluate_recommender
+
+    _, config, result, folder = trained
+    report = result.evaluation
+    assert report["ranker_comparison"]["against"].keys() == set(report["all_users"]) - {"ranker"}
+    assert "the second stage" in report["ranker_comparison"]["sentence"]
+    assert "ranker" not in report["comparison"]["against"], "the model's headline is unchanged"
+    assert (folder / "ranker.json").is_file() and "ranker_model" not in json.loads(
+        (folder / "test_metrics.json").read_text()
+    )
+    model, split = result.model, result.split
+    shuffled = split.test.assign(
+        item_id=split.test["item_id"].sample(frac=1, random_state=1).values
+    )
+    found = [
+        evaluate_recommender(model, result.catalogue, replace(split, test=test), config)
+        for test in (split.test, shuffled)
+    ]
+    assert found[0]["ranker_model"] == found[1]["ranker_model"]
+    assert found[0]["all_users"]["ranker"] != found[1]["all_users"]["ranker"]
 
 
 def test_the_training_history_never_shows_the_target_item(trained) -> None:
@@ -171,6 +200,36 @@ def test_warm_users_get_the_engine_the_evaluation_favours(trained) -> None:
     cold_served = Recommender(result.model, result.catalogue, known, config, report=report)
     answer = cold_served.recommend(user, limit=3)
     assert answer.engine == "popularity" and "cold start" in answer.reason
+
+
+def test_the_second_stage_serves_from_its_stored_file_when_the_report_favours_it(
+    trained,
+) -> None:
+    """The ranker read back from ranker.json scores every known interaction's candidates; a
+    run without the file falls back to the two-tower model and says why."""
+    from core.recsys.ranker import SecondStage
+
+    data, config, result, folder = trained
+    report = {
+        **json.loads((folder / "test_metrics.json").read_text()),
+        "serve": {"engine": "ranker", "reason": "the second stage ranks best"},
+    }
+    stage = SecondStage.from_json((folder / "ranker.json").read_text())
+    served = Recommender(
+        result.model, result.catalogue, data.interactions, config, report=report, ranker=stage
+    )
+    user = data.interactions.groupby("user_id").size().idxmax()
+    answer = served.recommend(user, limit=5)
+    assert answer.engine == "ranker" and "the second stage ranks best" in answer.reason
+    assert all("ranked by the second stage over two_tower" in why for why in answer.items["why"])
+    seen = set(data.interactions.loc[data.interactions["user_id"] == user, "item_id"])
+    assert not seen & set(answer.items["item_id"])
+    row = result.catalogue.user_index.get_loc(user)
+    scores = served.second_stage(np.array([row]))[0]
+    top = result.catalogue.item_index.get_indexer(answer.items["item_id"])
+    np.testing.assert_allclose(answer.items["score"], np.round(scores[top], 4), atol=1e-4)
+    without = Recommender(result.model, result.catalogue, data.interactions, config, report=report)
+    assert without.recommend(user, limit=5).engine == "two_tower"
 
 
 def test_a_stranger_is_unknown(recommender) -> None:
