@@ -291,6 +291,7 @@ def evaluate_recommender(
         "comparison": compare(_without(per_user["all_users"], "ranker"), seed=seed),
         "cold_comparison": compare(_without(per_user["cold_users"], "ranker"), seed=seed),
         "ranker_comparison": compare(per_user["all_users"], model="ranker", seed=seed),
+        "ranker_cold_comparison": compare(per_user["cold_users"], model="ranker", seed=seed),
         "settings": fitted.settings if fitted else {},
         "skipped": fitted.skipped if fitted else {},
         "protocol": (
@@ -393,34 +394,53 @@ def compare(
 
 
 def serving_choice(result: dict[str, Any], segment: str = "all_users") -> dict[str, str]:
-    """The engine a tier of users gets: the best on test NDCG@10 among those serving can
-    rebuild (content too for cold users), the two-tower model on a tie, and why.
-    ``all_users`` picks for warm and hot users, ``cold_users`` for cold ones (on the
-    online-retail time split content ranks cold users at 0.005, popularity at 0.063, the
-    two-tower model at 0.069)."""
+    """The engine a tier of users gets, and why: the best on test NDCG@10 among those serving
+    can rebuild (content too for cold users), the two-tower model on a tie; the second stage
+    only where its paired verdict against that engine is "beats" (it costs every engine's
+    scores, so a tie goes to the simpler engine). ``all_users`` picks for warm and hot users,
+    ``cold_users`` for cold ones (on the online-retail time split content ranks cold users at
+    0.005, popularity at 0.063, the two-tower model at 0.069)."""
     servable = SERVABLE if segment == "all_users" else (*SERVABLE, "content")
     figures = {
         engine: values[PRIMARY]
         for engine, values in result[segment].items()
         if engine in servable and PRIMARY in values and values.get("users_evaluated", 1) > 0
     }
-    if not figures:
+    single = {engine: figure for engine, figure in figures.items() if engine != "ranker"}
+    if not single:
         return {"engine": "two_tower" if segment == "all_users" else "content", "reason": ""}
-    comparison = result["comparison" if segment == "all_users" else "cold_comparison"]
-    chosen = max(figures, key=lambda e: (figures[e], e == "two_tower"))
-    who = "test users" if segment == "all_users" else "cold test users"
+    cold = segment != "all_users"
+    comparison = result["cold_comparison" if cold else "comparison"]
+    chosen = max(single, key=lambda e: (single[e], e == "two_tower"))
+    who = "cold test users" if cold else "test users"
+    ranker = result.get("ranker_cold_comparison" if cold else "ranker_comparison") or {}
+    ranker_verdict = ranker.get("against", {}).get(chosen, {})
+    if "ranker" in figures and figures["ranker"] > single[chosen]:
+        low, high = ranker_verdict.get("interval", [float("nan")] * 2)
+        sentence = (
+            f"the second stage ranks at {figures['ranker']:.3f} against {chosen}'s "
+            f"{single[chosen]:.3f} ({PRIMARY}, difference {low:+.3f} .. {high:+.3f})"
+        )
+        if ranker_verdict.get("verdict") == "beats":
+            return {
+                "engine": "ranker",
+                "reason": f"{sentence} on this run's {who}: it beats every engine alone",
+            }
+        note = f"; {sentence}, no evidence it is better, so the simpler engine serves"
+    else:
+        note = ""
     if chosen == "two_tower":
         reason = (
             f"the two-tower model ranks best on this run's {who} ({PRIMARY} "
-            f"{figures[chosen]:.3f}; verdict against {comparison.get('best_baseline')}: "
+            f"{single[chosen]:.3f}; verdict against {comparison.get('best_baseline')}: "
             f"{comparison.get('verdict')})"
         )
     else:
         verdict = comparison.get("against", {}).get(chosen, {}).get("verdict")
-        model = figures.get("two_tower")
+        model = single.get("two_tower")
         against = f" against the two-tower model's {model:.3f}" if model is not None else ""
         reason = (
-            f"{chosen} ranks best on this run's {who} ({PRIMARY} {figures[chosen]:.3f}"
+            f"{chosen} ranks best on this run's {who} ({PRIMARY} {single[chosen]:.3f}"
             f"{against}; the two-tower model's verdict against it: {verdict})"
         )
-    return {"engine": chosen, "reason": reason}
+    return {"engine": chosen, "reason": reason + note}

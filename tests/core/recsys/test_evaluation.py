@@ -81,3 +81,28 @@ def test_cold_users_get_the_engine_that_ranks_cold_test_users_best() -> None:
     assert "worse" in chosen["reason"]
     report["cold_users"] = {}
     assert serving_choice(report, "cold_users")["engine"] == "content"
+
+
+def test_the_second_stage_serves_only_where_its_verdict_against_the_best_engine_is_beats() -> None:
+    figures = {
+        "two_tower": {"ndcg@10": 0.21},
+        "ease": {"ndcg@10": 0.22},
+        "ranker": {"ndcg@10": 0.23},
+    }
+    comparison = {"best_baseline": "ease", "against": {"ease": {"verdict": "worse"}}}
+
+    def report(verdict: str) -> dict:
+        ranker = {"against": {"ease": {"verdict": verdict, "interval": [0.004, 0.012]}}}
+        return {"all_users": figures, "comparison": comparison, "ranker_comparison": ranker}
+
+    chosen = serving_choice(report("beats"))
+    assert chosen["engine"] == "ranker"
+    assert (
+        "0.230 against ease's 0.220" in chosen["reason"]
+        and "beats every engine" in chosen["reason"]
+    )
+    unsure = serving_choice(report("no evidence"))
+    assert unsure["engine"] == "ease"
+    assert "no evidence it is better, so the simpler engine serves" in unsure["reason"]
+    figures["ranker"]["ndcg@10"] = 0.2
+    assert serving_choice(report("worse"))["engine"] == "ease"
