@@ -79,8 +79,8 @@ def for_developer(
 @router.get("/recommendations/engines")
 def engines() -> dict[str, Any]:
     """The serving run's engines on its test users: every metric with its 95 % interval,
-    the paired verdict of the two-tower model against each baseline, and which engine
-    serves warm and hot users, and why."""
+    the paired verdict of the two-tower model against each other engine, the second stage's
+    against each, and which engine serves warm and hot users, and why."""
     _, engine = context()
     run_id = active_run(engine=engine)
     if run_id is None:
@@ -102,6 +102,7 @@ def engines() -> dict[str, Any]:
                 for name, figures in report["all_users"].items()
             },
             "comparison": report.get("comparison"),
+            "ranker_comparison": report.get("ranker_comparison"),
             "serve": report.get("serve"),
         }
     )

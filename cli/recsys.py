@@ -272,7 +272,12 @@ def recsys_recommend(
     user: Annotated[str, typer.Argument(help="User id, e.g. u0042.")],
     limit: Annotated[int, typer.Option(help="How many items (1-100).")] = 10,
     engine_name: Annotated[
-        str, typer.Option("--engine", help="auto, two_tower, content or popularity.")
+        str,
+        typer.Option(
+            "--engine",
+            help="auto (the run's routing) or one engine: two_tower, ranker, ease, item_knn, "
+            "content, popularity.",
+        ),
     ] = "auto",
     filters: Annotated[
         list[str] | None, typer.Option("--filter", help="field=value, e.g. type=collaboration.")

@@ -227,6 +227,15 @@ def verdict_lines(report: dict[str, Any]) -> list[str]:
         )
     for engine, why in (report.get("skipped") or {}).items():
         lines.append(f"  {engine}: {why}")
+    ranker = report.get("ranker_comparison") or {}
+    if ranker.get("verdict"):
+        lines.append(f"Second stage: {ranker['sentence']}.")
+        for other, found in ranker["against"].items():
+            low, high = found["interval"]
+            lines.append(
+                f"  against {other}: {found['verdict']} (difference {found['difference']:+.3f}, "
+                f"95 % interval {low:+.3f} .. {high:+.3f})"
+            )
     serve = report.get("serve")
     if serve:
         lines.append(f"Serves warm and hot users: {serve['engine']}, because {serve['reason']}.")

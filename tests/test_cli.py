@@ -429,7 +429,7 @@ def test_recsys_commands_end_to_end(data_home: DataHome, tmp_path: Path) -> None
         "share",
     }
     report = json.loads(runner.invoke(app, ["recsys", "evaluate", "1", "--json"]).output)
-    engines = {"two_tower", "popularity", "item_knn", "ease", "content", "bpr"}
+    engines = {"two_tower", "popularity", "item_knn", "ease", "content", "bpr", "ranker"}
     assert engines == set(report["all_users"])
     for engine in engines:  # every metric of every engine with its 95 % interval
         bounds = report["intervals"]["all_users"][engine]
@@ -440,10 +440,11 @@ def test_recsys_commands_end_to_end(data_home: DataHome, tmp_path: Path) -> None
         }
         assert all(low <= figures[m] <= high for m, (low, high) in bounds.items())
     comparison = report["comparison"]
-    assert comparison["best_baseline"] in engines - {"two_tower"}
+    assert comparison["best_baseline"] in engines - {"two_tower", "ranker"}
     assert comparison["verdict"] in ("beats", "no evidence", "worse")
     assert set(comparison["against"]) == engines - {"two_tower"}
-    assert report["serve"]["engine"] in ("two_tower", "ease", "item_knn", "popularity")
+    assert report["serve"]["engine"] in ("two_tower", "ranker", "ease", "item_knn", "popularity")
+    assert set(report["ranker_comparison"]["against"]) == engines - {"ranker"}
     text = runner.invoke(app, ["recsys", "evaluate", "1"]).output
     assert "cold users" in text and "ndcg@10" in text and "ndcg@10 low" in text
     general = runner.invoke(app, ["evaluate", "1"])
@@ -457,12 +458,13 @@ def test_recsys_commands_end_to_end(data_home: DataHome, tmp_path: Path) -> None
     assert "missing" not in market_only.output
     assert "Verdict: " in text and f"against {comparison['best_baseline']}: " in text
     assert f"Serves warm and hot users: {report['serve']['engine']}" in text
+    assert "Second stage: " in text
     answer = runner.invoke(
         app, ["recsys", "recommend", "u0001", "--limit", "4", "--filter", "type=job", "--json"]
     )
     assert answer.exit_code == 0, answer.output
     served = json.loads(answer.output)
-    assert served["engine"] in {"two_tower", "ease", "item_knn", "popularity", "content"}
+    assert served["engine"] in {"two_tower", "ranker", "ease", "item_knn", "popularity", "content"}
     assert len(served["items"]) <= 4
     unknown = runner.invoke(app, ["recsys", "recommend", "nobody"])
     assert unknown.exit_code == 1 and "unknown user 'nobody'" in unknown.output

@@ -288,8 +288,8 @@ def evaluate_recommender(
         **means,
         "primary_metric": PRIMARY,
         "intervals": {s: intervals(per_user[s], seed=seed) for s in segments},
-        "comparison": compare(_without(per_user["all_users"], "ranker"), seed=seed),
-        "cold_comparison": compare(_without(per_user["cold_users"], "ranker"), seed=seed),
+        "comparison": compare(per_user["all_users"], seed=seed, headline_skips=("ranker",)),
+        "cold_comparison": compare(per_user["cold_users"], seed=seed, headline_skips=("ranker",)),
         "ranker_comparison": compare(per_user["all_users"], model="ranker", seed=seed),
         "ranker_cold_comparison": compare(per_user["cold_users"], model="ranker", seed=seed),
         "settings": fitted.settings if fitted else {},
@@ -306,10 +306,6 @@ def evaluate_recommender(
     result["serve"] = serving_choice(result)
     result["serve_cold"] = serving_choice(result, "cold_users")
     return result
-
-
-def _without(per_user: dict[str, Any], engine: str) -> dict[str, Any]:
-    return {name: figures for name, figures in per_user.items() if name != engine}
 
 
 def _matrix(per_user: dict[str, dict[str, np.ndarray]], metric: str) -> tuple[list, np.ndarray]:
@@ -347,9 +343,12 @@ def compare(
     model: str = "two_tower",
     metric: str = PRIMARY,
     seed: int = 0,
+    headline_skips: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """The model against each baseline on ``metric``: the mean paired difference over the
-    same users, its 95 % interval and the verdict; and the headline against the best."""
+    """The model against each other engine on ``metric``: the mean paired difference over
+    the same users, its 95 % interval and the verdict; and the headline against the best
+    (among the engines not in ``headline_skips``: the two-tower model's headline is against
+    the baselines, not the second stage built on it)."""
     engines, values = _matrix(per_user, metric)
     if model not in engines or len(engines) < 2 or len(values) < 2:
         return {"metric": metric, "against": {}, "best_baseline": None, "verdict": None}
@@ -368,7 +367,8 @@ def compare(
         for i, engine in enumerate(others)
     }
     means = values.mean(axis=0)
-    best = max(others, key=lambda e: means[engines.index(e)])
+    rivals = [e for e in others if e not in headline_skips] or others
+    best = max(rivals, key=lambda e: means[engines.index(e)])
     found = against[best]
     low, high = found["interval"]
     name = ENGINE_NAMES.get(model, model)
