@@ -12,11 +12,14 @@ mean and spread over 3 seeds, written to ``bench/recsys_quality.json``.
 - ``retail-random`` and ``retail-time``: the real online-retail purchase log of
   ``../shared/data/online-retail`` (README there) imported as it comes (interactions, users,
   items; every row a purchase), the default config on the per-user random 80/10/10 split and
-  on the global time split 70/15/15 (about 5 minutes a seed on 2 cores); per seed the
-  two-tower model's verdict against each baseline and the engine that would serve.
+  on the global time split 70/15/15 (about 3 minutes a seed on 2 cores); per seed the
+  two-tower model's and the second stage's verdicts against each engine, the engine that
+  would serve, and each step's seconds and peak RSS (import, split and encoding, the
+  two-tower model, item-kNN and EASE, BPR, the second stage, test ranking); once per split
+  the rewritten steps timed beside what they replaced (``todays_path``).
 
-Every engine (two-tower, popularity, item-kNN, EASE, content, BPR) is scored on the same
-test users with the same masks.
+Every engine (two-tower, popularity, item-kNN, EASE, content, BPR, and the second stage over
+the first four) is scored on the same test users with the same masks.
 """
 
 from __future__ import annotations
@@ -101,30 +104,133 @@ def shaped(shape: str) -> dict:
     }
 
 
+class Steps:
+    """Seconds and peak RSS of each step of a run, split at the lines its ``report`` callback
+    hears (Linux: the peak is reset through ``/proc/self/clear_refs`` at each line)."""
+
+    def __init__(self) -> None:
+        self.records: list[dict] = []
+        self.label, self.started = "import", time.perf_counter()
+        self._reset()
+
+    @staticmethod
+    def _reset() -> None:
+        Path("/proc/self/clear_refs").write_text("5")
+
+    @staticmethod
+    def _peak_mb() -> float:
+        line = next(
+            x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("VmHWM")
+        )
+        return int(line.split()[1]) / 1024
+
+    def __call__(self, line: str) -> None:
+        self.close()
+        self.label = next((label for start, label in STEPS if line.startswith(start)), self.label)
+
+    def close(self) -> None:
+        now = time.perf_counter()
+        if self.records and self.records[-1]["step"] == self.label:
+            record = self.records[-1]
+            record["seconds"] += now - self.started
+            record["peak_mb"] = max(record["peak_mb"], self._peak_mb())
+        else:
+            self.records.append(
+                {"step": self.label, "seconds": now - self.started, "peak_mb": self._peak_mb()}
+            )
+        self.started = now
+        self._reset()
+
+
+STEPS = (
+    ("split", "split and encode"),
+    ("encoded", "split and encode"),
+    ("solving", "two-tower model"),
+    ("least-squares", "two-tower model"),
+    ("training BPR", "BPR"),
+    ("training", "two-tower model"),
+    ("stopped", "two-tower model"),
+    ("tuning", "item-kNN and EASE"),
+    ("learning the second stage", "second stage"),
+    ("evaluating", "test ranking"),
+)
+"""The first words of each ``report`` line and the step they start (the first match)."""
+
+
+def todays_path(data, split: str, seed: int) -> dict:
+    """The two steps this round rewrote, timed beside what they were: EASE's lambda grid from
+    one eigendecomposition against one inverse per lambda, item-kNN's grid from one
+    similarity computation per shrinkage against one per cell."""
+    from core.recsys.baselines import EASE, ItemKNN
+    from core.recsys.catalogue import Catalogue
+    from core.recsys.data import distinct_pairs, split_interactions
+    from core.recsys.evaluation import EASE_LAMBDAS, KNN_NEIGHBOURS, KNN_SHRINKAGE
+    from core.recsys.features import RecsysEncoder
+
+    parts = split_interactions(distinct_pairs(data.interactions), by=split, seed=seed)
+    catalogue = Catalogue.build(data, RecsysEncoder.fit(data.users, data.items, seed=seed))
+    train = catalogue.history(parts.train).matrix
+    timed = {}
+    for label, fit in (
+        ("ease, one inverse per lambda", lambda: [EASE(train, v) for v in EASE_LAMBDAS]),
+        ("ease, one eigendecomposition", lambda: list(EASE.path(train, EASE_LAMBDAS))),
+        (
+            "item-kNN, one computation per cell",
+            lambda: [ItemKNN(train, n, s) for s in KNN_SHRINKAGE for n in KNN_NEIGHBOURS],
+        ),
+        (
+            "item-kNN, one per shrinkage",
+            lambda: [
+                ItemKNN(train, max(KNN_NEIGHBOURS), s).fewer(n)
+                for s in KNN_SHRINKAGE
+                for n in KNN_NEIGHBOURS
+            ],
+        ),
+    ):
+        started = time.perf_counter()
+        fit()
+        timed[label] = time.perf_counter() - started
+        print(f"  {label}: {timed[label]:.1f} s", flush=True)
+    return timed
+
+
 def retail(split: str) -> dict:
     from core.recsys.importers import import_recsys
 
-    data = import_recsys(
-        RETAIL / "interactions.csv", users=RETAIL / "users.csv", items=RETAIL / "items.csv"
-    )
-    runs, seconds, epochs, verdicts, served = [], [], [], [], []
+    runs, seconds, epochs, verdicts, served, ranker, steps = [], [], [], [], [], [], []
     for seed in SEEDS:
+        meter = Steps()
         started = time.perf_counter()
-        result = train_recommender(data, *recsys_configs({"split": split, "seed": seed}))
+        data = import_recsys(
+            RETAIL / "interactions.csv", users=RETAIL / "users.csv", items=RETAIL / "items.csv"
+        )
+        meter("split")
+        result = train_recommender(
+            data, *recsys_configs({"split": split, "seed": seed}), report=meter
+        )
+        meter.close()
         seconds.append(time.perf_counter() - started)
+        steps.append(meter.records)
         epochs.append(len(result.history))
         runs.append(result.evaluation)
         comparison = result.evaluation["comparison"]
         verdicts.append({e: found["verdict"] for e, found in comparison["against"].items()})
+        second = result.evaluation.get("ranker_comparison", {}).get("against", {})
+        ranker.append({e: found["verdict"] for e, found in second.items()})
         served.append(result.evaluation["serve"]["engine"])
         figures = {e: round(m["ndcg@10"], 4) for e, m in result.evaluation["all_users"].items()}
-        print(split, seed, figures, verdicts[-1], f"{seconds[-1]:.0f} s", flush=True)
+        print(split, seed, figures, ranker[-1], served[-1], f"{seconds[-1]:.0f} s", flush=True)
+        for record in meter.records:
+            print(f"  {record['step']:18} {record['seconds']:6.1f} s {record['peak_mb']:7.0f} MB")
     return {
         f"default config, {split} split, every purchase a positive": {
             **summarise(runs),
             "seconds": seconds,
+            "steps": steps,
+            "todays_path": todays_path(data, split, SEEDS[0]),
             "epochs": epochs,
             "verdicts": verdicts,
+            "ranker_verdicts": ranker,
             "served": served,
             "intervals": [run["intervals"]["all_users"] for run in runs],
             "test_interactions": [run["test_interactions"] for run in runs],
