@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test test-fast lint format bench clean postgres
+.PHONY: run test test-fast lint format bench clean postgres recbole
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,5 +62,14 @@ format: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench
 
+# RecBole 1.2.1 beside the project, never in it: its own environment for the side-by-side BPR
+# bench (`python -m bench.recbole_bpr`). It predates numpy 2, pandas 2.3 and setuptools 81.
+RECBOLE := .recbole
+recbole: $(RECBOLE)/bin/python
+$(RECBOLE)/bin/python:
+	$(PYTHON) -m venv $(RECBOLE)
+	$(RECBOLE)/bin/pip install torch==2.13.0 recbole==1.2.1 "numpy<2" "pandas<2.3" \
+		"scipy<1.14" "setuptools<81"
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(RECBOLE) .pytest_cache .ruff_cache

@@ -342,3 +342,26 @@ def retail_end_to_end(scratch: Path) -> Timed:
         return figures
 
     return measure
+
+
+@case(
+    "recsys.bpr_beside_recbole",
+    repeats=1,
+    description="BPR on the real online-retail log's random split (seed 0) beside RecBole "
+    "1.2.1's BPR on the same split (benchmark files), full ranking, NDCG@10; RecBole's half "
+    "skipped without `make recbole` (see bench/recbole_bpr.py)",
+    target="ours at least RecBole's NDCG@10",
+)
+def bpr_beside_recbole(scratch: Path) -> Timed:
+    from bench.recbole_bpr import measure
+
+    def run() -> dict[str, float]:
+        found = measure((0,))["seeds"][0]
+        figures = {f"ours_{k}": float(v) for k, v in found["ours"].items() if k != "settings"}
+        if "recbole" in found:
+            figures.update({f"recbole_{k}": float(v) for k, v in found["recbole"].items()})
+        else:
+            figures["recbole_skipped"] = 1.0
+        return figures
+
+    return run
