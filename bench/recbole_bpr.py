@@ -29,9 +29,10 @@ import pandas as pd
 
 from core.recsys.catalogue import Catalogue
 from core.recsys.data import distinct_pairs, split_interactions
-from core.recsys.evaluation import PRIMARY, Segment, fit_bpr
 from core.recsys.features import RecsysEncoder
 from core.recsys.importers import import_recsys
+from core.recsys.segments import PRIMARY, Segment
+from core.recsys.tuning import fit_bpr
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

@@ -164,8 +164,8 @@ def todays_path(data, split: str, seed: int) -> dict:
     from core.recsys.baselines import EASE, ItemKNN
     from core.recsys.catalogue import Catalogue
     from core.recsys.data import distinct_pairs, split_interactions
-    from core.recsys.evaluation import EASE_LAMBDAS, KNN_NEIGHBOURS, KNN_SHRINKAGE
     from core.recsys.features import RecsysEncoder
+    from core.recsys.tuning import EASE_LAMBDAS, KNN_NEIGHBOURS, KNN_SHRINKAGE
 
     parts = split_interactions(distinct_pairs(data.interactions), by=split, seed=seed)
     catalogue = Catalogue.build(data, RecsysEncoder.fit(data.users, data.items, seed=seed))

@@ -33,8 +33,8 @@ from core.market.predictions import BaselineCache, baseline_predictions, fit_bas
 from core.market.training import build_loaders, fit_to_data, size_to_rows, sizing_sentence
 from core.memory import available_memory
 from core.recsys.baselines import BPR, EASE, ItemKNN, ease_item_limit
-from core.recsys.evaluation import EASE_LAMBDAS, KNN_NEIGHBOURS, KNN_SHRINKAGE
 from core.recsys.training import train_recommender
+from core.recsys.tuning import EASE_LAMBDAS, KNN_NEIGHBOURS, KNN_SHRINKAGE
 from core.trainer import Trainer, create_optimizer
 from services import catalog
 from services.registry import trainable

@@ -11,7 +11,8 @@ items) matrix (scipy), never a dense one.
 - EASE (Steck, 2019): the closed-form item-item regression B = I - P / diag(P), P = (X^T X
   + lambda I)^-1, zero diagonal; scores X_u B. The one engine with dense items x items
   arrays (float32; every lambda tried from one eigendecomposition): left out above
-  ``ease_item_limit()`` items, computed from its memory budget;
+  ``ease_item_limit()`` items (computed from its memory budget) ``SparseEASE`` takes its
+  place: each item's weights on its 200 most co-purchased items only;
 - content: the user's words (bio, plus the descriptions of items they liked) against each
   item's description in the shared TF-IDF space, plus the overlap of matching fields (the
   user's skills covering the item's, stated interests naming its sector, same location);
@@ -21,7 +22,7 @@ items) matrix (scipy), never a dense one.
   ``validate`` callback's figure (validation NDCG@10) has not improved for 10 epochs, the best
   kept.
 
-``core.recsys.evaluation.fit_baselines`` tunes item-kNN's neighbours and shrinkage and
+``core.recsys.tuning.fit_baselines`` tunes item-kNN's neighbours and shrinkage and
 EASE's lambda on validation NDCG@10, as the two-tower model is tuned.
 """
 
@@ -203,6 +204,66 @@ class EASE:
         """Scores from the users' rows of ``history`` (default: the training matrix)."""
         rows = _rows(self.matrix if history is None else history, users)
         return np.asarray(rows @ self.weights)
+
+
+class SparseEASE:
+    """EASE for catalogues above the dense limit: each item's column of B is EASE's ridge
+    regression restricted to the item's ``neighbours`` most co-purchased items N(j),
+    B[N, j] = (G[N, N] + lambda I)^-1 G[N, j] with G = X^T X kept sparse, and 0 elsewhere
+    (with every other item as a neighbour it is EASE exactly). Memory: the sparse Gram
+    matrix and items x ``neighbours`` weights; time: one small solve per item, in batches."""
+
+    BATCH = 256
+
+    def __init__(
+        self, matrix: sparse.csr_matrix, regularisation: float = 100.0, neighbours: int = 200
+    ) -> None:
+        self.matrix = sparse.csr_matrix(matrix, dtype=np.float32)
+        self.regularisation, self.neighbours = float(regularisation), int(neighbours)
+        gram = (self.matrix.T @ self.matrix).tocsr().astype(np.float64)
+        items = gram.shape[0]
+        chosen = [self._support(gram, j) for j in range(items)]
+        width = max((len(c) for c in chosen), default=0)
+        rows, columns, values = [], [], []
+        for start in range(0, items, self.BATCH):
+            batch = range(start, min(start + self.BATCH, items))
+            systems = np.zeros((len(batch), width, width))
+            targets = np.zeros((len(batch), width))
+            for slot, j in enumerate(batch):
+                support = chosen[j]
+                systems[slot, : len(support), : len(support)] = gram[support][:, support].toarray()
+                targets[slot, : len(support)] = gram[support, j].toarray().ravel()
+            systems[:, np.arange(width), np.arange(width)] += regularisation
+            solved = np.linalg.solve(systems, targets[..., None])[..., 0]  # (batch, width)
+            for slot, j in enumerate(batch):
+                support = chosen[j]
+                rows.append(support)
+                columns.append(np.full(len(support), j))
+                values.append(solved[slot, : len(support)])
+        self.weights = sparse.csr_matrix(
+            (
+                np.concatenate(values).astype(np.float32) if values else np.zeros(0, np.float32),
+                (
+                    np.concatenate(rows) if rows else np.zeros(0, int),
+                    np.concatenate(columns) if columns else np.zeros(0, int),
+                ),
+            ),
+            shape=(items, items),
+        )
+
+    def _support(self, gram: sparse.csr_matrix, item: int) -> np.ndarray:
+        """The ``neighbours`` items most often chosen with ``item`` (ties to the lower index)."""
+        start, stop = gram.indptr[item], gram.indptr[item + 1]
+        others, counts = gram.indices[start:stop], gram.data[start:stop]
+        keep = others != item
+        others, counts = others[keep], counts[keep]
+        order = np.lexsort((others, -counts))[: self.neighbours]
+        return np.sort(others[order])
+
+    def scores(self, users: np.ndarray, history: sparse.csr_matrix | None = None) -> np.ndarray:
+        """Scores from the users' rows of ``history`` (default: the training matrix)."""
+        rows = _rows(self.matrix if history is None else history, users)
+        return np.asarray((rows @ self.weights).toarray())
 
 
 def _check_catalogue(items: int) -> None:

@@ -19,201 +19,27 @@ with the best baseline on NDCG@10.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from arch.bootstrap import IIDBootstrap
-from scipy import sparse
 
-from core.memory import available_memory
-from core.recsys.baselines import BPR, EASE, ContentModel, ItemKNN, Popularity, ease_item_limit
 from core.recsys.catalogue import Catalogue
 from core.recsys.config import TwoTowerConfig
-from core.recsys.data import RELEVANT_MIN_LABEL, Split, labelled
-from core.recsys.metrics import catalogue_coverage, per_user_metrics, ranking_metrics, top_k
+from core.recsys.data import Split
 from core.recsys.model import TwoTowerRecommender
 from core.recsys.ranker import CANDIDATES, Context, SecondStage
 from core.recsys.ranker import ENGINES as RANKED
 from core.recsys.scoring import TowerScorer
+from core.recsys.segments import PRIMARY, K, Scorer, Segment
+from core.recsys.tuning import fit_baselines
 
-K = 10
-PRIMARY = f"ndcg@{K}"
-"""The metric engines are compared and tuned on."""
 LEVEL = 0.95
 DRAWS = 1000
-SCORE_CELLS = 1 << 24
-"""Scores held at once when ranking the full catalogue (16M: 128 MB as float64): users are
-ranked in blocks of ``evaluation_block`` rows."""
-MAX_BLOCK_USERS = 1024
 SERVABLE = ("two_tower", "ranker", "ease", "item_knn", "popularity")
 """Engines the serving side can rebuild from a run's report (BPR's factors are not kept)."""
-KNN_NEIGHBOURS = (20, 50, 100, 200)
-KNN_SHRINKAGE = (0.0, 20.0)
-EASE_LAMBDAS = (20.0, 50.0, 100.0, 200.0, 500.0)
-
-Scorer = Callable[[np.ndarray], np.ndarray]
 ENGINE_NAMES = {"two_tower": "the two-tower model", "ranker": "the second stage"}
-
-
-def evaluation_block(items: int) -> int:
-    """Users ranked at once against ``items`` items: at most 1,024, fewer for big catalogues."""
-    return max(1, min(MAX_BLOCK_USERS, SCORE_CELLS // max(items, 1)))
-
-
-class Segment:
-    """One evaluation segment prepared once: the users to rank for, the items relevant to
-    each (label of at least ``RELEVANT_MIN_LABEL``), and the items to mask (seen before)."""
-
-    def __init__(
-        self,
-        catalogue: Catalogue,
-        segment: pd.DataFrame,
-        seen: pd.DataFrame | sparse.csr_matrix,
-        *,
-        users: set[str] | None = None,
-    ) -> None:
-        self.catalogue = catalogue
-        active = set(segment["user_id"]) if users is None else set(segment["user_id"]) & users
-        self.rows = np.sort(catalogue.user_index.get_indexer(sorted(active))).astype(np.int64)
-        events = labelled(segment)
-        events = events[events["label"] >= RELEVANT_MIN_LABEL]
-        user, item = catalogue.codes(events)
-        relevant: dict[int, set[int]] = {}
-        for u, i in zip(user.tolist(), item.tolist(), strict=True):
-            relevant.setdefault(u, set()).add(i)
-        self.relevant = [relevant.get(int(u), set()) for u in self.rows]
-        self.seen = seen if sparse.issparse(seen) else catalogue.matrix(seen)
-
-    def ranked(self, scorer: Scorer, k: int = K) -> np.ndarray:
-        """(users, k) top items of ``scorer``: full ranking, seen items masked, in blocks."""
-        block = evaluation_block(len(self.catalogue.item_ids))
-        ranked = [np.zeros((0, k), dtype=int)]
-        for start in range(0, len(self.rows), block):
-            rows = self.rows[start : start + block]
-            exclude = self.seen[rows].toarray() > 0  # (block, items)
-            ranked.append(top_k(scorer(rows), k, exclude))
-        return np.concatenate(ranked)
-
-    def metrics(self, scorer: Scorer, k: int = K) -> dict[str, float]:
-        """Mean ranking metrics of ``scorer`` and its catalogue coverage."""
-        return self.figures(scorer, k)[0]
-
-    def figures(self, scorer: Scorer, k: int = K) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-        """Mean metrics (with coverage) and each metric per evaluated user."""
-        if len(self.rows) == 0:
-            empty = {f"{name}@{k}": np.zeros(0) for name in ("ndcg",)}
-            return {f"ndcg@{k}": 0.0, "users_evaluated": 0.0, "users_skipped": 0.0}, empty
-        ranked = self.ranked(scorer, k)
-        result = ranking_metrics(ranked, self.relevant, k)
-        result[f"coverage@{k}"] = catalogue_coverage(ranked, len(self.catalogue.item_ids))
-        return result, per_user_metrics(ranked, self.relevant, k)
-
-
-def rank_segment(
-    catalogue: Catalogue,
-    scorer: Scorer,
-    segment: pd.DataFrame,
-    seen: pd.DataFrame | sparse.csr_matrix,
-    *,
-    users: set[str] | None = None,
-    k: int = K,
-) -> dict[str, float]:
-    """Ranking metrics of ``scorer`` on the users active in ``segment`` (optionally only
-    ``users``): full ranking, items in ``seen`` excluded, relevance from ``segment``."""
-    return Segment(catalogue, segment, seen, users=users).metrics(scorer, k)
-
-
-@dataclass
-class Baselines:
-    """The baselines fitted on training events with their settings chosen on validation:
-    each engine's scorer reads a history matrix given at scoring time."""
-
-    engines: dict[str, Callable[[sparse.csr_matrix], Scorer]]
-    settings: dict[str, dict[str, float]]
-    skipped: dict[str, str]
-
-
-def fit_baselines(
-    catalogue: Catalogue,
-    train: sparse.csr_matrix,
-    validation: Segment,
-    *,
-    seed: int = 0,
-    report: Callable[[str], None] | None = None,
-) -> Baselines:
-    """Popularity, item-kNN (neighbours x shrinkage tuned), EASE (lambda tuned, catalogues up
-    to ``ease_item_limit``), BPR (trained until validation NDCG@10 stops rising) and content,
-    each fitted on ``train`` (positive training events); validation reads ``train`` too."""
-    say = report or (lambda _: None)
-    engines: dict[str, Callable[[sparse.csr_matrix], Scorer]] = {}
-    settings: dict[str, dict[str, float]] = {}
-    skipped: dict[str, str] = {}
-
-    def on_validation(scorer: Scorer) -> float:
-        return validation.metrics(scorer)[PRIMARY]
-
-    popularity = Popularity(train)
-    engines["popularity"] = lambda history: popularity.scores
-
-    say("tuning item-kNN (neighbours x shrinkage) on validation")
-    knn, best = None, -np.inf
-    for shrinkage in KNN_SHRINKAGE:
-        widest = ItemKNN(train, max(KNN_NEIGHBOURS), shrinkage)
-        for neighbours in KNN_NEIGHBOURS:
-            candidate = widest.fewer(neighbours)
-            figure = on_validation(candidate.scores)
-            if figure > best:
-                knn, best = candidate, figure
-    settings["item_knn"] = {"neighbours": knn.neighbours, "shrinkage": knn.shrinkage}
-    engines["item_knn"] = lambda history: lambda rows: knn.scores(rows, history)
-
-    items, limit = train.shape[1], ease_item_limit(available_memory())
-    if items <= limit:
-        say("tuning EASE (lambda) on validation, every lambda from one eigendecomposition")
-        ease, best = None, -np.inf
-        for candidate in EASE.path(train, EASE_LAMBDAS):
-            figure = on_validation(candidate.scores)
-            if figure > best:
-                ease, best = candidate, figure
-            del candidate
-        settings["ease"] = {"regularisation": ease.regularisation}
-        engines["ease"] = lambda history: lambda rows: ease.scores(rows, history)
-    else:
-        skipped["ease"] = (
-            f"left out: the catalogue has {items:,} items; EASE's dense float32 arrays fit "
-            f"{limit:,} within its memory budget"
-        )
-
-    say("training BPR until validation NDCG@10 stops rising")
-    bpr = fit_bpr(train, validation, seed=seed)
-    settings["bpr"] = {"epochs": bpr.best_epoch, **bpr.settings}
-    engines["bpr"] = lambda history: bpr.scores
-
-    users = catalogue.data.users.reset_index(drop=True)
-    content = ContentModel(catalogue.encoder, catalogue.data.items)
-    engines["content"] = lambda history: (
-        lambda rows: content.scores(users.iloc[rows], history[rows])
-    )
-    return Baselines(engines, settings, skipped)
-
-
-BPR_GRID = ({"learning_rate": 0.001, "regularisation": 0.0},)
-"""BPR's settings tried on validation: RecBole's. On the online-retail log (random split,
-seed 0, test NDCG@10) 0.005 ranked at 0.102, 0.005 with 128 factors at 0.111, 0.002 with
-128 factors and batches of 512 at 0.117, and 0.001 at 0.119; the earlier 0.01 with an L2 of
-0.01 at 0.104."""
-
-
-def fit_bpr(train: sparse.csr_matrix, validation: Segment, *, seed: int = 0) -> BPR:
-    """BPR at each of ``BPR_GRID``'s settings, each trained until validation NDCG@10 stops
-    rising; the best on validation."""
-    found = [
-        BPR(train, seed=seed, validate=lambda s: validation.metrics(s)[PRIMARY], **settings)
-        for settings in BPR_GRID
-    ]
-    return max(found, key=lambda bpr: bpr.best)
 
 
 def evaluate_recommender(

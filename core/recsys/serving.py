@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.recsys.baselines import EASE, ContentModel, ItemKNN, Popularity
+from core.recsys.baselines import EASE, ContentModel, ItemKNN, Popularity, SparseEASE
 from core.recsys.catalogue import Catalogue
 from core.recsys.config import TwoTowerConfig
 from core.recsys.model import TwoTowerRecommender
@@ -202,7 +202,7 @@ class Recommender:
                 self.served, self.served_because = "two_tower", "the second stage is not stored"
             if self.served_cold == "ranker":
                 self.served_cold = "content"
-        self.neighbourhood: dict[str, EASE | ItemKNN] = {}
+        self.neighbourhood: dict[str, EASE | SparseEASE | ItemKNN] = {}
         self.items = catalogue.data.items.reset_index(drop=True)
         self.users = catalogue.data.users.reset_index(drop=True)
         self.history = catalogue.history(interactions)
@@ -232,14 +232,19 @@ class Recommender:
             return self.served, f"{tier}: {count} interactions; {self.served_because}"
         return "two_tower", f"{tier}: {count} interactions, enough history for the two-tower model"
 
-    def neighbours(self, engine: str) -> EASE | ItemKNN:
+    def neighbours(self, engine: str) -> EASE | SparseEASE | ItemKNN:
         """EASE or item-kNN fitted on every known interaction with the run's settings (built
         on first use)."""
         if engine not in self.neighbourhood:
             settings = self.report.get("settings", {}).get(engine, {})
             matrix = self.history.matrix
+            lam = settings.get("regularisation", 100.0)
             self.neighbourhood[engine] = (
-                EASE(matrix, settings.get("regularisation", 100.0))
+                (
+                    SparseEASE(matrix, lam, int(settings["neighbours"]))
+                    if "neighbours" in settings
+                    else EASE(matrix, lam)
+                )
                 if engine == "ease"
                 else ItemKNN(
                     matrix, int(settings.get("neighbours", 50)), settings.get("shrinkage", 0.0)

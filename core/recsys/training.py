@@ -32,7 +32,7 @@ from core.recsys.data import (
     labelled,
     split_interactions,
 )
-from core.recsys.evaluation import K, Segment, evaluate_recommender
+from core.recsys.evaluation import evaluate_recommender
 from core.recsys.features import RecsysEncoder
 from core.recsys.model import (
     ImplicitSquaredLoss,
@@ -42,6 +42,7 @@ from core.recsys.model import (
     WeightedBCELoss,
 )
 from core.recsys.scoring import TowerScorer
+from core.recsys.segments import K, Segment
 from core.recsys.synthetic import RecsysData
 from core.trainer import (
     Callback,

@@ -121,3 +121,28 @@ def test_approximate_search_finds_most_of_the_exact_top_10(kind) -> None:
     assert search_kind("auto", 99_999) == "exact" and search_kind("auto", 100_000) == "hnsw"
     with pytest.raises(ValueError, match="is not one of"):
         ItemIndex(embeddings, kind="lsh")
+
+
+def test_sparse_ease_with_every_item_as_a_neighbour_is_ease_and_keeps_k_weights_per_item() -> None:
+    """Above the dense limit EASE's columns are solved on each item's most co-purchased
+    items; with all of them it is the closed form itself."""
+    rng = np.random.default_rng(5)
+    dense = (rng.random((300, 60)) < 0.1 + rng.random(60) * 0.3).astype(np.float32)
+    matrix = sparse.csr_matrix(dense)
+    assert np.all(dense.T @ dense > 0), "every pair co-purchased: all are neighbours"
+    exact = EASE(matrix, 50.0).weights
+    full = baselines.SparseEASE(matrix, 50.0, neighbours=59)
+    np.testing.assert_allclose(full.weights.toarray(), exact, atol=1e-5)
+    narrow = baselines.SparseEASE(matrix, 50.0, neighbours=5)
+    assert sparse.issparse(narrow.weights)
+    assert np.diff(narrow.weights.tocsc().indptr).max() <= 5
+    assert np.all(narrow.weights.diagonal() == 0)
+    gram = dense.T @ dense
+    np.fill_diagonal(gram, -1)
+    for item in (0, 17, 42):  # the support is the item's most co-purchased others
+        support = np.flatnonzero(narrow.weights[:, item].toarray().ravel())
+        assert set(support) <= set(np.argsort(-gram[:, item], kind="stable")[:5])
+    users = np.array([1, 2])
+    np.testing.assert_allclose(
+        narrow.scores(users), dense[users] @ narrow.weights.toarray(), rtol=1e-5
+    )

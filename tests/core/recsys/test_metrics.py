@@ -56,8 +56,8 @@ def test_popularity_metrics_match_an_independent_implementation() -> None:
 
     from core.recsys.baselines import Popularity
     from core.recsys.catalogue import Catalogue
-    from core.recsys.evaluation import Segment
     from core.recsys.features import RecsysEncoder
+    from core.recsys.segments import Segment
     from core.recsys.synthetic import RecsysData
 
     rng = np.random.default_rng(7)

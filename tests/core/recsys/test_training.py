@@ -60,7 +60,7 @@ def test_the_evaluation_reports_every_engine_for_all_and_cold_users(trained) -> 
     }
     model = report["all_users"]["two_tower"]
     assert model["users_evaluated"] > 0 and 0 <= model["ndcg@10"] <= 1
-    from core.recsys.evaluation import rank_segment
+    from core.recsys.segments import rank_segment
 
     before = pd.concat([result.split.train, result.split.val])
     rng = np.random.default_rng(0)
