@@ -181,8 +181,9 @@ def todays_path(data, split: str, seed: int) -> dict:
         (
             "item-kNN, one per shrinkage",
             lambda: [
-                ItemKNN(train, max(KNN_NEIGHBOURS), s).fewer(n)
+                widest.fewer(n)
                 for s in KNN_SHRINKAGE
+                for widest in [ItemKNN(train, max(KNN_NEIGHBOURS), s)]
                 for n in KNN_NEIGHBOURS
             ],
         ),

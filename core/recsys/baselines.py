@@ -131,13 +131,19 @@ def nearest(
         similarity = (by_item[start:stop] @ matrix).toarray()  # (block, items)
         similarity /= np.maximum(np.outer(norms[start:stop], norms) + shrinkage, 1e-12)
         similarity[np.arange(stop - start), np.arange(start, stop)] = 0.0
-        if keep < items - 1:  # only the top few sorted
+        wanted = similarity > 0
+        if keep < items - 1:  # only the top few (and their ties) are sorted
             part = np.argpartition(-similarity, keep, axis=1)[:, : keep + 1]
             threshold = np.take_along_axis(similarity, part, axis=1).min(axis=1)
-            similarity[similarity < threshold[:, None]] = 0.0
-        order = np.argsort(-similarity, axis=1, kind="stable")[:, :keep]
-        chosen[start:stop] = order
-        values[start:stop] = np.take_along_axis(similarity, order, axis=1)
+            wanted &= similarity >= threshold[:, None]
+        rows, columns = np.nonzero(wanted)
+        found = similarity[rows, columns]
+        order = np.lexsort((columns, -found, rows))  # per row: best first, ties to lower index
+        rows, columns, found = rows[order], columns[order], found[order]
+        place = np.arange(len(rows)) - np.searchsorted(rows, rows)  # rank within its row
+        take = place < keep
+        chosen[start + rows[take], place[take]] = columns[take]
+        values[start + rows[take], place[take]] = found[take]
     return chosen, values
 
 
