@@ -112,13 +112,17 @@ class ItemKNN:
 
 
 def nearest(
-    matrix: sparse.csr_matrix, neighbours: int, shrinkage: float
+    matrix: sparse.csr_matrix, neighbours: int, shrinkage: float, *, cosine: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each item's ``neighbours`` most similar other items, best first (ties to the lower
     index): (items, k) indices and their shrunk cosine similarities, dot / (|i| |j| +
-    shrinkage), computed in blocks of ``BLOCK_CELLS`` so memory never holds items x items."""
+    shrinkage) (with ``cosine`` False the dot products themselves: co-occurrence counts of a
+    binary matrix), computed in blocks of ``BLOCK_CELLS`` so memory never holds items x
+    items. Rows with fewer such items end in zeros."""
     items = matrix.shape[1]
     norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=0)).ravel())
+    if not cosine:
+        norms, shrinkage = np.ones_like(norms), 0.0
     by_item = matrix.T.tocsr()
     keep = min(neighbours, max(items - 1, 0))
     block = max(1, min(1024, BLOCK_CELLS // max(items, 1)))
@@ -215,56 +219,88 @@ class EASE:
 class SparseEASE:
     """EASE for catalogues above the dense limit: each item's column of B is EASE's ridge
     regression restricted to the item's ``neighbours`` most co-purchased items N(j),
-    B[N, j] = (G[N, N] + lambda I)^-1 G[N, j] with G = X^T X kept sparse, and 0 elsewhere
-    (with every other item as a neighbour it is EASE exactly). Memory: the sparse Gram
-    matrix and items x ``neighbours`` weights; time: one small solve per item, in batches."""
+    B[N, j] = (G[N, N] + lambda I)^-1 G[N, j], and 0 elsewhere. G = X^T X is never held
+    whole: it is pruned to each item's ``PRUNE`` x ``neighbours`` largest co-occurrences
+    (computed in blocks, as item-kNN's similarities; kept where either item keeps the other)
+    plus its diagonal, so the solves read counts that are exact or, far outside both items'
+    lists, 0. With every other item as a neighbour it is EASE exactly. Memory: the pruned
+    Gram matrix and items x ``neighbours`` weights; time: one small solve per item, in
+    batches."""
 
     BATCH = 256
+    PRUNE = 2
 
     def __init__(
-        self, matrix: sparse.csr_matrix, regularisation: float = 100.0, neighbours: int = 200
+        self,
+        matrix: sparse.csr_matrix,
+        regularisation: float = 100.0,
+        neighbours: int = 200,
+        *,
+        weights: sparse.csr_matrix | None = None,
     ) -> None:
         self.matrix = sparse.csr_matrix(matrix, dtype=np.float32)
         self.regularisation, self.neighbours = float(regularisation), int(neighbours)
-        gram = (self.matrix.T @ self.matrix).tocsr().astype(np.float64)
-        items = gram.shape[0]
-        chosen = [self._support(gram, j) for j in range(items)]
-        width = max((len(c) for c in chosen), default=0)
-        rows, columns, values = [], [], []
-        for start in range(0, items, self.BATCH):
-            batch = range(start, min(start + self.BATCH, items))
-            systems = np.zeros((len(batch), width, width))
-            targets = np.zeros((len(batch), width))
-            for slot, j in enumerate(batch):
-                support = chosen[j]
-                systems[slot, : len(support), : len(support)] = gram[support][:, support].toarray()
-                targets[slot, : len(support)] = gram[support, j].toarray().ravel()
-            systems[:, np.arange(width), np.arange(width)] += regularisation
-            solved = np.linalg.solve(systems, targets[..., None])[..., 0]  # (batch, width)
-            for slot, j in enumerate(batch):
-                support = chosen[j]
-                rows.append(support)
-                columns.append(np.full(len(support), j))
-                values.append(solved[slot, : len(support)])
-        self.weights = sparse.csr_matrix(
+        if weights is None:
+            weights = self._solve(self.matrix, [regularisation], neighbours)[0]
+        self.weights = weights
+
+    @classmethod
+    def path(
+        cls, matrix: sparse.csr_matrix, lambdas: Sequence[float], neighbours: int = 200
+    ) -> Iterator[SparseEASE]:
+        """SparseEASE at each of ``lambdas``: the supports and the pruned Gram matrix are
+        computed once and every lambda solved from the same small systems."""
+        matrix = sparse.csr_matrix(matrix, dtype=np.float32)
+        for value, weights in zip(lambdas, cls._solve(matrix, lambdas, neighbours), strict=True):
+            yield cls(matrix, value, neighbours, weights=weights)
+
+    @classmethod
+    def _solve(
+        cls, matrix: sparse.csr_matrix, lambdas: Sequence[float], neighbours: int
+    ) -> list[sparse.csr_matrix]:
+        items = matrix.shape[1]
+        listed, counts = nearest(matrix, cls.PRUNE * neighbours, 0.0, cosine=False)
+        pruned = sparse.csr_matrix(
             (
-                np.concatenate(values).astype(np.float32) if values else np.zeros(0, np.float32),
-                (
-                    np.concatenate(rows) if rows else np.zeros(0, int),
-                    np.concatenate(columns) if columns else np.zeros(0, int),
-                ),
+                counts.ravel().astype(np.float64),
+                (np.repeat(np.arange(items), listed.shape[1]), listed.ravel()),
             ),
             shape=(items, items),
         )
-
-    def _support(self, gram: sparse.csr_matrix, item: int) -> np.ndarray:
-        """The ``neighbours`` items most often chosen with ``item`` (ties to the lower index)."""
-        start, stop = gram.indptr[item], gram.indptr[item + 1]
-        others, counts = gram.indices[start:stop], gram.data[start:stop]
-        keep = others != item
-        others, counts = others[keep], counts[keep]
-        order = np.lexsort((others, -counts))[: self.neighbours]
-        return np.sort(others[order])
+        pruned.eliminate_zeros()
+        diagonal = np.asarray(matrix.multiply(matrix).sum(axis=0)).ravel().astype(np.float64)
+        gram = (pruned.maximum(pruned.T) + sparse.diags(diagonal)).tocsr()
+        chosen = [
+            np.sort(row[value > 0][:neighbours]) for row, value in zip(listed, counts, strict=True)
+        ]
+        del listed, counts, pruned
+        width = max((len(c) for c in chosen), default=0)
+        rows = [np.concatenate(chosen) if chosen else np.zeros(0, int)]
+        columns = np.repeat(np.arange(items), [len(c) for c in chosen])
+        values: list[list[np.ndarray]] = [[] for _ in lambdas]
+        for start in range(0, items, cls.BATCH):
+            batch = range(start, min(start + cls.BATCH, items))
+            systems = np.zeros((len(batch), width, width))
+            targets = np.zeros((len(batch), width, 1))
+            for slot, j in enumerate(batch):
+                support = chosen[j]
+                systems[slot, : len(support), : len(support)] = gram[support][:, support].toarray()
+                targets[slot, : len(support), 0] = gram[support, j].toarray().ravel()
+            diagonal = systems[:, np.arange(width), np.arange(width)].copy()
+            for found, value in zip(values, lambdas, strict=True):
+                systems[:, np.arange(width), np.arange(width)] = diagonal + value
+                solved = np.linalg.solve(systems, targets)[..., 0]  # (batch, width)
+                found.extend(solved[slot, : len(chosen[j])] for slot, j in enumerate(batch))
+        return [
+            sparse.csr_matrix(
+                (
+                    np.concatenate(found).astype(np.float32) if found else np.zeros(0, np.float32),
+                    (rows[0], columns),
+                ),
+                shape=(items, items),
+            )
+            for found in values
+        ]
 
     def scores(self, users: np.ndarray, history: sparse.csr_matrix | None = None) -> np.ndarray:
         """Scores from the users' rows of ``history`` (default: the training matrix)."""

@@ -91,8 +91,7 @@ def fit_baselines(
             f"tuning sparse EASE (lambda) on validation: {items:,} items, above the dense {limit:,}"
         )
         ease, best = None, -np.inf
-        for value in EASE_LAMBDAS:
-            candidate = SparseEASE(train, value, SPARSE_EASE_NEIGHBOURS)
+        for candidate in SparseEASE.path(train, EASE_LAMBDAS, SPARSE_EASE_NEIGHBOURS):
             figure = on_validation(candidate.scores)
             if figure > best:
                 ease, best = candidate, figure

@@ -373,3 +373,24 @@ def test_the_memory_estimate_follows_the_measured_cost_per_item() -> None:
     for id_dim, measured in ((512, 15.1), (64, 8.6)):
         estimate = training_bytes(1, 100_000, replace(config, id_dim=id_dim)) / 100_000 / 1000
         assert measured <= estimate <= measured * 1.25, (id_dim, estimate)
+
+
+def test_above_the_dense_limit_ease_is_tuned_and_served_in_its_sparse_form(
+    trained, monkeypatch
+) -> None:
+    from core.recsys import baselines
+    from core.recsys.segments import Segment
+    from core.recsys.tuning import fit_baselines
+
+    data, config, result, _ = trained
+    monkeypatch.setattr(baselines, "EASE_BUDGET", 4 * 4 * 10**2)  # dense: 10 items at most
+    split = result.split
+    validation = Segment(result.catalogue, split.val, result.catalogue.matrix(split.train))
+    train = result.catalogue.history(split.train).matrix
+    fitted = fit_baselines(result.catalogue, train, validation)
+    assert fitted.settings["ease"]["neighbours"] == 200 and "ease" not in fitted.skipped
+    report = {"serve": {"engine": "ease", "reason": "test"}, "settings": fitted.settings}
+    served = Recommender(result.model, result.catalogue, data.interactions, config, report=report)
+    user = data.interactions.groupby("user_id").size().idxmax()
+    assert served.recommend(user, limit=3).engine == "ease"
+    assert isinstance(served.neighbours("ease"), baselines.SparseEASE)
