@@ -56,16 +56,24 @@ def test_the_api_answers_401_without_the_token(data_home, monkeypatch) -> None:
     assert client.get("/recommendations/startups/for-developer/u1").status_code == 401
 
 
-def test_the_api_document_needs_the_token_and_no_html_pages_are_served(
-    data_home, monkeypatch
-) -> None:
+def test_the_api_document_and_its_reference_page_need_the_token(data_home, monkeypatch) -> None:
+    """Issue 39: /api/docs answered 404. It is a page rendered from the document, behind the
+    same token, with no script from a CDN (FastAPI's Swagger and ReDoc pages stay off)."""
     monkeypatch.setenv("TRENDLAB_API_TOKEN", "t0ken")
     client = TestClient(create_api())
+    token = {"Authorization": "Bearer t0ken"}
     assert client.get("/openapi.json").status_code == 401
-    document = client.get("/openapi.json", headers={"Authorization": "Bearer t0ken"})
+    document = client.get("/openapi.json", headers=token)
     assert document.status_code == 200 and "/health" in document.json()["paths"]
-    for page in ("/docs", "/redoc", "/docs/oauth2-redirect"):  # their JS would come from a CDN
-        assert client.get(page, headers={"Authorization": "Bearer t0ken"}).status_code == 404
+    assert client.get("/docs").status_code == 401
+    page = client.get("/docs", headers=token)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for path in document.json()["paths"]:
+        assert f"/api{path}".replace("{", "&#123;") in page.text or f"/api{path}" in page.text
+    assert "<script" not in page.text and "http" not in page.text.split("<body>")[1]
+    assert "<code>limit</code>" in page.text
+    for other in ("/redoc", "/docs/oauth2-redirect"):
+        assert client.get(other, headers=token).status_code == 404
 
 
 def _guess(client: TestClient, token: str) -> int:
