@@ -43,9 +43,12 @@ def candlestick_figure(rows: pd.DataFrame, ticker: str):
             col=1,
         )
     figure.add_bar(x=rows["date"], y=rows["volume"], name="volume", row=2, col=1)
-    figure.add_scatter(x=rows["date"], y=rows["rsi_14"], name="RSI 14", row=3, col=1)
+    # The feature is stored in [0, 1] (core.market.features.rsi); the chart reads it on the
+    # textbook 0-100 scale of its 30 / 70 guides.
+    figure.add_scatter(x=rows["date"], y=100 * rows["rsi_14"], name="RSI 14", row=3, col=1)
     for level in (30, 70):
         figure.add_hline(y=level, line={"dash": "dot", "color": "grey"}, row=3, col=1)
+    figure.update_yaxes(range=[0, 100], row=3, col=1)
     figure.add_bar(x=rows["date"], y=rows["macd_hist"], name="MACD histogram", row=4, col=1)
     figure.update_xaxes(rangeslider_visible=False)
     for row, title in enumerate(("price", "volume", "RSI", "MACD"), start=1):

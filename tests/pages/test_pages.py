@@ -343,3 +343,38 @@ def test_the_train_form_queues_the_job_on_the_device_chosen(engine: Engine) -> N
         from storage.repository import get_job
 
         assert get_job(session=session, job_id=2).progress == {"device": "cpu"}
+
+
+def test_the_rsi_panel_is_drawn_on_the_0_to_100_scale_of_its_guides() -> None:
+    """Issue 39: the feature is stored in [0, 1] and was drawn as a flat line at 0 under the
+    30 / 70 guides of a 0-100 axis."""
+    import numpy as np
+    import pandas as pd
+
+    from core.market.features import rsi
+    from pages import charts
+
+    close = pd.Series(100 + np.cumsum(np.random.default_rng(0).normal(size=120)))
+    rows = pd.DataFrame(
+        {
+            "date": pd.date_range("2024-01-01", periods=120),
+            "open": close,
+            "high": close + 1,
+            "low": close - 1,
+            "close": close,
+            "volume": 1000.0,
+            "rsi_14": rsi(close, 14),
+            "macd_hist": 0.0,
+            **{f"sma_ratio_{n}": 0.0 for n in (20, 50, 200)},
+        }
+    )
+    figure = charts.candlestick_figure(rows, "AAA")
+    trace = next(t for t in figure.data if t.name == "RSI 14")
+    values = np.asarray(trace.y, dtype=float)
+    values = values[np.isfinite(values)]
+    assert values.min() >= 0 and values.max() <= 100 and values.max() - values.min() > 20
+    np.testing.assert_allclose(values, 100 * rows["rsi_14"].dropna().to_numpy())
+    axis = figure.layout[trace.yaxis.replace("y", "yaxis")]
+    assert tuple(axis.range) == (0, 100)
+    guides = [s.y0 for s in figure.layout.shapes]
+    assert guides == [30, 70]
