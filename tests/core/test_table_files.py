@@ -134,8 +134,11 @@ def test_strings_within_the_text_limit_are_read(tmp_path: Path) -> None:
     [
         ("quoted.csv", b'"date","close","close"\n2024-01-02,1,1000\n'),
         ("spaced.csv", b"date, close ,close\n2024-01-02,1,1000\n"),
-        ("tabbed.csv.gz", gzip.compress(b"date\tclose\tclose\n2024-01-02\t1\t1000\n")),
+        ("tabbed.csv.gz", gzip.compress(b"date\tclose\tclose\n2024-01-02\t1\t1000\n", mtime=0)),
     ],
+    # Stable names: pytest-xdist's workers must collect the same ids (gzip's header held the
+    # second it was compressed in, and the two workers once collected across a second).
+    ids=["quoted", "spaced", "tabbed-gzip"],
 )
 def test_a_header_naming_a_column_twice_is_refused_naming_it(
     name: str, content: bytes, tmp_path: Path
