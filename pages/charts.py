@@ -135,23 +135,32 @@ def strategy_figure(curves: dict[str, pd.DataFrame]):
 
 
 def attention_figures(weights: pd.DataFrame, labels: list[str]):
-    """Heatmap of samples x input steps, and the mean weight per step."""
+    """Heatmap of samples x input steps and the mean weight per step, both read against
+    uniform attention (1/T): the heatmap's colours diverge from 1/T (white), the bars stand
+    beside a dashed 1/T line, so weights of 0.081-0.085 at T = 12 look like the noise they
+    are."""
     steps = [f"t-{len(weights.columns) - 1 - i}" for i in range(len(weights.columns))]
+    values = weights.to_numpy()
+    uniform = 1.0 / max(len(steps), 1)
+    reach = max(float(np.nanmax(np.abs(values - uniform))) if values.size else 0.0, 1e-6)
     heatmap = px.imshow(
-        weights.to_numpy(),
+        values,
         x=steps,
         y=labels,
         aspect="auto",
-        color_continuous_scale="Viridis",
+        color_continuous_scale="RdBu_r",
+        color_continuous_midpoint=uniform,
+        range_color=[uniform - reach, uniform + reach],
         labels={"x": "input step", "y": "sample", "color": "weight"},
-        title="Attention per sample",
+        title=f"Attention per sample (white: uniform, 1/{len(steps)} = {uniform:.3f})",
     ).update_layout(height=420)
     mean = px.bar(
         x=steps,
         y=weights.mean().to_numpy(),
         labels={"x": "input step", "y": "mean weight"},
-        title="Mean attention per step",
+        title="Mean attention per step against uniform (dashed)",
     ).update_layout(height=300)
+    mean.add_hline(y=uniform, line={"dash": "dash", "color": "grey"})
     return heatmap, mean
 
 

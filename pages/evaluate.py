@@ -7,6 +7,7 @@ import plotly.express as px
 import streamlit as st
 
 from core.exports import spreadsheet_csv
+from core.market.attention import attention_spread
 from core.market.evaluation import (
     BASELINES,
     SEED_LEVELS,
@@ -345,6 +346,8 @@ with details:
                 for d, t in zip(rows.loc[latest, "date"], rows.loc[latest, "ticker"], strict=True)
             ],
         )
+        spread = attention_spread(attention.to_numpy())
+        (st.warning if spread.is_uniform else st.caption)(spread.sentence())
         left, right = st.columns([2, 1])
         charts.show(left, heatmap, key="attention")
         charts.show(right, mean, key="attention-mean")

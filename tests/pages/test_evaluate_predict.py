@@ -116,6 +116,13 @@ def test_evaluate_draws_attention_for_an_lstm_and_compares_runs(trained: DataHom
     at = _open("evaluate.py", run="2")
     assert at.subheader[0].value.startswith("Run 2: lstm_attention")
     assert len(_charts(at)) == 7, "confusion x2, scatter, IC, strategy, attention heatmap + mean"
+    said = [w.value for w in at.warning] + [c.value for c in at.caption]
+    assert any(
+        text.startswith(("Attention is uniform within noise", "Attention departs from uniform"))
+        for text in said
+    ), "issue 39: attention is read against uniform"
+    heatmap = next(c for c in _charts(at) if "white: uniform" in c.proto.spec)
+    assert '"cmid"' in heatmap.proto.spec, "colours diverge from uniform"
     at.multiselect[0].set_value([1, 2]).run()
     assert not at.exception, at.exception
     overview = at.dataframe[-1].value
