@@ -1,5 +1,6 @@
-"""Training runs, listed and one by id. What `trendlab runs list` and `runs show` print
-(services.facts); the CLI asks these while this server holds the DuckDB file."""
+"""Training runs, listed, one by id, and named or tagged. What `trendlab runs list|show`
+print (services.facts) and what `runs name|tag` change; the CLI asks these while this server
+holds the DuckDB file."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path
 
-from api.schemas import MAX_RUN_ID
-from api.shared import context, plain
+from api.schemas import MAX_RUN_ID, RunLabels
+from api.shared import context, plain, short
 from services import facts
+from services.access import ReadOnlyError
+from services.database import StorageError
+from services.runs_table import label
 
 router = APIRouter()
 
@@ -25,3 +29,24 @@ def run(run_id: Annotated[int, Path(ge=1, le=MAX_RUN_ID)]) -> dict[str, Any]:
     if found is None:
         raise HTTPException(404, f"No run {run_id}.")
     return plain(found)
+
+
+@router.patch("/runs/{run_id}")
+def label_run(
+    run_id: Annotated[int, Path(ge=1, le=MAX_RUN_ID)], labels: RunLabels
+) -> dict[str, Any]:
+    """Name a run and add or remove tags (403 when read-only); its name and tags after."""
+    try:
+        return label(
+            engine=context()[1],
+            run_id=run_id,
+            name=labels.name,
+            add=labels.add,
+            remove=labels.remove,
+        )
+    except ReadOnlyError as error:
+        raise HTTPException(403, short(str(error))) from None
+    except StorageError as error:
+        raise HTTPException(404, short(str(error))) from None
+    except ValueError as error:
+        raise HTTPException(422, short(str(error))) from None

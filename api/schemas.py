@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -56,6 +56,14 @@ class SweepRequest(BaseModel):
     )
     training: dict[str, Any] = Field(default_factory=dict, description="Partial training config.")
     architecture: dict[str, Any] = Field(default_factory=dict, description="Partial model config.")
+
+
+class RunLabels(BaseModel):
+    """What `trendlab runs name|tag` sends: a new name ('' clears it), tags to add and remove."""
+
+    name: str | None = Field(None, max_length=80)
+    add: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=list, max_length=50)
+    remove: list[Annotated[str, Field(max_length=40)]] = Field(default_factory=list, max_length=50)
 
 
 class Health(BaseModel):

@@ -1,15 +1,16 @@
 """The CLI beside a running server.
 
 Commands that only read (``data list|show``, ``runs list|show``, ``info``) go through
-``read``: from the database when this process can open it, otherwise, when a running server
-holds the DuckDB file, from that server's HTTP API, which answers with the same facts
-(``services.facts``). ``trendlab serve`` records where it answers in the data home's
+``read``, and small writes (``runs name|tag``) through ``through``: on the database when
+this process can open it, otherwise, when a running server holds the DuckDB file, through
+that server's HTTP API, which answers with the same facts (``services.facts``) and does the
+write itself. ``trendlab serve`` records where it answers in the data home's
 ``server.json``; the API token, when the server has one, is taken from
 ``TRENDLAB_API_TOKEN``. With PostgreSQL nothing holds a lock, so every command opens the
 database itself.
 
-Commands that write say how instead (stop the server, or ``--via-server`` where a command
-has it: ``trendlab sweep``), through ``ask``, which also sends those requests.
+Other commands that write say how instead (stop the server, or ``--via-server`` where a
+command has it: ``trendlab sweep``), through ``ask``, which also sends those requests.
 """
 
 from __future__ import annotations
@@ -33,18 +34,29 @@ TIMEOUT_S = 30
 def read(local: Callable[[DataHome, Any], Any], route: str) -> Any:
     """``local(home, engine)`` on the database, or GET ``/api<route>`` from the server that
     holds it; a red one-line failure (exit 1) when neither answers."""
+    return through(local, "GET", route)
+
+
+def through(
+    local: Callable[[DataHome, Any], Any],
+    method: str,
+    route: str,
+    body: dict[str, Any] | None = None,
+) -> Any:
+    """``local(home, engine)`` on the database, or ``method /api<route>`` (with ``body``) to
+    the server that holds it: the one process that writes the DuckDB file does the write."""
     try:
         home = DataHome.from_env().ensure()
         engine = open_engine(home.database_url)
     except DatabaseLocked as locked:
-        return ask(home, "GET", route, locked=locked)
+        return ask(home, method, route, body, locked=locked)
     except (DataHomeError, StorageError) as err:
         raise fail(str(err)) from None
     try:
         recover_stale_runs(engine=engine)  # runs a killed command left 'running'
         recover_stopped_server_jobs(engine=engine, home=home)  # and a stopped server
         return local(home, engine)
-    except (StorageError, ReadOnlyError) as err:
+    except (StorageError, ReadOnlyError, ValueError) as err:
         raise fail(str(err)) from None
     finally:
         engine.dispose()

@@ -3,31 +3,93 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from cli.common import JsonOption, RunArgument, fail
-from cli.remote import read
+from cli.remote import read, through
 from services import facts as views
+from services.runs_table import label
 
-app = typer.Typer(help="List training runs.", no_args_is_help=True)
+app = typer.Typer(help="List, name and tag training runs.", no_args_is_help=True)
 
 
 @app.command("list")
-def runs_list(as_json: JsonOption = False) -> None:
-    """List training runs, newest first (works while a server holds the database)."""
+def runs_list(
+    as_json: JsonOption = False,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Only runs with this tag (repeatable).")
+    ] = None,
+    match: Annotated[
+        str, typer.Option(help="Only runs whose name, model, dataset, target or status has it.")
+    ] = "",
+) -> None:
+    """List training runs, newest first: name, model, dataset, target, status, the primary
+    test metric with its interval, the verdict and tags (works while a server holds the
+    database)."""
     facts = read(lambda _, engine: views.runs(engine=engine), "/runs")
+    wanted = set(tag or [])
+    facts = [
+        item
+        for item in facts
+        if wanted <= set(item.get("tags", []))
+        and match.lower()
+        in " ".join(
+            str(item.get(k, "")) for k in ("name", "model", "dataset", "target", "status")
+        ).lower()
+    ]
     if as_json:
         typer.echo(json.dumps(facts, indent=2, default=str))
         return
     if not facts:
-        typer.echo("No runs yet; try `trendlab train dual_tower --dataset demo`.")
-    for item in facts:
-        shown = headline(item["test"])
         typer.echo(
-            f"{item['run_id']:5} {item['model']:20} {item['status']:10} {item['created']}  {shown}"
+            "No runs match."
+            if wanted or match
+            else "No runs yet; try `trendlab train dual_tower --dataset demo`."
         )
+    for item in facts:
+        shown = item.get("primary") or headline(item["test"])
+        name = f" {item['name']!r}" if item.get("name") else ""
+        tags = f"  [{', '.join(item['tags'])}]" if item.get("tags") else ""
+        typer.echo(
+            f"{item['run_id']:5}{name} {item['model']:20} {item['status']:10} {item['created']}  "
+            f"{shown}{'  ' + item['verdict'] if item.get('verdict') else ''}{tags}"
+        )
+
+
+@app.command("name")
+def runs_name(
+    run: RunArgument,
+    name: Annotated[str, typer.Argument(help="The run's name ('' clears it).")],
+) -> None:
+    """Name a run (through the server when one holds the database)."""
+    found = through(
+        lambda _, engine: label(engine=engine, run_id=run, name=name),
+        "PATCH",
+        f"/runs/{run}",
+        {"name": name},
+    )
+    typer.echo(
+        f"Run {run} is named {found['name']!r}." if found["name"] else f"Run {run} has no name."
+    )
+
+
+@app.command("tag")
+def runs_tag(
+    run: RunArgument,
+    tags: Annotated[list[str], typer.Argument(help="Tags to add (or remove with --remove).")],
+    remove: Annotated[bool, typer.Option("--remove", help="Remove the tags instead.")] = False,
+) -> None:
+    """Tag a run, or remove tags (through the server when one holds the database)."""
+    change = {"remove": tags} if remove else {"add": tags}
+    found = through(
+        lambda _, engine: label(engine=engine, run_id=run, **change),
+        "PATCH",
+        f"/runs/{run}",
+        change,
+    )
+    typer.echo(f"Run {run} tags: {', '.join(found['tags']) or 'none'}.")
 
 
 def headline(test: dict[str, Any]) -> str:

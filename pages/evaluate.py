@@ -20,16 +20,18 @@ from core.market.metrics import daily_information_coefficients
 from core.market.models import model_spec
 from core.market.strategy import StrategyConfig, strategy_curve, strategy_figures
 from pages import charts
-from pages.access import read_only
 from pages.following import live_section
-from pages.shared import engine, jobs, said
+from pages.run_table import show_runs
+from pages.shared import engine, said
+from pages.walk_forward import walk_forward_section
 from services import catalog
 from services.catalog import JobStatus, StorageError
-from services.market_evaluation import evaluate_ensemble, load_evaluation, load_walk_forward
+from services.market_evaluation import evaluate_ensemble, load_evaluation
 from services.market_runs import experiment_spread
 from services.registry import models_of
 from services.reports import epoch_curves, evaluation_summary, run_overview
 from services.runs import checkpoint_problems
+from services.runs_table import runs_table
 from services.tries import compare_runs, comparison_lines
 
 st.title("Evaluate")
@@ -73,6 +75,8 @@ if not finished:
     st.info("No finished runs yet. Train a model on the Train page.")
     st.stop()
 
+st.subheader("Runs")
+show_runs(runs_table(engine=engine()), key="evaluate-runs")
 problems = checkpoint_problems(engine=engine())
 labels = {
     r.id: f"run {r.id} · {r.model}"
@@ -141,62 +145,6 @@ def trading_section(
         if name != "majority"  # a constant score trades nothing worth drawing
     }
     charts.show(st, charts.strategy_figure(curves), key="strategy")
-
-
-def walk_forward_section(run_id: int) -> None:
-    """The run's walk-forward evaluation fold by fold, or the button that starts one (a
-    background job: each fold retrains with the run's configs)."""
-    st.subheader("Walk-forward evaluation")
-    result = load_walk_forward(engine=engine(), run_id=run_id)
-    pending = [
-        j
-        for j in catalog.jobs(engine=engine(), kind="walk_forward")
-        if j.run_id == run_id and not j.finished
-    ]
-    if result:
-        folds = pd.DataFrame(
-            [
-                {
-                    "fold": index + 1,
-                    "test from": fold["test_start"],
-                    "test to": fold["test_end"],
-                    "test rows": fold["test_rows"],
-                    "predictor": name,
-                    **{
-                        f"{h} {label}": section[key][figure]
-                        for h, section in sections.items()
-                        for label, key, figure in (
-                            ("corr", "regression", "pearson"),
-                            ("rank IC", "finance", "rank_ic"),
-                        )
-                    },
-                }
-                for index, fold in enumerate(result["folds"])
-                for name, sections in fold["reports"].items()
-            ]
-        )
-        st.caption(
-            f"{len(result['folds'])} expanding windows: each fold retrains on every date "
-            "before its test block (a purge apart) and scores the block."
-        )
-        st.dataframe(folds.style.format(precision=3), hide_index=True)
-        joined = result.get("joined")
-        if joined:
-            st.markdown(
-                f"**The folds' out-of-sample predictions joined** ({joined['test_rows']:,} rows, "
-                f"{joined['test_start']} to {joined['test_end']}), judged once:"
-            )
-            st.info("\n\n".join(evaluation_summary(joined, None)[1:]))
-    if pending:
-        job = pending[0]
-        st.info(f"Walk-forward job {job.id}: {job.status} (fold progress on the Train page).")
-    elif not read_only():
-        folds = st.number_input("Folds", 2, 10, 3, key=f"folds-{run_id}")
-        if st.button("Run a walk-forward evaluation in the background", key=f"wf-{run_id}"):
-            try:
-                st.success(f"Queued job {jobs().submit_walk_forward(run_id=run_id, folds=folds)}.")
-            except StorageError as error:
-                st.error(said(error))
 
 
 details, comparison = st.tabs(["Details", "Comparison"])

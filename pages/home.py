@@ -2,9 +2,11 @@
 
 import streamlit as st
 
+from pages.run_table import SHOWN
 from pages.shared import data_home, engine
 from services import catalog
 from services.runs import checkpoint_problems
+from services.runs_table import runs_table
 
 st.title("Trendlab")
 st.caption("Train, compare and serve market-trend models.")
@@ -28,8 +30,9 @@ def path() -> None:
     shops = catalog.datasets(engine=db, recommender=True)
     runs = catalog.runs(engine=db)
     working = [j for j in catalog.jobs(engine=db) if not j.finished]
-    market = [r for r in runs if r.model != "two_tower" and r.status == "succeeded"]
-    served = [r for r in runs if r.model == "two_tower" and r.status == "succeeded"]
+    finished = [r for r in runs if r.status == "succeeded"]
+    market = [r for r in finished if r.model != "two_tower"]
+    served = [r for r in finished if r.model == "two_tower"]
     steps = [
         (
             "Data",
@@ -39,13 +42,12 @@ def path() -> None:
             if markets or shops
             else "no dataset yet: build or import one",
         ),
-        (
+        (  # ticked once a run finished: a first demo training does not send anyone ahead
             "Train",
             "/train",
-            bool(runs),
-            f"{count(working, 'job')} queued or training, "
-            f"{count([r for r in runs if r.status == 'succeeded'], 'run')} finished"
-            if runs
+            bool(finished),
+            f"{count(working, 'job')} queued or training, {count(finished, 'run')} finished"
+            if runs or working
             else "no model trained yet",
         ),
         (
@@ -101,17 +103,7 @@ st.subheader("Recent runs")
 if not recent:
     st.info("No runs yet. Build a dataset on the Data page, then train a model on the Train page.")
 else:
-    st.dataframe(
-        [
-            {
-                "run": run.id,
-                "model": run.model,
-                "status": run.status,
-                "created": run.created_at,
-                "checkpoint": problems.get(run.id, "ok" if run.summary.get("epochs") else ""),
-                **{k: v for k, v in run.summary.items() if isinstance(v, int | float)},
-            }
-            for run in recent
-        ],
-        hide_index=True,
-    )
+    table = runs_table(engine=db, runs=recent)
+    table["checkpoint"] = [problems.get(r.id, "") for r in recent]
+    st.dataframe(table, hide_index=True, column_config=SHOWN)
+    st.caption("Every run, filtered, named and tagged: the [Evaluate](/evaluate) page.")

@@ -20,7 +20,7 @@ from services.estimates import Estimate, estimate_training
 from services.job_kinds import dataset_fixed_fields
 from services.market_runs import label_coverage
 from services.registry import TRAINABLE
-from services.reports import epoch_curves, format_duration
+from services.reports import epoch_curves, format_duration, job_progress
 from services.runs import checkpoint_problems
 
 st.title("Train")
@@ -243,16 +243,9 @@ def live() -> None:
     metrics = epoch_curves(engine=engine(), run_ids=[current.run_id])
     st.subheader(f"Job {current.id} (run {current.run_id}): {current.status}")
     progress = current.progress
-    if current.status == JobStatus.RUNNING and progress.get("epochs"):
-        done = (progress["epoch"] - 1 + progress["batch"] / progress["batches"]) / progress[
-            "epochs"
-        ]
-        eta = progress.get("eta_s")
-        st.progress(
-            min(max(done, 0.0), 1.0),
-            text=f"epoch {progress['epoch']} of {progress['epochs']}"
-            + (f", about {eta:.0f} s left" if eta else ""),
-        )
+    shown = job_progress(progress) if current.status == JobStatus.RUNNING else None
+    if shown:
+        st.progress(shown[0], text=shown[1])
         if not read_only() and st.button("Cancel this job", key=f"cancel-{current.id}"):
             jobs().cancel(current.id)
     resumable = current.status == JobStatus.INTERRUPTED and not read_only()

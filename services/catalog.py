@@ -109,6 +109,8 @@ class RunInfo:
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
     parent_run_id: int | None
+    name: str | None = None
+    tags: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, row: Run, dataset: str | None) -> RunInfo:
@@ -125,6 +127,8 @@ class RunInfo:
             started_at=row.started_at,
             finished_at=row.finished_at,
             parent_run_id=row.parent_run_id,
+            name=row.name,
+            tags=tuple(row.tags or ()),
         )
 
 

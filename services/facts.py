@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 
 from services import catalog
 from services.catalog import DatasetInfo, RunInfo
+from services.runs_table import primary_figure, target_of
 from storage.data_home import DataHome
 
 
@@ -47,11 +48,17 @@ def dataset(*, engine: Engine, name: str) -> dict[str, Any] | None:
 def run_row(run: RunInfo) -> dict[str, Any]:
     return {
         "run_id": run.id,
+        "name": run.name or "",
         "model": run.model,
+        "dataset": run.dataset or "",
+        "target": target_of(run),
         "status": run.status,
         "seed": run.seed,
         "created": run.created_at.isoformat(timespec="seconds"),
         "test": run.summary.get("test", {}),
+        "primary": primary_figure(run),
+        "verdict": run.summary.get("verdict") or "",
+        "tags": list(run.tags),
     }
 
 

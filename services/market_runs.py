@@ -301,6 +301,8 @@ def _train_and_test(
             }
             summary["verdict"] = judged["verdict"]["verdict"]
             summary["collapsed"] = judged["collapse"]["collapsed"]
+            if judged.get("primary"):
+                summary["primary"] = {k: judged["primary"][k] for k in ("metric", "name")}
         summary["seconds"]["evaluation"] = round(time.perf_counter() - started, 1)
         result.trainer.plot_history(folder / "history.png")
     folder.mkdir(parents=True, exist_ok=True)  # a run cancelled in its first epoch saved nothing

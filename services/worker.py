@@ -61,6 +61,13 @@ class ProgressEvents:
         self.started = time.time()
         self.last = 0.0
         self.done = 0
+        self.stage: dict[str, int] = {}
+
+    def on_stage(self, stage: str, index: int, total: int) -> None:
+        """A job of several trainings (a walk-forward's folds) starts its ``index``-th of
+        ``total``: said at once, and carried by every later progress event."""
+        self.stage = {stage: index, f"{stage}s": total}
+        self.log.write("progress", **self.stage)
 
     def on_batch_end(self, trainer: Any, step: int, components: dict[str, float]) -> None:
         self.done += 1
@@ -79,6 +86,7 @@ class ProgressEvents:
             batches=batches,
             eta_s=max(left, 0) / rate if rate > 0 else None,
             loss=components.get("total"),
+            **self.stage,
         )
 
     def on_epoch_end(self, trainer: Any, record: dict[str, float]) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from storage.models import Base, SchemaVersion
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The schema this code reads and writes. Bump it with a migration in ``MIGRATIONS``."""
 
 Migration = Callable[[Connection], None]
@@ -55,7 +55,20 @@ def _add_forecasts(conn: Connection) -> None:
     Forecast.__table__.create(conn, checkfirst=True)
 
 
-MIGRATIONS: dict[int, Migration] = {1: _add_settings, 2: _add_sweeps, 3: _add_forecasts}
+def _add_run_labels(conn: Connection) -> None:
+    """4 -> 5: a run's name and tags, set by the user (`trendlab runs name|tag`, Evaluate)."""
+    present = set(conn.execute(text("SELECT * FROM runs LIMIT 0")).keys())
+    for column, kind in (("name", "VARCHAR"), ("tags", "JSON")):
+        if column not in present:
+            conn.execute(text(f"ALTER TABLE runs ADD COLUMN {column} {kind}"))
+
+
+MIGRATIONS: dict[int, Migration] = {
+    1: _add_settings,
+    2: _add_sweeps,
+    3: _add_forecasts,
+    4: _add_run_labels,
+}
 """``MIGRATIONS[v]`` upgrades a database at schema ``v`` to ``v + 1`` in place."""
 
 

@@ -95,6 +95,10 @@ class Run(Base):
     finished_at: Mapped[dt.datetime | None]
     summary_metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
     parent_run_id: Mapped[int | None] = mapped_column(index=True)
+    name: Mapped[str | None] = mapped_column(String)
+    """What the user called the run (schema 5); None until named."""
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    """The user's tags, sorted (schema 5)."""
 
 
 class RunMetric(Base):

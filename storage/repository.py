@@ -224,6 +224,19 @@ def set_run_status(
     return run
 
 
+def label_run(
+    *, session: Session, run_id: int, name: str | None = None, tags: list[str] | None = None
+) -> Run:
+    """Set a run's name (an empty string clears it) and/or replace its tags."""
+    run = _require(session.get(Run, run_id), "run", run_id)
+    if name is not None:
+        run.name = name or None
+    if tags is not None:
+        run.tags = sorted(set(tags))
+    session.flush()
+    return run
+
+
 @dataclass(frozen=True)
 class MetricRow:
     """One metric value as trainers report it."""

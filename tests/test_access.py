@@ -176,3 +176,30 @@ def test_media_and_metrics_answer_only_a_signed_in_browser(tmp_path: Path, brows
         statuses["media, tab closed"] = browser.get(media).status
         statuses["metrics, tab closed"] = browser.get(metrics).status
         assert statuses == dict.fromkeys(statuses, 403)
+
+
+def test_runs_are_named_and_tagged_through_the_api_and_never_in_read_only_mode(
+    data_home: DataHome, monkeypatch
+) -> None:
+    """Issue 39: `trendlab runs name|tag` sends PATCH /api/runs/N while a server holds the
+    database; a read-only deployment refuses it (403), bad labels are 422, unknown runs 404."""
+    from storage import open_engine
+    from storage.repository import create_run, session_scope
+
+    engine = open_engine(data_home.database_url)
+    with session_scope(engine) as session:
+        run_id = create_run(session=session, model_kind="dual_tower", config={}, seed=1).id
+    engine.dispose()
+    client = TestClient(create_api())
+    answer = client.patch(f"/runs/{run_id}", json={"name": "first", "add": ["b", "a"]})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"run_id": run_id, "name": "first", "tags": ["a", "b"]}
+    listed = client.get("/runs").json()
+    assert listed[0]["name"] == "first" and listed[0]["tags"] == ["a", "b"]
+    assert client.patch(f"/runs/{run_id}", json={"remove": ["a"]}).json()["tags"] == ["b"]
+    assert client.patch(f"/runs/{run_id}", json={"add": ["bad tag"]}).status_code == 422
+    assert client.patch("/runs/999", json={"name": "x"}).status_code == 404
+    monkeypatch.setenv("TRENDLAB_READ_ONLY", "1")
+    refused = client.patch(f"/runs/{run_id}", json={"name": "second"})
+    assert refused.status_code == 403 and "Read-only deployment" in refused.json()["detail"]
+    assert client.get("/runs").json()[0]["name"] == "first"

@@ -45,10 +45,37 @@ def test_runs_list_shows_a_recommender_run_beside_a_market_run(engine: Engine) -
     result = runner.invoke(app, ["runs", "list"])
     assert result.exit_code == 0, result.output
     lines = {int(line.split()[0]): line for line in result.output.splitlines()}
-    assert "test corr 7d 0.125" in lines[market]
-    assert "test ndcg@10 0.188" in lines[recommender]
+    assert "0.125 pearson 7d" in lines[market]
+    assert "0.188 ndcg@10" in lines[recommender]
     listed = json.loads(runner.invoke(app, ["runs", "list", "--json"]).output)
     assert [r["run_id"] for r in listed] == [recommender, market]
+
+
+def test_runs_are_named_tagged_and_filtered_from_the_cli(engine: Engine) -> None:
+    """Issue 39: runs can be named and tagged from the CLI, and the list filters on them."""
+    first = _finished(
+        engine, "dual_tower", {"7d": {"rank_ic": 0.031, "rank_ic_low": 0.012, "rank_ic_high": 0.05}}
+    )
+    second = _finished(engine, "dual_tower", {"7d": {"pearson": 0.2}})
+    engine.dispose()
+    named = runner.invoke(app, ["runs", "name", str(first), "wide batch"])
+    assert named.exit_code == 0 and f"Run {first} is named 'wide batch'." in named.output
+    tagged = runner.invoke(app, ["runs", "tag", str(first), "sample", "lr-2x"])
+    assert tagged.exit_code == 0 and "tags: lr-2x, sample." in tagged.output
+    runner.invoke(app, ["runs", "tag", str(second), "sample"])
+    removed = runner.invoke(app, ["runs", "tag", str(second), "sample", "--remove"])
+    assert "tags: none." in removed.output
+    listed = runner.invoke(app, ["runs", "list", "--tag", "sample"])
+    lines = listed.output.splitlines()
+    assert len(lines) == 1 and "'wide batch'" in lines[0] and "[lr-2x, sample]" in lines[0]
+    assert "0.031 (0.012..0.050) rank_ic 7d" in lines[0]
+    assert runner.invoke(app, ["runs", "list", "--match", "wide"]).output.count("\n") == 1
+    bad = runner.invoke(app, ["runs", "tag", str(first), "no spaces allowed"])
+    assert bad.exit_code == 1 and "tag 'no spaces allowed'" in bad.output
+    missing = runner.invoke(app, ["runs", "name", "999", "x"])
+    assert missing.exit_code == 1 and "No run 999." in missing.output
+    cleared = runner.invoke(app, ["runs", "name", str(first), ""])
+    assert f"Run {first} has no name." in cleared.output
 
 
 def test_runs_list_shows_a_run_without_test_figures(engine: Engine) -> None:

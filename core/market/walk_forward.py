@@ -48,7 +48,8 @@ def walk_forward_evaluation(
 ) -> dict[str, Any]:
     """Retrain on expanding windows, score each next block (model and baselines), and judge
     the joined out-of-sample predictions; ``callbacks``, ``should_stop`` and ``device``
-    reach each fold's trainer (progress, cancel, where it trains).
+    reach each fold's trainer (progress, cancel, where it trains); a callback with an
+    ``on_stage(stage, index, total)`` method hears each fold start ("fold", 2, 3).
 
     Returns ``folds`` (per fold: its test span and each predictor's report), ``summary``
     (the mean and spread over folds of the headline figures) and ``joined``: the report of
@@ -59,14 +60,20 @@ def walk_forward_evaluation(
     dates = pd.to_datetime(frame["date"])
     results, joined = [], {}
     seed = int(getattr(training, "seed", 0))
-    for train_mask, test_mask in walk_forward_folds(
-        dates,
-        folds=folds,
-        purge_days=data.effective_purge_days,
-        min_train_fraction=min_train_fraction,
+    for index, (train_mask, test_mask) in enumerate(
+        walk_forward_folds(
+            dates,
+            folds=folds,
+            purge_days=data.effective_purge_days,
+            min_train_fraction=min_train_fraction,
+        ),
+        start=1,
     ):
         if should_stop is not None and should_stop():
             break
+        for callback in callbacks:  # progress reporters hear which fold trains
+            if hasattr(callback, "on_stage"):
+                callback.on_stage("fold", index, folds)
         subset = frame[dates <= dates[test_mask].max()]
         unique = np.unique(subset["date"])
         train_dates = len(np.unique(dates[train_mask]))

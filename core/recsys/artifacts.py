@@ -44,6 +44,7 @@ def save_recommender(result: RecsysResult, folder: Path, config: TwoTowerConfig)
         (folder / FILES["ranker"]).write_text(ranker)
     (folder / FILES["test_metrics"]).write_text(json.dumps(evaluation, indent=1))
     model = result.evaluation["all_users"]["two_tower"]
+    bounds = result.evaluation.get("intervals", {}).get("all_users", {}).get("two_tower", {})
     return {
         "model": MODEL_NAME,
         "epochs": len(result.history),
@@ -51,6 +52,12 @@ def save_recommender(result: RecsysResult, folder: Path, config: TwoTowerConfig)
         "best_epoch": result.best_epoch,
         "stopped_because": result.stopped_because,
         "test": {name: model[name] for name in model if "@" in name},
+        "interval": {
+            f"{name}_{side}": value
+            for name, (low, high) in bounds.items()
+            for side, value in (("low", low), ("high", high))
+        },
+        "verdict": result.evaluation.get("comparison", {}).get("verdict"),
         "label_distribution": result.label_distribution.to_dict("records"),
     }
 

@@ -378,3 +378,67 @@ def test_the_rsi_panel_is_drawn_on_the_0_to_100_scale_of_its_guides() -> None:
     assert tuple(axis.range) == (0, 100)
     guides = [s.y0 for s in figure.layout.shapes]
     assert guides == [30, 70]
+
+
+def test_home_waits_at_train_while_the_first_run_trains(engine: Engine) -> None:
+    """Issue 39: during the demo's first training Home ticked Train beside "0 runs finished"
+    and pointed "Next: Evaluate" at an empty page."""
+    with session_scope(engine) as session:
+        run = create_run(session=session, model_kind="dual_tower", config={}, seed=1)
+        set_run_status(session=session, run_id=run.id, status=JobStatus.RUNNING)
+        create_job(session=session, kind="train", run_id=run.id)
+    at = _run()
+    steps = {m.value.split("**")[1]: m.value for m in at.markdown if m.value.startswith(":")}
+    assert steps["[Train](/train)"].startswith(":material/hourglass_empty:")
+    assert "0 runs finished" in steps["[Train](/train)"]
+    nexts = [m.value for m in at.markdown if m.value.startswith("**Next:**")]
+    assert nexts == ["**Next:** [Data](/data) (a demo job is training)"], "the first open step"
+    table = at.dataframe[0].value
+    assert list(table["status"]) == ["running"] and table.notna().all().all(), "no None shown"
+
+
+def test_the_evaluate_page_lists_runs_to_filter_name_and_tag(engine: Engine) -> None:
+    """Issue 39: one row per run with the primary metric and its interval, the verdict and
+    tags; a filter; a form that names and tags a run."""
+    with session_scope(engine) as session:
+        for model, figures in (
+            ("dual_tower", {"rank_ic": 0.031, "rank_ic_low": 0.012, "rank_ic_high": 0.05}),
+            ("lstm_attention", {"pearson": 0.2, "pearson_low": 0.1, "pearson_high": 0.3}),
+        ):
+            run = create_run(
+                session=session, model_kind=model, config={"model": {"target": "trend"}}, seed=1
+            )
+            set_run_status(
+                session=session,
+                run_id=run.id,
+                status=JobStatus.SUCCEEDED,
+                summary_metrics={
+                    "best_epoch": 3,
+                    "test": {"7d": figures},
+                    "verdict": "no evidence",
+                    "primary": {"metric": next(iter(figures)), "name": "7-day"},
+                },
+            )
+    at = _run("pages/evaluate.py")
+    table = at.dataframe[0].value
+    assert list(table["run"]) == [2, 1]
+    assert list(table["primary"]) == [
+        "0.200 (0.100..0.300) pearson 7d",
+        "0.031 (0.012..0.050) rank_ic 7d",
+    ]
+    assert set(table["target"]) == {"trend"} and set(table["verdict"]) == {"no evidence"}
+    at.text_input(key="evaluate-runs-text").set_value("lstm").run()
+    assert list(at.dataframe[0].value["run"]) == [2]
+    at.text_input(key="evaluate-runs-text").set_value("").run()
+    at.selectbox(key="evaluate-runs-run").set_value(1)
+    at.text_input(key="evaluate-runs-name").set_value("wide batch")
+    at.text_input(key="evaluate-runs-add").set_value("sample, lr-2x")
+    at.button[0].click()
+    at.run()
+    assert not at.exception, at.exception
+    assert any("Run 1: name wide batch, tags lr-2x, sample." in s.value for s in at.success)
+    with session_scope(engine) as session:
+        from storage.repository import get_run
+
+        named = get_run(session=session, run_id=1)
+        assert named.name == "wide batch" and named.tags == ["lr-2x", "sample"]

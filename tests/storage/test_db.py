@@ -246,6 +246,29 @@ def test_a_version_3_database_gains_the_forecasts_table_and_keeps_its_rows(tmp_p
     engine.dispose()
 
 
+def test_a_version_4_database_gains_run_names_and_tags_and_keeps_its_rows(tmp_path: Path) -> None:
+    from storage.repository import get_run, label_run
+
+    engine = open_engine(_url(tmp_path / "db.duckdb"))
+    with session_scope(engine) as session:
+        create_run(session=session, model_kind="m", config={"a": 1}, seed=1)
+    with engine.begin() as conn:  # DuckDB alters no table that an index depends on
+        for index in ("ix_runs_dataset_id", "ix_runs_parent_run_id"):
+            conn.execute(text(f"DROP INDEX {index}"))
+        conn.execute(text("ALTER TABLE runs DROP COLUMN name"))
+        conn.execute(text("ALTER TABLE runs DROP COLUMN tags"))
+    _set_version(engine, 4)
+    assert init_schema(engine) == SCHEMA_VERSION
+    with session_scope(engine) as session:
+        run = get_run(session=session, run_id=1)
+        assert run.config == {"a": 1} and run.name is None and not run.tags
+        label_run(session=session, run_id=1, name="baseline", tags=["b", "a", "b"])
+    with session_scope(engine) as session:
+        run = get_run(session=session, run_id=1)
+        assert run.name == "baseline" and run.tags == ["a", "b"]
+    engine.dispose()
+
+
 NO_SPACE = 'Could not write file "/data/trendlab.duckdb": No space left on device'
 
 
