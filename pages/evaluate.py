@@ -31,7 +31,7 @@ from services.market_runs import experiment_spread
 from services.registry import models_of
 from services.reports import epoch_curves, evaluation_summary, run_overview
 from services.runs import checkpoint_problems
-from services.runs_table import runs_table
+from services.runs_table import runs_table, target_of
 from services.tries import compare_runs, comparison_lines
 
 st.title("Evaluate")
@@ -75,8 +75,8 @@ if not finished:
     st.info("No finished runs yet. Train a model on the Train page.")
     st.stop()
 
-st.subheader("Runs")
-show_runs(runs_table(engine=engine()), key="evaluate-runs")
+with st.expander("All runs: filter, sort, name and tag", expanded=True):
+    show_runs(runs_table(engine=engine()), key="evaluate-runs")
 problems = checkpoint_problems(engine=engine())
 labels = {
     r.id: f"run {r.id} · {r.model}"
@@ -326,10 +326,21 @@ with details:
         mime="text/csv",
     )
 
+targets = {r.id: target_of(r) for r in sorted(finished, key=lambda r: r.id) if r.id in chosen}
 with comparison:
     if len(chosen) < 2:
         st.info("Pick two or more runs above to compare them.")
     else:
+        mixed = len(set(targets.values())) > 1
+        if mixed:
+            st.warning(
+                "**Different targets, not comparable:** "
+                + ", ".join(
+                    f"run {r} predicts {t or 'an unknown target'}" for r, t in targets.items()
+                )
+                + ". Their losses and correlations measure different things; each is shown "
+                "beside its own target, and the day-by-day comparison is left out."
+            )
         curves = epoch_curves(engine=engine(), run_ids=chosen)
         validation = curves[curves["split"] == "val"]
         names = sorted(validation["name"].unique())
@@ -345,7 +356,7 @@ with comparison:
                 color="run",
                 title=f"Validation {name} per epoch",
                 height=360,
-            ),
+            ).update_xaxes(tickformat="d", dtick=1 if validation["epoch"].max() <= 20 else None),
             key="compare-curves",
         )
         overview = run_overview(engine=engine(), run_ids=chosen)
@@ -361,7 +372,9 @@ with comparison:
         left, right = st.columns(2)
         bounds = [f"{metric}_low", f"{metric}_high"]
         ranged = set(bounds) <= set(overview.columns)
-        shown = overview.assign(run=overview["run"].astype(str))
+        shown = overview.assign(
+            run=overview["run"].astype(str), target=overview["run"].map(targets).fillna("")
+        )
         if ranged:  # error bars from each run's 95 % interval
             shown = shown.assign(
                 above=shown[bounds[1]] - shown[metric], below=shown[metric] - shown[bounds[0]]
@@ -372,16 +385,20 @@ with comparison:
                 shown,
                 x="run",
                 y=metric,
-                color="model",
+                color="target" if mixed else "model",
                 error_y="above" if ranged else None,
                 error_y_minus="below" if ranged else None,
-                title=f"Test {metric}" + (" with 95% intervals" if ranged else ""),
+                title=("Not comparable across targets: " if mixed else "")
+                + f"Test {metric}"
+                + (" with 95% intervals" if ranged else ""),
                 height=420,
-            ),
+            ).update_xaxes(type="category"),
             key="compare-bars",
         )
         charts.show(right, charts.parallel_figure(overview, metric), key="parallel")
         try:
+            if mixed:
+                raise ValueError("the runs predict different targets")
             compared = comparison_report(str(engine().url), tuple(chosen))
         except (StorageError, ValueError) as error:
             st.info(f"No day-by-day comparison: {error}")

@@ -12,9 +12,11 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
+from core.market.models import model_spec
 from services import catalog
 from services.access import ensure_writable
 from services.catalog import RunInfo
+from services.registry import trainable
 from services.reports import format_duration
 from storage.db import StorageError
 from storage.repository import get_run, label_run, session_scope
@@ -78,11 +80,17 @@ def _row(run: RunInfo, job_kind: str | None) -> dict[str, Any]:
 
 
 def target_of(run: RunInfo) -> str:
-    """What the run predicts: a market model's target, or recommendations."""
-    model = run.config.get("model", {})
-    if isinstance(model, dict) and model.get("target"):
-        return str(model["target"])
-    return "recommendations" if "ndcg@10" in str(run.summary.get("test", "")) else ""
+    """What the run predicts: a market model's targets ('relevance' or 'trend', as its
+    config switches them), 'recommendations' for a recommender, '' for an unknown model."""
+    try:
+        domain = trainable(run.model).domain
+    except KeyError:
+        return ""
+    if domain != "market":
+        return "recommendations"
+    model = run.config.get("model")
+    wanted = model.get("target") if isinstance(model, dict) else None
+    return model_spec(run.model, targets=wanted).targets
 
 
 def primary_figure(run: RunInfo) -> str:

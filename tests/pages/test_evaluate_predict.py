@@ -25,6 +25,11 @@ def _open(page: str, **params: str) -> AppTest:
     return at
 
 
+def _predictors(at: AppTest):
+    """The evaluated run's metric table (the runs table comes first on the page)."""
+    return next(d.value for d in at.dataframe if "predictor" in d.value.columns)
+
+
 def _charts(at: AppTest) -> list:
     return at.get("plotly_chart")
 
@@ -32,7 +37,7 @@ def _charts(at: AppTest) -> list:
 def test_evaluate_shows_the_model_beside_its_baselines(trained: DataHome) -> None:
     at = _open("evaluate.py", run="1")
     assert at.subheader[0].value.startswith("Run 1: dual_tower")
-    table = at.dataframe[0].value
+    table = _predictors(at)
     assert list(table["predictor"]) == ["model", "majority", "momentum", "linear", "oracle"]
     oracle = table.set_index("predictor").loc["oracle"]
     assert oracle["corr vs oracle"] == pytest.approx(1.0) and oracle["seed level"] == "excellent"
@@ -41,7 +46,7 @@ def test_evaluate_shows_the_model_beside_its_baselines(trained: DataHome) -> Non
     assert len(_charts(at)) == 7
     assert at.get("download_button"), "the predictions download"
     at.radio[0].set_value("30d").run()
-    assert at.dataframe[0].value.loc[0, "corr"] != table.loc[0, "corr"]
+    assert _predictors(at).loc[0, "corr"] != table.loc[0, "corr"]
 
 
 def test_evaluate_opens_with_a_summary_in_words_and_shows_every_figures_uncertainty(
@@ -52,7 +57,7 @@ def test_evaluate_opens_with_a_summary_in_words_and_shows_every_figures_uncertai
     summary = next(e.value for e in [*at.info, *at.warning] if "trained" in e.value)
     assert summary.startswith("**Run 1** trained **dual_tower** on **small**")
     assert "95% interval" in summary and "**Verdict:**" in summary
-    table = at.dataframe[0].value
+    table = _predictors(at)
     assert {"corr 95%", "rank IC 95%"} <= set(table.columns)
     low, high = (float(x) for x in table.loc[0, "corr 95%"].split(".."))
     assert low <= table.loc[0, "corr"] <= high
@@ -125,6 +130,13 @@ def test_evaluate_draws_attention_for_an_lstm_and_compares_runs(trained: DataHom
     assert '"cmid"' in heatmap.proto.spec, "colours diverge from uniform"
     at.multiselect[0].set_value([1, 2]).run()
     assert not at.exception, at.exception
+    marked = [w.value for w in at.warning if "Different targets, not comparable" in w.value]
+    assert marked and "run 1 predicts relevance, run 2 predicts trend" in marked[0], (
+        "issue 39: a trend run beside a relevance run is marked"
+    )
+    assert any(
+        "No day-by-day comparison: the runs predict different targets" in i.value for i in at.info
+    )
     overview = at.dataframe[-1].value
     assert list(overview["run"]) == [1, 2] and set(overview["model"]) == {
         "dual_tower",
@@ -137,6 +149,8 @@ def test_evaluate_draws_attention_for_an_lstm_and_compares_runs(trained: DataHom
     assert (judged["7d pearson"] <= judged["7d pearson_high"]).all()
     bars = next(c for c in _charts(at) if "Test 7d pearson" in c.proto.spec)
     assert "with 95% intervals" in bars.proto.spec, "comparisons carry their uncertainty"
+    assert "Not comparable across targets" in bars.proto.spec
+    assert '"type":"category"' in bars.proto.spec.replace(" ", ""), "runs are categories"
 
 
 def test_predict_slider_moves_the_score(trained: DataHome) -> None:
@@ -286,7 +300,7 @@ def test_read_only_evaluate_of_a_stored_run_shows_everything_and_computes_nothin
     assert not at.error, [e.value for e in at.error]
     summary = next(e.value for e in [*at.info, *at.warning] if "trained" in e.value)
     assert "**Verdict:**" in summary
-    table = at.dataframe[0].value
+    table = _predictors(at)
     assert {"model", "majority", "linear"} <= set(table["predictor"])
     assert files() == before, "nothing written on view"
     engine = open_engine(data_home.database_url)

@@ -78,8 +78,9 @@ def test_home_page_counts_what_storage_holds(engine: Engine) -> None:
     at = _run()
     assert {m.label: m.value for m in at.metric} == {"Datasets": "1", "Runs": "1", "Jobs": "1"}
     runs = at.dataframe[0].value
-    assert list(runs["model"]) == ["dual_tower"]
-    assert list(runs["val_loss"]) == [0.5]
+    assert list(runs["model"]) == ["dual_tower"] and list(runs["dataset"]) == ["demo"]
+    assert list(runs["status"]) == ["succeeded"] and list(runs["kind"]) == ["training"]
+    assert runs.notna().all().all(), "issue 39: no None in the table"
 
 
 def test_home_page_explains_a_corrupt_database(data_home: DataHome) -> None:
