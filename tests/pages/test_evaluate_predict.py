@@ -392,3 +392,63 @@ def test_a_run_whose_dataset_is_gone_is_one_sentence_on_evaluate_and_predict(
     said = [e.value for e in [*evaluate.error, *predict.error]]
     assert said and all(e.rstrip(".").count(". ") == 0 and "dataset" in e.lower() for e in said)
     assert predict.tabs, "batch scoring and the stored forecasts are still there"
+
+
+def test_a_collapsed_class_head_is_flagged_on_evaluate_and_home(
+    trained: DataHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 39: a 7-day class head predicting one class on every row went unflagged. The
+    check covers every head; a class head alone collapsed is a warning on Evaluate that
+    names it, and the runs table ticks the run."""
+    import copy
+    from dataclasses import replace
+
+    import numpy as np
+    import streamlit as st
+
+    from core.market.models import model_spec
+    from core.market.verdict import collapse_check
+    from services import market_evaluation
+
+    spec = model_spec("dual_tower")
+    rng = np.random.default_rng(0)
+    score_column, class_column = spec.target.columns(7)
+    scored = pd.DataFrame(
+        {
+            "model_score_7d": rng.normal(size=300),
+            "model_class_7d": np.zeros(300, dtype=int),
+            score_column: rng.normal(size=300),
+            class_column: rng.integers(0, 3, 300),
+        }
+    )
+    collapse = collapse_check(scored, spec, [7])
+    assert collapse["collapsed"] and not collapse["score_collapsed"]
+    assert set(collapse["heads"]) == {"class_7d"}
+    real = market_evaluation.load_evaluation
+
+    def collapsed(*, engine, run_id):
+        found = real(engine=engine, run_id=run_id)
+        report = copy.deepcopy(found.report)
+        report["uncertainty"]["collapse"] = collapse
+        return replace(found, report=report)
+
+    st.cache_resource.clear()
+    monkeypatch.setattr(market_evaluation, "load_evaluation", collapsed)
+    at = _open("evaluate.py", run="1")
+    flagged = [w.value for w in at.warning if "**Collapsed head:**" in w.value]
+    assert flagged and f"the 7-day class head predicts '{spec.target.class_names[0]}'" in flagged[0]
+    st.cache_resource.clear()
+
+    from services.catalog import RunInfo
+    from services.runs_table import runs_table
+
+    engine = open_engine(trained.database_url)
+    try:
+        from services import catalog
+
+        run = catalog.run(engine=engine, run_id=1)
+        marked = replace(run, summary={**run.summary, "collapsed": True})
+        table = runs_table(engine=engine, runs=[marked])
+    finally:
+        engine.dispose()
+    assert isinstance(marked, RunInfo) and bool(table.loc[0, "collapsed"])
