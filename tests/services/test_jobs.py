@@ -411,3 +411,28 @@ def test_a_rolling_retrain_runs_as_a_job_and_records_its_decision(manager, engin
     decision = serving(engine=engine, dataset="small")["history"][-1]
     assert decision["candidate"] == candidate and decision["serving"] == served
     assert decision["reason"].startswith(("promoted: ", f"kept run {served}: "))
+
+
+def test_a_walk_forward_s_progress_names_its_fold_and_counts_the_folds_done(tmp_path) -> None:
+    """Issue 39: the progress line of a job of several trainings."""
+    import json
+
+    from services.reports import job_progress
+    from services.worker import EventLog, ProgressEvents
+
+    log = EventLog(tmp_path / "events.jsonl")
+    progress = ProgressEvents(log)
+    progress.on_stage("fold", 2, 3)
+    said = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert said[-1]["type"] == "progress" and (said[-1]["fold"], said[-1]["folds"]) == (2, 3)
+    assert job_progress({"fold": 2, "folds": 3}) == (1 / 3, "fold 2 of 3")
+    share, line = job_progress(
+        {"fold": 2, "folds": 3, "epoch": 3, "epochs": 4, "batch": 5, "batches": 10, "eta_s": 30}
+    )
+    assert share == pytest.approx((1 + 2.5 / 4) / 3)
+    assert line == "fold 2 of 3 · epoch 3 of 4, about 30 s left in this training"
+    assert job_progress({"epoch": 1, "epochs": 2, "batch": 0, "batches": 4}) == (
+        0.0,
+        "epoch 1 of 2",
+    )
+    assert job_progress({}) is None

@@ -12,7 +12,23 @@ from core.market.sources import build_market_dataset, synthetic_data
 from core.market.walk_forward import walk_forward_evaluation
 
 
-def _walk_forward(signal: bool, seed: int, folds: int = 3):
+class Heard:
+    """A trainer callback that records the stages and epochs it hears."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def on_stage(self, stage: str, index: int, total: int) -> None:
+        self.events.append((stage, index, total))
+
+    def on_batch_end(self, trainer, step, components) -> None:
+        pass
+
+    def on_epoch_end(self, trainer, record) -> None:
+        self.events.append(("epoch",))
+
+
+def _walk_forward(signal: bool, seed: int, folds: int = 3, callbacks=()):
     tickers = [f"U{i:02d}" for i in range(24)]
     data = synthetic_data(
         tickers, "2016-01-01", "2020-12-31", seed=seed, signal=signal, horizons=[7]
@@ -30,13 +46,27 @@ def _walk_forward(signal: bool, seed: int, folds: int = 3):
         data=config,
         folds=folds,
         baselines=("majority", "momentum", "linear"),
+        callbacks=callbacks,
     )
     return frame, result
 
 
+HEARD = Heard()
+
+
 @pytest.fixture(scope="module")
 def control():
-    return _walk_forward(signal=False, seed=21)
+    return _walk_forward(signal=False, seed=21, callbacks=[HEARD])
+
+
+def test_each_fold_is_announced_to_the_progress_callbacks_before_it_trains(control) -> None:
+    """Issue 39: a queued walk-forward showed no progress; the worker's progress events now
+    carry the fold (services.worker.ProgressEvents.on_stage)."""
+    stages = [e for e in HEARD.events if e[0] == "fold"]
+    assert stages == [("fold", 1, 3), ("fold", 2, 3), ("fold", 3, 3)]
+    first = HEARD.events.index(("fold", 1, 3))
+    second = HEARD.events.index(("fold", 2, 3))
+    assert first == 0 and ("epoch",) in HEARD.events[first:second], "fold 1 trains after it"
 
 
 def test_the_joined_predictions_are_every_fold_s_test_rows_judged_once(control) -> None:
