@@ -16,6 +16,7 @@ import typer
 from cli import config, data, evaluate, forecast, recsys, runs, serve, train
 from cli.common import no_space_sentence
 from cli.sweep import sweep as sweep_command
+from services.run_owners import STOPS
 from storage.db import disk_full
 
 app = typer.Typer(
@@ -67,7 +68,13 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminated(signum: int, frame: object) -> None:
+    STOPS.append(signum)
     raise Terminated(f"stopped by signal {signal.Signals(signum).name}")
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    STOPS.append(signum)
+    raise KeyboardInterrupt
 
 
 def main() -> None:
@@ -79,6 +86,8 @@ def main() -> None:
     one sentence, wherever the command was writing.
     """
     signal.signal(signal.SIGTERM, _terminated)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when ignored
+        signal.signal(signal.SIGINT, _interrupted)
     try:
         app()
         code = 0

@@ -32,6 +32,16 @@ def mark_running(*, session: Session, run_id: int) -> None:
     set_run_status(session=session, run_id=run_id, status=JobStatus.RUNNING, summary_metrics=owner)
 
 
+STOPS: list[int] = []
+"""Stop signals this process received (the CLI records them as they land): an interrupt
+that lands inside a database call can come back as another error (an aborted
+transaction), and the run it stopped is still cancelled, not failed."""
+
+
+def stop_received() -> bool:
+    return bool(STOPS)
+
+
 @contextmanager
 def stop_signals_held() -> Iterator[None]:
     """Ctrl-C and SIGTERM wait while the block records a run's outcome, then stop the command:

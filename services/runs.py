@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from core.files import file_sha256
 from core.trainer import Callback, Trainer
-from services.run_owners import stop_signals_held
+from services.run_owners import stop_received, stop_signals_held
 from storage.data_home import DataHome
 from storage.db import StorageError, interrupted
 from storage.models import Artifact, Dataset, JobStatus, Run
@@ -110,7 +110,7 @@ def train_here(
     try:
         summary = train()
     except BaseException as error:
-        stopped = interrupted(error)
+        stopped = interrupted(error) or stop_received()
         with stop_signals_held():
             fail_run(
                 engine=engine,

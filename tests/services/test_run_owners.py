@@ -53,3 +53,28 @@ def test_outside_the_main_thread_the_block_runs_as_it_is() -> None:
     worker.start()
     worker.join()
     assert seen == [handler]
+
+
+def test_a_run_stopped_by_a_signal_is_cancelled_even_when_the_stop_came_back_as_another_error(
+    engine, monkeypatch
+) -> None:
+    """An interrupt that lands inside a database call can surface as an aborted transaction;
+    the CLI records the signal, so the run is cancelled, not failed (CI saw 'failed')."""
+    from services import run_owners
+    from services.runs import train_here
+    from storage.repository import create_run, get_run, session_scope
+
+    with session_scope(engine) as session:
+        first = create_run(session=session, model_kind="dual_tower", config={}, seed=1).id
+        second = create_run(session=session, model_kind="dual_tower", config={}, seed=1).id
+
+    def aborted() -> dict:
+        raise RuntimeError("Current transaction is aborted (please ROLLBACK)")
+
+    for run_id, stops in ((first, []), (second, [signal.SIGINT])):
+        monkeypatch.setattr(run_owners, "STOPS", stops)
+        with pytest.raises(RuntimeError):
+            train_here(engine=engine, run_id=run_id, train=aborted, finish=lambda _: None)
+    with session_scope(engine) as session:
+        assert get_run(session=session, run_id=first).status == "failed"
+        assert get_run(session=session, run_id=second).status == "cancelled"

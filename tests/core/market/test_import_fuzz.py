@@ -451,7 +451,10 @@ def test_fuzzed_interaction_files_end_in_a_clear_error_or_a_stored_dataset(
         tally["imported"] += 1
         interactions = data.interactions
         assert interactions["timestamp"].notna().all()
-        if "Unix" in data.recipe["timestamp_format"]:
+        if not data.recipe["timestamps"]:  # the timestamp column dropped: one instant
+            assert (interactions["timestamp"] == pd.Timestamp("1970-01-01")).all()
+            tally["without timestamps"] += 1
+        elif "Unix" in data.recipe["timestamp_format"]:
             assert (interactions["timestamp"] >= pd.Timestamp("1970-01-01")).all(), "negative"
         assert interactions["interaction"].isin(list(INTERACTION_LABELS)).all()
         assert not interactions.duplicated(["user_id", "item_id", "timestamp"]).any()
@@ -478,7 +481,10 @@ def test_fuzzed_interaction_files_end_in_a_clear_error_or_a_stored_dataset(
     assert tally["imported"] >= 50, "enough generated files import to test that path"
     assert tally["stored"] >= 10
     assert store_failures == [], "every file that imports must store"
-    assert tally["named twice, refused"] >= 10
+    # 8 of the 1,000 files since files without a timestamp column import (issue 38): the
+    # derandomised draws follow what the earlier examples did
+    assert tally["named twice, refused"] >= 5
+    assert tally["without timestamps"] >= 5, "a log without timestamps imports and stores"
 
 
 def test_one_user_with_a_million_items_imports_and_its_training_is_refused_up_front(
