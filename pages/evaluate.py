@@ -239,10 +239,11 @@ with details:
             for name, (mse, corr, acc) in SEED_LEVELS.items()
         ]
     )
-    with st.expander(f"Seed 000's performance bands: this model reaches **{level}**"):
+    with st.expander(f"Quality bands (MSE, correlation, direction): this model is **{level}**"):
         st.caption(
             "Measured against the oracle where the data has one (synthetic), otherwise against "
-            "the realised labels. The bands were written for relevance scores."
+            "the realised labels. The bands are the project's first specification's (seed 000) "
+            "for relevance scores: a rough scale, not a verdict (the verdict above is)."
         )
         st.dataframe(bands, hide_index=True)
 

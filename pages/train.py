@@ -22,6 +22,7 @@ from services.market_runs import label_coverage
 from services.registry import TRAINABLE
 from services.reports import epoch_curves, format_duration, job_progress
 from services.runs import checkpoint_problems
+from services.runs_table import KINDS
 
 st.title("Train")
 
@@ -223,17 +224,19 @@ def live() -> None:
         st.info("No jobs yet.")
         return
     current = next((j for j in all_jobs if j.running), all_jobs[0])
+    runs = {r.id: r for r in catalog.runs(engine=engine())}
     table = pd.DataFrame(
         [
             {
                 "job": j.id,
+                "kind": KINDS.get(j.kind, j.kind),
                 "run": j.run_id,
+                "model": runs[j.run_id].model if j.run_id in runs else "",
+                "dataset": (runs[j.run_id].dataset or "") if j.run_id in runs else "",
                 "status": j.status,
-                "epoch": j.progress.get("epoch"),
+                "progress": (job_progress(j.progress) or (0, ""))[1] if j.running else "",
                 "duration": format_duration(j.duration_s) if j.duration_s else "",
-                "evaluate": f"/evaluate?run={j.run_id}"
-                if j.status == JobStatus.SUCCEEDED
-                else None,
+                "evaluate": f"/evaluate?run={j.run_id}" if j.status == JobStatus.SUCCEEDED else "",
                 "checkpoint": problems.get(j.run_id, ""),
                 "error": (j.error or "").splitlines()[0] if j.error else "",
             }

@@ -129,6 +129,13 @@ def test_train_form_queues_a_job_that_the_table_shows(engine: Engine) -> None:
     assert any("Queued job 2" in s.value for s in at.success)
     table = at.dataframe[-1].value
     assert list(table["status"])[:1] == ["queued"] and list(table["job"])[:1] == [2]
+    first = table.iloc[0]  # issue 39: what the job trains, on what, and how
+    assert (first["model"], first["dataset"], first["kind"]) == (
+        "compact_dual_tower",
+        "demo",
+        "training",
+    )
+    assert table.notna().all().all(), "no None in the jobs table"
     with session_scope(engine) as session:
         from storage.repository import get_job, get_run
 
