@@ -99,6 +99,19 @@ if not chosen:
     st.stop()
 
 
+TRADING_HEADERS = {
+    "predictor": "predictor",
+    "portfolio": "portfolio",
+    "net_return": "net return",
+    "gross_return": "gross return",
+    "sharpe": "Sharpe (95% interval)",
+    "max_drawdown": "max drawdown",
+    "turnover": "daily turnover",
+    "days": "days",
+}
+"""The strategy table's columns, in order, as a reader says them (percents for returns)."""
+
+
 def trading_section(
     result: Evaluation, rows: pd.DataFrame, h: int, horizon: str, use: dict | None
 ) -> None:
@@ -138,7 +151,18 @@ def trading_section(
         "returns; the Sharpe ratio is annualised, with its 95% block-bootstrap interval "
         "(none over fewer than 10 independent periods)."
     )
-    st.dataframe(trading.style.format(precision=3, na_rep="-"), hide_index=True)
+    sharpe = [
+        f"{v:.2f} ({lo:.2f}..{hi:.2f})" if pd.notna(lo) and pd.notna(hi) else f"{v:.2f}"
+        for v, lo, hi in zip(
+            trading["sharpe"], trading["sharpe_low"], trading["sharpe_high"], strict=True
+        )
+    ]
+    readable = trading.drop(columns=["sharpe", "sharpe_low", "sharpe_high"]).assign(sharpe=sharpe)
+    readable = readable.rename(columns=TRADING_HEADERS)[
+        [c for c in TRADING_HEADERS.values() if c in readable.rename(columns=TRADING_HEADERS)]
+    ]
+    percents = ["gross return", "net return", "daily turnover", "max drawdown"]
+    st.dataframe(readable.style.format("{:.1%}", subset=percents, na_rep="-"), hide_index=True)
     curves = {
         name: strategy_curve(frame, check, strategy, horizon_days=h)
         for name, frame in traded.items()

@@ -103,7 +103,9 @@ def test_evaluate_states_the_primary_metric_and_the_portfolio_of_its_use_at_a_ch
     trading = next(d.value for d in at.dataframe if "portfolio" in d.value.columns)
     assert set(trading["portfolio"]) == {"time-series"}
     majority = trading[trading["predictor"] == "majority"]
-    assert (majority["sharpe"] == 0).all() and (majority["net_return"] == 0).all()
+    assert majority["Sharpe (95% interval)"].str.startswith("0.00").all()
+    assert (majority["net return"] == 0).all()
+    assert list(trading.columns[:4]) == ["predictor", "portfolio", "net return", "gross return"]
     model = trading[trading["predictor"] == "model"]
     cost = next(n for n in at.number_input if n.label.startswith("Trading cost"))
     assert cost.value == 10.0, "the default is stated and used"
@@ -112,9 +114,9 @@ def test_evaluate_states_the_primary_metric_and_the_portfolio_of_its_use_at_a_ch
     dearer = next(d.value for d in at.dataframe if "portfolio" in d.value.columns)
     dearer = dearer[dearer["predictor"] == "model"]
     before, after = model.iloc[0], dearer.iloc[0]
-    added = 0.001 * before["turnover"] * before["days"]  # 10 bp more on every unit traded
-    assert after["net_return"] == pytest.approx(before["net_return"] - added, abs=1e-9)
-    assert after["gross_return"] == pytest.approx(before["gross_return"])
+    added = 0.001 * before["daily turnover"] * before["days"]  # 10 bp more on every unit traded
+    assert after["net return"] == pytest.approx(before["net return"] - added, abs=1e-9)
+    assert after["gross return"] == pytest.approx(before["gross return"])
 
 
 def test_evaluate_draws_attention_for_an_lstm_and_compares_runs(trained: DataHome) -> None:
