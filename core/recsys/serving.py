@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core.recsys.baselines import EASE, ContentModel, ItemKNN, Popularity, SparseEASE
+from core.recsys.baselines import EASE, ItemKNN, Popularity, SparseEASE
 from core.recsys.catalogue import Catalogue
 from core.recsys.config import TwoTowerConfig
+from core.recsys.content import ContentModel
 from core.recsys.model import TwoTowerRecommender
 from core.recsys.ranker import OUTSIDE, Context, SecondStage
 from core.recsys.scoring import item_embeddings, user_embeddings

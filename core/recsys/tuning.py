@@ -15,13 +15,13 @@ from core.memory import available_memory
 from core.recsys.baselines import (
     BPR,
     EASE,
-    ContentModel,
     ItemKNN,
     Popularity,
     SparseEASE,
     ease_item_limit,
 )
 from core.recsys.catalogue import Catalogue
+from core.recsys.content import ContentModel
 from core.recsys.segments import PRIMARY, Scorer, Segment
 
 KNN_NEIGHBOURS = (20, 50, 100, 200)
