@@ -19,8 +19,9 @@ from services.catalog import JobStatus, StorageError
 from services.estimates import Estimate, estimate_training
 from services.job_kinds import dataset_fixed_fields
 from services.market_runs import label_coverage
+from services.progress import format_duration, job_progress
 from services.registry import TRAINABLE
-from services.reports import epoch_curves, format_duration, job_progress
+from services.reports import epoch_curves
 from services.runs import checkpoint_problems
 from services.runs_table import KINDS
 

@@ -11,7 +11,8 @@ from pages.shared import engine, jobs, said
 from services import catalog
 from services.catalog import StorageError
 from services.market_evaluation import load_walk_forward
-from services.reports import evaluation_summary, job_progress
+from services.progress import job_progress
+from services.reports import evaluation_summary
 
 
 def walk_forward_section(run_id: int) -> None:

@@ -37,8 +37,8 @@ from core.recsys.training import train_recommender
 from core.recsys.tuning import EASE_LAMBDAS, KNN_NEIGHBOURS, KNN_SHRINKAGE
 from core.trainer import Trainer, create_optimizer
 from services import catalog
+from services.progress import format_duration
 from services.registry import trainable
-from services.reports import format_duration
 from storage import DataHome
 from storage.recsys import load_recsys_data
 from storage.repository import session_scope

@@ -264,6 +264,7 @@ def _train_and_test(
     )
     summary = {
         "model": spec.name,
+        "target": spec.targets,
         "dataset": inputs.dataset,
         "parameters": result.parameters,
         "epochs": len(result.history),

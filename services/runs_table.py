@@ -12,12 +12,10 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
-from core.market.models import model_spec
 from services import catalog
 from services.access import ensure_writable
 from services.catalog import RunInfo
-from services.registry import trainable
-from services.reports import format_duration
+from services.progress import format_duration
 from storage.db import StorageError
 from storage.repository import get_run, label_run, session_scope
 
@@ -80,17 +78,13 @@ def _row(run: RunInfo, job_kind: str | None) -> dict[str, Any]:
 
 
 def target_of(run: RunInfo) -> str:
-    """What the run predicts: a market model's targets ('relevance' or 'trend', as its
-    config switches them), 'recommendations' for a recommender, '' for an unknown model."""
-    try:
-        domain = trainable(run.model).domain
-    except KeyError:
-        return ""
-    if domain != "market":
-        return "recommendations"
+    """What the run predicts, as its summary records it ('relevance', 'trend',
+    'recommendations'), or its model config's target for runs of earlier versions; ''."""
+    recorded = run.summary.get("target")
+    if recorded:
+        return str(recorded)
     model = run.config.get("model")
-    wanted = model.get("target") if isinstance(model, dict) else None
-    return model_spec(run.model, targets=wanted).targets
+    return str(model.get("target") or "") if isinstance(model, dict) else ""
 
 
 def primary_figure(run: RunInfo) -> str:

@@ -58,6 +58,7 @@ def save_recommender(result: RecsysResult, folder: Path, config: TwoTowerConfig)
             for side, value in (("low", low), ("high", high))
         },
         "verdict": result.evaluation.get("comparison", {}).get("verdict"),
+        "target": "recommendations",
         "label_distribution": result.label_distribution.to_dict("records"),
     }
 

@@ -417,7 +417,7 @@ def test_a_walk_forward_s_progress_names_its_fold_and_counts_the_folds_done(tmp_
     """Issue 39: the progress line of a job of several trainings."""
     import json
 
-    from services.reports import job_progress
+    from services.progress import job_progress
     from services.worker import EventLog, ProgressEvents
 
     log = EventLog(tmp_path / "events.jsonl")
