@@ -247,7 +247,8 @@ def _timestamps(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
         kinds[textual] = np.where(np.isnat(iso), _BAD, _ISO)
     epoch = number & (kinds != _ISO)
     if epoch.any():
-        values = pd.to_numeric(raw[epoch]).to_numpy(dtype=float)
+        # as floats: 400 digits are inf (outside), where an integer would overflow the cast
+        values = raw[epoch].astype(float).to_numpy()
         milliseconds = np.abs(values) >= MILLISECONDS_FROM
         seconds = np.where(milliseconds, values / 1000, values)
         readable = np.abs(seconds) < 1e12  # beyond, microseconds overflow; far outside anyway

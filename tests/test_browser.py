@@ -117,7 +117,10 @@ def test_a_new_user_walks_every_page(tmp_path: Path, browser_page) -> None:
         # Evaluate: the metrics table beside the baselines and the confusion matrices.
         page.get_by_role("link", name="Evaluate").click()
         page.get_by_text("Confusion matrix, 7d", exact=True).wait_for(timeout=WAIT_MS)
-        table = page.get_by_test_id("stDataFrame").first.locator("table")
+        tables = page.get_by_test_id("stDataFrame")
+        runs = tables.nth(0).locator("table")  # the runs table comes first (issue 39)
+        assert runs.get_attribute("aria-rowcount") == "2", "header + the one run"
+        table = tables.nth(1).locator("table")
         # header + model + majority, momentum, ridge, boosting, persistence (relevance) and oracle
         assert table.get_attribute("aria-rowcount") == "8", "header + model + 6 baselines"
         _shot(page, "evaluate")

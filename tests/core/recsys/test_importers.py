@@ -318,3 +318,15 @@ def test_a_negative_unix_time_is_refused(tmp_path: Path) -> None:
         "events.csv, line 2, column 'timestamp': '-5' is a negative Unix time; Unix times count "
         "from 1970-01-01"
     ]
+
+
+def test_a_timestamp_of_hundreds_of_digits_is_a_row_problem_not_a_crash(tmp_path: Path) -> None:
+    """The fuzzer's 400-digit Unix time overflowed the float cast (OverflowError)."""
+    path = _write(
+        tmp_path,
+        "huge.csv",
+        "user_id,item_id,timestamp\nu1,s1,1700000000\nu2,s2," + "9" * 400 + "\n",
+    )
+    with pytest.raises(ImportFailed) as failed:
+        import_recsys(path)
+    assert "huge.csv, line 3, column 'timestamp'" in str(failed.value)
