@@ -9,9 +9,12 @@ import streamlit as st
 from core.import_problems import ImportFailed
 from core.market.config import DEFAULT_TICKERS, DataConfig
 from core.market.importers import ImportOptions, parse_mapping
+from core.market.labels import label_meaning
 from core.market.sources import MarketData, bundled_config, bundled_data, synthetic_data
+from core.market.uses import MIN_CROSS_SECTION
 from pages import charts
 from pages.access import refused
+from pages.recsys_explore import explore
 from pages.shared import data_home, engine, said
 from services import catalog
 from services.catalog import StorageError
@@ -135,8 +138,10 @@ def update_form() -> None:
     )
 
 
+datasets = catalog.datasets(engine=engine())
+
 if not refused("building or uploading datasets"):
-    with st.expander("Build a dataset", expanded=True):
+    with st.expander("Build a dataset", expanded=not datasets):
         source = st.radio(
             "Source",
             ["Synthetic", "Bundled real data", "Upload files", "Newer rows for a stored dataset"],
@@ -238,11 +243,16 @@ if not refused("building or uploading datasets"):
                                 f"import of {', '.join(p.name for p in prices)}",
                             )
 
-datasets = catalog.datasets(engine=engine(), recommender=False)
-
 if not datasets:
     st.info("No datasets yet.")
     st.stop()
+
+
+def listed(tickers: list[str], shown: int = 4) -> str:
+    """A dataset's tickers in a cell: how many, then the first few."""
+    more = ", ..." if len(tickers) > shown else ""
+    return f"{len(tickers)}: {', '.join(tickers[:shown])}{more}" if tickers else ""
+
 
 st.subheader("Stored datasets")
 st.dataframe(
@@ -250,22 +260,39 @@ st.dataframe(
         {
             "name": d.name,
             "kind": d.kind,
-            "source": d.source,
-            "tickers": ", ".join(d.tickers),
+            "rows": d.row_count,
             "from": d.start_date,
             "to": d.end_date,
-            "rows": d.row_count,
+            "tickers": listed(d.tickers),
             "features": len(d.features),
+            "source": d.source,
             "created": d.created_at,
         }
         for d in datasets
     ],
     hide_index=True,
+    column_config={
+        "name": st.column_config.TextColumn("name", pinned=True),
+        "rows": st.column_config.NumberColumn("rows", format="localized"),
+        "tickers": st.column_config.TextColumn("tickers", help="How many, then the first few."),
+        "features": st.column_config.NumberColumn("features", help="Feature columns."),
+        "source": st.column_config.TextColumn("source", width="medium"),
+        "created": st.column_config.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+    },
 )
-chosen = st.selectbox("Explore", [d.name for d in datasets])
+kinds = {d.name: "recommender" if d.recommender else "market" for d in datasets}
+chosen = st.selectbox(
+    "Explore", [d.name for d in datasets], format_func=lambda n: f"{n} ({kinds[n]})"
+)
 dataset = next(d for d in datasets if d.name == chosen)
 with st.expander("Recipe"):
     st.json(dataset.recipe)
+if dataset.recommender:
+    try:
+        explore(catalog.recsys_data(engine=engine(), name=chosen))
+    except StorageError as error:
+        st.error(said(error))
+    st.stop()
 try:
     frame = catalog.dataset_frame(engine=engine(), name=chosen)
 except StorageError as error:
@@ -326,6 +353,20 @@ with coverage:
             key=key,
         )
 with labels:
+    recipe_config = DataConfig.from_dict(dataset.recipe.get("data_config", DataConfig().to_dict()))
+    meanings = {
+        column: label_meaning(
+            column,
+            relevance_threshold=recipe_config.relevance_threshold,
+            min_cross_section=MIN_CROSS_SECTION,
+        )
+        for column in frame.columns
+    }
+    st.dataframe(
+        pd.DataFrame([{"label": c, "meaning": m} for c, m in meanings.items() if m is not None]),
+        hide_index=True,
+        column_config={"meaning": st.column_config.TextColumn("meaning", width="large")},
+    )
     label_columns = [
         c for c in frame.columns if c.startswith(("trend_", "relevance_")) and "class" not in c
     ]

@@ -15,9 +15,11 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
+from core.recsys.synthetic import RecsysData
 from storage.db import StorageError, schema_version
 from storage.feature_store import load_dataset_frame
 from storage.models import Artifact, Dataset, Job, JobStatus, Run, utcnow
+from storage.recsys import load_recsys_data
 from storage.repository import (
     RECOMMENDER_KIND,
     count_rows,
@@ -210,6 +212,12 @@ def dataset_frame(*, engine: Engine, name: str, single: bool = False) -> pd.Data
     columns as float32, as training reads them."""
     with session_scope(engine) as session:
         return load_dataset_frame(session=session, name=name, single=single)
+
+
+def recsys_data(*, engine: Engine, name: str) -> RecsysData:
+    """A recommender dataset's users, items and interactions."""
+    with session_scope(engine) as session:
+        return load_recsys_data(session=session, name=name)
 
 
 def _dataset_names(session: Any, rows: list[Run]) -> dict[int, str]:

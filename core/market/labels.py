@@ -79,3 +79,33 @@ def trend_labels(
         parts.append(pd.DataFrame({"date": group["date"].to_numpy(), "ticker": ticker, **columns}))
     frame = pd.concat(parts, ignore_index=True)
     return frame[["date", "ticker", *label_columns(horizons)]]
+
+
+LABEL_MEANINGS = {
+    "fwd_return": "the log return from the close on the row's date to the last close within "
+    "the next {h} days",
+    "trend": "the forward {h}-day return in units of its own daily volatility, squashed by "
+    "tanh into [-1, 1] (on a cross-section of at least {n} tickers a day, models learn the "
+    "return's rank among the day's tickers instead, on the same [-1, 1] scale)",
+    "up": "1 when the forward {h}-day return is positive, else 0",
+    "class": "down (0), neutral (1) or up (2): the volatility-scaled forward {h}-day return "
+    "below -{z}, between, or above +{z} (equal thirds of a standard normal)",
+    "relevance": "the realised correlation of the stock's next-{h}-day daily returns with "
+    "the context factor (the market-wide direction of context change fitted on the training "
+    "dates), in [-1, 1]: positive moves with the context, negative hedges it",
+    "relevance_class": "negative (0), none (1) or positive (2): relevance below -{t}, "
+    "between, or above +{t}",
+    "trailing_relevance": "the same correlation over the {h} days up to the row's date "
+    "(known on it: the persistence baseline)",
+}
+"""What each label column means, by its name without the horizon suffix."""
+
+
+def label_meaning(column: str, *, relevance_threshold: float, min_cross_section: int) -> str | None:
+    """One sentence for a label column such as ``trend_7d`` (None: not a label)."""
+    kind, _, suffix = column.rpartition("_")
+    if kind not in LABEL_MEANINGS or not suffix.endswith("d") or not suffix[:-1].isdigit():
+        return None
+    return LABEL_MEANINGS[kind].format(
+        h=int(suffix[:-1]), z=NEUTRAL_Z, t=relevance_threshold, n=min_cross_section
+    )
