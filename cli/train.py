@@ -184,6 +184,7 @@ def echo_estimate(
             dataset_name=dataset,
             model_config=architecture,
             training=training,
+            in_worker=False,  # this process trains
         )
     except (ValueError, RuntimeError) as error:
         typer.echo(f"No time estimate: {error}", err=True)

@@ -12,6 +12,9 @@ makes). Training is an upper bound in epochs: early stopping may end it sooner.
 
 from __future__ import annotations
 
+import functools
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -70,6 +73,9 @@ class Estimate:
     """Training rows (market): what the epochs and batch are sized to."""
     sizing: str | None = None
     """What sizing to the rows changed, in words (None: nothing)."""
+    start_up_seconds: float = 0.0
+    """Before the first step: the worker's start, reading the dataset and building the
+    model's inputs."""
 
     @property
     def training_seconds(self) -> float:
@@ -77,7 +83,11 @@ class Estimate:
 
     @property
     def seconds(self) -> float:
-        return self.training_seconds + self.evaluation_seconds
+        return self.start_up_seconds + self.training_seconds + self.evaluation_seconds
+
+    def for_epochs(self, epochs: int) -> Estimate:
+        """This estimate had the run trained ``epochs`` (early stopping ends runs sooner)."""
+        return replace(self, epochs=epochs)
 
     def for_training(self, training: Config) -> Estimate:
         """This estimate for ``training``'s epochs (the batch, hence the time of an epoch,
@@ -93,29 +103,56 @@ class Estimate:
         """One line: the total, then its parts."""
         after = f" after {format_duration(self.fixed_seconds)}" if self.fixed_seconds else ""
         return (
-            f"about {format_duration(self.seconds)}: training at most {self.epochs} epochs of "
+            f"about {format_duration(self.seconds)}: start-up "
+            f"{format_duration(self.start_up_seconds)}, training at most {self.epochs} epochs of "
             f"{format_duration(self.seconds_per_epoch)}{after} (early stopping may end it "
             f"sooner), evaluation {format_duration(self.evaluation_seconds)}"
         )
 
 
 def estimate_training(
-    *, engine: Engine, model_name: str, dataset_name: str, model_config: Config, training: Config
+    *,
+    engine: Engine,
+    model_name: str,
+    dataset_name: str,
+    model_config: Config,
+    training: Config,
+    in_worker: bool = True,
 ) -> Estimate:
+    """``in_worker``: the run starts a worker process (a job, as the pages and the API
+    start one), whose start is counted; False where this process trains (the CLI)."""
+    starting = worker_start_seconds() if in_worker else 0.0
     if trainable(model_name).domain == "recsys":
-        return _recommender(engine, dataset_name, model_config, training)
-    return _market(engine, model_name, dataset_name, model_config, training)
+        found = _recommender(engine, dataset_name, model_config, training)
+    else:
+        found = _market(engine, model_name, dataset_name, model_config, training)
+    return replace(found, start_up_seconds=found.start_up_seconds + starting)
+
+
+@functools.cache
+def worker_start_seconds() -> float:
+    """A worker's start on this machine, timed once per process: a fresh interpreter
+    importing what a job imports before its first step."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", f"import {', '.join(WORKER_IMPORTS)}"], check=False)
+    return time.perf_counter() - started
+
+
+WORKER_IMPORTS = ("services.worker", "services.job_kinds", "services.market_runs")
+"""What a worker imports before its first step (the recommender's path imports less)."""
 
 
 def _market(
     engine: Engine, model_name: str, dataset_name: str, model_config: Config, training: Config
 ) -> Estimate:
+    started = time.perf_counter()
     dataset = catalog.dataset(engine=engine, name=dataset_name)
     data = DataConfig.from_dict(dataset.recipe.get("data_config", DataConfig().to_dict()))
     frame = catalog.dataset_frame(engine=engine, name=dataset_name, single=True)
     config = fit_to_data(model_spec(model_name), model_config, data)
     spec = model_spec(model_name, config)
     loaders = build_loaders(spec, frame, data=data, training=training, seed=training.seed)
+    loading = time.perf_counter() - started
     sized = size_to_rows(training, loaders)
     model = create_model(model_name, config)
     trainer = Trainer(  # the run's own step: its threads, precision, clipping and optimiser
@@ -150,8 +187,10 @@ def _market(
         training.epochs,
         baselines + forward + scoring,
         f"{steps} training steps of {sized.batch_size} rows took {per_batch * 1000:.0f} ms "
-        f"each; an epoch is {len(loaders.train)} steps; {fitted}",
+        f"each; an epoch is {len(loaders.train)} steps; reading the dataset and building the "
+        f"model's inputs took {loading:.1f} s; {fitted}",
         rows=rows,
+        start_up_seconds=loading,
     ).for_training(training)
 
 
@@ -236,8 +275,10 @@ def _matrices(
 def _recommender(
     engine: Engine, dataset_name: str, model_config: Config, training: Config
 ) -> Estimate:
+    started = time.perf_counter()
     with session_scope(engine) as session:
         data = load_recsys_data(session=session, name=dataset_name)
+    loading = time.perf_counter() - started
     one_epoch = replace(training, epochs=1, als_sweeps=1)
     started = time.perf_counter()
     result = train_recommender(data, model_config, one_epoch, baselines=False)
@@ -258,6 +299,7 @@ def _recommender(
         f"{solving}one epoch took {per_epoch:.1f} s ({total:.1f} s with the catalogue's "
         f"encoding); tuning and evaluating the baselines about {baselines:.0f} s more",
         fixed_seconds=sweeps,
+        start_up_seconds=loading,
     )
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from core.recsys.config import recsys_configs
 from core.recsys.synthetic import RecsysSpec, generate_recsys
-from services.estimates import estimate_training
+from services.estimates import estimate_training, worker_start_seconds
 from storage import DataHome, open_engine
 from storage.recsys import save_recsys_dataset
 
@@ -55,7 +57,20 @@ def test_a_market_estimate_counts_the_evaluation_and_nothing_for_cached_baseline
     before = estimate()
     assert before.epochs == 2 and before.sizing is None, "a small dataset keeps its settings"
     assert before.evaluation_seconds > 0 and "fitting the baselines" in before.measured
-    assert before.seconds == before.training_seconds + before.evaluation_seconds
+    assert before.seconds == pytest.approx(
+        before.start_up_seconds + before.training_seconds + before.evaluation_seconds
+    )
+    assert before.start_up_seconds > worker_start_seconds() > 0, "a job starts a worker"
+    assert "start-up" in before.sentence() and "reading the dataset" in before.measured
+    in_this_process = estimate_training(
+        engine=engine,
+        model_name="dual_tower",
+        dataset_name="small",
+        model_config=spec.config_class(),
+        training=training,
+        in_worker=False,
+    )
+    assert 0 < in_this_process.start_up_seconds < before.start_up_seconds
     longer = before.for_training(training.__class__.from_dict({**training.to_dict(), "epochs": 8}))
     assert longer.training_seconds == 4 * before.training_seconds
     run_id = train_tiny(engine, data_home, "dual_tower")
