@@ -175,6 +175,25 @@ def importance_figure(importance: dict[str, float]):
     )
 
 
+GATES_SEPARATED = 0.5
+"""Input gates tell something when the lasso has separated the inputs: the smallest scale
+below this share of the largest."""
+
+
+def gates_alike(gates: dict[str, float]) -> str | None:
+    """Why the input gates are not worth a chart (every scale shrunk alike), or None when
+    they single out some inputs."""
+    scales = [abs(v) for v in gates.values()]
+    low, high = min(scales), max(scales)
+    if high > 0 and low < GATES_SEPARATED * high:
+        return None
+    return (
+        f"Input gates: all {len(scales)} learned feature scales lie between {low:.2f} and "
+        f"{high:.2f} (each started at 1). The L1 penalty shrank every input alike, so the "
+        "gates single out no feature and are not charted."
+    )
+
+
 def gates_figure(gates: dict[str, float], most: int = 15):
     """The largest learned input gates of a dual tower (``report['input_gates']``)."""
     top = list(gates.items())[:most]

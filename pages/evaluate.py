@@ -28,6 +28,7 @@ from services import catalog
 from services.catalog import JobStatus, StorageError
 from services.market_evaluation import evaluate_ensemble, load_evaluation
 from services.market_runs import experiment_spread
+from services.market_tables import readable_metrics
 from services.registry import models_of
 from services.reports import epoch_curves, evaluation_summary, run_overview
 from services.runs import checkpoint_problems
@@ -230,12 +231,11 @@ with details:
 
     judged = result.report.get("uncertainty")
     table = metrics_table(reports, horizon, judged)
-    st.dataframe(
-        table.style.format(precision=3, na_rep="-").highlight_max(
-            subset=["corr", "direction acc", "macro F1"], color="#d6ecd2"
-        ),
-        hide_index=True,
-    )
+    readable, headline = readable_metrics(table, (judged or {}).get("primary", {}).get("metric"))
+    pinned = {"predictor": st.column_config.TextColumn("predictor", pinned=True)}
+    st.dataframe(readable[headline], hide_index=True, column_config=pinned)
+    with st.expander(f"Every figure ({len(readable.columns) - 1} columns)"):
+        st.dataframe(readable, hide_index=True, column_config=pinned)
     if judged:
         section = judged["horizons"][horizon]
         ordered = sorted(section["comparisons"], key=lambda c: c.get("role") != "primary")
@@ -250,6 +250,10 @@ with details:
             f"Rank IC {ic['ic_mean']:+.3f} over {ic['ic_days']} dates: Newey-West t "
             f"{ic['ic_t_nw']:+.2f} (p {ic['ic_p_nw']:.3f}), ICIR {ic['icir']:+.3f}."
         )
+    st.caption(
+        "Each figure with its 95% interval in brackets where one was computed; the primary "
+        "metric first. Shares in percent."
+    )
     if table["corr vs label noise"].notna().any():
         st.caption(
             "*corr vs label noise* is a leak check: the correlation with the part of the label "
@@ -338,8 +342,11 @@ with details:
                 )
             )
             charts.show(right, charts.embedding_figure(coloured, tower, "label"), key="embedding")
-    if result.report.get("input_gates"):
-        charts.show(st, charts.gates_figure(result.report["input_gates"]), key="gates")
+    gates = result.report.get("input_gates")
+    if gates and charts.gates_alike(gates):
+        st.caption(charts.gates_alike(gates))
+    elif gates:
+        charts.show(st, charts.gates_figure(gates), key="gates")
 
     walk_forward_section(run_id)
     live_section(run_id)

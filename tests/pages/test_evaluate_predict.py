@@ -39,11 +39,14 @@ def test_evaluate_shows_the_model_beside_its_baselines(trained: DataHome) -> Non
     assert at.subheader[0].value.startswith("Run 1: dual_tower")
     table = _predictors(at)
     assert list(table["predictor"]) == ["model", "majority", "momentum", "linear", "oracle"]
-    oracle = table.set_index("predictor").loc["oracle"]
-    assert oracle["corr vs oracle"] == pytest.approx(1.0) and oracle["seed level"] == "excellent"
-    # confusion 7d + 30d, scatter, IC, group importance, embedding, input gates; no strategy:
-    # relevance is a co-movement forecast, used to size hedges (issue 36)
-    assert len(_charts(at)) == 7
+    every = next(d.value for d in at.dataframe if "corr vs oracle" in d.value.columns)
+    oracle = every.set_index("predictor").loc["oracle"]
+    assert oracle["corr vs oracle"] == "+1.000" and oracle["seed level"] == "excellent"
+    # confusion 7d + 30d, scatter, IC, group importance, embedding; no strategy: relevance
+    # is a co-movement forecast, used to size hedges (issue 36). Two epochs leave every input
+    # gate near its start at 1: said in a line, not charted (issue 39)
+    assert len(_charts(at)) == 6
+    assert any(c.value.startswith("Input gates: all") for c in at.caption)
     assert at.get("download_button"), "the predictions download"
     at.radio[0].set_value("30d").run()
     assert _predictors(at).loc[0, "corr"] != table.loc[0, "corr"]
@@ -58,9 +61,11 @@ def test_evaluate_opens_with_a_summary_in_words_and_shows_every_figures_uncertai
     assert summary.startswith("**Run 1** trained **dual_tower** on **small**")
     assert "95% interval" in summary and "**Verdict:**" in summary
     table = _predictors(at)
-    assert {"corr 95%", "rank IC 95%"} <= set(table.columns)
-    low, high = (float(x) for x in table.loc[0, "corr 95%"].split(".."))
-    assert low <= table.loc[0, "corr"] <= high
+    assert not any(c.endswith("95%") for c in table.columns), "intervals sit in their cells"
+    for column in ("corr", "rank IC"):  # "+0.123 (+0.045..+0.201)"
+        figure, interval = table.loc[0, column].rstrip(")").split(" (")
+        low, high = (float(x) for x in interval.split(".."))
+        assert low <= float(figure) <= high
     comparisons = next(m.value for m in at.markdown if "Against the best baseline" in m.value)
     assert comparisons.count("- ") == 6, "one line per headline metric"
     lines = [line for line in comparisons.splitlines() if line.startswith("- ")]
