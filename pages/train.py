@@ -21,7 +21,7 @@ from services.job_kinds import dataset_fixed_fields
 from services.market_runs import label_coverage
 from services.progress import format_duration, job_progress
 from services.registry import TRAINABLE
-from services.reports import epoch_curves
+from services.reports import epoch_curves, flat_accuracy_notes
 from services.runs import checkpoint_problems
 from services.runs_table import KINDS
 
@@ -255,6 +255,10 @@ def live() -> None:
     resumable = current.status == JobStatus.INTERRUPTED and not read_only()
     if resumable and st.button("Resume from last checkpoint"):
         st.success(f"Queued job {jobs().resume(current.id)}.")
+    if current.status == JobStatus.SUCCEEDED and current.run_id:
+        st.markdown(f"Finished: [evaluate run {current.run_id}](/evaluate?run={current.run_id})")
+    for note in flat_accuracy_notes(metrics):
+        st.caption(note)
     if not metrics.empty:
         losses = metrics[metrics["split"].isin(["train", "val"])]
         charts.show(

@@ -68,6 +68,32 @@ def epoch_curves(*, engine: Engine, run_ids: Sequence[int]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run", "epoch", "split", "name", "value"])
 
 
+FLAT_ACCURACY = 0.01
+"""A class accuracy that moves less than this over a run's epochs has not moved."""
+
+
+def flat_accuracy_notes(curves: pd.DataFrame, classes: int = 3) -> list[str]:
+    """Why a validation class accuracy that never moves is worth a word: one sentence per
+    horizon whose ``acc_Hd`` stayed within ``FLAT_ACCURACY`` over three epochs or more.
+    ``curves`` is one run's ``epoch_curves``."""
+    notes = []
+    validation = curves[(curves["split"] == "val") & curves["name"].str.match(r"acc_\d+d$")]
+    for name, rows in validation.groupby("name", sort=False):
+        values = rows.sort_values("epoch")["value"]
+        if len(values) < 3 or values.max() - values.min() >= FLAT_ACCURACY:
+            continue
+        horizon = name.removeprefix("acc_")
+        notes.append(
+            f"The {horizon} class accuracy stayed at {values.iloc[-1]:.2f} over all "
+            f"{len(values)} epochs. With {classes} classes of about equal size (the labels cut "
+            f"the returns into thirds), {1 / classes:.2f} is what one class predicted for "
+            "every row scores: the class head has not learned to tell the classes apart. "
+            "Training stops on the validation loss, which the score head drives; Evaluate "
+            "says whether the class head collapsed onto one class."
+        )
+    return notes
+
+
 def evaluation_summary(report: dict[str, Any], run: RunInfo | None) -> list[str]:
     """A run's evaluation in words, for the top of the Evaluate page: what was trained on
     what, the headline figure against the best baseline with its interval, the verdict, and

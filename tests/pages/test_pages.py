@@ -450,3 +450,23 @@ def test_the_evaluate_page_lists_runs_to_filter_name_and_tag(engine: Engine) -> 
 
         named = get_run(session=session, run_id=1)
         assert named.name == "wide batch" and named.tags == ["lr-2x", "sample"]
+
+
+def test_train_links_a_finished_job_to_its_run_and_explains_a_flat_class_accuracy(
+    engine: Engine,
+) -> None:
+    """Issue 39: a finished job points at Evaluate; a 7-day accuracy stuck at a third for
+    the whole run gets a sentence, not silence."""
+    from storage.repository import update_job
+
+    _fill(engine)
+    with session_scope(engine) as session:
+        flat = [MetricRow(e, "val", "acc_7d", 0.333 + 0.001 * (e % 2)) for e in range(1, 6)]
+        moving = [MetricRow(e, "val", "acc_30d", 0.3 + 0.03 * e) for e in range(1, 6)]
+        append_metrics(session=session, run_id=1, rows=flat + moving)
+        update_job(session=session, job_id=1, status=JobStatus.RUNNING)
+        update_job(session=session, job_id=1, status=JobStatus.SUCCEEDED)
+    at = _run("pages/train.py")
+    assert any("[evaluate run 1](/evaluate?run=1)" in m.value for m in at.markdown)
+    notes = [c.value for c in at.caption if "class accuracy stayed" in c.value]
+    assert len(notes) == 1 and notes[0].startswith("The 7d class accuracy stayed at")
