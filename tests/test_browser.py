@@ -41,6 +41,14 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
+def _open_build_form(page) -> None:
+    """Unfold the Data page's build form: folded once datasets exist (issue 39)."""
+    page.get_by_text("Build a dataset").first.wait_for(timeout=WAIT_MS)
+    if not page.get_by_text("Newer rows for a stored dataset").is_visible():
+        page.get_by_text("Build a dataset").first.click()
+    page.get_by_text("Newer rows for a stored dataset").wait_for(timeout=WAIT_MS)
+
+
 def _api(url: str, token: str | None) -> int:
     request = urllib.request.Request(url)
     if token:
@@ -90,6 +98,7 @@ def test_a_new_user_walks_every_page(tmp_path: Path, browser_page) -> None:
 
         # Data: build a small synthetic dataset through the form.
         page.get_by_text("Stored datasets").wait_for(timeout=WAIT_MS)
+        _open_build_form(page)
         page.get_by_label("Name").fill("browser")
         page.get_by_label("Tickers (comma-separated)").fill("AAA,BBB")
         page.get_by_role("button", name="Build and store").click()
@@ -151,6 +160,7 @@ def test_a_new_user_walks_every_page(tmp_path: Path, browser_page) -> None:
                 _settled(page)
                 _shot(page, "predict_forecast")
             page.get_by_role("link", name="Data").click()
+            _open_build_form(page)
             page.get_by_text("Newer rows for a stored dataset").click()
             page.locator("input[type=file]").first.set_input_files(str(upload))
             page.get_by_text(upload.name).first.wait_for(timeout=WAIT_MS)  # uploaded
