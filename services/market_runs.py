@@ -56,6 +56,7 @@ from services.runs import (
     run_directory,
     train_here,
 )
+from services.worker import phase_teller
 from storage.data_home import DataHome
 from storage.db import StorageError
 from storage.feature_store import load_dataset_frame
@@ -248,6 +249,7 @@ def _train_and_test(
 ) -> dict[str, Any]:
     spec = model_spec(inputs.model)
     folder = Path(inputs.run_dir)
+    callbacks = list(callbacks)  # told of the evaluation after training
     started = time.perf_counter()
     result = train_model(
         frame,
@@ -280,6 +282,7 @@ def _train_and_test(
     # A cancelled run stops now (cancel promises 2 s); the Evaluate page evaluates its best
     # checkpoint on first view instead.
     if result.stopped_because != "cancelled":
+        phase_teller(callbacks)("evaluating the model and its baselines on the test rows")
         started = time.perf_counter()
         try:
             evaluation = evaluate_model(

@@ -32,6 +32,10 @@ def job_progress(progress: dict) -> tuple[float, str] | None:
         epoch = progress.get("epoch", 1)
         within = (epoch - 1 + (progress.get("batch") or 0) / batches) / epochs
         parts.append(f"epoch {epoch} of {epochs}")
+    phase = progress.get("phase")
+    if phase:  # a step without epochs: the training before it is done (or not begun)
+        within = 1.0 if progress.get("trained") else 0.0
+        parts.append(phase)
     if not parts:
         return None
     done = (fold - 1 + within) / folds if fold and folds else within

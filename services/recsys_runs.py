@@ -28,6 +28,7 @@ from services.runs import (
     run_directory,
     train_here,
 )
+from services.worker import phase_teller
 from storage.data_home import DataHome
 from storage.db import StorageError
 from storage.models import JobStatus
@@ -224,6 +225,7 @@ def _run_recommender(
         callbacks=callbacks,
         should_stop=should_stop,
         device=device,
+        report=phase_teller(callbacks),
     )
 
 

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,11 @@ class ProgressEvents:
         self.stage = {stage: index, f"{stage}s": total}
         self.log.write("progress", **self.stage)
 
+    def on_phase(self, phase: str) -> None:
+        """A step with no epochs (preparing, evaluating) begins: said at once, in words,
+        with whether training has run (the share done is then all of it)."""
+        self.log.write("progress", phase=phase, trained=self.done > 0, **self.stage)
+
     def on_batch_end(self, trainer: Any, step: int, components: dict[str, float]) -> None:
         self.done += 1
         now = time.time()
@@ -91,6 +97,17 @@ class ProgressEvents:
 
     def on_epoch_end(self, trainer: Any, record: dict[str, float]) -> None:
         self.log.write("epoch", record=record)
+
+
+def phase_teller(callbacks: Iterable[Any]) -> Callable[[str], None]:
+    """A function that tells every callback able to hear it (``on_phase``) a step begins."""
+    listeners = [c for c in callbacks if hasattr(c, "on_phase")]
+
+    def tell(phase: str) -> None:
+        for listener in listeners:
+            listener.on_phase(phase)
+
+    return tell
 
 
 class PruneCheck:

@@ -436,3 +436,28 @@ def test_a_walk_forward_s_progress_names_its_fold_and_counts_the_folds_done(tmp_
         "epoch 1 of 2",
     )
     assert job_progress({}) is None
+
+
+def test_a_training_job_says_when_it_evaluates(manager: JobManager) -> None:
+    """Issue 39: after its last epoch a job's progress says it is evaluating, so the jobs
+    table does not show "epoch 2 of 2" through a long evaluation."""
+    import json
+
+    from services.progress import job_progress
+
+    job_id = submit(manager, epochs=2)
+    until(manager, lambda: job(manager, job_id).status == "succeeded", timeout=120)
+    events = [
+        json.loads(line)
+        for line in (manager.job_dir(job_id) / "events.jsonl").read_text().splitlines()
+    ]
+    kinds = [(e["type"], e.get("phase")) for e in events]
+    evaluating = kinds.index(
+        ("progress", "evaluating the model and its baselines on the test rows")
+    )
+    last_epoch = max(i for i, (kind, _) in enumerate(kinds) if kind == "epoch")
+    assert last_epoch < evaluating < kinds.index(("finished", None))
+    assert job_progress(events[evaluating]) == (
+        1.0,
+        "evaluating the model and its baselines on the test rows",
+    )
