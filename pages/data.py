@@ -243,6 +243,7 @@ if not refused("building or uploading datasets"):
                                 f"import of {', '.join(p.name for p in prices)}",
                             )
 
+datasets = catalog.datasets(engine=engine())  # with what the form above just stored
 if not datasets:
     st.info("No datasets yet.")
     st.stop()
