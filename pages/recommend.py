@@ -3,7 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from core.recsys.serving import ENGINES, Recommendation, Recommender
+from core.recsys.engine_comparison import engine_top, score_format, shared_items
+from core.recsys.serving import Recommendation, Recommender
+from core.recsys.training import MODEL_NAME
 from pages import charts
 from pages.access import read_only
 from pages.shared import data_home, engine, said
@@ -11,8 +13,9 @@ from services import catalog
 from services.catalog import StorageError
 from services.recsys import (
     active_run,
+    evaluated_users,
     load_serving,
-    metrics_table,
+    metrics_cells,
     recommender_report,
     recommender_runs,
     set_active_run,
@@ -43,13 +46,23 @@ items = recommender.items
 users = recommender.users
 
 
+def label(side: str, field: str) -> str:
+    """A form label that says whose field it is: ``User location``, ``Item location``."""
+    return f"{side} {field.replace('_', ' ')}"
+
+
 def filters_from(container, key: str) -> dict[str, str]:
     """One select per short categorical item field (type, sector, stage, ...)."""
     fields = recommender.catalogue.encoder.item.fields.categorical
     chosen = {}
     for column, field in zip(container.columns(len(fields)), fields, strict=True):
         options = [ANY, *sorted(items[field].astype(str).unique())]
-        value = column.selectbox(field, options, key=f"{key}:{field}")
+        value = column.selectbox(
+            label("Item", field),
+            options,
+            key=f"{key}:{field}",
+            help=f"Only items whose `{field}` (a column of the items table) is this.",
+        )
         if value != ANY:
             chosen[field] = value
     return chosen
@@ -65,7 +78,11 @@ def show(answer: Recommendation, key: str) -> None:
     st.dataframe(
         answer.items[[*shown, "why"]],
         hide_index=True,
-        column_config={"score": st.column_config.NumberColumn(format="%.3f")},
+        column_config={
+            "score": st.column_config.NumberColumn(
+                format=score_format(answer.items["score"].to_numpy())
+            )
+        },
         key=key,
     )
 
@@ -73,20 +90,19 @@ def show(answer: Recommendation, key: str) -> None:
 known, new, compare, models = st.tabs(["Known user", "New user", "Compare engines", "Models"])
 
 counts = recommender.counts
+user_ids = users["user_id"].tolist()
+
+
+def described(user_id: str) -> str:
+    """A user in a picker: id, interactions and tier (cold, warm, hot)."""
+    tier = recommender.route(user_id)[1].split(":")[0]
+    return f"{user_id} · {int(counts.get(user_id, 0))} interactions · {tier}"
+
+
 with known:
     left, middle, right = st.columns([2, 1, 1])
-    user = left.selectbox(
-        "User",
-        users["user_id"].tolist(),
-        format_func=lambda u: (
-            f"{u} · {int(counts.get(u, 0))} interactions · " + recommender.route(u)[1].split(":")[0]
-        ),
-        key="user",
-    )
-    choices = [e for e in ENGINES if e != "ranker" or recommender.ranker is not None]
-    if not active:
-        choices = ["auto", "content", "popularity"]
-    engine_name = middle.selectbox("Engine", choices)
+    user = left.selectbox("User", user_ids, format_func=described, key="user")
+    engine_name = middle.selectbox("Engine", recommender.engines())
     limit = right.slider("How many", 1, 50, 10)
     chosen = filters_from(st, "known")
     try:
@@ -112,13 +128,18 @@ with new:
         columns = st.columns(2)
         for index, field in enumerate([*fields.multi, *fields.categorical]):
             cell = columns[index % 2]
+            told = f"The new user's `{field}` (a column of the users table)."
             if field in fields.multi:
-                profile[field] = ";".join(cell.multiselect(field, values[field]))
+                picked = cell.multiselect(label("User", field), values[field], help=told)
+                profile[field] = ";".join(picked)
             else:
-                profile[field] = cell.selectbox(field, values[field])
+                profile[field] = cell.selectbox(label("User", field), values[field], help=told)
         if fields.text:
             profile[fields.text] = st.text_area(
-                fields.text, placeholder="What you build, what you like"
+                label("User", fields.text),
+                placeholder="What you build, what you like",
+                help=f"The new user's `{fields.text}` (a column of the users table): their own "
+                "words, matched to the items' texts.",
             )
         chosen = filters_from(st, "new")
         asked = st.form_submit_button("Recommend", type="primary")
@@ -129,28 +150,71 @@ with new:
             st.error(said(error))
 
 with compare:
-    st.write(f"The engines side by side for **{user}** (chosen under Known user).")
-    engines = ["two_tower", "content", "popularity"] if active else ["content", "popularity"]
-    if active and recommender.served not in engines:
-        engines.insert(0, recommender.served)
-    lists = {}
-    for column, name in zip(st.columns(len(engines)), engines, strict=True):
-        answer = recommender.recommend(user, limit=10, engine=name)
-        lists[name] = set(answer.items["item_id"])
-        column.markdown(f"**{name}**")
-        column.dataframe(
-            answer.items[["rank", "name", "score"]], hide_index=True, key=f"cmp-{name}"
+    left, right = st.columns([1, 2])
+    compared = left.selectbox(
+        "User to compare engines for",
+        user_ids,
+        index=user_ids.index(user),
+        format_func=described,
+        key="compare-user",
+        help="Type to search; starts at the user chosen under Known user.",
+    )
+    offered = recommender.engines(auto=False)
+    picked = right.multiselect("Engines", offered, default=offered, key="compare-engines")
+    st.caption(
+        "Score: each engine's own, on its own scale. Normalised: the item's percentile among "
+        "that engine's scores of the whole catalogue for this user, items they already have "
+        "included (100 %: nothing scores higher)."
+    )
+    tops = {}
+    for start in range(0, len(picked), 3):
+        for column, name in zip(st.columns(3), picked[start : start + 3], strict=False):
+            try:
+                tops[name] = answer = engine_top(recommender, compared, name, limit=10)
+            except ValueError as error:
+                column.error(f"{name}: {said(error)}")
+                continue
+            column.markdown(
+                f"**{name}**" + (f" (as {answer.engine})" if answer.engine != name else "")
+            )
+            column.dataframe(
+                answer.items.drop(columns="item_id") if "name" in answer.items else answer.items,
+                hide_index=True,
+                key=f"cmp-{name}",
+                column_config={
+                    "score": st.column_config.NumberColumn(
+                        "score", format=score_format(answer.items["score"].to_numpy())
+                    ),
+                    "normalised": st.column_config.NumberColumn(
+                        "normalised %", format="%.1f", help="Percentile among this engine's scores"
+                    ),
+                },
+            )
+    shared = shared_items(tops)
+    if shared:
+        st.caption(
+            f"Items of {next(iter(tops))}'s top 10 also in: "
+            + ", ".join(f"{name} {count}" for name, count in shared.items())
+            + "."
         )
-    if len(engines) > 1:
-        overlap = len(lists[engines[0]] & lists[engines[1]])
-        st.caption(f"{engines[0]} and {engines[1]} share {overlap} of their top 10.")
 
 with models:
     registry = pd.DataFrame(recommender_runs(engine=engine()))
     if registry.empty:
         st.info("No recommender trained yet.")
     else:
-        st.dataframe(registry, hide_index=True)
+        first = [c for c in ("run", "active", "dataset") if c in registry]
+        last = [c for c in ("created", "size_mb") if c in registry]
+        scores = [c for c in registry if c not in first + last]
+        st.dataframe(
+            registry,
+            hide_index=True,
+            column_order=[*first, *scores, *last],
+            column_config={
+                "run": st.column_config.NumberColumn("run", pinned=True),
+                **{c: st.column_config.NumberColumn(format="%.3f") for c in scores},
+            },
+        )
         left, right = st.columns([3, 1])
         chosen_run = left.selectbox("Run", registry["run"].tolist(), key="model-run")
         if not read_only() and right.button("Serve this run", disabled=chosen_run == active):
@@ -162,29 +226,26 @@ with models:
         for segment in ("all_users", "cold_users"):
             st.markdown(
                 f"**Test metrics, {segment.replace('_', ' ')}** (k = {report['k']}; "
-                "low .. high: 95 % interval, bootstrap over test users)"
+                f"{evaluated_users(report, segment)}): mean (low..high), the 95 % interval by "
+                "bootstrap over test users"
             )
-            table = metrics_table(report, segment)
             st.dataframe(
-                table,
+                metrics_cells(report, segment),
                 key=f"report-{segment}",
-                column_config={
-                    c: st.column_config.NumberColumn(format="%.3f") for c in table.columns
-                },
+                column_config={"engine": st.column_config.TextColumn("engine", pinned=True)},
             )
         curves = epoch_curves(engine=engine(), run_ids=[chosen_run])
         if not curves.empty:
             shown = curves[curves["name"].isin(["total", "ndcg@10", "recall@10"])]
-            charts.show(
-                st,
-                charts.curves_figure(
-                    shown, title=f"Run {chosen_run}: loss and ranking per epoch", height=320
-                ),
-                key="recsys-curves",
+            figure = charts.curves_figure(
+                shown, title=f"Run {chosen_run}: loss and ranking per epoch", height=320
             )
+            epochs = int(shown["epoch"].max())
+            figure.update_xaxes(tick0=0, dtick=max(1, -(-epochs // 10)), tickformat="d")
+            charts.show(st, figure, key="recsys-curves")
 
     st.markdown(
-        "Train a recommender on the [Train page](/train) (model **two_tower**); when it "
+        f"Train a recommender on the [Train page](/train) (model **{MODEL_NAME}**); when it "
         "finishes it serves here and on the API."
     )
 

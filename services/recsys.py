@@ -212,6 +212,47 @@ def metrics_table(report: dict[str, Any], segment: str = "all_users") -> pd.Data
     return result.sort_values(primary, ascending=False) if primary in result else result
 
 
+COUNTS = ("users_evaluated", "users_skipped")
+"""Per-engine counts of test users, said once in words (``evaluated_users``), not as columns."""
+
+
+def metrics_cells(report: dict[str, Any], segment: str = "all_users") -> pd.DataFrame:
+    """One row per engine (best primary metric first) and one text column per metric (the
+    primary one first), each cell the mean with its 95 % interval, ``0.247 (0.176..0.325)``,
+    or the mean alone where no interval was computed."""
+    table = pd.DataFrame(report[segment]).T
+    primary = report.get("primary_metric", "ndcg@10")
+    if primary in table:
+        table = table.sort_values(primary, ascending=False)
+    bounds = report.get("intervals", {}).get(segment, {})
+    metrics = sorted((m for m in table.columns if m not in COUNTS), key=lambda m: m != primary)
+    cells = {
+        metric: [_cell(table.at[e, metric], bounds.get(e, {}).get(metric)) for e in table.index]
+        for metric in metrics
+    }
+    return pd.DataFrame(cells, index=pd.Index(table.index, name="engine"))
+
+
+def _cell(mean: float, interval: list[float] | None) -> str:
+    if pd.isna(mean):
+        return ""
+    if not interval:
+        return f"{mean:.3f}"
+    return f"{mean:.3f} ({interval[0]:.3f}..{interval[1]:.3f})"
+
+
+def evaluated_users(report: dict[str, Any], segment: str = "all_users") -> str:
+    """How many test users each engine was judged on, in words (a range where engines
+    differ)."""
+    table = pd.DataFrame(report[segment]).T
+    said = []
+    for column, words in zip(COUNTS, ("test users evaluated", "skipped"), strict=True):
+        if column in table:
+            low, high = int(table[column].min()), int(table[column].max())
+            said.append(f"{low:,} {words}" if low == high else f"{low:,}..{high:,} {words}")
+    return ", ".join(said)
+
+
 def verdict_lines(report: dict[str, Any]) -> list[str]:
     """The headline verdict, the paired comparison with each baseline and the engine that
     serves, in words (the CLI and the Recommend page print the same lines)."""

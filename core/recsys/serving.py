@@ -32,6 +32,8 @@ from core.recsys.scoring import item_embeddings, user_embeddings
 ENGINES = ("auto", "two_tower", "ranker", "ease", "item_knn", "content", "popularity")
 NEIGHBOURHOOD = ("ease", "item_knn")
 """Engines rebuilt at serving from all known interactions with the run's tuned settings."""
+MODEL_FREE = ("content", "popularity")
+"""Engines that serve without a trained model."""
 MAX_LIMIT = 100
 
 
@@ -216,6 +218,18 @@ class Recommender:
             kind = search_kind(search or config.search, len(self.items))
             self.index = ItemIndex(item_embeddings(model, catalogue), kind=kind)
 
+    def engines(self, *, auto: bool = True) -> list[str]:
+        """The engines this recommender can serve, in ``ENGINES`` order (``auto`` first unless
+        left out): the model-free ones without a trained model, the second stage only when the
+        run stored one."""
+        usable = [
+            e
+            for e in ENGINES
+            if (self.index is not None or e in MODEL_FREE or e == "auto")
+            and (e != "ranker" or self.ranker is not None)
+        ]
+        return usable if auto else [e for e in usable if e != "auto"]
+
     def route(self, user_id: str) -> tuple[str, str]:
         count = int(self.counts.get(user_id, 0))
         cold, hot = self.config.cold_max_interactions, self.config.hot_min_interactions
@@ -307,15 +321,36 @@ class Recommender:
             indices, scores = self.index.search(query, _bounded(limit), allowed)
             return self._answer(user_id, engine, reason, user, indices, scores)
         if engine in NEIGHBOURHOOD:
-            scores = self.neighbours(engine).scores(np.array([row]), self.history.matrix)[0]
+            scores = self.catalogue_scores(user_id, engine)
             indices, values = best(scores, _bounded(limit), allowed)
             return self._answer(user_id, engine, reason, user, indices, values)
         if engine == "ranker":
-            scores = self.second_stage(np.array([row]))[0]
+            scores = self.catalogue_scores(user_id, engine)
             indices, values = best(scores, _bounded(limit), allowed & (scores > OUTSIDE))
             return self._answer(user_id, engine, reason, user, indices, values)
         history = self.history.matrix[[row]]
         return self._by_scores(user_id, engine, reason, user, history, limit, allowed)
+
+    def catalogue_scores(self, user_id: str, engine: str) -> np.ndarray:
+        """(items,) one engine's score of every catalogue item for a known user, seen items
+        included (``engine`` is a concrete one, not ``auto``; two-tower scores are exact)."""
+        if user_id not in self.catalogue.user_index:
+            raise UnknownUser(user_id)
+        rows = np.array([int(self.catalogue.user_index.get_loc(user_id))])
+        if engine == "two_tower":
+            if self.index is None or self.model is None:
+                raise ValueError("no trained two-tower model is active")
+            query = user_embeddings(self.model, self.catalogue, self.history, rows)[0]
+            return self.index.embeddings @ query
+        if engine in NEIGHBOURHOOD:
+            return self.neighbours(engine).scores(rows, self.history.matrix)[0]
+        if engine == "ranker":
+            return self.second_stage(rows)[0]
+        if engine == "content":
+            return self.content.scores(self.users.iloc[rows], self.history.matrix[rows])[0]
+        if engine == "popularity":
+            return self.popularity.astype(float)
+        raise ValueError(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
 
     def recommend_profile(
         self, profile: dict[str, str], *, limit: int = 10, filters: dict[str, str] | None = None
