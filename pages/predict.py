@@ -5,20 +5,30 @@ import datetime as dt
 import pandas as pd
 import plotly.express as px
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from core.checkpoints import CheckpointError
 from core.exports import spreadsheet_csv
-from core.market.features import CONTEXT_FEATURE_GROUPS, STOCK_FEATURES
-from core.market.predict import PredictionInputError, Predictor, feature_ranges, predict_csv
+from core.market.features import CONTEXT_FEATURE_GROUPS, CONTEXT_FEATURES, STOCK_FEATURES
+from core.market.predict import PredictionInputError, Predictor, predict_csv
 from pages import charts
 from pages.access import refused
 from pages.following import forecast_tab
 from pages.shared import MAX_UPLOAD_MB, engine, said
 from services import catalog
+from services.batch_inputs import batch_columns, template_rows
 from services.catalog import StorageError
 from services.market_evaluation import run_dataset, run_predictor
 from services.registry import models_of
 from services.runs import checkpoint_problems
+from services.what_ifs import (
+    ScoreSpread,
+    SliderScale,
+    class_rule,
+    run_training_rows,
+    score_spreads,
+    slider_scales,
+)
 
 st.title("Predict")
 st.caption(
@@ -35,6 +45,13 @@ def predictor(database_url: str, run_id: int) -> Predictor:
 def dataset(database_url: str, run_id: int) -> pd.DataFrame:
     frame = run_dataset(engine=engine(), run_id=run_id)
     return frame.assign(date=pd.to_datetime(frame["date"])).sort_values(["ticker", "date"])
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def slider_scales_of(database_url: str, run_id: int) -> dict[str, SliderScale]:
+    """The context sliders' scales, from the run's training rows."""
+    train = run_training_rows(dataset(database_url, run_id), predictor(database_url, run_id))
+    return slider_scales(train, CONTEXT_FEATURES)
 
 
 runs = [
@@ -71,10 +88,15 @@ spec = model.spec
 what_if, batch, forecast = st.tabs(["What-if", "Batch", "Forecast"])
 
 
-def scores(table: pd.DataFrame, base: pd.DataFrame) -> None:
-    """Per horizon: the score with its change from the unmodified row, the class, and the
-    class probabilities of both."""
-    for column, h in zip(st.columns(len(model.horizons)), model.horizons, strict=True):
+def scores(
+    place: DeltaGenerator,
+    table: pd.DataFrame,
+    base: pd.DataFrame,
+    spreads: dict[int, ScoreSpread],
+) -> None:
+    """Per horizon: the score with its change from the unmodified row, that change in standard
+    deviations of the model's test scores, the class, and the class probabilities of both."""
+    for column, h in zip(place.columns(len(model.horizons)), model.horizons, strict=True):
         score, before = float(table[f"score_{h}d"].iloc[0]), float(base[f"score_{h}d"].iloc[0])
         moved = abs(score - before) >= 5e-4
         column.metric(
@@ -83,6 +105,8 @@ def scores(table: pd.DataFrame, base: pd.DataFrame) -> None:
             delta=f"{score - before:+.3f} vs the row" if moved else None,
             help=None if moved else "Same as the unmodified row.",
         )
+        if h in spreads:
+            column.caption(spreads[h].sentence(score - before))
         column.write(f"Predicted class: **{table[f'class_{h}d'].iloc[0]}**")
         probabilities = pd.DataFrame(
             [
@@ -109,10 +133,51 @@ def scores(table: pd.DataFrame, base: pd.DataFrame) -> None:
             ),
             key=f"probabilities-{h}",
         )
+    missing = [f"{h}-day" for h in model.horizons if h not in spreads]
+    if missing:
+        place.caption(
+            f"Run {run_id} has no stored test scores at {', '.join(missing)}, so a change there "
+            "has no scale; evaluating the run (the Evaluate page) stores them."
+        )
+    place.caption(class_rule(model))
+
+
+def context_sliders(place: DeltaGenerator, row: pd.DataFrame, key: str) -> pd.DataFrame:
+    """The row's context features as sliders on its training rows' scales, one tab per group;
+    the row as changed, without the columns of a group marked unknown."""
+    changed = row.copy()
+    scales = slider_scales_of(url, run_id)
+    groups = list(CONTEXT_FEATURE_GROUPS.items())
+    tabs = place.tabs([f"{group.capitalize()} ({len(features)})" for group, features in groups])
+    for tab, (group, features) in zip(tabs, groups, strict=True):
+        observed = bool(row[features].notna().all(axis=1).iloc[0])
+        unknown = tab.checkbox(
+            "unknown (masked)",
+            value=not observed,
+            key=f"{key}:{group}:unknown",
+            help="The model sees this group as missing, as in rows without such data.",
+        )
+        for feature in features:
+            scale = scales[feature]
+            low, high, value = scale.around(float(row[feature].iloc[0]))
+            changed.loc[0, feature] = tab.slider(
+                feature,
+                min_value=low,
+                max_value=high,
+                value=value,
+                step=scale.step,
+                format=scale.format,
+                key=f"{key}:{feature}",
+                disabled=unknown,
+            )
+        if unknown:  # absent columns are how the model is told a group is missing
+            changed = changed.drop(columns=features)
+    return changed
 
 
 def what_if_tab() -> None:
-    """One row of the run's dataset with its features as sliders, scored as they move."""
+    """One row of the run's dataset with its features as sliders, scored as they move; the
+    sliders on the left, the scores beside them."""
     try:
         frame = dataset(url, run_id)
     except StorageError as error:
@@ -130,38 +195,10 @@ def what_if_tab() -> None:
         right.caption(f"No row on {chosen}; using the last one before it, {day}.")
     generation = st.session_state.setdefault("what_if_generation", 0)
     key = f"{run_id}:{ticker}:{day}:{generation}"
-    changed = row.copy()
-    results = st.container(border=True)  # drawn above the inputs, filled once they are read
+    inputs, results = st.columns([3, 2], gap="large")
 
-    if not spec.sequence:
-        st.subheader("Context")
-        ranges = feature_ranges(frame, [c for cs in CONTEXT_FEATURE_GROUPS.values() for c in cs])
-        for column, (group, features) in zip(
-            st.columns(3), CONTEXT_FEATURE_GROUPS.items(), strict=True
-        ):
-            column.markdown(f"**{group.capitalize()}** ({len(features)})")
-            observed = bool(row[features].notna().all(axis=1).iloc[0])
-            unknown = column.checkbox(
-                "unknown (masked)",
-                value=not observed,
-                key=f"{key}:{group}:unknown",
-                help="The model sees this group as missing, as in rows without such data.",
-            )
-            for feature in features:
-                low, high = ranges[feature]
-                value = row[feature].iloc[0]
-                value = (low + high) / 2 if pd.isna(value) else float(value)
-                changed.loc[0, feature] = column.slider(
-                    feature,
-                    min_value=min(low, value),
-                    max_value=max(high, value),
-                    value=value,
-                    key=f"{key}:{feature}",
-                    disabled=unknown,
-                )
-            if unknown:  # absent columns are how the model is told a group is missing
-                changed = changed.drop(columns=features)
-    with st.expander(
+    changed = row.copy() if spec.sequence else context_sliders(inputs, row, key)
+    with inputs.expander(
         "Stock features" + (" of the last step in the window" if spec.sequence else "")
     ):
         stock = st.data_editor(
@@ -171,7 +208,7 @@ def what_if_tab() -> None:
             height=300,
         )
     changed[STOCK_FEATURES] = stock["value"].to_numpy()[None, :]
-    if st.button("Reset to the row's values"):
+    if inputs.button("Reset to the row's values"):
         st.session_state["what_if_generation"] = generation + 1
         st.rerun()
 
@@ -185,11 +222,12 @@ def what_if_tab() -> None:
         else:
             base, table = model.predict_frame(row, others), model.predict_frame(changed, others)
     except PredictionInputError as error:
-        st.error(f"{ticker} on {day}: {error}")
+        results.error(f"{ticker} on {day}: {error}")
         return
-    with results:
-        st.subheader(f"{spec.name} on {ticker}, {day}")
-        scores(table, base)
+    results.subheader(f"{spec.name} on {ticker}, {day}")
+    scores(
+        results, table, base, score_spreads(engine=engine(), run_id=run_id, horizons=model.horizons)
+    )
     attention = table.filter(regex=r"^attention_\d+$")
     if not attention.empty:
         steps = len(attention.columns)
@@ -206,6 +244,27 @@ def what_if_tab() -> None:
         )
 
 
+def template_download() -> None:
+    """The CSV batch scoring reads: its columns, with an example from the run's dataset."""
+    try:
+        template = template_rows(model, dataset(url, run_id))
+        example = (
+            f"its last window ({model.sequence_length} steps) of one ticker"
+            if spec.sequence
+            else "one row"
+        )
+    except StorageError:
+        template, example = pd.DataFrame(columns=batch_columns(model)), "no row (no dataset)"
+    st.download_button(
+        "Download a template (CSV)",
+        spreadsheet_csv(template),
+        file_name=f"run_{run_id}_batch_template.csv",
+        mime="text/csv",
+        on_click="ignore",
+        help=f"The {len(template.columns)} columns this run reads, with {example} as an example.",
+    )
+
+
 with what_if:
     what_if_tab()
 
@@ -216,6 +275,7 @@ with batch:
             "context columns mark that group unknown; every stock feature is required."
             + (" Sequence models score each ticker's last window." if spec.sequence else "")
         )
+        template_download()
         upload = st.file_uploader("Feature rows (CSV)", type=["csv"], key="batch")
         if upload is not None:
             try:
@@ -227,6 +287,7 @@ with batch:
             else:
                 st.success(f"Scored {len(table):,} rows.")
                 st.dataframe(table, hide_index=True)
+                st.caption(class_rule(model))
                 st.download_button(
                     "Download predictions (CSV)",
                     spreadsheet_csv(table),

@@ -28,8 +28,7 @@ from core.market.forecast import (
     make_forecast,
     realised,
 )
-from core.market.splits import training_end
-from core.market.training import windowed
+from core.market.training import training_rows, windowed
 from core.market.uncertainty import ic_statistics
 from services.access import ensure_writable
 from services.market_evaluation import load_evaluation, run_predictor
@@ -73,8 +72,7 @@ def drift_report(engine: Engine, run_id: int, predictor: Any, newest: pd.DataFra
     frame = windowed(everything, data)  # a rolling retrain trained on its window only
     dates = pd.to_datetime(frame["date"])
     targets = [predictor.spec.target.columns(h)[0] for h in predictor.horizons]
-    labelled = dates[frame[targets].notna().all(axis=1)]
-    train = frame[dates <= training_end(labelled, data.train_fraction)]
+    train = training_rows(frame, data, targets)
     arrived = newest[pd.to_datetime(newest["date"]) > dates.max()]
     if len(arrived):
         live, basis = arrived, f"the rows after {dates.max().date()} (newer data)"

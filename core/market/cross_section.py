@@ -34,6 +34,8 @@ MIN_TICKERS = 5
 """Fewest tickers with a forward return on a date for its cross-sectional labels."""
 MAD_SCALE = 1.4826
 """Median absolute deviation x this estimates a normal distribution's standard deviation."""
+THIRD = 1 / 3
+"""The rank score's class cuts: down below -THIRD, up above +THIRD (equal thirds of the day)."""
 
 
 def tickers_per_date(frame: pd.DataFrame) -> int:
@@ -99,6 +101,6 @@ def cross_sectional_labels(frame: pd.DataFrame, horizons: Sequence[int]) -> dict
         known = score.notna()
         labels[f"trend_{h}d"] = score
         labels[f"up_{h}d"] = (score > 0).astype(float).where(known)
-        thirds = np.select([score < -1 / 3, score > 1 / 3], [0.0, 2.0], 1.0)
+        thirds = np.select([score < -THIRD, score > THIRD], [0.0, 2.0], 1.0)
         labels[f"class_{h}d"] = pd.Series(thirds, index=frame.index).where(known)
     return labels

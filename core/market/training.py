@@ -29,6 +29,7 @@ from core.market.features import CONTEXT_FEATURE_GROUPS, CONTEXT_FEATURES, STOCK
 from core.market.loaders import Loaders, create_data_loaders, create_lstm_data_loaders
 from core.market.metrics import daily_information_coefficients
 from core.market.models import ModelSpec, count_parameters, create_model, model_spec
+from core.market.splits import training_end
 from core.trainer import (
     Callback,
     Trainer,
@@ -50,6 +51,19 @@ def windowed(frame: Any, data: DataConfig) -> Any:
     if data.end_date:
         keep &= (dates <= pd.Timestamp(data.end_date)).to_numpy()
     return frame if keep.all() else frame[keep].reset_index(drop=True)
+
+
+def training_rows(frame: pd.DataFrame, data: DataConfig, labels: Sequence[str]) -> pd.DataFrame:
+    """The rows a run trained on: inside its data window (``windowed``), dated up to the end
+    of its training segment (the ``train_fraction`` quantile of the dates on which every one
+    of ``labels`` is known)."""
+    rows = windowed(frame, data)
+    dates = pd.to_datetime(rows["date"])
+    present = [c for c in labels if c in rows.columns]
+    labelled = dates[rows[present].notna().all(axis=1)] if present else dates
+    if labelled.empty:
+        return rows
+    return rows[(dates <= training_end(labelled, data.train_fraction)).to_numpy()]
 
 
 def build_loaders(

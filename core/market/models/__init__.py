@@ -45,7 +45,7 @@ def _trend_readout(outputs: dict[str, torch.Tensor], h: int) -> tuple[torch.Tens
     return outputs[f"{h}day_trend"], torch.softmax(outputs[f"{h}day_direction"], -1)
 
 
-def _class_readout(outputs: dict[str, torch.Tensor], h: int) -> tuple[torch.Tensor, torch.Tensor]:
+def class_readout(outputs: dict[str, torch.Tensor], h: int) -> tuple[torch.Tensor, torch.Tensor]:
     probs = torch.softmax(outputs[f"class_logits_{h}d"], -1)
     return probs[:, 2] - probs[:, 0], probs  # expected direction: P(up) - P(down)
 
@@ -139,7 +139,7 @@ MODELS: dict[str, ModelSpec] = {
             lambda _loss, horizons: ClassificationLoss(horizons),
             LSTMTrainingConfig,
             THREE_CLASS,
-            _class_readout,
+            class_readout,
         ),
         ModelSpec(
             "compact_dual_tower",
@@ -152,7 +152,7 @@ MODELS: dict[str, ModelSpec] = {
             lambda _loss, horizons: ClassificationLoss(horizons),
             TrainingConfig,
             THREE_CLASS,
-            _class_readout,
+            class_readout,
         ),
     )
 }
