@@ -173,7 +173,8 @@ from core.market.config import DataConfig
 from core.market.models import create_model, model_spec
 from core.market.training import build_loaders
 from core.step_timer import StepTimer
-from core.trainer import Trainer, create_optimizer
+from core.trainer import Trainer
+from core.optimizers import create_optimizer
 
 name, batch, threads, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 torch.set_num_threads(threads)

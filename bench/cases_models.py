@@ -62,7 +62,7 @@ def _throughput(name: str, loaders, limit: int) -> dict[str, float]:
     from torch.utils.data import DataLoader
 
     from core.market.models import create_model, model_spec
-    from core.trainer import create_optimizer
+    from core.optimizers import create_optimizer
 
     spec = model_spec(name)
     figures = {}
@@ -120,8 +120,9 @@ def _step_profile(name: str, frame, batch_size: int) -> dict[str, float]:
     from core.market.config import DataConfig
     from core.market.models import create_model, model_spec
     from core.market.training import build_loaders
+    from core.optimizers import create_optimizer
     from core.step_timer import StepTimer
-    from core.trainer import Trainer, create_optimizer
+    from core.trainer import Trainer
 
     spec = model_spec(name)
     training = spec.training_config_class.from_dict({"batch_size": batch_size}, partial=True)
@@ -264,8 +265,9 @@ def _fit_timed(
     from core.market.config import DataConfig
     from core.market.models import create_model, model_spec
     from core.market.training import build_loaders
+    from core.optimizers import create_optimizer
     from core.step_timer import StepTimer
-    from core.trainer import Trainer, create_optimizer
+    from core.trainer import Trainer
 
     spec = model_spec(name)
     overrides = {"batch_size": 1024, "epochs": SPEEDUP_EPOCHS[name], "precision": precision}

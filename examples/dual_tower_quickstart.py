@@ -17,7 +17,8 @@ from core.market.losses import DualTowerLoss
 from core.market.models import create_model, model_spec
 from core.market.predictions import model_predictions
 from core.market.sources import build_market_dataset, synthetic_data
-from core.trainer import Trainer, create_optimizer, create_scheduler
+from core.optimizers import create_optimizer, create_scheduler
+from core.trainer import Trainer
 
 
 def main(

@@ -16,7 +16,8 @@ from core.market.losses import LSTMLoss
 from core.market.models import create_model, model_spec
 from core.market.predictions import model_predictions
 from core.market.sources import build_market_dataset, synthetic_data
-from core.trainer import Trainer, create_optimizer, create_scheduler
+from core.optimizers import create_optimizer, create_scheduler
+from core.trainer import Trainer
 
 
 def main(tickers: int = 20, epochs: int = 10, model_config: LSTMModelConfig | None = None) -> dict:

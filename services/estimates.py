@@ -35,10 +35,11 @@ from core.market.models import ModelSpec, create_model, model_spec
 from core.market.predictions import BaselineCache, baseline_predictions, fit_baseline_models
 from core.market.training import build_loaders, fit_to_data, size_to_rows, sizing_sentence
 from core.memory import available_memory
+from core.optimizers import create_optimizer
 from core.recsys.baselines import BPR, EASE, ItemKNN, ease_item_limit
 from core.recsys.training import train_recommender
 from core.recsys.tuning import EASE_LAMBDAS, KNN_NEIGHBOURS, KNN_SHRINKAGE
-from core.trainer import Trainer, create_optimizer
+from core.trainer import Trainer
 from services import catalog
 from services.progress import format_duration
 from services.registry import trainable

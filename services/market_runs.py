@@ -44,7 +44,7 @@ from core.market.training import (
     sizing_sentence,
     train_model,
 )
-from core.trainer import Callback, flushed_denormals
+from core.trainer import Callback, flushed_denormals, phase_teller
 from services.market_evaluation import EVALUATION_FILE, PREDICTIONS_FILE, save_evaluation
 from services.run_owners import mark_running
 from services.runs import (
@@ -56,7 +56,6 @@ from services.runs import (
     run_directory,
     train_here,
 )
-from services.worker import phase_teller
 from storage.data_home import DataHome
 from storage.db import StorageError
 from storage.feature_store import load_dataset_frame

@@ -18,7 +18,7 @@ from core.recsys.config import RecsysTrainingConfig, TwoTowerConfig, recsys_conf
 from core.recsys.data import check_split
 from core.recsys.synthetic import RecsysData
 from core.recsys.training import MODEL_NAME, train_recommender
-from core.trainer import Callback
+from core.trainer import Callback, phase_teller
 from services.run_owners import mark_running
 from services.runs import (
     JobKind,
@@ -28,7 +28,6 @@ from services.runs import (
     run_directory,
     train_here,
 )
-from services.worker import phase_teller
 from storage.data_home import DataHome
 from storage.db import StorageError
 from storage.models import JobStatus

@@ -25,7 +25,6 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,17 +96,6 @@ class ProgressEvents:
 
     def on_epoch_end(self, trainer: Any, record: dict[str, float]) -> None:
         self.log.write("epoch", record=record)
-
-
-def phase_teller(callbacks: Iterable[Any]) -> Callable[[str], None]:
-    """A function that tells every callback able to hear it (``on_phase``) a step begins."""
-    listeners = [c for c in callbacks if hasattr(c, "on_phase")]
-
-    def tell(phase: str) -> None:
-        for listener in listeners:
-            listener.on_phase(phase)
-
-    return tell
 
 
 class PruneCheck:

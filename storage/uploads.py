@@ -17,10 +17,15 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from storage.data_home import DataHome
+
+class DataHome(Protocol):
+    """What staging needs of a data home (``storage.data_home.DataHome``): its uploads
+    folder. A protocol, so the data home can clean its uploads without an import cycle."""
+
+    @property
+    def uploads(self) -> Path: ...
 
 STAGING_PATTERN = re.compile(r"import-(?P<host>[A-Za-z0-9._]+)-(?P<pid>[0-9]{1,10})-[0-9a-f]{32}")
 """The name of a staging folder: host, process id and a random token."""

@@ -136,24 +136,42 @@ def test_the_shared_core_check_catches_a_domain_import_planted_in_the_trainer(
     assert shared_core_violations(tmp_path) == {"core.market"}
 
 
-def service_imports(root: Path) -> dict[str, set[str]]:
-    """services module -> the services modules it imports anywhere in its source: at the
-    top, inside functions, or under TYPE_CHECKING."""
-    modules = {path.stem for path in (root / "services").glob("*.py")} - {"__init__"}
+PACKAGES = ("core", "storage", "services", "api", "cli", "pages")
+"""Where an import cycle is looked for: every module of every package (bench/ and tests/
+are scripts around them)."""
+
+
+def _module_paths(root: Path) -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in (root / package).rglob("*.py"):
+            parts = list(path.relative_to(root).with_suffix("").parts)
+            found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def module_imports(root: Path) -> dict[str, set[str]]:
+    """module -> the modules of ``PACKAGES`` it imports anywhere in its source: at the top,
+    inside functions, or under TYPE_CHECKING. ``from a import b`` counts module ``a.b`` when
+    there is one (else ``a``); a module's own packages, which Python loads before it, do not
+    count."""
+    modules = _module_paths(root)
     graph: dict[str, set[str]] = {}
-    for name in modules:
+    for name, path in modules.items():
         found: set[str] = set()
-        for node in ast.walk(ast.parse((root / "services" / f"{name}.py").read_text())):
+        for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module == "services":
-                targets = [f"services.{alias.name}" for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                targets = [node.module]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                targets = [f"{node.module}.{alias.name}" for alias in node.names]
             else:
                 continue
-            found |= {t.split(".")[1] for t in targets if t.startswith("services.")}
-        graph[name] = (found & modules) - {name}
+            for target in targets:
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name and not name.startswith(f"{target}."):
+                    found.add(target)
+        graph[name] = found
     return graph
 
 
@@ -181,8 +199,8 @@ def import_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
-def test_no_import_cycle_among_the_services_modules() -> None:
-    assert import_cycle(service_imports(ROOT)) is None
+def test_no_import_cycle_anywhere() -> None:
+    assert import_cycle(module_imports(ROOT)) is None
 
 
 def test_the_cycle_check_sees_an_import_inside_a_function(tmp_path: Path) -> None:
@@ -190,7 +208,11 @@ def test_the_cycle_check_sees_an_import_inside_a_function(tmp_path: Path) -> Non
     (tmp_path / "services" / "jobs.py").write_text("from services.sweeps import SweepDriver\n")
     (tmp_path / "services" / "sweeps.py").write_text("def tick():\n    from services import jobs\n")
     (tmp_path / "services" / "runs.py").write_text("import services.jobs\n")
-    assert import_cycle(service_imports(tmp_path)) == ["jobs", "sweeps", "jobs"]
+    assert import_cycle(module_imports(tmp_path)) == [
+        "services.jobs",
+        "services.sweeps",
+        "services.jobs",
+    ]
 
 
 def test_pages_hold_no_torch_sql_or_storage() -> None:
@@ -217,3 +239,17 @@ def test_the_image_installs_and_starts_the_way_make_run_does() -> None:
     assert "requirements" not in dockerfile.lower()
     config = (ROOT / ".streamlit" / "config.toml").read_text()
     assert "maxUploadSize = 50" in config and 'showErrorDetails = "type"' in config
+
+
+def test_the_cycle_check_sees_a_type_checking_import_in_storage(tmp_path: Path) -> None:
+    (tmp_path / "storage").mkdir()
+    (tmp_path / "storage" / "__init__.py").write_text("from storage.data_home import DataHome\n")
+    (tmp_path / "storage" / "data_home.py").write_text("from storage.uploads import clean\n")
+    (tmp_path / "storage" / "uploads.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from storage.data_home import X\n"
+    )
+    assert import_cycle(module_imports(tmp_path)) == [
+        "storage.data_home",
+        "storage.uploads",
+        "storage.data_home",
+    ]

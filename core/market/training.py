@@ -30,14 +30,8 @@ from core.market.loaders import Loaders, create_data_loaders, create_lstm_data_l
 from core.market.metrics import daily_information_coefficients
 from core.market.models import ModelSpec, count_parameters, create_model, model_spec
 from core.market.splits import training_end
-from core.trainer import (
-    Callback,
-    Trainer,
-    TrainingError,
-    create_optimizer,
-    create_scheduler,
-    seed_everything,
-)
+from core.optimizers import create_optimizer, create_scheduler
+from core.trainer import Callback, Trainer, TrainingError, seed_everything
 
 
 def windowed(frame: Any, data: DataConfig) -> Any:

@@ -21,6 +21,7 @@ import torch
 from core.config import ConfigError
 from core.devices import torch_threads
 from core.memory import available_memory
+from core.optimizers import create_optimizer, create_scheduler
 from core.recsys.als import fit_id_tables
 from core.recsys.batches import INPUTS, PairBatches, UserBatches
 from core.recsys.catalogue import Catalogue
@@ -44,14 +45,7 @@ from core.recsys.model import (
 from core.recsys.scoring import TowerScorer
 from core.recsys.segments import K, Segment
 from core.recsys.synthetic import RecsysData
-from core.trainer import (
-    Callback,
-    Trainer,
-    TrainingError,
-    create_optimizer,
-    create_scheduler,
-    seed_everything,
-)
+from core.trainer import Callback, Trainer, TrainingError, seed_everything
 
 MODEL_NAME = "two_tower"
 USER_OBJECTIVES = ("implicit_als", "masked_softmax", "implicit_squared")

@@ -18,7 +18,8 @@ from core.market.config import (
 )
 from core.market.models import create_model, model_spec, rebuild_model
 from core.market.training import train_model
-from core.trainer import TrainingError, create_optimizer, create_scheduler
+from core.optimizers import create_optimizer, create_scheduler
+from core.trainer import TrainingError
 
 TINY_DUAL = DualTowerModelConfig.from_dict(
     {
