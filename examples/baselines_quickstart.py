@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from core.market.config import LSTMTrainingConfig, TrainingConfig
+from core.market.config import TrainingConfig
 from core.market.evaluation import score_report
+from core.market.lstm_config import LSTMTrainingConfig
 from core.market.models import model_spec
 from core.market.predictions import model_predictions
 from core.market.sources import build_market_dataset, synthetic_data

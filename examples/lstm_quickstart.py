@@ -9,10 +9,10 @@ import argparse
 
 import torch
 
-from core.market.config import LSTMModelConfig, LSTMTrainingConfig
 from core.market.evaluation import score_report
 from core.market.loaders import create_lstm_data_loaders
 from core.market.losses import LSTMLoss
+from core.market.lstm_config import LSTMModelConfig, LSTMTrainingConfig
 from core.market.models import create_model, model_spec
 from core.market.predictions import model_predictions
 from core.market.sources import build_market_dataset, synthetic_data

@@ -14,14 +14,16 @@ from core.market.config import (
     DataConfig,
     DualTowerModelConfig,
     LossConfig,
+    RelevanceHeadConfig,
+    StockTowerConfig,
+    TrainingConfig,
+)
+from core.market.lstm_config import (
     LSTMLossConfig,
     LSTMModelConfig,
     LSTMSequenceConfig,
     LSTMTrainingConfig,
-    RelevanceHeadConfig,
     SimpleLSTMConfig,
-    StockTowerConfig,
-    TrainingConfig,
 )
 from core.recsys.config import RecsysTrainingConfig, TwoTowerConfig
 

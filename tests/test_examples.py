@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from core.market.config import DualTowerModelConfig, LSTMModelConfig
+from core.market.config import DualTowerModelConfig
+from core.market.lstm_config import LSTMModelConfig
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -253,3 +253,18 @@ def test_the_cycle_check_sees_a_type_checking_import_in_storage(tmp_path: Path) 
         "storage.uploads",
         "storage.data_home",
     ]
+
+
+MAX_LINES = 450
+"""A module longer than this holds more than one thing (issue 40)."""
+
+
+def test_no_module_outside_the_tests_is_longer_than_450_lines() -> None:
+    skipped = {".venv", ".recbole", "tests", ".git"}
+    long = {
+        str(path.relative_to(ROOT)): count
+        for path in ROOT.rglob("*.py")
+        if not skipped & set(path.relative_to(ROOT).parts)
+        and (count := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert long == {}

@@ -33,7 +33,8 @@ import pandas as pd
 
 from core.exports import write_spreadsheet_csv
 from core.market.context import MACRO_SERIES
-from core.market.importers import ImportOptions, read_macro_series, read_prices
+from core.market.context_files import read_macro_series
+from core.market.importers import ImportOptions, read_prices
 
 ALLOW_ENV = "TRENDLAB_ALLOW_DOWNLOADS"
 YAHOO_CHART_URL = "https://query1.finance.yahoo.com/v8/finance/chart/{symbol}"

@@ -46,7 +46,7 @@ dates they cover get ``mask_macro`` 1, the others 0. A macro file replaces them 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -54,17 +54,15 @@ import pandas as pd
 
 from core.files import file_sha256
 from core.import_problems import ImportFailed, Problem
-from core.market.bundled import bundled_macro_series, bundled_macro_source
 from core.market.config import DEFAULT_HORIZONS
-from core.market.context import (
-    MACRO_SERIES,
-    POLICY_STANCE,
-    SECTORS,
-    macro_observed_span,
-    score_headlines,
-    series_spans,
+from core.market.context_files import (
+    macro_context,
+    read_headlines,
+    read_macro_series,
+    read_policy_events,
 )
 from core.market.features import PRICE_COLUMNS, STOCK_FEATURES, WARMUP_DAYS, ticker_features
+from core.market.left_out import LeftOut
 from core.market.sources import MarketData
 from core.table_files import ReadOptions, return_freed_arrow_memory
 from core.user_tables import ProblemLog, read_table
@@ -81,8 +79,6 @@ MISSING_CELLS = frozenset({"", "nan", "na", "n/a", "#n/a", "null", "none"})
 """Price cells read as missing (compared lower-cased): such a row is left out."""
 TICKER_COLUMNS = ("ticker", "symbol", "name")
 """Columns read as the ticker, the first present one; without any, the file names it."""
-LISTED_LINES = 3
-"""Lines named per file and reason in what an import left out; the rest are counted."""
 
 MISSING_PRICE = "missing price"
 NON_POSITIVE_PRICE = "zero or negative price"
@@ -115,88 +111,6 @@ class ImportOptions(ReadOptions):
     @property
     def min_rows(self) -> int:
         return 1 if self.appending else WARMUP_DAYS + max(self.horizons)
-
-
-@dataclass(frozen=True)
-class LeftOutTicker:
-    """A ticker an import left out: the file(s) it came from, its rows and why."""
-
-    files: str
-    ticker: str
-    rows: int
-    reason: str
-
-
-@dataclass
-class LeftOut:
-    """What a price import left out, by file: rows by reason (with the first
-    ``LISTED_LINES`` lines of each) and whole tickers with their row counts."""
-
-    rows: dict[str, dict[str, int]] = field(default_factory=dict)
-    lines: dict[str, dict[str, list[int]]] = field(default_factory=dict)
-    tickers: list[LeftOutTicker] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.rows or self.tickers)
-
-    @property
-    def row_count(self) -> int:
-        return sum(sum(reasons.values()) for reasons in self.rows.values())
-
-    def add_rows(self, file: str, reason: str, lines: Sequence[int]) -> None:
-        """Rows of ``file`` left out for ``reason``, at ``lines`` (CSV lines, Parquet rows)."""
-        counts = self.rows.setdefault(file, {})
-        counts[reason] = counts.get(reason, 0) + len(lines)
-        listed = self.lines.setdefault(file, {}).setdefault(reason, [])
-        listed += [int(line) for line in lines[: max(LISTED_LINES - len(listed), 0)]]
-
-    def add_ticker(self, files: str, ticker: str, rows: int, reason: str) -> None:
-        self.tickers.append(LeftOutTicker(files, ticker, rows, reason))
-
-    def by_file(self) -> dict[str, str]:
-        """One sentence per file (sorted by name) saying what was left out of it."""
-        parts: dict[str, list[str]] = {}
-        for file, counts in self.rows.items():
-            lines = self.lines[file]
-            left = _plural(sum(counts.values()), "row") + " left out"
-            if len(counts) == 1:
-                [(reason, count)] = counts.items()
-                text = f"{left}, {reason} ({_where(file, lines[reason], count)})"
-            else:
-                text = f"{left}: " + ", ".join(
-                    f"{count} {reason} ({_where(file, lines[reason], count)})"
-                    for reason, count in counts.items()
-                )
-            parts.setdefault(file, []).append(text)
-        for left in self.tickers:
-            parts.setdefault(left.files, []).append(
-                f"ticker {left.ticker} left out: {_plural(left.rows, 'row')}; {left.reason}"
-            )
-        return {file: "; ".join(parts[file]) for file in sorted(parts)}
-
-    def describe(self) -> list[str]:
-        """``by_file`` as lines ``FILE: what was left out``."""
-        return [f"{file}: {text}" for file, text in self.by_file().items()]
-
-    def to_dict(self) -> dict[str, object]:
-        """Counts for a recipe: rows per file and reason, tickers with rows and files."""
-        return {
-            "rows": {file: dict(counts) for file, counts in self.rows.items()},
-            "tickers": {
-                left.ticker: {"rows": left.rows, "files": left.files} for left in self.tickers
-            },
-        }
-
-
-def _where(file: str, lines: list[int], count: int) -> str:
-    """``line 9`` / ``lines 9, 15, ...`` (``row`` for a Parquet file)."""
-    word = "row" if Path(file).suffix.lower() == ".parquet" else "line"
-    listed = ", ".join(map(str, lines)) + (", ..." if count > len(lines) else "")
-    return f"{word}s {listed}" if count > 1 else f"{word} {listed}"
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def read_prices(
@@ -452,81 +366,6 @@ def _features_never_complete(history: pd.DataFrame) -> list[str] | None:
     return [name for name in STOCK_FEATURES if not defined_somewhere[name]]
 
 
-def read_headlines(path: Path, options: ImportOptions | None = None) -> pd.DataFrame:
-    """Validated headlines (date, ticker, headline, source) with a VADER ``score``."""
-    table = read_table(path, options or ImportOptions())
-    table.require(["date", "ticker", "headline"])
-    table.raise_if_any()
-    frame = pd.DataFrame(
-        {
-            "date": table.dates("date"),
-            "ticker": table.text("ticker"),
-            "headline": table.text("headline"),
-        }
-    )
-    if "source" in table.frame.columns:
-        frame["source"] = table.frame["source"].replace("", "unknown")
-    table.raise_if_any()
-    return frame.assign(score=score_headlines(frame["headline"]))
-
-
-def read_policy_events(path: Path, options: ImportOptions | None = None) -> pd.DataFrame:
-    """Validated policy events (date, type, urgency, sector[, stance])."""
-    table = read_table(path, options or ImportOptions())
-    table.require(["date", "type", "urgency", "sector"])
-    table.raise_if_any()
-    frame = pd.DataFrame(
-        {
-            "date": table.dates("date"),
-            "type": table.choice("type", list(POLICY_STANCE)),
-            "urgency": table.numbers("urgency"),
-            "sector": table.choice("sector", [*SECTORS, "all"]),
-        }
-    )
-    out_of_range = ~frame["urgency"].isin([1, 2, 3, 4, 5]) & np.isfinite(frame["urgency"])
-    table.flag(
-        out_of_range,
-        "urgency",
-        lambda i: f"{frame['urgency'].iloc[i]:g} is not an integer from 1 to 5",
-    )
-    if "stance" in table.frame.columns:
-        frame["stance"] = table.numbers("stance")
-        table.flag(
-            ~frame["stance"].isin([-1, 0, 1]) & np.isfinite(frame["stance"]),
-            "stance",
-            lambda _: "stance must be -1, 0 or 1",
-        )
-    table.raise_if_any()
-    return frame
-
-
-def read_macro_series(path: Path, options: ImportOptions | None = None) -> pd.DataFrame:
-    """Validated macro observations (date, series, value[, released])."""
-    table = read_table(path, options or ImportOptions())
-    table.require(["date", "series", "value"])
-    table.raise_if_any()
-    frame = pd.DataFrame(
-        {
-            "date": table.dates("date"),
-            "series": table.choice("series", list(MACRO_SERIES)),
-            "value": table.numbers("value"),
-        }
-    )
-    positive = frame["series"].isin(["cpi", "oil", "vix"]) & (frame["value"] <= 0)
-    table.flag(positive, "value", lambda i: f"{frame['series'].iloc[i]} must be positive")
-    if "released" in table.frame.columns:
-        frame["released"] = table.dates("released")
-        table.flag(
-            frame["released"] < frame["date"],
-            "released",
-            lambda _: "released before the date it describes",
-        )
-    duplicated = frame.duplicated(["date", "series"], keep=False)
-    table.flag(duplicated, "date", lambda _: "duplicate (date, series)")
-    table.raise_if_any()
-    return frame
-
-
 def import_market(
     prices: Sequence[Path],
     *,
@@ -568,7 +407,7 @@ def import_market(
         unknown = sorted(set(headlines["ticker"]) - set(frame["ticker"]))
         if unknown:
             warnings.append(f"{Path(news).name}: no prices for tickers {', '.join(unknown)}")
-    series, macro_source, notes = _macro_context(series, macro, frame, bundled_macro, warnings)
+    series, macro_source, notes = macro_context(series, macro, frame, bundled_macro, warnings)
     files = {"prices": list(prices), "news": [news], "policy": [policy], "macro": [macro]}
     recipe = {
         "source": "import",
@@ -590,42 +429,6 @@ def import_market(
         notes={"context": notes, "left_out": left_out},
     )
     return data, warnings
-
-
-def _macro_context(
-    series: pd.DataFrame | None,
-    macro: Path | None,
-    prices: pd.DataFrame,
-    bundled: bool,
-    warnings: list[str],
-) -> tuple[pd.DataFrame | None, dict[str, object], list[str]]:
-    """The macro series an import uses, its recipe entry and notes; warns about a macro file
-    that lacks a series (the group needs all five)."""
-    if series is not None:
-        name = Path(macro).name
-        missing = [n for n in MACRO_SERIES if n not in set(series["series"])]
-        if missing:
-            warnings.append(
-                f"{name}: no {', '.join(missing)} series; the macro group needs all of "
-                f"{', '.join(MACRO_SERIES)}, so mask_macro stays 0"
-            )
-        source = {"source": "file", "name": name, "series": series_spans(series)}
-        note = f"Macro context: your file {name}; the bundled macro series are not joined."
-        return series, source, [note]
-    if not bundled:
-        return None, {"source": "none"}, ["Macro context: none (the bundled series are off)."]
-    series = bundled_macro_series()
-    source = bundled_macro_source()
-    span = macro_observed_span(series)
-    dates = prices["date"].drop_duplicates()
-    covered = dates.between(*span).mean()
-    note = (
-        f"Macro context: no macro file, so the macro series bundled with {source['package']} "
-        f"are joined as of each date; the group is complete from {span[0].date()} to "
-        f"{span[1].date()}, which covers {covered:.0%} of your price dates "
-        "(mask_macro 0 elsewhere)."
-    )
-    return series, source, [note]
 
 
 def parse_mapping(text: str, allowed: Sequence[str] | None = None) -> dict[str, str]:

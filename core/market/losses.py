@@ -25,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.market.config import DEFAULT_HORIZONS, LossConfig, LSTMLossConfig
+from core.market.config import DEFAULT_HORIZONS, LossConfig
+from core.market.lstm_config import LSTMLossConfig
 
 Components = dict[str, float]
 

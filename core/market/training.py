@@ -19,14 +19,10 @@ from torch import nn
 
 from core.config import Config, flatten, from_flat
 from core.devices import torch_threads
-from core.market.config import (
-    DataConfig,
-    DualTowerModelConfig,
-    LSTMTrainingConfig,
-    MarketTrainingConfig,
-)
+from core.market.config import DataConfig, DualTowerModelConfig, MarketTrainingConfig
 from core.market.features import CONTEXT_FEATURE_GROUPS, CONTEXT_FEATURES, STOCK_FEATURES
 from core.market.loaders import Loaders, create_data_loaders, create_lstm_data_loaders
+from core.market.lstm_config import LSTMTrainingConfig
 from core.market.metrics import daily_information_coefficients
 from core.market.models import ModelSpec, count_parameters, create_model, model_spec
 from core.market.splits import training_end

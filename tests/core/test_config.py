@@ -13,13 +13,11 @@ from core.market.config import (
     DataConfig,
     DualTowerModelConfig,
     LossConfig,
-    LSTMModelConfig,
-    LSTMSequenceConfig,
-    LSTMTrainingConfig,
     RelevanceHeadConfig,
     StockTowerConfig,
     TrainingConfig,
 )
+from core.market.lstm_config import LSTMModelConfig, LSTMSequenceConfig, LSTMTrainingConfig
 from core.recsys.config import RecsysTrainingConfig, TwoTowerConfig
 from services.config_index import CONFIG_CLASSES, ConfigManager
 

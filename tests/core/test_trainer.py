@@ -10,12 +10,8 @@ import torch
 
 from core.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from core.config import ConfigError, OptimizerConfig, SchedulerConfig
-from core.market.config import (
-    DataConfig,
-    DualTowerModelConfig,
-    LSTMTrainingConfig,
-    TrainingConfig,
-)
+from core.market.config import DataConfig, DualTowerModelConfig, TrainingConfig
+from core.market.lstm_config import LSTMTrainingConfig
 from core.market.models import create_model, model_spec, rebuild_model
 from core.market.training import train_model
 from core.optimizers import create_optimizer, create_scheduler

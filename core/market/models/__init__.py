@@ -19,13 +19,15 @@ from core.market.config import (
     CompactDualTowerConfig,
     DualTowerModelConfig,
     LossConfig,
+    TrainingConfig,
+)
+from core.market.losses import ClassificationLoss, DualTowerLoss, DualTowerTrendLoss, LSTMLoss
+from core.market.lstm_config import (
     LSTMLossConfig,
     LSTMModelConfig,
     LSTMTrainingConfig,
     SimpleLSTMConfig,
-    TrainingConfig,
 )
-from core.market.losses import ClassificationLoss, DualTowerLoss, DualTowerTrendLoss, LSTMLoss
 from core.market.models.baselines import CompactDualTower, SimpleLSTM
 from core.market.models.dual_tower import DualTowerRelevanceModel
 from core.market.models.layers import count_parameters

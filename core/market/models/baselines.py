@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from core.dropout import Dropout
-from core.market.config import CompactDualTowerConfig, SimpleLSTMConfig
+from core.market.config import CompactDualTowerConfig
+from core.market.lstm_config import SimpleLSTMConfig
 from core.market.models.dual_tower import MASK_GROUPS
 from core.market.models.layers import LSTM, mlp
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from core.market.config import LSTMModelConfig
+from core.market.lstm_config import LSTMModelConfig
 from core.market.models.layers import LSTM, mlp
 
 

@@ -27,7 +27,8 @@ from core.market.connectors import (
     parse_yahoo_chart,
     yahoo_chart_url,
 )
-from core.market.importers import ImportOptions, import_market, read_macro_series
+from core.market.context_files import read_macro_series
+from core.market.importers import ImportOptions, import_market
 
 RECORDED = Path(__file__).parent / "recorded"
 PRICE_SPAN = ("2016-10-01", "2018-01-31")

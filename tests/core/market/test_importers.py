@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.import_problems import ImportFailed
+from core.market.context_files import read_headlines, read_macro_series, read_policy_events
 from core.market.importers import (
     HIGH_BELOW_LOW,
     MISSING_PRICE,
@@ -19,14 +20,11 @@ from core.market.importers import (
     REPEATED,
     REPEATED_LATER,
     ImportOptions,
-    LeftOut,
     import_market,
     parse_mapping,
-    read_headlines,
-    read_macro_series,
-    read_policy_events,
     read_prices,
 )
+from core.market.left_out import LeftOut
 
 
 def _write(tmp_path: Path, frame: pd.DataFrame, name: str = "prices.csv") -> Path:

@@ -13,10 +13,10 @@ from core.market.config import (
     MIN_FITTED_EPOCHS,
     ROW_VISITS,
     ROWS_PER_STEP,
-    LSTMTrainingConfig,
     TrainingConfig,
 )
 from core.market.loaders import create_data_loaders
+from core.market.lstm_config import LSTMTrainingConfig
 from core.market.training import size_to_rows, sizing_sentence, train_model
 
 
