@@ -27,6 +27,7 @@ class DataHome(Protocol):
     @property
     def uploads(self) -> Path: ...
 
+
 STAGING_PATTERN = re.compile(r"import-(?P<host>[A-Za-z0-9._]+)-(?P<pid>[0-9]{1,10})-[0-9a-f]{32}")
 """The name of a staging folder: host, process id and a random token."""
 
