@@ -7,20 +7,20 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path
 
-from api.shared import context, plain
+from api.shared import Context, plain
 from services import facts
 
 router = APIRouter()
 
 
 @router.get("/datasets")
-def datasets() -> list[dict[str, Any]]:
-    return plain(facts.datasets(engine=context()[1]))
+def datasets(ctx: Context) -> list[dict[str, Any]]:
+    return plain(facts.datasets(engine=ctx.engine))
 
 
 @router.get("/datasets/{name}")
-def dataset(name: Annotated[str, Path(max_length=200)]) -> dict[str, Any]:
-    found = facts.dataset(engine=context()[1], name=name)
+def dataset(ctx: Context, name: Annotated[str, Path(max_length=200)]) -> dict[str, Any]:
+    found = facts.dataset(engine=ctx.engine, name=name)
     if found is None:
         raise HTTPException(404, "No such dataset.")
     return plain(found)

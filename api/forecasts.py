@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from api.schemas import MAX_RUN_ID
-from api.shared import context, plain
+from api.shared import Context, plain
 from services.forecasts import latest_forecasts
 from services.runs import UnknownRun
 
@@ -16,9 +16,9 @@ router = APIRouter()
 
 
 @router.get("/forecasts/latest")
-def latest(run_id: Annotated[int, Query(ge=1, le=MAX_RUN_ID)]) -> dict[str, Any]:
+def latest(ctx: Context, run_id: Annotated[int, Query(ge=1, le=MAX_RUN_ID)]) -> dict[str, Any]:
     """The run's forecasts as of its newest as-of date (an empty list before any)."""
     try:
-        return plain(latest_forecasts(engine=context()[1], run_id=run_id))
+        return plain(latest_forecasts(engine=ctx.engine, run_id=run_id))
     except UnknownRun:
         raise HTTPException(404, f"No run {run_id}.") from None

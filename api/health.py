@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.schemas import Health
-from api.shared import context
+from api.shared import Context
 from services import catalog
 from services.recsys import active_run
 
@@ -87,8 +87,8 @@ def _schema_name(content: dict) -> str:
 
 
 @router.get("/health")
-def health() -> Health:
-    _, engine = context()
+def health(ctx: Context) -> Health:
+    engine = ctx.engine
     return Health(
         status="ok",
         schema_version=catalog.schema(engine=engine),

@@ -8,13 +8,13 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.shared import context, plain
+from api.shared import Context, plain
 from services import facts
 
 router = APIRouter()
 
 
 @router.get("/info")
-def info() -> dict[str, Any]:
-    home, engine = context()
+def info(ctx: Context) -> dict[str, Any]:
+    home, engine = ctx.home, ctx.engine
     return plain(facts.info(home=home, engine=engine))

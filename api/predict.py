@@ -8,7 +8,7 @@ import pandas as pd
 from fastapi import APIRouter, HTTPException
 
 from api.schemas import PredictRequest
-from api.shared import context, short
+from api.shared import Context, short
 from core.checkpoints import CheckpointError
 from core.market.predict import TABULAR_COLUMNS, PredictionInputError
 from services.database import StorageError
@@ -21,9 +21,9 @@ router = APIRouter()
 
 
 @router.post("/predict")
-def predict(request: PredictRequest) -> dict[str, Any]:
+def predict(ctx: Context, request: PredictRequest) -> dict[str, Any]:
     """Scores of a market model's run for feature rows (the Predictor path)."""
-    _, engine = context()
+    engine = ctx.engine
     try:
         predictor = run_predictor(engine=engine, run_id=request.run_id)
     except UnknownRun:

@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from api.schemas import Item, ProfileRequest, Recommendations
-from api.shared import context, plain, short
+from api.shared import Context, plain, short
 from core.recsys.serving import ENGINES, MAX_LIMIT, Recommendation, UnknownUser
 from services.database import StorageError
-from services.recsys import active_run, load_serving, recommender_report
+from services.recsys import active_run, recommender_report, serving
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many items (1-100).")]
 
@@ -40,6 +40,7 @@ def _answer(result: Recommendation, run_id: int | None) -> Recommendations:
 
 @router.get("/recommendations/startups/for-developer/{user_id}")
 def for_developer(
+    ctx: Context,
     user_id: str,
     limit: Limit = 10,
     engine_name: Annotated[
@@ -52,7 +53,7 @@ def for_developer(
     location: str | None = None,
 ) -> Recommendations:
     """Seed 004's endpoint: the top startups for a known developer, routed by history."""
-    home, engine = context()
+    home, engine = ctx.home, ctx.engine
     filters = {
         k: v
         for k, v in {
@@ -63,25 +64,26 @@ def for_developer(
         }.items()
         if v
     }
-    run_id = active_run(engine=engine)
     try:
-        recommender = load_serving(engine=engine, home=home, run_id=run_id)
-        result = recommender.recommend(user_id, limit=limit, engine=engine_name, filters=filters)
+        served = serving(engine=engine, home=home)
+        result = served.recommender.recommend(
+            user_id, limit=limit, engine=engine_name, filters=filters
+        )
     except UnknownUser as error:
         raise HTTPException(404, short(str(error))) from None
     except StorageError as error:
         raise HTTPException(503, short(str(error))) from None
     except ValueError as error:
         raise HTTPException(422, short(str(error))) from None
-    return _answer(result, run_id)
+    return _answer(result, served.run_id)
 
 
 @router.get("/recommendations/engines")
-def engines() -> dict[str, Any]:
+def engines(ctx: Context) -> dict[str, Any]:
     """The serving run's engines on its test users: every metric with its 95 % interval,
     the paired verdict of the two-tower model against each other engine, the second stage's
     against each, and which engine serves warm and hot users, and why."""
-    _, engine = context()
+    engine = ctx.engine
     run_id = active_run(engine=engine)
     if run_id is None:
         raise HTTPException(404, "No recommender is trained yet.")
@@ -109,17 +111,16 @@ def engines() -> dict[str, Any]:
 
 
 @router.post("/recommendations")
-def for_profile(request: ProfileRequest) -> Recommendations:
+def for_profile(ctx: Context, request: ProfileRequest) -> Recommendations:
     """A new user described by a profile: content-based (the cold-start route)."""
-    home, engine = context()
-    run_id = active_run(engine=engine)
+    home, engine = ctx.home, ctx.engine
     try:
-        recommender = load_serving(engine=engine, home=home, run_id=run_id)
-        result = recommender.recommend_profile(
+        served = serving(engine=engine, home=home)
+        result = served.recommender.recommend_profile(
             request.profile, limit=request.limit, filters=request.filters
         )
     except StorageError as error:
         raise HTTPException(503, short(str(error))) from None
     except ValueError as error:
         raise HTTPException(422, short(str(error))) from None
-    return _answer(result, run_id)
+    return _answer(result, served.run_id)

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path
 
 from api.schemas import MAX_RUN_ID, RunLabels
-from api.shared import context, plain, short
+from api.shared import Context, plain, short
 from services import facts
 from services.access import ReadOnlyError
 from services.database import StorageError
@@ -19,13 +19,13 @@ router = APIRouter()
 
 
 @router.get("/runs")
-def runs() -> list[dict[str, Any]]:
-    return plain(facts.runs(engine=context()[1]))
+def runs(ctx: Context) -> list[dict[str, Any]]:
+    return plain(facts.runs(engine=ctx.engine))
 
 
 @router.get("/runs/{run_id}")
-def run(run_id: Annotated[int, Path(ge=1, le=MAX_RUN_ID)]) -> dict[str, Any]:
-    found = facts.run(engine=context()[1], run_id=run_id)
+def run(ctx: Context, run_id: Annotated[int, Path(ge=1, le=MAX_RUN_ID)]) -> dict[str, Any]:
+    found = facts.run(engine=ctx.engine, run_id=run_id)
     if found is None:
         raise HTTPException(404, f"No run {run_id}.")
     return plain(found)
@@ -33,12 +33,12 @@ def run(run_id: Annotated[int, Path(ge=1, le=MAX_RUN_ID)]) -> dict[str, Any]:
 
 @router.patch("/runs/{run_id}")
 def label_run(
-    run_id: Annotated[int, Path(ge=1, le=MAX_RUN_ID)], labels: RunLabels
+    ctx: Context, run_id: Annotated[int, Path(ge=1, le=MAX_RUN_ID)], labels: RunLabels
 ) -> dict[str, Any]:
     """Name a run and add or remove tags (403 when read-only); its name and tags after."""
     try:
         return label(
-            engine=context()[1],
+            engine=ctx.engine,
             run_id=run_id,
             name=labels.name,
             add=labels.add,

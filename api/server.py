@@ -1,7 +1,7 @@
 """The server `trendlab serve` and `make run` start: the dashboard (app.py) and the HTTP API
 (api, under /api) on one port, one process, one database engine, one job manager. With a
 password set, Streamlit's media, upload and metrics routes answer signed-in browsers only
-(pages/sign_ins.py).
+(api/sign_ins.py).
 
 `streamlit run` is given this file's path (cli/serve.py finds it with importlib), so here it
 is imported as the top-level module ``server``; tests import it as ``api.server``."""
@@ -15,8 +15,8 @@ import streamlit as st
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 
-from api import create_api
-from pages.sign_ins import SignInGate
+from api.app import create_api
+from api.sign_ins import SignInGate
 from services.database import data_home, database
 from services.jobs import start_job_manager
 from services.recsys import warm_serving

@@ -4,17 +4,32 @@ an answer is made safe to send (messages cut short, values JSON can carry)."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
+from fastapi import Depends
 from sqlalchemy import Engine
 
 from services.database import DataHome, data_home, database
 
 
-def context() -> tuple[DataHome, Engine]:
-    """The data home and the server's database engine, for one request."""
+@dataclass(frozen=True)
+class RequestContext:
+    """What a handler answers from: the data home and the server's database engine."""
+
+    home: DataHome
+    engine: Engine
+
+
+def request_context() -> RequestContext:
+    """The context of one request (a dependency: tests override it with
+    ``app.dependency_overrides[request_context]``)."""
     home = data_home()
-    return home, database(home)
+    return RequestContext(home, database(home))
+
+
+Context = Annotated[RequestContext, Depends(request_context)]
+"""A handler's parameter ``ctx: Context`` receives the request's context."""
 
 
 def plain(value: Any) -> Any:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path
 
 from api.schemas import MAX_RUN_ID, SweepRequest
-from api.shared import context, plain, short
+from api.shared import Context, plain, short
 from services.access import ReadOnlyError
 from services.database import StorageError
 from services.jobs import start_job_manager
@@ -21,8 +21,8 @@ router = APIRouter()
 
 
 @router.get("/sweeps/{sweep_id}")
-def sweep(sweep_id: Annotated[int, Path(ge=1, le=MAX_RUN_ID)]) -> dict[str, Any]:
-    home, engine = context()
+def sweep(ctx: Context, sweep_id: Annotated[int, Path(ge=1, le=MAX_RUN_ID)]) -> dict[str, Any]:
+    home, engine = ctx.home, ctx.engine
     found = sweep_info(engine=engine, home=home, sweep_id=sweep_id)
     if found is None:
         raise HTTPException(404, f"No sweep {sweep_id}.")
@@ -30,9 +30,9 @@ def sweep(sweep_id: Annotated[int, Path(ge=1, le=MAX_RUN_ID)]) -> dict[str, Any]
 
 
 @router.post("/sweeps", status_code=201)
-def start_sweep(request: SweepRequest) -> dict[str, int]:
+def start_sweep(ctx: Context, request: SweepRequest) -> dict[str, int]:
     """Start a sweep that this server's job manager drives (403 when read-only)."""
-    home, _ = context()
+    home = ctx.home
     spec = TRAINABLE.get(request.model)
     if spec is None:
         raise HTTPException(422, "Unknown model.")

@@ -1,4 +1,4 @@
-"""The load test of issue 23, shared by tests/test_api_load.py (10 s) and the bench case
+"""The load test of issue 23, shared by tests/api/test_api_load.py (10 s) and the bench case
 ``api.load_20_clients`` (30 s): keep-alive clients on /api/health, /api/predict and the
 recommendations endpoint of a real `trendlab serve` on a loopback port while a training job
 runs, then a check that every metric row the job reported is in the database.

@@ -20,7 +20,7 @@ import os
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from pages.sign_ins import SIGN_INS, browser_token
+from api.sign_ins import SIGN_INS, browser_token
 from services.access import PASSWORD_ENV, Throttle, read_only
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -79,11 +80,36 @@ ACTIVE = "active_recommender"
 def active_run(*, engine: Engine) -> int | None:
     """The run marked active, else the newest finished recommender run."""
     with session_scope(engine) as session:
-        finished = run_ids(session=session, model_kind=MODEL_NAME, status=JobStatus.SUCCEEDED)
-        chosen = (get_setting(session=session, key=ACTIVE) or {}).get("run_id")
+        return _active(session)
+
+
+def _active(session: Any) -> int | None:
+    finished = run_ids(session=session, model_kind=MODEL_NAME, status=JobStatus.SUCCEEDED)
+    chosen = (get_setting(session=session, key=ACTIVE) or {}).get("run_id")
     if chosen in finished:
         return chosen
     return finished[0] if finished else None
+
+
+@dataclass(frozen=True)
+class Serving:
+    """The recommender that serves now, and the run it comes from (None: nothing trained)."""
+
+    run_id: int | None
+    recommender: Recommender
+
+
+def serving(*, engine: Engine, home: DataHome) -> Serving:
+    """What serves a request, with one database session and one cache lookup: the active
+    run and the checksums of its recorded files read together, the built recommender found
+    by them. The files themselves are checked against their records when the recommender is
+    built (``_serving``), not on every request."""
+    with session_scope(engine) as session:
+        run_id = _active(session)
+        recorded = list_artifacts(session=session, run_id=run_id) if run_id is not None else []
+    if run_id is None:
+        return Serving(None, _untrained(engine))
+    return Serving(run_id, _cached(engine, home, run_id, recorded))
 
 
 def set_active_run(*, engine: Engine, run_id: int) -> None:
@@ -99,17 +125,14 @@ def set_active_run(*, engine: Engine, run_id: int) -> None:
 def load_serving(*, engine: Engine, home: DataHome, run_id: int | None = None) -> Recommender:
     """The recommender that serves: the run's model over its dataset's interactions
     (the active run unless ``run_id`` says otherwise). Built once per run and process."""
-    run_id = run_id if run_id is not None else active_run(engine=engine)
     if run_id is None:
-        return _untrained(engine)
+        return serving(engine=engine, home=home).recommender
     with session_scope(engine) as session:
         recorded = list_artifacts(session=session, run_id=run_id)
-    problem = _file_problem(recorded)
-    if problem:
-        raise StorageError(
-            f"Recommender run {run_id} cannot serve: its {problem}; train it again or serve "
-            "another run."
-        )
+    return _cached(engine, home, run_id, recorded)
+
+
+def _cached(engine: Engine, home: DataHome, run_id: int, recorded: list[Artifact]) -> Recommender:
     # The recorded checksums key the cache: a run whose files were replaced (and recorded
     # again) is loaded afresh, never served from memory.
     fingerprint = tuple(sorted(a.sha256 for a in recorded))
@@ -172,6 +195,12 @@ def _serving(
         run, dataset = run_and_dataset(session=session, run_id=run_id)
         if run.model_kind != MODEL_NAME:
             raise StorageError(f"Run {run_id} is not a recommender run.")
+        problem = _file_problem(list_artifacts(session=session, run_id=run_id))
+        if problem:
+            raise StorageError(
+                f"Recommender run {run_id} cannot serve: its {problem}; train it again or "
+                "serve another run."
+            )
         data = load_recsys_data(session=session, name=dataset.name)
     folder = run_directory(home, run_id)
     model, encoder, config = load_recommender(folder)

@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
-from api import create_api
+from api.app import create_api
 from cli import app as cli_app
 from storage import DataHome
 from tests.conftest import running_server
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _app() -> AppTest:

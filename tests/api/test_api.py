@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from api import create_api
+from api.app import create_api
 from core.recsys.synthetic import RecsysSpec, generate_recsys
 from services.market_evaluation import run_dataset
 from services.recsys_runs import train_recsys_run
@@ -24,7 +24,7 @@ from tests.conftest import BACKENDS, running_server
 from tests.pages.conftest import TINY as MARKET_TINY
 from tests.pages.conftest import store_small_dataset, train_tiny
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SEED_PATH = "/recommendations/startups/for-developer"
 RECOMMENDER_RUN, TABULAR_RUN, SEQUENCE_RUN = 1, 2, 3
 

@@ -67,7 +67,7 @@ def test_unknown_config_name_is_refused() -> None:
 
 
 def test_config_reference_doc_is_current() -> None:
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "config.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "config.md").read_text()
     result = runner.invoke(app, ["config", "docs"])
     assert result.exit_code == 0
     assert result.output == doc, "regenerate with: trendlab config docs > docs/config.md"

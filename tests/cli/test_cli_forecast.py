@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from api import create_api
+from api.app import create_api
 from cli import app
 from storage import DataHome, open_engine
 from storage.feature_store import load_dataset_frame

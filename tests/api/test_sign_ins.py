@@ -1,5 +1,5 @@
 """The gate in front of Streamlit's media, upload and metrics routes (issue 23, item 12), on a
-small Starlette app; tests/test_access.py checks it on the real server in a browser."""
+small Starlette app; tests/api/test_access.py checks it on the real server in a browser."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from pages.sign_ins import BROWSER_COOKIE, SignInGate, SignIns, browser_token
+from api.sign_ins import BROWSER_COOKIE, SignInGate, SignIns, browser_token
 
 PATHS = ["/", "/media/abc.csv", "/_stcore/metrics", "/_stcore/upload_file/s/f", "/_stcore/health"]
 

@@ -24,12 +24,12 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api import create_api
+from api.app import create_api
 from core.market.predict import TABULAR_COLUMNS
 from services.jobs import start_job_manager
 from services.sweeps import cancel_sweep
 from storage import DataHome
-from tests.test_api import (
+from tests.api.test_api import (
     RECOMMENDER_RUN,
     SEQUENCE_RUN,
     TABULAR_RUN,

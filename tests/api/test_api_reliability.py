@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from api import create_api
+from api.app import create_api
 from storage import DataHome
-from tests.test_api import (
+from tests.api.test_api import (
     TABULAR_RUN,
     build_api_home,
     json_rows,
