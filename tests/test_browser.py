@@ -106,7 +106,7 @@ def test_a_new_user_walks_every_page(tmp_path: Path, browser_page) -> None:
         _shot(page, "data")
 
         # Train: a dual tower for 12 epochs; the chart gains points while it runs.
-        page.get_by_role("link", name="Train").click()
+        page.get_by_role("link", name="Train", exact=True).click()
         page.get_by_text("New training run").wait_for(timeout=WAIT_MS)
         page.get_by_text("Estimated time").first.wait_for(timeout=WAIT_MS)
         epochs = page.get_by_role("spinbutton", name="Epochs (at most)")
@@ -124,7 +124,7 @@ def test_a_new_user_walks_every_page(tmp_path: Path, browser_page) -> None:
         page.get_by_text(re.compile(r"Job 1 \(run 1\): succeeded")).wait_for(timeout=WAIT_MS)
 
         # Evaluate: the metrics table beside the baselines and the confusion matrices.
-        page.get_by_role("link", name="Evaluate").click()
+        page.get_by_role("link", name="Evaluate", exact=True).click()
         page.get_by_text("Confusion matrix, 7d", exact=True).wait_for(timeout=WAIT_MS)
         tables = page.get_by_test_id("stDataFrame")
         runs = tables.nth(0).locator("table")  # the runs table comes first (issue 39)
@@ -135,7 +135,7 @@ def test_a_new_user_walks_every_page(tmp_path: Path, browser_page) -> None:
         _shot(page, "evaluate")
 
         # Predict: move the first context slider; the 7-day score's change appears.
-        page.get_by_role("link", name="Predict").click()
+        page.get_by_role("link", name="Predict", exact=True).click()
         page.get_by_text("Predicted class").first.wait_for(timeout=WAIT_MS)
         slider = page.get_by_role("slider").first
         slider.focus()
@@ -151,7 +151,7 @@ def test_a_new_user_walks_every_page(tmp_path: Path, browser_page) -> None:
         for stage, (as_of, upload) in enumerate(
             (("2024-12-31", newer[0]), ("2025-01-31", newer[1])), start=2
         ):
-            page.get_by_role("link", name="Predict").click()
+            page.get_by_role("link", name="Predict", exact=True).click()
             page.get_by_role("tab", name="Forecast").click()
             page.get_by_role("button", name="Forecast now").click()
             page.get_by_text(f"as of {as_of}").first.wait_for(timeout=WAIT_MS)
@@ -159,7 +159,7 @@ def test_a_new_user_walks_every_page(tmp_path: Path, browser_page) -> None:
                 page.get_by_text("score per ticker with its band").first.wait_for(timeout=WAIT_MS)
                 _settled(page)
                 _shot(page, "predict_forecast")
-            page.get_by_role("link", name="Data").click()
+            page.get_by_role("link", name="Data", exact=True).click()
             _open_build_form(page)
             page.get_by_text("Newer rows for a stored dataset").click()
             page.locator("input[type=file]").first.set_input_files(str(upload))
@@ -170,7 +170,7 @@ def test_a_new_user_walks_every_page(tmp_path: Path, browser_page) -> None:
             except Exception:
                 _shot(page, f"failed_update_{stage}")
                 raise
-        page.get_by_role("link", name="Evaluate").click()
+        page.get_by_role("link", name="Evaluate", exact=True).click()
         live = page.get_by_text("Live against the backtest")
         live.wait_for(timeout=WAIT_MS)
         page.get_by_text("too few forecasts to judge").first.wait_for(timeout=WAIT_MS)
@@ -179,7 +179,7 @@ def test_a_new_user_walks_every_page(tmp_path: Path, browser_page) -> None:
         _shot(page, "evaluate_live")
 
         # Recommend: ten items for the first user, then the cold-start form.
-        page.get_by_role("link", name="Recommend").click()
+        page.get_by_role("link", name="Recommend", exact=True).click()
         page.get_by_text("Engine:").first.wait_for(timeout=WAIT_MS)
         rows = page.get_by_test_id("stDataFrame").first.locator("table")
         assert rows.get_attribute("aria-rowcount") == "11", "header + ten items"
