@@ -5,7 +5,7 @@
 
 For the quick and standard presets of the dual tower and the LSTM with attention, on the demo
 market (the one ``make run`` stores) and on the shared 100-stock S&P 500 sample, each in a
-fresh data home: the estimate the Train page shows (``services.estimates.estimate_training``),
+fresh data home: the estimate the Train page shows (``services.registry.estimate_training``),
 then the job the page starts (``JobManager.submit_training`` with every baseline), timed from
 the click to the job's end as the jobs table shows it: the worker's start-up, the data it
 loads, training and the evaluation. The estimate is an upper bound in epochs (early stopping
@@ -56,9 +56,8 @@ def _home(dataset: str) -> Path:
 def _one(model: str, preset: str, dataset: str) -> dict[str, Any]:
     """The estimate, then the job, in this process pointed at the dataset's data home."""
     from services.database import data_home, database
-    from services.estimates import estimate_training
     from services.jobs import JobManager
-    from services.registry import preset_configs
+    from services.registry import estimate_training, preset_configs
     from storage.repository import get_job, get_run, session_scope
 
     home = data_home()

@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}, tolerance {TOLERANCE:.0%}")
     results = []
     for name in args.models.split(","):
-        if TRAINABLE[name].domain == "recsys":
+        if "recommend" in TRAINABLE[name].pages:
             train = _recommender_trainer(args.epochs)
         else:
             train = _market_trainer(name, args.epochs)

@@ -68,10 +68,10 @@ def step(name: str, command: list[str], home: Path) -> dict[str, Any]:
 
 
 def estimate(home: Path, model: str, dataset: str, training: dict[str, Any]) -> dict[str, Any]:
-    """``services.estimates.estimate_training`` in a fresh process, as the CLI shows it."""
+    """``services.registry.estimate_training`` in a fresh process, as the CLI shows it."""
     code = (
         "import json, sys; from services.database import data_home, database;"
-        "from services.estimates import estimate_training;"
+        "from services.registry import estimate_training;"
         "from core.market.models import model_spec;"
         f"spec = model_spec({model!r});"
         f"t = spec.training_config_class.from_dict({training!r}, partial=True);"

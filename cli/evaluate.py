@@ -141,7 +141,7 @@ def _is_recommender_run(run_id: int) -> bool:
     with database() as (_, engine):
         info = catalog.run(engine=engine, run_id=run_id)
     model = TRAINABLE.get(info.model) if info is not None else None
-    return model is not None and model.domain == "recsys"
+    return model is not None and "recommend" in model.pages
 
 
 def evaluate_sweep(sweep_id: int, config: Any, *, as_json: bool) -> None:

@@ -71,7 +71,7 @@ def train(
     resolved = chosen_device(device)
     if model not in TRAINABLE:
         raise fail(f"Unknown model {model!r}; known: {', '.join(TRAINABLE)}.")
-    if TRAINABLE[model].domain == "recsys":
+    if "recommend" in TRAINABLE[model].pages:  # it serves Recommend: trained as `recsys train`
         given = {
             "--model-config": model_config is not None,
             "--target": target is not None,
@@ -175,7 +175,7 @@ def echo_estimate(
 ) -> None:
     """The measured estimate (training and evaluation) and what sizing to the rows changed,
     on stderr before the first step; a dataset the estimate cannot measure says why."""
-    from services.estimates import estimate_training
+    from services.registry import estimate_training
 
     try:
         found = estimate_training(
@@ -237,15 +237,9 @@ def echo_experiment(
 
 
 def models_list() -> None:
-    """List the registered models: market models with their default size, and the
-    recommender (its size follows the catalogue)."""
-    from core.market.models import count_parameters, create_model
+    """List the registered models with their size (a market model's parameters at its
+    defaults; the recommender's follows the catalogue) and what each is."""
     from services.registry import TRAINABLE
 
     for name, model in TRAINABLE.items():
-        size = (
-            f"{count_parameters(create_model(name)):>9,} params"
-            if model.domain == "market"
-            else f"{'recsys':>16}"
-        )
-        typer.echo(f"{name:20} {size}  {model.description}")
+        typer.echo(f"{name:20} {model.size():>26}  {model.description}")

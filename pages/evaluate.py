@@ -29,7 +29,7 @@ from services.catalog import JobStatus, StorageError
 from services.market_evaluation import evaluate_ensemble, load_evaluation
 from services.market_runs import experiment_spread
 from services.market_tables import readable_metrics
-from services.registry import models_of
+from services.registry import models_on
 from services.reports import epoch_curves, evaluation_summary, run_overview
 from services.runs import checkpoint_problems
 from services.runs_table import runs_table, target_of
@@ -64,7 +64,7 @@ def experiment_mean(
     return evaluate_ensemble(engine=engine(), run_ids=list(run_ids), baselines=baselines)
 
 
-MARKET_MODELS = models_of("market")  # recommenders are judged on the Recommend page
+MARKET_MODELS = models_on("evaluate")  # recommenders are judged on the Recommend page
 finished = [
     r
     for r in catalog.runs(engine=engine())

@@ -19,7 +19,7 @@ from services import catalog
 from services.batch_inputs import batch_columns, template_rows
 from services.catalog import StorageError
 from services.market_evaluation import run_dataset, run_predictor
-from services.registry import models_of
+from services.registry import models_on
 from services.runs import checkpoint_problems
 from services.what_ifs import (
     ScoreSpread,
@@ -57,7 +57,7 @@ def slider_scales_of(database_url: str, run_id: int) -> dict[str, SliderScale]:
 runs = [
     (r.id, r.model)
     for r in catalog.runs_with_checkpoint(engine=engine())
-    if r.model in models_of("market")  # recommenders live on the Recommend page
+    if r.model in models_on("predict")  # recommenders live on the Recommend page
 ]
 if not runs:
     st.info("No run with a checkpoint yet. Train a model on the Train page.")

@@ -56,7 +56,7 @@ def sweep_form() -> None:
     if read_only():
         return
     with st.expander("New sweep: search settings with Optuna"):
-        models = [name for name, spec in TRAINABLE.items() if spec.domain == "market"]
+        models = [name for name, spec in TRAINABLE.items() if spec.sweepable]
         stored = {d.name: d for d in catalog.datasets(engine=engine(), recommender=False)}
         left, right = st.columns(2)
         model = left.selectbox("Sweep model", models, key="sweep:model")

@@ -16,11 +16,10 @@ from pages.config_form import apply_preset, config_form, settings_values
 from pages.shared import engine, jobs, said
 from services import catalog
 from services.catalog import JobStatus, StorageError
-from services.estimates import Estimate, estimate_training
+from services.estimates import Estimate
 from services.job_kinds import dataset_fixed_fields
-from services.market_runs import label_coverage
 from services.progress import format_duration, job_progress
-from services.registry import TRAINABLE
+from services.registry import TRAINABLE, estimate_training
 from services.reports import epoch_curves, flat_accuracy_notes
 from services.runs import checkpoint_problems
 from services.runs_table import KINDS
@@ -32,15 +31,8 @@ model = left.selectbox(
     "Model", list(TRAINABLE), format_func=lambda name: f"{name}: {TRAINABLE[name].description}"
 )
 spec = TRAINABLE[model]
-recommender = spec.domain == "recsys"
-stored = {d.name: d for d in catalog.datasets(engine=engine(), recommender=recommender)}
-dataset = right.selectbox(
-    "Dataset",
-    list(stored),
-    placeholder="Build one on the Data page first"
-    if not recommender
-    else "Create one with `trendlab recsys synthetic` or `recsys import`",
-)
+stored = {d.name: d for d in spec.datasets(engine())}
+dataset = right.selectbox("Dataset", list(stored), placeholder=spec.no_dataset)
 fixed = dataset_fixed_fields(model, stored[dataset].recipe) if dataset else {}
 
 
@@ -54,12 +46,9 @@ def coverage_sentences(dataset: str, created: object, model: str) -> list[str]:
     for target in targets:
         config = spec.config_class.from_dict({"target": target} if target else {}, partial=True)
         try:
-            coverage = label_coverage(
-                engine=engine(), model_name=model, model_config=config, dataset_name=dataset
-            )
+            sentences.append(spec.coverage(engine(), dataset, config))
         except StorageError as error:
             return [str(error)]
-        sentences.append(coverage.sentence())
     return sentences
 
 
@@ -116,7 +105,7 @@ def form_classes(spec: Trainable) -> dict[str, type]:
 if not refused("starting training jobs and uploading configs"):
     setup = st.expander("New training run", expanded=not st.session_state.get("submitted_once"))
     with setup:
-        if dataset and spec.domain == "market":
+        if dataset and spec.coverage:
             st.caption(
                 "Rows this model can learn from: "
                 + "; ".join(coverage_sentences(dataset, stored[dataset].created_at, model))

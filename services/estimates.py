@@ -44,7 +44,6 @@ from core.recsys.tuning import EASE_LAMBDAS, KNN_NEIGHBOURS, KNN_SHRINKAGE
 from core.trainer import Trainer
 from services import catalog
 from services.progress import format_duration
-from services.registry import trainable
 from storage import DataHome
 from storage.recsys import load_recsys_data
 from storage.repository import session_scope
@@ -114,22 +113,10 @@ class Estimate:
         )
 
 
-def estimate_training(
-    *,
-    engine: Engine,
-    model_name: str,
-    dataset_name: str,
-    model_config: Config,
-    training: Config,
-    in_worker: bool = True,
-) -> Estimate:
-    """``in_worker``: the run starts a worker process (a job, as the pages and the API
-    start one), whose start is counted; False where this process trains (the CLI)."""
+def with_start_up(found: Estimate, *, in_worker: bool) -> Estimate:
+    """``found`` with the worker's start added where the run starts one (a job, as the pages
+    and the API start one); not where this process trains (the CLI)."""
     starting = worker_start_seconds() if in_worker else 0.0
-    if trainable(model_name).domain == "recsys":
-        found = _recommender(engine, dataset_name, model_config, training)
-    else:
-        found = _market(engine, model_name, dataset_name, model_config, training)
     return replace(found, start_up_seconds=found.start_up_seconds + starting)
 
 
@@ -155,9 +142,10 @@ history plot at its end (this process has most of them loaded already, so the ca
 would not see them; the recommender's path imports less)."""
 
 
-def _market(
-    engine: Engine, model_name: str, dataset_name: str, model_config: Config, training: Config
+def market_estimate(
+    *, engine: Engine, model_name: str, dataset_name: str, model_config: Config, training: Config
 ) -> Estimate:
+    """A market model's run: its start-up, training and evaluation, measured here."""
     started = time.perf_counter()
     dataset = catalog.dataset(engine=engine, name=dataset_name)
     data = DataConfig.from_dict(dataset.recipe.get("data_config", DataConfig().to_dict()))
@@ -312,9 +300,10 @@ def _standardised(x: np.ndarray) -> np.ndarray:
     return np.nan_to_num((x - mean) / spread)
 
 
-def _recommender(
-    engine: Engine, dataset_name: str, model_config: Config, training: Config
+def recommender_estimate(
+    *, engine: Engine, model_name: str, dataset_name: str, model_config: Config, training: Config
 ) -> Estimate:
+    """The recommender's run: one epoch measured, and its baselines' fits."""
     started = time.perf_counter()
     with session_scope(engine) as session:
         data = load_recsys_data(session=session, name=dataset_name)

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.market.config import DataConfig
-from core.market.models import model_spec
-from core.market.training import dataset_fields
 from services.market_evaluation import WALK_FORWARD
 from services.market_runs import MARKET_TRAINING
 from services.recsys_runs import RECOMMENDER_TRAINING
@@ -32,10 +29,7 @@ def dataset_fixed_fields(model_name: str, recipe: dict[str, Any]) -> dict[str, A
     """The model config fields a stored dataset fixes (dotted path -> value), from the
     dataset's recipe: a market model's input widths and horizons; none for the recommender,
     whose widths follow the catalogue at training time."""
-    if trainable(model_name).domain != "market":
-        return {}
-    data = DataConfig.from_dict(recipe.get("data_config", DataConfig().to_dict()))
-    return dataset_fields(model_spec(model_name), data)
+    return trainable(model_name).fixed_fields(recipe)
 
 
 def job_kind_for(model_name: str) -> JobKind:

@@ -74,7 +74,7 @@ def start_sweep(
     its id. Refused in read-only mode; SweepError or StorageError say what is wrong."""
     ensure_writable("starting sweeps")
     spec = trainable(model_name)
-    if spec.domain != "market":
+    if not spec.sweepable:
         raise SweepError("Sweeps search the market models' configs; the recommender has none.")
     if not 1 <= trials <= 1000 or not 1 <= parallel <= 64:
         raise SweepError("Give 1-1000 trials and 1-64 parallel trials.")

@@ -268,3 +268,47 @@ def test_no_module_outside_the_tests_is_longer_than_450_lines() -> None:
         and (count := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert long == {}
+
+
+REGISTRIES = {
+    "services/registry.py",
+    "core/trainables.py",
+    "core/market/trainables.py",
+    "core/recsys/trainables.py",
+}
+"""Where a model's domain may be read: everywhere else asks the registry's entry."""
+DOMAINS = ("market", "recsys")
+
+
+def domain_branches(root: Path) -> list[str]:
+    """'path:line' of every comparison outside ``REGISTRIES`` that reads a ``.domain`` or
+    compares with a domain's name."""
+    found = []
+    for package in (*PACKAGES, "bench"):
+        for path in sorted((root / package).rglob("*.py")):
+            relative = path.relative_to(root).as_posix()
+            if relative in REGISTRIES:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.Compare):
+                    continue
+                sides = [node.left, *node.comparators]
+                if any(isinstance(s, ast.Attribute) and s.attr == "domain" for s in sides) or any(
+                    isinstance(s, ast.Constant) and s.value in DOMAINS for s in sides
+                ):
+                    found.append(f"{relative}:{node.lineno}")
+    return found
+
+
+def test_no_module_outside_the_registries_branches_on_a_domain() -> None:
+    assert domain_branches(ROOT) == []
+
+
+def test_the_domain_check_catches_a_branch_planted_in_a_page(tmp_path: Path) -> None:
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "pages" / "train.py").write_text(
+        "recommender = spec.domain == 'recsys'\nok = spec.sweepable\n"
+    )
+    (tmp_path / "services").mkdir()
+    (tmp_path / "services" / "registry.py").write_text("x = entry.domain == 'market'\n")
+    assert domain_branches(tmp_path) == ["pages/train.py:1"]

@@ -1,5 +1,6 @@
 """The market models as trainables (``core.trainables``): every model of
-``core.market.models.MODELS`` with its presets, trained by ``train`` jobs.
+``core.market.models.MODELS`` with its presets, trained by ``train`` jobs
+(``services.registry`` reads ``MODELS`` when asked, so a model registered there is listed).
 
 Quick: a minute or two on a laptop, for a first look (and the demo jobs of a first start);
 standard: the design seeds' model with a bounded budget; thorough: the seeds' settings with
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.market.models import MODELS
+from core.market.models import ModelSpec
 from core.trainables import Trainable, training_lengths
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -46,8 +47,11 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
-MARKET_TRAINABLES: dict[str, Trainable] = {
-    spec.name: Trainable(
+
+def market_trainable(spec: ModelSpec) -> Trainable:
+    """A market model of ``core.market.models.MODELS`` as a trainable, with its presets (none
+    for a model this table does not name)."""
+    return Trainable(
         spec.name,
         spec.description,
         "market",
@@ -56,6 +60,3 @@ MARKET_TRAINABLES: dict[str, Trainable] = {
         job_kind="train",
         presets=PRESETS.get(spec.name, {}),
     )
-    for spec in MODELS.values()
-}
-"""Market model name -> how it trains."""

@@ -6,7 +6,8 @@ import pytest
 
 from core.recsys.config import recsys_configs
 from core.recsys.synthetic import RecsysSpec, generate_recsys
-from services.estimates import estimate_training, worker_start_seconds
+from services.estimates import worker_start_seconds
+from services.registry import estimate_training
 from storage import DataHome, open_engine
 from storage.recsys import save_recsys_dataset
 
