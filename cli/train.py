@@ -65,8 +65,9 @@ def train(
     recommender (two_tower) trains on a recommender dataset as `trendlab recsys train` does."""
     from core.market.models import MODELS
     from services.market_evaluation import evaluate_ensemble
-    from services.market_runs import execute_run, experiment_seeds, label_coverage, start_run
+    from services.market_runs import execute_run, label_coverage, start_run
     from services.registry import TRAINABLE
+    from services.runs import experiment_seeds
 
     resolved = chosen_device(device)
     if model not in TRAINABLE:

@@ -23,6 +23,7 @@ from pages import charts
 from pages.following import live_section
 from pages.run_table import show_runs
 from pages.shared import engine, said
+from pages.sweeps import sweep_view
 from pages.walk_forward import walk_forward_section
 from services import catalog
 from services.catalog import JobStatus, StorageError
@@ -442,6 +443,5 @@ with comparison:
             )
         st.dataframe(overview, hide_index=True)
 
-from pages.sweeps import sweep_view  # noqa: E402
 
 sweep_view()

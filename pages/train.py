@@ -14,6 +14,7 @@ from pages import charts
 from pages.access import read_only, refused
 from pages.config_form import apply_preset, config_form, settings_values
 from pages.shared import engine, jobs, said
+from pages.sweeps import sweep_form
 from services import catalog
 from services.catalog import JobStatus, StorageError
 from services.estimates import Estimate
@@ -283,6 +284,5 @@ def live() -> None:
 
 live()
 
-from pages.sweeps import sweep_form  # noqa: E402
 
 sweep_form()

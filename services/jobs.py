@@ -46,12 +46,17 @@ from sqlalchemy import Engine
 
 from core.config import Config
 from core.devices import DeviceError, resolve_device
-from core.market.evaluation import BASELINES
 from services.access import ensure_writable
 from services.job_kinds import JOB_KINDS, job_kind_for
-from services.market_runs import experiment_seeds
 from services.run_owners import HOST, owner_gone, recover_stale_runs
-from services.runs import checkpoint_path, epoch_rows, fail_run, run_directory
+from services.runs import (
+    JobKind,
+    checkpoint_path,
+    epoch_rows,
+    experiment_seeds,
+    fail_run,
+    run_directory,
+)
 from services.sweep_driver import SweepDriver
 from services.worker import CANCEL, EVENTS, Worker, launch_local
 from storage.data_home import DataHome
@@ -114,7 +119,7 @@ class JobManager:
         dataset_name: str,
         training: Config,
         model_config: Config,
-        baselines: Sequence[str] = BASELINES,
+        baselines: Sequence[str] | None = None,
         seeds: int = 1,
         sweep: tuple[int, int] | None = None,
         device: str = "auto",
@@ -320,7 +325,7 @@ class JobManager:
         if final is not None:
             if worker.process is not None:
                 worker.process.wait()
-            return self._finish(job_id, run_id, final)
+            return self._finish(job_id, run_id, kind, final)
         if code is not None:
             if recovering:  # the worker died with the old server: resumable
                 self._end(
@@ -347,14 +352,12 @@ class JobManager:
         worker.offset += len(complete)
         return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
-    def _finish(self, job_id: int, run_id: int, event: dict[str, Any]) -> JobStatus:
+    def _finish(self, job_id: int, run_id: int, kind: JobKind, event: dict[str, Any]) -> JobStatus:
         if event["type"] == "failed":
             self._end(job_id, run_id, JobStatus.FAILED, event["error"])
             return JobStatus.FAILED
         summary = event["summary"]
-        folder = self.job_dir(job_id)
-        kind = json.loads((folder / "job.json").read_text())["kind"]
-        JOB_KINDS[kind].finish(self.engine, folder, summary)
+        kind.finish(self.engine, self.job_dir(job_id), summary)
         cancelled = summary.get("stopped_because") == "cancelled"
         status = JobStatus.CANCELLED if cancelled else JobStatus.SUCCEEDED
         with session_scope(self.engine) as session:

@@ -12,9 +12,8 @@ from __future__ import annotations
 import json
 import math
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +72,7 @@ def start_run(
     dataset_name: str,
     training: Config,
     model_config: Config,
-    baselines: Iterable[str] = BASELINES,
+    baselines: Iterable[str] | None = None,
     experiment: str | None = None,
     window: dict[str, str] | None = None,
 ) -> int:
@@ -103,7 +102,7 @@ def start_run(
             config={
                 "model": fit_to_data(spec, model_config, data).to_dict(),
                 "training": training.to_dict(),
-                "baselines": list(baselines),
+                "baselines": list(BASELINES if baselines is None else baselines),
                 **({"experiment": experiment} if experiment else {}),
                 **({"window": dict(window)} if window else {}),
             },
@@ -111,15 +110,6 @@ def start_run(
             dataset_id=dataset.id,
         )
         return run.id
-
-
-def experiment_seeds(training: Config, seeds: int) -> tuple[str | None, list[Config]]:
-    """An experiment of ``seeds`` runs: its id (None for a single run) and one training config
-    per run, seeded ``training.seed``, ``training.seed + 1``, ..."""
-    if seeds < 1:
-        raise StorageError(f"seeds must be at least 1, not {seeds}.")
-    configs = [replace(training, seed=training.seed + i) for i in range(seeds)]
-    return (f"exp-{uuid.uuid4().hex[:8]}" if seeds > 1 else None), configs
 
 
 def experiment_spread(summaries: list[dict[str, Any]]) -> dict[str, dict[str, dict]]:

@@ -9,14 +9,16 @@ Each domain's lifecycle builds on these: ``services.market_runs`` and
 from __future__ import annotations
 
 import functools
+import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from core.config import Config
 from core.files import file_sha256
 from core.trainer import Callback, Trainer
 from services.run_owners import stop_received, stop_signals_held
@@ -215,3 +217,12 @@ class JobKind:
     """The job trains its run: its epochs are the run's curves and its end is the run's
     status. False for a job that studies a finished run (walk-forward) and leaves it as it
     is."""
+
+
+def experiment_seeds(training: Config, seeds: int) -> tuple[str | None, list[Config]]:
+    """An experiment of ``seeds`` runs: its id (None for a single run) and one training config
+    per run, seeded ``training.seed``, ``training.seed + 1``, ..."""
+    if seeds < 1:
+        raise StorageError(f"seeds must be at least 1, not {seeds}.")
+    configs = [replace(training, seed=training.seed + i) for i in range(seeds)]
+    return (f"exp-{uuid.uuid4().hex[:8]}" if seeds > 1 else None), configs
