@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
 
 from api.schemas import Item, ProfileRequest, Recommendations
 from api.shared import Context, plain, short
-from core.recsys.serving import ENGINES, MAX_LIMIT, Recommendation, UnknownUser
+from core.recsys.engines import AUTO, ENGINES
+from core.recsys.serving import MAX_LIMIT, Recommendation, UnknownUser
 from services.database import StorageError
 from services.recsys import active_run, recommender_report, serving
 
@@ -45,14 +47,23 @@ def for_developer(
     limit: Limit = 10,
     engine_name: Annotated[
         str,
-        Query(alias="engine", pattern=f"^({'|'.join(ENGINES)})$"),
-    ] = "auto",
+        Query(
+            alias="engine",
+            max_length=40,
+            description="'auto' (routed by history) or a registered engine "
+            "(GET /recommendations/engines lists those of the serving run)",
+        ),
+    ] = AUTO,
     type: Annotated[str | None, Query(description="collaboration, job, investment")] = None,
     sector: str | None = None,
     stage: str | None = None,
     location: str | None = None,
 ) -> Recommendations:
     """Seed 004's endpoint: the top startups for a known developer, routed by history."""
+    if engine_name != AUTO and engine_name not in ENGINES:  # the registry, read per request
+        known = ", ".join([AUTO, *ENGINES])
+        problem = {"type": "enum", "loc": ("query", "engine"), "input": engine_name}
+        raise RequestValidationError([{**problem, "msg": f"Input should be one of {known}"}])
     home, engine = ctx.home, ctx.engine
     filters = {
         k: v

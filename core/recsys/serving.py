@@ -25,15 +25,11 @@ from core.recsys.baselines import EASE, ItemKNN, Popularity, SparseEASE
 from core.recsys.catalogue import Catalogue
 from core.recsys.config import TwoTowerConfig
 from core.recsys.content import ContentModel
+from core.recsys.engines import AUTO, ENGINES, Engine, engine
 from core.recsys.model import TwoTowerRecommender
 from core.recsys.ranker import OUTSIDE, Context, SecondStage
 from core.recsys.scoring import item_embeddings, user_embeddings
 
-ENGINES = ("auto", "two_tower", "ranker", "ease", "item_knn", "content", "popularity")
-NEIGHBOURHOOD = ("ease", "item_knn")
-"""Engines rebuilt at serving from all known interactions with the run's tuned settings."""
-MODEL_FREE = ("content", "popularity")
-"""Engines that serve without a trained model."""
 MAX_LIMIT = 100
 
 
@@ -219,16 +215,16 @@ class Recommender:
             self.index = ItemIndex(item_embeddings(model, catalogue), kind=kind)
 
     def engines(self, *, auto: bool = True) -> list[str]:
-        """The engines this recommender can serve, in ``ENGINES`` order (``auto`` first unless
-        left out): the model-free ones without a trained model, the second stage only when the
-        run stored one."""
-        usable = [
-            e
-            for e in ENGINES
-            if (self.index is not None or e in MODEL_FREE or e == "auto")
-            and (e != "ranker" or self.ranker is not None)
-        ]
-        return usable if auto else [e for e in usable if e != "auto"]
+        """The engines this recommender can serve, in the registry's order (``auto`` first
+        unless left out): those needing a trained model only with one, the second stage only
+        when the run stored one."""
+        usable = [name for name, entry in ENGINES.items() if self.can_serve(entry)]
+        return [AUTO, *usable] if auto else usable
+
+    def can_serve(self, entry: Engine) -> bool:
+        return (not entry.needs_model or self.index is not None) and (
+            not entry.needs_ranker or self.ranker is not None
+        )
 
     def route(self, user_id: str) -> tuple[str, str]:
         count = int(self.counts.get(user_id, 0))
@@ -274,15 +270,8 @@ class Recommender:
             raise ValueError("this run has no second stage (ranker) to serve")
         if self._ranked is None:
             scorers = {
-                "two_tower": lambda rows: (
-                    user_embeddings(self.model, self.catalogue, self.history, rows)
-                    @ self.index.embeddings.T
-                ),
-                "popularity": lambda rows: np.tile(self.popularity, (len(rows), 1)),
-                **{
-                    name: (lambda rows, name=name: self.neighbours(name).scores(rows))
-                    for name in NEIGHBOURHOOD
-                },
+                name: (lambda rows, name=name: engine(name).scores(self, rows))
+                for name in self.ranker.engines
             }
             self._ranked = (scorers, Context.of(self.catalogue, self.interactions))
         scorers, context = self._ranked
@@ -302,55 +291,48 @@ class Recommender:
         user_id: str,
         *,
         limit: int = 10,
-        engine: str = "auto",
+        engine: str = AUTO,
         filters: dict[str, str] | None = None,
     ) -> Recommendation:
+        name = engine
         if user_id not in self.catalogue.user_index:
             raise UnknownUser(user_id)
         row = int(self.catalogue.user_index.get_loc(user_id))
-        if engine == "auto":
-            engine, reason = self.route(user_id)
+        if name == AUTO:
+            name, reason = self.route(user_id)
         else:
-            reason = f"{engine} engine chosen by the caller"
+            reason = f"{name} engine chosen by the caller"
+        entry = self._usable(name)
         allowed = self.allowed(filters, self.seen[[row]].toarray()[0] > 0)
         user = self.users.iloc[[row]]
-        if engine == "two_tower":
-            if self.index is None or self.model is None:
-                raise ValueError("no trained two-tower model is active")
+        if entry.name == "two_tower":  # the item index: exact, or approximate at scale
             query = user_embeddings(self.model, self.catalogue, self.history, np.array([row]))[0]
             indices, scores = self.index.search(query, _bounded(limit), allowed)
-            return self._answer(user_id, engine, reason, user, indices, scores)
-        if engine in NEIGHBOURHOOD:
-            scores = self.catalogue_scores(user_id, engine)
-            indices, values = best(scores, _bounded(limit), allowed)
-            return self._answer(user_id, engine, reason, user, indices, values)
-        if engine == "ranker":
-            scores = self.catalogue_scores(user_id, engine)
-            indices, values = best(scores, _bounded(limit), allowed & (scores > OUTSIDE))
-            return self._answer(user_id, engine, reason, user, indices, values)
-        history = self.history.matrix[[row]]
-        return self._by_scores(user_id, engine, reason, user, history, limit, allowed)
+            return self._answer(user_id, entry, reason, user, indices, scores)
+        scores = entry.scores(self, np.array([row]))[0]
+        if entry.candidates_only:
+            allowed = allowed & (scores > OUTSIDE)
+        if entry.fallback and not np.any(scores[allowed] > 0):
+            reason = f"{reason}; nothing in the profile matched, so {entry.fallback}"
+            entry = engine(entry.fallback)
+            scores = entry.scores(self, np.array([row]))[0]
+        indices, values = best(scores, _bounded(limit), allowed)
+        return self._answer(user_id, entry, reason, user, indices, values)
 
-    def catalogue_scores(self, user_id: str, engine: str) -> np.ndarray:
+    def _usable(self, name: str) -> Engine:
+        entry = engine(name)
+        if not self.can_serve(entry):
+            needed = "a stored second stage" if entry.needs_ranker else "a trained model"
+            raise ValueError(f"the {name} engine needs {needed}, which this run has not")
+        return entry
+
+    def catalogue_scores(self, user_id: str, name: str) -> np.ndarray:
         """(items,) one engine's score of every catalogue item for a known user, seen items
-        included (``engine`` is a concrete one, not ``auto``; two-tower scores are exact)."""
+        included (``name`` is a concrete engine, not ``auto``; two-tower scores are exact)."""
         if user_id not in self.catalogue.user_index:
             raise UnknownUser(user_id)
         rows = np.array([int(self.catalogue.user_index.get_loc(user_id))])
-        if engine == "two_tower":
-            if self.index is None or self.model is None:
-                raise ValueError("no trained two-tower model is active")
-            query = user_embeddings(self.model, self.catalogue, self.history, rows)[0]
-            return self.index.embeddings @ query
-        if engine in NEIGHBOURHOOD:
-            return self.neighbours(engine).scores(rows, self.history.matrix)[0]
-        if engine == "ranker":
-            return self.second_stage(rows)[0]
-        if engine == "content":
-            return self.content.scores(self.users.iloc[rows], self.history.matrix[rows])[0]
-        if engine == "popularity":
-            return self.popularity.astype(float)
-        raise ValueError(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
+        return self._usable(name).scores(self, rows)[0]
 
     def recommend_profile(
         self, profile: dict[str, str], *, limit: int = 10, filters: dict[str, str] | None = None
@@ -360,38 +342,25 @@ class Recommender:
         user = pd.DataFrame([{"user_id": None, **columns}])
         allowed = self.allowed(filters, None)
         reason = "new user: content-based from the stated profile"
-        return self._by_scores(None, "content", reason, user, None, limit, allowed)
-
-    def _by_scores(self, user_id, engine, reason, user, history, limit, allowed) -> Recommendation:
-        if engine not in ("content", "popularity"):
-            raise ValueError(f"unknown engine {engine!r}; known: {', '.join(ENGINES)}")
-        scores = self.content.scores(user, history)[0] if engine == "content" else None
-        if scores is not None and not np.any(scores[allowed] > 0):
-            engine, reason = (
-                "popularity",
-                reason + "; nothing in the profile matched, so popularity",
-            )
-            scores = None
-        if scores is None:
-            scores = self.popularity.astype(float)
+        entry = engine("content")
+        scores = self.content.scores(user, None)[0]
+        if not np.any(scores[allowed] > 0):
+            reason = f"{reason}; nothing in the profile matched, so {entry.fallback}"
+            entry = engine(entry.fallback)
+            scores = entry.scores(self, np.zeros(1, dtype=int))[0]
         indices, values = best(scores, _bounded(limit), allowed)
-        return self._answer(user_id, engine, reason, user, indices, values)
+        return self._answer(None, entry, reason, user, indices, values)
 
-    def _answer(self, user_id, engine, reason, user, indices, scores) -> Recommendation:
+    def _answer(self, user_id, entry, reason, user, indices, scores) -> Recommendation:
         profile = user.iloc[0]
         why = [self.content.reasons(profile, int(i)) for i in indices]
-        if engine == "popularity":
-            why = [f"popular: {int(self.popularity[i])} interactions" for i in indices]
-        elif engine in NEIGHBOURHOOD:
-            why = [f"often with items in this history ({engine}); {w}" for w in why]
-        elif engine == "ranker":
-            engines = ", ".join(self.ranker.engines) if self.ranker else ""
-            why = [f"ranked by the second stage over {engines}; {w}" for w in why]
+        if entry.explain is not None:
+            why = [entry.explain(self, int(i), w) for i, w in zip(indices, why, strict=True)]
         table = self.items.iloc[indices].reset_index(drop=True)
         table.insert(0, "why", why)
         table.insert(0, "score", np.round(np.asarray(scores, dtype=float), 4))
         table.insert(0, "rank", np.arange(1, len(indices) + 1))
-        return Recommendation(user_id, engine, reason, table)
+        return Recommendation(user_id, entry.name, reason, table)
 
 
 def _bounded(limit: int) -> int:

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.recsys.config import recsys_configs
-from core.recsys.serving import ENGINES
+from core.recsys.engines import ENGINES
 from core.recsys.synthetic import RecsysSpec, generate_recsys
 from services.recsys import load_serving
 from services.recsys_runs import train_recsys_run
@@ -88,7 +88,7 @@ def test_known_user_new_user_and_engine_comparison(home: DataHome) -> None:
     assert new_table["why"].str.len().gt(0).all()
 
     offered = at.multiselect(key="compare-engines")
-    assert offered.options == [e for e in ENGINES if e != "auto"], "the run stores a ranker"
+    assert offered.options == list(ENGINES), "the run stores a ranker"
     assert served in offered.value and offered.value == offered.options
     compared = _tables(at, "normalised")
     assert len(compared) == len(offered.value) and all(len(table) == 10 for table in compared)

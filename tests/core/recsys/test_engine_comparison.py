@@ -11,7 +11,8 @@ from scipy.stats import percentileofscore
 from core.recsys.catalogue import Catalogue
 from core.recsys.config import recsys_configs
 from core.recsys.engine_comparison import engine_top, percentiles, score_format, shared_items
-from core.recsys.serving import ENGINES, Recommendation, Recommender, best
+from core.recsys.engines import AUTO, ENGINES
+from core.recsys.serving import Recommendation, Recommender, best
 from core.recsys.synthetic import RecsysSpec, generate_recsys
 from core.recsys.training import train_recommender
 
@@ -49,14 +50,14 @@ def test_score_formats_keep_three_significant_digits(values, expected) -> None:
 
 
 def test_only_servable_engines_are_offered(recommender: Recommender) -> None:
-    assert recommender.engines() == [e for e in ENGINES if e != "ranker"]
-    assert recommender.engines(auto=False) == [e for e in ENGINES if e not in ("auto", "ranker")]
+    assert recommender.engines() == [AUTO, *(e for e in ENGINES if e != "ranker")]
+    assert recommender.engines(auto=False) == [e for e in ENGINES if e != "ranker"]
     catalogue: Catalogue = recommender.catalogue
     untrained = Recommender(None, catalogue, recommender.interactions, recommender.config)
     assert untrained.engines() == ["auto", "content", "popularity"]
 
 
-@pytest.mark.parametrize("engine", [e for e in ENGINES if e not in ("auto", "ranker")])
+@pytest.mark.parametrize("engine", [e for e in ENGINES if e != "ranker"])
 def test_catalogue_scores_are_the_scores_each_engine_ranks_by(
     recommender: Recommender, engine: str
 ) -> None:
@@ -70,7 +71,7 @@ def test_catalogue_scores_are_the_scores_each_engine_ranks_by(
     np.testing.assert_allclose(answer.items["score"], np.round(values, 4), atol=1e-4)
 
 
-@pytest.mark.parametrize("engine", [e for e in ENGINES if e not in ("auto", "ranker")])
+@pytest.mark.parametrize("engine", [e for e in ENGINES if e != "ranker"])
 def test_an_engines_top_has_raw_and_normalised_scores(
     recommender: Recommender, engine: str
 ) -> None:

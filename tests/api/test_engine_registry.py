@@ -1,0 +1,73 @@
+"""One registry entry is all a new recommender engine needs to be served (issue 40): a toy
+engine registered in the test is offered by the recommender, answered by the API and picked
+on the Recommend page, with no other file touched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from streamlit.testing.v1 import AppTest
+
+from api.app import create_api
+from core.recsys.config import recsys_configs
+from core.recsys.engines import ENGINES, Engine
+from core.recsys.synthetic import RecsysSpec, generate_recsys
+from services.recsys import serving
+from services.recsys_runs import train_recsys_run
+from storage import DataHome, open_engine
+from storage.recsys import save_recsys_dataset
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+TOY = "toy_newest"
+
+
+@pytest.fixture
+def toy(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Ranks the catalogue by position, the last item first."""
+    monkeypatch.setitem(
+        ENGINES,
+        TOY,
+        Engine(
+            TOY,
+            "toy: the catalogue's last items first (registered by a test)",
+            lambda recommender, rows: np.tile(
+                np.arange(len(recommender.items), dtype=float), (len(rows), 1)
+            ),
+            explain=lambda _r, i, _m: f"item {i} of the catalogue",
+        ),
+    )
+    return TOY
+
+
+def test_a_registered_toy_engine_is_served_by_the_recommender_the_api_and_the_page(
+    toy: str, data_home: DataHome
+) -> None:
+    engine = open_engine(data_home.database_url)
+    data = generate_recsys(RecsysSpec(users=40, items=30, interactions=500, seed=5))
+    save_recsys_dataset(engine=engine, name="rs", data=data, description="test")
+    config, training = recsys_configs({"hidden_dims": [8], "embedding_dim": 4, "epochs": 1})
+    train_recsys_run(
+        engine=engine, home=data_home, dataset_name="rs", config=config, training=training
+    )
+    recommender = serving(engine=engine, home=data_home).recommender
+    assert toy in recommender.engines()
+    user = str(data.interactions["user_id"].iloc[0])
+    answer = recommender.recommend(user, limit=3, engine=toy)
+    seen = set(data.interactions.loc[data.interactions["user_id"] == user, "item_id"])
+    expected = [i for i in reversed(recommender.items["item_id"].tolist()) if i not in seen][:3]
+    assert answer.engine == toy and answer.items["item_id"].tolist() == expected
+    response = TestClient(create_api()).get(
+        f"/recommendations/startups/for-developer/{user}", params={"engine": toy, "limit": 3}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["engine"] == toy and [i["item_id"] for i in body["items"]] == expected
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/recommend.py").run()
+    assert not at.exception, at.exception
+    assert toy in next(s for s in at.selectbox if s.label == "Engine").options
+    engine.dispose()
