@@ -57,6 +57,16 @@ def run_overview(*, engine: Engine, run_ids: Sequence[int]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def settings_diff(overview: pd.DataFrame) -> pd.DataFrame:
+    """The settings that differ between the runs of ``run_overview``: one row per setting
+    ("training.batch_size"), one column per run ("run 3"); empty when they train alike."""
+    settings = [c for c in overview.columns if str(c).startswith(("model.", "training."))]
+    differing = [c for c in settings if overview[c].astype(str).nunique(dropna=False) > 1]
+    table = overview.set_index("run")[differing].T.astype(str)
+    table.columns = [f"run {run}" for run in table.columns]
+    return table.rename_axis("setting").reset_index()
+
+
 def epoch_curves(*, engine: Engine, run_ids: Sequence[int]) -> pd.DataFrame:
     """Every epoch metric of the runs: run, epoch, split, name, value."""
     with session_scope(engine) as session:

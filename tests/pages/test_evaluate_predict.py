@@ -150,6 +150,10 @@ def test_evaluate_draws_attention_for_an_lstm_and_compares_runs(trained: DataHom
         "lstm_attention",
     }
     assert "7d pearson" in overview.columns and "training.batch_size" in overview.columns
+    differ = next(d.value for d in at.dataframe if "setting" in d.value.columns)
+    assert list(differ.columns) == ["setting", "run 1", "run 2"]
+    assert (differ["run 1"] != differ["run 2"]).all(), "only the settings that differ"
+    assert "training.sequence.sequence_length" in set(differ["setting"]), "the LSTM's own"
     judged = overview.dropna(subset=["7d pearson_low"])  # run 2: too few periods to judge
     assert list(judged["run"]) == [1]
     assert (judged["7d pearson_low"] <= judged["7d pearson"]).all()
