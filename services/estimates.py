@@ -29,12 +29,17 @@ from sqlalchemy import Engine
 from core.batches import TensorBatches
 from core.config import Config
 from core.devices import run_threads, torch_threads
+from core.market.baselines import FITTED
 from core.market.config import DataConfig, MarketTrainingConfig
 from core.market.evaluation import BASELINES
 from core.market.features import FEATURES, MASK_COLUMNS
 from core.market.loaders import Loaders
 from core.market.models import ModelSpec, create_model, model_spec
-from core.market.predictions import BaselineCache, baseline_predictions, fit_baseline_models
+from core.market.predictions import (
+    BaselineCache,
+    baseline_predictions,
+    fit_baseline_models,
+)
 from core.market.training import build_loaders, fit_to_data, size_to_rows, sizing_sentence
 from core.memory import available_memory
 from core.optimizers import create_optimizer
@@ -53,7 +58,7 @@ WARMUP_BATCHES = 2
 SAMPLE_ROWS = (12_000, 24_000)
 """Training rows the baselines' fits are timed on, to extrapolate to all the rows: both above
 the 10,000 rows from which boosting stops early on a validation split, as the real fit does."""
-FITTED_BASELINES = ("linear", "boosting")
+
 BASELINE_WIDTH = len(FEATURES) + len(MASK_COLUMNS)
 """Columns the baselines are fitted on (a sequence model's rows are timed as wide)."""
 
@@ -231,10 +236,10 @@ def _baseline_seconds_market(
         test=loaders.test.subset(rows(loaders.test, 500)),
     )
     timings: dict[str, float] = {}
-    cheap = [n for n in names if n not in FITTED_BASELINES]
+    cheap = [n for n in names if n not in FITTED]
     baseline_predictions(spec, frame, tiny, seed=seed, names=cheap, timings=timings)
     preparing = timings["prepare"]
-    fitted = [n for n in names if n in FITTED_BASELINES]
+    fitted = [n for n in names if n in FITTED]
     total = loaders.train.num_rows
     if not fitted:
         return preparing, f"preparing the baselines took {preparing:.1f} s"

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from core.market.baselines import MARKET_BASELINES, oracle_classes, oracle_column
 from core.market.features import CONTEXT_FEATURES, MASK_COLUMNS, STOCK_FEATURES
 from core.market.loaders import Loaders
 from core.market.metrics import (
@@ -28,13 +29,10 @@ from core.market.metrics import (
 )
 from core.market.models import ModelSpec
 from core.market.predictions import (
-    BASELINE_NAMES,
     BaselineCache,
     baseline_predictions,
     horizons_in,
     model_predictions,
-    oracle_classes,
-    oracle_column,
     outcomes,
 )
 from core.market.strategy import StrategyConfig, strategy_figures
@@ -192,7 +190,8 @@ class Evaluation:
         return self.predictions[["date", "ticker", *columns]].rename(columns=columns)
 
 
-BASELINES = BASELINE_NAMES
+BASELINES = tuple(MARKET_BASELINES)
+"""Every market baseline's name, in the registry's order (``core.market.predictions``)."""
 
 
 def evaluate_model(

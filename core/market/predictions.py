@@ -40,12 +40,11 @@ import torch
 from threadpoolctl import threadpool_limits
 from torch import nn
 
+from core.market.baselines import FITTED, MARKET_BASELINES, Known, oracle_column
 from core.market.features import CONTEXT_FEATURES, FEATURES, MASK_COLUMNS, STOCK_FEATURES
 from core.market.loaders import Loaders, stock_values
 from core.market.models import ModelSpec
 from core.market.relevance import ContextFactor, trailing_relevance
-
-BASELINE_NAMES = ("majority", "momentum", "linear", "boosting", "persistence", "oracle")
 
 
 def horizons_in(frame: pd.DataFrame) -> list[int]:
@@ -164,13 +163,14 @@ def baseline_predictions(
     loaders: Loaders,
     *,
     seed: int = 0,
-    names: Sequence[str] = BASELINE_NAMES,
+    names: Sequence[str] | None = None,
     cache: BaselineCache | None = None,
     timings: dict[str, float] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Each baseline's predictions on the test rows, fit on the training rows; read from
     ``cache`` where it holds them, and kept there when fitted. ``timings`` receives the
     seconds each fitted baseline took, and the shared preparation's (``prepare``)."""
+    names = list(MARKET_BASELINES) if names is None else names
     if cache is None:
         return _fit_baselines(spec, dataset, loaders, seed=seed, names=names, timings=timings)
     paths = {name: cache.path(spec, loaders, seed=seed, name=name) for name in names}
@@ -247,38 +247,20 @@ def _fit_baselines(
     }
     timings["prepare"] = time.perf_counter() - started
     fitted = fit_baseline_models(
-        [n for n in names if n in ("linear", "boosting")], targets, x_train, x_test, seed, timings
+        [n for n in names if n in FITTED], targets, x_train, x_test, seed, timings
     )
+    known = Known(spec, dataset, test_rows, targets, momentum, trailing, fitted, len(test))
     results: dict[str, pd.DataFrame] = {}
     for name in names:
+        if name not in MARKET_BASELINES:
+            known_names = ", ".join(MARKET_BASELINES)
+            raise ValueError(f"unknown baseline {name!r}; known: {known_names}")
         frame = test[["date", "ticker"]].copy()
         for h in loaders.horizons:
-            y_score, y_class = targets[h]
-            if name == "majority":
-                frame[f"score_{h}d"] = np.full(len(test), y_score.mean())
-                frame[f"class_{h}d"] = np.bincount(y_class).argmax()
-            elif name == "momentum":
-                sign = np.sign(momentum)
-                frame[f"score_{h}d"] = sign
-                frame[f"class_{h}d"] = _class_from_sign(sign, len(spec.target.class_names))
-            elif name in ("linear", "boosting"):
-                frame[f"score_{h}d"] = np.clip(fitted[name, h, "score"], -1, 1)
-                frame[f"class_{h}d"] = fitted[name, h, "class"]
-            elif name == "persistence":
-                if trailing is None:
-                    break
-                score = np.nan_to_num(trailing[f"trailing_relevance_{h}d"].to_numpy())
-                frame[f"score_{h}d"] = score
-                frame[f"class_{h}d"] = oracle_classes(spec, score)
-            elif name == "oracle":
-                oracle = oracle_column(spec, h)
-                if oracle not in dataset.columns:
-                    break
-                truth = dataset[oracle].to_numpy()[test_rows]
-                frame[f"score_{h}d"] = truth
-                frame[f"class_{h}d"] = oracle_classes(spec, truth)
-            else:
-                raise ValueError(f"unknown baseline {name!r}")
+            predicted = MARKET_BASELINES[name].predict(known, name, h)
+            if predicted is None:  # not defined on this data (no oracle, no trailing figure)
+                break
+            frame[f"score_{h}d"], frame[f"class_{h}d"] = predicted
         else:
             results[name] = frame
     return results
@@ -358,23 +340,6 @@ def _trailing(dataset: pd.DataFrame, test: pd.DataFrame, loaders: Loaders) -> pd
     rows = dataset[["date", "ticker", "ret_1d"]].reset_index(drop=True)
     trailing = pd.concat([rows, trailing_relevance(rows, factor, loaders.horizons)], axis=1)
     return test[["date", "ticker"]].merge(trailing, on=["date", "ticker"], how="left")
-
-
-def _class_from_sign(sign: np.ndarray, classes: int) -> np.ndarray:
-    """+1 -> the last class (up / positive), -1 -> the first, 0 -> the middle (or up)."""
-    if classes == 2:
-        return (sign > 0).astype(int)
-    return np.select([sign < 0, sign > 0], [0, classes - 1], classes // 2)
-
-
-def oracle_classes(spec: ModelSpec, oracle: np.ndarray, threshold: float = 0.25) -> np.ndarray:
-    if spec.targets == "relevance":
-        return np.select([oracle < -threshold, oracle > threshold], [0, 2], 1)
-    return _class_from_sign(np.sign(oracle), len(spec.target.class_names))
-
-
-def oracle_column(spec: ModelSpec, h: int) -> str:
-    return f"oracle_{'relevance' if spec.targets == 'relevance' else 'trend'}_{h}d"
 
 
 def outcome_columns(spec: ModelSpec, horizons: Sequence[int]) -> list[str]:

@@ -142,8 +142,8 @@ def test_on_the_planted_market_spa_finds_a_real_hedge_and_the_tries_verdict_says
     issue 36; as a hedge it removes too little to show it, and a trained model's figure near
     0.05 depends on the machine's floating-point path: issue 41. Trained models' figures are
     in the benches, ``bench.planted_verdict`` and ``bench.market_universe``.)"""
+    from core.market.baselines import oracle_classes
     from core.market.config import DataConfig
-    from core.market.predictions import oracle_classes
     from core.market.sources import synthetic_data
     from core.market.tries import tries_report
 
