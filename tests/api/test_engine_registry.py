@@ -12,13 +12,10 @@ from fastapi.testclient import TestClient
 from streamlit.testing.v1 import AppTest
 
 from api.app import create_api
-from core.recsys.config import recsys_configs
 from core.recsys.engines import ENGINES, Engine
-from core.recsys.synthetic import RecsysSpec, generate_recsys
 from services.recsys import serving
-from services.recsys_runs import train_recsys_run
 from storage import DataHome, open_engine
-from storage.recsys import save_recsys_dataset
+from tests.services.test_serving import trained_recommender
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 TOY = "toy_newest"
@@ -46,12 +43,7 @@ def test_a_registered_toy_engine_is_served_by_the_recommender_the_api_and_the_pa
     toy: str, data_home: DataHome
 ) -> None:
     engine = open_engine(data_home.database_url)
-    data = generate_recsys(RecsysSpec(users=40, items=30, interactions=500, seed=5))
-    save_recsys_dataset(engine=engine, name="rs", data=data, description="test")
-    config, training = recsys_configs({"hidden_dims": [8], "embedding_dim": 4, "epochs": 1})
-    train_recsys_run(
-        engine=engine, home=data_home, dataset_name="rs", config=config, training=training
-    )
+    data, _ = trained_recommender(engine, data_home, seed=5)
     recommender = serving(engine=engine, home=data_home).recommender
     assert toy in recommender.engines()
     user = str(data.interactions["user_id"].iloc[0])
