@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from api.schemas import MAX_RUN_ID
 from api.shared import Context, plain
-from services.forecasts import latest_forecasts
+from services.market.forecasts import latest_forecasts
 from services.runs import UnknownRun
 
 router = APIRouter()

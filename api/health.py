@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from api.schemas import Health
 from api.shared import Context
 from services import catalog
-from services.recsys import active_run
+from services.recsys.serving import active_run
 
 router = APIRouter()
 

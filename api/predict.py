@@ -12,7 +12,7 @@ from api.shared import Context, short
 from core.checkpoints import CheckpointError
 from core.market.predict import TABULAR_COLUMNS, PredictionInputError
 from services.database import StorageError
-from services.market_evaluation import run_predictor
+from services.market.evaluation import run_predictor
 from services.runs import UnknownRun
 
 MODEL_COLUMNS = frozenset(["date", "ticker", *TABULAR_COLUMNS])  # all any market model reads

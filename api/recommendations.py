@@ -13,7 +13,7 @@ from api.shared import Context, plain, short
 from core.recsys.engines import AUTO, ENGINES
 from core.recsys.serving import MAX_LIMIT, Recommendation, UnknownUser
 from services.database import StorageError
-from services.recsys import active_run, recommender_report, serving
+from services.recsys.serving import active_run, recommender_report, serving
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many items (1-100).")]
 

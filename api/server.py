@@ -18,8 +18,8 @@ from starlette.routing import Mount
 from api.app import create_api
 from api.sign_ins import SignInGate
 from services.database import data_home, database
-from services.jobs import start_job_manager
-from services.recsys import warm_serving
+from services.jobs.manager import start_job_manager
+from services.recsys.serving import warm_serving
 
 # The dashboard's script, beside this package. Absolute: under `streamlit run` a relative
 # path would be resolved against this file's folder (api/), not the repository's root.

@@ -11,11 +11,11 @@ from api.schemas import MAX_RUN_ID, SweepRequest
 from api.shared import Context, plain, short
 from services.access import ReadOnlyError
 from services.database import StorageError
-from services.jobs import start_job_manager
+from services.jobs.manager import start_job_manager
 from services.registry import TRAINABLE
-from services.sweep_space import SweepError, suggested_space
-from services.sweeps import start_sweep as start
-from services.sweeps import sweep_info
+from services.sweeps.space import SweepError, suggested_space
+from services.sweeps.study import start_sweep as start
+from services.sweeps.study import sweep_info
 
 router = APIRouter()
 

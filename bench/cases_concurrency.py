@@ -60,7 +60,7 @@ class _ServerJob:
 
     def __init__(self, home: Path, policy: str) -> None:
         from core.market.models import model_spec
-        from services.jobs import JobManager
+        from services.jobs.manager import JobManager
         from storage import DataHome, open_engine
 
         os.environ["OMP_WAIT_POLICY"] = policy  # the worker inherits the server's setting

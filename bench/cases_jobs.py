@@ -53,7 +53,7 @@ def _small_market_jobs(epochs: int):
     target="2 workers finish more jobs per hour than 1 (ratio above 1)",
 )
 def jobs_throughput(scratch: Path) -> Timed:
-    from services.jobs import JobManager
+    from services.jobs.manager import JobManager
     from storage.models import JobStatus
     from storage.repository import get_job, session_scope
 
@@ -92,7 +92,7 @@ def jobs_throughput(scratch: Path) -> Timed:
     target="under 2 s",
 )
 def jobs_cancel_latency(scratch: Path) -> Timed:
-    from services.jobs import JobManager
+    from services.jobs.manager import JobManager
     from storage.models import JobStatus
     from storage.repository import get_job, list_metrics, session_scope
 

@@ -23,7 +23,7 @@ def _demo_home() -> None:
     """Store the demo dataset and train one run per model family (a few epochs each)."""
     from core.market.models import model_spec
     from services.demo import store_demo_datasets
-    from services.market_runs import execute_run, start_run
+    from services.market.runs import execute_run, start_run
     from storage import DataHome, open_engine
 
     home = DataHome.from_env().ensure()
@@ -93,7 +93,7 @@ def rerun_during_training(scratch: Path) -> Timed:
     os.environ["TRENDLAB_JOB_RUNNER"] = "0"
     _demo_home()
     from core.market.models import model_spec
-    from services.jobs import JobManager, JobRunner
+    from services.jobs.manager import JobManager, JobRunner
     from storage import DataHome, open_engine
 
     spec = model_spec("dual_tower")

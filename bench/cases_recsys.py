@@ -181,7 +181,7 @@ def _end_to_end(shape: str, scratch: Path, memory_cap_mb: float, time_cap_s: flo
         from bench.recsys_dense import measure as dense
         from core.recsys.importers import import_recsys
         from services.datasets import store_recsys_dataset
-        from services.recsys_runs import train_recsys_run
+        from services.recsys.runs import train_recsys_run
         from storage import DataHome, open_engine
 
         started = time.perf_counter()
@@ -295,7 +295,7 @@ def retail_end_to_end(scratch: Path) -> Timed:
         from core.recsys.config import recsys_configs
         from core.recsys.importers import import_recsys
         from services.datasets import store_recsys_dataset
-        from services.recsys_runs import train_recsys_run
+        from services.recsys.runs import train_recsys_run
         from storage import DataHome, open_engine
 
         started = time.perf_counter()

@@ -56,7 +56,7 @@ def _home(dataset: str) -> Path:
 def _one(model: str, preset: str, dataset: str) -> dict[str, Any]:
     """The estimate, then the job, in this process pointed at the dataset's data home."""
     from services.database import data_home, database
-    from services.jobs import JobManager
+    from services.jobs.manager import JobManager
     from services.registry import estimate_training, preset_configs
     from storage.repository import get_job, get_run, session_scope
 

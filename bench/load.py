@@ -27,12 +27,12 @@ from core.market.sources import synthetic_data
 from core.recsys.config import recsys_configs
 from core.recsys.synthetic import RecsysSpec, generate_recsys
 from services.datasets import save_market_dataset
-from services.jobs import JobManager
-from services.market_evaluation import run_dataset
-from services.market_runs import execute_run, start_run
-from services.recsys_runs import train_recsys_run
+from services.jobs.manager import JobManager
+from services.jobs.worker import EVENTS
+from services.market.evaluation import run_dataset
+from services.market.runs import execute_run, start_run
+from services.recsys.runs import train_recsys_run
 from services.runs import epoch_rows
-from services.worker import EVENTS
 from storage import DataHome, open_engine
 from storage.recsys import save_recsys_dataset
 from storage.repository import count_metrics, get_job, get_run, session_scope

@@ -16,7 +16,7 @@ import typer
 from cli import config, data, evaluate, forecast, recsys, runs, serve, train
 from cli.common import no_space_sentence
 from cli.sweep import sweep as sweep_command
-from services.run_owners import STOPS
+from services.jobs.run_owners import STOPS
 from storage.db import disk_full
 
 app = typer.Typer(

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from tqdm import tqdm
 
 from services.access import ReadOnlyError
-from services.run_owners import recover_stale_runs, stopped_server_jobs
+from services.jobs.run_owners import recover_stale_runs, stopped_server_jobs
 from storage import DataHome, DataHomeError, StorageError, open_engine
 from storage.db import disk_full
 
@@ -110,12 +110,12 @@ def database() -> Iterator[tuple[DataHome, Engine]]:
 
 def recover_stopped_server_jobs(*, engine: Engine, home: DataHome) -> list[int]:
     """Mark interrupted the jobs a stopped server left 'running' whose worker is gone too,
-    as the next server would (``services.jobs.JobManager.recover``: what the worker wrote
+    as the next server would (``services.jobs.manager.JobManager.recover``: what the worker wrote
     is ingested first, and the job can be resumed); returns those marked."""
     left = stopped_server_jobs(engine=engine, home=home)
     if not left:
         return []
-    from services.jobs import JobManager  # heavy: only when a server left such a job
+    from services.jobs.manager import JobManager  # heavy: only when a server left such a job
 
     return JobManager(engine=engine, home=home).recover(only=left)
 

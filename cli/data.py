@@ -42,7 +42,7 @@ from services.datasets import (
     reused_sentence,
     store_market_dataset,
 )
-from services.progress import format_duration
+from services.jobs.progress import format_duration
 
 app = typer.Typer(help="Build, import and inspect datasets.", no_args_is_help=True)
 app.add_typer(download.app, name="download")

@@ -20,7 +20,7 @@ from cli.price_files import (
 from core.import_problems import ImportFailed
 from core.market.importers import ImportOptions, parse_mapping
 from services import catalog
-from services.progress import format_duration
+from services.jobs.progress import format_duration
 
 OVERLAP_DAYS = 7
 
@@ -110,7 +110,7 @@ def data_update(
     what it was built from and rebuilt as its next version (the previous one stays as
     NAME@vK for the runs trained on it)."""
     from services.access import ReadOnlyError, ensure_writable
-    from services.dataset_updates import update_market_dataset
+    from services.market.updates import update_market_dataset
 
     try:
         ensure_writable("updating datasets")  # before the files are read
@@ -189,7 +189,7 @@ def _print_new_tickers(name: str, result: dict) -> None:
 
 def _retrain_serving(engine, home, name: str, years: float) -> dict:
     """The rolling retrain of the run serving ``name``, after its update."""
-    from services.rolling import retrain_here, serving
+    from services.market.rolling import retrain_here, serving
 
     served = serving(engine=engine, dataset=name)["run_id"]
     if served is None:

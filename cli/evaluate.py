@@ -69,7 +69,7 @@ def evaluate(
     """The run's model beside the baselines (and the oracle on synthetic data), or a sweep's
     trials judged together; a recommender run's test metrics as `recsys evaluate` shows them."""
     from core.market.evaluation import metrics_table
-    from services.market_evaluation import evaluate_run
+    from services.market.evaluation import evaluate_run
 
     config = _evaluation_config(primary, cost_bps, topk, n_drop)
     if sweep is not None:
@@ -147,7 +147,7 @@ def _is_recommender_run(run_id: int) -> bool:
 def evaluate_sweep(sweep_id: int, config: Any, *, as_json: bool) -> None:
     """A sweep's trials as tries of one search: per horizon the best trial against the best
     baseline (SPA), the highest raw Sharpe beside its deflated Sharpe, the PBO, the verdict."""
-    from services.tries import sweep_tries
+    from services.market.tries import sweep_tries
 
     with database() as (home, engine):
         try:
@@ -261,7 +261,7 @@ def ensemble(
     one experiment over seeds) and compare; the ensemble is judged as one model against
     the baselines (fit on the training rows of the run that has the most): intervals and
     the verdict."""
-    from services.market_evaluation import evaluate_ensemble
+    from services.market.evaluation import evaluate_ensemble
 
     if len(runs) < 2:
         raise fail("An ensemble needs at least two runs.")
@@ -302,7 +302,7 @@ def predict(
     from core.checkpoints import CheckpointError
     from core.exports import write_spreadsheet_csv
     from core.market.predict import PredictionInputError, predict_csv
-    from services.market_evaluation import run_predictor
+    from services.market.evaluation import run_predictor
 
     with database() as (_, engine):
         try:

@@ -41,7 +41,7 @@ def forecast(
     from core.checkpoints import CheckpointError
     from core.market.forecast import ForecastError
     from core.market.predict import PredictionInputError
-    from services.forecasts import forecast_run
+    from services.market.forecasts import forecast_run
 
     try:
         when = None if as_of is None else dt.date.fromisoformat(as_of)
@@ -75,7 +75,7 @@ def follow(run: RunArgument, dataset: DatasetOption = None, as_json: JsonOption 
     """A run's stored forecasts against what happened: the live rank IC, hit rate and band
     coverage per horizon beside the backtest's, and whether the live figure has left it."""
     from core.checkpoints import CheckpointError
-    from services.forecasts import follow_run
+    from services.market.forecasts import follow_run
 
     with database() as (_, engine):
         try:
@@ -127,7 +127,7 @@ def retrain(
     """Retrain a serving market run's configs on the newest data (a rolling window), judge
     the new run against it on rows neither has seen, and promote it only on "beats"."""
     from core.checkpoints import CheckpointError
-    from services.rolling import retrain_here
+    from services.market.rolling import retrain_here
 
     progress = ProgressPrinter(not quiet, label="retrain")
     with database() as (home, engine):

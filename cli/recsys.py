@@ -180,7 +180,7 @@ def recsys_train(
     progress bar and one line per epoch (with validation NDCG@10) go to stderr."""
     from core.config import parse_yaml
     from core.recsys.config import recsys_configs
-    from services.recsys_runs import train_recsys_run
+    from services.recsys.runs import train_recsys_run
 
     resolved = chosen_device(device)
     try:
@@ -232,7 +232,7 @@ def recsys_train(
 
 
 def _print_recsys_metrics(home: DataHome, run_id: int) -> None:
-    from services.recsys import metrics_table, verdict_lines
+    from services.recsys.serving import metrics_table, verdict_lines
     from services.runs import run_directory
 
     report = json.loads((run_directory(home, run_id) / "test_metrics.json").read_text())
@@ -287,7 +287,7 @@ def recsys_recommend(
 ) -> None:
     """Top items for a user, with the engine that served them and why."""
     from core.recsys.serving import UnknownUser
-    from services.recsys import load_serving
+    from services.recsys.serving import load_serving
 
     malformed = [f for f in filters or [] if "=" not in f or not f.split("=", 1)[1].strip()]
     if malformed:

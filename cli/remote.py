@@ -24,7 +24,7 @@ from typing import Any
 
 from cli.common import fail, recover_stopped_server_jobs
 from services.access import ReadOnlyError
-from services.run_owners import recover_stale_runs
+from services.jobs.run_owners import recover_stale_runs
 from storage import DataHome, DataHomeError, StorageError, open_engine
 from storage.db import DatabaseLocked
 

@@ -86,9 +86,9 @@ def sweep(
     if via_server:
         _via_server(model, dataset, trials, parallel, raw_space, training, architecture, as_json)
         return
-    from services.jobs import JobManager
-    from services.sweep_space import SweepError, suggested_space
-    from services.sweeps import run_sweep_here, start_sweep
+    from services.jobs.manager import JobManager
+    from services.sweeps.space import SweepError, suggested_space
+    from services.sweeps.study import run_sweep_here, start_sweep
 
     spec = TRAINABLE[model]
     try:
@@ -123,7 +123,7 @@ def sweep(
 
 
 def _info(home: DataHome, engine: Any, sweep_id: int) -> dict[str, Any]:
-    from services.sweeps import sweep_info
+    from services.sweeps.study import sweep_info
 
     return sweep_info(engine=engine, home=home, sweep_id=sweep_id).to_dict()
 

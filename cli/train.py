@@ -64,8 +64,8 @@ def train(
     and its test metrics (with --seeds, one run per seed and their mean and spread). The
     recommender (two_tower) trains on a recommender dataset as `trendlab recsys train` does."""
     from core.market.models import MODELS
-    from services.market_evaluation import evaluate_ensemble
-    from services.market_runs import execute_run, label_coverage, start_run
+    from services.market.evaluation import evaluate_ensemble
+    from services.market.runs import execute_run, label_coverage, start_run
     from services.registry import TRAINABLE
     from services.runs import experiment_seeds
 
@@ -203,7 +203,7 @@ def echo_experiment(
     seeds and the 95 % interval of the mean across them; then the mean of its models judged
     as one (``evaluate_ensemble``): the verdict of the experiment."""
     from cli.evaluate import echo_judgement
-    from services.market_runs import experiment_spread
+    from services.market.runs import experiment_spread
 
     spread = experiment_spread(list(summaries.values()))
     if as_json:

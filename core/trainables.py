@@ -26,7 +26,7 @@ class Trainable:
     training_config_class: type[Config]
     """How it trains: the shared trainer settings plus its own (loss, windows, sampling)."""
     job_kind: str
-    """The kind of background job that trains it (``services.job_kinds``)."""
+    """The kind of background job that trains it (``services.jobs.kinds``)."""
     presets: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Named starting points (quick / standard / thorough): dotted fields of the model
     ('model.hidden_dims') and training ('training.epochs') configs and their values; fields

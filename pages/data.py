@@ -18,13 +18,13 @@ from pages.recsys_explore import explore
 from pages.shared import data_home, engine, said
 from services import catalog
 from services.catalog import StorageError
-from services.dataset_updates import update_market_dataset
 from services.datasets import (
     coverage_of,
     import_market_uploads,
     reused_sentence,
     store_market_dataset,
 )
+from services.market.updates import update_market_dataset
 
 st.title("Data")
 st.caption("Datasets of context features, stock features and labels, stored in the database.")

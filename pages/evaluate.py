@@ -27,14 +27,14 @@ from pages.trading import trading_section
 from pages.walk_forward import walk_forward_section
 from services import catalog
 from services.catalog import JobStatus, StorageError
-from services.market_evaluation import evaluate_ensemble, load_evaluation
-from services.market_runs import experiment_spread
-from services.market_tables import readable_metrics
+from services.market.evaluation import evaluate_ensemble, load_evaluation
+from services.market.runs import experiment_spread
+from services.market.tables import readable_metrics
+from services.market.tries import compare_runs, comparison_lines
 from services.registry import models_on
 from services.reports import epoch_curves, evaluation_summary, run_overview, settings_diff
 from services.runs import checkpoint_problems
 from services.runs_table import runs_table, target_of
-from services.tries import compare_runs, comparison_lines
 
 st.title("Evaluate")
 st.caption(

@@ -1,7 +1,7 @@
 """The parts of Predict and Evaluate that follow a run after its backtest: the latest stored
 forecast (and the button that makes one), and the live figures against the backtest, the
-feature drift and the rolling-retrain decisions (``services.forecasts``,
-``services.rolling``)."""
+feature drift and the rolling-retrain decisions (``services.market.forecasts``,
+``services.market.rolling``)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pages import charts
 from pages.access import refused
 from pages.shared import engine, said
 from services.catalog import StorageError
-from services.forecasts import follow_run, forecast_run, latest_forecasts, run_dataset_name
-from services.rolling import promotion_table
+from services.market.forecasts import follow_run, forecast_run, latest_forecasts, run_dataset_name
+from services.market.rolling import promotion_table
 
 
 @st.cache_data(ttl=30, max_entries=16, show_spinner="Joining the forecasts to their outcomes...")

@@ -16,12 +16,10 @@ from pages.access import refused
 from pages.following import forecast_tab
 from pages.shared import MAX_UPLOAD_MB, engine, said
 from services import catalog
-from services.batch_inputs import batch_columns, template_rows
 from services.catalog import StorageError
-from services.market_evaluation import run_dataset, run_predictor
-from services.registry import models_on
-from services.runs import checkpoint_problems
-from services.what_ifs import (
+from services.market.batch_inputs import batch_columns, template_rows
+from services.market.evaluation import run_dataset, run_predictor
+from services.market.what_ifs import (
     ScoreSpread,
     SliderScale,
     class_rule,
@@ -29,6 +27,8 @@ from services.what_ifs import (
     score_spreads,
     slider_scales,
 )
+from services.registry import models_on
+from services.runs import checkpoint_problems
 
 st.title("Predict")
 st.caption(

@@ -11,7 +11,7 @@ from pages.access import read_only
 from pages.shared import data_home, engine, said
 from services import catalog
 from services.catalog import StorageError
-from services.recsys import (
+from services.recsys.serving import (
     active_run,
     evaluated_users,
     load_serving,

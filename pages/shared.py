@@ -7,7 +7,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from services import database
-from services.jobs import JobManager, start_job_manager
+from services.jobs.manager import JobManager, start_job_manager
 
 MAX_UPLOAD_MB = int(st.get_option("server.maxUploadSize"))  # .streamlit/config.toml
 
@@ -36,6 +36,6 @@ def engine() -> Engine:
 
 
 def jobs() -> JobManager:
-    """The server's job manager (started with the server; see services.jobs)."""
+    """The server's job manager (started with the server; see services.jobs.manager)."""
     engine()  # stops the page with the reason when the database cannot be opened
     return start_job_manager(data_home())

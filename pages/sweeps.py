@@ -1,5 +1,6 @@
 """Sweeps on the pages: the form under the Train page (``sweep_form``) and the view at the end
-of the Evaluate page (``sweep_view``). Not a page of its own; the work is in services.sweeps."""
+of the Evaluate page (``sweep_view``). Not a page of its own; the work is in
+services.sweeps.study."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ from pages.shared import data_home, engine, jobs, said
 from services import catalog
 from services.access import read_only
 from services.catalog import StorageError
+from services.market.tries import sweep_tries
 from services.registry import TRAINABLE
 from services.reports import run_overview
-from services.sweep_space import SweepError, default_dimension, searchable_fields, suggested_space
-from services.sweeps import SweepInfo, max_parallel, start_sweep, sweep_info, sweeps
-from services.tries import sweep_tries
+from services.sweeps.space import SweepError, default_dimension, searchable_fields, suggested_space
+from services.sweeps.study import SweepInfo, max_parallel, start_sweep, sweep_info, sweeps
 
 LOSS = "best val loss"
 

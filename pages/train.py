@@ -18,8 +18,8 @@ from pages.sweeps import sweep_form
 from services import catalog
 from services.catalog import JobStatus, StorageError
 from services.estimates import Estimate
-from services.job_kinds import dataset_fixed_fields
-from services.progress import format_duration, job_progress
+from services.jobs.kinds import dataset_fixed_fields
+from services.jobs.progress import format_duration, job_progress
 from services.registry import TRAINABLE, estimate_training
 from services.reports import epoch_curves, flat_accuracy_notes
 from services.runs import checkpoint_problems

@@ -10,8 +10,8 @@ from pages.access import read_only
 from pages.shared import engine, jobs, said
 from services import catalog
 from services.catalog import StorageError
-from services.market_evaluation import load_walk_forward
-from services.progress import job_progress
+from services.jobs.progress import job_progress
+from services.market.evaluation import load_walk_forward
 from services.reports import evaluation_summary
 
 

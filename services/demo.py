@@ -8,7 +8,7 @@ from core.market.config import DataConfig
 from core.market.sources import DEMO_SEED, demo_data
 from core.recsys.synthetic import generate_recsys
 from services.datasets import save_market_dataset
-from services.job_kinds import job_kind_for
+from services.jobs.kinds import job_kind_for
 from services.registry import preset_configs
 from storage.recsys import save_recsys_dataset
 from storage.repository import create_job, list_datasets, session_scope

@@ -48,7 +48,7 @@ from core.recsys.training import train_recommender
 from core.recsys.tuning import EASE_LAMBDAS, KNN_NEIGHBOURS, KNN_SHRINKAGE
 from core.trainer import Trainer
 from services import catalog
-from services.progress import format_duration
+from services.jobs.progress import format_duration
 from storage import DataHome
 from storage.recsys import load_recsys_data
 from storage.repository import session_scope
@@ -135,9 +135,9 @@ def worker_start_seconds() -> float:
 
 
 WORKER_IMPORTS = (
-    "services.worker",
-    "services.job_kinds",
-    "services.market_runs",
+    "services.jobs.worker",
+    "services.jobs.kinds",
+    "services.market.runs",
     "sklearn.ensemble",
     "sklearn.linear_model",
     "matplotlib.pyplot",

@@ -23,7 +23,7 @@ from core.trainables import Trainable
 from services import catalog
 from services.catalog import DatasetInfo
 from services.estimates import Estimate, market_estimate, recommender_estimate, with_start_up
-from services.market_runs import label_coverage
+from services.market.runs import label_coverage
 
 MARKET_PAGES = frozenset({"evaluate", "predict"})
 RECOMMENDER_PAGES = frozenset({"recommend"})
@@ -46,7 +46,7 @@ class ModelEntry:
     """(engine, dataset, model config) -> how many rows carry the targets it learns, in
     words; None where every row does."""
     sweepable: bool
-    """Whether a sweep may search its settings (``services.sweeps``)."""
+    """Whether a sweep may search its settings (``services.sweeps.study``)."""
     estimate: Callable[..., Estimate]
     """Keywords engine, model_name, dataset_name, model_config, training -> the measured
     estimate of a run (``services.estimates``)."""

@@ -2,8 +2,8 @@
 epoch's metrics, failing a run, checks that a run's recorded files are still the bytes that
 were recorded, and ``JobKind``, the shape of a background training job.
 
-Each domain's lifecycle builds on these: ``services.market_runs`` and
-``services.market_evaluation`` (market models), ``services.recsys_runs`` (the recommender).
+Each domain's lifecycle builds on these: ``services.market.runs`` and
+``services.market.evaluation`` (market models), ``services.recsys.runs`` (the recommender).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from core.config import Config
 from core.files import file_sha256
 from core.trainer import Callback, Trainer
-from services.run_owners import stop_received, stop_signals_held
+from services.jobs.run_owners import stop_received, stop_signals_held
 from storage.data_home import DataHome
 from storage.db import StorageError, interrupted
 from storage.models import Artifact, Dataset, JobStatus, Run

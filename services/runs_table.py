@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from services import catalog
 from services.access import ensure_writable
 from services.catalog import RunInfo
-from services.progress import format_duration
+from services.jobs.progress import format_duration
 from storage.db import StorageError
 from storage.repository import get_run, label_run, session_scope
 

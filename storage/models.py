@@ -143,7 +143,7 @@ class Sweep(Base):
 
     id: Mapped[int] = mapped_column(Integer, Sequence("sweeps_id_seq"), primary_key=True)
     study: Mapped[str] = mapped_column(String, unique=True)
-    """The Optuna study's name in the sweep storage (``services.sweep_driver.study_storage``)."""
+    """The Optuna study's name in the sweep storage (``services.sweeps.driver.study_storage``)."""
     model_kind: Mapped[str] = mapped_column(String)
     dataset_id: Mapped[int]
     space: Mapped[dict[str, Any]]
@@ -186,7 +186,7 @@ class Forecast(Base):
     """One stored forecast: what run ``run_id`` said as of ``as_of`` about ``ticker`` at one
     horizon, on one version of a dataset (its id and content hash), with the band from
     the run's test errors. Its outcome is not stored: it is read from the dataset once a
-    newer version holds it (``services.forecasts``)."""
+    newer version holds it (``services.market.forecasts``)."""
 
     __tablename__ = "forecasts"
     __table_args__ = (UniqueConstraint("run_id", "as_of", "horizon", "ticker"),)

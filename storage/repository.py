@@ -75,7 +75,7 @@ def check_dataset_name(name: str) -> str:
 
 
 VERSION = re.compile(r"@v\d+$")
-"""The suffix of a dataset version an update replaced (``services.dataset_updates``)."""
+"""The suffix of a dataset version an update replaced (``services.market.updates``)."""
 
 
 def create_dataset(

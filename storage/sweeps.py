@@ -1,7 +1,7 @@
 """Sweeps: keyword-only repository functions over the ``sweeps`` table and its trial jobs.
 
 The study itself (trials, parameters, intermediate values, verdicts) is Optuna's, in its own
-tables (``services.sweeps``); this table says what was searched, on what, and who drives it.
+tables (``services.sweeps.study``); this table says what was searched, on what, and who drives it.
 """
 
 from __future__ import annotations

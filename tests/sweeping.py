@@ -11,8 +11,8 @@ from core.market.config import DataConfig
 from core.market.models import model_spec
 from core.market.sources import synthetic_data
 from services.datasets import save_market_dataset
-from services.jobs import JobManager
-from services.sweeps import start_sweep, sweep_info
+from services.jobs.manager import JobManager
+from services.sweeps.study import start_sweep, sweep_info
 from storage import DataHome
 from storage.repository import get_job, get_run, session_scope
 

@@ -234,7 +234,7 @@ def _read_only_home(home: Path) -> None:
     trained dual tower, and an interrupted job (so "Resume" would show)."""
     from core.recsys.config import recsys_configs
     from core.recsys.synthetic import RecsysSpec, generate_recsys
-    from services.recsys_runs import train_recsys_run
+    from services.recsys.runs import train_recsys_run
     from storage import DataHome, open_engine
     from storage.models import JobStatus
     from storage.recsys import save_recsys_dataset

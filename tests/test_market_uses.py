@@ -20,8 +20,8 @@ from core.market.models import model_spec
 from core.market.sources import synthetic_data
 from core.market.training import restore_from_checkpoint
 from services.datasets import save_market_dataset
-from services.market_evaluation import run_dataset, save_evaluation
-from services.market_runs import execute_run, start_run
+from services.market.evaluation import run_dataset, save_evaluation
+from services.market.runs import execute_run, start_run
 from services.runs import checkpoint_path
 from storage import DataHome, open_engine
 

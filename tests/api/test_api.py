@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_api
 from core.recsys.synthetic import RecsysSpec, generate_recsys
-from services.market_evaluation import run_dataset
-from services.recsys_runs import train_recsys_run
+from services.market.evaluation import run_dataset
+from services.recsys.runs import train_recsys_run
 from storage import SCHEMA_VERSION, DataHome, open_engine
 from storage.recsys import save_recsys_dataset
 from tests.conftest import BACKENDS, running_server

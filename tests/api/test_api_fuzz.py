@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 
 from api.app import create_api
 from core.market.predict import TABULAR_COLUMNS
-from services.jobs import start_job_manager
-from services.sweeps import cancel_sweep
+from services.jobs.manager import start_job_manager
+from services.sweeps.study import cancel_sweep
 from storage import DataHome
 from tests.api.test_api import (
     RECOMMENDER_RUN,

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from api.app import create_api
 from core.recsys.engines import ENGINES, Engine
-from services.recsys import serving
+from services.recsys.serving import serving
 from storage import DataHome, open_engine
 from tests.services.test_serving import trained_recommender
 

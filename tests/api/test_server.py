@@ -14,8 +14,8 @@ from core.market.config import DataConfig
 from core.market.models import model_spec
 from core.market.sources import synthetic_data
 from services.datasets import save_market_dataset
-from services.jobs import JobManager
-from services.worker import is_worker
+from services.jobs.manager import JobManager
+from services.jobs.worker import is_worker
 from storage import DataHome, open_engine
 from storage.repository import get_job, list_metrics, session_scope
 from tests.conftest import running_server, server_process

@@ -558,7 +558,7 @@ def test_price_only_data_trains_the_dual_tower_on_every_trend_row(
     from core.market.config import DataConfig
     from core.market.models import model_spec
     from core.market.training import build_loaders
-    from services.market_evaluation import run_dataset
+    from services.market.evaluation import run_dataset
     from storage import open_engine
 
     engine = open_engine(data_home.database_url)

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from cli import app
-from services.run_owners import HOST
+from services.jobs.run_owners import HOST
 from storage import DataHome, open_engine
 from storage.models import JobStatus
 from storage.repository import (

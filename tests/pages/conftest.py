@@ -12,7 +12,7 @@ from core.market.config import DataConfig
 from core.market.models import model_spec
 from core.market.sources import synthetic_data
 from services.datasets import save_market_dataset
-from services.market_runs import execute_run, start_run
+from services.market.runs import execute_run, start_run
 from storage import DataHome, open_engine
 
 TINY = {

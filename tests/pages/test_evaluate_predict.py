@@ -186,7 +186,7 @@ def test_predict_shows_the_attention_of_an_lstm(trained: DataHome) -> None:
 
 def test_batch_prediction_scores_a_csv_and_names_a_bad_one(trained: DataHome) -> None:
     engine = open_engine(trained.database_url)
-    from services.market_evaluation import run_dataset
+    from services.market.evaluation import run_dataset
 
     rows = run_dataset(engine=engine, run_id=1).tail(4)
     engine.dispose()
@@ -242,7 +242,7 @@ def test_requests_share_one_predictor_until_the_checkpoint_changes(data_home: Da
     """The API and pages build a run's Predictor once per checked checkpoint (under load
     every /api/predict loaded the checkpoint again); altered bytes are refused, never
     served from memory."""
-    from services.market_evaluation import run_predictor
+    from services.market.evaluation import run_predictor
 
     engine = open_engine(data_home.database_url)
     store_small_dataset(engine)
@@ -284,7 +284,7 @@ def test_read_only_evaluate_of_a_stored_run_shows_everything_and_computes_nothin
 ) -> None:
     """Issue 37: the evaluation stored when training ended is read back: no model or
     baseline is fitted or run, and no file or row of the data home changes."""
-    from services import market_evaluation
+    from services.market import evaluation as market_evaluation
     from storage.repository import list_artifacts, session_scope
 
     engine = open_engine(data_home.database_url)
@@ -322,7 +322,7 @@ def test_read_only_evaluate_of_a_stored_run_shows_everything_and_computes_nothin
 
 
 def test_evaluations_of_older_runs_are_computed_once_and_kept(data_home: DataHome) -> None:
-    from services.market_evaluation import load_evaluation
+    from services.market.evaluation import load_evaluation
     from storage.repository import list_artifacts, session_scope
 
     engine = open_engine(data_home.database_url)
@@ -394,7 +394,7 @@ def test_a_run_whose_dataset_is_gone_is_one_sentence_on_evaluate_and_predict(
     data_home: DataHome, gone: str
 ) -> None:
     """Issue 41, item 6: /evaluate?run=1 and /predict?run=1 showed a StorageError exception
-    (pages/following.py -> services/forecasts.py; pages/predict.py). Evaluate reads the
+    (pages/following.py -> services/market/forecasts.py; pages/predict.py). Evaluate reads the
     evaluation stored with the run, so dropped rows leave it whole."""
     run_id = _without_its_dataset(data_home, gone)
     evaluate, predict = _open("evaluate.py", run=str(run_id)), _open("predict.py", run=str(run_id))
@@ -419,7 +419,7 @@ def test_a_collapsed_class_head_is_flagged_on_evaluate_and_home(
 
     from core.market.models import model_spec
     from core.market.verdict import collapse_check
-    from services import market_evaluation
+    from services.market import evaluation as market_evaluation
 
     spec = model_spec("dual_tower")
     rng = np.random.default_rng(0)

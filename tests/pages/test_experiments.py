@@ -61,7 +61,7 @@ def test_seeds_make_one_experiment_that_evaluate_summarises(data_home: DataHome)
 
 def test_evaluate_queues_a_walk_forward_and_shows_its_folds(data_home: DataHome) -> None:
     from services import catalog
-    from services.market_evaluation import record_walk_forward
+    from services.market.evaluation import record_walk_forward
     from tests.pages.conftest import train_tiny
 
     engine = open_engine(data_home.database_url)

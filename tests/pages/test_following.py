@@ -11,8 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.market.sources import MarketData, bundled_data
-from services.dataset_updates import update_market_dataset
-from services.forecasts import forecast_run
+from services.market.forecasts import forecast_run
+from services.market.updates import update_market_dataset
 from storage import DataHome, open_engine
 from tests.pages.test_evaluate_predict import _open
 from tests.services.test_forecasts import D, bundled_until, store, train_small

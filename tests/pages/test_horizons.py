@@ -12,8 +12,8 @@ from core.market.config import DataConfig
 from core.market.models import model_spec
 from core.market.sources import synthetic_data
 from services.datasets import store_market_dataset
-from services.market_evaluation import load_evaluation, run_predictor
-from services.market_runs import execute_run, start_run
+from services.market.evaluation import load_evaluation, run_predictor
+from services.market.runs import execute_run, start_run
 from storage import DataHome, open_engine
 from tests.pages.conftest import TINY
 

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from core.checkpoints import load_checkpoint
 from core.market.features import STOCK_FEATURES
 from core.market.predict import TABULAR_COLUMNS, Predictor
-from services.market_evaluation import run_dataset
+from services.market.evaluation import run_dataset
 from storage import DataHome, open_engine
 from tests.pages.conftest import store_small_dataset, train_tiny
 

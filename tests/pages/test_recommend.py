@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 from core.recsys.config import recsys_configs
 from core.recsys.engines import ENGINES
 from core.recsys.synthetic import RecsysSpec, generate_recsys
-from services.recsys import load_serving
-from services.recsys_runs import train_recsys_run
+from services.recsys.runs import train_recsys_run
+from services.recsys.serving import load_serving
 from services.runs import run_directory
 from storage import DataHome, open_engine
 from storage.db import StorageError

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from services.sweeps import sweeps
+from services.sweeps.study import sweeps
 from storage import open_engine
 from tests.sweeping import store_demo
 

@@ -10,9 +10,9 @@ from streamlit.testing.v1 import AppTest
 from core.recsys.config import recsys_configs
 from core.recsys.synthetic import RecsysSpec, generate_recsys
 from services.access import ReadOnlyError, Throttle
-from services.jobs import JobManager
-from services.recsys import active_run, set_active_run
-from services.recsys_runs import train_recsys_run
+from services.jobs.manager import JobManager
+from services.recsys.runs import train_recsys_run
+from services.recsys.serving import active_run, set_active_run
 from storage import DataHome, open_engine
 from storage.recsys import save_recsys_dataset
 

@@ -48,8 +48,8 @@ def test_a_failed_build_is_not_kept() -> None:
 
 
 def test_the_start_up_warm_up_never_stops_the_server(monkeypatch, caplog) -> None:
-    """services.recsys.warm_serving: nothing to serve is quiet, anything else is logged."""
-    import services.recsys as recsys
+    """services.recsys.serving.warm_serving: nothing to serve is quiet, anything else is logged."""
+    import services.recsys.serving as recsys
     from storage import StorageError
 
     def nothing(**_) -> None:

@@ -36,7 +36,7 @@ def test_a_market_estimate_counts_the_evaluation_and_nothing_for_cached_baseline
     """Issue 37: the estimate covers training and the evaluation at its end; baselines the
     cache holds for the split cost nothing; epochs follow the config without re-measuring."""
     from core.market.models import model_spec
-    from services.market_evaluation import evaluate_run
+    from services.market.evaluation import evaluate_run
     from tests.pages.conftest import store_small_dataset, train_tiny
 
     engine = open_engine(data_home.database_url)

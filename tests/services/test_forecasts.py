@@ -17,11 +17,11 @@ from core.market.forecast import BAND
 from core.market.models import model_spec
 from core.market.sources import MarketData, bundled_config, bundled_data
 from services.access import ReadOnlyError
-from services.dataset_updates import update_market_dataset
 from services.datasets import save_market_dataset
-from services.forecasts import follow_run, forecast_run, latest_forecasts
-from services.market_evaluation import load_evaluation
-from services.market_runs import execute_run, start_run
+from services.market.evaluation import load_evaluation
+from services.market.forecasts import follow_run, forecast_run, latest_forecasts
+from services.market.runs import execute_run, start_run
+from services.market.updates import update_market_dataset
 from storage import DataHome
 from storage.db import StorageError
 from storage.feature_store import load_dataset_frame
@@ -277,7 +277,7 @@ def test_an_earlier_version_cannot_be_updated_and_the_suffix_is_reserved(engine:
 
 
 def test_the_live_judgement_needs_enough_dates_and_its_own_interval_to_clear() -> None:
-    from services.forecasts import MIN_LIVE_DATES, judged, live_interval
+    from services.market.forecasts import MIN_LIVE_DATES, judged, live_interval
 
     rng = np.random.default_rng(0)
     dates = pd.bdate_range("2024-01-01", periods=60, freq="W-FRI")

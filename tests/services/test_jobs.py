@@ -17,7 +17,7 @@ from core.market.config import DataConfig, TrainingConfig
 from core.market.models import model_spec
 from core.market.sources import synthetic_data
 from services.datasets import save_market_dataset
-from services.jobs import JobManager
+from services.jobs.manager import JobManager
 from storage.db import StorageError
 from storage.models import JobStatus
 from storage.repository import (
@@ -126,7 +126,7 @@ def test_cancel_stops_a_running_job_at_its_next_step_and_keeps_the_best_checkpoi
 ) -> None:
     # The kill fallback is pushed out of reach: the worker must stop by itself, however
     # loaded the machine is (no wall-clock bound is asserted; that belongs in bench/).
-    monkeypatch.setattr("services.jobs.KILL_AFTER_S", 600.0)
+    monkeypatch.setattr("services.jobs.manager.KILL_AFTER_S", 600.0)
     job_id = submit(manager, epochs=500)
     until(manager, lambda: epochs_seen(manager, job_id) >= 1)
     manager.cancel(job_id)
@@ -199,7 +199,7 @@ def test_two_jobs_and_continuous_reads(manager: JobManager) -> None:
 def test_a_recommender_job_trains_in_a_worker_and_becomes_active(manager: JobManager) -> None:
     from core.recsys.config import recsys_configs
     from core.recsys.synthetic import RecsysSpec, generate_recsys
-    from services.recsys import active_run, recommender_runs
+    from services.recsys.serving import active_run, recommender_runs
     from storage.recsys import save_recsys_dataset
 
     data = generate_recsys(RecsysSpec(users=40, items=30, interactions=500, seed=5))
@@ -273,7 +273,7 @@ def test_recovery_never_signals_a_process_that_is_not_the_worker(manager, engine
 
 def test_cancelling_before_the_first_epoch_ends_cancelled_not_failed(engine, data_home) -> None:
     """Item 5: the run folder did not exist yet, and writing the summary failed."""
-    from services.market_runs import run_inputs, start_run, train_run
+    from services.market.runs import run_inputs, start_run, train_run
 
     data = synthetic_data(
         ["AAA", "BBB"], "2016-01-01", "2019-12-31", seed=3, signal=True, horizons=[7, 30]
@@ -296,7 +296,7 @@ def test_the_eta_of_a_resumed_job_counts_only_the_epochs_left() -> None:
     """Item 14: a job resumed at epoch 10 of 12 has two epochs left, not twelve."""
     from types import SimpleNamespace
 
-    from services.worker import ProgressEvents
+    from services.jobs.worker import ProgressEvents
 
     written: list[dict] = []
     log = SimpleNamespace(write=lambda kind, **fields: written.append(fields))
@@ -309,7 +309,7 @@ def test_the_eta_of_a_resumed_job_counts_only_the_epochs_left() -> None:
 
 def test_an_evaluation_error_keeps_the_trained_run(engine, data_home, monkeypatch) -> None:
     """Item 15: the model trained; a failure while scoring it must not discard it."""
-    import services.market_runs as runs
+    import services.market.runs as runs
 
     data = synthetic_data(
         ["AAA", "BBB"], "2016-01-01", "2019-12-31", seed=3, signal=True, horizons=[7, 30]
@@ -341,7 +341,7 @@ def test_an_evaluation_error_keeps_the_trained_run(engine, data_home, monkeypatc
 def test_a_walk_forward_runs_as_a_job_and_leaves_its_run_as_it_was(manager, engine) -> None:
     """Issue 16: walk-forward evaluation, once CLI only, runs in the background fold by fold;
     the run keeps its status and its curves, and gains the folds' results."""
-    from services.market_evaluation import load_walk_forward
+    from services.market.evaluation import load_walk_forward
 
     job_id = submit(manager, epochs=2)
     until(manager, lambda: job(manager, job_id).status == "succeeded", timeout=120)
@@ -395,7 +395,7 @@ def test_the_worker_trains_on_the_device_its_job_names(manager: JobManager) -> N
 def test_a_rolling_retrain_runs_as_a_job_and_records_its_decision(manager, engine) -> None:
     """Issue 25: the retrain job trains a new run on the latest years as any training job
     does; its finish judges it against the serving run and records the decision."""
-    from services.rolling import serving, submit_retrain
+    from services.market.rolling import serving, submit_retrain
 
     job_id = submit(manager, epochs=2)
     until(manager, lambda: job(manager, job_id).status == "succeeded", timeout=120)
@@ -417,8 +417,8 @@ def test_a_walk_forward_s_progress_names_its_fold_and_counts_the_folds_done(tmp_
     """Issue 39: the progress line of a job of several trainings."""
     import json
 
-    from services.progress import job_progress
-    from services.worker import EventLog, ProgressEvents
+    from services.jobs.progress import job_progress
+    from services.jobs.worker import EventLog, ProgressEvents
 
     log = EventLog(tmp_path / "events.jsonl")
     progress = ProgressEvents(log)
@@ -443,7 +443,7 @@ def test_a_training_job_says_when_it_evaluates(manager: JobManager) -> None:
     table does not show "epoch 2 of 2" through a long evaluation."""
     import json
 
-    from services.progress import job_progress
+    from services.jobs.progress import job_progress
 
     job_id = submit(manager, epochs=2)
     until(manager, lambda: job(manager, job_id).status == "succeeded", timeout=120)

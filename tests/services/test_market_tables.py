@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from services.market_tables import readable_metrics
+from services.market.tables import readable_metrics
 
 
 def _table() -> pd.DataFrame:

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from services.jobs import JobManager
+from services.jobs.manager import JobManager
 from storage.models import JobStatus
 from storage.repository import count_metrics, get_job, get_run, session_scope
 from tests.conftest import ROOT
@@ -90,7 +90,7 @@ def test_without_the_address_nothing_of_ray_is_imported(data_home) -> None:
     code = (
         "import sys\n"
         "from storage import DataHome, open_engine\n"
-        "from services.jobs import JobManager\n"
+        "from services.jobs.manager import JobManager\n"
         "home = DataHome.from_env().ensure()\n"
         "manager = JobManager(engine=open_engine(home.database_url), home=home)\n"
         "manager.tick()\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from services.recsys import evaluated_users, metrics_cells
+from services.recsys.serving import evaluated_users, metrics_cells
 
 REPORT = {
     "primary_metric": "ndcg@10",

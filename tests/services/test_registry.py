@@ -17,9 +17,9 @@ from core.market.config import CompactDualTowerConfig, TrainingConfig
 from core.market.losses import ClassificationLoss
 from core.market.models import MODELS, TABULAR, THREE_CLASS, ModelSpec, class_readout
 from core.market.models.dual_tower import MASK_GROUPS
-from services.market_runs import execute_run, start_run
+from services.market.runs import execute_run, start_run
 from services.registry import TRAINABLE, models_on
-from services.sweeps import start_sweep
+from services.sweeps.study import start_sweep
 from storage import DataHome
 from storage.repository import get_run, session_scope
 from tests.pages.conftest import store_small_dataset
@@ -89,7 +89,7 @@ def test_a_registered_toy_model_is_listed_by_the_cli_and_the_train_page(
 def test_a_registered_toy_model_is_swept_and_trained_and_evaluated(
     toy: str, engine: Engine, data_home: DataHome
 ) -> None:
-    from services.jobs import JobManager
+    from services.jobs.manager import JobManager
 
     store_small_dataset(engine)
     manager = JobManager(engine=engine, home=data_home)

@@ -13,10 +13,10 @@ from core.market.config import DataConfig
 from core.market.models import model_spec
 from core.market.sources import MarketData, synthetic_data
 from services.access import ReadOnlyError
-from services.dataset_updates import update_market_dataset
 from services.datasets import save_market_dataset
-from services.market_runs import execute_run, start_run
-from services.rolling import promotion_table, retrain_here, serving, start_retrain
+from services.market.rolling import promotion_table, retrain_here, serving, start_retrain
+from services.market.runs import execute_run, start_run
+from services.market.updates import update_market_dataset
 from storage import DataHome
 
 SEED = 1

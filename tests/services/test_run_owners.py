@@ -1,4 +1,4 @@
-"""services/run_owners.py: a stop that lands while a run's outcome is recorded waits for the
+"""services/jobs/run_owners.py: a stop that lands while a run's outcome is recorded waits for the
 record, then stops the command."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from services.run_owners import stop_signals_held
+from services.jobs.run_owners import stop_signals_held
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
@@ -60,7 +60,7 @@ def test_a_run_stopped_by_a_signal_is_cancelled_even_when_the_stop_came_back_as_
 ) -> None:
     """An interrupt that lands inside a database call can surface as an aborted transaction;
     the CLI records the signal, so the run is cancelled, not failed (CI saw 'failed')."""
-    from services import run_owners
+    from services.jobs import run_owners
     from services.runs import train_here
     from storage.repository import create_run, get_run, session_scope
 

@@ -9,8 +9,8 @@ import pytest
 
 from core.recsys.config import recsys_configs
 from core.recsys.synthetic import RecsysSpec, generate_recsys
-from services import recsys
-from services.recsys_runs import train_recsys_run
+from services.recsys import serving as recsys
+from services.recsys.runs import train_recsys_run
 from storage import DataHome, StorageError, open_engine
 from storage.recsys import save_recsys_dataset
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from services.jobs import JobManager
-from services.sweep_driver import SweepDriver
-from services.sweep_space import SweepError, parse_space, suggested_space
-from services.sweeps import start_sweep, sweep_info
+from services.jobs.manager import JobManager
+from services.sweeps.driver import SweepDriver
+from services.sweeps.space import SweepError, parse_space, suggested_space
+from services.sweeps.study import start_sweep, sweep_info
 from storage import DataHome
 from storage.models import JobStatus
 from storage.repository import get_run, list_jobs, session_scope

@@ -2,7 +2,7 @@
 control is "no evidence" with its raw Sharpe beside the deflated one, the SPA p-value and the
 PBO; the runs of the Comparison view get a model confidence set and a Diebold-Mariano test.
 
-The 20 trials are made as the sweep driver makes them (``services.sweeps``: the study's TPE
+The 20 trials are made as the sweep driver makes them (``services.sweeps.study``: the study's TPE
 sampler with the sweep's seed, trial 0 the base config, ``trial_configs``) and trained by the
 same ``train_run`` a worker calls, but in this process: 20 worker processes would each spend
 seconds importing torch, and CI has 20 minutes for everything."""
@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 
 from cli import app
 from core.config import flatten
-from services.market_runs import execute_run, start_run
+from services.market.runs import execute_run, start_run
+from services.market.tries import compare_runs, comparison_lines, runs_tries
 from services.registry import trainable
-from services.sweep_driver import create_study
-from services.sweep_space import parse_space, trial_configs
-from services.tries import compare_runs, comparison_lines, runs_tries
+from services.sweeps.driver import create_study
+from services.sweeps.space import parse_space, trial_configs
 from tests.sweeping import MODEL, SPACE
 
 RIVALS = ("majority", "momentum", "linear")

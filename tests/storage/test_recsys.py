@@ -7,8 +7,8 @@ import pytest
 
 from core.recsys.config import recsys_configs
 from core.recsys.synthetic import RecsysSpec, generate_recsys
-from services.recsys import active_run, load_serving, recommender_runs, set_active_run
-from services.recsys_runs import train_recsys_run
+from services.recsys.runs import train_recsys_run
+from services.recsys.serving import active_run, load_serving, recommender_runs, set_active_run
 from storage import DataHome
 from storage.db import StorageError
 from storage.recsys import load_recsys_data, save_recsys_dataset

@@ -61,7 +61,7 @@ def control():
 
 def test_each_fold_is_announced_to_the_progress_callbacks_before_it_trains(control) -> None:
     """Issue 39: a queued walk-forward showed no progress; the worker's progress events now
-    carry the fold (services.worker.ProgressEvents.on_stage)."""
+    carry the fold (services.jobs.worker.ProgressEvents.on_stage)."""
     stages = [e for e in HEARD.events if e[0] == "fold"]
     assert stages == [("fold", 1, 3), ("fold", 2, 3), ("fold", 3, 3)]
     first = HEARD.events.index(("fold", 1, 3))

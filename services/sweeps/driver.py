@@ -1,4 +1,4 @@
-"""The job manager's sweep duties (``services.sweeps`` tells the whole story): Optuna's
+"""The job manager's sweep duties (``services.sweeps.study`` tells the whole story): Optuna's
 storage and studies, and ``SweepDriver``, which asks for trials, reports their epochs
 to the pruner and tells the study how each ended. It talks to the manager through
 ``TrialQueue``, so it never imports the job manager. Optuna is imported where it is used: it
@@ -16,10 +16,10 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from core.config import Config, ConfigError
+from services.jobs.run_owners import owner_gone
+from services.jobs.worker import PRUNE
 from services.registry import trainable
-from services.run_owners import owner_gone
-from services.sweep_space import Dimension, dimension_bounds, trial_configs
-from services.worker import PRUNE
+from services.sweeps.space import Dimension, dimension_bounds, trial_configs
 from storage.data_home import DataHome
 from storage.models import JobStatus
 from storage.repository import get_dataset_by_id, session_scope
@@ -47,7 +47,7 @@ WARMUP_EPOCHS = 1
 
 
 class TrialQueue(Protocol):
-    """What a sweep needs of the job manager that drives it (``services.jobs.JobManager``):
+    """What a sweep needs of the job manager that drives it (``services.jobs.manager.JobManager``):
     where its data is, who it is, and a way to queue, cancel and advance trial jobs."""
 
     engine: Engine

@@ -105,7 +105,7 @@ def owner_gone(owner: str | None, *, elsewhere_gone: bool = False) -> bool:
 def recover_stale_runs(*, engine: Engine) -> list[int]:
     """Mark interrupted every run left 'running' by a process of this machine that is gone
     (a CLI run killed with SIGKILL, or a machine that lost power); runs of the job manager
-    are its own to recover (``services.jobs.JobManager.recover``). Returns those marked.
+    are its own to recover (``services.jobs.manager.JobManager.recover``). Returns those marked.
     Skipped in a read-only deployment, which writes nothing."""
     if read_only():
         return []

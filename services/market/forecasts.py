@@ -3,7 +3,7 @@ page), read back (`GET /api/forecasts/latest`), and followed once newer data hol
 outcomes, beside the run's backtest (the Evaluate page).
 
 A run forecasts on the newest version of its dataset (the name it trained on; a version an
-update replaced is kept as ``NAME@vK``, see ``services.dataset_updates``), or on a dataset
+update replaced is kept as ``NAME@vK``, see ``services.market.updates``), or on a dataset
 named by the user. Making a forecast writes, so it is refused in a read-only deployment;
 reading and following them is not.
 """
@@ -31,7 +31,7 @@ from core.market.forecast import (
 from core.market.training import training_rows, windowed
 from core.market.uncertainty import ic_statistics
 from services.access import ensure_writable
-from services.market_evaluation import load_evaluation, run_predictor
+from services.market.evaluation import load_evaluation, run_predictor
 from services.runs import UnknownRun, run_and_dataset
 from storage.db import StorageError
 from storage.feature_store import load_dataset_frame

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core.config import Config, flat_fields, flatten, from_flat
-from services.job_kinds import dataset_fixed_fields
+from services.jobs.kinds import dataset_fixed_fields
 from services.registry import trainable
 
 if TYPE_CHECKING:

@@ -125,7 +125,7 @@ class ScoreSpread:
 
 def score_spreads(*, engine: Engine, run_id: int, horizons: list[int]) -> dict[int, ScoreSpread]:
     """The spread of the model's scores per horizon in the test predictions stored with the
-    run's evaluation (``services.market_evaluation.save_evaluation``); a horizon is missing
+    run's evaluation (``services.market.evaluation.save_evaluation``); a horizon is missing
     when the run has no stored test predictions or they hold no score for it."""
     with session_scope(engine) as session:
         stored = list_artifacts(session=session, run_id=run_id, kind="predictions")

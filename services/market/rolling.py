@@ -37,9 +37,9 @@ from core.market.predictions import outcomes
 from core.market.verdict import EvaluationConfig, declare_primary, uncertainty_report
 from core.trainer import Callback
 from services.access import ensure_writable
-from services.forecasts import current_dataset_name
-from services.market_evaluation import load_evaluation, run_predictor
-from services.market_runs import MARKET_TRAINING, execute_run, start_run
+from services.market.evaluation import load_evaluation, run_predictor
+from services.market.forecasts import current_dataset_name
+from services.market.runs import MARKET_TRAINING, execute_run, start_run
 from services.runs import JobKind, run_and_dataset
 from storage.data_home import DataHome
 from storage.db import StorageError

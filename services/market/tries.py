@@ -21,8 +21,8 @@ from core.market.predictions import baseline_predictions, horizons_in, outcomes
 from core.market.tries import tries_report
 from core.market.uncertainty import block_length
 from core.market.verdict import MEAN, EvaluationConfig, declare_primary, predictor_tables
-from services.market_evaluation import _restore, load_evaluation
-from services.sweeps import sweep_info
+from services.market.evaluation import _restore, load_evaluation
+from services.sweeps.study import sweep_info
 from storage.data_home import DataHome
 from storage.db import StorageError
 

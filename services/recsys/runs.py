@@ -19,7 +19,7 @@ from core.recsys.data import check_split
 from core.recsys.synthetic import RecsysData
 from core.recsys.training import MODEL_NAME, train_recommender
 from core.trainer import Callback, phase_teller
-from services.run_owners import mark_running
+from services.jobs.run_owners import mark_running
 from services.runs import (
     JobKind,
     MetricWriter,

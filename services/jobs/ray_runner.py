@@ -35,7 +35,7 @@ CPUS_PER_JOB_ENV = "TRENDLAB_RAY_CPUS_PER_JOB"
 
 def _run_job(folder: str) -> int:
     """The worker's main, inside a Ray worker process."""
-    from services.worker import main
+    from services.jobs.worker import main
 
     return main(Path(folder))
 

@@ -1,22 +1,22 @@
 """The kinds of training job, by name: each domain's run module exports its own
-(``services.market_runs``, ``services.recsys_runs``, ``services.market_evaluation``) next
+(``services.market.runs``, ``services.recsys.runs``, ``services.market.evaluation``) next
 to the code it calls, and this table merges them.
 
-The job manager (``services.jobs``) and the worker (``services.worker``) look a job's kind up
-here instead of branching on it, so a new kind of model is one more row. Which kind trains a
-model is the registry's to say (``services.registry``): market models train as ``train``
-jobs, the recommender as ``train_recommender`` jobs.
+The job manager (``services.jobs.manager``) and the worker (``services.jobs.worker``) look a
+job's kind up here instead of branching on it, so a new kind of model is one more row. Which
+kind trains a model is the registry's to say (``services.registry``): market models train as
+``train`` jobs, the recommender as ``train_recommender`` jobs.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from services.market_evaluation import WALK_FORWARD
-from services.market_runs import MARKET_TRAINING
-from services.recsys_runs import RECOMMENDER_TRAINING
+from services.market.evaluation import WALK_FORWARD
+from services.market.rolling import RETRAIN
+from services.market.runs import MARKET_TRAINING
+from services.recsys.runs import RECOMMENDER_TRAINING
 from services.registry import trainable
-from services.rolling import RETRAIN
 from services.runs import JobKind
 
 JOB_KINDS: dict[str, JobKind] = {

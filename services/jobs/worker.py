@@ -1,9 +1,9 @@
 """A training worker: one OS process per job, which never opens the database.
 
-    python -m services.worker JOB_DIR
+    python -m services.jobs.worker JOB_DIR
 
 ``JOB_DIR`` holds ``job.json`` (the job's kind and the run's inputs) and the data files the
-server wrote for it. The worker runs the kind's ``run`` (``services.job_kinds``) and appends
+server wrote for it. The worker runs the kind's ``run`` (``services.jobs.kinds``) and appends
 one JSON object per line to ``events.jsonl``: ``started``, ``progress`` (every few batches),
 ``epoch`` (the trainer's record), then ``finished`` (with the summary) or ``failed`` (with
 the traceback).
@@ -12,8 +12,8 @@ it notices within one training batch. A ``prune`` file (a sweep's verdict, writt
 server after it reported an epoch's validation loss to the study) stops training at the end of
 the epoch under way, ``stopped_because`` = "pruned".
 
-The same ``main`` runs in a local process (``python -m services.worker``) or inside a Ray
-task (``services.ray_runner``); either way the job folder is the only channel.
+The same ``main`` runs in a local process (``python -m services.jobs.worker``) or inside a Ray
+task (``services.jobs.ray_runner``); either way the job folder is the only channel.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from services.run_owners import is_worker
+from services.jobs.run_owners import is_worker
 
 EVENTS = "events.jsonl"
 CANCEL = "cancel"
@@ -114,14 +114,14 @@ class PruneCheck:
 
 
 def main(job_dir: Path) -> int:
-    """Run the job in ``job_dir`` as its kind says (``services.job_kinds``), on the device
+    """Run the job in ``job_dir`` as its kind says (``services.jobs.kinds``), on the device
     its job.json names (``auto`` when it names none), resolved here once."""
     log = EventLog(job_dir / EVENTS)
     log.write("started", pid=os.getpid())
     try:
         # Loaded after the "started" event: the job kinds bring torch and the models (seconds).
         from core.devices import resolve_device
-        from services.job_kinds import JOB_KINDS
+        from services.jobs.kinds import JOB_KINDS
 
         job = json.loads((job_dir / "job.json").read_text())
         device = resolve_device(job.get("device", "auto"))  # once, for the whole job
@@ -147,7 +147,7 @@ class Worker:
     folder: Path
     process: subprocess.Popen | None = None
     remote: Any = None
-    """The Ray task running it (``services.ray_runner.RayTask``), when it runs on Ray."""
+    """The Ray task running it (``services.jobs.ray_runner.RayTask``), when it runs on Ray."""
     offset: int = 0
     """Bytes of events.jsonl already ingested."""
     stored_epochs: set[int] = field(default_factory=set)
@@ -185,11 +185,11 @@ class Worker:
 
 
 def launch_local(folder: Path) -> subprocess.Popen:
-    """Start ``python -m services.worker FOLDER`` in its own session."""
+    """Start ``python -m services.jobs.worker FOLDER`` in its own session."""
     stderr = (folder / "stderr.log").open("wb")
     return subprocess.Popen(
         # The job folder in the command line is the worker's identity (see is_worker).
-        [sys.executable, "-m", "services.worker", str(folder)],
+        [sys.executable, "-m", "services.jobs.worker", str(folder)],
         stdout=subprocess.DEVNULL,
         stderr=stderr,
         cwd=Path(__file__).resolve().parents[1],

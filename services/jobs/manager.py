@@ -16,7 +16,7 @@ they wrote and follows them to the end. A worker is signalled only after ``is_wo
 checked its command line names the job's folder: a stored PID alone may be anything.
 
 Where a worker runs is the runner's business: a local process (the default), or a Ray task
-when ``TRENDLAB_RAY_ADDRESS`` names a cluster (``services.ray_runner``, imported only then).
+when ``TRENDLAB_RAY_ADDRESS`` names a cluster (``services.jobs.ray_runner``, imported only then).
 Either way the job folder is the channel (events.jsonl out, ``cancel`` and ``prune`` in), so
 ingesting, cancelling, failure and resuming are the same code.
 
@@ -24,10 +24,10 @@ Several managers may share a PostgreSQL database (several servers, a CLI sweep):
 is claimed atomically by one of them (``claim_job``), which records itself as the job's
 ``owner`` and alone ingests its events; ``recover`` takes over only jobs whose owner is gone.
 
-Sweeps (``services.sweeps``) ride on the same loop: trials are ordinary jobs; each epoch event
+Sweeps (``services.sweeps.study``) ride on the same loop: trials are ordinary jobs; each epoch event
 of a trial is reported to its study, and the verdict may write the worker's ``prune`` file.
 
-Workers (``services.worker``) never open the database; see docs/architecture.md.
+Workers (``services.jobs.worker``) never open the database; see docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ from sqlalchemy import Engine
 from core.config import Config
 from core.devices import DeviceError, resolve_device
 from services.access import ensure_writable
-from services.job_kinds import JOB_KINDS, job_kind_for
-from services.run_owners import HOST, owner_gone, recover_stale_runs
+from services.jobs.kinds import JOB_KINDS, job_kind_for
+from services.jobs.run_owners import HOST, owner_gone, recover_stale_runs
+from services.jobs.worker import CANCEL, EVENTS, Worker, launch_local
 from services.runs import (
     JobKind,
     checkpoint_path,
@@ -57,8 +58,7 @@ from services.runs import (
     fail_run,
     run_directory,
 )
-from services.sweep_driver import SweepDriver
-from services.worker import CANCEL, EVENTS, Worker, launch_local
+from services.sweeps.driver import SweepDriver
 from storage.data_home import DataHome
 from storage.db import StorageError, shared_engine
 from storage.models import Job, JobStatus, utcnow
@@ -104,7 +104,7 @@ class JobManager:
         address = ray_address if ray_address is not None else os.environ.get(RAY_ADDRESS_ENV)
         self.ray = None
         if address:  # Ray is optional and heavy: loaded only when a cluster is named
-            from services.ray_runner import RayRunner
+            from services.jobs.ray_runner import RayRunner
 
             self.ray = RayRunner(address)
         self.sweeps = SweepDriver(self)

@@ -44,8 +44,8 @@ from core.market.training import (
     train_model,
 )
 from core.trainer import Callback, flushed_denormals, phase_teller
-from services.market_evaluation import EVALUATION_FILE, PREDICTIONS_FILE, save_evaluation
-from services.run_owners import mark_running
+from services.jobs.run_owners import mark_running
+from services.market.evaluation import EVALUATION_FILE, PREDICTIONS_FILE, save_evaluation
 from services.runs import (
     JobKind,
     MetricWriter,

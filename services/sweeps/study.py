@@ -7,7 +7,7 @@ an Optuna study named ``sweep_<id>`` in Optuna's RDB storage: the same PostgreSQ
 when the metadata is there, otherwise a SQLite file beside the DuckDB file
 (``DataHome.sweeps_url``).
 
-How a sweep runs, all inside the job manager's tick (``services.jobs``):
+How a sweep runs, all inside the job manager's tick (``services.jobs.manager``):
 
 1. the manager that *drives* the sweep (the one that started it; another on the same host
    takes over when that process is gone) asks the study for trials while fewer than
@@ -19,7 +19,7 @@ How a sweep runs, all inside the job manager's tick (``services.jobs``):
 2. the manager that ingests a trial's events reports each epoch's validation loss
    (``val/total``, the trainer's early-stopping monitor) to the study as an intermediate
    value and asks Optuna's median pruner; a "prune" verdict becomes the worker's ``prune``
-   file, which its trainer callback (``services.worker.PruneCheck``) turns into a stop at the
+   file, which its trainer callback (``services.jobs.worker.PruneCheck``) turns into a stop at the
    end of the epoch under way (the run ends ``stopped_because`` = "pruned");
 3. when the job ends the trial is told: its best validation loss (complete), pruned, or
    failed (failed, cancelled or interrupted jobs). When every trial has ended, so has the
@@ -41,8 +41,8 @@ from sqlalchemy import Engine
 from core.config import Config, flatten
 from services.access import ensure_writable
 from services.registry import trainable
-from services.sweep_driver import TrialQueue, create_study, load_study
-from services.sweep_space import SweepError, parse_space, trial_configs
+from services.sweeps.driver import TrialQueue, create_study, load_study
+from services.sweeps.space import SweepError, parse_space, trial_configs
 from storage.data_home import DataHome
 from storage.db import StorageError
 from storage.models import JobStatus

@@ -1,0 +1,2 @@
+"""The recommender side: the recommender that serves (``serving``) and its training runs
+(``runs``)."""
