@@ -12,6 +12,13 @@ from storage import DataHome, open_engine
 from storage.recsys import save_recsys_dataset
 
 
+@pytest.fixture
+def backend() -> str:
+    """DuckDB only: what is measured here (a registration, an estimate) does not depend on
+    where the metadata lives, and each run trains or times a model."""
+    return "duckdb"
+
+
 def test_the_recommender_estimate_adds_the_baselines_to_the_epochs(data_home: DataHome) -> None:
     engine = open_engine(data_home.database_url)
     data = generate_recsys(RecsysSpec(users=40, items=30, interactions=500, seed=1))

@@ -28,6 +28,13 @@ APP = str(Path(__file__).resolve().parents[2] / "app.py")
 TOY = "toy_linear"
 
 
+@pytest.fixture
+def backend() -> str:
+    """DuckDB only: what is measured here (a registration, an estimate) does not depend on
+    where the metadata lives, and each run trains or times a model."""
+    return "duckdb"
+
+
 class ToyLinear(nn.Module):
     """A linear 3-class head per horizon over every input: the smallest market model."""
 
