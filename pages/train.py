@@ -202,6 +202,7 @@ if not refused("starting training jobs and uploading configs"):
                 "Download these training settings (YAML)",
                 training.to_yaml(),
                 file_name=f"{model}_training.yaml",
+                on_click="ignore",  # a rerun would drop the button, and its file, at once
             )
 
 
