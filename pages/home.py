@@ -5,6 +5,7 @@ import streamlit as st
 from pages.run_table import SHOWN
 from pages.shared import data_home, engine
 from services import catalog
+from services.registry import models_on
 from services.runs import checkpoint_problems
 from services.runs_table import runs_table
 
@@ -31,8 +32,8 @@ def path() -> None:
     runs = catalog.runs(engine=db)
     working = [j for j in catalog.jobs(engine=db) if not j.finished]
     finished = [r for r in runs if r.status == "succeeded"]
-    market = [r for r in finished if r.model != "two_tower"]
-    served = [r for r in finished if r.model == "two_tower"]
+    market = [r for r in finished if r.model in models_on("predict")]
+    served = [r for r in finished if r.model in models_on("recommend")]
     steps = [
         (
             "Data",

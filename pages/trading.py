@@ -5,6 +5,7 @@ cumulative-return curves."""
 import pandas as pd
 import streamlit as st
 
+from core.market.baselines import MARKET_BASELINES
 from core.market.evaluation import Evaluation, finance_rows
 from core.market.strategy import StrategyConfig, strategy_curve, strategy_figures
 from pages import charts
@@ -76,6 +77,6 @@ def trading_section(
     curves = {
         name: strategy_curve(frame, check, strategy, horizon_days=h)
         for name, frame in traded.items()
-        if name != "majority"  # a constant score trades nothing worth drawing
+        if not (name in MARKET_BASELINES and MARKET_BASELINES[name].constant)  # trades nothing
     }
     charts.show(st, charts.strategy_figure(curves), key="strategy")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from core.market.baselines import QUICK
 from core.market.config import DataConfig
 from core.market.sources import DEMO_SEED, demo_data
 from core.recsys.synthetic import generate_recsys
+from core.recsys.training import MODEL_NAME
 from services.datasets import save_market_dataset
 from services.jobs.kinds import job_kind_for
 from services.registry import preset_configs
@@ -39,11 +41,11 @@ def store_demo_datasets(*, engine: Engine) -> list[str]:
     return stored
 
 
-DEMO_JOBS = (("two_tower", "startups"), ("dual_tower", "demo"))
+DEMO_JOBS = ((MODEL_NAME, "startups"), ("dual_tower", "demo"))
 """What a first start trains, recommender first (the quicker): one model per kind."""
-DEMO_BASELINES = ("majority", "momentum", "linear", "oracle")
-"""The demo's yardsticks: every kind of baseline but gradient boosting, which would take
-longer to fit than the quick model takes to train."""
+DEMO_BASELINES = QUICK
+"""The demo's yardsticks: every kind of baseline but the slow ones (gradient boosting would
+take longer to fit than the quick model takes to train)."""
 
 
 def queue_demo_training(*, engine: Engine, datasets: list[str]) -> list[int]:

@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 from core.batches import TensorBatches
 from core.config import Config
 from core.devices import run_threads, torch_threads
-from core.market.baselines import FITTED
+from core.market.baselines import FITTED, MARKET_BASELINES
 from core.market.config import DataConfig, MarketTrainingConfig
 from core.market.evaluation import BASELINES
 from core.market.features import FEATURES, MASK_COLUMNS
@@ -257,19 +257,27 @@ def _baseline_seconds_market(
     per_row = max(0.0, (t2 - t1) / (n2 - n1)) if n2 > n1 else t2 / max(n2, 1)
     wall = t2 + per_row * max(total - n2, 0)
 
+    stopping = [n for n in fitted if MARKET_BASELINES[n].early_stopping]
+
     def share(found: dict[str, float]) -> float:
-        bound = found.get("boosting_bound")
-        return found.get("boosting", 0.0) / bound if bound else 1.0
+        """The share of their rounds the early-stopping fits ran."""
+        bound = sum(found.get(f"{n}_bound", 0.0) for n in stopping)
+        return sum(found.get(n, 0.0) for n in stopping) / bound if bound else 1.0
 
     grown = share(second) + (share(second) - share(first)) * math.log2(max(total / n2, 1.0))
     rounds = min(1.0, max(share(second), grown))
-    boosting = second.get("boosting", 0.0) / max(sum(second.get(n, 0.0) for n in fitted), 1e-9)
-    fitting = wall * (1 - boosting + boosting * rounds / share(second))
+    stops = sum(second.get(n, 0.0) for n in stopping)
+    stops /= max(sum(second.get(n, 0.0) for n in fitted), 1e-9)
+    fitting = wall * (1 - stops + stops * rounds / share(second))
+    stopped = (
+        f" ({' and '.join(stopping)} stopped after {share(second):.0%} of its rounds)"
+        if stopping
+        else ""
+    )
     return preparing + fitting, (
         f"fitting the baselines on {n1:,} and {n2:,} training rows took {t1:.1f} and "
-        f"{t2:.1f} s after {preparing:.1f} s of preparation (boosting stopped after "
-        f"{share(second):.0%} of its rounds): {format_duration(preparing + fitting)} for "
-        f"{total:,} rows"
+        f"{t2:.1f} s after {preparing:.1f} s of preparation{stopped}: "
+        f"{format_duration(preparing + fitting)} for {total:,} rows"
     )
 
 

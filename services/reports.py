@@ -10,6 +10,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from core.config import flatten
+from core.market.baselines import HEDGE_RIVAL
 from core.market.uncertainty import METRIC_NAMES, too_few_periods
 from services.catalog import RunInfo
 from storage.repository import get_dataset_by_id, get_run, list_metrics, session_scope
@@ -181,8 +182,8 @@ def _use_line(report: dict[str, Any], horizon: str) -> list[str]:
     section = report["reports"]["model"][horizon]
     finance = section["finance"]
     if "hedge" in section:
-        rival = report["reports"].get("persistence", {}).get(horizon, {}).get("hedge")
-        beside = f" (persistence: {rival:.1%})" if rival is not None else ""
+        rival = report["reports"].get(HEDGE_RIVAL, {}).get(horizon, {}).get("hedge")
+        beside = f" ({HEDGE_RIVAL}: {rival:.1%})" if rival is not None else ""
         return [
             f"Hedging with it at {days} days: a hedge sized by the forecast removes "
             f"{section['hedge']:.1%} of a position's variance on average{beside}. No profit "

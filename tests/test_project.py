@@ -300,6 +300,62 @@ def domain_branches(root: Path) -> list[str]:
     return found
 
 
+NAME_REGISTRIES = {
+    "core/recsys/engines.py": "ENGINES",
+    "core/market/baselines.py": "MARKET_BASELINES",
+}
+"""The one module that spells each engine's and each market baseline's name."""
+SAME_WORD = {
+    ("api/health.py", "content"): "an OpenAPI operation's 'content' key",
+    ("services/datasets.py", "oracle"): "the raw part that keeps the generator's truth",
+    ("services/market/updates.py", "oracle"): "the same raw part",
+    ("storage/feature_store.py", "oracle"): "the same raw part",
+}
+"""(module, word) -> what the word means there: the same spelling, another thing."""
+
+
+def registered_names() -> set[str]:
+    from core.market.baselines import MARKET_BASELINES
+    from core.recsys.engines import ENGINES
+
+    return {*ENGINES, *MARKET_BASELINES}
+
+
+def name_spellings(root: Path, names: set[str]) -> list[str]:
+    """'path:line word' of every string constant outside ``NAME_REGISTRIES`` (and the
+    benchmarks, which choose what to measure by name as a user does) equal to a registered
+    engine or baseline name."""
+    found = []
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            relative = path.relative_to(root).as_posix()
+            if relative in NAME_REGISTRIES:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (
+                    isinstance(node, ast.Constant)
+                    and node.value in names
+                    and (relative, node.value) not in SAME_WORD
+                ):
+                    found.append(f"{relative}:{node.lineno} {node.value}")
+    return found
+
+
+def test_no_module_outside_the_registries_spells_an_engine_or_baseline_name() -> None:
+    assert name_spellings(ROOT, registered_names()) == []
+
+
+def test_the_name_check_catches_a_name_planted_in_serving(tmp_path: Path) -> None:
+    (tmp_path / "core" / "recsys").mkdir(parents=True)
+    (tmp_path / "core" / "recsys" / "serving.py").write_text(
+        "if entry.name == 'ease':\n    pass\nlabel = 'ease and more'\n"
+    )
+    (tmp_path / "core" / "recsys" / "engines.py").write_text("ENGINES = {'ease': None}\n")
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "health.py").write_text("body.get('content')\n")
+    assert name_spellings(tmp_path, {"ease", "content"}) == ["core/recsys/serving.py:1 ease"]
+
+
 def test_no_module_outside_the_registries_branches_on_a_domain() -> None:
     assert domain_branches(ROOT) == []
 

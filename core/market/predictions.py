@@ -23,6 +23,7 @@ training and test rows and the seed, so they are fitted once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -186,9 +187,6 @@ def baseline_predictions(
     return {name: frame for name, frame in found.items() if frame is not None}
 
 
-BOOSTING_ROUNDS = 200
-"""Most boosting iterations a baseline fit runs (early stopping usually ends sooner on
-small data; from about 150,000 training rows it runs them all)."""
 FIT_THREADS = max(1, min(2, os.cpu_count() or 1))
 """The linear and boosting fits (one per horizon and head) run on this many threads, each
 fit on one: the fits release the GIL, so two cores halve an evaluation of 500 tickers."""
@@ -235,9 +233,9 @@ def _fit_baselines(
     labels = [c for h in loaders.horizons for c in spec.target.columns(h)]
     train = dataset[labels].iloc[train_rows]
     test = dataset[["date", "ticker"]].iloc[test_rows].reset_index(drop=True)
-    trailing = None
-    if "persistence" in names and spec.targets == "relevance":
-        trailing = _trailing(dataset, test, loaders)
+    trailing = functools.cache(
+        lambda: _trailing(dataset, test, loaders) if spec.targets == "relevance" else None
+    )
     targets = {
         h: (
             train[spec.target.columns(h)[0]].to_numpy(),
@@ -283,20 +281,10 @@ def fit_baseline_models(
     seed: int,
     timings: dict[str, float],
 ) -> dict[tuple[str, int, str], np.ndarray]:
-    """The linear and boosting baselines' test predictions, per (name, horizon, head),
+    """The fitted baselines' test predictions (``FITTED``), per (name, horizon, head),
     fitted on ``FIT_THREADS`` threads. ``timings`` gets each name's fitting seconds
-    (summed over its fits) and ``boosting_bound``: the boosting fits' seconds had each
-    run all ``BOOSTING_ROUNDS`` (what an estimate scales from a sample)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
-    from sklearn.linear_model import LogisticRegression, Ridge
-
-    def models(name: str) -> tuple[Any, Any]:
-        if name == "linear":
-            return Ridge(alpha=10.0), LogisticRegression(max_iter=500, C=0.1)
-        return (
-            HistGradientBoostingRegressor(max_iter=BOOSTING_ROUNDS, random_state=seed),
-            HistGradientBoostingClassifier(max_iter=BOOSTING_ROUNDS, random_state=seed),
-        )
+    (summed over its fits) and, for those that stop early, ``{name}_bound``: their fits'
+    seconds had each run all its rounds (what an estimate scales from a sample)."""
 
     def fit(model: Any, y: np.ndarray) -> tuple[np.ndarray, float, float]:
         # One OpenMP thread a fit: with OMP_WAIT_POLICY=PASSIVE (core/__init__.py) every one
@@ -307,22 +295,28 @@ def fit_baseline_models(
         with threadpool_limits(limits=1, user_api="openmp"):
             predicted = model.fit(x_train, y).predict(x_test)
         seconds = time.perf_counter() - started
-        rounds = getattr(model, "n_iter_", None)
-        bound = seconds * BOOSTING_ROUNDS / rounds if isinstance(rounds, int) else seconds
+        rounds, most = getattr(model, "n_iter_", None), getattr(model, "max_iter", None)
+        bound = seconds * most / rounds if isinstance(rounds, int) and most else seconds
         return predicted, seconds, bound
 
     jobs = {
         (name, h, head): (model, y)
         for name in names
         for h, (y_score, y_class) in targets.items()
-        for head, model, y in zip(("score", "class"), models(name), (y_score, y_class), strict=True)
+        for head, model, y in zip(
+            ("score", "class"),
+            MARKET_BASELINES[name].estimators(seed),
+            (y_score, y_class),
+            strict=True,
+        )
     }
     with ThreadPoolExecutor(max_workers=FIT_THREADS) as pool:
         futures = {key: pool.submit(fit, model, y) for key, (model, y) in jobs.items()}
         done = {key: future.result() for key, future in futures.items()}
     for name in names:
         timings[name] = sum(s for key, (_, s, _) in done.items() if key[0] == name)
-    timings["boosting_bound"] = sum(b for key, (_, _, b) in done.items() if key[0] == "boosting")
+        if MARKET_BASELINES[name].early_stopping:
+            timings[f"{name}_bound"] = sum(b for key, (_, _, b) in done.items() if key[0] == name)
     timings["fit_threads"] = FIT_THREADS
     return {key: predicted for key, (predicted, _, _) in done.items()}
 

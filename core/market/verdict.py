@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from core.config import Config
+from core.market.baselines import BOUNDS
 from core.market.metrics import daily_skill
 from core.market.overfitting import superior_predictive_ability
 from core.market.strategy import StrategyConfig
@@ -60,7 +61,7 @@ from core.market.uses import (
 
 MIN_RANK_IC_TICKERS = MIN_CROSS_SECTION
 PRIMARY_METRICS = ("pearson", "rank_ic", "hedge")
-NOT_BASELINES = ("model", "oracle")
+NOT_BASELINES = ("model", *BOUNDS)
 MEAN = "mean"
 """The constant-mean predictor: every row scored with the test target's mean."""
 MEAN_RIVALS = ("pearson", "mse", "rank_ic", "hedge")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.market.baselines import FITTED
 from core.market.config import DataConfig
 from core.market.evaluation import score_report
 from core.market.models import model_spec
@@ -38,7 +39,7 @@ def walk_forward_evaluation(
     training: Any,
     data: DataConfig,
     folds: int = 3,
-    baselines: Sequence[str] = ("linear", "boosting"),
+    baselines: Sequence[str] = FITTED,
     callbacks: Sequence[Any] = (),
     should_stop: Callable[[], bool] | None = None,
     device: str | None = None,

@@ -19,27 +19,59 @@ with the best baseline on NDCG@10.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from arch.bootstrap import IIDBootstrap
+from scipy import sparse
 
 from core.recsys.catalogue import Catalogue
 from core.recsys.config import TwoTowerConfig
 from core.recsys.data import Split
+from core.recsys.engines import ENGINES, MODEL, PROFILE, SECOND_STAGE, title
 from core.recsys.model import TwoTowerRecommender
 from core.recsys.ranker import CANDIDATES, Context, SecondStage
-from core.recsys.ranker import ENGINES as RANKED
 from core.recsys.scoring import TowerScorer
 from core.recsys.segments import PRIMARY, K, Scorer, Segment
-from core.recsys.tuning import fit_baselines
+from core.recsys.tuning import Tuning
 
 LEVEL = 0.95
 DRAWS = 1000
-SERVABLE = ("two_tower", "ranker", "ease", "item_knn", "popularity")
-"""Engines the serving side can rebuild from a run's report (BPR's factors are not kept)."""
-ENGINE_NAMES = {"two_tower": "the two-tower model", "ranker": "the second stage"}
+
+
+@dataclass
+class Baselines:
+    """The registry's tuned engines fitted on training events with their settings chosen on
+    validation: each engine's scorer reads a history matrix given at scoring time."""
+
+    engines: dict[str, Callable[[sparse.csr_matrix], Scorer]]
+    settings: dict[str, dict[str, float]]
+    skipped: dict[str, str]
+
+
+def fit_baselines(
+    catalogue: Catalogue,
+    train: sparse.csr_matrix,
+    validation: Segment,
+    *,
+    seed: int = 0,
+    report: Callable[[str], None] | None = None,
+) -> Baselines:
+    """Every registered engine with a ``tune`` (popularity, item-kNN, EASE, BPR, content and
+    any registered since), fitted on ``train`` (positive training events) with its settings
+    chosen on validation NDCG@10; validation reads ``train`` as its history."""
+    tuning = Tuning(catalogue, train, validation, seed, report or (lambda _: None))
+    found = Baselines({}, {}, {})
+    for name, entry in ENGINES.items():
+        if entry.tune is None:
+            continue
+        tuned = entry.tune(tuning)
+        found.engines[name] = tuned.build
+        if tuned.settings:
+            found.settings[name] = tuned.settings
+    return found
 
 
 def evaluate_recommender(
@@ -60,7 +92,7 @@ def evaluate_recommender(
     history = catalogue.history(before)
     train_history = catalogue.history(split.train)
     engines: dict[str, Callable[[], Scorer]] = {
-        "two_tower": lambda: TowerScorer(model, catalogue, history)
+        MODEL: lambda: TowerScorer(model, catalogue, history)
     }
     seen = catalogue.matrix(before)
     fitted, stage = None, None
@@ -71,12 +103,12 @@ def evaluate_recommender(
             engines[name] = lambda build=build: build(history.matrix)
         say("learning the second stage from the validation users")
         on_train = {
-            "two_tower": TowerScorer(model, catalogue, train_history),
+            MODEL: TowerScorer(model, catalogue, train_history),
             **{name: build(train_history.matrix) for name, build in fitted.engines.items()},
         }
         try:
             stage = SecondStage.fit(
-                {name: on_train[name] for name in RANKED if name in on_train},
+                {name: on_train[name] for name in ENGINES if ENGINES[name].proposes},
                 validation.rows,
                 validation.relevant,
                 validation.seen,
@@ -84,13 +116,13 @@ def evaluate_recommender(
                 seed=seed,
             )
         except ValueError as err:
-            fitted.skipped["ranker"] = f"left out: {err}"
+            fitted.skipped[SECOND_STAGE] = f"left out: {err}"
         else:
             context = Context.of(catalogue, before)
-            engines["ranker"] = lambda: stage.scorer(
+            engines[SECOND_STAGE] = lambda: stage.scorer(
                 {name: engines[name]() for name in stage.engines}, seen, context
             )
-            fitted.settings["ranker"] = {
+            fitted.settings[SECOND_STAGE] = {
                 "engines": ", ".join(stage.engines),
                 "candidates": CANDIDATES,
                 "rounds": stage.booster.current_iteration(),
@@ -114,10 +146,12 @@ def evaluate_recommender(
         **means,
         "primary_metric": PRIMARY,
         "intervals": {s: intervals(per_user[s], seed=seed) for s in segments},
-        "comparison": compare(per_user["all_users"], seed=seed, headline_skips=("ranker",)),
-        "cold_comparison": compare(per_user["cold_users"], seed=seed, headline_skips=("ranker",)),
-        "ranker_comparison": compare(per_user["all_users"], model="ranker", seed=seed),
-        "ranker_cold_comparison": compare(per_user["cold_users"], model="ranker", seed=seed),
+        "comparison": compare(per_user["all_users"], seed=seed, headline_skips=(SECOND_STAGE,)),
+        "cold_comparison": compare(
+            per_user["cold_users"], seed=seed, headline_skips=(SECOND_STAGE,)
+        ),
+        "ranker_comparison": compare(per_user["all_users"], model=SECOND_STAGE, seed=seed),
+        "ranker_cold_comparison": compare(per_user["cold_users"], model=SECOND_STAGE, seed=seed),
         "settings": fitted.settings if fitted else {},
         "skipped": fitted.skipped if fitted else {},
         "protocol": (
@@ -166,7 +200,7 @@ def verdict_word(low: float, high: float) -> str:
 def compare(
     per_user: dict[str, dict[str, np.ndarray]],
     *,
-    model: str = "two_tower",
+    model: str = MODEL,
     metric: str = PRIMARY,
     seed: int = 0,
     headline_skips: tuple[str, ...] = (),
@@ -197,7 +231,7 @@ def compare(
     best = max(rivals, key=lambda e: means[engines.index(e)])
     found = against[best]
     low, high = found["interval"]
-    name = ENGINE_NAMES.get(model, model)
+    name = title(model)
     sentence = {
         "beats": f"{name} beats the best other engine, {best}, on {metric}",
         "worse": f"{name} is worse than the best other engine, {best}, on {metric}",
@@ -226,36 +260,39 @@ def serving_choice(result: dict[str, Any], segment: str = "all_users") -> dict[s
     scores, so a tie goes to the simpler engine). ``all_users`` picks for warm and hot users,
     ``cold_users`` for cold ones (on the online-retail time split content ranks cold users at
     0.005, popularity at 0.063, the two-tower model at 0.069)."""
-    servable = SERVABLE if segment == "all_users" else (*SERVABLE, "content")
+    cold = segment != "all_users"
     figures = {
         engine: values[PRIMARY]
         for engine, values in result[segment].items()
-        if engine in servable and PRIMARY in values and values.get("users_evaluated", 1) > 0
+        if engine in ENGINES
+        and ENGINES[engine].served
+        and (cold or ENGINES[engine].warm)
+        and PRIMARY in values
+        and values.get("users_evaluated", 1) > 0
     }
-    single = {engine: figure for engine, figure in figures.items() if engine != "ranker"}
+    single = {engine: figure for engine, figure in figures.items() if engine != SECOND_STAGE}
     if not single:
-        return {"engine": "two_tower" if segment == "all_users" else "content", "reason": ""}
-    cold = segment != "all_users"
+        return {"engine": PROFILE if cold else MODEL, "reason": ""}
     comparison = result["cold_comparison" if cold else "comparison"]
-    chosen = max(single, key=lambda e: (single[e], e == "two_tower"))
+    chosen = max(single, key=lambda e: (single[e], e == MODEL))
     who = "cold test users" if cold else "test users"
     ranker = result.get("ranker_cold_comparison" if cold else "ranker_comparison") or {}
     ranker_verdict = ranker.get("against", {}).get(chosen, {})
-    if "ranker" in figures and figures["ranker"] > single[chosen]:
+    if SECOND_STAGE in figures and figures[SECOND_STAGE] > single[chosen]:
         low, high = ranker_verdict.get("interval", [float("nan")] * 2)
         sentence = (
-            f"the second stage ranks at {figures['ranker']:.3f} against {chosen}'s "
+            f"{title(SECOND_STAGE)} ranks at {figures[SECOND_STAGE]:.3f} against {chosen}'s "
             f"{single[chosen]:.3f} ({PRIMARY}, difference {low:+.3f} .. {high:+.3f})"
         )
         if ranker_verdict.get("verdict") == "beats":
             return {
-                "engine": "ranker",
+                "engine": SECOND_STAGE,
                 "reason": f"{sentence} on this run's {who}: it beats every engine alone",
             }
         note = f"; {sentence}, no evidence it is better, so the simpler engine serves"
     else:
         note = ""
-    if chosen == "two_tower":
+    if chosen == MODEL:
         reason = (
             f"the two-tower model ranks best on this run's {who} ({PRIMARY} "
             f"{single[chosen]:.3f}; verdict against {comparison.get('best_baseline')}: "
@@ -263,7 +300,7 @@ def serving_choice(result: dict[str, Any], segment: str = "all_users") -> dict[s
         )
     else:
         verdict = comparison.get("against", {}).get(chosen, {}).get("verdict")
-        model = single.get("two_tower")
+        model = single.get(MODEL)
         against = f" against the two-tower model's {model:.3f}" if model is not None else ""
         reason = (
             f"{chosen} ranks best on this run's {who} ({PRIMARY} {single[chosen]:.3f}"

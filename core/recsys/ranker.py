@@ -32,8 +32,6 @@ from core.recsys.catalogue import Catalogue
 
 Scorer = Callable[[np.ndarray], np.ndarray]
 
-ENGINES = ("two_tower", "ease", "item_knn", "popularity")
-"""Engines whose candidates and scores the second stage reads (those a run has)."""
 CANDIDATES = 50
 """Items each engine proposes per user."""
 RECENT_DAYS = 30
@@ -164,7 +162,7 @@ class SecondStage:
         """Learn to order the candidates of ``scorers`` (engine name -> scorer over the
         history the engines were fitted on) for ``users`` (catalogue rows) whose held-out
         items are ``relevant``; ``seen`` masks what they have met."""
-        engines = tuple(name for name in ENGINES if name in scorers)
+        engines = tuple(scorers)
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for start in range(0, len(users), block):
             rows = users[start : start + block]

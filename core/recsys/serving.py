@@ -17,15 +17,16 @@ items. Every answer names its engine, why it was chosen, and per item what match
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from core.recsys.baselines import EASE, ItemKNN, Popularity, SparseEASE
+from core.recsys.baselines import Popularity
 from core.recsys.catalogue import Catalogue
 from core.recsys.config import TwoTowerConfig
 from core.recsys.content import ContentModel
-from core.recsys.engines import AUTO, ENGINES, Engine, engine
+from core.recsys.engines import AUTO, ENGINES, MODEL, PROFILE, Engine, engine
 from core.recsys.model import TwoTowerRecommender
 from core.recsys.ranker import OUTSIDE, Context, SecondStage
 from core.recsys.scoring import item_embeddings, user_embeddings
@@ -191,17 +192,12 @@ class Recommender:
         self._ranked: tuple[dict, Context] | None = None
         self.report = report or {}
         choice = self.report.get("serve") or {}
-        self.served = choice.get("engine", "two_tower")
+        self.served = choice.get("engine", MODEL)
         self.served_because = choice.get("reason", "")
         cold = self.report.get("serve_cold") or {}
-        self.served_cold = cold.get("engine", "content")
+        self.served_cold = cold.get("engine", PROFILE)
         self.served_cold_because = cold.get("reason", "")
-        if ranker is None or model is None:  # a run of an earlier version, or no model
-            if self.served == "ranker":
-                self.served, self.served_because = "two_tower", "the second stage is not stored"
-            if self.served_cold == "ranker":
-                self.served_cold = "content"
-        self.neighbourhood: dict[str, EASE | SparseEASE | ItemKNN] = {}
+        self.neighbourhood: dict[str, Any] = {}
         self.items = catalogue.data.items.reset_index(drop=True)
         self.users = catalogue.data.users.reset_index(drop=True)
         self.history = catalogue.history(interactions)
@@ -213,6 +209,12 @@ class Recommender:
         if model is not None:
             kind = search_kind(search or config.search, len(self.items))
             self.index = ItemIndex(item_embeddings(model, catalogue), kind=kind)
+        usable = self.engines(auto=False)
+        if self.served not in usable:  # a run of an earlier version, or no model
+            self.served_because = f"the {self.served} engine cannot be rebuilt from this run"
+            self.served = MODEL
+        if self.served_cold not in usable:
+            self.served_cold = PROFILE
 
     def engines(self, *, auto: bool = True) -> list[str]:
         """The engines this recommender can serve, in the registry's order (``auto`` first
@@ -222,8 +224,10 @@ class Recommender:
         return [AUTO, *usable] if auto else usable
 
     def can_serve(self, entry: Engine) -> bool:
-        return (not entry.needs_model or self.index is not None) and (
-            not entry.needs_ranker or self.ranker is not None
+        return (
+            entry.served
+            and (not entry.needs_model or self.index is not None)
+            and (not entry.needs_ranker or self.ranker is not None)
         )
 
     def route(self, user_id: str) -> tuple[str, str]:
@@ -231,37 +235,23 @@ class Recommender:
         cold, hot = self.config.cold_max_interactions, self.config.hot_min_interactions
         if count < cold:
             start = f"cold start: {count} interactions (fewer than {cold})"
-            if self.served_cold == "content" or (
-                self.index is None and self.served_cold == "two_tower"
-            ):
-                return "content", start
+            if self.served_cold == PROFILE:
+                return PROFILE, start
             return self.served_cold, f"{start}; {self.served_cold_because}"
         tier = "hot" if count > hot else "warm"
         if self.index is None:
-            return "content", f"{tier}: {count} interactions, but no trained model is active"
-        if self.served != "two_tower":
+            return PROFILE, f"{tier}: {count} interactions, but no trained model is active"
+        if self.served != MODEL:
             return self.served, f"{tier}: {count} interactions; {self.served_because}"
-        return "two_tower", f"{tier}: {count} interactions, enough history for the two-tower model"
+        return MODEL, f"{tier}: {count} interactions, enough history for {engine(MODEL).named}"
 
-    def neighbours(self, engine: str) -> EASE | SparseEASE | ItemKNN:
-        """EASE or item-kNN fitted on every known interaction with the run's settings (built
-        on first use)."""
-        if engine not in self.neighbourhood:
-            settings = self.report.get("settings", {}).get(engine, {})
-            matrix = self.history.matrix
-            lam = settings.get("regularisation", 100.0)
-            self.neighbourhood[engine] = (
-                (
-                    SparseEASE(matrix, lam, int(settings["neighbours"]))
-                    if "neighbours" in settings
-                    else EASE(matrix, lam)
-                )
-                if engine == "ease"
-                else ItemKNN(
-                    matrix, int(settings.get("neighbours", 50)), settings.get("shrinkage", 0.0)
-                )
-            )
-        return self.neighbourhood[engine]
+    def neighbours(self, name: str) -> Any:
+        """What a neighbourhood engine (EASE, item-kNN) scores with, rebuilt from every known
+        interaction with the run's tuned settings (on first use)."""
+        if name not in self.neighbourhood:
+            settings = self.report.get("settings", {}).get(name, {})
+            self.neighbourhood[name] = engine(name).rebuild(self.history.matrix, settings)
+        return self.neighbourhood[name]
 
     def second_stage(self, rows: np.ndarray) -> np.ndarray:
         """(rows, items) scores of the run's second stage over every known interaction:
@@ -305,7 +295,7 @@ class Recommender:
         entry = self._usable(name)
         allowed = self.allowed(filters, self.seen[[row]].toarray()[0] > 0)
         user = self.users.iloc[[row]]
-        if entry.name == "two_tower":  # the item index: exact, or approximate at scale
+        if entry.indexed:  # the item index: exact, or approximate at scale
             query = user_embeddings(self.model, self.catalogue, self.history, np.array([row]))[0]
             indices, scores = self.index.search(query, _bounded(limit), allowed)
             return self._answer(user_id, entry, reason, user, indices, scores)
@@ -314,7 +304,7 @@ class Recommender:
             allowed = allowed & (scores > OUTSIDE)
         if entry.fallback and not np.any(scores[allowed] > 0):
             reason = f"{reason}; nothing in the profile matched, so {entry.fallback}"
-            entry = engine(entry.fallback)
+            entry = self._usable(entry.fallback)  # ``engine`` is the caller's choice here
             scores = entry.scores(self, np.array([row]))[0]
         indices, values = best(scores, _bounded(limit), allowed)
         return self._answer(user_id, entry, reason, user, indices, values)
@@ -322,7 +312,13 @@ class Recommender:
     def _usable(self, name: str) -> Engine:
         entry = engine(name)
         if not self.can_serve(entry):
-            needed = "a stored second stage" if entry.needs_ranker else "a trained model"
+            needed = (
+                "what the run did not keep (it is judged only)"
+                if not entry.served
+                else "a stored second stage"
+                if entry.needs_ranker
+                else "a trained model"
+            )
             raise ValueError(f"the {name} engine needs {needed}, which this run has not")
         return entry
 
@@ -342,7 +338,7 @@ class Recommender:
         user = pd.DataFrame([{"user_id": None, **columns}])
         allowed = self.allowed(filters, None)
         reason = "new user: content-based from the stated profile"
-        entry = engine("content")
+        entry = engine(PROFILE)
         scores = self.content.scores(user, None)[0]
         if not np.any(scores[allowed] > 0):
             reason = f"{reason}; nothing in the profile matched, so {entry.fallback}"

@@ -33,6 +33,7 @@ from core.recsys.data import (
     labelled,
     split_interactions,
 )
+from core.recsys.engines import MODEL
 from core.recsys.evaluation import evaluate_recommender
 from core.recsys.features import RecsysEncoder
 from core.recsys.model import (
@@ -47,7 +48,7 @@ from core.recsys.segments import K, Segment
 from core.recsys.synthetic import RecsysData
 from core.trainer import Callback, Trainer, TrainingError, seed_everything
 
-MODEL_NAME = "two_tower"
+MODEL_NAME = MODEL
 USER_OBJECTIVES = ("implicit_als", "masked_softmax", "implicit_squared")
 """Objectives trained on users with held-out items (``UserBatches``), not pairs."""
 

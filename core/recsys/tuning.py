@@ -1,12 +1,14 @@
-"""The baselines fitted on training events with their settings chosen on validation NDCG@10,
-as the two-tower model is tuned: popularity, item-kNN (neighbours x shrinkage), EASE (lambda;
-dense below its memory limit, ``SparseEASE`` above), BPR (RecBole's recipe, trained until
-validation stops rising) and content."""
+"""How each baseline engine is fitted on training events with its settings chosen on
+validation NDCG@10, as the two-tower model is tuned: popularity, item-kNN (neighbours x
+shrinkage), EASE (lambda; dense below its memory limit, ``SparseEASE`` above), BPR
+(RecBole's recipe, trained until validation stops rising) and content. Each tuner is one
+engine's ``tune`` in the registry (``core.recsys.engines``), and how a server rebuilds the
+neighbourhood engines from a run's settings sits beside it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import sparse
@@ -31,85 +33,85 @@ SPARSE_EASE_NEIGHBOURS = 200
 """Items each item's weights may use when the catalogue is above EASE's dense limit."""
 
 
-@dataclass
-class Baselines:
-    """The baselines fitted on training events with their settings chosen on validation:
-    each engine's scorer reads a history matrix given at scoring time."""
+@dataclass(frozen=True)
+class Tuning:
+    """What an engine is tuned from: the positive training events (``train``, users x items,
+    sparse) and the validation users, which read ``train`` as their history."""
 
-    engines: dict[str, Callable[[sparse.csr_matrix], Scorer]]
-    settings: dict[str, dict[str, float]]
-    skipped: dict[str, str]
+    catalogue: Catalogue
+    train: sparse.csr_matrix
+    validation: Segment
+    seed: int = 0
+    say: Callable[[str], None] = field(default=lambda _: None)
+
+    def score(self, scorer: Scorer) -> float:
+        """Validation NDCG@10 of ``scorer``."""
+        return self.validation.metrics(scorer)[PRIMARY]
 
 
-def fit_baselines(
-    catalogue: Catalogue,
-    train: sparse.csr_matrix,
-    validation: Segment,
-    *,
-    seed: int = 0,
-    report: Callable[[str], None] | None = None,
-) -> Baselines:
-    """Popularity, item-kNN (neighbours x shrinkage tuned), EASE (lambda tuned, catalogues up
-    to ``ease_item_limit``), BPR (trained until validation NDCG@10 stops rising) and content,
-    each fitted on ``train`` (positive training events); validation reads ``train`` too."""
-    say = report or (lambda _: None)
-    engines: dict[str, Callable[[sparse.csr_matrix], Scorer]] = {}
-    settings: dict[str, dict[str, float]] = {}
-    skipped: dict[str, str] = {}
+@dataclass(frozen=True)
+class Tuned:
+    """One engine fitted on training events: its scorer over a history matrix given at
+    scoring time (training events for the second stage's learning, training + validation at
+    test), and the settings validation chose (stored in the run's report)."""
 
-    def on_validation(scorer: Scorer) -> float:
-        return validation.metrics(scorer)[PRIMARY]
+    build: Callable[[sparse.csr_matrix], Scorer]
+    settings: dict[str, float] = field(default_factory=dict)
 
-    popularity = Popularity(train)
-    engines["popularity"] = lambda history: popularity.scores
 
-    say("tuning item-kNN (neighbours x shrinkage) on validation")
+def tune_popularity(tuning: Tuning) -> Tuned:
+    popularity = Popularity(tuning.train)
+    return Tuned(lambda history: popularity.scores)
+
+
+def tune_item_knn(tuning: Tuning) -> Tuned:
+    tuning.say("tuning item-kNN (neighbours x shrinkage) on validation")
     knn, best = None, -np.inf
     for shrinkage in KNN_SHRINKAGE:
-        widest = ItemKNN(train, max(KNN_NEIGHBOURS), shrinkage)
+        widest = ItemKNN(tuning.train, max(KNN_NEIGHBOURS), shrinkage)
         for neighbours in KNN_NEIGHBOURS:
             candidate = widest.fewer(neighbours)
-            figure = on_validation(candidate.scores)
+            figure = tuning.score(candidate.scores)
             if figure > best:
                 knn, best = candidate, figure
-    settings["item_knn"] = {"neighbours": knn.neighbours, "shrinkage": knn.shrinkage}
-    engines["item_knn"] = lambda history: lambda rows: knn.scores(rows, history)
+    return Tuned(
+        lambda history: lambda rows: knn.scores(rows, history),
+        {"neighbours": knn.neighbours, "shrinkage": knn.shrinkage},
+    )
 
-    items, limit = train.shape[1], ease_item_limit(available_memory())
+
+def tune_ease(tuning: Tuning) -> Tuned:
+    items, limit = tuning.train.shape[1], ease_item_limit(available_memory())
     if items <= limit:
-        say("tuning EASE (lambda) on validation, every lambda from one eigendecomposition")
-        ease, best = None, -np.inf
-        for candidate in EASE.path(train, EASE_LAMBDAS):
-            figure = on_validation(candidate.scores)
-            if figure > best:
-                ease, best = candidate, figure
-            del candidate
-        settings["ease"] = {"regularisation": ease.regularisation}
-        engines["ease"] = lambda history: lambda rows: ease.scores(rows, history)
+        tuning.say("tuning EASE (lambda) on validation, every lambda from one eigendecomposition")
+        path = EASE.path(tuning.train, EASE_LAMBDAS)
     else:
-        say(
+        tuning.say(
             f"tuning sparse EASE (lambda) on validation: {items:,} items, above the dense {limit:,}"
         )
-        ease, best = None, -np.inf
-        for candidate in SparseEASE.path(train, EASE_LAMBDAS, SPARSE_EASE_NEIGHBOURS):
-            figure = on_validation(candidate.scores)
-            if figure > best:
-                ease, best = candidate, figure
-            del candidate
-        settings["ease"] = {"regularisation": ease.regularisation, "neighbours": ease.neighbours}
-        engines["ease"] = lambda history: lambda rows: ease.scores(rows, history)
+        path = SparseEASE.path(tuning.train, EASE_LAMBDAS, SPARSE_EASE_NEIGHBOURS)
+    ease, best = None, -np.inf
+    for candidate in path:
+        figure = tuning.score(candidate.scores)
+        if figure > best:
+            ease, best = candidate, figure
+        del candidate
+    settings = {"regularisation": ease.regularisation}
+    if isinstance(ease, SparseEASE):
+        settings["neighbours"] = ease.neighbours
+    return Tuned(lambda history: lambda rows: ease.scores(rows, history), settings)
 
-    say("training BPR until validation NDCG@10 stops rising")
-    bpr = fit_bpr(train, validation, seed=seed)
-    settings["bpr"] = {"epochs": bpr.best_epoch, **bpr.settings}
-    engines["bpr"] = lambda history: bpr.scores
 
-    users = catalogue.data.users.reset_index(drop=True)
-    content = ContentModel(catalogue.encoder, catalogue.data.items)
-    engines["content"] = lambda history: (
-        lambda rows: content.scores(users.iloc[rows], history[rows])
-    )
-    return Baselines(engines, settings, skipped)
+def rebuild_ease(matrix: sparse.csr_matrix, settings: dict[str, float]) -> EASE | SparseEASE:
+    """EASE fitted on ``matrix`` with a run's tuned settings (its sparse form when tuned so)."""
+    lam = settings.get("regularisation", 100.0)
+    if "neighbours" in settings:
+        return SparseEASE(matrix, lam, int(settings["neighbours"]))
+    return EASE(matrix, lam)
+
+
+def rebuild_item_knn(matrix: sparse.csr_matrix, settings: dict[str, float]) -> ItemKNN:
+    return ItemKNN(matrix, int(settings.get("neighbours", 50)), settings.get("shrinkage", 0.0))
 
 
 BPR_GRID = ({"learning_rate": 0.001, "regularisation": 0.0},)
@@ -127,3 +129,15 @@ def fit_bpr(train: sparse.csr_matrix, validation: Segment, *, seed: int = 0) -> 
         for settings in BPR_GRID
     ]
     return max(found, key=lambda bpr: bpr.best)
+
+
+def tune_bpr(tuning: Tuning) -> Tuned:
+    tuning.say("training BPR until validation NDCG@10 stops rising")
+    bpr = fit_bpr(tuning.train, tuning.validation, seed=tuning.seed)
+    return Tuned(lambda history: bpr.scores, {"epochs": bpr.best_epoch, **bpr.settings})
+
+
+def tune_content(tuning: Tuning) -> Tuned:
+    users = tuning.catalogue.data.users.reset_index(drop=True)
+    content = ContentModel(tuning.catalogue.encoder, tuning.catalogue.data.items)
+    return Tuned(lambda history: lambda rows: content.scores(users.iloc[rows], history[rows]))

@@ -14,6 +14,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from core.checkpoints import CheckpointError, load_checkpoint
+from core.market.baselines import MARKET_BASELINES
 from core.market.config import DataConfig
 from core.market.evaluation import (
     BASELINES,
@@ -36,7 +37,7 @@ from core.market.training import (
     restore_from_checkpoint,
 )
 from core.market.tries import tries_report
-from core.market.verdict import EvaluationConfig
+from core.market.verdict import NOT_BASELINES, EvaluationConfig
 from core.market.walk_forward import walk_forward_evaluation
 from core.trainer import Callback
 from services.access import ReadOnlyError, ensure_writable, read_only
@@ -157,7 +158,7 @@ def evaluate_run(
         if config == EvaluationConfig() and baselines and not walk_forward:
             _keep(engine, run_id, evaluation)
     report = {"run_id": run_id, "dataset": dataset, **evaluation.report}
-    rivals = [n for n in evaluation.predictors if n not in ("model", "oracle")]
+    rivals = [n for n in evaluation.predictors if n not in NOT_BASELINES]
     if rivals:
         model = evaluation.predictor("model")
         report["tries"] = tries_report(
@@ -200,11 +201,13 @@ def _answers(stored: Evaluation, config: EvaluationConfig, wanted: Sequence[str]
     if stored.report.get("evaluation_config") != config.to_dict():
         return False
     has_oracle = any(str(c).startswith("oracle_") for c in stored.predictions.columns)
-    applies = {
-        "persistence": stored.report.get("targets") == "relevance",
-        "oracle": has_oracle,
-    }
-    missing = [n for n in wanted if n not in stored.predictors and applies.get(n, True)]
+    targets = stored.report.get("targets", "")
+    missing = [
+        n
+        for n in wanted
+        if n not in stored.predictors
+        and MARKET_BASELINES[n].applies(targets, has_oracle=has_oracle)
+    ]
     return not missing
 
 

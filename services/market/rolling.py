@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
+from core.market.baselines import QUICKEST
 from core.market.evaluation import score_report
 from core.market.forecast import forecast_rows, predict_available
 from core.market.models import model_spec
@@ -96,7 +97,7 @@ def start_retrain(*, engine: Engine, serving_run_id: int, window_years: float) -
         dataset_name=name,
         training=spec.training_config_class.from_dict(config["training"]),
         model_config=spec.config_class.from_dict(config["model"]),
-        baselines=config.get("baselines", ["majority"]),
+        baselines=config.get("baselines", [QUICKEST]),
         window={"start_date": start.isoformat()},
     )
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
+from core.market.baselines import RIVALS
 from core.market.metrics import daily_skill, regression_metrics
 from core.market.overfitting import diebold_mariano, model_confidence_set
 from core.market.predictions import baseline_predictions, horizons_in, outcomes
@@ -25,8 +26,6 @@ from services.market.evaluation import _restore, load_evaluation
 from services.sweeps.study import sweep_info
 from storage.data_home import DataHome
 from storage.db import StorageError
-
-RIVALS = ("majority", "momentum", "linear", "boosting")
 
 
 def _trial_predictions(engine: Engine, run_ids: list[int]) -> dict[str, pd.DataFrame]:

@@ -207,7 +207,7 @@ def _serving(
     catalogue = Catalogue.build(data, encoder)
     metrics = folder / FILES["test_metrics"]
     report = json.loads(metrics.read_text()) if metrics.is_file() else {}
-    stored = folder / FILES["ranker"]
+    stored = folder / FILES["second_stage"]
     ranker = SecondStage.from_json(stored.read_text()) if stored.is_file() else None
     return Recommender(model, catalogue, data.interactions, config, report=report, ranker=ranker)
 

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from core.config import Config, ConfigError
+from core.market.baselines import QUICKEST
 from services.jobs.run_owners import owner_gone
 from services.jobs.worker import PRUNE
 from services.registry import trainable
@@ -212,7 +213,7 @@ class SweepDriver:
                 dataset_name=dataset.name,
                 training=training,
                 model_config=model_config,
-                baselines=["majority"],
+                baselines=[QUICKEST],
                 sweep=(sweep.id, trial.number),
             )
             trial.set_user_attr("job_id", job_id)

@@ -1,6 +1,7 @@
-"""One registry entry is all a new recommender engine needs to be served (issue 40): a toy
-engine registered in the test is offered by the recommender, answered by the API and picked
-on the Recommend page, with no other file touched."""
+"""One registry entry is all a new recommender engine needs to be judged and served (issue
+40): a toy engine registered in the test is tuned and judged in the run's evaluation, offered
+by the recommender, answered by the API and picked on the Recommend page, with no other file
+touched."""
 
 from __future__ import annotations
 
@@ -12,13 +13,23 @@ from fastapi.testclient import TestClient
 from streamlit.testing.v1 import AppTest
 
 from api.app import create_api
-from core.recsys.engines import ENGINES, Engine
+from core.recsys.engines import ENGINES, MODEL, Engine
+from core.recsys.tuning import Tuned, Tuning
 from services.recsys.serving import serving
 from storage import DataHome, open_engine
 from tests.services.test_serving import trained_recommender
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 TOY = "toy_newest"
+
+
+def _newest(items: int, rows: np.ndarray) -> np.ndarray:
+    return np.tile(np.arange(items, dtype=float), (len(rows), 1))  # (rows, items)
+
+
+def _tune(tuning: Tuning) -> Tuned:
+    items = len(tuning.catalogue.item_ids)
+    return Tuned(lambda history: lambda rows: _newest(items, rows), {"items": float(items)})
 
 
 @pytest.fixture
@@ -30,21 +41,28 @@ def toy(monkeypatch: pytest.MonkeyPatch) -> str:
         Engine(
             TOY,
             "toy: the catalogue's last items first (registered by a test)",
-            lambda recommender, rows: np.tile(
-                np.arange(len(recommender.items), dtype=float), (len(rows), 1)
-            ),
+            lambda recommender, rows: _newest(len(recommender.items), rows),
+            tune=_tune,
             explain=lambda _r, i, _m: f"item {i} of the catalogue",
         ),
     )
     return TOY
 
 
-def test_a_registered_toy_engine_is_served_by_the_recommender_the_api_and_the_page(
+def test_a_registered_toy_engine_is_judged_and_served_by_the_recommender_api_and_page(
     toy: str, data_home: DataHome
 ) -> None:
     engine = open_engine(data_home.database_url)
     data, _ = trained_recommender(engine, data_home, seed=5)
     recommender = serving(engine=engine, home=data_home).recommender
+    report = recommender.report  # the run's evaluation, as stored
+    assert report["settings"][toy] == {"items": 30.0}
+    for segment in ("all_users", "cold_users"):
+        assert "ndcg@10" in report[segment][toy]
+    low, high = report["intervals"]["all_users"][toy]["ndcg@10"]
+    assert low <= report["all_users"][toy]["ndcg@10"] <= high
+    assert report["comparison"]["against"][toy]["verdict"] in ("beats", "worse", "no evidence")
+    assert report["comparison"]["against"].keys() == set(report["all_users"]) - {MODEL}
     assert toy in recommender.engines()
     user = str(data.interactions["user_id"].iloc[0])
     answer = recommender.recommend(user, limit=3, engine=toy)

@@ -49,15 +49,22 @@ def test_score_formats_keep_three_significant_digits(values, expected) -> None:
         assert float(score_format(values) % smallest) != 0.0, "a non-zero score shown as 0"
 
 
+SERVED = [name for name, entry in ENGINES.items() if entry.served and not entry.needs_ranker]
+"""What a run without a stored second stage serves (BPR is judged, never served)."""
+
+
 def test_only_servable_engines_are_offered(recommender: Recommender) -> None:
-    assert recommender.engines() == [AUTO, *(e for e in ENGINES if e != "ranker")]
-    assert recommender.engines(auto=False) == [e for e in ENGINES if e != "ranker"]
+    assert "bpr" in ENGINES and "bpr" not in SERVED
+    assert recommender.engines() == [AUTO, *SERVED]
+    assert recommender.engines(auto=False) == SERVED
+    with pytest.raises(ValueError, match="judged only"):
+        recommender.recommend(recommender.catalogue.user_ids[0], engine="bpr")
     catalogue: Catalogue = recommender.catalogue
     untrained = Recommender(None, catalogue, recommender.interactions, recommender.config)
     assert untrained.engines() == ["auto", "content", "popularity"]
 
 
-@pytest.mark.parametrize("engine", [e for e in ENGINES if e != "ranker"])
+@pytest.mark.parametrize("engine", SERVED)
 def test_catalogue_scores_are_the_scores_each_engine_ranks_by(
     recommender: Recommender, engine: str
 ) -> None:
@@ -71,7 +78,7 @@ def test_catalogue_scores_are_the_scores_each_engine_ranks_by(
     np.testing.assert_allclose(answer.items["score"], np.round(values, 4), atol=1e-4)
 
 
-@pytest.mark.parametrize("engine", [e for e in ENGINES if e != "ranker"])
+@pytest.mark.parametrize("engine", SERVED)
 def test_an_engines_top_has_raw_and_normalised_scores(
     recommender: Recommender, engine: str
 ) -> None:
@@ -94,3 +101,16 @@ def test_shared_items_count_the_first_lists_items_in_each_other() -> None:
     tops = {"a": listed("1", "2", "3"), "b": listed("3", "4"), "c": listed("5")}
     assert shared_items(tops) == {"b": 1, "c": 0}
     assert shared_items({}) == {}
+
+
+def test_a_known_user_whose_profile_and_history_match_nothing_gets_the_fallback(
+    recommender: Recommender,
+) -> None:
+    user = recommender.catalogue.user_ids[0]
+    others = recommender.interactions[recommender.interactions["user_id"] != user]
+    blank = Recommender(recommender.model, recommender.catalogue, others, recommender.config)
+    row = blank.catalogue.user_index.get_loc(user)
+    words = [c for c in blank.users.columns if blank.users[c].dtype != float and c != "user_id"]
+    blank.users.loc[row, words] = ""
+    answer = blank.recommend(user, engine="content", limit=3)
+    assert answer.engine == "popularity" and "nothing in the profile matched" in answer.reason

@@ -379,8 +379,8 @@ def test_above_the_dense_limit_ease_is_tuned_and_served_in_its_sparse_form(
     trained, monkeypatch
 ) -> None:
     from core.recsys import baselines
+    from core.recsys.evaluation import fit_baselines
     from core.recsys.segments import Segment
-    from core.recsys.tuning import fit_baselines
 
     data, config, result, _ = trained
     monkeypatch.setattr(baselines, "EASE_BUDGET", 4 * 4 * 10**2)  # dense: 10 items at most
