@@ -60,8 +60,9 @@ def for_developer(
     location: str | None = None,
 ) -> Recommendations:
     """Seed 004's endpoint: the top startups for a known developer, routed by history."""
-    if engine_name != AUTO and engine_name not in ENGINES:  # the registry, read per request
-        known = ", ".join([AUTO, *ENGINES])
+    served = [name for name, entry in ENGINES.items() if entry.served]  # read per request
+    if engine_name != AUTO and engine_name not in served:
+        known = ", ".join([AUTO, *served])
         problem = {"type": "enum", "loc": ("query", "engine"), "input": engine_name}
         raise RequestValidationError([{**problem, "msg": f"Input should be one of {known}"}])
     home, engine = ctx.home, ctx.engine

@@ -175,6 +175,7 @@ def test_unknown_users_get_404_and_bad_parameters_422(client: TestClient) -> Non
         ({"limit": 0}, "limit"),
         ({"limit": 101}, "limit"),
         ({"engine": "x"}, "engine"),
+        ({"engine": "bpr"}, "engine"),  # judged in the evaluation, never served
     ):
         bad = client.get(f"{SEED_PATH}/u0003", params=params)
         assert bad.status_code == 422, bad.text
