@@ -1,5 +1,5 @@
 """/info: where the data home and database are, and what the database holds. What
-`trendlab info` prints (services.facts); the CLI asks it while this server holds the DuckDB
+`trendlab info` prints (services.catalog); the CLI asks it while this server holds the DuckDB
 file."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from api.shared import Context, plain
-from services import facts
+from services import catalog
 
 router = APIRouter()
 
@@ -17,4 +17,4 @@ router = APIRouter()
 @router.get("/info")
 def info(ctx: Context) -> dict[str, Any]:
     home, engine = ctx.home, ctx.engine
-    return plain(facts.info(home=home, engine=engine))
+    return plain(catalog.info(home=home, engine=engine))

@@ -1,5 +1,5 @@
 """Training runs, listed, one by id, and named or tagged. What `trendlab runs list|show`
-print (services.facts) and what `runs name|tag` change; the CLI asks these while this server
+print (services.catalog) and what `runs name|tag` change; the CLI asks these while this server
 holds the DuckDB file."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Path
 
 from api.schemas import MAX_RUN_ID, RunLabels
 from api.shared import Context, plain, short
-from services import facts
+from services import catalog
 from services.access import ReadOnlyError
 from services.database import StorageError
 from services.runs_table import label
@@ -20,12 +20,12 @@ router = APIRouter()
 
 @router.get("/runs")
 def runs(ctx: Context) -> list[dict[str, Any]]:
-    return plain(facts.runs(engine=ctx.engine))
+    return plain([r.facts() for r in catalog.runs(engine=ctx.engine)])
 
 
 @router.get("/runs/{run_id}")
 def run(ctx: Context, run_id: Annotated[int, Path(ge=1, le=MAX_RUN_ID)]) -> dict[str, Any]:
-    found = facts.run(engine=ctx.engine, run_id=run_id)
+    found = catalog.run_details(engine=ctx.engine, run_id=run_id)
     if found is None:
         raise HTTPException(404, f"No run {run_id}.")
     return plain(found)

@@ -34,7 +34,6 @@ from core.market.sources import (
     synthetic_data,
 )
 from services import catalog
-from services import facts as views
 from services.catalog import StorageError
 from services.datasets import (
     ContextCoverage,
@@ -172,7 +171,9 @@ def data_import(
 @app.command("list")
 def data_list(as_json: JsonOption = False) -> None:
     """List stored datasets (works while a server holds the database)."""
-    facts = read(lambda _, engine: views.datasets(engine=engine), "/datasets")
+    facts = read(
+        lambda _, engine: [d.facts() for d in catalog.datasets(engine=engine)], "/datasets"
+    )
     if as_json:
         typer.echo(json.dumps(facts, indent=2))
     elif not facts:
@@ -197,7 +198,7 @@ def data_show(
             raise fail(f"No dataset named {name!r}; known datasets: {known}.")
         coverage = None if dataset.recommender else _coverage(engine, name)
     facts = {
-        **views.dataset_facts(dataset),
+        **dataset.facts(),
         "features": len(dataset.features),
         "content_hash": dataset.content_hash,
         "recipe": dataset.recipe,

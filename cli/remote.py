@@ -3,7 +3,7 @@
 Commands that only read (``data list|show``, ``runs list|show``, ``info``) go through
 ``read``, and small writes (``runs name|tag``) through ``through``: on the database when
 this process can open it, otherwise, when a running server holds the DuckDB file, through
-that server's HTTP API, which answers with the same facts (``services.facts``) and does the
+that server's HTTP API, which answers with the same facts (``services.catalog``) and does the
 write itself. ``trendlab serve`` records where it answers in the data home's
 ``server.json``; the API token, when the server has one, is taken from
 ``TRENDLAB_API_TOKEN``. With PostgreSQL nothing holds a lock, so every command opens the

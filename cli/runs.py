@@ -9,7 +9,7 @@ import typer
 
 from cli.common import JsonOption, RunArgument, fail
 from cli.remote import read, through
-from services import facts as views
+from services import catalog
 from services.runs_table import label
 
 app = typer.Typer(help="List, name and tag training runs.", no_args_is_help=True)
@@ -28,7 +28,7 @@ def runs_list(
     """List training runs, newest first: name, model, dataset, target, status, the primary
     test metric with its interval, the verdict and tags (works while a server holds the
     database)."""
-    facts = read(lambda _, engine: views.runs(engine=engine), "/runs")
+    facts = read(lambda _, engine: [r.facts() for r in catalog.runs(engine=engine)], "/runs")
     wanted = set(tag or [])
     facts = [
         item
@@ -109,7 +109,7 @@ def headline(test: dict[str, Any]) -> str:
 @app.command("show")
 def runs_show(run: RunArgument, as_json: JsonOption = False) -> None:
     """One run: status, configs, training summary (seed 002's training_summary.json), files."""
-    facts = read(lambda _, engine: views.run(engine=engine, run_id=run), f"/runs/{run}")
+    facts = read(lambda _, engine: catalog.run_details(engine=engine, run_id=run), f"/runs/{run}")
     if facts is None:
         raise fail(f"No run {run}.")
     if as_json:

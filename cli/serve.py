@@ -13,7 +13,7 @@ import typer
 
 from cli.common import JsonOption, database, fail
 from cli.remote import read
-from services import facts as views
+from services import catalog
 from services.access import trusted_proxies
 from storage.db import schema_version
 
@@ -38,7 +38,7 @@ def init() -> None:
 def info(as_json: JsonOption = False) -> None:
     """Where the data home and database are, and what the database holds (works while a
     server holds the database)."""
-    facts = read(lambda home, engine: views.info(home=home, engine=engine), "/info")
+    facts = read(lambda home, engine: catalog.info(home=home, engine=engine), "/info")
     if as_json:
         typer.echo(json.dumps(facts, indent=2))
     else:

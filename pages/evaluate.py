@@ -34,7 +34,7 @@ from services.market.tries import compare_runs, comparison_lines
 from services.registry import models_on
 from services.reports import epoch_curves, evaluation_summary, run_overview, settings_diff
 from services.runs import checkpoint_problems
-from services.runs_table import runs_table, target_of
+from services.runs_table import runs_table
 
 st.title("Evaluate")
 st.caption(
@@ -287,7 +287,7 @@ with details:
         mime="text/csv",
     )
 
-targets = {r.id: target_of(r) for r in sorted(finished, key=lambda r: r.id) if r.id in chosen}
+targets = {r.id: r.target for r in sorted(finished, key=lambda r: r.id) if r.id in chosen}
 with comparison:
     if len(chosen) < 2:
         st.info("Pick two or more runs above to compare them.")

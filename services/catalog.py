@@ -1,8 +1,12 @@
-"""What the data home holds, as plain values: datasets, runs, jobs and their files.
+"""What the data home holds, as plain values: datasets, runs, jobs and their files; and the
+JSON-ready views the read-only CLI commands print.
 
 Pages, the CLI and the API read these frozen dataclasses instead of ORM rows, so none of them
 holds a database session or depends on the schema's column names. Every function opens and
-closes its own session.
+closes its own session. The views (``DatasetInfo.facts``, ``RunInfo.facts``,
+``dataset_details``, ``run_details``, ``info``) are built here once, so the CLI gives the same
+answer from the database and, while a server holds the DuckDB file, from that server's API
+(which answers with these very dicts).
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from core.recsys.synthetic import RecsysData
+from storage.data_home import DataHome
 from storage.db import StorageError, schema_version
 from storage.feature_store import load_dataset_frame
 from storage.models import Artifact, Dataset, Job, JobStatus, Run, utcnow
@@ -77,6 +83,19 @@ class DatasetInfo:
     def recommender(self) -> bool:
         return self.kind == RECOMMENDER_KIND
 
+    def facts(self) -> dict[str, Any]:
+        """What ``trendlab data list`` prints of it."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "source": self.source,
+            "rows": self.row_count,
+            "tickers": self.tickers,
+            "start": str(self.start_date),
+            "end": str(self.end_date),
+            "created": self.created_at.isoformat(timespec="seconds"),
+        }
+
     @classmethod
     def of(cls, row: Dataset) -> DatasetInfo:
         return cls(
@@ -113,6 +132,51 @@ class RunInfo:
     parent_run_id: int | None
     name: str | None = None
     tags: tuple[str, ...] = ()
+
+    @property
+    def target(self) -> str:
+        """What the run predicts, as its summary records it ('relevance', 'trend',
+        'recommendations'), or its model config's target for runs of earlier versions; ''."""
+        recorded = self.summary.get("target")
+        if recorded:
+            return str(recorded)
+        model = self.config.get("model")
+        return str(model.get("target") or "") if isinstance(model, dict) else ""
+
+    @property
+    def primary(self) -> str:
+        """The primary test metric with its 95 % interval, "0.031 (0.012..0.050) rank_ic 7d";
+        a recommender's NDCG@10 the same way; "" before a test figure exists."""
+        test = self.summary.get("test") or {}
+        if not isinstance(test, dict) or not test:
+            return ""
+        primary = self.summary.get("primary") or {}
+        first = next(iter(test.values()))
+        if isinstance(first, dict):  # a market run: figures per horizon, the shortest first
+            horizon, figures = next(iter(test.items()))
+            metric = primary.get("metric") or next(
+                (m for m in ("rank_ic", "pearson") if f"{m}_low" in figures), "pearson"
+            )
+            return _with_interval(figures, metric, f" {metric} {horizon}")
+        metric = "ndcg@10" if "ndcg@10" in test else next(iter(test))
+        return _with_interval({**test, **self.summary.get("interval", {})}, metric, f" {metric}")
+
+    def facts(self) -> dict[str, Any]:
+        """What ``trendlab runs list`` prints of it."""
+        return {
+            "run_id": self.id,
+            "name": self.name or "",
+            "model": self.model,
+            "dataset": self.dataset or "",
+            "target": self.target,
+            "status": self.status,
+            "seed": self.seed,
+            "created": self.created_at.isoformat(timespec="seconds"),
+            "test": self.summary.get("test", {}),
+            "primary": self.primary,
+            "verdict": self.summary.get("verdict") or "",
+            "tags": list(self.tags),
+        }
 
     @classmethod
     def of(cls, row: Run, dataset: str | None) -> RunInfo:
@@ -193,6 +257,16 @@ class ArtifactInfo:
     @classmethod
     def of(cls, row: Artifact) -> ArtifactInfo:
         return cls(row.run_id, row.kind, Path(row.path), row.bytes, row.sha256)
+
+
+def _with_interval(figures: dict[str, Any], metric: str, suffix: str) -> str:
+    value = figures.get(metric)
+    if not isinstance(value, int | float):
+        return ""
+    low, high = figures.get(f"{metric}_low"), figures.get(f"{metric}_high")
+    if isinstance(low, int | float) and isinstance(high, int | float):
+        return f"{value:.3f} ({low:.3f}..{high:.3f}){suffix}"
+    return f"{value:.3f}{suffix}"
 
 
 def datasets(*, engine: Engine, recommender: bool | None = None) -> list[DatasetInfo]:
@@ -277,3 +351,48 @@ def overview(*, engine: Engine) -> dict[str, int]:
     with session_scope(engine) as session:
         counts = count_rows(session=session)
     return {**counts, "schema_version": schema_version(engine)}
+
+
+def dataset_details(*, engine: Engine, name: str) -> dict[str, Any] | None:
+    """One dataset's facts with its features count, hash and recipe; None when unknown."""
+    found = dataset(engine=engine, name=name)
+    if found is None:
+        return None
+    return {
+        **found.facts(),
+        "features": len(found.features),
+        "content_hash": found.content_hash,
+        "recipe": found.recipe,
+    }
+
+
+def run_details(*, engine: Engine, run_id: int) -> dict[str, Any] | None:
+    """One run: status, configs, summary and recorded files; None when unknown."""
+    found = run(engine=engine, run_id=run_id)
+    if found is None:
+        return None
+    return {
+        "run_id": found.id,
+        "model": found.model,
+        "status": found.status,
+        "seed": found.seed,
+        "dataset_id": found.dataset_id,
+        "created": found.created_at.isoformat(timespec="seconds"),
+        "summary": found.summary,
+        "config": found.config,
+        "artifacts": [
+            {"kind": a.kind, "path": str(a.path), "bytes": a.bytes, "sha256": a.sha256}
+            for a in artifacts(engine=engine, run_id=run_id)
+        ],
+    }
+
+
+def info(*, home: DataHome, engine: Engine) -> dict[str, Any]:
+    """Where the data home and database are (no password), and what the database holds."""
+    counts = overview(engine=engine)
+    return {
+        "data_home": str(home.root),
+        "database_url": make_url(home.database_url).render_as_string(hide_password=True),
+        "schema_version": counts.pop("schema_version"),
+        **counts,
+    }

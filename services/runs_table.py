@@ -66,53 +66,15 @@ def _row(run: RunInfo, job_kind: str | None) -> dict[str, Any]:
         "name": run.name or "",
         "model": run.model,
         "dataset": run.dataset or "",
-        "target": target_of(run),
+        "target": run.target,
         "kind": kind,
         "status": run.status,
         "duration": duration,
-        "primary": primary_figure(run),
+        "primary": run.primary,
         "verdict": str(summary.get("verdict") or ""),
         "tags": ", ".join(run.tags),
         "collapsed": bool(summary.get("collapsed")),
     }
-
-
-def target_of(run: RunInfo) -> str:
-    """What the run predicts, as its summary records it ('relevance', 'trend',
-    'recommendations'), or its model config's target for runs of earlier versions; ''."""
-    recorded = run.summary.get("target")
-    if recorded:
-        return str(recorded)
-    model = run.config.get("model")
-    return str(model.get("target") or "") if isinstance(model, dict) else ""
-
-
-def primary_figure(run: RunInfo) -> str:
-    """The run's primary test metric with its 95 % interval, "0.031 (0.012..0.050) rank_ic
-    7d"; a recommender's NDCG@10 the same way; "" before a test figure exists."""
-    test = run.summary.get("test") or {}
-    if not isinstance(test, dict) or not test:
-        return ""
-    primary = run.summary.get("primary") or {}
-    first = next(iter(test.values()))
-    if isinstance(first, dict):  # a market run: figures per horizon, the shortest first
-        horizon, figures = next(iter(test.items()))
-        metric = primary.get("metric") or next(
-            (m for m in ("rank_ic", "pearson") if f"{m}_low" in figures), "pearson"
-        )
-        return _with_interval(figures, metric, f" {metric} {horizon}")
-    metric = "ndcg@10" if "ndcg@10" in test else next(iter(test))
-    return _with_interval({**test, **run.summary.get("interval", {})}, metric, f" {metric}")
-
-
-def _with_interval(figures: dict[str, Any], metric: str, suffix: str) -> str:
-    value = figures.get(metric)
-    if not isinstance(value, int | float):
-        return ""
-    low, high = figures.get(f"{metric}_low"), figures.get(f"{metric}_high")
-    if isinstance(low, int | float) and isinstance(high, int | float):
-        return f"{value:.3f} ({low:.3f}..{high:.3f}){suffix}"
-    return f"{value:.3f}{suffix}"
 
 
 def filtered(table: pd.DataFrame, text: str = "", tags: Iterable[str] = ()) -> pd.DataFrame:
