@@ -12,6 +12,7 @@ from core.market.config import DataConfig
 from core.market.models import model_spec
 from core.market.sources import synthetic_data
 from services.datasets import save_market_dataset
+from services.estimates import Estimate
 from services.market.runs import execute_run, start_run
 from storage import DataHome, open_engine
 
@@ -67,3 +68,19 @@ def trained(trained_home: Path, monkeypatch: pytest.MonkeyPatch) -> DataHome:
     monkeypatch.delenv("TRENDLAB_DB_URL", raising=False)
     monkeypatch.setenv("TRENDLAB_JOB_RUNNER", "0")
     return DataHome.from_env()
+
+
+@pytest.fixture
+def fixed_estimate(monkeypatch: pytest.MonkeyPatch) -> Estimate:
+    """The Train page's estimate as a fixed figure instead of measured training steps (5-20 s a
+    new set of settings), for tests of what the form does with a file or a click; the
+    measurement itself is tested in tests/services/test_estimates.py and by
+    ``test_a_preset_sets_epochs_and_size_and_the_estimate_shows_before_the_job``."""
+    fixed = Estimate(
+        seconds_per_epoch=1.0, epochs=1, evaluation_seconds=1.0, measured="fixed by the test"
+    )
+    monkeypatch.setattr(
+        "services.registry.estimate_training",
+        lambda **settings: fixed.for_training(settings["training"]),
+    )
+    return fixed

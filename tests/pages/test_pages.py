@@ -118,6 +118,7 @@ def test_data_page_lists_datasets_with_their_recipe(engine: Engine) -> None:
     assert '"seed": 1' in at.json[0].value and '"source": "synthetic"' in at.json[0].value
 
 
+@pytest.mark.usefixtures("fixed_estimate")
 def test_train_form_queues_a_job_that_the_table_shows(engine: Engine) -> None:
     _fill(engine)
     at = _run("pages/train.py")
@@ -144,6 +145,7 @@ def test_train_form_queues_a_job_that_the_table_shows(engine: Engine) -> None:
         assert get_run(session=session, run_id=queued.run_id).config["training"]["epochs"] == 10
 
 
+@pytest.mark.usefixtures("fixed_estimate")
 def test_the_train_form_shows_what_the_dataset_fixes_as_read_only(engine: Engine) -> None:
     """Issue 18: input widths and horizons come from the dataset: shown, never editable;
     everything else keeps a plain label and its field name in the help."""
@@ -209,6 +211,7 @@ def catalog_jobs(engine: Engine) -> int:
     return len(catalog.jobs(engine=engine))
 
 
+@pytest.mark.usefixtures("fixed_estimate")
 def test_the_train_page_starts_a_recommender_job(engine: Engine) -> None:
     """One Train page for every registered model: the recommender lists recommender datasets
     and queues a train_recommender job."""
@@ -336,6 +339,7 @@ def test_home_shows_the_path_from_data_to_predict_and_the_next_step(engine: Engi
     assert steps[1].startswith(done) and "1 job queued or training" in steps[1]
 
 
+@pytest.mark.usefixtures("fixed_estimate")
 def test_the_train_form_queues_the_job_on_the_device_chosen(engine: Engine) -> None:
     """The Device picker offers what this machine has; the job carries the choice to the
     worker (its job.json names it once the manager prepares the job)."""
@@ -452,6 +456,7 @@ def test_the_evaluate_page_lists_runs_to_filter_name_and_tag(engine: Engine) -> 
         assert named.name == "wide batch" and named.tags == ["lr-2x", "sample"]
 
 
+@pytest.mark.usefixtures("fixed_estimate")
 def test_train_links_a_finished_job_to_its_run_and_explains_a_flat_class_accuracy(
     engine: Engine,
 ) -> None:

@@ -13,6 +13,8 @@ from services import catalog
 from services.registry import TRAINABLE
 from tests.pages.test_pages import _fill, _run
 
+pytestmark = pytest.mark.usefixtures("fixed_estimate")
+
 
 def test_an_uploaded_yaml_file_fills_the_form_and_training_starts_from_it(
     engine: Engine,
