@@ -225,7 +225,8 @@ def test_train_evaluate_predict_and_list_runs(data_home: DataHome, tmp_path: Pat
     )
     assert created.exit_code == 0, created.output
     trained = runner.invoke(
-        app, ["train", "dual_tower", "--dataset", "small", *_tiny_configs(tmp_path), "--json"]
+        app,
+        ["train", "dual_tower", "--dataset", "small", *_tiny_configs(tmp_path), "--json", "-q"],
     )
     assert trained.exit_code == 0, trained.output
     summary = json.loads(trained.output[trained.output.index("{") :])
@@ -317,7 +318,17 @@ def _two_tickers_and_two_epochs(dataset: str, tmp_path: Path) -> Path:
 def test_ensemble_of_the_seed_002_models(data_home: DataHome, tmp_path: Path) -> None:
     quick = _two_tickers_and_two_epochs("small", tmp_path)
     for model in ("simple_lstm", "compact_dual_tower", "dual_tower"):
-        args = ["train", model, "--dataset", "small", "--config", str(quick), "--baselines", "none"]
+        args = [
+            "train",
+            model,
+            "--dataset",
+            "small",
+            "--config",
+            str(quick),
+            "--baselines",
+            "none",
+            "-q",
+        ]
         if model == "simple_lstm":
             args += ["--precision", "bf16"]  # an ensemble member trained in bf16 scores in fp32
         result = runner.invoke(app, args)
@@ -516,7 +527,7 @@ def test_the_no_signal_control_trains_and_evaluates(data_home: DataHome) -> None
     )
     assert made.exit_code == 0, made.output
     trained = runner.invoke(
-        app, ["train", "dual_tower", "--dataset", "ctl", "--epochs", "2", "--json"]
+        app, ["train", "dual_tower", "--dataset", "ctl", "--epochs", "2", "--json", "-q"]
     )
     assert trained.exit_code == 0, trained.output
     summary = json.loads(trained.output[trained.output.index("{") :])
@@ -546,7 +557,7 @@ def test_price_only_data_trains_the_dual_tower_on_every_trend_row(
     assert "Try the dual tower's target: trend" in refused.output
 
     command = ["train", "dual_tower", "--dataset", "plain", "--target", "trend"]
-    trained = runner.invoke(app, [*command, "--epochs", "1", "--baselines", "majority"])
+    trained = runner.invoke(app, [*command, "--epochs", "1", "--baselines", "majority", "-q"])
     assert trained.exit_code == 0, trained.output
     counted = re.search(
         r"Labelled rows: ([\d,]+) of ([\d,]+) rows have every trend", trained.output
@@ -584,6 +595,7 @@ def test_train_json_keeps_stdout_pure_json_and_shows_progress_on_stderr(
     trained = runner.invoke(app, [*command, "--baselines", "majority", "--json"])
     assert trained.exit_code == 0, trained.output
     summary = json.loads(trained.stdout)  # the whole of stdout parses
+    assert "Estimated time:" in trained.stderr, "measured before the first step"
     assert summary["run_id"] == 1 and summary["epochs"] == 2
     assert "epoch   1/2" in trained.stderr and "epoch   2/2" in trained.stderr
     assert "batch" in trained.stderr, "the progress bar (batches, rate, ETA)"

@@ -24,7 +24,7 @@ def test_seeds_make_one_experiment_that_evaluate_summarises(data_home: DataHome)
     engine.dispose()
     command = ["train", "compact_dual_tower", "--dataset", "small", "--epochs", "1"]
     result = CliRunner().invoke(
-        app, [*command, "--seeds", "2", "--baselines", "majority", "--json"]
+        app, [*command, "--seeds", "2", "--baselines", "majority", "--json", "-q"]
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)

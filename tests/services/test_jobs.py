@@ -338,6 +338,7 @@ def test_an_evaluation_error_keeps_the_trained_run(engine, data_home, monkeypatc
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", ["duckdb"])  # long; the lifecycle runs on both
 def test_a_walk_forward_runs_as_a_job_and_leaves_its_run_as_it_was(manager, engine) -> None:
     """Issue 16: walk-forward evaluation, once CLI only, runs in the background fold by fold;
     the run keeps its status and its curves, and gains the folds' results."""
@@ -392,6 +393,7 @@ def test_the_worker_trains_on_the_device_its_job_names(manager: JobManager) -> N
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", ["duckdb"])  # long; the lifecycle runs on both
 def test_a_rolling_retrain_runs_as_a_job_and_records_its_decision(manager, engine) -> None:
     """Issue 25: the retrain job trains a new run on the latest years as any training job
     does; its finish judges it against the serving run and records the decision."""
