@@ -135,6 +135,7 @@ def train(
                     model_config=architecture,
                     baselines=chosen,
                     experiment=experiment,
+                    coverage=coverage,  # checked once above
                 )
                 typer.echo(
                     f"Run {run_id}: training {model} on {dataset!r} (seed {seeded.seed}).",

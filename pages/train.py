@@ -226,6 +226,7 @@ def live() -> None:
                 "model": runs[j.run_id].model if j.run_id in runs else "",
                 "dataset": (runs[j.run_id].dataset or "") if j.run_id in runs else "",
                 "status": j.status,
+                "device": j.request.get("device", ""),
                 "progress": (job_progress(j.progress) or (0, ""))[1] if j.running else "",
                 "duration": format_duration(j.duration_s) if j.duration_s else "",
                 "evaluate": f"/evaluate?run={j.run_id}" if j.status == JobStatus.SUCCEEDED else "",

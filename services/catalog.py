@@ -12,7 +12,7 @@ answer from the database and, while a server holds the DuckDB file, from that se
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +212,8 @@ class JobInfo:
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
+    request: dict[str, Any] = field(default_factory=dict)
+    """What it was asked to do at submit (device, folds, resume_from)."""
 
     @property
     def running(self) -> bool:
@@ -241,6 +243,7 @@ class JobInfo:
             created_at=row.created_at,
             started_at=row.started_at,
             finished_at=row.finished_at,
+            request=dict(row.request or {}),
         )
 
 

@@ -59,12 +59,12 @@ def queue_demo_training(*, engine: Engine, datasets: list[str]) -> list[int]:
             continue
         config, training = preset_configs(model, "quick")
         kind = job_kind_for(model)
-        run_id = kind.start(
+        (run_id,) = kind.start(
             engine=engine,
             model_name=model,
             dataset_name=dataset,
             model_config=config,
-            training=training,
+            trainings=[training],
             baselines=DEMO_BASELINES,
             experiment=None,
         )

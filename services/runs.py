@@ -199,11 +199,12 @@ class JobKind:
     and finishes it, the worker runs it; each domain's run module defines its own."""
 
     name: str
-    start: Callable[..., int]
-    """Keywords engine, model_name, dataset_name, model_config, training, baselines and
-    experiment -> run id: the run row, queued."""
+    start: Callable[..., list[int]]
+    """Keywords engine, model_name, dataset_name, model_config, trainings (one per seed),
+    baselines and experiment -> run ids: the run rows, queued, after one check of the
+    dataset."""
     prepare: Callable[[Engine, DataHome, int, Path, dict[str, Any]], None]
-    """(engine, home, run_id, folder, job progress): write job.json and the data files a
+    """(engine, home, run_id, folder, the job's request): write job.json and the data files a
     worker needs into ``folder`` (the worker never opens the database); marks the run
     running."""
     run: Callable[[Path, Sequence[Callback], StopCheck, str], dict[str, Any]]

@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from storage.models import Base, SchemaVersion
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """The schema this code reads and writes. Bump it with a migration in ``MIGRATIONS``."""
 
 Migration = Callable[[Connection], None]
@@ -63,11 +63,20 @@ def _add_run_labels(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE runs ADD COLUMN {column} {kind}"))
 
 
+def _add_job_requests(conn: Connection) -> None:
+    """5 -> 6: what each job was asked to do, apart from the progress its worker reports
+    (the device used to sit in the progress, which the first report replaced)."""
+    present = set(conn.execute(text("SELECT * FROM jobs LIMIT 0")).keys())
+    if "request" not in present:
+        conn.execute(text("ALTER TABLE jobs ADD COLUMN request JSON"))
+
+
 MIGRATIONS: dict[int, Migration] = {
     1: _add_settings,
     2: _add_sweeps,
     3: _add_forecasts,
     4: _add_run_labels,
+    5: _add_job_requests,
 }
 """``MIGRATIONS[v]`` upgrades a database at schema ``v`` to ``v + 1`` in place."""
 

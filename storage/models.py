@@ -180,6 +180,9 @@ class Job(Base):
     sweep_id: Mapped[int | None]
     trial: Mapped[int | None]
     """The Optuna trial number when the job is a sweep's trial."""
+    request: Mapped[dict[str, Any] | None]
+    """What the job was asked to do, fixed at submit (the device, a walk-forward's folds,
+    the checkpoint a resumed job goes on from); ``progress`` is what its worker reports."""
 
 
 class Forecast(Base):

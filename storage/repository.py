@@ -345,10 +345,17 @@ def set_setting(*, session: Session, key: str, value: Any) -> None:
     session.flush()
 
 
-def create_job(*, session: Session, kind: str, run_id: int | None = None) -> Job:
+def create_job(
+    *,
+    session: Session,
+    kind: str,
+    run_id: int | None = None,
+    request: dict[str, Any] | None = None,
+) -> Job:
+    """A queued job; ``request``: what it is asked to do (device, folds, resume_from)."""
     if run_id is not None:
         _require(session.get(Run, run_id), "run", run_id)
-    job = Job(kind=kind, run_id=run_id)
+    job = Job(kind=kind, run_id=run_id, request=dict(request or {}))
     session.add(job)
     session.flush()
     return job

@@ -138,20 +138,21 @@ class JobManager:
             raise StorageError(str(error)) from None
         kind = job_kind_for(model_name)
         experiment, configs = experiment_seeds(training, seeds)
+        run_ids = kind.start(
+            engine=self.engine,
+            model_name=model_name,
+            dataset_name=dataset_name,
+            model_config=model_config,
+            trainings=configs,
+            baselines=baselines,
+            experiment=experiment,
+        )
         job_ids = []
-        for seeded in configs:
-            run_id = kind.start(
-                engine=self.engine,
-                model_name=model_name,
-                dataset_name=dataset_name,
-                model_config=model_config,
-                training=seeded,
-                baselines=baselines,
-                experiment=experiment,
-            )
+        for run_id in run_ids:
             with session_scope(self.engine) as session:
-                job = create_job(session=session, kind=kind.name, run_id=run_id)
-                update_job(session=session, job_id=job.id, progress={"device": device})
+                job = create_job(
+                    session=session, kind=kind.name, run_id=run_id, request={"device": device}
+                )
                 if sweep is not None:
                     mark_trial(session=session, job_id=job.id, sweep_id=sweep[0], trial=sweep[1])
                 job_ids.append(job.id)
@@ -166,8 +167,9 @@ class JobManager:
             raise StorageError(f"folds must be 2 to 10, not {folds}.")
         checkpoint_path(engine=self.engine, run_id=run_id)  # a finished market run, or why not
         with session_scope(self.engine) as session:
-            job = create_job(session=session, kind="walk_forward", run_id=run_id)
-            update_job(session=session, job_id=job.id, progress={"folds": folds})
+            job = create_job(
+                session=session, kind="walk_forward", run_id=run_id, request={"folds": folds}
+            )
             return job.id
 
     def cancel(self, job_id: int) -> None:
@@ -227,14 +229,8 @@ class JobManager:
             if not last.exists():
                 raise StorageError(f"Job {job_id} saved no checkpoint to resume from.")
             set_run_status(session=session, run_id=job.run_id, status=JobStatus.QUEUED)
-            new = create_job(session=session, kind=job.kind, run_id=job.run_id)
-            before = self.job_dir(job_id) / "job.json"  # resumed on the device it ran on
-            device = (
-                json.loads(before.read_text()).get("device", "auto") if before.exists() else "auto"
-            )
-            progress = {"resume_from": str(last), "device": device}
-            update_job(session=session, job_id=new.id, progress=progress)
-            return new.id
+            request = {**(job.request or {}), "resume_from": str(last)}  # on the same device
+            return create_job(session=session, kind=job.kind, run_id=job.run_id, request=request).id
 
     def tick(self) -> None:
         with self.lock:
@@ -270,7 +266,7 @@ class JobManager:
         folder.mkdir(parents=True, exist_ok=True)
         try:
             JOB_KINDS[job.kind].prepare(
-                self.engine, self.home, job.run_id, folder, dict(job.progress or {})
+                self.engine, self.home, job.run_id, folder, dict(job.request or {})
             )
         except StorageError as error:
             self._end(job.id, job.run_id, JobStatus.FAILED, str(error))

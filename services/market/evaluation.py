@@ -358,12 +358,12 @@ def evaluate_ensemble(
     }
 
 
-def _no_start(**_: Any) -> int:
+def _no_start(**_: Any) -> list[int]:
     raise TypeError("walk-forward jobs are queued with JobManager.submit_walk_forward")
 
 
 def _prepare_walk_forward(
-    engine: Engine, home: DataHome, run_id: int, folder: Path, progress: dict[str, Any]
+    engine: Engine, home: DataHome, run_id: int, folder: Path, request: dict[str, Any]
 ) -> None:
 
     try:
@@ -373,7 +373,7 @@ def _prepare_walk_forward(
     run_dataset(engine=engine, run_id=run_id).to_parquet(folder / "dataset.parquet")
     spec = {
         "run_id": run_id,
-        "folds": int(progress.get("folds", 3)),
+        "folds": int(request.get("folds", 3)),
         "model": meta["model"],
         "model_config": meta["config"],
         "training": meta["training"],

@@ -51,7 +51,6 @@ from storage.repository import (
     get_setting,
     session_scope,
     set_setting,
-    update_job,
 )
 
 SETTING = "serving:{dataset}"
@@ -207,16 +206,16 @@ def _finish_retrain(engine: Engine, folder: Path, summary: dict[str, Any]) -> No
 
 
 def _prepare_retrain(
-    engine: Engine, home: DataHome, run_id: int, folder: Path, progress: dict[str, Any]
+    engine: Engine, home: DataHome, run_id: int, folder: Path, request: dict[str, Any]
 ) -> None:
     with session_scope(engine) as session:
         run = get_run(session=session, run_id=run_id)
         if run is None:
             raise StorageError(f"No run {run_id}.")
-    serving_run_id = int(progress.get("serving_run_id", 0))
+    serving_run_id = int(request.get("serving_run_id", 0))
     if not serving_run_id:
         raise StorageError(f"Job for run {run_id} does not say which run it would replace.")
-    MARKET_TRAINING.prepare(engine, home, run_id, folder, progress)
+    MARKET_TRAINING.prepare(engine, home, run_id, folder, request)
     job = json.loads((folder / "job.json").read_text())
     (folder / "job.json").write_text(json.dumps({**job, "kind": RETRAIN.name}))  # our finish
     (folder / "retrain.json").write_text(
@@ -241,9 +240,8 @@ def submit_retrain(*, engine: Engine, serving_run_id: int, window_years: float) 
     of the server picks it up); returns the job id."""
     run_id = start_retrain(engine=engine, serving_run_id=serving_run_id, window_years=window_years)
     with session_scope(engine) as session:
-        job = create_job(session=session, kind=RETRAIN.name, run_id=run_id)
-        update_job(session=session, job_id=job.id, progress={"serving_run_id": serving_run_id})
-        return job.id
+        request = {"serving_run_id": serving_run_id}
+        return create_job(session=session, kind=RETRAIN.name, run_id=run_id, request=request).id
 
 
 DECISION_COLUMNS = ["at", "candidate", "serving", "promoted", "verdict", "reason"]

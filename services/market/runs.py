@@ -65,27 +65,33 @@ from storage.repository import (
 )
 
 
-def start_run(
+def start_runs(
     *,
     engine: Engine,
     model_name: str,
     dataset_name: str,
-    training: Config,
+    trainings: Sequence[Config],
     model_config: Config,
     baselines: Iterable[str] | None = None,
     experiment: str | None = None,
     window: dict[str, str] | None = None,
-) -> int:
-    """Create the run row (status queued) after checking the model and dataset exist and the
-    dataset has enough rows with the model's targets (StorageError with the counts and the
-    reasons if not); the model config is fitted to the dataset (its horizons and feature
-    widths) as it will train. ``baselines`` are evaluated beside the model when training
-    ends; runs of one ``experiment`` differ only in their seed (``experiment_seeds``).
-    ``window`` ({"start_date": ...}) trains on the dataset's rows from that date on only
-    (``core.market.training.windowed``)."""
-    coverage = label_coverage(
-        engine=engine, model_name=model_name, model_config=model_config, dataset_name=dataset_name
-    )
+    coverage: TargetCoverage | None = None,
+) -> list[int]:
+    """Create one run row (status queued) per training config (an experiment's seeds) after
+    checking once that the model and dataset exist and the dataset has enough rows with the
+    model's targets (StorageError with the counts and the reasons if not; ``coverage``: that
+    check, when the caller already made it). The model config is fitted to the dataset (its
+    horizons and feature widths) as it will train. ``baselines`` are evaluated beside the
+    model when training ends; runs of one ``experiment`` differ only in their seed
+    (``experiment_seeds``). ``window`` ({"start_date": ...}) trains on the dataset's rows
+    from that date on only (``core.market.training.windowed``)."""
+    if coverage is None:
+        coverage = label_coverage(
+            engine=engine,
+            model_name=model_name,
+            model_config=model_config,
+            dataset_name=dataset_name,
+        )
     if not coverage.enough:
         raise StorageError(
             f"Too few labelled rows to train {model_name} on {dataset_name!r}: "
@@ -96,20 +102,28 @@ def start_run(
     with session_scope(engine) as session:
         dataset = get_dataset(session=session, name=dataset_name)
         data = DataConfig.from_dict(dataset.recipe.get("data_config", DataConfig().to_dict()))
-        run = create_run(
-            session=session,
-            model_kind=model_name,
-            config={
-                "model": fit_to_data(spec, model_config, data).to_dict(),
-                "training": training.to_dict(),
-                "baselines": list(BASELINES if baselines is None else baselines),
-                **({"experiment": experiment} if experiment else {}),
-                **({"window": dict(window)} if window else {}),
-            },
-            seed=training.seed,
-            dataset_id=dataset.id,
-        )
-        return run.id
+        model = fit_to_data(spec, model_config, data).to_dict()
+        return [
+            create_run(
+                session=session,
+                model_kind=model_name,
+                config={
+                    "model": model,
+                    "training": training.to_dict(),
+                    "baselines": list(BASELINES if baselines is None else baselines),
+                    **({"experiment": experiment} if experiment else {}),
+                    **({"window": dict(window)} if window else {}),
+                },
+                seed=training.seed,
+                dataset_id=dataset.id,
+            ).id
+            for training in trainings
+        ]
+
+
+def start_run(*, training: Config, **settings: Any) -> int:
+    """One queued run: ``start_runs`` of one training config (same keywords)."""
+    return start_runs(trainings=[training], **settings)[0]
 
 
 def experiment_spread(summaries: list[dict[str, Any]]) -> dict[str, dict[str, dict]]:
@@ -387,12 +401,12 @@ def _finite(value: float) -> float | None:
 
 
 def _prepare_market(
-    engine: Engine, home: DataHome, run_id: int, folder: Path, progress: dict[str, Any]
+    engine: Engine, home: DataHome, run_id: int, folder: Path, request: dict[str, Any]
 ) -> None:
     inputs, frame = run_inputs(engine=engine, home=home, run_id=run_id)
-    inputs.resume_from = progress.get("resume_from")
+    inputs.resume_from = request.get("resume_from")
     frame.to_parquet(folder / "dataset.parquet")
-    job = {"kind": "train", "device": progress.get("device", "auto"), "inputs": inputs.to_dict()}
+    job = {"kind": "train", "device": request.get("device", "auto"), "inputs": inputs.to_dict()}
     (folder / "job.json").write_text(json.dumps(job))
 
 
@@ -416,7 +430,7 @@ def _finish_market(engine: Engine, folder: Path, summary: dict[str, Any]) -> Non
 
 
 MARKET_TRAINING = JobKind(
-    "train", start_run, _prepare_market, _run_market, _finish_market, resumable=True
+    "train", start_runs, _prepare_market, _run_market, _finish_market, resumable=True
 )
 """A market model trained as a background job; an interrupted one resumes from its last
 checkpoint."""

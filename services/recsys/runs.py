@@ -182,16 +182,24 @@ def train_recsys_run(
 
 
 def _start_recommender(
-    *, engine: Engine, dataset_name: str, model_config: Config, training: Config, **_: Any
-) -> int:
+    *,
+    engine: Engine,
+    dataset_name: str,
+    model_config: Config,
+    trainings: Sequence[Config],
+    **_: Any,
+) -> list[int]:
     """The job kind's start: the recommender takes no baselines list or experiment."""
-    return start_recsys_run(
-        engine=engine, dataset_name=dataset_name, config=model_config, training=training
-    )
+    return [
+        start_recsys_run(
+            engine=engine, dataset_name=dataset_name, config=model_config, training=training
+        )
+        for training in trainings
+    ]
 
 
 def _prepare_recommender(
-    engine: Engine, home: DataHome, run_id: int, folder: Path, progress: dict[str, Any]
+    engine: Engine, home: DataHome, run_id: int, folder: Path, request: dict[str, Any]
 ) -> None:
     data, spec = recsys_run_inputs(engine=engine, home=home, run_id=run_id)
     for part in ("users", "items", "interactions"):
@@ -200,7 +208,7 @@ def _prepare_recommender(
         json.dumps(
             {
                 "kind": "train_recommender",
-                "device": progress.get("device", "auto"),
+                "device": request.get("device", "auto"),
                 "recommender": spec,
             },
             default=str,

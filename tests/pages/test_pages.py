@@ -354,7 +354,7 @@ def test_the_train_form_queues_the_job_on_the_device_chosen(engine: Engine) -> N
     with session_scope(engine) as session:
         from storage.repository import get_job
 
-        assert get_job(session=session, job_id=2).progress == {"device": "cpu"}
+        assert get_job(session=session, job_id=2).request == {"device": "cpu"}
 
 
 def test_the_rsi_panel_is_drawn_on_the_0_to_100_scale_of_its_guides() -> None:
