@@ -69,12 +69,16 @@ def test_a_registered_toy_engine_is_judged_and_served_by_the_recommender_api_and
     seen = set(data.interactions.loc[data.interactions["user_id"] == user, "item_id"])
     expected = [i for i in reversed(recommender.items["item_id"].tolist()) if i not in seen][:3]
     assert answer.engine == toy and answer.items["item_id"].tolist() == expected
-    response = TestClient(create_api()).get(
+    client = TestClient(create_api())
+    response = client.get(
         f"/recommendations/startups/for-developer/{user}", params={"engine": toy, "limit": 3}
     )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["engine"] == toy and [i["item_id"] for i in body["items"]] == expected
+    listed = client.get("/recommendations/engines").json()["engines"][toy]  # the API's list
+    assert listed["verdict"]["verdict"] == report["comparison"]["against"][toy]["verdict"]
+    assert listed["intervals"]["ndcg@10"] == [low, high]
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.switch_page("pages/recommend.py").run()
