@@ -73,7 +73,7 @@ def test_evaluate_queues_a_walk_forward_and_shows_its_folds(data_home: DataHome)
     at.button(key=f"wf-{run_id}").click().run()
     assert not at.exception, at.exception
     queued = catalog.jobs(engine=engine, kind="walk_forward")
-    assert [(j.run_id, j.progress["folds"]) for j in queued] == [(run_id, 3)]
+    assert [(j.run_id, j.request["folds"]) for j in queued] == [(run_id, 3)]
 
     fold = {
         "test_start": "2020-01-02",
