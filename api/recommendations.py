@@ -50,8 +50,9 @@ def for_developer(
         Query(
             alias="engine",
             max_length=40,
-            description="'auto' (routed by history) or a registered engine "
-            "(GET /recommendations/engines lists those of the serving run)",
+            description="'auto' (routed by history) or an engine that serves "
+            "(GET /recommendations/engines lists the serving run's engines, each marked "
+            "served or judged only)",
         ),
     ] = AUTO,
     type: Annotated[str | None, Query(description="collaboration, job, investment")] = None,
@@ -109,6 +110,7 @@ def engines(ctx: Context) -> dict[str, Any]:
             "primary_metric": report.get("primary_metric"),
             "engines": {
                 name: {
+                    "served": name in ENGINES and ENGINES[name].served,
                     "metrics": figures,
                     "intervals": report.get("intervals", {}).get("all_users", {}).get(name),
                     "verdict": report.get("comparison", {}).get("against", {}).get(name),

@@ -275,8 +275,8 @@ def recsys_recommend(
         str,
         typer.Option(
             "--engine",
-            help="auto (the run's routing) or one registered engine (the run's metrics list "
-            "them; an unknown name is refused with the list).",
+            help="auto (the run's routing) or one engine that serves (an unknown name is "
+            "refused with the list).",
         ),
     ] = "auto",
     filters: Annotated[

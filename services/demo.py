@@ -69,5 +69,9 @@ def queue_demo_training(*, engine: Engine, datasets: list[str]) -> list[int]:
             experiment=None,
         )
         with session_scope(engine) as session:
-            queued.append(create_job(session=session, kind=kind.name, run_id=run_id).id)
+            queued.append(
+                create_job(
+                    session=session, kind=kind.name, run_id=run_id, request={"device": "auto"}
+                ).id
+            )
     return queued

@@ -69,6 +69,10 @@ def _add_job_requests(conn: Connection) -> None:
     present = set(conn.execute(text("SELECT * FROM jobs LIMIT 0")).keys())
     if "request" not in present:
         conn.execute(text("ALTER TABLE jobs ADD COLUMN request JSON"))
+    # a queued job's progress still holds what it was asked (no worker has reported yet)
+    conn.execute(
+        text("UPDATE jobs SET request = progress WHERE request IS NULL AND status = 'queued'")
+    )
 
 
 MIGRATIONS: dict[int, Migration] = {

@@ -17,7 +17,7 @@ from typing import Any
 
 from core.checkpoints import CheckpointError, load_checkpoint
 from core.recsys.config import TwoTowerConfig, recsys_configs
-from core.recsys.engines import MODEL
+from core.recsys.engines import MODEL, SECOND_STAGE
 from core.recsys.features import RecsysEncoder
 from core.recsys.model import TwoTowerRecommender
 from core.recsys.training import MODEL_NAME, RecsysResult
@@ -29,7 +29,7 @@ FILES = {
     "config": "config.json",
     "history": "history.json",
     "test_metrics": "test_metrics.json",
-    "second_stage": "ranker.json",
+    SECOND_STAGE: "ranker.json",  # the artifact kind older runs recorded too
 }
 
 
@@ -42,7 +42,7 @@ def save_recommender(result: RecsysResult, folder: Path, config: TwoTowerConfig)
     evaluation = dict(result.evaluation)
     ranker = evaluation.pop("ranker_model", None)
     if ranker is not None:  # the second stage's LightGBM text model, in JSON
-        (folder / FILES["second_stage"]).write_text(ranker)
+        (folder / FILES[SECOND_STAGE]).write_text(ranker)
     (folder / FILES["test_metrics"]).write_text(json.dumps(evaluation, indent=1))
     model = result.evaluation["all_users"][MODEL]
     bounds = result.evaluation.get("intervals", {}).get("all_users", {}).get(MODEL, {})

@@ -19,8 +19,9 @@ learn from is a sparse (users, items) matrix (scipy), never a dense one.
   ``validate`` callback's figure (validation NDCG@10) has not improved for 10 epochs, the best
   kept.
 
-``core.recsys.tuning.fit_baselines`` tunes item-kNN's neighbours and shrinkage and
-EASE's lambda on validation NDCG@10, as the two-tower model is tuned.
+``core.recsys.tuning`` tunes item-kNN's neighbours and shrinkage and EASE's lambda on
+validation NDCG@10, as the two-tower model is tuned (each engine's ``tune`` in
+``core.recsys.engines``).
 """
 
 from __future__ import annotations

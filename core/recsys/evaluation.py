@@ -108,7 +108,11 @@ def evaluate_recommender(
         }
         try:
             stage = SecondStage.fit(
-                {name: on_train[name] for name in ENGINES if ENGINES[name].proposes},
+                {
+                    name: on_train[name]
+                    for name in ENGINES
+                    if ENGINES[name].proposes and name in on_train
+                },
                 validation.rows,
                 validation.relevant,
                 validation.seen,

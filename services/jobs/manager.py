@@ -229,8 +229,17 @@ class JobManager:
             if not last.exists():
                 raise StorageError(f"Job {job_id} saved no checkpoint to resume from.")
             set_run_status(session=session, run_id=job.run_id, status=JobStatus.QUEUED)
-            request = {**(job.request or {}), "resume_from": str(last)}  # on the same device
+            request = {**self._asked(job), "resume_from": str(last)}  # on the same device
             return create_job(session=session, kind=job.kind, run_id=job.run_id, request=request).id
+
+    def _asked(self, job: Job) -> dict[str, Any]:
+        """What ``job`` was asked to do; a job from before schema 6 named its device in the
+        job.json its worker read."""
+        asked = dict(job.request or {})
+        before = self.job_dir(job.id) / "job.json"
+        if "device" not in asked and before.exists():
+            asked["device"] = json.loads(before.read_text()).get("device", "auto")
+        return asked
 
     def tick(self) -> None:
         with self.lock:

@@ -22,6 +22,7 @@ from core.checkpoints import CheckpointError
 from core.recsys.artifacts import FILES, load_recommender
 from core.recsys.catalogue import Catalogue
 from core.recsys.config import RecsysTrainingConfig, TwoTowerConfig
+from core.recsys.engines import SECOND_STAGE
 from core.recsys.features import RecsysEncoder
 from core.recsys.ranker import SecondStage
 from core.recsys.serving import Recommender
@@ -207,7 +208,7 @@ def _serving(
     catalogue = Catalogue.build(data, encoder)
     metrics = folder / FILES["test_metrics"]
     report = json.loads(metrics.read_text()) if metrics.is_file() else {}
-    stored = folder / FILES["second_stage"]
+    stored = folder / FILES[SECOND_STAGE]
     ranker = SecondStage.from_json(stored.read_text()) if stored.is_file() else None
     return Recommender(model, catalogue, data.interactions, config, report=report, ranker=ranker)
 

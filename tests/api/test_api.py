@@ -159,6 +159,7 @@ def test_the_engine_list_carries_intervals_verdicts_and_the_served_engine(
     assert body["run_id"] == 1 and body["primary_metric"] == "ndcg@10"
     engines = body["engines"]
     assert {"two_tower", "ease", "item_knn", "bpr", "popularity"} <= set(engines)
+    assert engines["two_tower"]["served"] and not engines["bpr"]["served"], "BPR: judged only"
     for name, found in engines.items():
         low, high = found["intervals"]["ndcg@10"]
         assert low <= found["metrics"]["ndcg@10"] <= high

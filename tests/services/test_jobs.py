@@ -463,3 +463,30 @@ def test_a_training_job_says_when_it_evaluates(manager: JobManager) -> None:
         1.0,
         "evaluating the model and its baselines on the test rows",
     )
+
+
+def test_a_job_interrupted_before_requests_were_kept_resumes_on_its_device(
+    manager: JobManager, engine
+) -> None:
+    """A job queued by an earlier version named its device only in the job.json its worker
+    read (schema 6 keeps it in the job's request): its resume still runs on that device."""
+    from services.runs import run_directory
+    from storage.repository import create_job, update_job
+
+    job_id = submit(manager, epochs=1)
+    with session_scope(engine) as session:
+        run_id = get_job(session=session, job_id=job_id).run_id
+        old = create_job(session=session, kind="train", run_id=run_id).id  # no request
+        update_job(session=session, job_id=old, status=JobStatus.INTERRUPTED)
+    folder = manager.job_dir(old)
+    folder.mkdir(parents=True)
+    (folder / "job.json").write_text(json.dumps({"kind": "train", "device": "cpu"}))
+    last = run_directory(manager.home, run_id) / "last.pt"
+    last.parent.mkdir(parents=True, exist_ok=True)
+    last.write_bytes(b"a checkpoint")
+    resumed = manager.resume(old)
+    with session_scope(engine) as session:
+        assert get_job(session=session, job_id=resumed).request == {
+            "device": "cpu",
+            "resume_from": str(last),
+        }

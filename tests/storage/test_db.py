@@ -272,13 +272,16 @@ def test_a_version_4_database_gains_run_names_and_tags_and_keeps_its_rows(tmp_pa
 def test_a_version_5_database_gains_job_requests_and_keeps_its_jobs(tmp_path: Path) -> None:
     """Issue 40: what a job is asked to do (its device) has its own column; it sat in the
     progress, which the worker's first report replaced."""
+    from storage.models import JobStatus
     from storage.repository import create_job, get_job, update_job
 
     engine = open_engine(_url(tmp_path / "db.duckdb"))
     with session_scope(engine) as session:
         run_id = create_run(session=session, model_kind="m", config={"a": 1}, seed=1).id
         job_id = create_job(session=session, kind="train", run_id=run_id).id
-        update_job(session=session, job_id=job_id, progress={"epoch": 3})
+        update_job(session=session, job_id=job_id, status=JobStatus.RUNNING, progress={"epoch": 3})
+        waiting = create_job(session=session, kind="walk_forward", run_id=run_id).id
+        update_job(session=session, job_id=waiting, progress={"folds": 5})  # as v5 queued it
     with engine.begin() as conn:  # DuckDB alters no table that an index depends on
         conn.execute(text("DROP INDEX ix_jobs_run_id"))
         conn.execute(text("ALTER TABLE jobs DROP COLUMN request"))
@@ -286,7 +289,8 @@ def test_a_version_5_database_gains_job_requests_and_keeps_its_jobs(tmp_path: Pa
     assert init_schema(engine) == SCHEMA_VERSION
     with session_scope(engine) as session:
         old = get_job(session=session, job_id=job_id)
-        assert old.progress == {"epoch": 3} and old.request is None
+        assert old.progress == {"epoch": 3} and old.request is None, "a report, not an ask"
+        assert get_job(session=session, job_id=waiting).request == {"folds": 5}
         new = create_job(session=session, kind="train", run_id=run_id, request={"device": "cpu"})
         update_job(session=session, job_id=new.id, progress={"epoch": 1})
     with session_scope(engine) as session:
